@@ -1,0 +1,127 @@
+"""What every service's HTTP app shares: problem details, API-key auth, health, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+
+from complaints_common import metrics
+from complaints_common.problems import Forbidden, ServiceUnavailable, Unauthorised, install_problem_details
+from complaints_common.settings import ApiKey
+
+API_KEY_HEADER = "X-API-Key"
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="The CRM client's API key. Keys are issued per client and carry scopes.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the CRM client a key belongs to, and what it may do."""
+
+    client: str
+    scopes: frozenset[str]
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def authenticate(keys: list[ApiKey], presented: str | None) -> Principal:
+    """Compare digests in constant time, against every key, so timing says nothing."""
+    if not presented:
+        raise Unauthorised(f"Send your API key in the {API_KEY_HEADER} header.")
+    digest = hash_key(presented)
+    match = None
+    for key in keys:
+        if hmac.compare_digest(digest, key.sha256):
+            match = key
+    if match is None:
+        raise Unauthorised("The API key is not valid.")
+    return Principal(match.client, frozenset(match.scopes))
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller must hold `scope` (admin holds every scope)."""
+
+    async def dependency(
+        request: Request, presented: Annotated[str | None, Depends(api_key_scheme)]
+    ) -> Principal:
+        principal = authenticate(request.app.state.api_keys, presented)
+        if scope not in principal.scopes and "admin" not in principal.scopes:
+            raise Forbidden(f"This operation needs the '{scope}' scope.")
+        return principal
+
+    return dependency
+
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process is up.")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Readiness: the database and the broker answer.",
+        responses={503: {"description": "A dependency does not answer."}},
+    )
+    async def readyz() -> dict[str, Any]:
+        failed = []
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+            except Exception:
+                failed.append(name)
+        if failed:
+            raise ServiceUnavailable(f"Not reachable: {', '.join(failed)}.")
+        return {"status": "ready", "checks": sorted(checks)}
+
+    @router.get("/metrics", summary="Prometheus metrics.", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _route_template(request: Request) -> str:
+    """The route's template, not the raw path, so complaint ids do not explode label cardinality."""
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match == Match.FULL:
+            return str(getattr(route, "path", "unmatched"))
+    return "unmatched"
+
+
+def install_common(app: FastAPI, keys: list[ApiKey], checks: dict[str, ReadinessCheck]) -> None:
+    """Problem details for every error, the API keys, health and metrics routes, latency metrics."""
+    app.state.api_keys = keys
+    install_problem_details(app)
+    app.include_router(health_router(checks))
+
+    @app.middleware("http")
+    async def observe_latency(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        metrics.HTTP_REQUEST_SECONDS.labels(
+            request.method, _route_template(request), str(response.status_code)
+        ).observe(time.perf_counter() - started)
+        return response

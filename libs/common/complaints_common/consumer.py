@@ -1,0 +1,262 @@
+"""The one consumer loop: inbox dedupe, manual offset commits, bounded retries, then a dead letter.
+
+For each record: open a "<topic> process" span from the record's trace headers and keep it current
+while the handler runs (so its database work and the events it writes stay in the complaint's
+trace); claim the message id in the inbox and run the handler in one transaction; commit the Kafka
+offset only after that transaction committed. A record that can never be processed goes to
+`<topic>.dlq` with the reason in its headers, and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from opentelemetry import propagate, trace
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential
+
+from complaints_common import metrics
+from complaints_common.db import Database
+from complaints_common.events.envelope import (
+    Event,
+    EventContract,
+    MalformedEvent,
+    decode_event,
+    headers_dict,
+)
+from complaints_common.events.topics import DEAD_LETTER_SUFFIX
+from complaints_common.kafka import new_consumer
+from complaints_common.messaging import Inbox
+from complaints_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[AsyncSession, Event[Any]], Awaitable[None]]
+OFFSET_COMMIT_TIMEOUT_S = 10.0
+
+
+class DomainError(Exception):
+    """An error whose message is safe to log and to put in a dead-letter header (no personal data)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A handler for one event type; the consumer subscribes to that type's topic."""
+
+    contract: EventContract[Any]
+    handler: Handler
+
+
+# SQLSTATE classes that say "try again later", not "this message is bad": connection exceptions,
+# insufficient resources, operator intervention (shutdown, starting up), serialization failures.
+TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for infrastructure failures that must never dead-letter a good message."""
+    if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | KafkaError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None) or ""
+        return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES) or isinstance(cause, OSError)
+    return False
+
+
+def safe_error(exc: BaseException) -> str:
+    """Describe an error without its message where that could carry personal data (SQL parameters)."""
+    if isinstance(exc, DomainError | MalformedEvent):
+        return f"{type(exc).__name__}: {exc}"[:1000]
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        orig = exc.orig
+        return f"{type(exc).__name__}({type(orig).__name__}, sqlstate={getattr(orig, 'sqlstate', '?')})"
+    return type(exc).__name__
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        group: str,
+        subscriptions: Sequence[Subscription],
+        settings: ServiceSettings,
+        db: Database,
+        inbox: Inbox,
+        producer: AIOKafkaProducer,
+    ) -> None:
+        self.group = group
+        self.settings = settings
+        self.db = db
+        self.inbox = inbox
+        self.producer = producer
+        self.handlers = {s.contract.ce_type: s.handler for s in subscriptions}
+        self.topics = sorted({settings.topic(s.contract.topic.name) for s in subscriptions})
+        self._stop = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set; any failure restarts the consumer, uncommitted, after a pause."""
+        self._stop = stop
+        while not stop.is_set():
+            consumer = new_consumer(self.settings, self.group, self.topics)
+            try:
+                await consumer.start()
+                log.info("consumer started", extra={"group": self.group, "topics": self.topics})
+                while not stop.is_set():
+                    await self.poll_once(consumer)
+            except Exception as exc:
+                log.warning("consumer restarting", extra={"group": self.group, "error": safe_error(exc)})
+                await asyncio.sleep(1.0)
+            finally:
+                await _stop_quietly(consumer)
+
+    async def poll_once(self, consumer: AIOKafkaConsumer) -> None:
+        batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
+        if not batch:
+            return
+        # Partitions are independent, so their records are processed side by side; within a
+        # partition (one complaint's events) strictly in order.
+        await asyncio.gather(*(self._process_partition(records) for records in batch.values()))
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        await self._commit(consumer, offsets)
+        self._record_lag(consumer, offsets)
+
+    async def _process_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            await self.process(record)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
+        # An uncommitted offset only means redelivery, which the inbox absorbs.
+        try:
+            await asyncio.wait_for(consumer.commit(offsets), OFFSET_COMMIT_TIMEOUT_S)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
+
+    def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        for tp, position in offsets.items():
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group).set(
+                    max(0, highwater - position)
+                )
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Process one record completely: applied once, ignored as a duplicate, or dead-lettered."""
+        try:
+            headers = headers_dict(record.headers)
+        except MalformedEvent as exc:
+            await self._dead_letter(record, "malformed", exc)
+            return
+        parent = propagate.extract(headers)
+        with tracer.start_as_current_span(
+            f"{record.topic} process",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.consumer.group.name": self.group,
+                "messaging.kafka.offset": record.offset,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.message.id": headers.get("ce_id", ""),
+            },
+        ) as span:
+            started = time.perf_counter()
+            outcome = await self._process_in_span(record, headers, span)
+            span.set_attribute("complaints.outcome", outcome)
+            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, outcome).inc()
+            metrics.CONSUMER_HANDLER_SECONDS.labels(record.topic, self.group).observe(
+                time.perf_counter() - started
+            )
+
+    async def _process_in_span(
+        self, record: ConsumerRecord[bytes, bytes], headers: dict[str, str], span: trace.Span
+    ) -> str:
+        try:
+            event = decode_event(record.key, record.value, headers)
+        except MalformedEvent as exc:
+            await self._dead_letter(record, "malformed", exc)
+            return "dead_lettered"
+        span.set_attribute("complaints.complaint_id", event.subject)
+        handler = self.handlers.get(event.contract.ce_type)
+        if handler is None:
+            return "ignored"
+        try:
+            applied = await self._apply_with_retries(record.topic, event, handler)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the batch stays uncommitted and is redelivered once the outage is over
+            span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
+            await self._dead_letter(record, "handler_failed", exc)
+            return "dead_lettered"
+        return "processed" if applied else "duplicate"
+
+    async def _apply_with_retries(self, topic: str, event: Event[Any], handler: Handler) -> bool:
+        async for attempt in AsyncRetrying(
+            stop=self._give_up,
+            wait=wait_exponential(multiplier=0.1, max=5.0),
+            retry=retry_if_not_exception_type(MalformedEvent),
+            reraise=True,
+        ):
+            with attempt:
+                return await self._apply(topic, event, handler)
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _give_up(self, state: RetryCallState) -> bool:
+        """Retry a transient failure until shutdown; any other failure a bounded number of times."""
+        error = state.outcome.exception() if state.outcome else None
+        if self._stop.is_set() or error is None:
+            return True
+        return not is_transient(error) and state.attempt_number >= self.settings.consumer_max_attempts
+
+    async def _apply(self, topic: str, event: Event[Any], handler: Handler) -> bool:
+        async with self.db.transaction() as session:
+            if not await self.inbox.claim(session, self.group, event.id, topic):
+                return False
+            await handler(session, event)
+            return True
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], reason: str, exc: BaseException
+    ) -> None:
+        """Park the record, untouched, on the dead-letter topic; raising here means it is retried."""
+        error = safe_error(exc)
+        headers = [
+            *(record.headers or ()),
+            ("dlq_reason", reason.encode()),
+            ("dlq_error", error.encode()),
+            ("dlq_consumer_group", self.group.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_failed_at", datetime.now(UTC).isoformat().encode()),
+        ]
+        await self.producer.send_and_wait(
+            record.topic + DEAD_LETTER_SUFFIX, value=record.value, key=record.key, headers=headers
+        )
+        metrics.DEAD_LETTERS.labels(record.topic, self.group, reason).inc()
+        log.error(
+            "message dead-lettered",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": error},
+        )
+
+
+async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
+    try:
+        await asyncio.wait_for(consumer.stop(), OFFSET_COMMIT_TIMEOUT_S)
+    except Exception as exc:  # stopping is best effort; the group rebalances either way
+        log.debug("consumer stop failed", extra={"error": repr(exc)})

@@ -1,0 +1,140 @@
+"""The transactional outbox and the inbox, shaped as PLATFORM.md describes.
+
+Outbox columns follow Debezium's outbox router (`id`, `aggregatetype`, `aggregateid`, `type`,
+`payload`) plus the topic, the headers captured at write time (CloudEvents attributes and the W3C
+trace context of the writing transaction), and the relay's bookkeeping. The inbox is keyed by
+(consumer group, message id) and written in the handler's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_common.events.envelope import Event
+
+AGGREGATE_TYPE = "complaint"
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", UUID(as_uuid=True), primary_key=True),
+        Column("seq", BigInteger, Identity(always=True), nullable=False, unique=True),
+        Column("aggregatetype", Text, nullable=False),
+        Column("aggregateid", Text, nullable=False),
+        Column("type", Text, nullable=False),
+        Column("payload", JSONB, nullable=False),
+        Column("topic", Text, nullable=False),
+        Column("headers", JSONB, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Index("ix_outbox_unpublished", "seq", postgresql_where=text("published_at IS NULL")),
+        Index("ix_outbox_created_at", "created_at"),
+    )
+
+
+def inbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "inbox",
+        metadata,
+        Column("consumer_group", Text, primary_key=True),
+        Column("message_id", Text, primary_key=True),
+        Column("topic", Text, nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index("ix_inbox_received_at", "received_at"),
+    )
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+def notify_trigger_ddl(schema: str) -> list[str]:
+    """The trigger that wakes the relay: one NOTIFY per inserting statement, delivered at commit
+    (PostgreSQL folds duplicates within a transaction). Each service's first migration runs it.
+    """
+    return [
+        f"""CREATE FUNCTION "{schema}".outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_notify('{notify_channel(schema)}', ''); RETURN NULL; END $$""",
+        f"""CREATE TRIGGER outbox_notify AFTER INSERT ON "{schema}".outbox
+        FOR EACH STATEMENT EXECUTE FUNCTION "{schema}".outbox_notify()""",
+    ]
+
+
+def drop_notify_trigger_ddl(schema: str) -> list[str]:
+    return [
+        f'DROP TRIGGER IF EXISTS outbox_notify ON "{schema}".outbox',
+        f'DROP FUNCTION IF EXISTS "{schema}".outbox_notify()',
+    ]
+
+
+def _table(metadata: MetaData, name: str, factory: Callable[[MetaData], Table]) -> Table:
+    key = f"{metadata.schema}.{name}"
+    return metadata.tables[key] if key in metadata.tables else factory(metadata)
+
+
+class Outbox:
+    """Writes events in the caller's transaction; the relay sends them after commit."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = _table(metadata, "outbox", outbox_table)
+
+    async def add(self, session: AsyncSession, *events: Event[Any]) -> None:
+        rows = [self._row(event) for event in events]
+        if rows:
+            await session.execute(self.table.insert(), rows)
+
+    @staticmethod
+    def _row(event: Event[Any]) -> dict[str, Any]:
+        headers = event.ce_headers()
+        # The trace context of the writing transaction, so the relay continues this trace.
+        propagate.inject(headers)
+        return {
+            "id": uuid.UUID(event.id),
+            "aggregatetype": AGGREGATE_TYPE,
+            "aggregateid": event.subject,
+            "type": event.contract.ce_type,
+            "payload": json.loads(event.payload_json()),
+            "topic": event.contract.topic.name,
+            "headers": headers,
+        }
+
+
+class Inbox:
+    """Remembers which messages a consumer group has already applied."""
+
+    def __init__(self, metadata: MetaData) -> None:
+        self.table = _table(metadata, "inbox", inbox_table)
+
+    async def claim(self, session: AsyncSession, group: str, message_id: str, topic: str) -> bool:
+        """True the first time a message is seen; False for a redelivery (then do nothing)."""
+        statement = (
+            insert(self.table)
+            .values(consumer_group=group, message_id=message_id, topic=topic)
+            .on_conflict_do_nothing()
+            .returning(self.table.c.message_id)
+        )
+        return (await session.execute(statement)).first() is not None

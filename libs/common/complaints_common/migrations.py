@@ -1,0 +1,62 @@
+"""The Alembic environment every service's migrations share.
+
+Each service's `migrations/env.py` calls `run_alembic_env()`. The version table lives in the
+service's schema, and an advisory lock makes concurrent `migrate` runs (several pods) wait for each
+other instead of racing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+
+def run_alembic_env() -> None:
+    config = context.config
+    url: str = config.attributes["database_url"]
+    metadata: MetaData = config.attributes["metadata"]
+    assert metadata.schema, "every service migrates its own schema"
+    if context.is_offline_mode():
+        context.configure(
+            url=url,
+            target_metadata=metadata,
+            version_table_schema=metadata.schema,
+            literal_binds=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_online(url, metadata))
+
+
+async def _run_online(url: str, metadata: MetaData) -> None:
+    schema = metadata.schema
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            # Session-level lock: held across the commit below until the connection closes.
+            await conn.execute(text("SELECT pg_advisory_lock(hashtext(:key))"), {"key": f"migrate:{schema}"})
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            # Commit the schema before Alembic's own transaction, or it is silently rolled back.
+            await conn.commit()
+            await conn.run_sync(_run_sync, metadata)
+            await conn.commit()
+    finally:
+        await engine.dispose()
+
+
+def _run_sync(connection: Connection, metadata: MetaData) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table_schema=metadata.schema,
+        include_schemas=True,
+        include_name=lambda name, type_, _parent: type_ != "schema" or name == metadata.schema,
+    )
+    with context.begin_transaction():
+        context.run_migrations()

@@ -1,0 +1,218 @@
+"""The outbox relay: sends committed outbox rows to Kafka in order, once per row.
+
+One relay per service is active at a time: it holds a PostgreSQL advisory lock on its own connection,
+and the others wait as hot standbys. It wakes on LISTEN/NOTIFY (the outbox trigger fires at commit)
+with a timed poll as the fallback, and sends in batches in `seq` order so a complaint's events keep
+the order they were written in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import context, propagate
+from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+
+from complaints_common import metrics
+from complaints_common.db import asyncpg_dsn
+from complaints_common.messaging import notify_channel
+from complaints_common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TRACE_HEADERS = frozenset(propagate.get_global_textmap().fields) | {"traceparent", "tracestate"}
+HOUSEKEEPING_INTERVAL_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: Any
+    aggregateid: str
+    topic: str
+    payload: str
+    headers: dict[str, str]
+
+
+class OutboxRelay:
+    def __init__(self, settings: ServiceSettings, schema: str, producer: AIOKafkaProducer) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.producer = producer
+        self._wake = asyncio.Event()
+        self._last_housekeeping = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until `stop` is set, reconnecting after any database failure."""
+        while not stop.is_set():
+            try:
+                await self._run_with_connection(stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("outbox relay lost its database connection", extra={"error": repr(exc)})
+                await _sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
+
+    async def _run_with_connection(self, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
+        try:
+            await self._become_leader(conn, stop)
+            if stop.is_set():
+                return
+            await conn.add_listener(notify_channel(self.schema), self._on_notify)
+            log.info("outbox relay is active", extra={"schema": self.schema})
+            while not stop.is_set():
+                sent = await self.relay_batch(conn)
+                await self._housekeeping(conn)
+                if sent < self.settings.outbox_batch_size:
+                    await self._wait_for_work(stop)
+        finally:
+            await asyncio.shield(conn.close(timeout=5))
+
+    async def _become_leader(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        """Wait for the advisory lock: only its holder relays, so order is kept across replicas."""
+        key = f"outbox-relay:{self.schema}"
+        while not stop.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+                return
+            await _sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(
+                waiters,
+                timeout=self.settings.outbox_poll_interval_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            self._wake.clear()
+
+    async def relay_batch(self, conn: asyncpg.Connection) -> int:
+        """Send the oldest unpublished rows; returns how many were published."""
+        rows = await self._fetch(conn)
+        await self._update_backlog(conn)
+        if not rows:
+            return 0
+        try:
+            await self._send(rows)
+        except Exception as exc:
+            metrics.OUTBOX_FAILURES.inc()
+            await conn.execute(
+                f'UPDATE "{self.schema}".outbox SET attempts = attempts + 1, last_error = $2 '
+                "WHERE id = ANY($1::uuid[])",
+                [row.id for row in rows],
+                type(exc).__name__,
+            )
+            log.warning("outbox batch not published; will retry", extra={"error": type(exc).__name__})
+            await asyncio.sleep(self.settings.outbox_poll_interval_s)
+            return 0
+        await conn.execute(
+            f'UPDATE "{self.schema}".outbox SET published_at = now(), attempts = attempts + 1, '
+            "last_error = NULL WHERE id = ANY($1::uuid[])",
+            [row.id for row in rows],
+        )
+        return len(rows)
+
+    async def _fetch(self, conn: asyncpg.Connection) -> list[OutboxRow]:
+        records = await conn.fetch(
+            f"SELECT id, aggregateid, topic, payload::text AS payload, headers::text AS headers "
+            f'FROM "{self.schema}".outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1',
+            self.settings.outbox_batch_size,
+        )
+        return [
+            OutboxRow(r["id"], r["aggregateid"], r["topic"], r["payload"], json.loads(r["headers"]))
+            for r in records
+        ]
+
+    async def _send(self, rows: Sequence[OutboxRow]) -> None:
+        """Hand the whole batch to the producer, then wait for every acknowledgement."""
+        instrumented = AIOKafkaInstrumentor().is_instrumented_by_opentelemetry
+        deliveries = []
+        for row in rows:
+            deliveries.append(await self._send_one(row, instrumented))
+        await asyncio.gather(*deliveries)
+        for row in rows:
+            metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
+
+    async def _send_one(self, row: OutboxRow, instrumented: bool) -> asyncio.Future[Any]:
+        # Continue the trace of the transaction that wrote the row, not the relay's own.
+        writer_context = propagate.extract(row.headers)
+        headers = [(k, v.encode()) for k, v in row.headers.items() if k not in TRACE_HEADERS]
+        token = context.attach(writer_context)
+        try:
+            if not instrumented:
+                carrier: dict[str, str] = {}
+                propagate.inject(carrier)
+                headers.extend((k, v.encode()) for k, v in carrier.items())
+            delivery: asyncio.Future[Any] = await self.producer.send(
+                self.settings.topic(row.topic),
+                value=row.payload.encode(),
+                key=row.aggregateid.encode(),
+                headers=headers,
+            )
+            return delivery
+        finally:
+            context.detach(token)
+
+    async def _update_backlog(self, conn: asyncpg.Connection) -> None:
+        count, oldest = await conn.fetchrow(
+            f'SELECT count(*), min(created_at) FROM "{self.schema}".outbox WHERE published_at IS NULL'
+        )
+        metrics.OUTBOX_BACKLOG.set(count)
+        metrics.OUTBOX_OLDEST_AGE.set(_age_seconds(oldest))
+
+    async def _housekeeping(self, conn: asyncpg.Connection) -> None:
+        """Drop published rows past the retention window, and inbox rows well past it."""
+        now = time.monotonic()
+        if now - self._last_housekeeping < HOUSEKEEPING_INTERVAL_S:
+            return
+        self._last_housekeeping = now
+        hours = self.settings.outbox_retention_hours
+        await conn.execute(
+            f'DELETE FROM "{self.schema}".outbox WHERE published_at < now() - make_interval(hours => $1)',
+            hours,
+        )
+        # Inbox ids must outlive any redelivery, including a re-publish of the whole outbox window.
+        await conn.execute(
+            f'DELETE FROM "{self.schema}".inbox WHERE received_at < now() - make_interval(hours => $1)',
+            hours * 4,
+        )
+
+
+async def republish_since(settings: ServiceSettings, schema: str, since: datetime) -> int:
+    """Mark every row written since `since` unpublished, so the relay sends it again.
+
+    For a broker that lost data; consumers' inboxes drop what they had already applied.
+    """
+    conn = await asyncpg.connect(asyncpg_dsn(settings.database_dsn))
+    try:
+        status = await conn.execute(
+            f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since
+        )
+    finally:
+        await conn.close()
+    return int(status.split()[-1])
+
+
+def _age_seconds(oldest: datetime | None) -> float:
+    if oldest is None:
+        return 0.0
+    return max(0.0, time.time() - oldest.timestamp())
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,232 @@
+"""Wiring shared by the four services: one definition per service, one lifecycle, one CLI.
+
+`complaints-<svc> api` serves the REST API; `worker` runs the consumers, the outbox relay and any
+background loops (it still serves /healthz, /readyz and /metrics); `serve` does both in one process
+(the laptop stack); `migrate` upgrades the service's schema; `republish` re-sends the outbox since a
+point in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from sqlalchemy import MetaData
+
+from complaints_common.api import install_common
+from complaints_common.consumer import ConsumerRunner, Subscription
+from complaints_common.db import Database
+from complaints_common.kafka import new_producer
+from complaints_common.messaging import Inbox, Outbox
+from complaints_common.relay import OutboxRelay, republish_since
+from complaints_common.settings import ServiceSettings
+from complaints_common.telemetry import setup_logging, setup_telemetry, shutdown_telemetry
+
+log = logging.getLogger(__name__)
+
+BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+SHUTDOWN_GRACE_S = 10.0
+
+
+class Mode(StrEnum):
+    API = "api"
+    WORKER = "worker"
+    SERVE = "serve"
+
+    @property
+    def runs_api(self) -> bool:
+        return self is not Mode.WORKER
+
+    @property
+    def runs_worker(self) -> bool:
+        return self is not Mode.API
+
+
+@dataclass
+class Runtime:
+    """The process-wide resources a service's routes, handlers and loops use."""
+
+    settings: ServiceSettings
+    metadata: MetaData
+    db: Database
+    outbox: Outbox
+    inbox: Inbox
+    state: dict[str, Any] = field(default_factory=dict)
+    _producer: AIOKafkaProducer | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        """Started with the app: aiokafka clients must be created inside the event loop."""
+        if self._producer is None:
+            raise RuntimeError("the Kafka producer starts with the application")
+        return self._producer
+
+    async def start(self) -> None:
+        self._producer = new_producer(self.settings)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+        await self.db.dispose()
+
+    @property
+    def schema(self) -> str:
+        assert self.metadata.schema
+        return self.metadata.schema
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """What makes one service: its settings, tables, routes, subscriptions and background loops."""
+
+    name: str
+    title: str
+    description: str
+    settings_factory: Callable[[], ServiceSettings]
+    metadata: MetaData
+    migrations: Path
+    routers: Callable[[Runtime], Sequence[APIRouter]] = lambda _: ()
+    subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _: ()
+    background: Callable[[Runtime], Sequence[BackgroundLoop]] = lambda _: ()
+    version: str = "0.1.0"
+    openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+
+    def runtime(self, settings: ServiceSettings) -> Runtime:
+        return Runtime(
+            settings=settings,
+            metadata=self.metadata,
+            db=Database(settings.database_dsn, pool_size=settings.database_pool_size),
+            outbox=Outbox(self.metadata),
+            inbox=Inbox(self.metadata),
+        )
+
+    def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
+        loops: list[BackgroundLoop] = [OutboxRelay(runtime.settings, runtime.schema, runtime.producer).run]
+        subscriptions = self.subscriptions(runtime)
+        if subscriptions:
+            runner = ConsumerRunner(
+                group=self.name,
+                subscriptions=subscriptions,
+                settings=runtime.settings,
+                db=runtime.db,
+                inbox=runtime.inbox,
+                producer=runtime.producer,
+            )
+            loops.append(runner.run)
+        loops.extend(self.background(runtime))
+        return loops
+
+    def create_app(self, settings: ServiceSettings | None = None, mode: Mode = Mode.API) -> FastAPI:
+        settings = settings or self.settings_factory()
+        runtime = self.runtime(settings)
+        app = FastAPI(
+            title=self.title,
+            description=self.description,
+            version=self.version,
+            lifespan=lambda app: self._lifespan(app, runtime, mode),
+            openapi_tags=self.openapi_tags,
+        )
+        app.state.runtime = runtime
+        install_common(
+            app,
+            settings.api_keys,
+            {"database": runtime.db.ping, "broker": lambda: _broker_ping(runtime)},
+        )
+        if mode.runs_api:
+            for router in self.routers(runtime):
+                app.include_router(router)
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+        return app
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: FastAPI, runtime: Runtime, mode: Mode) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        await runtime.start()
+        tasks: list[asyncio.Task[None]] = []
+        if mode.runs_worker:
+            tasks = [asyncio.create_task(loop(stop)) for loop in self.worker_loops(runtime)]
+        try:
+            yield
+        finally:
+            stop.set()
+            await _finish(tasks)
+            await runtime.stop()
+
+
+async def _broker_ping(runtime: Runtime) -> None:
+    await runtime.producer.client.fetch_all_metadata()
+
+
+async def _finish(tasks: list[asyncio.Task[None]]) -> None:
+    """Give the loops a grace period to finish their batch, then cancel what is left."""
+    if not tasks:
+        return
+    done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+    for task in pending:
+        task.cancel()
+    for task in done:
+        if task.exception() is not None:
+            log.error("background loop failed", exc_info=task.exception())
+
+
+def run_migrations(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(definition.migrations))
+    config.attributes["database_url"] = settings.database_dsn
+    config.attributes["metadata"] = definition.metadata
+    command.upgrade(config, "head")
+
+
+def cli(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> None:
+    """The console script of a service."""
+    parser = argparse.ArgumentParser(prog=f"complaints-{definition.name}", description=definition.title)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for mode in Mode:
+        commands.add_parser(mode.value, help=f"run the service ({mode.value})")
+    commands.add_parser("migrate", help="upgrade the service's schema to the latest migration")
+    republish = commands.add_parser("republish", help="re-send every outbox row written since a time")
+    republish.add_argument("--since", required=True, type=datetime.fromisoformat)
+    args = parser.parse_args(argv)
+
+    settings = definition.settings_factory()
+    setup_logging(definition.name, settings.log_level)
+    if args.command == "migrate":
+        run_migrations(definition, settings)
+    elif args.command == "republish":
+        schema = definition.metadata.schema or definition.name
+        count = asyncio.run(republish_since(settings, schema, args.since))
+        print(f"{count} outbox rows will be sent again")
+    else:
+        serve(definition, settings, Mode(args.command))
+
+
+def serve(definition: ServiceDefinition, settings: ServiceSettings, mode: Mode) -> None:
+    setup_telemetry(definition.name, settings.spans_file)
+    app = definition.create_app(settings, mode)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+        )
+    finally:
+        shutdown_telemetry()

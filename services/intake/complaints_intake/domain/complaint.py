@@ -1,0 +1,123 @@
+"""What a complaint is when a CRM files it: the fields, their limits, and the event it causes.
+
+Pure rules, no I/O: testable without a database.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+from uuid import UUID
+
+from complaints_common.events.contracts import (
+    Channel,
+    ComplaintCreatedV1,
+    ContactChannel,
+    CustomerContact,
+    LanguageTag,
+    Money,
+    Severity,
+)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Customer(BaseModel):
+    """The customer as the CRM knows them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: ShortText = Field(description="The CRM's own customer id.", examples=["CUST-1042"])
+    name: str | None = Field(default=None, min_length=1, max_length=200, examples=["Ana Lima"])
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+        examples=["ana.lima@example.com"],
+    )
+    phone: str | None = Field(
+        default=None, pattern=r"^\+?[0-9 ()-]{6,32}$", max_length=32, examples=["+44 20 7946 0958"]
+    )
+    preferred_channel: ContactChannel = Field(
+        default="email", description="How the customer wants to hear back."
+    )
+    language: LanguageTag = Field(default="en", description="BCP 47 language tag, e.g. en, ru, fa.")
+    tier: str | None = Field(default=None, max_length=40, examples=["gold"])
+
+
+class ComplaintDraft(BaseModel):
+    """A complaint as filed: everything the agent captured, validated with a limit on every size."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: Customer
+    channel: Channel = Field(description="Where the customer complained.")
+    category: ShortText = Field(description="What the complaint is about.", examples=["billing"])
+    product: str | None = Field(default=None, min_length=1, max_length=200, examples=["Fibre 500"])
+    severity: Severity = "medium"
+    description: str = Field(
+        min_length=1, max_length=10_000, description="The complaint in the customer's own words."
+    )
+    amount_at_stake: Money | None = Field(default=None, description="What the customer says is at stake.")
+    occurred_at: datetime | None = Field(default=None, description="When the problem happened.")
+    agent_id: str | None = Field(default=None, min_length=1, max_length=100, description="Who took it.")
+    crm_reference: str | None = Field(
+        default=None, min_length=1, max_length=100, description="The CRM's own case id; unique per client."
+    )
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    confidential: bool = Field(
+        default=False, description="Handle with care: minimal wording, restricted reads."
+    )
+
+
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+
+def reference_for(complaint_id: UUID, filed_at: datetime) -> str:
+    """A short reference a customer can read out on the phone: the year plus 8 characters.
+
+    Derived from the id, so it is as unique as the first 40 bits of a random id and needs no counter.
+    """
+    value = complaint_id.int >> 88
+    chars = []
+    for _ in range(8):
+        value, digit = divmod(value, 32)
+        chars.append(REFERENCE_ALPHABET[digit])
+    return f"C{filed_at:%y}-{''.join(reversed(chars))}"
+
+
+def created_event(
+    complaint_id: UUID, reference: str, client_id: str, filed_at: datetime, draft: ComplaintDraft
+) -> ComplaintCreatedV1:
+    """The data of `complaint.created`: what the other services need and no more.
+
+    The description (the customer's own words) stays in intake; no consumer needs it.
+    """
+    return ComplaintCreatedV1(
+        complaint_id=complaint_id,
+        reference=reference,
+        client_id=client_id,
+        crm_reference=draft.crm_reference,
+        customer=CustomerContact.model_validate(draft.customer.model_dump()),
+        channel=draft.channel,
+        category=draft.category,
+        product=draft.product,
+        severity=draft.severity,
+        amount_at_stake=draft.amount_at_stake,
+        occurred_at=draft.occurred_at,
+        filed_at=filed_at,
+        agent_id=draft.agent_id,
+        confidential=draft.confidential,
+        tags=draft.tags,
+    )
