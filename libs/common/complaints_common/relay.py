@@ -22,6 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from opentelemetry import context, propagate
 from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from complaints_common import metrics
 from complaints_common.db import asyncpg_dsn
@@ -61,6 +62,11 @@ class OutboxRelay:
                 await _sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
 
     async def _run_with_connection(self, stop: asyncio.Event) -> None:
+        # The relay's own polling is not part of any complaint's journey: keep it out of traces.
+        with suppress_instrumentation():
+            await self._relay_until_stopped(stop)
+
+    async def _relay_until_stopped(self, stop: asyncio.Event) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
         try:
             await self._become_leader(conn, stop)
@@ -148,7 +154,8 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
 
     async def _send_one(self, row: OutboxRow, instrumented: bool) -> asyncio.Future[Any]:
-        # Continue the trace of the transaction that wrote the row, not the relay's own.
+        # Continue the trace of the transaction that wrote the row, not the relay's own (a fresh
+        # context, which also lifts the relay's suppression of instrumentation for this send).
         writer_context = propagate.extract(row.headers)
         headers = [(k, v.encode()) for k, v in row.headers.items() if k not in TRACE_HEADERS]
         token = context.attach(writer_context)

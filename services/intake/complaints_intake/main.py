@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi import FastAPI
+
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
-
 from complaints_intake.api.routes import complaint_router
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.tables import metadata
@@ -27,7 +28,7 @@ SERVICE = ServiceDefinition(
 )
 
 
-def create_app():  # type: ignore[no-untyped-def]
+def create_app() -> FastAPI:
     """For `uvicorn complaints_intake.main:create_app --factory` and for tests."""
     return SERVICE.create_app()
 

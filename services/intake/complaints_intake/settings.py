@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from complaints_common.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from complaints_common.settings import ServiceSettings
 
 
 class IntakeSettings(ServiceSettings):

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from complaints_common.events.contracts import Money
 from pydantic import BaseModel, Field
 
+from complaints_common.events.contracts import Money
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 
 EXAMPLE_DRAFT: dict[str, Any] = {

@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
+from fastapi import APIRouter, Depends, Response, status
+from sqlalchemy.exc import IntegrityError
+
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
 from complaints_common.problems import Conflict, NotFound
 from complaints_common.runtime import Runtime
-from fastapi import APIRouter, Depends, Response, status
-from sqlalchemy.exc import IntegrityError
-
 from complaints_intake.api.models import ComplaintView, FileComplaint
 from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.store.complaints import get_complaint, insert_complaint

@@ -10,6 +10,8 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
 from complaints_common.events.contracts import (
     Channel,
     ComplaintCreatedV1,
@@ -19,7 +21,6 @@ from complaints_common.events.contracts import (
     Money,
     Severity,
 )
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]

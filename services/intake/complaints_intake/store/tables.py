@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from complaints_common.db import schema_metadata
-from complaints_common.messaging import inbox_table, outbox_table
 from sqlalchemy import (
     ARRAY,
     Boolean,
@@ -17,6 +15,9 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from complaints_common.db import schema_metadata
+from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "intake"
 metadata = schema_metadata(SCHEMA)

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from complaints_common.messaging import drop_notify_trigger_ddl, notify_trigger_ddl
 from sqlalchemy.dialects import postgresql
+
+from complaints_common.messaging import drop_notify_trigger_ddl, notify_trigger_ddl
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -1,0 +1,38 @@
+"""Notifications: tells the customer every step, once, in their language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from complaints_common.runtime import ServiceDefinition
+from complaints_common.runtime import cli as run_cli
+from complaints_notifications.api.routes import message_router
+from complaints_notifications.events.handlers import subscriptions
+from complaints_notifications.settings import NotificationSettings
+from complaints_notifications.store.tables import metadata
+
+SERVICE = ServiceDefinition(
+    name="notifications",
+    title="Complaint notifications",
+    description=(
+        "Tells the customer every step of service recovery (acknowledgement, compensation, "
+        "satisfaction survey) exactly once, and records what was said. Every call but /healthz, "
+        "/readyz and /metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
+    ),
+    settings_factory=NotificationSettings,
+    metadata=metadata,
+    migrations=Path(__file__).parent / "migrations",
+    routers=lambda runtime: [message_router(runtime)],
+    subscriptions=subscriptions,
+    openapi_tags=[{"name": "messages", "description": "What the customer was told."}],
+)
+
+
+def create_app() -> FastAPI:
+    return SERVICE.create_app()
+
+
+def cli() -> None:
+    run_cli(SERVICE)
