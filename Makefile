@@ -1,0 +1,48 @@
+# The front door. A fresh machine needs only Python 3.11+: everything else is installed from the lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.PHONY: help install run test lint typecheck bench chaos journey clean
+
+help:
+	@echo "make run      start the whole platform on embedded PostgreSQL and Kafka (Ctrl-C stops it)"
+	@echo "make test     run the whole test suite on real servers"
+	@echo "make lint     ruff and mypy"
+	@echo "make bench    run the benchmarks and write docs/benchmarks"
+	@echo "make journey ID=<complaint id>   print a complaint's journey from the local spans"
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages --all-groups --quiet
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(VENV)/bin/complaints-dev run
+
+test: install
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs services
+
+bench: install
+	$(VENV)/bin/python -m benchmarks
+
+journey: install
+	$(VENV)/bin/complaints-dev journey $(ID)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache
