@@ -1,0 +1,174 @@
+"""The four services as real subprocesses on the test's own database and topics.
+
+`platform` starts them (migrate, then serve), waits until each answers /readyz, and stops them after
+the test. Tests may kill -9 and restart a service to prove nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from complaints_devstack.ports import free_port
+
+SERVICES = ("intake", "compensation", "followup", "notifications")
+API_KEY = "e2e-test-key"
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Platform:
+    database_url: str
+    bootstrap: str
+    prefix: str
+    workdir: Path
+    satisfaction_delay_s: float = 2.0
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def env(self, service: str) -> dict[str, str]:
+        p = service.upper() + "_"
+        keys = [
+            {
+                "client": "crm-e2e",
+                "sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+                "scopes": ["file", "read", "manage", "admin"],
+            }
+        ]
+        return {
+            **os.environ,
+            p + "DATABASE_URL": self.database_url,
+            p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            p + "TOPIC_PREFIX": self.prefix,
+            p + "HTTP_PORT": str(self.ports[service]),
+            p + "API_KEYS": json.dumps(keys),
+            p + "SPANS_FILE": str(self.spans_file(service)),
+            p + "KAFKA_SESSION_TIMEOUT_MS": "2000",
+            p + "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
+            p + "KAFKA_REQUEST_TIMEOUT_MS": "5000",
+            p + "OUTBOX_POLL_INTERVAL_S": "0.5",
+            "FOLLOWUP_SATISFACTION_DELAY_S": str(self.satisfaction_delay_s),
+            "FOLLOWUP_TIMER_POLL_INTERVAL_S": "0.2",
+            "OTEL_TRACES_EXPORTER": "none",
+        }
+
+    def spans_file(self, service: str) -> Path:
+        return self.workdir / f"spans-{service}.jsonl"
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def migrate(self, service: str) -> None:
+        subprocess.run(
+            [str(BIN / f"complaints-{service}"), "migrate"],
+            env=self.env(service),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+
+    def start(self, service: str) -> None:
+        log = (self.workdir / f"{service}.log").open("ab")
+        self.processes[service] = subprocess.Popen(
+            [str(BIN / f"complaints-{service}"), "serve"], env=self.env(service), stdout=log, stderr=log
+        )
+
+    def kill(self, service: str) -> None:
+        """kill -9: no shutdown hook runs, nothing is flushed."""
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+    async def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                process = self.processes[service]
+                if process.poll() is not None:
+                    raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
+                try:
+                    if (await client.get(self.url(service) + "/readyz", timeout=2)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{service} not ready: {self.log_tail(service)}")
+
+    def log_tail(self, service: str) -> str:
+        path = self.workdir / f"{service}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def client(self, service: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url(service), headers={"X-API-Key": API_KEY}, timeout=10)
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            return list(await conn.fetch(query, *args))
+        finally:
+            await conn.close()
+
+    def spans(self) -> list[dict[str, Any]]:
+        found = []
+        for service in SERVICES:
+            path = self.spans_file(service)
+            if path.exists():
+                found += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return found
+
+
+@pytest.fixture
+async def platform(
+    database_url: str, kafka_bootstrap: str, topics: str, tmp_path: Path
+) -> AsyncIterator[Platform]:
+    stack = Platform(database_url, kafka_bootstrap, topics, tmp_path)
+    stack.ports = {service: free_port() for service in SERVICES}
+    for service in SERVICES:
+        stack.migrate(service)
+    try:
+        for service in SERVICES:
+            stack.start(service)
+        await asyncio.gather(*(stack.wait_ready(service) for service in SERVICES))
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+async def eventually(probe: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:
+    """Poll an async probe until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result or time.monotonic() > deadline:
+            return result
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def wait_for() -> Any:
+    return eventually

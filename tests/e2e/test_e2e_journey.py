@@ -1,0 +1,123 @@
+"""One complaint's whole journey through the four services, on real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = json.loads((ROOT / "docs/examples/complaint.json").read_text())
+SCHEMAS = {
+    f"complaints.{p.name.removesuffix('.json').rsplit('.', 1)[0]}.{p.name.removesuffix('.json').rsplit('.', 1)[1]}": json.loads(
+        p.read_text()
+    )
+    for p in (ROOT / "docs/events/schemas").glob("*.json")
+}
+
+
+async def _collect(
+    consumer: AIOKafkaConsumer, complaint_id: str, wanted: set[str], timeout: float
+) -> dict[str, Any]:
+    """Read the topics until each wanted event type has been seen for this complaint."""
+    seen: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout
+    while wanted - seen.keys() and time.monotonic() < deadline:
+        batch = await consumer.getmany(timeout_ms=200)
+        for records in batch.values():
+            for record in records:
+                headers = {k: v.decode() for k, v in record.headers}
+                if record.key == complaint_id.encode():
+                    seen.setdefault(headers["ce_type"], (record, headers, time.monotonic()))
+    return seen
+
+
+async def test_a_complaint_travels_the_whole_way_in_one_trace(
+    platform: Any, kafka_bootstrap: str, wait_for: Any
+) -> None:
+    consumer = AIOKafkaConsumer(
+        *(platform.prefix + t for t in ("complaint.created", "compensation.granted", "followup.due")),
+        bootstrap_servers=kafka_bootstrap,
+        group_id=platform.prefix + "e2e-observer",
+        auto_offset_reset="earliest",
+        session_timeout_ms=2000,
+        heartbeat_interval_ms=300,
+        request_timeout_ms=5000,
+    )
+    await consumer.start()
+    try:
+        async with platform.client("intake") as intake:
+            posted_at = time.monotonic()
+            response = await intake.post("/v1/complaints", json=EXAMPLE)
+            assert response.status_code == 201, response.text
+            complaint_id = response.json()["id"]
+            assert response.headers["location"] == f"/v1/complaints/{complaint_id}"
+            read_back = (await intake.get(f"/v1/complaints/{complaint_id}")).json()
+            assert read_back["reference"] == response.json()["reference"]
+
+        wanted = {
+            "complaints.complaint.created.v1",
+            "complaints.compensation.granted.v1",
+            "complaints.followup.due.v1",
+        }
+        seen = await _collect(consumer, complaint_id, wanted, timeout=30)
+        assert seen.keys() == wanted
+    finally:
+        await consumer.stop()
+
+    for ce_type, (record, headers, _) in seen.items():
+        assert headers["ce_specversion"] == "1.0"
+        assert headers["ce_subject"] == complaint_id
+        assert headers["ce_type"] == ce_type
+        assert headers["content-type"] == "application/json"
+        assert headers["ce_id"] and headers["ce_source"].startswith("/complaints/") and headers["ce_time"]
+        assert headers["traceparent"].startswith("00-")
+        jsonschema.validate(json.loads(record.value), SCHEMAS[ce_type])
+
+    granted = json.loads(seen["complaints.compensation.granted.v1"][0].value)
+    assert granted["voucher_code"] and granted["offer"]["value"]["currency"] == "EUR"
+    print(
+        f"POST -> compensation.granted observed after "
+        f"{(seen['complaints.compensation.granted.v1'][2] - posted_at) * 1000:.0f} ms"
+    )
+
+    async def all_messages_sent() -> list[dict[str, Any]] | None:
+        async with platform.client("notifications") as notifications:
+            messages = (await notifications.get(f"/v1/complaints/{complaint_id}/messages")).json()
+        kinds = {m["kind"] for m in messages if m["status"] == "sent"}
+        return messages if kinds == {"acknowledgement", "compensation", "satisfaction_survey"} else None
+
+    messages = await wait_for(all_messages_sent)
+    assert messages, "the customer was not told every step"
+    assert len(messages) == 3
+    compensation_message = next(m for m in messages if m["kind"] == "compensation")
+    assert granted["voucher_code"] in compensation_message["body"]
+    acknowledgement = next(m for m in messages if m["kind"] == "acknowledgement")
+    assert acknowledgement["recipient"] == EXAMPLE["customer"]["email"]
+    assert "Thank you" in acknowledgement["body"] and "sorry" in acknowledgement["body"]
+
+    trace_id = seen["complaints.complaint.created.v1"][1]["traceparent"].split("-")[1]
+
+    required = {
+        "POST /v1/complaints",
+        "complaint.created process",
+        "compensation.granted process",
+        "followup.due fire",
+        "followup.due process",
+    }
+
+    async def journey() -> list[dict[str, Any]] | None:
+        spans = [s for s in platform.spans() if s["trace_id"] == trace_id]
+        names = {s["name"].removeprefix(platform.prefix) for s in spans}
+        return spans if required <= names else None
+
+    spans = await wait_for(journey, timeout=15)
+    assert spans, "the journey's spans do not share one trace"
+    assert {s["service"] for s in spans} == {"intake", "compensation", "followup", "notifications"}
