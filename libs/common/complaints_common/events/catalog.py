@@ -19,16 +19,28 @@ import yaml
 from complaints_common.events.envelope import CONTENT_TYPE, CONTRACTS, EventContract
 from complaints_common.events.topics import TOPICS
 
-# Who produces and who consumes each event name: the AsyncAPI operations.
+# Who produces and who consumes each event: the AsyncAPI operations. Keep in step with the services.
 PRODUCERS = {
     "complaint.created": "intake",
+    "complaint.status_changed": "intake",
+    "complaint.deadlines_changed": "intake",
     "compensation.granted": "compensation",
+    "compensation.decision_recorded": "compensation",
+    "compensation.voucher_changed": "compensation",
     "followup.due": "followup",
+    "followup.outcome": "followup",
+    "notification.status": "notifications",
 }
 CONSUMERS = {
     "complaint.created": ["compensation", "followup", "notifications"],
-    "compensation.granted": ["followup", "notifications"],
-    "followup.due": ["notifications"],
+    "complaint.status_changed": ["compensation", "followup", "notifications"],
+    "complaint.deadlines_changed": ["followup"],
+    "compensation.granted": ["intake", "followup", "notifications"],
+    "compensation.decision_recorded": ["intake", "followup"],
+    "compensation.voucher_changed": ["intake", "notifications"],
+    "followup.due": ["intake", "notifications"],
+    "followup.outcome": ["intake", "notifications"],
+    "notification.status": ["intake"],
 }
 IGNORED_KEYWORDS = {"title", "description", "examples", "default"}
 

@@ -26,7 +26,14 @@ OfferKind = Literal[
     "refund",
     "apology",
 ]
-FollowupKind = Literal["satisfaction_check", "deadline_warning", "deadline_breach", "manual"]
+FollowupKind = Literal[
+    "satisfaction_check", "deadline_warning", "deadline_breach", "manual", "callback_task", "review_request"
+]
+ComplaintStatus = Literal["received", "acknowledged", "in_progress", "resolved", "closed"]
+DecisionStatus = Literal["granted", "pending_approval", "refused", "held", "rejected"]
+VoucherChange = Literal["redeemed", "expired", "clawed_back"]
+FollowupOutcomeKind = Literal["satisfied", "dissatisfied", "unreachable", "not_reached"]
+NotificationStatus = Literal["sent", "failed", "dead_lettered"]
 
 
 class EventData(BaseModel):
@@ -60,6 +67,17 @@ class CustomerContact(BaseModel):
     tier: str | None = Field(default=None, max_length=40)
 
 
+class Deadline(BaseModel):
+    """A due time the complaint carries (acknowledge, first response, final response...)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(max_length=60, examples=["final_response"])
+    due_at: datetime | None = Field(description="None while the clock is paused.")
+    paused: bool = False
+    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca"])
+
+
 class ComplaintCreatedV1(EventData):
     """A CRM filed a complaint and intake accepted it."""
 
@@ -77,6 +95,29 @@ class ComplaintCreatedV1(EventData):
     agent_id: str | None = Field(default=None, max_length=100)
     confidential: bool = False
     tags: list[str] = Field(default_factory=list, max_length=20)
+    deadlines: list[Deadline] = Field(default_factory=list, max_length=20)
+
+
+class ComplaintStatusChangedV1(EventData):
+    """A complaint moved in its lifecycle (acknowledged, in progress, resolved, closed, reopened,
+    escalated). Reopen and escalate are status changes with a reason and an escalation level."""
+
+    customer_id: str = Field(max_length=100)
+    from_status: ComplaintStatus
+    to_status: ComplaintStatus
+    reopened: bool = False
+    escalation_level: int = Field(default=0, ge=0, le=10)
+    reason: str | None = Field(default=None, max_length=100, description="A reason code, never free text.")
+    actor: str = Field(max_length=100, description="Who made the change: an agent id or a service.")
+    changed_at: datetime
+    deadlines: list[Deadline] = Field(default_factory=list, max_length=20)
+
+
+class ComplaintDeadlinesChangedV1(EventData):
+    """The complaint's due times were recomputed (the clock paused or resumed, a profile changed)."""
+
+    deadlines: list[Deadline] = Field(max_length=20)
+    changed_at: datetime
 
 
 class Offer(BaseModel):
@@ -106,6 +147,31 @@ class CompensationGrantedV1(EventData):
     granted_at: datetime
 
 
+class CompensationDecisionRecordedV1(EventData):
+    """A compensation decision was taken or changed: granted, waiting for approval, refused or held
+    by an abuse rule, or rejected by an approver. The rule that decided it is named."""
+
+    decision_id: UUID
+    customer_id: str = Field(max_length=100)
+    status: DecisionStatus
+    offer: Offer | None = None
+    rule_id: str = Field(max_length=100)
+    policy_version: str = Field(max_length=40)
+    reason: str | None = Field(default=None, max_length=200)
+    decided_by: str = Field(max_length=100)
+    decided_at: datetime
+
+
+class VoucherChangedV1(EventData):
+    """A granted voucher or coupon was redeemed, expired or clawed back."""
+
+    decision_id: UUID
+    change: VoucherChange
+    changed_by: str = Field(max_length=100)
+    changed_at: datetime
+    reason: str | None = Field(default=None, max_length=200)
+
+
 class FollowupDueV1(EventData):
     """A follow-up fell due: a satisfaction check to make, or a deadline about to be or already missed."""
 
@@ -116,3 +182,28 @@ class FollowupDueV1(EventData):
     fired_at: datetime
     attempt: int = Field(default=1, ge=1)
     deadline_name: str | None = Field(default=None, max_length=60)
+
+
+class FollowupOutcomeV1(EventData):
+    """An agent recorded the call-back: reached or not, satisfied or not. A dissatisfied outcome
+    makes intake reopen and escalate the complaint."""
+
+    followup_id: UUID
+    customer_id: str = Field(max_length=100)
+    outcome: FollowupOutcomeKind
+    attempt: int = Field(default=1, ge=1)
+    csat: int | None = Field(default=None, ge=1, le=5)
+    nps: int | None = Field(default=None, ge=0, le=10)
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime
+
+
+class NotificationStatusV1(EventData):
+    """What happened to one message to the customer or the CRM (no content, no address)."""
+
+    message_id: UUID
+    kind: str = Field(max_length=60)
+    channel: str = Field(max_length=20)
+    status: NotificationStatus
+    attempts: int = Field(default=1, ge=1)
+    at: datetime

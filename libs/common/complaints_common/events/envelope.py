@@ -16,9 +16,13 @@ from pydantic import ValidationError
 
 from complaints_common.events import contracts as c
 from complaints_common.events.topics import (
+    COMPENSATION_DECIDED,
     COMPENSATION_GRANTED,
     COMPLAINT_CREATED,
+    COMPLAINT_UPDATED,
     FOLLOWUP_DUE,
+    FOLLOWUP_OUTCOME,
+    NOTIFICATION_STATUS,
     TopicSpec,
 )
 
@@ -49,14 +53,38 @@ class EventContract(Generic[DataT]):
 
 
 COMPLAINT_CREATED_V1 = EventContract("complaint.created", 1, c.ComplaintCreatedV1, COMPLAINT_CREATED)
+COMPLAINT_STATUS_CHANGED_V1 = EventContract(
+    "complaint.status_changed", 1, c.ComplaintStatusChangedV1, COMPLAINT_UPDATED
+)
+COMPLAINT_DEADLINES_CHANGED_V1 = EventContract(
+    "complaint.deadlines_changed", 1, c.ComplaintDeadlinesChangedV1, COMPLAINT_UPDATED
+)
 COMPENSATION_GRANTED_V1 = EventContract(
     "compensation.granted", 1, c.CompensationGrantedV1, COMPENSATION_GRANTED
 )
+COMPENSATION_DECISION_RECORDED_V1 = EventContract(
+    "compensation.decision_recorded", 1, c.CompensationDecisionRecordedV1, COMPENSATION_DECIDED
+)
+VOUCHER_CHANGED_V1 = EventContract(
+    "compensation.voucher_changed", 1, c.VoucherChangedV1, COMPENSATION_DECIDED
+)
 FOLLOWUP_DUE_V1 = EventContract("followup.due", 1, c.FollowupDueV1, FOLLOWUP_DUE)
+FOLLOWUP_OUTCOME_V1 = EventContract("followup.outcome", 1, c.FollowupOutcomeV1, FOLLOWUP_OUTCOME)
+NOTIFICATION_STATUS_V1 = EventContract("notification.status", 1, c.NotificationStatusV1, NOTIFICATION_STATUS)
 
 CONTRACTS: dict[str, EventContract[Any]] = {
     contract.ce_type: contract
-    for contract in (COMPLAINT_CREATED_V1, COMPENSATION_GRANTED_V1, FOLLOWUP_DUE_V1)
+    for contract in (
+        COMPLAINT_CREATED_V1,
+        COMPLAINT_STATUS_CHANGED_V1,
+        COMPLAINT_DEADLINES_CHANGED_V1,
+        COMPENSATION_GRANTED_V1,
+        COMPENSATION_DECISION_RECORDED_V1,
+        VOUCHER_CHANGED_V1,
+        FOLLOWUP_DUE_V1,
+        FOLLOWUP_OUTCOME_V1,
+        NOTIFICATION_STATUS_V1,
+    )
 }
 
 

@@ -39,7 +39,28 @@ FOLLOWUP_DUE = TopicSpec(
     "followup.due", 6, 24 * 7, "A follow-up (satisfaction check or deadline watch) fell due."
 )
 
-TOPICS: tuple[TopicSpec, ...] = (COMPLAINT_CREATED, COMPENSATION_GRANTED, FOLLOWUP_DUE)
+COMPLAINT_UPDATED = TopicSpec(
+    "complaint.updated", 6, 24 * 7, "A complaint's status or due times changed (intake's lifecycle)."
+)
+COMPENSATION_DECIDED = TopicSpec(
+    "compensation.decided", 6, 24 * 7, "Compensation decisions and voucher changes, granted or not."
+)
+FOLLOWUP_OUTCOME = TopicSpec(
+    "followup.outcome", 6, 24 * 7, "The outcome of a satisfaction call-back an agent recorded."
+)
+NOTIFICATION_STATUS = TopicSpec(
+    "notification.status", 6, 24 * 3, "Whether each message to a customer or CRM was sent or failed."
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    COMPLAINT_CREATED,
+    COMPENSATION_GRANTED,
+    FOLLOWUP_DUE,
+    COMPLAINT_UPDATED,
+    COMPENSATION_DECIDED,
+    FOLLOWUP_OUTCOME,
+    NOTIFICATION_STATUS,
+)
 
 
 def all_topics_with_dead_letters() -> list[TopicSpec]:
