@@ -11,6 +11,8 @@ import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from complaints_devstack.journey import journey_report
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +122,11 @@ async def test_a_complaint_travels_the_whole_way_in_one_trace(
     spans = await wait_for(journey, timeout=15)
     assert spans, "the journey's spans do not share one trace"
     assert {s["service"] for s in spans} == {"intake", "compensation", "followup", "notifications"}
+
+    # The on-call view of the same journey: one tree, every service, from the local spans files.
+    report = journey_report(platform.workdir, complaint_id)
+    assert "across compensation, followup, intake, notifications" in report
+    lines = report.splitlines()[1:]
+    assert lines[0].split()[-2:] == ["POST", "/v1/complaints"]
+    assert any("followup.due fire" in line for line in lines)
+    assert not any(line.split()[-1] in ("BEGIN;", "COMMIT;") for line in lines)
