@@ -128,7 +128,11 @@ class ConsumerRunner:
             return
         # Partitions are independent, so their records are processed side by side; within a
         # partition (one complaint's events) strictly in order.
-        await asyncio.gather(*(self._process_partition(records) for records in batch.values()))
+        # A TaskGroup cancels the other partitions when one fails, so nothing runs on after the
+        # consumer restarts uncommitted.
+        async with asyncio.TaskGroup() as group:
+            for records in batch.values():
+                group.create_task(self._process_partition(records))
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         await self._commit(consumer, offsets)
         self._record_lag(consumer, offsets)
