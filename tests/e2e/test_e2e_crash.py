@@ -20,7 +20,9 @@ async def _file_all(platform: Any, count: int) -> list[str]:
 
     async def file(i: int) -> str:
         async with limit, platform.client("intake") as intake:
-            response = await intake.post("/v1/complaints", json={**EXAMPLE, "crm_reference": f"CRASH-{i}"})
+            customer = {**EXAMPLE["customer"], "customer_id": f"CRASH-CUST-{i}"}
+            body = {**EXAMPLE, "customer": customer, "crm_reference": f"CRASH-{i}"}
+            response = await intake.post("/v1/complaints", json=body)
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
 
@@ -52,7 +54,8 @@ async def test_kill_9_mid_batch_loses_nothing_and_doubles_nothing(platform: Any,
     decisions = await platform.sql("SELECT complaint_id::text AS id FROM compensation.decisions")
     assert sorted(r["id"] for r in decisions) == sorted(ids)
     granted = await platform.sql(
-        "SELECT aggregateid, count(*) AS n FROM compensation.outbox GROUP BY aggregateid"
+        "SELECT aggregateid, count(*) AS n FROM compensation.outbox "
+        "WHERE type = 'complaints.compensation.granted.v1' GROUP BY aggregateid"
     )
     assert len(granted) == COMPLAINTS and all(r["n"] == 1 for r in granted)
     for kind in ("acknowledgement", "compensation"):

@@ -1,4 +1,4 @@
-"""Compensation: decides and grants compensation within the front line's authority."""
+"""Compensation: decides and grants compensation under a versioned policy, within authority limits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ from fastapi import FastAPI
 
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
-from complaints_compensation.api.routes import decision_router
+from complaints_compensation.api.routes import (
+    approval_router,
+    decision_router,
+    policy_router,
+    report_router,
+    voucher_router,
+)
 from complaints_compensation.events.handlers import subscriptions
+from complaints_compensation.expiry import background
 from complaints_compensation.settings import CompensationSettings
 from complaints_compensation.store.tables import metadata
 
@@ -17,16 +24,31 @@ SERVICE = ServiceDefinition(
     name="compensation",
     title="Complaint compensation",
     description=(
-        "Decides the compensation a complaint earns under the policy, grants it at once within the "
-        "front line's authority and publishes `compensation.granted`. Every call but /healthz, "
-        "/readyz and /metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
+        "Decides the compensation a complaint earns under a versioned policy (rules as data), grants it "
+        "at once within the front line's authority and publishes `compensation.granted`; above it the "
+        "decision waits for a supervisor or manager (four eyes). Abuse rules refuse or hold grants and "
+        "name themselves; vouchers are single use with an expiry. Every call but /healthz, /readyz and "
+        "/metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
     ),
     settings_factory=CompensationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [decision_router(runtime)],
+    routers=lambda runtime: [
+        decision_router(runtime),
+        approval_router(runtime),
+        voucher_router(runtime),
+        policy_router(runtime),
+        report_router(runtime),
+    ],
     subscriptions=subscriptions,
-    openapi_tags=[{"name": "decisions", "description": "Compensation decisions."}],
+    background=background,
+    openapi_tags=[
+        {"name": "decisions", "description": "Compensation decisions, proposals and the audit trail."},
+        {"name": "approvals", "description": "Sign-off of decisions above frontline authority."},
+        {"name": "vouchers", "description": "Redemption and clawback of granted vouchers."},
+        {"name": "policy", "description": "The compensation policy: versioned rules as data."},
+        {"name": "reports", "description": "Spend and the share settled within frontline authority."},
+    ],
 )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from complaints_common.settings import ServiceSettings
@@ -12,4 +15,8 @@ class CompensationSettings(ServiceSettings):
 
     service_name: str = "compensation"
     http_port: int = 8082
-    voucher_validity_days: int = 90
+    voucher_validity_days: int = Field(default=90, ge=1, le=3650)
+    # A YAML policy to load at start-up instead of the shipped default (domain/default_policy.yaml).
+    policy_file: Path | None = None
+    # How often the voucher-expiry loop looks for vouchers past their expiry.
+    voucher_expiry_interval_s: float = Field(default=60.0, gt=0)

@@ -1,58 +1,354 @@
-"""Compensation's REST API."""
+"""Compensation's REST API: decisions, proposals, approvals, vouchers, policy and reports."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.exc import IntegrityError
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.events.contracts import Offer
-from complaints_common.problems import NotFound
+from complaints_common.events.contracts import DecisionStatus
+from complaints_common.problems import Conflict, Forbidden, NotFound
 from complaints_common.runtime import Runtime
-from complaints_compensation.store.decisions import decision_for
+from complaints_compensation.api.models import (
+    ClawbackRequest,
+    DecisionPage,
+    DecisionView,
+    PolicyVersion,
+    ProposalRequest,
+    RejectRequest,
+    SignOffRequest,
+    SpendReport,
+    VoucherAction,
+)
+from complaints_compensation.domain import approvals
+from complaints_compensation.domain.policy import ComplaintFacts, judge
+from complaints_compensation.domain.rules import Policy
+from complaints_compensation.recording import components
+from complaints_compensation.store import decisions as store
+from complaints_compensation.store import policies as policy_store
+from complaints_compensation.store import reports
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 
 
-class DecisionView(BaseModel):
-    """A compensation decision for a complaint."""
-
-    id: UUID
-    complaint_id: UUID
-    status: str
-    offer: Offer
-    value_amount: Decimal
-    cost_amount: Decimal
-    currency: str
-    voucher_code: str | None
-    voucher_expires_at: datetime | None
-    rule_id: str
-    policy_version: str
-    authority: str
-    granted_by: str
-    decided_at: datetime
+def problem(description: str) -> dict[str, Any]:
+    return {"description": description, **PROBLEM}
 
 
 def decision_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["decisions"])
+    book, recorder = components(runtime)
 
     @router.get(
         "/complaints/{complaint_id}/decision",
-        summary="The compensation decision for a complaint",
-        responses={404: {"description": "No decision (yet) for this complaint.", **PROBLEM}},
+        summary="The latest compensation decision for a complaint",
+        responses={404: problem("No decision (yet) for this complaint.")},
     )
     async def read_decision(
         complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await decision_for(session, complaint_id)
+            row = await store.decision_for(session, complaint_id)
         if row is None:
             raise NotFound("No compensation decision for this complaint yet.")
         return DecisionView.model_validate(row)
+
+    @router.get(
+        "/decisions",
+        summary="The audit trail: decisions by customer, status, complaint or rule, newest first",
+    )
+    async def list_decisions(
+        _: Annotated[Principal, Depends(require_scope("read"))],
+        customer_id: Annotated[str | None, Query(max_length=100)] = None,
+        status: DecisionStatus | None = None,
+        complaint_id: UUID | None = None,
+        rule_id: Annotated[str | None, Query(max_length=100)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> DecisionPage:
+        query = store.search(
+            customer_id=customer_id, status=status, complaint_id=complaint_id, rule_id=rule_id
+        )
+        async with runtime.db.transaction() as session:
+            rows = await store.find_decisions(session, query, limit, offset)
+        return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
+
+    @router.get(
+        "/decisions/{decision_id}",
+        summary="One decision with its sign-offs",
+        responses={404: problem("No such decision.")},
+    )
+    async def read_one(
+        decision_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            row = await store.decision_by_id(session, decision_id)
+        if row is None:
+            raise NotFound("No such decision.")
+        return DecisionView.model_validate(row)
+
+    @router.post(
+        "/complaints/{complaint_id}/proposals",
+        status_code=201,
+        summary="An agent proposes compensation; within the agent's limit it is granted at once",
+        responses={
+            404: problem("Compensation has not seen this complaint (yet)."),
+            409: problem("The complaint already has a live compensation."),
+        },
+    )
+    async def propose(
+        complaint_id: UUID, body: ProposalRequest, _: Annotated[Principal, Depends(require_scope("file"))]
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            known = await store.known_complaint(session, complaint_id)
+            if known is None:
+                raise NotFound("Compensation has not seen this complaint (yet).")
+            complaint, email, phone = known
+            await store.lock_customer(session, complaint.customer.customer_id)
+            if await store.has_live_decision(session, complaint_id):
+                raise Conflict("The complaint already has a granted or waiting compensation.")
+            policy = await book.current(session)
+            now = datetime.now(UTC)
+            order_ref = ComplaintFacts.of(complaint).order_ref
+            history = await store.customer_history(
+                session, complaint, policy.abuse, body.offer.value.currency, now, (email, phone), order_ref
+            )
+            decision = judge(policy, "proposal", body.offer, complaint, history, now, proposer_role=body.role)
+            try:
+                decision_id = await recorder.record_new(session, complaint, decision, body.agent_id, policy)
+            except IntegrityError as exc:
+                raise Conflict("The complaint or its order already has a compensation.") from exc
+            assert decision_id is not None
+            row = await store.decision_by_id(session, decision_id)
+        return DecisionView.model_validate(row)
+
+    return router
+
+
+def approval_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["approvals"])
+    book, recorder = components(runtime)
+
+    @router.get("/approvals", summary="Decisions waiting for a supervisor or manager, oldest first")
+    async def waiting(
+        _: Annotated[Principal, Depends(require_scope("manage"))],
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> DecisionPage:
+        async with runtime.db.transaction() as session:
+            rows = await reports.waiting(session, limit, offset)
+        return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
+
+    async def _sign(
+        decision_id: UUID, body: SignOffRequest, action: Literal["approve", "reject"]
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            row = await store.decision_by_id(session, decision_id, for_update=True)
+            if row is None:
+                raise NotFound("No such decision.")
+            policy = await book.current(session)
+            waiting = approvals.Waiting(
+                status=row["status"],
+                proposed_by=row["proposed_by"],
+                signed_by=tuple((s["by"], s["role"]) for s in row["signoffs"]),
+                value=DecisionView.model_validate(row).offer.value,
+            )
+            try:
+                outcome = (
+                    approvals.approve(waiting, body.approver_id, body.approver_role, policy)
+                    if action == "approve"
+                    else approvals.reject(waiting, body.approver_id, body.approver_role)
+                )
+            except approvals.SignOffRefused as exc:
+                raise (Conflict if exc.conflict else Forbidden)(str(exc)) from exc
+            signoff = {
+                "by": body.approver_id,
+                "role": body.approver_role,
+                "action": action,
+                "reason": body.reason,
+                "at": datetime.now(UTC).isoformat(),
+            }
+            row["signoffs"] = [*row["signoffs"], signoff]
+            row = await _apply(session, row, outcome, body, policy)
+        return DecisionView.model_validate(row)
+
+    async def _apply(
+        session: Any, row: dict[str, Any], outcome: approvals.SignOff, body: SignOffRequest, policy: Policy
+    ) -> dict[str, Any]:
+        if outcome.outcome == "granted":
+            return await recorder.grant_on_approval(
+                session, row, body.approver_id, body.approver_role, policy
+            )
+        if outcome.outcome == "rejected":
+            row |= {"status": "rejected", "reason": body.reason, "settled_at": datetime.now(UTC)}
+            await store.update_decision(
+                session,
+                row["id"],
+                status="rejected",
+                reason=body.reason,
+                signoffs=row["signoffs"],
+                settled_at=row["settled_at"],
+            )
+        else:
+            row |= {
+                "status": "pending_approval",
+                "reason": f"signed by a {body.approver_role}; awaits a {outcome.awaiting}",
+            }
+            await store.update_decision(
+                session, row["id"], status=row["status"], reason=row["reason"], signoffs=row["signoffs"]
+            )
+        await recorder.publish_recorded(session, row, decided_by=body.approver_id)
+        return row
+
+    @router.post(
+        "/decisions/{decision_id}/approve",
+        summary="Approve a waiting decision; above the approver's limit it passes to the next level",
+        responses={
+            403: problem("The approver may not sign: own proposal, signed already, or too junior."),
+            404: problem("No such decision."),
+            409: problem("The decision is not waiting for approval."),
+        },
+    )
+    async def approve(
+        decision_id: UUID, body: SignOffRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
+    ) -> DecisionView:
+        return await _sign(decision_id, body, "approve")
+
+    @router.post(
+        "/decisions/{decision_id}/reject",
+        summary="Reject a waiting decision, with a reason",
+        responses={
+            403: problem("The approver may not sign: own proposal, signed already, or too junior."),
+            404: problem("No such decision."),
+            409: problem("The decision is not waiting for approval."),
+        },
+    )
+    async def reject(
+        decision_id: UUID, body: RejectRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
+    ) -> DecisionView:
+        return await _sign(decision_id, body, "reject")
+
+    return router
+
+
+def voucher_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["vouchers"])
+    _, recorder = components(runtime)
+
+    @router.post(
+        "/vouchers/{code}/redeem",
+        summary="Redeem a voucher: single use, before its expiry",
+        responses={404: problem("No such voucher."), 409: problem("Already used, expired or clawed back.")},
+    )
+    async def redeem(
+        code: str,
+        body: VoucherAction,
+        _: Annotated[Principal, Depends(require_scope("manage"))],
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            row = await reports.voucher(session, code)
+            if row is None:
+                raise NotFound("No such voucher.")
+            now = datetime.now(UTC)
+            if row["voucher_status"] == "active" and row["voucher_expires_at"] <= now:
+                await _change(session, row, "expired", "system", None)
+            if row["voucher_status"] != "active":
+                raise Conflict(f"The voucher is {row['voucher_status']}.")
+            await _change(session, row, "redeemed", body.by, body.reason)
+        return DecisionView.model_validate(row)
+
+    @router.post(
+        "/decisions/{decision_id}/clawback",
+        summary="Claw back a grant later found abusive; its voucher can no longer be used",
+        responses={
+            404: problem("No such decision."),
+            409: problem("Not a granted decision, or clawed back already."),
+        },
+    )
+    async def claw_back(
+        decision_id: UUID, body: ClawbackRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            row = await store.decision_by_id(session, decision_id, for_update=True)
+            if row is None:
+                raise NotFound("No such decision.")
+            if row["status"] != "granted" or row["voucher_status"] == "clawed_back":
+                raise Conflict("Only a granted decision can be clawed back, once.")
+            await _change(session, row, "clawed_back", body.by, body.reason)
+        return DecisionView.model_validate(row)
+
+    async def _change(session: Any, row: dict[str, Any], change: Any, by: str, reason: str | None) -> None:
+        row |= {"voucher_status": change, "voucher_changed_at": datetime.now(UTC)}
+        await store.update_decision(
+            session, row["id"], voucher_status=change, voucher_changed_at=row["voucher_changed_at"]
+        )
+        await recorder.publish_voucher(session, row, change, by, reason)
+
+    return router
+
+
+def policy_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["policy"])
+    book, _ = components(runtime)
+
+    @router.get("/policy", summary="The active compensation policy")
+    async def read_policy(_: Annotated[Principal, Depends(require_scope("read"))]) -> Policy:
+        async with runtime.db.transaction() as session:
+            return await book.current(session)
+
+    @router.get("/policy/versions", summary="Every policy version ever loaded, newest first")
+    async def list_versions(_: Annotated[Principal, Depends(require_scope("read"))]) -> list[PolicyVersion]:
+        async with runtime.db.transaction() as session:
+            await book.current(session)
+            return [PolicyVersion.model_validate(v) for v in await policy_store.versions(session)]
+
+    @router.put(
+        "/policy",
+        summary="Replace the policy with a new version (validated; old versions are kept)",
+        responses={
+            409: problem("This version exists with other content: give the new policy a new version."),
+            422: problem("The policy is not valid; the errors name each field."),
+        },
+    )
+    async def replace_policy(
+        body: Policy, principal: Annotated[Principal, Depends(require_scope("admin"))]
+    ) -> Policy:
+        async with runtime.db.transaction() as session:
+            await book.current(session)
+            if not await book.replace(session, body, principal.client):
+                raise Conflict(f"Policy version {body.version} exists with other content.")
+        return body
+
+    return router
+
+
+def report_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["reports"])
+
+    @router.get("/reports/spend", summary="Spend by category, rule, agent or month, and the frontline share")
+    async def spend(
+        _: Annotated[Principal, Depends(require_scope("read"))],
+        group_by: Literal["category", "rule", "agent", "month"] = "category",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> SpendReport:
+        async with runtime.db.transaction() as session:
+            lines = await reports.spend(session, group_by, since, until)
+            decided, frontline = await reports.frontline(session, since, until)
+        share = (Decimal(frontline) / decided).quantize(Decimal("0.0001")) if decided else None
+        return SpendReport(
+            group_by=group_by,
+            since=since,
+            until=until,
+            lines=lines,
+            decided=decided,
+            settled_within_frontline=frontline,
+            frontline_share=share,
+        )
 
     return router

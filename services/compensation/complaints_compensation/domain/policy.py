@@ -1,49 +1,251 @@
-"""Which compensation a complaint earns: pure rules, no I/O.
+"""Which compensation a complaint earns, and who may grant it: pure rules, no I/O.
 
-The walking skeleton's policy is one goodwill rule: a coupon for the next purchase, valued at a fifth
-of what is at stake (at least 5, at most 50 in the complaint's currency), plus the apology. Valued at
-retail for the customer; it costs us about 40% of that.
+`decide()` takes the complaint, the policy and what we know of the customer's recent history, and
+returns the decision: the offer (first matching rule), whether an abuse rule refuses or holds it,
+and which role's authority it needs. Every decision names the rule and the policy version.
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Literal
 
 from complaints_common.events.contracts import ComplaintCreatedV1, Money, Offer
+from complaints_compensation.domain.rules import ROLES, AbuseLimits, Match, Policy, Role, Rule
 
-POLICY_VERSION = "2026.11-skeleton"
-DEFAULT_CURRENCY = "EUR"
-FRONTLINE_LIMIT = Decimal("100.00")
 CENT = Decimal("0.01")
 VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no look-alikes (0/O, 1/I/L)
+# Offers that are redeemed later carry a voucher code; a refund is paid and an apology is words.
+VOUCHER_KINDS = frozenset({"percentage_discount", "fixed_credit", "free_service", "free_product", "coupon"})
+Status = Literal["granted", "pending_approval", "refused", "held"]
+Authority = Literal["frontline", "supervisor", "manager"]
+AUTHORITY_OF_ROLE: dict[Role, Authority] = {
+    "agent": "frontline",
+    "supervisor": "supervisor",
+    "manager": "manager",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerHistory:
+    """What the store knows about the customer when deciding (all within the policy's windows)."""
+
+    grants_in_window: int = 0
+    value_in_window: Decimal = Decimal("0")
+    channels_in_velocity_window: frozenset[str] = frozenset()
+    customers_sharing_contact: int = 1
+    order_already_compensated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ComplaintFacts:
+    """What the rules look at, taken from the complaint and its `name:value` tags."""
+
+    industry: str | None
+    tags: frozenset[str]
+    numbers: dict[str, Decimal]
+    order_ref: str | None
+    purchased_on: date | None
+    spend: Decimal | None
+
+    @classmethod
+    def of(cls, complaint: ComplaintCreatedV1) -> ComplaintFacts:
+        pairs = dict(tag.split(":", 1) for tag in complaint.tags if ":" in tag)
+        numbers: dict[str, Decimal] = {}
+        for name, raw in pairs.items():
+            try:
+                numbers[name] = Decimal(raw)
+            except InvalidOperation:
+                continue
+        try:
+            purchased = date.fromisoformat(pairs["purchased"]) if "purchased" in pairs else None
+        except ValueError:
+            purchased = None
+        return cls(
+            industry=pairs.get("industry"),
+            tags=frozenset(complaint.tags),
+            numbers=numbers,
+            order_ref=pairs.get("order"),
+            purchased_on=purchased,
+            spend=numbers.get("spend"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    rule_id: str
+    status: Status
+    rule_id: str  # the rule that decided: the offer rule, or the abuse/authority rule that stopped it
+    offer_rule_id: str
+    policy_version: str
     offer: Offer
-    within_frontline_authority: bool
+    required_role: Role
+    reason: str | None = None
+    statutory: bool = False
+    order_ref: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def within_frontline_authority(self) -> bool:
+        return self.status == "granted" and self.required_role == "agent"
+
+    @property
+    def authority(self) -> Authority:
+        return AUTHORITY_OF_ROLE[self.required_role]
 
 
-def _clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
-    return min(max(value, low), high)
+def matches(rule_match: Match, complaint: ComplaintCreatedV1, facts: ComplaintFacts, prior: int) -> bool:
+    stake = complaint.amount_at_stake.amount if complaint.amount_at_stake else None
+    checks = (
+        not rule_match.industries or facts.industry in rule_match.industries,
+        not rule_match.categories or complaint.category in rule_match.categories,
+        not rule_match.products or complaint.product in rule_match.products,
+        not rule_match.severities or complaint.severity in rule_match.severities,
+        not rule_match.channels or complaint.channel in rule_match.channels,
+        not rule_match.tiers or complaint.customer.tier in rule_match.tiers,
+        set(rule_match.tags_all) <= facts.tags,
+        not set(rule_match.tags_none) & facts.tags,
+        rule_match.amount_at_stake is None or rule_match.amount_at_stake.holds(stake),
+        rule_match.prior_grants is None or rule_match.prior_grants.holds(Decimal(prior)),
+        all(r.holds(facts.numbers.get(name)) for name, r in rule_match.facts.items()),
+    )
+    return all(checks)
 
 
-def decide(complaint: ComplaintCreatedV1) -> Decision:
+def first_matching_rule(policy: Policy, complaint: ComplaintCreatedV1, history: CustomerHistory) -> Rule:
+    facts = ComplaintFacts.of(complaint)
+    for rule in policy.rules:
+        if matches(rule.match, complaint, facts, history.grants_in_window):
+            return rule
+    raise AssertionError("unreachable: a policy's last rule matches every complaint")
+
+
+def make_offer(rule: Rule, complaint: ComplaintCreatedV1, policy: Policy) -> Offer:
+    template = rule.offer
     stake = complaint.amount_at_stake
-    currency = stake.currency if stake else DEFAULT_CURRENCY
-    base = stake.amount if stake else Decimal("0")
-    value = _clamp(base * Decimal("0.2"), Decimal("5"), Decimal("50")).quantize(CENT, ROUND_HALF_UP)
-    cost = (value * Decimal("0.4")).quantize(CENT, ROUND_HALF_UP)
-    offer = Offer(
-        kind="coupon",
-        description=f"A {value} {currency} coupon for your next purchase, with our apologies.",
+    currency = template.currency or (stake.currency if stake else policy.default_currency)
+    spec = template.value
+    if spec.fixed is not None:
+        value = spec.fixed
+    else:
+        assert spec.percent_of_stake is not None
+        value = (stake.amount if stake else Decimal("0")) * spec.percent_of_stake / 100
+        value = max(value, spec.minimum)
+        if spec.maximum is not None:
+            value = min(value, spec.maximum)
+    value = value.quantize(CENT, ROUND_HALF_UP)
+    cost = (value * template.cost_ratio).quantize(CENT, ROUND_HALF_UP)
+    return Offer(
+        kind=template.kind,
+        description=template.description.format(value=value, currency=currency)[:500],
         value=Money(amount=value, currency=currency),
         cost=Money(amount=cost, currency=currency),
+        percentage=template.percentage,
     )
-    return Decision("goodwill-coupon", offer, value <= FRONTLINE_LIMIT)
+
+
+def required_role(policy: Policy, value: Money) -> Role | None:
+    """The lowest role whose limit covers the value; None when no one's does (or no limit is set)."""
+    for role in ROLES:
+        limit = policy.limit(role, value.currency)
+        if limit is not None and value.amount <= limit:
+            return role
+    return None
+
+
+def abuse_check(
+    limits: AbuseLimits, offer: Offer, facts: ComplaintFacts, history: CustomerHistory, today: date
+) -> tuple[Status, str, str] | None:
+    """The first abuse rule the grant would break: (refused|held, rule id, reason), or None."""
+    if offer.value.amount == 0:
+        return None  # an apology costs nothing and cannot be abused
+    if history.order_already_compensated:
+        return "refused", "abuse.same-order", "this order was already compensated"
+    if history.grants_in_window >= limits.max_grants:
+        return (
+            "refused",
+            "abuse.customer-count-cap",
+            f"{limits.max_grants} grants in {limits.window_days} days",
+        )
+    cap = limits.max_value.get(offer.value.currency)
+    if cap is not None and history.value_in_window + offer.value.amount > cap:
+        return "refused", "abuse.customer-value-cap", f"over {cap} {offer.value.currency} in the window"
+    if len(history.channels_in_velocity_window) > limits.max_channels:
+        return (
+            "held",
+            "abuse.channel-velocity",
+            f"complaints through more than {limits.max_channels} channels",
+        )
+    if history.customers_sharing_contact > limits.max_customers_per_contact:
+        return "held", "abuse.shared-contact", "contact details shared by several customers"
+    if facts.purchased_on is not None and (today - facts.purchased_on).days < limits.min_days_after_purchase:
+        return (
+            "held",
+            "abuse.soon-after-purchase",
+            f"within {limits.min_days_after_purchase} days of purchase",
+        )
+    share = limits.max_share_of_spend
+    claimed = history.value_in_window + offer.value.amount
+    if share is not None and facts.spend is not None and claimed > facts.spend * share:
+        return "held", "abuse.share-of-spend", "claims are high against the customer's spend"
+    return None
+
+
+def decide(
+    complaint: ComplaintCreatedV1,
+    policy: Policy,
+    history: CustomerHistory | None = None,
+    now: datetime | None = None,
+) -> Decision:
+    """The automatic decision for a newly filed complaint."""
+    history = history or CustomerHistory()
+    rule = first_matching_rule(policy, complaint, history)
+    offer = make_offer(rule, complaint, policy)
+    return judge(policy, rule.id, offer, complaint, history, now, statutory=rule.statutory)
+
+
+def judge(
+    policy: Policy,
+    offer_rule_id: str,
+    offer: Offer,
+    complaint: ComplaintCreatedV1,
+    history: CustomerHistory,
+    now: datetime | None = None,
+    *,
+    statutory: bool = False,
+    proposer_role: Role = "agent",
+) -> Decision:
+    """Check an offer (from a rule or an agent's proposal) against abuse rules and authority."""
+    facts = ComplaintFacts.of(complaint)
+    today = (now or datetime.now(UTC)).date()
+
+    def decision(status: Status, rule_id: str, role: Role, reason: str | None = None) -> Decision:
+        return Decision(
+            status=status,
+            rule_id=rule_id,
+            offer_rule_id=offer_rule_id,
+            policy_version=policy.version,
+            offer=offer,
+            required_role=role,
+            reason=reason,
+            statutory=statutory,
+            order_ref=facts.order_ref,
+        )
+
+    stopped = None if statutory else abuse_check(policy.abuse, offer, facts, history, today)
+    if stopped is not None:
+        status, rule_id, reason = stopped
+        return decision(status, rule_id, required_role(policy, offer.value) or "manager", reason)
+    role = "agent" if statutory else required_role(policy, offer.value)
+    if role is None:
+        reason = f"{offer.value.amount} {offer.value.currency} is above every authority limit"
+        return decision("refused", "authority.no-limit", "manager", reason)
+    if ROLES.index(role) <= ROLES.index(proposer_role):
+        return decision("granted", offer_rule_id, role)
+    reason = f"above the {proposer_role}'s limit: needs a {role}"
+    return decision("pending_approval", offer_rule_id, role, reason)
 
 
 def new_voucher_code() -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Numeric, Table, Text, func
+from sqlalchemy import Boolean, Column, DateTime, Index, Numeric, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
@@ -15,9 +15,9 @@ decisions = Table(
     "decisions",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    # At most one automatic decision per complaint, whatever the redelivery or replica count.
-    Column("complaint_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
     Column("customer_id", Text, nullable=False),
+    # granted | pending_approval | held | refused | rejected
     Column("status", Text, nullable=False),
     Column("offer", JSONB, nullable=False),
     Column("value_amount", Numeric(14, 2), nullable=False),
@@ -25,11 +25,75 @@ decisions = Table(
     Column("currency", Text, nullable=False),
     Column("voucher_code", Text, unique=True),
     Column("voucher_expires_at", DateTime(timezone=True)),
-    Column("rule_id", Text, nullable=False),
+    # active | redeemed | expired | clawed_back (only for decisions that carry a voucher)
+    Column("voucher_status", Text),
+    Column("voucher_changed_at", DateTime(timezone=True)),
+    Column("rule_id", Text, nullable=False),  # the rule that decided (offer, abuse or authority rule)
+    Column("offer_rule_id", Text),  # the policy rule that made the offer
     Column("policy_version", Text, nullable=False),
-    Column("authority", Text, nullable=False),
-    Column("granted_by", Text, nullable=False),
+    Column("authority", Text, nullable=False),  # frontline | supervisor | manager: who it needed
+    Column("proposed_by", Text, nullable=False, server_default="auto"),
+    Column("granted_by", Text),
+    Column("reason", Text),
+    # [{"by", "role", "action", "reason", "at"}]: every sign-off, for four eyes and the audit trail
+    Column("signoffs", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("within_frontline", Boolean, nullable=False, server_default=text("false")),
+    Column("category", Text),
+    Column("channel", Text),
+    Column("order_ref", Text),
     Column("decided_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("settled_at", DateTime(timezone=True)),
+    # At most one automatic decision per complaint, whatever the redelivery or replica count.
+    Index(
+        "uq_decisions_auto_complaint",
+        "complaint_id",
+        unique=True,
+        postgresql_where=text("proposed_by = 'auto'"),
+    ),
+    # At most one live (granted or waiting) compensation per complaint; an apology alone does not count.
+    Index(
+        "uq_decisions_live_complaint",
+        "complaint_id",
+        unique=True,
+        postgresql_where=text("status IN ('granted', 'pending_approval', 'held') AND value_amount > 0"),
+    ),
+    # No second grant for the same order.
+    Index(
+        "uq_decisions_granted_order",
+        "order_ref",
+        unique=True,
+        postgresql_where=text("status = 'granted' AND order_ref IS NOT NULL"),
+    ),
+    Index("ix_decisions_customer_decided", "customer_id", "decided_at"),
+    Index("ix_decisions_status", "status"),
+)
+
+# What compensation knows of each complaint, for proposals and abuse checks. No name, no address:
+# contact details only as SHA-256 digests, enough to see them shared across customers.
+complaints = Table(
+    "complaints",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("customer_id", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("email_sha256", Text),
+    Column("phone_sha256", Text),
+    Column("snapshot", JSONB, nullable=False),  # complaint.created data without contact details
+    Column("filed_at", DateTime(timezone=True), nullable=False),
+    Index("ix_complaints_customer_filed", "customer_id", "filed_at"),
+    Index("ix_complaints_email", "email_sha256"),
+    Index("ix_complaints_phone", "phone_sha256"),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", Text, primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("false")),
+    Column("loaded_by", Text, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("uq_policies_active", "active", unique=True, postgresql_where=text("active")),
 )
 
 outbox = outbox_table(metadata)

@@ -1,0 +1,130 @@
+"""Request and response bodies of compensation's REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from complaints_common.events.contracts import Offer
+from complaints_compensation.domain.rules import Role
+
+PersonId = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@:-]+$")
+
+
+class DecisionView(BaseModel):
+    """A compensation decision: what was offered, its status, and who decided under which rule."""
+
+    id: UUID
+    complaint_id: UUID
+    customer_id: str
+    status: str
+    offer: Offer
+    value_amount: Decimal
+    cost_amount: Decimal
+    currency: str
+    voucher_code: str | None
+    voucher_expires_at: datetime | None
+    voucher_status: str | None
+    rule_id: str = Field(description="The rule that decided: the offer rule, or the abuse/authority rule.")
+    offer_rule_id: str | None = Field(description="The policy rule that made the offer.")
+    policy_version: str
+    authority: str = Field(
+        description="The authority the grant needs or had: frontline, supervisor, manager."
+    )
+    proposed_by: str
+    granted_by: str | None
+    reason: str | None
+    signoffs: list[dict[str, Any]]
+    within_frontline: bool
+    decided_at: datetime
+    settled_at: datetime | None
+
+
+class DecisionPage(BaseModel):
+    items: list[DecisionView]
+    limit: int
+    offset: int
+
+
+class SignOffRequest(BaseModel):
+    """Who signs, in which role. The CRM vouches for the person; the key needs the 'manage' scope."""
+
+    approver_id: str = PersonId
+    approver_role: Role
+    reason: str | None = Field(default=None, max_length=200)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"approver_id": "sup-4", "approver_role": "supervisor", "reason": "ok"}]
+        }
+    }
+
+
+class RejectRequest(SignOffRequest):
+    reason: str = Field(min_length=3, max_length=200)
+
+
+class ProposalRequest(BaseModel):
+    """An agent's own compensation proposal for a complaint, checked against the agent's limit."""
+
+    agent_id: str = PersonId
+    role: Role = "agent"
+    offer: Offer
+    reason: str | None = Field(default=None, max_length=200)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "agent_id": "agent-17",
+                    "offer": {
+                        "kind": "fixed_credit",
+                        "description": "A 60 EUR credit for the outage.",
+                        "value": {"amount": "60.00", "currency": "EUR"},
+                        "cost": {"amount": "60.00", "currency": "EUR"},
+                    },
+                }
+            ]
+        }
+    }
+
+
+class VoucherAction(BaseModel):
+    by: str = PersonId
+    reason: str | None = Field(default=None, max_length=200)
+
+
+class ClawbackRequest(BaseModel):
+    by: str = PersonId
+    reason: str = Field(min_length=3, max_length=200)
+
+
+class PolicyVersion(BaseModel):
+    version: str
+    active: bool
+    loaded_by: str
+    loaded_at: datetime
+
+
+class SpendLine(BaseModel):
+    key: str | None
+    currency: str
+    decisions: int
+    value: Decimal
+    cost: Decimal
+
+
+class SpendReport(BaseModel):
+    group_by: Literal["category", "rule", "agent", "month"]
+    since: datetime | None
+    until: datetime | None
+    lines: list[SpendLine]
+    decided: int = Field(description="Decisions with compensation of any value in the period.")
+    settled_within_frontline: int
+    frontline_share: Decimal | None = Field(
+        description="Share of decisions granted within frontline authority."
+    )

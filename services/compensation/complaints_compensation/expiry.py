@@ -1,0 +1,46 @@
+"""The voucher-expiry loop: marks vouchers past their expiry and publishes `compensation.voucher_changed`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime
+
+from complaints_common.runtime import BackgroundLoop, Runtime
+from complaints_compensation.recording import components
+from complaints_compensation.settings import CompensationSettings
+from complaints_compensation.store import decisions as store
+from complaints_compensation.store import reports
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+async def expire_due(runtime: Runtime) -> int:
+    """Expire one batch; replicas skip each other's locked rows."""
+    _, recorder = components(runtime)
+    async with runtime.db.transaction() as session:
+        rows = await reports.expired_vouchers(session, datetime.now(UTC), BATCH)
+        for row in rows:
+            await store.update_decision(
+                session, row["id"], voucher_status="expired", voucher_changed_at=datetime.now(UTC)
+            )
+            await recorder.publish_voucher(session, row, "expired", "system", None)
+    return len(rows)
+
+
+def background(runtime: Runtime) -> list[BackgroundLoop]:
+    settings = runtime.settings
+    assert isinstance(settings, CompensationSettings)
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await expire_due(runtime)
+            except Exception as exc:  # the next round retries; the database may be restarting
+                log.warning("voucher expiry failed", extra={"error": type(exc).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), settings.voucher_expiry_interval_s)
+
+    return [loop]

@@ -1,0 +1,201 @@
+"""Recording a decision and publishing what it causes, in the caller's transaction (the outbox).
+
+Used by the consumer (automatic decisions) and by the REST API (proposals, approvals, vouchers), so a
+decision is written and announced one way only: a grant publishes `compensation.granted`; any other
+status publishes `compensation.decision_recorded` naming the rule that decided it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_common.events.contracts import (
+    CompensationDecisionRecordedV1,
+    CompensationGrantedV1,
+    ComplaintCreatedV1,
+    Offer,
+    VoucherChange,
+    VoucherChangedV1,
+)
+from complaints_common.events.envelope import (
+    COMPENSATION_DECISION_RECORDED_V1,
+    COMPENSATION_GRANTED_V1,
+    VOUCHER_CHANGED_V1,
+    Event,
+)
+from complaints_common.messaging import Outbox
+from complaints_common.runtime import Runtime
+from complaints_compensation.domain.policy import AUTHORITY_OF_ROLE, VOUCHER_KINDS, Decision, new_voucher_code
+from complaints_compensation.domain.rules import DEFAULT_POLICY_FILE, Policy, Role, load_policy_file
+from complaints_compensation.settings import CompensationSettings
+from complaints_compensation.store import decisions as store
+from complaints_compensation.store.policies import PolicyBook
+
+SOURCE = "/complaints/compensation"
+log = logging.getLogger(__name__)
+
+DECISIONS = Counter(
+    "compensation_decisions_total", "Compensation decisions by status and authority.", ["status", "authority"]
+)
+BUDGET_EXCEEDED = Gauge(
+    "compensation_budget_exceeded", "1 while this period's granted cost is above the budget.", ["currency"]
+)
+
+
+def month_start(now: datetime) -> datetime:
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+class Recorder:
+    def __init__(self, outbox: Outbox, voucher_validity: timedelta) -> None:
+        self.outbox = outbox
+        self.voucher_validity = voucher_validity
+
+    async def record_new(
+        self,
+        session: AsyncSession,
+        complaint: ComplaintCreatedV1,
+        decision: Decision,
+        proposed_by: str,
+        policy: Policy,
+    ) -> UUID | None:
+        """Store a new decision and publish it; None when the complaint's automatic one exists."""
+        now = datetime.now(UTC)
+        decision_id = uuid4()
+        offer = decision.offer
+        row: dict[str, Any] = {
+            "id": decision_id,
+            "complaint_id": complaint.complaint_id,
+            "customer_id": complaint.customer.customer_id,
+            "status": decision.status,
+            "offer": offer.model_dump(mode="json"),
+            "value_amount": offer.value.amount,
+            "cost_amount": offer.cost.amount,
+            "currency": offer.value.currency,
+            "rule_id": decision.rule_id,
+            "offer_rule_id": decision.offer_rule_id,
+            "policy_version": decision.policy_version,
+            "authority": decision.authority,
+            "proposed_by": proposed_by,
+            "reason": decision.reason,
+            "within_frontline": decision.within_frontline_authority,
+            "category": complaint.category,
+            "channel": complaint.channel,
+            "order_ref": decision.order_ref,
+            "decided_at": now,
+        }
+        granted_by = "auto" if proposed_by == "auto" else proposed_by
+        if decision.status == "granted":
+            row |= self._grant_columns(offer, granted_by, now)
+        if not await store.insert_decision(session, row):
+            return None
+        DECISIONS.labels(decision.status, decision.authority).inc()
+        if decision.status == "granted":
+            await self._publish_grant(session, row)
+            await self.check_budget(session, policy, offer.value.currency, now)
+        else:
+            await self.publish_recorded(session, row, decided_by=granted_by)
+        return decision_id
+
+    def _grant_columns(self, offer: Offer, granted_by: str, now: datetime) -> dict[str, Any]:
+        voucher = offer.kind in VOUCHER_KINDS and offer.value.amount > 0
+        return {
+            "granted_by": granted_by,
+            "settled_at": now,
+            "voucher_code": new_voucher_code() if voucher else None,
+            "voucher_expires_at": now + self.voucher_validity if voucher else None,
+            "voucher_status": "active" if voucher else None,
+        }
+
+    async def grant_on_approval(
+        self, session: AsyncSession, row: dict[str, Any], approver: str, role: Role, policy: Policy
+    ) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        offer = Offer.model_validate(row["offer"])
+        values = self._grant_columns(offer, approver, now) | {
+            "status": "granted",
+            "authority": AUTHORITY_OF_ROLE[role],
+        }
+        await store.update_decision(session, row["id"], **values, signoffs=row["signoffs"])
+        granted = row | values
+        DECISIONS.labels("granted", granted["authority"]).inc()
+        await self._publish_grant(session, granted)
+        await self.check_budget(session, policy, offer.value.currency, now)
+        return granted
+
+    async def _publish_grant(self, session: AsyncSession, row: dict[str, Any]) -> None:
+        grant = CompensationGrantedV1(
+            complaint_id=row["complaint_id"],
+            decision_id=row["id"],
+            customer_id=row["customer_id"],
+            offer=Offer.model_validate(row["offer"]),
+            voucher_code=row["voucher_code"],
+            voucher_expires_at=row["voucher_expires_at"],
+            rule_id=row["rule_id"],
+            policy_version=row["policy_version"],
+            authority=row["authority"],
+            granted_by=row["granted_by"],
+            granted_at=row["settled_at"],
+        )
+        await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
+
+    async def publish_recorded(self, session: AsyncSession, row: dict[str, Any], decided_by: str) -> None:
+        recorded = CompensationDecisionRecordedV1(
+            complaint_id=row["complaint_id"],
+            decision_id=row["id"],
+            customer_id=row["customer_id"],
+            status=row["status"],
+            offer=Offer.model_validate(row["offer"]),
+            rule_id=row["rule_id"],
+            policy_version=row["policy_version"],
+            reason=(row.get("reason") or None) and str(row["reason"])[:200],
+            decided_by=decided_by,
+            decided_at=datetime.now(UTC),
+        )
+        await self.outbox.add(session, Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE))
+
+    async def publish_voucher(
+        self, session: AsyncSession, row: dict[str, Any], change: VoucherChange, by: str, reason: str | None
+    ) -> None:
+        changed = VoucherChangedV1(
+            complaint_id=row["complaint_id"],
+            decision_id=row["id"],
+            change=change,
+            changed_by=by,
+            changed_at=datetime.now(UTC),
+            reason=reason,
+        )
+        await self.outbox.add(session, Event(VOUCHER_CHANGED_V1, changed, SOURCE))
+
+    async def check_budget(self, session: AsyncSession, policy: Policy, currency: str, now: datetime) -> None:
+        """Warn (log and metric) when this month's granted cost passes the policy's budget."""
+        budget = policy.budget.amounts.get(currency)
+        if budget is None:
+            return
+        spent = await store.granted_spend(session, month_start(now), currency)
+        over = spent > budget
+        BUDGET_EXCEEDED.labels(currency).set(1 if over else 0)
+        if over:
+            log.warning(
+                "compensation budget exceeded",
+                extra={"currency": currency, "budget": str(budget), "spent": str(spent), "period": "month"},
+            )
+
+
+def components(runtime: Runtime) -> tuple[PolicyBook, Recorder]:
+    """The policy book and the recorder of this process, made once; the policy file is read and
+    validated here, at start-up, so a broken file stops the service instead of a decision."""
+    if "policy_book" not in runtime.state:
+        settings = runtime.settings
+        assert isinstance(settings, CompensationSettings)
+        runtime.state["policy_book"] = PolicyBook(
+            load_policy_file(settings.policy_file or DEFAULT_POLICY_FILE)
+        )
+        runtime.state["recorder"] = Recorder(runtime.outbox, timedelta(days=settings.voucher_validity_days))
+    return runtime.state["policy_book"], runtime.state["recorder"]

@@ -1,0 +1,87 @@
+"""Policy versions: every version is kept; exactly one is active."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_compensation.domain.rules import Policy, parse_policy
+from complaints_compensation.store.tables import policies
+
+
+def _document(policy: Policy) -> dict[str, Any]:
+    return policy.model_dump(mode="json")
+
+
+async def store_version(session: AsyncSession, policy: Policy, loaded_by: str) -> bool:
+    """Keep a version; False when it exists already (then nothing changes)."""
+    statement = (
+        insert(policies)
+        .values(version=policy.version, document=_document(policy), loaded_by=loaded_by)
+        .on_conflict_do_nothing(index_elements=[policies.c.version])
+        .returning(policies.c.version)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def activate(session: AsyncSession, version: str) -> None:
+    await session.execute(update(policies).where(policies.c.active).values(active=False))
+    await session.execute(update(policies).where(policies.c.version == version).values(active=True))
+
+
+async def stored_document(session: AsyncSession, version: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(policies.c.document).where(policies.c.version == version))).first()
+    return dict(row.document) if row else None
+
+
+async def active_version(session: AsyncSession) -> tuple[str, dict[str, Any]] | None:
+    row = (
+        await session.execute(select(policies.c.version, policies.c.document).where(policies.c.active))
+    ).first()
+    return (row.version, dict(row.document)) if row else None
+
+
+async def versions(session: AsyncSession) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(policies.c.version, policies.c.active, policies.c.loaded_by, policies.c.loaded_at).order_by(
+            policies.c.loaded_at.desc()
+        )
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+class PolicyBook:
+    """The active policy, read from the database so every replica sees a replacement at once;
+    parsed once per version. The shipped (or configured) file is stored and activated the first time
+    this process sees its version."""
+
+    def __init__(self, file_policy: Policy) -> None:
+        self.file_policy = file_policy
+        self._parsed: dict[str, Policy] = {file_policy.version: file_policy}
+        self._file_installed = False
+
+    async def current(self, session: AsyncSession) -> Policy:
+        if not self._file_installed:
+            if await store_version(session, self.file_policy, "file"):
+                await activate(session, self.file_policy.version)
+            self._file_installed = True
+        active = await active_version(session)
+        if active is None:  # the file's version was stored earlier, then deactivated by hand
+            await activate(session, self.file_policy.version)
+            return self.file_policy
+        version, document = active
+        if version not in self._parsed:
+            self._parsed[version] = parse_policy(document)
+        return self._parsed[version]
+
+    async def replace(self, session: AsyncSession, policy: Policy, loaded_by: str) -> bool:
+        """Store and activate a version; False when that version exists with other content."""
+        stored = await store_version(session, policy, loaded_by)
+        if not stored and await stored_document(session, policy.version) != _document(policy):
+            return False
+        await activate(session, policy.version)
+        self._parsed[policy.version] = policy
+        return True

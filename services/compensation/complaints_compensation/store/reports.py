@@ -1,0 +1,86 @@
+"""Queries for approvers, vouchers and reports."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_compensation.api.models import SpendLine
+from complaints_compensation.store.tables import decisions
+
+WAITING = ("pending_approval", "held")
+
+
+async def waiting(session: AsyncSession, limit: int, offset: int) -> list[dict[str, Any]]:
+    query = (
+        select(decisions)
+        .where(decisions.c.status.in_(WAITING))
+        .order_by(decisions.c.decided_at, decisions.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(row._mapping) for row in await session.execute(query)]
+
+
+async def voucher(session: AsyncSession, code: str) -> dict[str, Any] | None:
+    query = select(decisions).where(decisions.c.voucher_code == code.strip().upper()).with_for_update()
+    row = (await session.execute(query)).first()
+    return dict(row._mapping) if row else None
+
+
+async def expired_vouchers(session: AsyncSession, now: datetime, batch: int) -> list[dict[str, Any]]:
+    query = (
+        select(decisions)
+        .where(decisions.c.voucher_status == "active", decisions.c.voucher_expires_at <= now)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(row._mapping) for row in await session.execute(query)]
+
+
+def _period(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    conditions = []
+    if since is not None:
+        conditions.append(decisions.c.decided_at >= since)
+    if until is not None:
+        conditions.append(decisions.c.decided_at < until)
+    return conditions
+
+
+async def spend(
+    session: AsyncSession, group_by: str, since: datetime | None, until: datetime | None
+) -> list[SpendLine]:
+    key = {
+        "category": decisions.c.category,
+        "rule": decisions.c.rule_id,
+        "agent": decisions.c.granted_by,
+        "month": func.to_char(func.date_trunc("month", decisions.c.settled_at), "YYYY-MM"),
+    }[group_by].label("key")
+    query = (
+        select(
+            key,
+            decisions.c.currency,
+            func.count().label("decisions"),
+            func.sum(decisions.c.value_amount).label("value"),
+            func.sum(decisions.c.cost_amount).label("cost"),
+        )
+        .where(decisions.c.status == "granted", decisions.c.voucher_status.is_distinct_from("clawed_back"))
+        .where(*_period(since, until))
+        .group_by(key, decisions.c.currency)
+    )
+    rows = await session.execute(query.order_by(key, decisions.c.currency))
+    return [SpendLine.model_validate(dict(row._mapping)) for row in rows]
+
+
+async def frontline(session: AsyncSession, since: datetime | None, until: datetime | None) -> tuple[int, int]:
+    """Automatic decisions in the period, and how many were granted within frontline authority."""
+    query = (
+        select(func.count(), func.count().filter(decisions.c.within_frontline))
+        .where(decisions.c.proposed_by == "auto")
+        .where(*_period(since, until))
+    )
+    total, within = (await session.execute(query)).one()
+    return int(total), int(within)

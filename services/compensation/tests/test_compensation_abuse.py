@@ -1,0 +1,92 @@
+"""Every abuse rule refuses or holds what it should and names itself (pure, no servers)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from complaints_compensation.domain.policy import CustomerHistory, decide
+from complaints_compensation.domain.rules import load_policy_file, parse_policy
+
+from .conftest import complaint
+
+DEFAULT = load_policy_file()
+TIGHT = parse_policy(
+    DEFAULT.model_dump(mode="json")
+    | {
+        "abuse": {
+            "window_days": 30,
+            "max_grants": 3,
+            "max_value": {"EUR": "100.00"},
+            "velocity_hours": 24,
+            "max_channels": 2,
+            "max_customers_per_contact": 2,
+            "min_days_after_purchase": 3,
+            "max_share_of_spend": "0.10",
+        }
+    }
+)
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("history", "extra", "status", "rule"),
+    [
+        (CustomerHistory(order_already_compensated=True), {}, "refused", "abuse.same-order"),
+        (CustomerHistory(grants_in_window=3), {}, "refused", "abuse.customer-count-cap"),
+        (CustomerHistory(value_in_window=Decimal("95.00")), {}, "refused", "abuse.customer-value-cap"),
+        (
+            CustomerHistory(channels_in_velocity_window=frozenset({"phone", "chat", "email"})),
+            {},
+            "held",
+            "abuse.channel-velocity",
+        ),
+        (CustomerHistory(customers_sharing_contact=3), {}, "held", "abuse.shared-contact"),
+        (
+            CustomerHistory(),
+            {"tags": [f"purchased:{(NOW - timedelta(days=1)).date()}"]},
+            "held",
+            "abuse.soon-after-purchase",
+        ),
+        (
+            CustomerHistory(value_in_window=Decimal("20")),
+            {"tags": ["spend:200.00"]},
+            "held",
+            "abuse.share-of-spend",
+        ),
+    ],
+)
+def test_each_abuse_rule_stops_a_grant_and_names_itself(
+    history: CustomerHistory, extra: dict[str, Any], status: str, rule: str
+) -> None:
+    decision = decide(complaint(category="other", stake="40.00", **extra), TIGHT, history, NOW)
+    assert (decision.status, decision.rule_id) == (status, rule)
+    assert decision.offer_rule_id == "any.goodwill-coupon" and decision.reason
+    assert not decision.within_frontline_authority
+
+
+def test_the_same_customer_within_the_limits_is_granted() -> None:
+    history = CustomerHistory(
+        grants_in_window=2,
+        value_in_window=Decimal("50.00"),
+        channels_in_velocity_window=frozenset({"phone", "chat"}),
+        customers_sharing_contact=2,
+    )
+    tags = [f"purchased:{date(2026, 11, 1)}", "spend:2000"]
+    decision = decide(complaint(category="other", stake="40.00", tags=tags), TIGHT, history, NOW)
+    assert decision.status == "granted" and decision.within_frontline_authority
+
+
+def test_an_apology_is_never_stopped_and_statutory_rights_are_not_capped() -> None:
+    capped = CustomerHistory(grants_in_window=99)
+    apology = decide(complaint(tags=["customer_error"]), TIGHT, capped, NOW)
+    eu261 = decide(complaint(tags=["eu261", "distance_km:800"]), TIGHT, capped, NOW)
+    assert apology.status == "granted" and eu261.status == "granted"
+
+
+def test_the_order_reference_comes_from_the_tags() -> None:
+    decision = decide(complaint(tags=["order:ORD-77"]), TIGHT, CustomerHistory(), NOW)
+    assert decision.order_ref == "ORD-77"

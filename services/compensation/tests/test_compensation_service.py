@@ -1,0 +1,216 @@
+"""Compensation running in-process on real PostgreSQL and Kafka: automatic grants exactly once,
+approvals over REST, policy replacement, vouchers and the audit trail."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+
+from complaints_common.events.contracts import ComplaintCreatedV1
+from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_compensation.events.handlers import decide_automatically
+from complaints_compensation.main import SERVICE
+from complaints_compensation.recording import components
+from complaints_compensation.settings import CompensationSettings
+from complaints_devstack import service_testing
+
+from .conftest import complaint
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def compensation(
+    database_url: str, kafka_bootstrap: str, topics: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    settings = service_testing.test_settings(CompensationSettings, database_url, kafka_bootstrap, topics)
+    async with service_testing.running_service(SERVICE, settings) as running:
+        yield running
+
+
+async def publish(bootstrap: str, prefix: str, *events: Event[Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                prefix + event.contract.topic.name,
+                value=event.payload_json().encode(),
+                key=event.subject.encode(),
+                headers=[(k, v.encode()) for k, v in event.ce_headers().items()],
+            )
+    finally:
+        await producer.stop()
+
+
+async def decision_of(client: httpx.AsyncClient, complaint_id: Any, timeout: float = 15) -> dict[str, Any]:
+    for _ in range(int(timeout / 0.1)):
+        response = await client.get(f"/v1/complaints/{complaint_id}/decision")
+        if response.status_code == 200:
+            return dict(response.json())
+        await asyncio.sleep(0.1)
+    raise AssertionError("no decision")
+
+
+async def test_a_redelivered_and_replayed_complaint_is_granted_once(
+    compensation: tuple[FastAPI, httpx.AsyncClient], kafka_bootstrap: str, topics: str
+) -> None:
+    app, client = compensation
+    data = complaint(category="billing", stake="39.90")
+    event = Event(COMPLAINT_CREATED_V1, data, "/test")
+    replayed = Event(COMPLAINT_CREATED_V1, data, "/test")  # the same complaint, re-published: a new id
+    await publish(kafka_bootstrap, topics, event, event, replayed)
+    decision = await decision_of(client, data.complaint_id)
+    assert decision["status"] == "granted" and decision["within_frontline"]
+    assert decision["voucher_code"] and decision["rule_id"] == "any.billing-credit"
+    assert decision["policy_version"] == "2026.11-default-1"
+
+    # Two replicas deciding the same complaint at the same moment.
+    runtime = app.state.runtime
+    book, recorder = components(runtime)
+
+    async def replica() -> None:
+        async with runtime.db.transaction() as session:
+            await decide_automatically(session, data, book, recorder)
+
+    await asyncio.gather(replica(), replica())
+    await asyncio.sleep(0.5)
+    trail = (await client.get("/v1/decisions", params={"complaint_id": str(data.complaint_id)})).json()
+    assert len(trail["items"]) == 1
+    async with runtime.db.transaction() as session:
+        from sqlalchemy import text
+
+        rows = (await session.execute(text("SELECT count(*) FROM compensation.outbox"))).scalar_one()
+    assert rows == 1
+
+
+async def _decide(app: FastAPI, data: ComplaintCreatedV1) -> None:
+    runtime = app.state.runtime
+    book, recorder = components(runtime)
+    async with runtime.db.transaction() as session:
+        await decide_automatically(session, data, book, recorder)
+
+
+async def test_an_over_limit_offer_waits_and_is_granted_only_on_approval(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = compensation
+    data = complaint(category="outage", severity="critical", stake="900.00")
+    await _decide(app, data)
+    decision = await decision_of(client, data.complaint_id)
+    assert (decision["status"], decision["authority"], decision["voucher_code"]) == (
+        "pending_approval",
+        "manager",
+        None,
+    )
+    waiting = (await client.get("/v1/approvals")).json()["items"]
+    assert [d["id"] for d in waiting] == [decision["id"]]
+
+    url = f"/v1/decisions/{decision['id']}"
+    passed = await client.post(url + "/approve", json={"approver_id": "sup-1", "approver_role": "supervisor"})
+    assert passed.status_code == 200 and passed.json()["status"] == "pending_approval"
+    twice = await client.post(url + "/approve", json={"approver_id": "sup-1", "approver_role": "manager"})
+    assert twice.status_code == 403 and "Four eyes" in twice.json()["detail"]
+    granted = await client.post(url + "/approve", json={"approver_id": "man-1", "approver_role": "manager"})
+    body = granted.json()
+    assert body["status"] == "granted" and body["granted_by"] == "man-1" and body["authority"] == "manager"
+    assert [s["by"] for s in body["signoffs"]] == ["sup-1", "man-1"]
+    again = await client.post(
+        url + "/reject", json={"approver_id": "x", "approver_role": "manager", "reason": "not now"}
+    )
+    assert again.status_code == 409
+
+
+async def test_an_agents_proposal_is_checked_against_their_limit_and_cannot_be_self_approved(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = compensation
+    data = complaint(category="anything", tags=["customer_error"])  # an apology: the agent may add more
+    await _decide(app, data)
+    offer = {
+        "kind": "fixed_credit",
+        "description": "A credit for the trouble.",
+        "value": {"amount": "150.00", "currency": "EUR"},
+        "cost": {"amount": "150.00", "currency": "EUR"},
+    }
+    proposed = await client.post(
+        f"/v1/complaints/{data.complaint_id}/proposals", json={"agent_id": "agent-7", "offer": offer}
+    )
+    assert proposed.status_code == 201, proposed.text
+    assert proposed.json()["status"] == "pending_approval" and proposed.json()["proposed_by"] == "agent-7"
+    url = f"/v1/decisions/{proposed.json()['id']}"
+    own = await client.post(url + "/approve", json={"approver_id": "agent-7", "approver_role": "supervisor"})
+    assert own.status_code == 403
+    rejected = await client.post(
+        url + "/reject",
+        json={"approver_id": "sup-2", "approver_role": "supervisor", "reason": "too generous"},
+    )
+    assert rejected.json()["status"] == "rejected"
+    small = {
+        **offer,
+        "value": {"amount": "60.00", "currency": "EUR"},
+        "cost": {"amount": "60.00", "currency": "EUR"},
+    }
+    granted = await client.post(
+        f"/v1/complaints/{data.complaint_id}/proposals", json={"agent_id": "agent-7", "offer": small}
+    )
+    assert granted.json()["status"] == "granted" and granted.json()["voucher_code"]
+    second = await client.post(
+        f"/v1/complaints/{data.complaint_id}/proposals", json={"agent_id": "agent-8", "offer": small}
+    )
+    assert second.status_code == 409
+
+
+async def test_abuse_caps_refuse_and_name_the_rule_and_the_trail_is_queryable(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = compensation
+    policy = (await client.get("/v1/policy")).json()
+    policy["version"] = "tight-1"
+    policy["abuse"]["max_grants"] = 1
+    replaced = await client.put("/v1/policy", json=policy)
+    assert replaced.status_code == 200, replaced.text
+    versions = [v["version"] for v in (await client.get("/v1/policy/versions")).json()]
+    assert set(versions) == {"tight-1", "2026.11-default-1"}
+    policy["description"] = "changed without a new version"
+    assert (await client.put("/v1/policy", json=policy)).status_code == 409
+    broken = {**policy, "version": "broken", "rules": []}
+    assert (await client.put("/v1/policy", json=broken)).status_code == 422
+
+    first, second = complaint(customer_id="CUST-9"), complaint(customer_id="CUST-9")
+    await _decide(app, first)
+    await _decide(app, second)
+    refused = await decision_of(client, second.complaint_id)
+    assert (refused["status"], refused["rule_id"], refused["policy_version"]) == (
+        "refused",
+        "abuse.customer-count-cap",
+        "tight-1",
+    )
+    trail = (await client.get("/v1/decisions", params={"customer_id": "CUST-9", "status": "refused"})).json()
+    assert [d["complaint_id"] for d in trail["items"]] == [str(second.complaint_id)]
+
+
+async def test_a_voucher_is_single_use_and_can_be_clawed_back(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = compensation
+    data = complaint()
+    await _decide(app, data)
+    decision = await decision_of(client, data.complaint_id)
+    code = decision["voucher_code"]
+    redeemed = await client.post(f"/v1/vouchers/{code}/redeem", json={"by": "till-3"})
+    assert redeemed.json()["voucher_status"] == "redeemed"
+    assert (await client.post(f"/v1/vouchers/{code}/redeem", json={"by": "till-3"})).status_code == 409
+    assert (await client.post("/v1/vouchers/NOPE-NOPE/redeem", json={"by": "till-3"})).status_code == 404
+    clawed = await client.post(
+        f"/v1/decisions/{decision['id']}/clawback", json={"by": "fraud-1", "reason": "abuse"}
+    )
+    assert clawed.json()["voucher_status"] == "clawed_back"
+    report = (await client.get("/v1/reports/spend", params={"group_by": "rule"})).json()
+    assert report["lines"] == [] and report["decided"] == 1 and report["frontline_share"] == "1.0000"
