@@ -53,7 +53,7 @@ def test_settings(
         "outbox_poll_interval_s": 0.5,
         **overrides,
     }
-    return settings_cls(**values)
+    return settings_cls.model_validate(values)
 
 
 @asynccontextmanager

@@ -1,0 +1,114 @@
+"""Real servers for every integration and end-to-end test, chosen once per session.
+
+PostgreSQL: `COMPLAINTS_TEST_DATABASE_URL` (a postgresql+asyncpg URL to a database on a server where
+the tests may create databases), else a testcontainers container when a Docker engine answers, else
+an embedded PostgreSQL in a temporary directory on a free port.
+
+Kafka: `COMPLAINTS_TEST_KAFKA_BOOTSTRAP` ("host:port"), else a testcontainers Kafka (KRaft) when
+Docker answers, else the embedded Tansu broker on a free port.
+
+Isolation is per test, not per session: `database_url` is a fresh database and `topics` a fresh set
+of prefixed topics (services read `<SVC>_TOPIC_PREFIX`), so tests never see each other's data.
+Set `COMPLAINTS_TEST_NO_DOCKER=1` to skip the Docker probe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from complaints_common.events.topics import all_topics_with_dead_letters
+from complaints_devstack.broker import EmbeddedBroker, create_topics, delete_topics
+from complaints_devstack.ports import free_port
+from complaints_devstack.postgres import EmbeddedPostgres
+from complaints_devstack.testing import (
+    create_database,
+    docker_available,
+    drop_database,
+    require_asyncpg_url,
+    scratch_dir,
+    unique_database_name,
+    unique_topic_prefix,
+)
+
+POSTGRES_IMAGE = os.environ.get("COMPLAINTS_TEST_POSTGRES_IMAGE", "postgres:18-alpine")
+KAFKA_IMAGE = os.environ.get("COMPLAINTS_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
+# Durability is not what these tests measure; fsync=off makes CREATE DATABASE and commits cheap
+# while a SIGKILL of the server still loses nothing (the OS page cache keeps the writes).
+EMBEDDED_PG_SETTINGS = {"fsync": "off", "full_page_writes": "off"}
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """URL of a maintenance database on a server where tests may create databases."""
+    configured = os.environ.get("COMPLAINTS_TEST_DATABASE_URL")
+    if configured:
+        yield require_asyncpg_url(configured, "COMPLAINTS_TEST_DATABASE_URL")
+    elif docker_available():
+        from testcontainers.community.postgres import PostgresContainer
+
+        with PostgresContainer(POSTGRES_IMAGE, driver="asyncpg") as container:
+            yield container.get_connection_url()
+    else:
+        with (
+            scratch_dir("complaints-test-pg-") as base,
+            EmbeddedPostgres(base / "pgdata", free_port(), settings=EMBEDDED_PG_SETTINGS) as server,
+        ):
+            yield server.url("postgres")
+
+
+@pytest.fixture
+async def database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test (dropped afterwards, best effort)."""
+    name = unique_database_name()
+    url = await create_database(pg_server_url, name)
+    yield url
+    try:
+        await drop_database(pg_server_url, name)
+    except Exception as exc:  # a leftover test database is harmless; a failed teardown is noise
+        print(f"could not drop test database {name}: {exc}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """ "host:port" of a Kafka-protocol broker."""
+    configured = os.environ.get("COMPLAINTS_TEST_KAFKA_BOOTSTRAP")
+    if configured:
+        yield configured
+    elif docker_available():
+        from testcontainers.community.kafka import KafkaContainer
+
+        with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
+            yield container.get_bootstrap_server()
+    else:
+        log_path = tmp_path_factory.mktemp("embedded-broker") / "broker.log"
+        with EmbeddedBroker(free_port(), log_path=log_path) as broker:
+            yield broker.bootstrap_servers
+
+
+@pytest.fixture(name="scratch_dir")
+def scratch_dir_fixture() -> Iterator[Path]:
+    """A temporary directory for a test's own embedded PostgreSQL (see testing.scratch_dir)."""
+    with scratch_dir() as path:
+        yield path
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A topic-name prefix of this test's own, e.g. `t3fa9c2d1.`."""
+    return unique_topic_prefix()
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[str]:
+    """Every platform topic (and dead-letter topic) created under `topic_prefix`; yields the prefix."""
+    specs = all_topics_with_dead_letters()
+    await create_topics(kafka_bootstrap, specs, prefix=topic_prefix)
+    yield topic_prefix
+    try:
+        await delete_topics(kafka_bootstrap, specs, prefix=topic_prefix, timeout_s=5.0)
+    except Exception as exc:  # the broker may have been killed by a fault test
+        print(f"could not delete topics {topic_prefix}*: {exc}")

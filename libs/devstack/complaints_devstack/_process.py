@@ -1,0 +1,116 @@
+"""Small helpers for the child processes the dev stack starts: logs, liveness, and stopping."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+
+def log_tail(path: Path | None, lines: int = 40) -> str:
+    """The last lines of a log file, for error messages; never raises."""
+    if path is None:
+        return "(no log file)"
+    try:
+        with path.open("rb") as fh:
+            # Read only the end: server logs of a long session can be large.
+            fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, fh.tell() - 64 * 1024))
+            text = fh.read().decode("utf-8", errors="replace")
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else f"({path} is empty)"
+
+
+def pid_alive(pid: int) -> bool:
+    """True when pid names a live process (a zombie counts as dead)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists but belongs to someone else
+    # In a container PID 1 may never reap orphans, so a dead one can linger as a zombie.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def process_cmdline(pid: int) -> list[str] | None:
+    """The command line of a process, or None when it is gone or cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    except FileNotFoundError:
+        if Path("/proc/self").exists():
+            return None  # Linux: the process is gone
+    except OSError:
+        return None
+    # No /proc (macOS): ask ps; arguments with spaces get merged, which is enough for matching.
+    ps = shutil.which("ps")
+    if ps is None:
+        return None
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [ps, "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.split() if out.returncode == 0 and out.stdout.strip() else None
+
+
+def wait_pid_gone(pid: int, timeout: float) -> bool:
+    """Poll until a process that is not our child is gone; True if it went in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_alive(pid)
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal a child's whole process group (our children lead their own), ignoring the gone."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def stop_child(
+    proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM, timeout: float = 10.0
+) -> int:
+    """Ask a child to stop with sig, SIGKILL its process group after timeout; returns its exit code."""
+    if proc.poll() is not None:
+        return proc.returncode  # reaped: its pid may already belong to someone else
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(sig)
+    return wait_or_kill(proc, timeout)
+
+
+def wait_or_kill(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """Wait for a child that was asked to stop; SIGKILL its process group after timeout.
+
+    Never signals twice: uvicorn, for one, treats a second SIGTERM as "exit now, skip cleanup".
+    """
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        # Kill the group too, so helpers it spawned (e.g. PostgreSQL backends) do not linger.
+        signal_group(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
+def kill_child(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a child and its process group at once, like a crash; waits for it to be reaped."""
+    if proc.poll() is None:
+        signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -1,0 +1,49 @@
+"""The `complaints-dev` command: `run` (the whole platform) and `up-infra` (PostgreSQL + broker)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from complaints_devstack.journey import journey_report
+from complaints_devstack.launcher import LaunchConfig, Launcher
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="complaints-dev",
+        description="Run the complaint-handling platform locally with embedded PostgreSQL and Kafka.",
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=Path(".run"),
+        help="state directory: pgdata/, logs/, pids/ (default: .run)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start PostgreSQL, the broker and the four services")
+    commands.add_parser("up-infra", help="start only PostgreSQL, the broker and the topics")
+    journey = commands.add_parser("journey", help="print a complaint's journey from the local spans")
+    journey.add_argument("complaint_id")
+    journey.add_argument("--all", action="store_true", help="also show every database round trip")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="complaints-dev: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per readiness poll otherwise
+    config = LaunchConfig.from_env(run_dir=args.run_dir)
+    if args.command == "journey":
+        print(journey_report(config.spans_dir, args.complaint_id, include_noise=args.all))
+        return 0
+    launcher = Launcher(config)
+    if args.command == "up-infra":
+        return launcher.up_infra()
+    return launcher.run()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
