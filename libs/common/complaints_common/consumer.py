@@ -20,13 +20,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential
 
 from complaints_common import metrics
 from complaints_common.db import Database
+from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.envelope import (
     Event,
     EventContract,
@@ -39,15 +38,13 @@ from complaints_common.kafka import new_consumer
 from complaints_common.messaging import Inbox
 from complaints_common.settings import ServiceSettings
 
+__all__ = ["ConsumerRunner", "DomainError", "Handler", "Subscription", "is_transient", "safe_error"]
+
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[AsyncSession, Event[Any]], Awaitable[None]]
 OFFSET_COMMIT_TIMEOUT_S = 10.0
-
-
-class DomainError(Exception):
-    """An error whose message is safe to log and to put in a dead-letter header (no personal data)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,34 +53,6 @@ class Subscription:
 
     contract: EventContract[Any]
     handler: Handler
-
-
-# SQLSTATE classes that say "try again later", not "this message is bad": connection exceptions,
-# insufficient resources, operator intervention (shutdown, starting up), serialization failures.
-TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True for infrastructure failures that must never dead-letter a good message."""
-    if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | KafkaError):
-        return True
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        cause = exc.orig.__cause__ if exc.orig is not None else None
-        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None) or ""
-        return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES) or isinstance(cause, OSError)
-    return False
-
-
-def safe_error(exc: BaseException) -> str:
-    """Describe an error without its message where that could carry personal data (SQL parameters)."""
-    if isinstance(exc, DomainError | MalformedEvent):
-        return f"{type(exc).__name__}: {exc}"[:1000]
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        orig = exc.orig
-        return f"{type(exc).__name__}({type(orig).__name__}, sqlstate={getattr(orig, 'sqlstate', '?')})"
-    return type(exc).__name__
 
 
 class ConsumerRunner:
@@ -163,6 +132,7 @@ class ConsumerRunner:
             headers = headers_dict(record.headers)
         except MalformedEvent as exc:
             await self._dead_letter(record, "malformed", exc)
+            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, "dead_lettered").inc()
             return
         parent = propagate.extract(headers)
         with tracer.start_as_current_span(
@@ -202,8 +172,9 @@ class ConsumerRunner:
         try:
             applied = await self._apply_with_retries(record.topic, event, handler)
         except Exception as exc:
-            if is_transient(exc):
-                raise  # the batch stays uncommitted and is redelivered once the outage is over
+            if is_transient(exc) or self._stop.is_set():
+                # Uncommitted, so redelivered: after the outage, or to the next consumer.
+                raise
             span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
             await self._dead_letter(record, "handler_failed", exc)
             return "dead_lettered"

@@ -7,12 +7,19 @@ HTTP error and unexpected exception) into a problem response.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import Problem, StatusProblem
 from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new_exception_handler
+from opentelemetry import trace
+from starlette.exceptions import HTTPException
+
+from complaints_common.errors import safe_error
+
+log = logging.getLogger(__name__)
 
 
 class Unauthorised(StatusProblem):
@@ -57,6 +64,29 @@ class ServiceUnavailable(StatusProblem):
     status = 503
 
 
+class InternalError(StatusProblem):
+    """What a caller sees of an unexpected error: never its message (it may hold SQL and its data)."""
+
+    type_ = "internal-error"
+    title = "Internal error."
+    status = 500
+
+    def __init__(self, _detail: str | None = None, **_: Any) -> None:
+        ctx = trace.get_current_span().get_span_context()
+        super().__init__(
+            "The error was logged; quote the trace id when you report it.",
+            trace_id=f"{ctx.trace_id:032x}" if ctx.is_valid else None,
+        )
+
+
+def _log_unexpected(request: Request, exc: Exception) -> None:
+    if not isinstance(exc, Problem | HTTPException | RequestValidationError):
+        log.error(
+            "unhandled error",
+            extra={"error": safe_error(exc), "method": request.method, "route": request.url.path},
+        )
+
+
 def _validation_problem(_eh: ExceptionHandler, _request: Request, exc: RequestValidationError) -> Problem:
     """Name every bad field and say what is wrong with it, without echoing the values sent."""
     errors: list[dict[str, Any]] = [
@@ -78,4 +108,9 @@ def _validation_problem(_eh: ExceptionHandler, _request: Request, exc: RequestVa
 
 
 def install_problem_details(app: FastAPI) -> None:
-    add_exception_handler(app, new_exception_handler(request_validation_handler=_validation_problem))
+    handler = new_exception_handler(
+        request_validation_handler=_validation_problem,
+        unhandled_wrappers={"default": InternalError},
+        pre_hooks=[_log_unexpected],
+    )
+    add_exception_handler(app, handler)

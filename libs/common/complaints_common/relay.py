@@ -50,10 +50,12 @@ class OutboxRelay:
         self.schema = schema
         self.producer = producer
         self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
         self._last_housekeeping = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, reconnecting after any database failure."""
+        self._stop = stop
         while not stop.is_set():
             try:
                 await self._run_with_connection(stop)
@@ -123,7 +125,7 @@ class OutboxRelay:
                 type(exc).__name__,
             )
             log.warning("outbox batch not published; will retry", extra={"error": type(exc).__name__})
-            await asyncio.sleep(self.settings.outbox_poll_interval_s)
+            await _sleep_or_stop(self._stop, self.settings.outbox_poll_interval_s)
             return 0
         await conn.execute(
             f'UPDATE "{self.schema}".outbox SET published_at = now(), attempts = attempts + 1, '

@@ -241,13 +241,6 @@ def test_a_malformed_record_raises_malformed_event(mutate: Callable[[Record], Re
         decode_event(key, value, headers)
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG envelope.decode_event does not require ce_subject although the published AsyncAPI "
-        "contract (catalog._message: headers.required) lists it as required"
-    ),
-    strict=True,
-)
 def test_a_record_without_ce_subject_is_malformed() -> None:
     key, value, headers = _without("ce_subject")(record_of(complaint_created()))
     with pytest.raises(MalformedEvent):

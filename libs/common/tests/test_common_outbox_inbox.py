@@ -16,16 +16,20 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy import BigInteger, Column, Identity, Table, Text, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from complaints_common import relay as relay_module
 from complaints_common.consumer import ConsumerRunner, DomainError, Subscription, is_transient, safe_error
 from complaints_common.db import Database, schema_metadata
 from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
@@ -74,7 +78,7 @@ class Scratch:
 
     async def rows(self, sql: str, **params: Any) -> Sequence[Any]:
         async with self.db.engine.connect() as conn:
-            return (await conn.execute(text(sql), params)).all()
+            return list((await conn.execute(text(sql), params)).all())
 
     async def unpublished(self) -> int:
         return int(await self.scalar(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE published_at IS NULL"))
@@ -108,6 +112,12 @@ async def scratch(database_url: str) -> AsyncIterator[Scratch]:
         await db.dispose()
 
 
+class IsolatedSettings(ServiceSettings):
+    """Settings no stray variable of the environment reaches (the base class reads unprefixed ones)."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_COMMON_TESTS_UNUSED_")
+
+
 @pytest.fixture
 def make_settings(database_url: str, kafka_bootstrap: str, topics: str) -> Callable[..., ServiceSettings]:
     def make(**overrides: Any) -> ServiceSettings:
@@ -124,7 +134,7 @@ def make_settings(database_url: str, kafka_bootstrap: str, topics: str) -> Calla
             "consumer_max_attempts": 3,
         }
         values.update(overrides)
-        return ServiceSettings(**values)
+        return IsolatedSettings(**values)
 
     return make
 
@@ -153,6 +163,20 @@ class CountingProducer(AIOKafkaProducer):
 
     async def send(self, *args: Any, **kwargs: Any) -> Any:
         self.sent += 1
+        return await super().send(*args, **kwargs)
+
+
+class FailingProducer(CountingProducer):
+    """A real producer whose first `failures` sends fail as a broker timeout would."""
+
+    def __init__(self, failures: int, **config: Any) -> None:
+        super().__init__(**config)
+        self.failures = failures
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise KafkaTimeoutError("simulated broker timeout")
         return await super().send(*args, **kwargs)
 
 
@@ -262,7 +286,7 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
     """One header as text (without decoding the others: a dead letter may carry non-UTF-8 ones)."""
     for key, value in record.headers:
         if key == name and value is not None:
-            return value.decode()
+            return str(value.decode())
     return None
 
 
@@ -387,12 +411,11 @@ async def test_two_relays_at_once_only_the_lock_holder_publishes(
         async with TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader:
             relays = [OutboxRelay(settings, SCHEMA, client) for client in producers]
             async with running(relays[0].run) as loop_a, running(relays[1].run) as loop_b:
+                loops = [loop_a, loop_b]
                 for event in batch1:
                     await scratch.write(event)
                 await reader.read_at_least(len(batch1))
-                await wait_until(
-                    lambda: _none_unpublished(scratch), "batch 1 published", TIMEOUT_S, loop_a, loop_b
-                )
+                await wait_until(lambda: _none_unpublished(scratch), "batch 1 published", TIMEOUT_S, *loops)
                 await reader.settle()
                 sent = [client.sent for client in producers]
                 assert sorted(sent) == [0, len(batch1)], f"exactly one relay sends: {sent}"
@@ -400,13 +423,12 @@ async def test_two_relays_at_once_only_the_lock_holder_publishes(
 
                 # The active relay goes away: the standby takes the lock over and carries on.
                 leader = 0 if sent[0] else 1
-                standby_loop = loop_b if leader == 0 else loop_a
-                (loop_a if leader == 0 else loop_b).stop.set()
-                await asyncio.wait_for((loop_a if leader == 0 else loop_b).task, TIMEOUT_S)
+                loops[leader].stop.set()
+                await asyncio.wait_for(loops[leader].task, TIMEOUT_S)
                 await scratch.write(*batch2)
                 await reader.read_at_least(len(batch1) + len(batch2))
                 await wait_until(
-                    lambda: _none_unpublished(scratch), "batch 2 published", TIMEOUT_S, standby_loop
+                    lambda: _none_unpublished(scratch), "batch 2 published", TIMEOUT_S, loops[1 - leader]
                 )
                 records = await reader.settle()
             assert producers[leader].sent == len(batch1)
@@ -478,6 +500,130 @@ async def test_republish_since_sends_rows_again(
     assert await republish_since(settings, SCHEMA, datetime.now(UTC) + timedelta(hours=1)) == 0
 
 
+async def test_a_failed_send_is_recorded_and_retried(
+    scratch: Scratch, settings: ServiceSettings, kafka_bootstrap: str
+) -> None:
+    client = FailingProducer(failures=1, bootstrap_servers=kafka_bootstrap, acks="all")
+    await client.start()
+    events = [complaint_event(n=n) for n in range(3)]
+    failures_before = counter("outbox_publish_failures_total")
+    try:
+        async with (
+            TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader,
+            running(OutboxRelay(settings, SCHEMA, client).run) as loop,
+        ):
+            await scratch.write(*events)
+            await reader.read_at_least(len(events))
+            await wait_until(lambda: _none_unpublished(scratch), "rows published", TIMEOUT_S, loop)
+            records = await reader.settle()
+    finally:
+        await client.stop()
+    assert sorted(ce_ids(records)) == sorted(e.id for e in events)
+    assert counter("outbox_publish_failures_total") == failures_before + 1
+    rows = await scratch.rows(f"SELECT attempts, last_error FROM {SCHEMA}.outbox")
+    assert sorted(rows) == [(2, None)] * len(events), "one failed attempt, then published; error cleared"
+
+
+async def test_a_failed_send_leaves_the_error_on_the_rows(
+    scratch: Scratch, settings: ServiceSettings, kafka_bootstrap: str
+) -> None:
+    client = FailingProducer(failures=1_000_000, bootstrap_servers=kafka_bootstrap, acks="all")
+    await client.start()
+    try:
+        async with running(OutboxRelay(settings, SCHEMA, client).run) as loop:
+            await scratch.write(complaint_event(n=1), complaint_event(n=2))
+
+            async def attempted_twice() -> bool:
+                return bool(await scratch.scalar(f"SELECT min(attempts) >= 2 FROM {SCHEMA}.outbox"))
+
+            await wait_until(attempted_twice, "two failed attempts", TIMEOUT_S, loop)
+    finally:
+        await client.stop()
+    rows = await scratch.rows(f"SELECT published_at, last_error FROM {SCHEMA}.outbox")
+    assert rows == [(None, "KafkaTimeoutError")] * 2, "the class name only, and nothing marked published"
+
+
+async def test_the_relay_survives_losing_its_database_connection(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    before, after = complaint_event(n=1), complaint_event(n=2)
+    async with (
+        TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader,
+        running(OutboxRelay(settings, SCHEMA, producer).run) as loop,
+    ):
+        await scratch.write(before)
+        await reader.read_at_least(1)
+        await wait_until(lambda: _none_unpublished(scratch), "first row published", TIMEOUT_S, loop)
+
+        killed = await scratch.scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        assert killed >= 1, "the relay's connection was terminated"
+        await asyncio.sleep(0.3)
+        loop.check()
+
+        await scratch.write(after)
+        await reader.read_at_least(2)
+        await wait_until(
+            lambda: _none_unpublished(scratch), "row after the reconnect published", TIMEOUT_S, loop
+        )
+        records = await reader.settle()
+    assert ce_ids(records) == [before.id, after.id]
+
+
+async def test_housekeeping_drops_rows_past_the_retention_window_only(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(relay_module, "HOUSEKEEPING_INTERVAL_S", 0.0)
+    settings = make_settings(outbox_retention_hours=1)
+    expired, retained, unsent = (complaint_event(n=n) for n in range(3))
+    await scratch.write(expired, retained, unsent)
+    async with scratch.db.transaction() as session:
+        for event_id, published, created in (
+            (expired.id, "now() - interval '2 hours'", "now() - interval '3 hours'"),
+            (retained.id, "now() - interval '30 minutes'", "now() - interval '3 hours'"),
+            (unsent.id, "NULL", "now() - interval '3 hours'"),
+        ):
+            await session.execute(
+                text(
+                    f"UPDATE {SCHEMA}.outbox SET published_at = {published}, created_at = {created} "
+                    "WHERE id = :id"
+                ),
+                {"id": UUID(event_id)},
+            )
+        for message_id, age in (("old", "5 hours"), ("young", "3 hours")):
+            await session.execute(
+                text(
+                    f"INSERT INTO {SCHEMA}.inbox (consumer_group, message_id, topic, received_at) "
+                    f"VALUES ('g', :m, 't', now() - interval '{age}')"
+                ),
+                {"m": message_id},
+            )
+
+    async with (
+        TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader,
+        running(OutboxRelay(settings, SCHEMA, producer).run) as loop,
+    ):
+        await reader.read_at_least(1)
+
+        async def expired_gone() -> bool:
+            return bool(await scratch.scalar(f"SELECT count(*) FROM {SCHEMA}.outbox") == 2)
+
+        await wait_until(expired_gone, "the expired row deleted", TIMEOUT_S, loop)
+        records = await reader.settle()
+
+    assert ce_ids(records) == [unsent.id], "an old but unsent row is sent, never dropped"
+    outbox_ids = {str(r[0]) for r in await scratch.rows(f"SELECT id FROM {SCHEMA}.outbox")}
+    assert outbox_ids == {retained.id, unsent.id}
+    inbox_ids = {r[0] for r in await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox")}
+    assert inbox_ids == {"young"}, "inbox ids are kept four times the outbox retention"
+
+
 # --- the consumer runner ------------------------------------------------------------------------------
 
 
@@ -488,9 +634,14 @@ class Recorder:
     scratch: Scratch
     calls: list[str] = field(default_factory=list)
     failures: dict[str, Callable[[int], BaseException | None]] = field(default_factory=dict)
+    trace_ids: dict[str, int] = field(default_factory=dict)
+    follow_on: bool = False
 
     async def __call__(self, session: AsyncSession, event: Event[Any]) -> None:
         self.calls.append(event.id)
+        self.trace_ids[event.id] = trace.get_current_span().get_span_context().trace_id
+        if self.follow_on:
+            await self.scratch.outbox.add(session, complaint_event(uuid4(), n=99))
         fail = self.failures.get(event.id)
         if fail is not None:
             exc = fail(self.calls.count(event.id))
@@ -688,15 +839,30 @@ async def test_a_transient_failure_is_retried_and_never_dead_lettered(
     assert counter("dead_letter_messages_total", topic=topic, group=GROUP, reason="handler_failed") == 0
 
 
+async def committed_offset(settings: ServiceSettings, topic: str, partition: int = 0) -> int | None:
+    """The runner group's committed offset, read without joining the group."""
+    probe = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.topic_prefix + GROUP,
+        enable_auto_commit=False,
+        request_timeout_ms=5000,
+    )
+    await probe.start()
+    try:
+        offset = await probe.committed(TopicPartition(topic, partition))
+        return None if offset is None else int(offset)
+    finally:
+        await probe.stop()
+
+
 async def test_offsets_are_committed_only_after_the_database_commit(
-    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
 ) -> None:
     topic = settings.topic("complaint.created")
     first = [complaint_event(n=n) for n in range(3)]
     stuck = complaint_event(n=3)
     behind = complaint_event(n=4)
-    for event in (*first, stuck, behind):
-        await produce_event(producer, topic, event)
+    offsets = {e.id: await produce_event(producer, topic, e) for e in (*first, stuck, behind)}
 
     # Run 1: the database "is down" for one record; its transaction never commits.
     run1 = Recorder(scratch)
@@ -709,8 +875,11 @@ async def test_offsets_are_committed_only_after_the_database_commit(
         await wait_until(stuck_retried, "first records applied, the stuck one retried", TIMEOUT_S, loop)
     assert set(await scratch.effect_counts()) == {e.id for e in first}
     assert behind.id not in run1.calls, "a partition's records are processed strictly in order"
+    committed = await committed_offset(settings, topic)
+    assert committed is None or committed <= offsets[stuck.id], "no offset past an uncommitted effect"
 
-    # Run 2, same group: the stuck record was not committed, so it comes again.
+    # Run 2, same group: the stuck record was not committed, so it comes again; the rest do not
+    # take effect twice.
     run2 = Recorder(scratch)
     async with running(make_runner(scratch, settings, producer, run2).run) as loop:
 
@@ -719,33 +888,39 @@ async def test_offsets_are_committed_only_after_the_database_commit(
 
         await wait_until(rest_applied, "the uncommitted records redelivered", TIMEOUT_S, loop)
     assert run2.calls == [stuck.id, behind.id], "what was applied before is not applied again"
-
-    # Run 3, same group: everything up to here was committed, so only the new record arrives.
-    duplicates_before = counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate")
-    sentinel = complaint_event(n=5)
-    await produce_event(producer, topic, sentinel)
-    run3 = Recorder(scratch)
-    async with running(make_runner(scratch, settings, producer, run3).run) as loop:
-
-        async def sentinel_applied() -> bool:
-            return sentinel.id in await scratch.effect_counts()
-
-        await wait_until(sentinel_applied, "the new record", TIMEOUT_S, loop)
-    assert run3.calls == [sentinel.id]
-    assert counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == (
-        duplicates_before
-    ), "no committed record was delivered again"
-    assert await scratch.effect_counts() == {e.id: 1 for e in (*first, stuck, behind, sentinel)}
+    assert await scratch.effect_counts() == {e.id: 1 for e in (*first, stuck, behind)}
+    assert await committed_offset(settings, topic) == offsets[behind.id] + 1, "committed once applied"
 
 
-@pytest.mark.xfail(
-    reason=(
-        "BUG consumer.ConsumerRunner._give_up returns True as soon as stop is set, so a non-transient "
-        "failure during shutdown is dead-lettered after 1 attempt instead of consumer_max_attempts "
-        "(and its offset committed), although the next attempt would have succeeded"
-    ),
-    strict=True,
-)
+async def test_the_handler_runs_in_the_trace_of_the_message(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = settings.topic("complaint.created")
+    event = complaint_event()
+    trace_id = uuid4().int
+    traceparent = f"00-{trace_id:032x}-{uuid4().int & (2**64 - 1):016x}-01"
+    await produce(
+        producer,
+        topic,
+        event.payload_json().encode(),
+        event.subject.encode(),
+        [*raw_headers(event), ("traceparent", traceparent.encode())],
+    )
+    handler = Recorder(scratch, follow_on=True)
+    async with running(make_runner(scratch, settings, producer, handler).run) as loop:
+
+        async def applied() -> bool:
+            return event.id in await scratch.effect_counts()
+
+        await wait_until(applied, "the traced record", TIMEOUT_S, loop)
+
+    assert handler.trace_ids[event.id] == trace_id, "the process span continues the producer's trace"
+    written = await scratch.scalar(f"SELECT headers->>'traceparent' FROM {SCHEMA}.outbox")
+    assert written is not None and written.split("-")[1] == f"{trace_id:032x}", (
+        "an event the handler writes stays in the complaint's trace"
+    )
+
+
 async def test_shutdown_during_a_failing_attempt_does_not_dead_letter(
     scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
 ) -> None:

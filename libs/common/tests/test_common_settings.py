@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -24,8 +25,6 @@ class ExampleSettings(ServiceSettings):
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No stray variable of the developer's shell may leak into these tests."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("EXAMPLESVC_"):
             monkeypatch.delenv(name)

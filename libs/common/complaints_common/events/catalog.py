@@ -43,6 +43,7 @@ CONSUMERS = {
     "notification.status": ["intake"],
 }
 IGNORED_KEYWORDS = {"title", "description", "examples", "default"}
+NAME_MAPS = {"properties", "$defs", "patternProperties"}
 
 
 def schema_file(contract: EventContract[Any]) -> str:
@@ -124,11 +125,18 @@ def _message(contract: EventContract[Any]) -> dict[str, Any]:
 
 
 def _normalise(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _normalise(v) for k, v in schema.items() if k not in IGNORED_KEYWORDS}
+    """Drop documentation keywords; the keys of `properties` and `$defs` are names, kept as they are."""
     if isinstance(schema, list):
         return [_normalise(v) for v in schema]
-    return schema
+    if not isinstance(schema, dict):
+        return schema
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in NAME_MAPS and isinstance(value, dict):
+            result[key] = {name: _normalise(sub) for name, sub in value.items()}
+        elif key not in IGNORED_KEYWORDS:
+            result[key] = _normalise(value)
+    return result
 
 
 def incompatibilities(old: dict[str, Any], new: dict[str, Any], path: str = "$") -> list[str]:

@@ -76,6 +76,8 @@ class Deadline(BaseModel):
     due_at: datetime | None = Field(description="None while the clock is paused.")
     paused: bool = False
     profile: str | None = Field(default=None, max_length=60, examples=["uk-fca"])
+    met_at: datetime | None = Field(default=None, description="When the deadline was met; None while open.")
+    breach: bool = Field(default=True, description="Whether missing it is a breach (False: a target).")
 
 
 class ComplaintCreatedV1(EventData):

@@ -162,14 +162,19 @@ def decode_event(key: bytes | None, value: bytes | None, headers: Mapping[str, s
     contract = CONTRACTS.get(ce_type)
     if contract is None:
         raise MalformedEvent(f"unknown event type or version {ce_type!r}")
+    source, event_id, subject = (_required(headers, n) for n in ("ce_source", "ce_id", "ce_subject"))
+    raw_time = _required(headers, "ce_time")
+    try:
+        time = datetime.fromisoformat(raw_time)
+    except ValueError as exc:
+        raise MalformedEvent("ce_time is not an RFC 3339 time") from exc
     try:
         data = contract.model.model_validate_json(value)
-        time = datetime.fromisoformat(_required(headers, "ce_time"))
     except ValidationError as exc:
         raise MalformedEvent(f"invalid {ce_type} data: {describe_validation_error(exc)}") from exc
-    except ValueError as exc:
-        raise MalformedEvent(f"invalid ce_time: {exc}") from exc
-    event = Event(contract, data, _required(headers, "ce_source"), _required(headers, "ce_id"), time)
+    event = Event(contract, data, source, event_id, time)
+    if subject != event.subject:
+        raise MalformedEvent("ce_subject is not the complaint id of its data")
     if key is None or key.decode(errors="replace") != event.subject:
         raise MalformedEvent("record key is not the complaint id of its data")
     return event
