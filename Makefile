@@ -15,6 +15,7 @@ help:
 	@echo "make test     run the whole test suite on real servers"
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks and write docs/benchmarks"
+	@echo "make chaos    inject faults under load, check nothing is lost or doubled, write docs/benchmarks"
 	@echo "make journey ID=<complaint id>   print a complaint's journey from the local spans"
 
 $(UV):
@@ -40,6 +41,9 @@ lint: install
 
 bench: install
 	$(VENV)/bin/python -m benchmarks
+
+chaos: install
+	$(VENV)/bin/python -m benchmarks.chaos
 
 journey: install
 	$(VENV)/bin/complaints-dev journey $(ID)
