@@ -28,6 +28,7 @@ from sqlalchemy import MetaData
 from complaints_common.api import install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
+from complaints_common.dlq import replay_command
 from complaints_common.kafka import new_producer
 from complaints_common.messaging import Inbox, Outbox
 from complaints_common.relay import OutboxRelay, republish_since
@@ -202,6 +203,8 @@ def cli(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> Non
     commands.add_parser("migrate", help="upgrade the service's schema to the latest migration")
     republish = commands.add_parser("republish", help="re-send every outbox row written since a time")
     republish.add_argument("--since", required=True, type=datetime.fromisoformat)
+    replay = commands.add_parser("replay-dlq", help="send a dead-letter topic's records back to their topic")
+    replay.add_argument("--topic", required=True, help="the dead-letter topic, e.g. complaint.created.dlq")
     args = parser.parse_args(argv)
 
     settings = definition.settings_factory()
@@ -212,6 +215,8 @@ def cli(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> Non
         schema = definition.metadata.schema or definition.name
         count = asyncio.run(republish_since(settings, schema, args.since))
         print(f"{count} outbox rows will be sent again")
+    elif args.command == "replay-dlq":
+        replay_command(settings, definition.name, args.topic)
     else:
         serve(definition, settings, Mode(args.command))
 

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from complaints_common import relay as relay_module
 from complaints_common.consumer import ConsumerRunner, DomainError, Subscription, is_transient, safe_error
 from complaints_common.db import Database, schema_metadata
+from complaints_common.dlq import replay_dead_letters
 from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
 from complaints_common.events.envelope import (
     COMPLAINT_CREATED_V1,
@@ -964,3 +965,43 @@ async def test_a_real_unique_violation_is_described_without_personal_data(scratc
     assert described.startswith("IntegrityError(") and described.endswith(", sqlstate=23505)"), described
     assert SECRET_EMAIL not in described and "customers" not in described
     assert not is_transient(caught.value)
+
+
+async def test_a_replayed_dead_letter_is_processed_once_the_cause_is_fixed(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+) -> None:
+    settings = make_settings(consumer_max_attempts=1)
+    topic = settings.topic("complaint.created")
+    broken, good = complaint_event(n=1), complaint_event(n=2)
+    handler = Recorder(scratch)
+    handler.failures[broken.id] = lambda _: DomainError("policy has no rule for this category")
+    for event in (broken, good):
+        await produce_event(producer, topic, event)
+
+    async with running(make_runner(scratch, settings, producer, handler).run) as loop:
+
+        async def good_applied() -> bool:
+            return good.id in await scratch.effect_counts()
+
+        await wait_until(good_applied, "the good record", TIMEOUT_S, loop)
+        async with TopicReader(kafka_bootstrap, topic + ".dlq") as dlq:
+            await dlq.read_at_least(1)
+        handler.failures.clear()  # the operator fixed the cause
+
+        assert await replay_dead_letters(settings, GROUP, "complaint.created.dlq") == 1
+        # A second replay finds nothing new: the replay group committed its position.
+        assert await replay_dead_letters(settings, GROUP, "complaint.created.dlq") == 0
+
+        async def broken_applied() -> bool:
+            return broken.id in await scratch.effect_counts()
+
+        await wait_until(broken_applied, "the replayed record", TIMEOUT_S, loop)
+    assert await scratch.effect_counts() == {broken.id: 1, good.id: 1}
+
+
+async def test_replay_refuses_a_topic_that_is_not_a_dead_letter_topic(settings: ServiceSettings) -> None:
+    with pytest.raises(ValueError, match="not a dead-letter topic"):
+        await replay_dead_letters(settings, GROUP, "complaint.created")
