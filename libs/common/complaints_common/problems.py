@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,7 +18,7 @@ from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new
 from opentelemetry import trace
 from starlette.exceptions import HTTPException
 
-from complaints_common.errors import safe_error
+from complaints_common.errors import is_transient, safe_error
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class InternalError(StatusProblem):
 
 
 def _log_unexpected(request: Request, exc: Exception) -> None:
-    if not isinstance(exc, Problem | HTTPException | RequestValidationError):
+    if not isinstance(exc, Problem | HTTPException | RequestValidationError) and not is_transient(exc):
         log.error(
             "unhandled error",
             extra={"error": safe_error(exc), "method": request.method, "route": request.url.path},
@@ -107,10 +108,51 @@ def _validation_problem(_eh: ExceptionHandler, _request: Request, exc: RequestVa
     )
 
 
+def _transient_problem(_eh: ExceptionHandler, _request: Request, exc: Exception) -> Problem | None:
+    """A database or broker that is restarting is a 503 to retry, not a 500 to report."""
+    if is_transient(exc):
+        return ServiceUnavailable("A dependency is restarting; retry shortly.", headers={"Retry-After": "2"})
+    return None
+
+
+VALIDATION_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ValidationError",
+    "type": "object",
+    "required": ["field", "loc", "message", "type"],
+    "properties": {
+        "field": {
+            "type": "string",
+            "description": "Where the error is, dotted.",
+            "examples": ["body.channel"],
+        },
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "message": {"type": "string", "examples": ["Input should be 'phone', 'email' or 'chat'"]},
+        "type": {"type": "string", "examples": ["literal_error"]},
+    },
+}
+
+
+def _document_problems(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Make the published 422 schema the one we answer with (field names, no echoed values)."""
+
+    def wrapper() -> dict[str, Any]:
+        spec = openapi()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ValidationError"] = VALIDATION_ERROR_SCHEMA
+        if "HTTPValidationError" in schemas:
+            schemas["HTTPValidationError"].setdefault("properties", {})["detail"] = {"type": "string"}
+        return spec
+
+    return wrapper
+
+
 def install_problem_details(app: FastAPI) -> None:
     handler = new_exception_handler(
         request_validation_handler=_validation_problem,
         unhandled_wrappers={"default": InternalError},
+        # The library types handlers as always answering; returning None lets the next one decide.
+        handlers={Exception: _transient_problem},  # type: ignore[dict-item]
         pre_hooks=[_log_unexpected],
     )
     add_exception_handler(app, handler)
+    app.openapi = _document_problems(app.openapi)  # type: ignore[method-assign]

@@ -78,6 +78,10 @@ def build_app(health: Health) -> FastAPI:
             Exception(f"duplicate key value violates unique constraint; Key (email)=({SECRET_EMAIL})"),
         )
 
+    @app.get("/restarting")
+    async def restarting() -> None:
+        raise ConnectionRefusedError("connection to server at 10.0.0.5 refused")
+
     return app
 
 
@@ -257,3 +261,18 @@ async def test_metrics_serve_prometheus_text_with_route_templates(client: httpx.
     assert "# TYPE http_request_duration_seconds histogram" in text
     assert 'route="/filings/{filing_id}"' in text
     assert "f-4711-unique" not in text, "raw paths would explode label cardinality"
+
+
+async def test_a_dependency_restarting_is_a_503_to_retry_not_a_500(client: httpx.AsyncClient) -> None:
+    response = await client.get("/restarting")
+    body = assert_problem(response, 503)
+    assert response.headers["retry-after"] == "2"
+    assert "10.0.0.5" not in str(body)
+
+
+async def test_the_published_422_schema_is_the_one_answered(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    error = spec["components"]["schemas"]["ValidationError"]
+    assert error["required"] == ["field", "loc", "message", "type"]
+    response = await client.post("/filings", json={}, headers={"X-API-Key": FILE_KEY})
+    assert set(response.json()["errors"][0]) == set(error["properties"])

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 DECISIONS = Counter(
     "compensation_decisions_total", "Compensation decisions by status and authority.", ["status", "authority"]
 )
+GRANTED_VALUE = Counter(
+    "compensation_granted_value_total", "Retail value of the compensation granted, by currency.", ["currency"]
+)
 BUDGET_EXCEEDED = Gauge(
     "compensation_budget_exceeded", "1 while this period's granted cost is above the budget.", ["currency"]
 )
@@ -130,6 +133,8 @@ class Recorder:
         return granted
 
     async def _publish_grant(self, session: AsyncSession, row: dict[str, Any]) -> None:
+        value = Offer.model_validate(row["offer"]).value
+        GRANTED_VALUE.labels(value.currency).inc(float(value.amount))  # a metric, not money: float is fine
         grant = CompensationGrantedV1(
             complaint_id=row["complaint_id"],
             decision_id=row["id"],

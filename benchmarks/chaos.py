@@ -1,0 +1,283 @@
+"""`make chaos`: faults under a steady load, then the invariants checked from the services' own data.
+
+One embedded stack (PostgreSQL behind a delay proxy, the Tansu broker, the four services as
+subprocesses). For each fault: a steady open-loop load of complaints starts, the fault hits, the
+load goes on for a while, then the platform gets time to settle and the invariants are checked
+against every complaint intake accepted (a 201) during that fault's window:
+
+- every accepted complaint is in intake and acknowledged exactly once (notifications.messages,
+  kind 'acknowledgement');
+- at most one automatic compensation per complaint, and one for each (compensation.decisions);
+- a satisfaction follow-up scheduled for every complaint whose compensation was granted
+  (followup.followups, kind 'satisfaction_check');
+- nothing in any dead-letter topic (every complaint the load sends is valid).
+
+Writes docs/benchmarks/chaos.json and docs/benchmarks/chaos.md. `--quick` runs two short faults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from benchmarks import report
+from benchmarks.complaints import ROOT, bodies
+from benchmarks.measure import machine
+from benchmarks.openloop import LoadResult, offer_load
+from benchmarks.proxy import DelayProxy
+from benchmarks.stack import API_KEY, SERVICES, Stack, asyncpg_dsn
+from complaints_common.events.topics import all_topics_with_dead_letters
+
+RATE = 30.0
+SLOW_DB_DELAY_S = 0.05
+
+Fault = Callable[["Chaos"], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Timing:
+    before_s: float  # load before the fault hits
+    after_s: float  # load after it (the fault's own duration included)
+    settle_s: float  # longest wait for the invariants to hold
+
+
+class Chaos:
+    """The stack under test plus what the faults need."""
+
+    def __init__(self, stack: Stack, proxy: DelayProxy) -> None:
+        self.stack = stack
+        self.proxy = proxy
+        self.dlq_seen: dict[str, int] = {}
+
+    async def kill_and_restart(self, *services: str) -> str:
+        for service in services:
+            self.stack.kill(service)
+        await asyncio.sleep(1.0)  # down for a moment while the load goes on
+        for service in services:
+            self.stack.start(service)
+        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, s) for s in services))
+        return f"kill -9 {', '.join(services)}, restarted after 1 s"
+
+    async def restart_broker(self) -> str:
+        assert self.stack.broker is not None
+        await self.read_dead_letters()  # the restart forgets them
+        since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+        await asyncio.to_thread(self.stack.broker.restart)
+        await asyncio.to_thread(self.stack.create_topics)
+        notes = [await asyncio.to_thread(self.stack.republish, s, since) for s in SERVICES]
+        return (
+            f"broker restarted (memory only: all lost), topics re-created, republish since {since}: "
+            + "; ".join(f"{s}: {n}" for s, n in zip(SERVICES, notes, strict=True))
+        )
+
+    async def restart_postgres(self) -> str:
+        assert self.stack.postgres is not None
+        await asyncio.to_thread(self.stack.postgres.restart)
+        return "PostgreSQL stopped (fast shutdown) and started again"
+
+    async def slow_database(self) -> str:
+        self.proxy.delay_s = SLOW_DB_DELAY_S
+        try:
+            await asyncio.sleep(8)
+        finally:
+            self.proxy.delay_s = 0.0
+        return (
+            f"every chunk to and from PostgreSQL delayed by {SLOW_DB_DELAY_S * 1000:.0f} ms each way for 8 s"
+        )
+
+    async def read_dead_letters(self) -> dict[str, int]:
+        """Count the messages in every .dlq topic (cumulative: the broker restart forgets them)."""
+        names = [t.name for t in all_topics_with_dead_letters() if t.name.endswith(".dlq")]
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.bootstrap, request_timeout_ms=5000)
+        await consumer.start()
+        try:
+            for name in names:
+                partitions = consumer.partitions_for_topic(name) or set()
+                tps = [TopicPartition(name, p) for p in partitions]
+                if not tps:
+                    continue
+                ends = await consumer.end_offsets(tps)
+                starts = await consumer.beginning_offsets(tps)
+                count = sum(ends[tp] - starts[tp] for tp in tps)
+                self.dlq_seen[name] = max(self.dlq_seen.get(name, 0), count)
+        finally:
+            await consumer.stop()
+        return dict(self.dlq_seen)
+
+
+FAULTS: list[tuple[str, Fault]] = [
+    *[(f"kill -9 {s}", lambda c, s=s: c.kill_and_restart(s)) for s in SERVICES],
+    ("kill -9 compensation + notifications", lambda c: c.kill_and_restart("compensation", "notifications")),
+    ("kill -9 intake + followup", lambda c: c.kill_and_restart("intake", "followup")),
+    ("broker restart", lambda c: c.restart_broker()),
+    ("PostgreSQL restart", lambda c: c.restart_postgres()),
+    ("slow database (+50 ms)", lambda c: c.slow_database()),
+]
+
+
+# -- invariants -----------------------------------------------------------------------------------
+
+
+INVARIANTS_SQL = """
+WITH accepted(id) AS (SELECT unnest($1::uuid[]))
+SELECT
+  (SELECT count(*) FROM accepted a WHERE NOT EXISTS
+     (SELECT 1 FROM intake.complaints c WHERE c.id = a.id)) AS not_in_intake,
+  (SELECT count(*) FROM accepted a WHERE NOT EXISTS
+     (SELECT 1 FROM notifications.messages m WHERE m.complaint_id = a.id AND m.kind = 'acknowledgement'))
+     AS not_acknowledged,
+  (SELECT count(*) FROM (SELECT m.complaint_id FROM notifications.messages m
+     JOIN accepted a ON a.id = m.complaint_id WHERE m.kind = 'acknowledgement'
+     GROUP BY m.complaint_id HAVING count(*) > 1) d) AS acknowledged_twice,
+  (SELECT count(*) FROM accepted a WHERE NOT EXISTS
+     (SELECT 1 FROM compensation.decisions d WHERE d.complaint_id = a.id)) AS no_decision,
+  (SELECT count(*) FROM (SELECT d.complaint_id FROM compensation.decisions d
+     JOIN accepted a ON a.id = d.complaint_id WHERE d.granted_by = 'auto'
+     GROUP BY d.complaint_id HAVING count(*) > 1) d) AS compensated_twice,
+  (SELECT count(*) FROM compensation.decisions d JOIN accepted a ON a.id = d.complaint_id
+     WHERE d.status = 'granted') AS granted,
+  (SELECT count(*) FROM compensation.decisions d JOIN accepted a ON a.id = d.complaint_id
+     WHERE d.status = 'granted' AND NOT EXISTS
+     (SELECT 1 FROM followup.followups f
+      WHERE f.complaint_id = d.complaint_id AND f.kind = 'satisfaction_check')) AS settled_without_followup,
+  (SELECT count(*) FROM (SELECT f.complaint_id FROM followup.followups f
+     JOIN accepted a ON a.id = f.complaint_id WHERE f.kind = 'satisfaction_check' AND f.attempt = 1
+     GROUP BY f.complaint_id HAVING count(*) > 1) d) AS followup_twice
+"""
+LOST = ("not_in_intake", "not_acknowledged", "no_decision", "settled_without_followup")
+DUPLICATED = ("acknowledged_twice", "compensated_twice", "followup_twice")
+
+
+async def check(database_url: str, accepted: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        row = await conn.fetchrow(INVARIANTS_SQL, accepted)
+    finally:
+        await conn.close()
+    assert row is not None
+    return {key: int(value) for key, value in row.items()}
+
+
+async def settle(database_url: str, accepted: list[str], seconds: float) -> dict[str, int]:
+    """Wait until nothing is missing any more (or the time is up); the last check."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with contextlib.suppress(OSError, asyncpg.PostgresError):
+            found = await check(database_url, accepted)
+            if not any(found[k] for k in LOST) or time.monotonic() > deadline:
+                await asyncio.sleep(1.0)  # late redeliveries land before duplicates are counted
+                return await check(database_url, accepted)
+        await asyncio.sleep(0.5)
+
+
+# -- one fault under load ---------------------------------------------------------------------------
+
+
+async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> dict[str, Any]:
+    print(f"chaos: {name}")
+    async with httpx.AsyncClient(
+        base_url=chaos.stack.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30
+    ) as client:
+        load = asyncio.create_task(offer_load(client, RATE, timing.before_s + timing.after_s, bodies()))
+        await asyncio.sleep(timing.before_s)
+        hit_at = time.time()
+        what = await fault(chaos)
+        result: LoadResult = await load
+    in_flight = [s for s in result.accepted if s.sent_at >= hit_at - 1.0]
+    accepted = [s.complaint_id for s in result.accepted]
+    found = await settle(chaos.stack.database_url, accepted, timing.settle_s)
+    dlq = await chaos.read_dead_letters()
+    row = {
+        "fault": name,
+        "what_happened": what,
+        "offered": result.offered,
+        "accepted": len(accepted),
+        "refused_or_failed_posts": result.errors,
+        "in_flight": len(in_flight),
+        "lost": sum(found[k] for k in LOST),
+        "duplicated": sum(found[k] for k in DUPLICATED),
+        "checks": found,
+        "dead_letters_total": sum(dlq.values()),
+    }
+    print(
+        f"chaos: {name}: accepted {row['accepted']}, in flight {row['in_flight']}, "
+        f"lost {row['lost']}, duplicated {row['duplicated']}, dead letters {row['dead_letters_total']}"
+    )
+    return row
+
+
+async def run_all(chaos: Chaos, faults: list[tuple[str, Fault]], timing: Timing) -> list[dict[str, Any]]:
+    return [await run_fault(chaos, name, fault, timing) for name, fault in faults]
+
+
+def run(quick: bool, workdir: Path) -> dict[str, Any]:
+    timing = (
+        Timing(before_s=2, after_s=4, settle_s=30) if quick else Timing(before_s=3, after_s=8, settle_s=30)
+    )
+    faults = [FAULTS[1], FAULTS[-1]] if quick else FAULTS
+    stack = Stack(workdir)
+    proxy: DelayProxy | None = None
+    try:
+        print(f"chaos: starting the embedded stack in {workdir}")
+        stack.start_infra()
+        assert stack.postgres is not None
+        proxy = DelayProxy(stack.postgres.port)
+        proxy.start()
+        stack.service_database_url = stack.database_url.replace(f":{stack.postgres.port}/", f":{proxy.port}/")
+        for service in SERVICES:
+            stack.migrate(service)
+        stack.start_services()
+        rows = asyncio.run(run_all(Chaos(stack, proxy), faults, timing))
+    finally:
+        stack.close()
+        if proxy is not None:
+            proxy.stop()
+    dlq_total = rows[-1]["dead_letters_total"] if rows else 0
+    return {
+        "machine": machine(),
+        "quick": quick,
+        "rate_per_s": RATE,
+        "timing": {"load_before_fault_s": timing.before_s, "load_after_s": timing.after_s},
+        "faults": rows,
+        "total_lost": sum(r["lost"] for r in rows),
+        "total_duplicated": sum(r["duplicated"] for r in rows),
+        "dead_letters_total": dlq_total,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="two short faults: a smoke test")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="complaints-chaos-") as tmp:
+        results = run(args.quick, Path(tmp))
+    results["wall_clock_s"] = round(time.monotonic() - started, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "chaos.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "chaos.md").write_text(report.chaos_markdown(results))
+    print(
+        f"chaos: done in {results['wall_clock_s']} s: lost {results['total_lost']}, "
+        f"duplicated {results['total_duplicated']}, dead letters {results['dead_letters_total']}"
+    )
+    return (
+        0 if results["total_lost"] == results["total_duplicated"] == results["dead_letters_total"] == 0 else 1
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Markdown for docs/benchmarks: the figures of results.json and chaos.json as tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _machine(m: dict[str, Any]) -> list[str]:
+    return [
+        "| machine | |",
+        "| --- | --- |",
+        f"| CPU | {m['cpus']} x {m['cpu_model']} |",
+        f"| memory | {m['memory_gib']} GiB |",
+        f"| OS | {m['os']} |",
+        f"| Python | {m['python']} |",
+        f"| date (UTC) | {m['date']} |",
+        f"| load average at start | {', '.join(str(x) for x in m['load_average_at_start'])} |",
+        "",
+    ]
+
+
+def _v(value: Any) -> str:
+    return "n/a" if value is None else str(value)
+
+
+def bench_markdown(r: dict[str, Any]) -> str:
+    t = r["throughput"]
+    e = r["end_to_end"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`.venv/bin/python -m benchmarks`); the raw figures are in",
+        "[results.json](results.json). Every run starts its own embedded stack (PostgreSQL 18, the Tansu",
+        "broker, the four services as subprocesses) on this machine; the load generators run on it too.",
+        "",
+    ]
+    if r.get("quick"):
+        lines += ["**Quick smoke run (`--quick`): a few seconds per part, not figures to quote.**", ""]
+    lines += _machine(r["machine"])
+    lines += [
+        f"## Intake against a bare baseline ({t['concurrency']} connections, {t['seconds']:.0f} s, locust)",
+        "",
+        "The baseline (`benchmarks/baseline_app.py`) is FastAPI validating a complaint-shaped body and",
+        "inserting one row with asyncpg, under the same uvicorn settings. Intake runs alone (its events",
+        "on topics of their own), with authentication, idempotency, the outbox and its relay.",
+        "",
+        "| endpoint | requests/s | p50 ms | p90 ms | p99 ms | failures "
+        "| server CPU % of a core | server PSS MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in ("baseline", "intake"):
+        s = t[name]
+        srv = s.get("server", {})
+        lines.append(
+            f"| {name} | {s['requests_per_s']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} | "
+            f"{s['failures']} | {_v(srv.get('cpu_percent_of_one_core'))} | {_v(srv.get('pss_peak_mib'))} |"
+        )
+    verdict = "meets" if t["meets_goal"] else "misses"
+    lines += [
+        "",
+        f"**Ratio intake/baseline: {t['ratio']}** ({verdict} the goal of >= {t['goal_ratio']}).",
+        "",
+    ]
+    lines += [
+        "## End-to-end latency at steady offered loads",
+        "",
+        "Open-loop generator (`benchmarks/openloop.py`); bodies from the CFPB sample.",
+        f"Latency: {e['latency_measured_as']}.",
+        f"POST -> acknowledgement at the SMTP server: {e['smtp']}.",
+        "",
+        "| offered/s | accepted | errors | POST p50/p99 ms | to granted p50 ms | p90 ms | p99 ms "
+        "| not granted | sustained (p99 <= 250 ms) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in e["loads"]:
+        g, p = row["post_to_compensation_granted"], row["post_response"]
+        errors = ", ".join(f"{k}: {v}" for k, v in row["errors"].items()) or "0"
+        lines.append(
+            f"| {row['offered_per_s']} | {row['accepted']}/{row['offered']} | {errors} | "
+            f"{_v(p['p50_ms'])}/{_v(p['p99_ms'])} | "
+            f"{_v(g['p50_ms'])} | {_v(g['p90_ms'])} | {_v(g['p99_ms'])} | "
+            f"{row['not_granted_within_drain']} | {'yes' if row['sustained'] else 'no'} |"
+        )
+    if any("post_to_smtp_acknowledgement" in row for row in e["loads"]):
+        lines += [
+            "",
+            "| offered/s | to SMTP acknowledgement p50 ms | p90 ms | p99 ms |",
+            "| --- | --- | --- | --- |",
+        ]
+        for row in e["loads"]:
+            a = row.get("post_to_smtp_acknowledgement", {})
+            lines.append(
+                f"| {row['offered_per_s']} | {_v(a.get('p50_ms'))} | "
+                f"{_v(a.get('p90_ms'))} | {_v(a.get('p99_ms'))} |"
+            )
+    lines += ["", f"**Highest sustained load: {_v(e['highest_sustained_per_s'])} complaints/s.**", ""]
+    res = r["resources_at_highest_sustained"]
+    lines += [
+        f"## CPU and memory per process at {res['offered_per_s']} complaints/s",
+        "",
+        "| process | CPU % of one core (mean) | memory (PSS) peak MiB | PSS mean MiB |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, s in res.items():
+        if isinstance(s, dict):
+            lines.append(
+                f"| {name} | {s['cpu_percent_of_one_core']} | {s['pss_peak_mib']} | {s['pss_mean_mib']} |"
+            )
+    lines += ["", f"Wall clock of the whole run: {r.get('wall_clock_s', 'n/a')} s.", ""]
+    return "\n".join(lines)
+
+
+def chaos_markdown(r: dict[str, Any]) -> str:
+    lines = [
+        "# Fault injection",
+        "",
+        "Written by `make chaos` (`.venv/bin/python -m benchmarks.chaos`);",
+        "raw figures in [chaos.json](chaos.json). Each fault hits the embedded stack under a steady",
+        f"open-loop load of {r['rate_per_s']:.0f} complaints/s "
+        f"({r['timing']['load_before_fault_s']} s of load before it,",
+        f"{r['timing']['load_after_s']} s after, the fault included). After",
+        "a settle period the invariants are checked in the services' own tables for every complaint intake",
+        "accepted (201) in that window: in intake, acknowledged exactly once, one automatic compensation,",
+        "a satisfaction follow-up for each granted one; and the dead-letter topics are read.",
+        "'In flight' counts the complaints accepted from one second before the fault on.",
+        "",
+    ]
+    if r.get("quick"):
+        lines += ["**Quick smoke run (`--quick`): two short faults, not figures to quote.**", ""]
+    lines += _machine(r["machine"])
+    lines += [
+        "| fault | accepted | POSTs refused/failed | in flight | lost | duplicated "
+        "| dead letters (cumulative) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in r["faults"]:
+        refused = ", ".join(f"{k}: {v}" for k, v in row["refused_or_failed_posts"].items()) or "0"
+        lines.append(
+            f"| {row['fault']} | {row['accepted']} | {refused} | {row['in_flight']} | {row['lost']} | "
+            f"{row['duplicated']} | {row['dead_letters_total']} |"
+        )
+    lines += [
+        "",
+        f"**Total: {r['total_lost']} lost, {r['total_duplicated']} duplicated, "
+        f"{r['dead_letters_total']} dead letters** (goal: 0, 0, 0).",
+        "",
+        "What each fault did:",
+        "",
+    ]
+    lines += [f"- {row['fault']}: {row['what_happened']}; checks {row['checks']}" for row in r["faults"]]
+    lines += ["", f"Wall clock of the whole run: {r.get('wall_clock_s', 'n/a')} s.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,201 @@
+"""The embedded stack a benchmark or fault run starts for itself, in a temporary directory.
+
+PostgreSQL and the Tansu broker on free ports, every topic created, then each service migrated and
+served as a real subprocess (`complaints-<svc> migrate`, `complaints-<svc> serve`), configured the
+way tests/e2e/conftest.py does it. Tracing is off (no spans file, OTEL_TRACES_EXPORTER=none): the
+load runs measure the platform, not the span exporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from complaints_common.events.topics import all_topics_with_dead_letters
+from complaints_devstack.broker import EmbeddedBroker, create_topics
+from complaints_devstack.ports import free_port
+from complaints_devstack.postgres import EmbeddedPostgres
+
+SERVICES = ("intake", "compensation", "followup", "notifications")
+API_KEY = "bench-key"
+BIN = Path(sys.executable).parent
+
+
+def api_keys_json() -> str:
+    entry = {
+        "client": "crm-bench",
+        "sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
+        "scopes": ["file", "read", "manage", "admin"],
+    }
+    return json.dumps([entry])
+
+
+def asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@dataclass
+class Stack:
+    """Embedded PostgreSQL and broker plus the four services; `service_database_url` may point at
+    a proxy in front of PostgreSQL (the chaos suite's slow-database fault)."""
+
+    workdir: Path
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    postgres: EmbeddedPostgres | None = None
+    broker: EmbeddedBroker | None = None
+    service_database_url: str | None = None
+    ports: dict[str, int] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: dict[str, IO[bytes]] = field(default_factory=dict)
+
+    # -- infrastructure ---------------------------------------------------------------------------
+
+    def start_infra(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        # The PostgreSQL log and settings as the dev stack uses them; fsync stays on (real durability).
+        self.postgres = EmbeddedPostgres(
+            self.workdir / "pgdata", free_port(), log_path=self.workdir / "postgres.log"
+        )
+        self.postgres.start()
+        self.broker = EmbeddedBroker(free_port(), log_path=self.workdir / "broker.log")
+        self.broker.start()
+        self.create_topics()
+        self.ports = {service: free_port() for service in SERVICES}
+
+    def create_topics(self, prefix: str = "") -> None:
+        asyncio.run(create_topics(self.bootstrap, all_topics_with_dead_letters(), prefix))
+
+    @property
+    def database_url(self) -> str:
+        assert self.postgres is not None
+        return str(self.postgres.url())
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.broker is not None
+        return str(self.broker.bootstrap_servers)
+
+    # -- services ---------------------------------------------------------------------------------
+
+    def env(self, service: str) -> dict[str, str]:
+        p = service.upper() + "_"
+        env = {
+            **os.environ,
+            p + "DATABASE_URL": self.service_database_url or self.database_url,
+            p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            p + "HTTP_PORT": str(self.ports[service]),
+            p + "API_KEYS": api_keys_json(),
+            p + "LOG_LEVEL": "WARNING",
+            # Quick rejoin after a kill -9 (Tansu's first generation costs a session timeout).
+            p + "KAFKA_SESSION_TIMEOUT_MS": "3000",
+            p + "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            p + "KAFKA_REQUEST_TIMEOUT_MS": "5000",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop(p + "SPANS_FILE", None)
+        env.update(self.extra_env.get(service, {}))
+        return env
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def migrate(self, service: str) -> None:
+        result = subprocess.run(  # noqa: S603 - our own console script
+            [str(BIN / f"complaints-{service}"), "migrate"],
+            env=self.env(service),
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{service} migrate failed: {result.stderr.decode(errors='replace')[-3000:]}")
+
+    def start(self, service: str) -> None:
+        log = self._logs.get(service) or (self.workdir / f"{service}.log").open("ab")
+        self._logs[service] = log
+        self.processes[service] = subprocess.Popen(  # noqa: S603 - our own console script
+            [str(BIN / f"complaints-{service}"), "serve"],
+            env=self.env(service),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self, service: str) -> None:
+        """kill -9: no shutdown hook runs, nothing is flushed."""
+        process = self.processes.pop(service)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self, service: str) -> None:
+        process = self.processes.pop(service, None)
+        if process is None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def republish(self, service: str, since: str) -> str:
+        result = subprocess.run(  # noqa: S603 - our own console script
+            [str(BIN / f"complaints-{service}"), "republish", "--since", since],
+            env=self.env(service),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        return (result.stdout + result.stderr).decode(errors="replace").strip().splitlines()[-1:][0]
+
+    def wait_ready(self, service: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                process = self.processes[service]
+                if process.poll() is not None:
+                    raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
+                try:
+                    if client.get(self.url(service) + "/readyz", timeout=2).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.2)
+        raise TimeoutError(f"{service} not ready within {timeout} s: {self.log_tail(service)}")
+
+    def start_services(self, services: tuple[str, ...] = SERVICES) -> None:
+        for service in services:
+            self.start(service)
+        for service in services:
+            self.wait_ready(service)
+
+    def log_tail(self, service: str) -> str:
+        path = self.workdir / f"{service}.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+    def pids(self) -> Mapping[str, int]:
+        return {service: process.pid for service, process in self.processes.items()}
+
+    def close(self) -> None:
+        for service in list(self.processes):
+            self.stop(service)
+        for log in self._logs.values():
+            log.close()
+        if self.broker is not None:
+            self.broker.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
