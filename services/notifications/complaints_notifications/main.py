@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_notifications.api.routes import message_router
+from complaints_notifications.delivery import background
 from complaints_notifications.events.handlers import subscriptions
 from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.store.tables import metadata
@@ -18,7 +19,9 @@ SERVICE = ServiceDefinition(
     title="Complaint notifications",
     description=(
         "Tells the customer every step of service recovery (acknowledgement, compensation, "
-        "satisfaction survey) exactly once, and records what was said. Every call but /healthz, "
+        "satisfaction survey, status updates) exactly once, in their language, by e-mail or SMS, "
+        "sends call-back tasks to the CRM as signed webhooks, and keeps a log of every delivery "
+        "attempt. Every call but /healthz, "
         "/readyz and /metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
     ),
     settings_factory=NotificationSettings,
@@ -26,7 +29,10 @@ SERVICE = ServiceDefinition(
     migrations=Path(__file__).parent / "migrations",
     routers=lambda runtime: [message_router(runtime)],
     subscriptions=subscriptions,
-    openapi_tags=[{"name": "messages", "description": "What the customer was told."}],
+    background=background,
+    openapi_tags=[
+        {"name": "messages", "description": "What the customer was told, and every attempt to deliver it."}
+    ],
 )
 
 

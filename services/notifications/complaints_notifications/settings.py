@@ -1,10 +1,25 @@
-"""Notifications' settings: environment variables prefixed NOTIFICATIONS_."""
+"""Notifications' settings: environment variables prefixed NOTIFICATIONS_.
+
+No channel is configured by default: messages then go to the `log` transport (ids only, never
+content), so a laptop stack and the e2e platform work without an SMTP server or SMS provider.
+"""
 
 from __future__ import annotations
 
+from datetime import time
+
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from complaints_common.settings import ServiceSettings
+
+
+class WebhookTarget(BaseModel):
+    """One CRM client's callback: where to POST, and the secrets to sign with (several while a
+    secret is being rotated: each active one signs, so the CRM can switch at its own pace)."""
+
+    url: str = Field(pattern=r"^https?://", examples=["https://crm.example.com/hooks/complaints"])
+    secrets: list[SecretStr] = Field(min_length=1, description="Standard Webhooks secrets, `whsec_<base64>`.")
 
 
 class NotificationSettings(ServiceSettings):
@@ -12,3 +27,39 @@ class NotificationSettings(ServiceSettings):
 
     service_name: str = "notifications"
     http_port: int = 8084
+
+    # E-mail over SMTP; unset host = the log transport.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_start_tls: bool = False
+    smtp_use_tls: bool = False
+    smtp_timeout_s: float = Field(default=10.0, gt=0)
+    mail_from: str = "Customer Care <care@example.com>"
+    message_id_domain: str = "complaints.example.com"
+
+    # SMS through an HTTP provider; unset endpoint = the log transport.
+    sms_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    sms_api_token: SecretStr | None = None
+    sms_sender: str = "CustomerCare"
+    sms_timeout_s: float = Field(default=10.0, gt=0)
+    sms_quiet_start: time = time(21, 0)
+    sms_quiet_end: time = time(8, 0)
+    default_time_zone: str = "UTC"
+
+    # CRM webhooks per client id (the API key's client that filed the complaint).
+    webhooks: dict[str, WebhookTarget] = Field(default_factory=dict)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+
+    survey_url: str = "https://survey.example.com/{reference}"
+
+    # The delivery loop.
+    delivery_max_attempts: int = Field(default=6, ge=1, le=50)
+    delivery_backoff_base_s: float = Field(default=2.0, gt=0)
+    delivery_backoff_max_s: float = Field(default=600.0, gt=0)
+    delivery_poll_interval_s: float = Field(default=1.0, gt=0)
+    delivery_batch_size: int = Field(default=50, ge=1, le=1000)
+    delivery_concurrency: int = Field(default=16, ge=1, le=256)
+    # A message claimed longer ago than this (its worker died mid-send) is claimed again.
+    delivery_lease_s: float = Field(default=60.0, gt=0)

@@ -1,44 +1,185 @@
-"""Notifications' REST API."""
+"""Notifications' REST API: what was said to whom, every delivery attempt, and the operator's replay."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
+from complaints_common.problems import Conflict, NotFound
 from complaints_common.runtime import Runtime
-from complaints_notifications.store.messages import messages_for
+from complaints_notifications.store.messages import (
+    REPLAYABLE,
+    attempts_of,
+    message_by_id,
+    messages_for,
+    messages_for_customer,
+    replay,
+)
+
+EXAMPLE_ID = "3f1c2b8e-8d4a-4c55-9a7e-0d6f4f1f2a10"
+
+
+class DeliveryAttemptView(BaseModel):
+    """One try at handing a message to its transport, and what came of it."""
+
+    attempt: int = Field(examples=[1])
+    transport: str = Field(description="smtp, sms-http, webhook or log.", examples=["smtp"])
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str = Field(
+        description=(
+            "in_flight, sent, retry, failed, dead_lettered, or interrupted (the worker died mid-send)."
+        ),
+        examples=["sent"],
+    )
+    detail: str | None = Field(description="Why it failed: a status code or error class.", examples=[None])
+    provider_reference: str | None = Field(examples=["250 OK queued as 4F2A"])
 
 
 class MessageView(BaseModel):
-    """A message to the customer: what was said, to whom, on which channel."""
+    """A message to the customer (or a task to the CRM): what was said, to whom, on which channel,
+    and where its delivery stands."""
 
-    id: UUID
+    id: UUID = Field(examples=[EXAMPLE_ID])
     complaint_id: UUID
-    kind: str
-    channel: str
-    recipient: str | None
-    language: str | None
+    customer_id: str | None = Field(examples=["CUST-1042"])
+    kind: str = Field(
+        examples=["acknowledgement"],
+        description=(
+            "acknowledgement, compensation, satisfaction_survey, resolved, reopened, escalated, "
+            "callback_task."
+        ),
+    )
+    channel: str = Field(
+        description="email, sms, webhook; pending until the recipient is known.", examples=["email"]
+    )
+    recipient: str | None = Field(examples=["ana.lima@example.com"])
+    language: str | None = Field(description="The locale the template was rendered in.", examples=["en"])
     subject: str | None
     body: str | None
-    status: str
+    status: str = Field(
+        description=(
+            "awaiting_recipient, queued, sending, sent, failed (permanent), dead_lettered (retries spent)."
+        ),
+        examples=["sent"],
+    )
+    attempts: int = Field(examples=[1])
+    next_attempt_at: datetime | None
+    last_error: str | None
     created_at: datetime
     sent_at: datetime | None
 
 
-def message_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["messages"])
+class DeliveryView(MessageView):
+    """A message with its delivery log."""
 
-    @router.get("/complaints/{complaint_id}/messages", summary="What the customer was told")
+    log: list[DeliveryAttemptView]
+
+
+Responses = dict[int | str, dict[str, Any]]
+NOT_FOUND: Responses = {404: {"description": "No such message.", "content": {"application/problem+json": {}}}}
+AUTH: Responses = {
+    401: {"description": "No or unknown API key.", "content": {"application/problem+json": {}}},
+    403: {"description": "The key lacks the scope.", "content": {"application/problem+json": {}}},
+    422: {"description": "A parameter is not valid.", "content": {"application/problem+json": {}}},
+}
+MessageId = Annotated[UUID, Path(description="The message (delivery) id.", examples=[EXAMPLE_ID])]
+CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1042"])]
+
+
+def message_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
+
+    async def with_log(rows: list[dict[str, Any]]) -> list[DeliveryView]:
+        async with runtime.db.transaction() as session:
+            log = await attempts_of(session, [row["id"] for row in rows])
+        return [DeliveryView.model_validate({**row, "log": log[row["id"]]}) for row in rows]
+
+    @router.get(
+        "/complaints/{complaint_id}/messages",
+        summary="What the customer was told about a complaint",
+        description="Every message recorded for the complaint, oldest first, with its delivery state.",
+    )
     async def list_messages(
         complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[MessageView]:
         async with runtime.db.transaction() as session:
             rows = await messages_for(session, complaint_id)
         return [MessageView.model_validate(row) for row in rows]
+
+    @router.get(
+        "/complaints/{complaint_id}/deliveries",
+        summary="The delivery log of a complaint",
+        description="Every message of the complaint with every attempt to deliver it and its outcome.",
+    )
+    async def complaint_deliveries(
+        complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+    ) -> list[DeliveryView]:
+        async with runtime.db.transaction() as session:
+            rows = await messages_for(session, complaint_id)
+        return await with_log(rows)
+
+    @router.get(
+        "/customers/{customer_id}/deliveries",
+        summary="The delivery log of a customer",
+        description="The customer's messages across complaints, newest first, each with its attempts.",
+    )
+    async def customer_deliveries(
+        customer_id: CustomerId,
+        _: Annotated[Principal, Depends(require_scope("read"))],
+        limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
+        offset: Annotated[int, Query(ge=0, description="Messages to skip.")] = 0,
+    ) -> list[DeliveryView]:
+        async with runtime.db.transaction() as session:
+            rows = await messages_for_customer(session, customer_id, limit, offset)
+        return await with_log(rows)
+
+    @router.get(
+        "/deliveries/{message_id}",
+        summary="One message and its delivery log",
+        responses=NOT_FOUND,
+    )
+    async def get_delivery(
+        message_id: MessageId, _: Annotated[Principal, Depends(require_scope("read"))]
+    ) -> DeliveryView:
+        async with runtime.db.transaction() as session:
+            row = await message_by_id(session, message_id)
+        if row is None:
+            raise NotFound("No message has this id.")
+        return (await with_log([row]))[0]
+
+    @router.post(
+        "/deliveries/{message_id}/replay",
+        summary="Send a failed or dead-lettered message again",
+        description=(
+            "Queues the message again with a fresh retry budget. It keeps its id, so the e-mail's "
+            "Message-ID, the SMS Idempotency-Key and the webhook-id stay the same. Needs the admin scope."
+        ),
+        status_code=202,
+        responses={
+            **NOT_FOUND,
+            409: {
+                "description": "The message is not failed or dead-lettered.",
+                "content": {"application/problem+json": {}},
+            },
+        },
+    )
+    async def replay_delivery(
+        message_id: MessageId, _: Annotated[Principal, Depends(require_scope("admin"))]
+    ) -> MessageView:
+        async with runtime.db.transaction() as session:
+            row = await replay(session, message_id, datetime.now(UTC))
+            current = None if row else await message_by_id(session, message_id)
+        if row is not None:
+            return MessageView.model_validate(row)
+        if current is None:
+            raise NotFound("No message has this id.")
+        allowed = " or ".join(REPLAYABLE)
+        raise Conflict(f"Only a message that is {allowed} can be replayed; this one is {current['status']}.")
 
     return router

@@ -1,94 +1,184 @@
-"""What the customer is told, and when: pure rules, no I/O.
+"""What the customer (or the CRM) is told, when, on which channel: pure rules, no I/O.
 
-The acknowledgement follows the service-recovery steps: thank the customer, say why the complaint is
-welcome, apologise, promise action, give the reference and what happens next. A confidential
-complaint gets a minimal wording that names nothing about it.
+The wording lives in the templates (see `rendering.py`); here are the decisions around it: which
+events call for which message, the customer's channel with its fallbacks, what a template may see
+(a confidential complaint's templates never see the customer's name), SMS quiet hours in the
+customer's time zone, and the retry schedule.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class MessageKind(StrEnum):
     ACKNOWLEDGEMENT = "acknowledgement"
     COMPENSATION = "compensation"
     SATISFACTION_SURVEY = "satisfaction_survey"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+    ESCALATED = "escalated"
+    # Not to the customer: a task for the CRM's agents (follow-ups other than the satisfaction check).
+    CALLBACK_TASK = "callback_task"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WEBHOOK = "webhook"
+    # No way to reach the customer: the message is recorded and marked failed, never sent.
+    NONE = "none"
+
+
+CUSTOMER_CHANNELS = (Channel.EMAIL, Channel.SMS)
 
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
-    name: str | None
-    address: str | None
-    channel: str
-    language: str
+    """Who a complaint's messages go to, as complaint.created told us."""
+
+    customer_id: str
+    client_id: str | None
     reference: str
     confidential: bool
+    contact: dict[str, Any]
+
+    @property
+    def language(self) -> str:
+        return str(self.contact.get("language") or "en")
+
+    @property
+    def name(self) -> str | None:
+        name = self.contact.get("name")
+        return None if self.confidential or not name else str(name)
+
+
+def customer_address(contact: dict[str, Any]) -> tuple[Channel, str | None]:
+    """The preferred channel where we have its address, else e-mail, else SMS, else none."""
+    email, phone = contact.get("email"), contact.get("phone")
+    if contact.get("preferred_channel") == "sms" and phone:
+        return Channel.SMS, str(phone)
+    if email:
+        return Channel.EMAIL, str(email)
+    if phone:
+        return Channel.SMS, str(phone)
+    return Channel.NONE, None
+
+
+def status_update_kind(data: dict[str, Any]) -> MessageKind | None:
+    """A short update for resolution, reopening and escalation; other status changes say nothing."""
+    if data.get("reopened"):
+        return MessageKind.REOPENED
+    if data.get("to_status") == "resolved":
+        return MessageKind.RESOLVED
+    if int(data.get("escalation_level") or 0) > 0 and data.get("to_status") != "closed":
+        return MessageKind.ESCALATED
+    return None
+
+
+def template_variables(
+    kind: MessageKind, recipient: Recipient, data: dict[str, Any], survey_url: str
+) -> dict[str, Any]:
+    """What the templates of `kind` may use; only what the wording needs, nothing more."""
+    variables: dict[str, Any] = {
+        "reference": recipient.reference,
+        "customer_name": recipient.name,
+        "confidential": recipient.confidential,
+    }
+    if kind is MessageKind.COMPENSATION:
+        offer = data["offer"]
+        expires = data.get("voucher_expires_at")
+        variables |= {
+            "offer_description": offer["description"],
+            "offer_kind": offer["kind"],
+            "value": f"{offer['value']['amount']} {offer['value']['currency']}",
+            "voucher_code": data.get("voucher_code"),
+            "voucher_expires": expires[:10] if expires else None,
+        }
+    elif kind is MessageKind.SATISFACTION_SURVEY:
+        variables["survey_url"] = survey_url.format(reference=recipient.reference)
+    elif kind in (MessageKind.REOPENED, MessageKind.ESCALATED):
+        variables["escalation_level"] = int(data.get("escalation_level") or 0)
+    elif kind is MessageKind.CALLBACK_TASK:
+        variables |= {
+            "followup_kind": data["kind"],
+            "deadline_name": data.get("deadline_name"),
+            "due_at": data["due_at"],
+            "attempt": int(data.get("attempt") or 1),
+        }
+    return variables
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    subject: str
-    body: str
+class QuietHours:
+    """No SMS between `start` and `end` local time (the window may span midnight)."""
+
+    start: time
+    end: time
+
+    def is_quiet(self, local: time) -> bool:
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def next_allowed(self, at: datetime, zone: ZoneInfo) -> datetime:
+        """`at` itself when SMS is allowed then, else the end of the quiet window (as UTC-aware)."""
+        local = at.astimezone(zone)
+        if not self.is_quiet(local.time()):
+            return at
+        end = local.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if end <= local:
+            end += timedelta(days=1)
+        # Wall-clock arithmetic in the zone, then back to an instant: right across DST changes.
+        return datetime.combine(end.date(), self.end, tzinfo=zone).astimezone(at.tzinfo)
 
 
-def _greeting(recipient: Recipient) -> str:
-    return f"Dear {recipient.name}," if recipient.name and not recipient.confidential else "Hello,"
+# Where the contact carries no time zone, the country calling code is a fair guess.
+CALLING_CODE_ZONES = {
+    "+7": "Europe/Moscow",
+    "+98": "Asia/Tehran",
+    "+44": "Europe/London",
+    "+49": "Europe/Berlin",
+    "+33": "Europe/Paris",
+    "+34": "Europe/Madrid",
+    "+39": "Europe/Rome",
+    "+351": "Europe/Lisbon",
+    "+55": "America/Sao_Paulo",
+    "+1": "America/New_York",
+}
 
 
-def acknowledgement(recipient: Recipient) -> Message:
-    ref = recipient.reference
-    if recipient.confidential:
-        return Message(f"We received your message ({ref})", f"Hello,\n\nWe received your message {ref}.")
-    return Message(
-        f"Thank you for telling us ({ref})",
-        f"{_greeting(recipient)}\n\n"
-        "Thank you for taking the time to tell us what went wrong. Every complaint helps us find "
-        "what we must fix, and we are sorry for the trouble this has caused you.\n\n"
-        f"Your reference is {ref}. We are already working on it: you will hear from us about what "
-        "we do to put it right, and we will check with you afterwards that it was.",
-    )
+def customer_zone(contact: dict[str, Any], default: str) -> ZoneInfo:
+    """The contact's own time zone if it carries one, else by calling code, else `default`."""
+    for name in (contact.get("time_zone"), _zone_by_phone(contact.get("phone")), default):
+        if name:
+            try:
+                return ZoneInfo(str(name))
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
 
 
-def compensation(recipient: Recipient, data: dict[str, Any]) -> Message:
-    offer = data["offer"]
-    value = f"{offer['value']['amount']} {offer['value']['currency']}"
-    code = data.get("voucher_code")
-    how = f"\n\nYour code is {code}; quote it at your next purchase" if code else ""
-    expires = data.get("voucher_expires_at")
-    until = f" before {expires[:10]}." if code and expires else ("." if code else "")
-    return Message(
-        f"What we are doing to put it right ({recipient.reference})",
-        f"{_greeting(recipient)}\n\nWe are sorry. {offer['description']} (value {value}).{how}{until}",
-    )
+def _zone_by_phone(phone: Any) -> str | None:
+    if not phone:
+        return None
+    digits = "+" + "".join(ch for ch in str(phone) if ch.isdigit())
+    for length in (4, 3, 2):
+        if digits[:length] in CALLING_CODE_ZONES:
+            return CALLING_CODE_ZONES[digits[:length]]
+    return None
 
 
-def satisfaction_survey(recipient: Recipient) -> Message:
-    return Message(
-        f"Did we put it right? ({recipient.reference})",
-        f"{_greeting(recipient)}\n\nA few days ago we settled your complaint {recipient.reference}. "
-        "Are you satisfied with how we handled it? Just reply to this message: if anything is still "
-        "wrong, we will reopen it at once.",
-    )
-
-
-def compose(kind: MessageKind, recipient: Recipient, data: dict[str, Any]) -> Message:
-    if kind is MessageKind.ACKNOWLEDGEMENT:
-        return acknowledgement(recipient)
-    if kind is MessageKind.COMPENSATION:
-        return compensation(recipient, data)
-    return satisfaction_survey(recipient)
-
-
-def contact_address(contact: dict[str, Any]) -> tuple[str, str | None]:
-    """The channel to use and the address on it: the preferred one where we have it, else e-mail."""
-    preferred = contact.get("preferred_channel", "email")
-    if preferred == "sms" and contact.get("phone"):
-        return "sms", contact["phone"]
-    if contact.get("email"):
-        return "email", contact["email"]
-    if contact.get("phone"):
-        return "sms", contact["phone"]
-    return "none", None
+def retry_delay(failures: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with "equal jitter": half the exponential step, plus a random part of the
+    other half, so retries of many messages after one outage spread out but never come too soon."""
+    step: float = min(max_s, base_s * 2.0 ** max(0, failures - 1))
+    jitter: float = (rng or random).uniform(0, step / 2)
+    return step / 2 + jitter

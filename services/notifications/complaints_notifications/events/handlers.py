@@ -1,12 +1,14 @@
-"""What notifications does with the events it consumes: one message per event, told to the customer.
+"""What notifications does with the events it consumes: record the message each event calls for,
+in the inbox transaction, and leave the sending to the delivery loop (see `delivery.py`).
 
-A message is queued first and sent as soon as its recipient is known: `compensation.granted` can
-arrive before `complaint.created` (they travel on different topics).
+A message is recorded first and composed as soon as its recipient is known: `compensation.granted`
+can arrive before `complaint.created` (they travel on different topics). Composing renders the
+template in the customer's language and queues the message; a database trigger then wakes the loop.
 """
 
 from __future__ import annotations
 
-import logging
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -18,53 +20,136 @@ from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
+    COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
     Event,
 )
+from complaints_common.messaging import Outbox
 from complaints_common.runtime import Runtime
-from complaints_notifications.domain.messages import MessageKind, Recipient, compose, contact_address
+from complaints_notifications.domain.messages import (
+    Channel,
+    MessageKind,
+    QuietHours,
+    Recipient,
+    customer_address,
+    customer_zone,
+    status_update_kind,
+    template_variables,
+)
+from complaints_notifications.rendering import Templates
+from complaints_notifications.settings import NotificationSettings
+from complaints_notifications.status import status_event
 from complaints_notifications.store.messages import (
+    FAILED,
+    QUEUED,
     awaiting,
-    mark_sent,
     queue_message,
     recipient_of,
     save_recipient,
+    set_composed,
 )
 
-log = logging.getLogger(__name__)
 
+class Composer:
+    """Turns a recorded message into one ready to send: channel, address, rendered text, due time."""
 
-async def deliver_awaiting(session: AsyncSession, complaint_id: UUID) -> None:
-    """Compose and send every queued message of a complaint whose recipient is now known."""
-    stored = await recipient_of(session, complaint_id)
-    if stored is None:
-        return
-    channel, address = contact_address(stored["contact"])
-    recipient = Recipient(
-        name=stored["contact"].get("name"),
-        address=address,
-        channel=channel,
-        language=stored["contact"].get("language", "en"),
-        reference=stored["reference"],
-        confidential=stored["confidential"],
-    )
-    for row in await awaiting(session, complaint_id):
-        message = compose(MessageKind(row["kind"]), recipient, row["data"])
-        # The log channel: real channels arrive with the notifications issue. Log ids, never content.
-        values = {
-            "channel": channel,
+    def __init__(self, settings: NotificationSettings, templates: Templates, outbox: Outbox) -> None:
+        self.settings = settings
+        self.templates = templates
+        self.outbox = outbox
+        self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
+
+    async def compose_awaiting(self, session: AsyncSession, complaint_id: UUID) -> None:
+        recipient = await recipient_of(session, complaint_id)
+        if recipient is None:
+            return
+        for row in await awaiting(session, complaint_id):
+            await self.compose(session, row, recipient)
+
+    async def compose(self, session: AsyncSession, row: dict[str, Any], recipient: Recipient) -> None:
+        kind = MessageKind(row["kind"])
+        now = datetime.now(UTC)
+        channel, address = self.destination(kind, recipient)
+        values: dict[str, Any] = {
+            "channel": channel.value,
             "recipient": address,
-            "language": recipient.language,
-            "subject": message.subject,
-            "body": message.body,
+            "customer_id": recipient.customer_id,
         }
-        await mark_sent(session, row["id"], values, datetime.now(UTC))
-        log.info(
-            "message sent", extra={"message_id": str(row["id"]), "kind": row["kind"], "channel": channel}
+        if channel is Channel.NONE or address is None:
+            values |= {"status": FAILED, "last_error": "no address to reach the recipient on"}
+            await set_composed(session, row["id"], values)
+            await self.outbox.add(session, status_event({**row, **values}, "failed", now))
+            return
+        variables = template_variables(kind, recipient, row["data"], self.settings.survey_url)
+        if channel is Channel.WEBHOOK:
+            rendered_body = self.templates.render(kind, channel, "en", variables).text
+            body = webhook_body(kind, row, recipient, rendered_body)
+            values |= {"body": body, "language": "en"}
+        else:
+            rendered = self.templates.render(kind, channel, recipient.language, variables)
+            values |= {
+                "subject": rendered.subject,
+                "body": rendered.text,
+                "html": rendered.html,
+                "language": rendered.locale,
+            }
+        values |= {"status": QUEUED, "next_attempt_at": self.first_attempt_at(channel, recipient, now)}
+        await set_composed(session, row["id"], values)
+
+    def destination(self, kind: MessageKind, recipient: Recipient) -> tuple[Channel, str | None]:
+        if kind is MessageKind.CALLBACK_TASK:
+            return Channel.WEBHOOK, recipient.client_id
+        return customer_address(recipient.contact)
+
+    def first_attempt_at(self, channel: Channel, recipient: Recipient, now: datetime) -> datetime:
+        if channel is not Channel.SMS:
+            return now
+        zone = customer_zone(recipient.contact, self.settings.default_time_zone)
+        return self.quiet_hours.next_allowed(now, zone)
+
+
+def webhook_body(kind: MessageKind, row: dict[str, Any], recipient: Recipient, summary: str) -> str:
+    """The JSON a CRM receives (Standard Webhooks' `type`/`timestamp`/`data` shape): ids and the task,
+    no contact details: the CRM has them already."""
+    data = row["data"]
+    payload = {
+        "type": f"complaint.{kind.value}",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "data": {
+            "message_id": str(row["id"]),
+            "complaint_id": str(row["complaint_id"]),
+            "reference": recipient.reference,
+            "customer_id": recipient.customer_id,
+            "followup_id": data.get("followup_id"),
+            "followup_kind": data.get("kind"),
+            "deadline_name": data.get("deadline_name"),
+            "due_at": data.get("due_at"),
+            "attempt": data.get("attempt", 1),
+            "summary": summary,
+        },
+    }
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    settings = runtime.settings
+    assert isinstance(settings, NotificationSettings)
+    # Compiled and rendered against sample data here, as the worker starts: a template error
+    # stops the start instead of failing a send.
+    templates = runtime.state.setdefault("templates", Templates.load())
+    composer = Composer(settings, templates, runtime.outbox)
+
+    async def record(session: AsyncSession, event: Event[Any], kind: MessageKind) -> None:
+        complaint_id = event.data.complaint_id
+        await queue_message(
+            session,
+            event_id=event.id,
+            complaint_id=complaint_id,
+            kind=kind,
+            data=event.data.model_dump(mode="json"),
         )
+        await composer.compose_awaiting(session, complaint_id)
 
-
-def subscriptions(_runtime: Runtime) -> list[Subscription]:
     async def on_complaint_created(session: AsyncSession, event: Event[Any]) -> None:
         complaint: ComplaintCreatedV1 = event.data
         await save_recipient(
@@ -75,31 +160,30 @@ def subscriptions(_runtime: Runtime) -> list[Subscription]:
                 "reference": complaint.reference,
                 "contact": complaint.customer.model_dump(mode="json"),
                 "confidential": complaint.confidential,
+                "client_id": complaint.client_id,
             },
         )
-        await _queue_and_deliver(session, event, MessageKind.ACKNOWLEDGEMENT)
+        await record(session, event, MessageKind.ACKNOWLEDGEMENT)
 
     async def on_compensation_granted(session: AsyncSession, event: Event[Any]) -> None:
-        await _queue_and_deliver(session, event, MessageKind.COMPENSATION)
+        await record(session, event, MessageKind.COMPENSATION)
 
     async def on_followup_due(session: AsyncSession, event: Event[Any]) -> None:
-        if event.data.kind == "satisfaction_check":
-            await _queue_and_deliver(session, event, MessageKind.SATISFACTION_SURVEY)
+        kind = (
+            MessageKind.SATISFACTION_SURVEY
+            if event.data.kind == "satisfaction_check"
+            else MessageKind.CALLBACK_TASK
+        )
+        await record(session, event, kind)
+
+    async def on_status_changed(session: AsyncSession, event: Event[Any]) -> None:
+        kind = status_update_kind(event.data.model_dump(mode="json"))
+        if kind is not None:
+            await record(session, event, kind)
 
     return [
         Subscription(COMPLAINT_CREATED_V1, on_complaint_created),
         Subscription(COMPENSATION_GRANTED_V1, on_compensation_granted),
         Subscription(FOLLOWUP_DUE_V1, on_followup_due),
+        Subscription(COMPLAINT_STATUS_CHANGED_V1, on_status_changed),
     ]
-
-
-async def _queue_and_deliver(session: AsyncSession, event: Event[Any], kind: MessageKind) -> None:
-    complaint_id = event.data.complaint_id
-    await queue_message(
-        session,
-        event_id=event.id,
-        complaint_id=complaint_id,
-        kind=kind,
-        data=event.data.model_dump(mode="json"),
-    )
-    await deliver_awaiting(session, complaint_id)

@@ -1,25 +1,43 @@
-"""Recording recipients and messages."""
+"""Recording recipients and messages, and working the delivery queue."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
 from uuid import UUID, uuid4
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from complaints_notifications.store.tables import messages, recipients
+from complaints_notifications.domain.messages import Recipient
+from complaints_notifications.store.tables import WORKER_LOCK_SPACE, delivery_attempts, messages, recipients
+
+QUEUED: Final = "queued"
+SENDING: Final = "sending"
+SENT: Final = "sent"
+FAILED: Final = "failed"
+DEAD_LETTERED: Final = "dead_lettered"
+AWAITING_RECIPIENT: Final = "awaiting_recipient"
+REPLAYABLE = (FAILED, DEAD_LETTERED)
 
 
 async def save_recipient(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(recipients).values(**values).on_conflict_do_nothing())
 
 
-async def recipient_of(session: AsyncSession, complaint_id: UUID) -> dict[str, Any] | None:
+async def recipient_of(session: AsyncSession, complaint_id: UUID) -> Recipient | None:
     row = (await session.execute(select(recipients).where(recipients.c.complaint_id == complaint_id))).first()
-    return dict(row._mapping) if row else None
+    if row is None:
+        return None
+    return Recipient(
+        customer_id=row.customer_id,
+        client_id=row.client_id,
+        reference=row.reference,
+        confidential=row.confidential,
+        contact=dict(row.contact),
+    )
 
 
 async def queue_message(
@@ -35,7 +53,7 @@ async def queue_message(
             kind=kind,
             channel="pending",
             data=data,
-            status="awaiting_recipient",
+            status=AWAITING_RECIPIENT,
         )
         .on_conflict_do_nothing()
         .returning(messages.c.id)
@@ -47,19 +65,141 @@ async def queue_message(
 async def awaiting(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(messages)
-        .where(messages.c.complaint_id == complaint_id, messages.c.status == "awaiting_recipient")
+        .where(messages.c.complaint_id == complaint_id, messages.c.status == AWAITING_RECIPIENT)
         .order_by(messages.c.created_at)
         .with_for_update()
     )
     return [dict(row._mapping) for row in rows]
 
 
-async def mark_sent(
-    session: AsyncSession, message_id: UUID, values: dict[str, Any], sent_at: datetime
-) -> None:
-    await session.execute(
-        update(messages).where(messages.c.id == message_id).values(**values, status="sent", sent_at=sent_at)
+async def set_composed(session: AsyncSession, message_id: UUID, values: dict[str, Any]) -> None:
+    """The recipient is known and the text rendered: `values` sets status, channel, content..."""
+    await session.execute(update(messages).where(messages.c.id == message_id).values(**values))
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message the caller now owns until its lease ends, and the number of this attempt."""
+
+    row: dict[str, Any]
+    attempt: int
+
+
+async def claim_due(
+    session: AsyncSession, now: datetime, limit: int, lease_s: float, worker_id: str
+) -> list[Claimed]:
+    """Take up to `limit` messages that are due, or whose sender died mid-send, and mark them ours.
+
+    A sender is known dead when its liveness lock is free (its connection closed with the process),
+    or, whatever happens to that lock, when its lease is over."""
+    owner_gone = func.pg_try_advisory_xact_lock(WORKER_LOCK_SPACE, func.hashtext(messages.c.claimed_by))
+    due = (
+        select(messages.c.id)
+        .where(
+            or_(
+                and_(messages.c.status == QUEUED, messages.c.next_attempt_at <= now),
+                and_(messages.c.status == SENDING, or_(messages.c.lease_until < now, owner_gone)),
+            )
+        )
+        .order_by(messages.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
+    rows = await session.execute(
+        update(messages)
+        .where(messages.c.id.in_(due.scalar_subquery()))
+        .values(
+            status=SENDING, attempts=messages.c.attempts + 1, lease_until=now + timedelta(seconds=lease_s)
+        )
+        .returning(*messages.c)
+    )
+    claimed = [Claimed(dict(row._mapping), row.attempts) for row in rows]
+    if claimed:
+        # An earlier attempt still "in flight" belongs to a worker that died mid-send.
+        await session.execute(
+            update(delivery_attempts)
+            .where(
+                delivery_attempts.c.message_id.in_([c.row["id"] for c in claimed]),
+                delivery_attempts.c.outcome == "in_flight",
+            )
+            .values(outcome="interrupted", finished_at=now)
+        )
+    return claimed
+
+
+async def record_attempt_start(
+    session: AsyncSession, claimed: list[Claimed], transports: dict[UUID, str]
+) -> None:
+    if claimed:
+        await session.execute(
+            delivery_attempts.insert(),
+            [
+                {
+                    "message_id": c.row["id"],
+                    "attempt": c.attempt,
+                    "transport": transports[c.row["id"]],
+                    "outcome": "in_flight",
+                }
+                for c in claimed
+            ],
+        )
+
+
+async def finish_attempt(
+    session: AsyncSession,
+    message_id: UUID,
+    attempt: int,
+    *,
+    outcome: str,
+    message_values: dict[str, Any],
+    detail: str | None = None,
+    provider_reference: str | None = None,
+) -> None:
+    """Close the attempt's log row and move the message on, in the caller's transaction."""
+    await session.execute(
+        update(delivery_attempts)
+        .where(delivery_attempts.c.message_id == message_id, delivery_attempts.c.attempt == attempt)
+        .values(outcome=outcome, detail=detail, provider_reference=provider_reference, finished_at=func.now())
+    )
+    await session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.attempts == attempt)
+        .values(lease_until=None, **message_values)
+    )
+
+
+async def email_thread(session: AsyncSession, complaint_id: UUID, before: datetime) -> list[UUID]:
+    """The ids of this complaint's e-mails written before `before`, oldest first."""
+    rows = await session.execute(
+        select(messages.c.id)
+        .where(
+            messages.c.complaint_id == complaint_id,
+            messages.c.channel == "email",
+            messages.c.created_at < before,
+            messages.c.status.in_((QUEUED, SENDING, SENT)),
+        )
+        .order_by(messages.c.created_at)
+    )
+    return [row[0] for row in rows]
+
+
+async def replay(session: AsyncSession, message_id: UUID, now: datetime) -> dict[str, Any] | None:
+    """Queue a failed or dead-lettered message again with a fresh retry budget; None if it is not
+    replayable (unknown, or not failed). Its id, and so its idempotency key, stays the same."""
+    row = (
+        await session.execute(
+            update(messages)
+            .where(messages.c.id == message_id, messages.c.status.in_(REPLAYABLE))
+            .values(status=QUEUED, failures=0, next_attempt_at=now, last_error=None)
+            .returning(*messages.c)
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def message_by_id(session: AsyncSession, message_id: UUID) -> dict[str, Any] | None:
+    row = (await session.execute(select(messages).where(messages.c.id == message_id))).first()
+    return dict(row._mapping) if row else None
 
 
 async def messages_for(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
@@ -67,3 +207,29 @@ async def messages_for(session: AsyncSession, complaint_id: UUID) -> list[dict[s
         select(messages).where(messages.c.complaint_id == complaint_id).order_by(messages.c.created_at)
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def messages_for_customer(
+    session: AsyncSession, customer_id: str, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(messages)
+        .where(messages.c.customer_id == customer_id)
+        .order_by(messages.c.created_at.desc(), messages.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def attempts_of(session: AsyncSession, message_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+    found: dict[UUID, list[dict[str, Any]]] = {message_id: [] for message_id in message_ids}
+    if message_ids:
+        rows = await session.execute(
+            select(delivery_attempts)
+            .where(delivery_attempts.c.message_id.in_(message_ids))
+            .order_by(delivery_attempts.c.message_id, delivery_attempts.c.attempt)
+        )
+        for row in rows:
+            found[row.message_id].append(dict(row._mapping))
+    return found

@@ -1,14 +1,36 @@
-"""Notifications' tables, all in the `notifications` schema."""
+"""Notifications' tables, all in the `notifications` schema.
+
+`messages` is both what was said and the delivery queue: one row per (event, kind), so one per
+(event, channel, recipient), worked by the delivery loop. `delivery_attempts` is the log of every
+try at sending one, written before the provider is called and completed after.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Table, Text, UniqueConstraint, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
 from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "notifications"
+DELIVERY_CHANNEL = "notifications_deliveries"
+# The advisory-lock space of delivery workers' liveness locks ("NOTI").
+WORKER_LOCK_SPACE = 0x4E4F5449
 metadata = schema_metadata(SCHEMA)
 
 recipients = Table(
@@ -20,6 +42,8 @@ recipients = Table(
     # Contact details are personal data: kept here, never logged.
     Column("contact", JSONB, nullable=False),
     Column("confidential", Boolean, nullable=False),
+    # The CRM client that filed the complaint: where its webhooks go.
+    Column("client_id", Text),
 )
 
 messages = Table(
@@ -28,20 +52,54 @@ messages = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("event_id", Text, nullable=False),
     Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("customer_id", Text),
     Column("kind", Text, nullable=False),
     Column("channel", Text, nullable=False),
     Column("recipient", Text),
     Column("language", Text),
     Column("subject", Text),
     Column("body", Text),
+    Column("html", Text),
     # The event's data, kept until the message can be composed (the recipient may arrive later).
     Column("data", JSONB, nullable=False),
+    # awaiting_recipient -> queued -> sending -> sent | queued (retry) | failed | dead_lettered
     Column("status", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    # Failures since the message was queued or last replayed: what the retry limit counts.
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    Column("lease_until", DateTime(timezone=True)),
+    # The worker sending it: while alive it holds an advisory lock on this id (see delivery.py).
+    Column("claimed_by", Text),
+    Column("last_error", Text),
+    Column("provider_reference", Text),
     # One message per event and kind, whatever the redelivery.
     UniqueConstraint("event_id", "kind"),
     Index("ix_messages_complaint", "complaint_id", "created_at"),
+    Index("ix_messages_customer", "customer_id", "created_at"),
+    Index(
+        "ix_messages_due",
+        "next_attempt_at",
+        postgresql_where=text("status IN ('queued', 'sending')"),
+    ),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("message_id", UUID(as_uuid=True), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("transport", Text, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("finished_at", DateTime(timezone=True)),
+    # in_flight (or interrupted, if the worker died), sent, retry, failed, dead_lettered
+    Column("outcome", Text, nullable=False),
+    Column("detail", Text),
+    Column("provider_reference", Text),
+    UniqueConstraint("message_id", "attempt"),
 )
 
 outbox = outbox_table(metadata)

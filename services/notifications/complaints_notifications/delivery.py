@@ -1,0 +1,270 @@
+"""The delivery loop: sends queued messages after they are committed, so a crash loses none.
+
+1. Claim due messages with FOR UPDATE SKIP LOCKED (several workers share the queue), mark them
+   `sending` with a lease, and write an `in_flight` attempt to the log, then commit.
+2. Call the transport outside any transaction, passing the message id as the idempotency key
+   (Message-ID, Idempotency-Key, webhook-id): the call is at least once, and the key lets the other
+   side drop a repeat after a crash between the call and step 3.
+3. Record the outcome and, in the same transaction, the notification.status event (outbox).
+   Transient failures are retried with exponential backoff and jitter up to a limit, then the
+   message is dead-lettered; a permanent failure stops at once. Both can be replayed over REST.
+
+A worker that dies mid-send leaves its message `sending`. Each worker holds a session advisory lock
+on its own id while it lives (on its LISTEN connection); another worker that can take that lock knows
+the owner is gone and claims the message again at once, marking the lost attempt `interrupted`. The
+lease is the backstop (e.g. a worker whose lock connection dropped). The loop wakes on LISTEN/NOTIFY
+(a trigger fires when a message is queued, at commit) with a timed poll as the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import asyncpg
+import httpx
+from prometheus_client import Counter, Histogram
+
+from complaints_common.db import asyncpg_dsn
+from complaints_common.events.contracts import NotificationStatus
+from complaints_common.runtime import Runtime
+from complaints_notifications.channels.base import Outgoing, PermanentFailure, TransientFailure, Transport
+from complaints_notifications.channels.email import message_id_header
+from complaints_notifications.channels.registry import transports as configured_transports
+from complaints_notifications.domain.messages import Channel, QuietHours, customer_zone, retry_delay
+from complaints_notifications.settings import NotificationSettings
+from complaints_notifications.status import status_event
+from complaints_notifications.store.messages import (
+    DEAD_LETTERED,
+    FAILED,
+    QUEUED,
+    SENT,
+    Claimed,
+    claim_due,
+    email_thread,
+    finish_attempt,
+    recipient_of,
+    record_attempt_start,
+)
+from complaints_notifications.store.tables import DELIVERY_CHANNEL, WORKER_LOCK_SPACE
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "notification_deliveries_total", "Delivery attempts by channel and outcome.", ["channel", "outcome"]
+)
+SEND_SECONDS = Histogram(
+    "notification_send_duration_seconds",
+    "Time a transport took to accept a message.",
+    ["channel"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+class DeliveryWorker:
+    def __init__(self, runtime: Runtime, transports: dict[Channel, Transport]) -> None:
+        settings = runtime.settings
+        assert isinstance(settings, NotificationSettings)
+        self.runtime = runtime
+        self.settings = settings
+        self.transports = transports
+        self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid4().hex[:8]}"
+        self._wake = asyncio.Event()
+        self._limit = asyncio.Semaphore(settings.delivery_concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; a database outage pauses the loop, it never ends it."""
+        listener: asyncpg.Connection | None = None
+        try:
+            while not stop.is_set():
+                if listener is None or listener.is_closed():
+                    # No claim without the liveness lock: others would take our messages mid-send.
+                    listener = await self._listen()
+                    if listener is None:
+                        await self._wait(stop)
+                        continue
+                # Cleared before the claim: a message queued while this batch is sent wakes the next.
+                self._wake.clear()
+                try:
+                    claimed = await self.deliver_due()
+                except Exception as exc:
+                    log.warning("delivery loop failed; retrying", extra={"error": type(exc).__name__})
+                    claimed = 0
+                if claimed < self.settings.delivery_batch_size:
+                    await self._wait(stop)
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(listener.close(), 5)
+
+    async def deliver_due(self) -> int:
+        """Claim one batch of due messages and send them side by side; return how many were claimed."""
+        now = datetime.now(UTC)
+        async with self.runtime.db.transaction() as session:
+            claimed = await claim_due(
+                session,
+                now,
+                self.settings.delivery_batch_size,
+                self.settings.delivery_lease_s,
+                self.worker_id,
+            )
+            await record_attempt_start(
+                session, claimed, {c.row["id"]: self._transport(c.row).name for c in claimed}
+            )
+        await asyncio.gather(*(self._deliver(c) for c in claimed))
+        return len(claimed)
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        async with self._limit:
+            row = claimed.row
+            transport = self._transport(row)
+            started = asyncio.get_running_loop().time()
+            try:
+                outgoing = await self._outgoing(row)
+                reference = await transport.send(outgoing)
+            except TransientFailure as exc:
+                await self._failed(claimed, str(exc), permanent=False)
+            except PermanentFailure as exc:
+                await self._failed(claimed, str(exc), permanent=True)
+            except Exception as exc:  # a bug or an unexpected library error: retried, never silent
+                log.exception("unexpected delivery error", extra={"message_id": str(row["id"])})
+                await self._failed(claimed, f"unexpected {type(exc).__name__}", permanent=False)
+            else:
+                SEND_SECONDS.labels(row["channel"]).observe(asyncio.get_running_loop().time() - started)
+                await self._sent(claimed, reference)
+
+    def _transport(self, row: dict[str, Any]) -> Transport:
+        return self.transports[Channel(row["channel"])]
+
+    async def _outgoing(self, row: dict[str, Any]) -> Outgoing:
+        thread: list[str] = []
+        if row["channel"] == Channel.EMAIL:
+            async with self.runtime.db.transaction() as session:
+                earlier = await email_thread(session, row["complaint_id"], row["created_at"])
+            thread = [message_id_header(i, self.settings.message_id_domain) for i in earlier]
+        return Outgoing(
+            id=row["id"],
+            complaint_id=row["complaint_id"],
+            kind=row["kind"],
+            channel=row["channel"],
+            recipient=row["recipient"],
+            subject=row["subject"],
+            body=row["body"] or "",
+            html=row["html"],
+            language=row["language"],
+            created_at=row["created_at"],
+            thread=thread,
+        )
+
+    async def _sent(self, claimed: Claimed, reference: str | None) -> None:
+        now = datetime.now(UTC)
+        async with self.runtime.db.transaction() as session:
+            await finish_attempt(
+                session,
+                claimed.row["id"],
+                claimed.attempt,
+                outcome=SENT,
+                provider_reference=reference,
+                message_values={
+                    "status": SENT,
+                    "sent_at": now,
+                    "last_error": None,
+                    "provider_reference": reference,
+                },
+            )
+            await self.runtime.outbox.add(session, status_event(claimed.row, SENT, now))
+        DELIVERIES.labels(claimed.row["channel"], SENT).inc()
+        log.info(
+            "message sent",
+            extra={
+                "message_id": str(claimed.row["id"]),
+                "kind": claimed.row["kind"],
+                "channel": claimed.row["channel"],
+            },
+        )
+
+    async def _failed(self, claimed: Claimed, error: str, *, permanent: bool) -> None:
+        row, now = claimed.row, datetime.now(UTC)
+        failures = int(row["failures"]) + 1
+        give_up = permanent or failures >= self.settings.delivery_max_attempts
+        values: dict[str, Any] = {"failures": failures, "last_error": error[:500]}
+        status: NotificationStatus = FAILED if permanent else DEAD_LETTERED
+        outcome: str = status
+        if give_up:
+            values |= {"status": status, "next_attempt_at": None}
+        else:
+            outcome = "retry"
+            delay = retry_delay(
+                failures, self.settings.delivery_backoff_base_s, self.settings.delivery_backoff_max_s
+            )
+            values |= {
+                "status": QUEUED,
+                "next_attempt_at": await self._retry_at(row, now + timedelta(seconds=delay)),
+            }
+        async with self.runtime.db.transaction() as session:
+            await finish_attempt(
+                session,
+                row["id"],
+                claimed.attempt,
+                outcome=outcome,
+                detail=error[:500],
+                message_values=values,
+            )
+            if give_up:
+                await self.runtime.outbox.add(session, status_event(row, status, now))
+        DELIVERIES.labels(row["channel"], outcome).inc()
+        log.warning(
+            "message not delivered",
+            extra={"message_id": str(row["id"]), "outcome": outcome, "failures": failures, "error": error},
+        )
+
+    async def _retry_at(self, row: dict[str, Any], at: datetime) -> datetime:
+        """A retried SMS must not land in the customer's quiet hours either."""
+        if row["channel"] != Channel.SMS:
+            return at
+        async with self.runtime.db.transaction() as session:
+            recipient = await recipient_of(session, row["complaint_id"])
+        contact = recipient.contact if recipient else {}
+        return self.quiet_hours.next_allowed(at, customer_zone(contact, self.settings.default_time_zone))
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        """The worker's own connection: its liveness lock, and LISTEN for queued messages."""
+        try:
+            conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
+            await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", WORKER_LOCK_SPACE, self.worker_id)
+            await conn.add_listener(DELIVERY_CHANNEL, lambda *_: self._wake.set())
+            return conn
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("delivery worker cannot reach the database", extra={"error": type(exc).__name__})
+            return None
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(
+                waiters, timeout=self.settings.delivery_poll_interval_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+
+def background(runtime: Runtime) -> list[Any]:
+    """The delivery loop, with its HTTP client (SMS, webhooks) living as long as the loop."""
+    settings = runtime.settings
+    assert isinstance(settings, NotificationSettings)
+
+    async def deliver(stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient() as client:
+            worker = DeliveryWorker(runtime, configured_transports(settings, client))
+            runtime.state["delivery_worker"] = worker
+            await worker.run(stop)
+
+    return [deliver]

@@ -1,0 +1,119 @@
+"""Pure rules: channel choice, status updates, quiet hours, backoff, e-mail headers, webhook signatures."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import random
+from datetime import UTC, datetime, time
+from uuid import uuid4
+from zoneinfo import ZoneInfo
+
+from standardwebhooks.webhooks import Webhook
+
+from complaints_notifications.channels.base import Outgoing
+from complaints_notifications.channels.email import build_email
+from complaints_notifications.channels.webhook import signature_headers
+from complaints_notifications.domain.messages import (
+    Channel,
+    MessageKind,
+    QuietHours,
+    customer_address,
+    customer_zone,
+    retry_delay,
+    status_update_kind,
+)
+
+SECRET_A = "whsec_" + base64.b64encode(b"first-secret-of-the-crm-32bytes!").decode()
+SECRET_B = "whsec_" + base64.b64encode(b"second-secret-after-rotation-32b").decode()
+
+
+def test_preferred_channel_with_fallbacks() -> None:
+    both = {"email": "a@example.com", "phone": "+79001234567"}
+    assert customer_address({**both, "preferred_channel": "sms"}) == (Channel.SMS, "+79001234567")
+    assert customer_address({**both, "preferred_channel": "phone"}) == (Channel.EMAIL, "a@example.com")
+    assert customer_address({"phone": "+4420", "preferred_channel": "email"}) == (Channel.SMS, "+4420")
+    assert customer_address({"preferred_channel": "sms"}) == (Channel.NONE, None)
+
+
+def test_status_updates_only_for_resolution_reopening_and_escalation() -> None:
+    assert status_update_kind({"to_status": "resolved"}) is MessageKind.RESOLVED
+    assert status_update_kind({"to_status": "in_progress", "reopened": True}) is MessageKind.REOPENED
+    assert status_update_kind({"to_status": "in_progress", "escalation_level": 2}) is MessageKind.ESCALATED
+    assert status_update_kind({"to_status": "acknowledged"}) is None
+    assert status_update_kind({"to_status": "closed", "escalation_level": 1}) is None
+
+
+def test_quiet_hours_defer_to_the_morning_in_the_customers_zone() -> None:
+    quiet = QuietHours(time(21, 0), time(8, 0))
+    tehran = ZoneInfo("Asia/Tehran")  # UTC+3:30
+    late = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # 22:30 in Tehran
+    allowed = quiet.next_allowed(late, tehran)
+    assert allowed.astimezone(tehran).replace(tzinfo=None) == datetime(2026, 11, 24, 8, 0)
+    early = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 05:30 in Tehran: same morning
+    assert quiet.next_allowed(early, tehran).astimezone(tehran).hour == 8
+    afternoon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    assert quiet.next_allowed(afternoon, tehran) == afternoon
+    assert QuietHours(time(0, 0), time(0, 0)).next_allowed(late, tehran) == late
+
+
+def test_the_customers_zone_from_the_contact_or_the_calling_code() -> None:
+    assert customer_zone({"time_zone": "Europe/Lisbon"}, "UTC") == ZoneInfo("Europe/Lisbon")
+    assert customer_zone({"phone": "+98 912 000 0000"}, "UTC") == ZoneInfo("Asia/Tehran")
+    assert customer_zone({"phone": "+7 900 000 00 00"}, "UTC") == ZoneInfo("Europe/Moscow")
+    assert customer_zone({"time_zone": "Mars/Olympus"}, "Europe/Berlin") == ZoneInfo("Europe/Berlin")
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    rng = random.Random(7)
+    delays = [retry_delay(n, 1.0, 60.0, rng) for n in range(1, 10)]
+    for n, delay in enumerate(delays, start=1):
+        step = min(60.0, 2 ** (n - 1))
+        assert step / 2 <= delay <= step
+    assert len({round(retry_delay(3, 1.0, 60.0, rng), 6) for _ in range(20)}) > 1
+
+
+def _outgoing(**overrides: object) -> Outgoing:
+    values: dict[str, object] = {
+        "id": uuid4(),
+        "complaint_id": uuid4(),
+        "kind": "compensation",
+        "channel": "email",
+        "recipient": "ana@example.com",
+        "subject": "Subject",
+        "body": "Text",
+        "html": "<p>Text</p>",
+        "language": "ru",
+        "created_at": datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+    }
+    return Outgoing(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+def test_an_email_threads_onto_the_complaints_earlier_messages() -> None:
+    message = _outgoing(thread=["<a@d>", "<b@d>"])
+    email = build_email(message, "Care <care@example.com>", "d")
+    assert email["Message-ID"] == f"<{message.id}@d>"
+    assert email["In-Reply-To"] == "<b@d>" and email["References"] == "<a@d> <b@d>"
+    assert email["Content-Language"] == "ru" and email["Auto-Submitted"] == "auto-generated"
+    assert [part.get_content_type() for part in email.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_webhook_signature_verifies_independently_for_each_active_secret() -> None:
+    body = '{"type":"complaint.callback_task","data":{}}'
+    at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    headers = signature_headers("msg_1", body, [SECRET_A, SECRET_B], at)
+    assert headers["webhook-id"] == "msg_1" and headers["webhook-timestamp"] == str(int(at.timestamp()))
+    signatures = headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2
+    for secret, signature in zip((SECRET_A, SECRET_B), signatures, strict=True):
+        key = base64.b64decode(secret.removeprefix("whsec_"))
+        signed = f"msg_1.{headers['webhook-timestamp']}.{body}".encode()
+        expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+        assert signature == f"v1,{expected}"
+
+
+def test_a_crm_holding_only_the_new_secret_still_verifies() -> None:
+    body = '{"x":1}'
+    headers = signature_headers("msg_2", body, [SECRET_A, SECRET_B], datetime.now(UTC))
+    assert Webhook(SECRET_B).verify(body, headers) == {"x": 1}
