@@ -2,29 +2,60 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
-from complaints_common.runtime import ServiceDefinition
+from complaints_common.runtime import Runtime, ServiceDefinition
 from complaints_common.runtime import cli as run_cli
+from complaints_intake.api.access import access_guard
+from complaints_intake.api.admin import admin_router
+from complaints_intake.api.insights import insights_router
 from complaints_intake.api.routes import complaint_router
+from complaints_intake.api.search import search_router
+from complaints_intake.events.handlers import subscriptions
+from complaints_intake.housekeeping import housekeeping
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.tables import metadata
+
+
+def guarded(runtime: Runtime) -> list[APIRouter]:
+    """Every API router behind the key refresh and the per-client rate limit."""
+    outer = APIRouter(dependencies=[access_guard(runtime)])
+    for router in (
+        search_router(runtime),
+        complaint_router(runtime),
+        insights_router(runtime),
+        admin_router(runtime),
+    ):
+        outer.include_router(router)
+    return [outer]
+
 
 SERVICE = ServiceDefinition(
     name="intake",
     title="Complaint intake",
     description=(
-        "The CRM-facing API of the complaint-handling platform: file a complaint exactly once, "
-        "read it back. Every call but /healthz, /readyz and /metrics needs an `X-API-Key`. "
+        "The CRM-facing API of the complaint-handling platform: file a complaint exactly once "
+        "(`Idempotency-Key`), read it back with its whole journey, move it through its life "
+        "(received, acknowledged, in progress, resolved, closed; reopen, escalate, pause the clock). "
+        "Every call but /healthz, /readyz and /metrics needs an `X-API-Key`. "
         "Errors are RFC 9457 problem details."
     ),
     settings_factory=IntakeSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [complaint_router(runtime)],
-    openapi_tags=[{"name": "complaints", "description": "File and read complaints."}],
+    # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
+    routers=lambda runtime: guarded(runtime),
+    subscriptions=subscriptions,
+    background=housekeeping,
+    openapi_tags=[
+        {"name": "complaints", "description": "File, find, read and move complaints through their life."},
+        {"name": "customers", "description": "A customer's complaints across every channel."},
+        {"name": "insights", "description": "Counts, trends, times and missed deadlines."},
+        {"name": "admin", "description": "API keys of the CRM clients."},
+    ],
 )
 
 
@@ -34,4 +65,10 @@ def create_app() -> FastAPI:
 
 
 def cli() -> None:
-    run_cli(SERVICE)
+    """The shared commands (api, worker, serve, migrate, republish) plus `import-cfpb`."""
+    if sys.argv[1:2] == ["import-cfpb"]:
+        from complaints_intake.importer import main
+
+        main(sys.argv[2:])
+    else:
+        run_cli(SERVICE)

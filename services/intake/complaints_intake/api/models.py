@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from complaints_common.events.contracts import Money
+from complaints_common.events.contracts import Deadline, Money
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
+from complaints_intake.domain.journey import Journey
+from complaints_intake.domain.lifecycle import Action, RootCause, allowed_actions
+from complaints_intake.store.complaints import lifecycle_of
 
 EXAMPLE_DRAFT: dict[str, Any] = {
     "customer": {
@@ -29,6 +32,10 @@ EXAMPLE_DRAFT: dict[str, Any] = {
     "crm_reference": "CASE-000123",
 }
 
+ReasonCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+]
+
 
 class FileComplaint(ComplaintDraft):
     """A complaint to file."""
@@ -36,8 +43,15 @@ class FileComplaint(ComplaintDraft):
     model_config = {"json_schema_extra": {"examples": [EXAMPLE_DRAFT]}}
 
 
+class DueTimeView(Deadline):
+    """A due time with whether it was met, and when."""
+
+    met_at: datetime | None = Field(default=None, description="When the complaint reached the status.")
+    breach: bool = Field(default=True, description="Whether missing it is a breach.")
+
+
 class ComplaintView(BaseModel):
-    """A complaint as intake holds it."""
+    """A complaint as intake holds it, with its journey through the other services."""
 
     id: UUID
     reference: str = Field(description="Short reference to give the customer.", examples=["C26-0Q3V9K2M"])
@@ -57,8 +71,114 @@ class ComplaintView(BaseModel):
     tags: list[str]
     confidential: bool
     updated_at: datetime
+    escalation_level: int = Field(description="0 until escalated; each escalation adds one.")
+    waiting_on_customer: bool = Field(description="True while the clock is paused.")
+    reopen_count: int
+    root_cause: RootCause | None
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    allowed_actions: list[Action] = Field(description="The transitions the complaint accepts now.")
+    journey: Journey
+    deadline_profile: str | None
+    deadlines: list[DueTimeView]
+    next_due_at: datetime | None = Field(description="The earliest due time still running.")
+    repeat_of: UUID | None = Field(description="The earlier complaint of this customer this one repeats.")
+    repeat_kind: str | None = Field(description="'duplicate' (same matter, soon after) or 'repeat'.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ComplaintView:
         amount = Money(amount=row["amount"], currency=row["currency"]) if row["amount"] is not None else None
-        return cls.model_validate({**row, "amount_at_stake": amount})
+        return cls.model_validate(
+            {
+                **row,
+                "amount_at_stake": amount,
+                "allowed_actions": allowed_actions(lifecycle_of(row)),
+            }
+        )
+
+
+class Transition(BaseModel):
+    """One step in the complaint's life, with who asked for it and why."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"action": "resolve", "reason": "refund_issued", "root_cause": "process", "actor": "agent-17"}
+            ]
+        },
+    )
+
+    action: Action = Field(description="acknowledge, start, resolve, close, reopen, escalate, pause, resume.")
+    reason: ReasonCode | None = Field(
+        default=None, description="A reason code (published in events, so never free text)."
+    )
+    note: str | None = Field(
+        default=None, min_length=1, max_length=2000, description="Free text for the audit; never published."
+    )
+    root_cause: RootCause | None = Field(default=None, description="Only with `resolve`.")
+    actor: str | None = Field(
+        default=None, min_length=1, max_length=100, description="The agent acting; defaults to the client."
+    )
+
+
+class HistoryEntry(BaseModel):
+    """One audited change: who, when, from, to, why."""
+
+    at: datetime
+    actor: str
+    action: str
+    from_status: Status | None
+    to_status: Status | None
+    escalation_level: int
+    reason: str | None
+    note: str | None
+
+
+class ComplaintHistory(BaseModel):
+    complaint_id: UUID
+    entries: list[HistoryEntry]
+
+
+class ComplaintSummary(BaseModel):
+    """A complaint in a list: enough to pick it, without the customer's words or contact details."""
+
+    id: UUID
+    reference: str
+    status: Status
+    crm_reference: str | None
+    customer_id: str
+    channel: str
+    category: str
+    product: str | None
+    severity: str
+    filed_at: datetime
+    agent_id: str | None
+    confidential: bool
+    escalation_level: int
+    waiting_on_customer: bool
+    next_due_at: datetime | None = Field(description="The earliest due time still running.")
+    repeat_of: UUID | None
+    repeat_kind: str | None
+
+
+class ComplaintPage(BaseModel):
+    """One page of complaints; pass `next_cursor` as `cursor` for the next page (null at the end)."""
+
+    items: list[ComplaintSummary]
+    next_cursor: str | None = Field(examples=["eyJmIjoiMjAyNi0xMS0yM1QxNjowMDowMCswMDowMCJ9"])
+
+
+class CustomerComplaints(BaseModel):
+    """A customer's complaints across every channel, newest first, with what stands out."""
+
+    customer_id: str
+    total: int = Field(description="Complaints of this customer visible to this key.")
+    open: int
+    repeats: int = Field(description="How many were linked as a repeat or duplicate of an earlier one.")
+    flags: list[str] = Field(
+        description="'repeated_extreme' when critical complaints keep coming: review, do not reward."
+    )
+    items: list[ComplaintSummary]
+    next_cursor: str | None

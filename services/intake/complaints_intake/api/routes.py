@@ -6,48 +6,120 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common.api import Principal, require_scope
+from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
 from complaints_common.problems import Conflict, NotFound
 from complaints_common.runtime import Runtime
-from complaints_intake.api.models import ComplaintView, FileComplaint
+from complaints_intake.api.docs import AUTH_ERRORS, NOT_FOUND, problem
+from complaints_intake.api.idempotency import (
+    IdempotencyKey,
+    remember,
+    replay_if_seen,
+    request_hash,
+)
+from complaints_intake.api.models import (
+    ComplaintHistory,
+    ComplaintView,
+    FileComplaint,
+    HistoryEntry,
+    Transition,
+)
 from complaints_intake.domain.complaint import created_event, reference_for
-from complaints_intake.store.complaints import get_complaint, insert_complaint
+from complaints_intake.domain.deadlines import compute, shipped_rules
+from complaints_intake.domain.lifecycle import IllegalTransition, apply
+from complaints_intake.domain.repeats import classify
+from complaints_intake.events.publishing import SOURCE, record_change
+from complaints_intake.settings import IntakeSettings
+from complaints_intake.store.complaints import get_complaint, history_of, insert_complaint, lifecycle_of
+from complaints_intake.store.search import earlier_complaints
 
-SOURCE = "/complaints/intake"
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+CONFIDENTIAL_SCOPE = "confidential"
+
+
+def may_see(principal: Principal, row: dict[str, Any]) -> bool:
+    """Same client, and for a confidential complaint a key allowed to read confidential ones."""
+    if row["client_id"] != principal.client:
+        return False
+    if row["confidential"]:
+        return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
+    return True
+
+
+async def visible_complaint(
+    session: AsyncSession, complaint_id: UUID, principal: Principal, *, for_update: bool = False
+) -> dict[str, Any]:
+    """The complaint, or 404 alike for "absent" and "not yours" so ids reveal nothing."""
+    row = await get_complaint(session, complaint_id, for_update=for_update)
+    if row is None or not may_see(principal, row):
+        raise NotFound("No complaint with this id.")
+    return row
 
 
 def complaint_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+    settings = runtime.settings
+    assert isinstance(settings, IntakeSettings)
 
     @router.post(
         "",
         status_code=status.HTTP_201_CREATED,
+        response_model=ComplaintView,
         summary="File a complaint",
         description=(
             "Stores the complaint and publishes `complaint.created` in the same transaction, so the "
-            "customer's acknowledgement, compensation and follow-up all start from it."
+            "customer's acknowledgement, compensation and follow-up all start from it. Send an "
+            "`Idempotency-Key` so a retry never files it twice."
         ),
-        responses={409: {"description": "The CRM reference is already used by this client.", **PROBLEM}},
+        responses={
+            **AUTH_ERRORS,
+            409: problem(
+                "The CRM reference is already used by this client.",
+                409,
+                "conflict",
+                "This CRM reference was already used for another complaint.",
+            ),
+            422: problem(
+                "A field is not valid, or the Idempotency-Key was used for another request.",
+                422,
+                "idempotency-key-reused",
+                "This Idempotency-Key was first used with a different request; use a new key per operation.",
+            ),
+        },
     )
     async def file_complaint(
         body: FileComplaint,
+        request: Request,
         response: Response,
         principal: Annotated[Principal, Depends(require_scope("file"))],
-    ) -> ComplaintView:
+        idempotency_key: IdempotencyKey = None,
+    ) -> ComplaintView | JSONResponse:
         complaint_id, filed_at = uuid4(), datetime.now(UTC)
         reference = reference_for(complaint_id, filed_at)
+        profile = shipped_rules().profile_for(principal.client, body.category)
+        due_times = compute(shipped_rules(), profile, filed_at, [], [])
+        deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
         event = Event(
             COMPLAINT_CREATED_V1,
-            created_event(complaint_id, reference, principal.client, filed_at, body),
+            created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
             SOURCE,
         )
+        fingerprint = request_hash("POST", request.url.path, body)
+        location = f"/v1/complaints/{complaint_id}"
         try:
             async with runtime.db.transaction() as session:
+                replay = await replay_if_seen(session, principal.client, idempotency_key, fingerprint)
+                if replay is not None:
+                    return replay
+                policy = settings.repeat_policy()
+                earlier = await earlier_complaints(
+                    session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
+                )
                 await insert_complaint(
                     session,
                     complaint_id=complaint_id,
@@ -55,27 +127,107 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                     client_id=principal.client,
                     filed_at=filed_at,
                     draft=body,
+                    link=classify(body.category, body.product, filed_at, earlier, policy),
+                    profile=profile,
+                    due_times=due_times,
                 )
                 await runtime.outbox.add(session, event)
                 row = await get_complaint(session, complaint_id)
+                assert row is not None
+                view = ComplaintView.from_row(row)
+                await remember(session, principal.client, idempotency_key, 201, view, location)
         except IntegrityError as exc:
             raise Conflict("This CRM reference was already used for another complaint.") from exc
-        response.headers["Location"] = f"/v1/complaints/{complaint_id}"
-        assert row is not None
-        return ComplaintView.from_row(row)
+        response.headers["Location"] = location
+        return view
 
     @router.get(
         "/{complaint_id}",
         summary="Read a complaint",
-        responses={404: {"description": "No such complaint for this client.", **PROBLEM}},
+        description="The complaint with its status, due times and journey through the other services.",
+        responses={**AUTH_ERRORS, **NOT_FOUND},
     )
     async def read_complaint(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> ComplaintView:
         async with runtime.db.transaction() as session:
-            row = await get_complaint(session, complaint_id)
-        if row is None or row["client_id"] != principal.client:
-            raise NotFound("No complaint with this id.")
+            row = await visible_complaint(session, complaint_id, principal)
         return ComplaintView.from_row(row)
 
+    @router.post(
+        "/{complaint_id}/transitions",
+        response_model=ComplaintView,
+        summary="Move a complaint in its life",
+        description=(
+            "acknowledge, start, resolve (optionally with a root cause), close, reopen, escalate, "
+            "pause (waiting on the customer) or resume. Each change is audited in the history; status "
+            "changes and escalations are published as `complaint.status_changed`, pause and resume as "
+            "`complaint.deadlines_changed`. An action the current state does not allow is refused with "
+            "a 409 problem `illegal-transition`."
+        ),
+        responses={
+            **AUTH_ERRORS,
+            **NOT_FOUND,
+            409: problem(
+                "The action is not allowed in the complaint's state.",
+                409,
+                "illegal-transition",
+                "Cannot close a complaint that is received; allowed only from: resolved.",
+            ),
+        },
+    )
+    async def transition(
+        complaint_id: UUID,
+        body: Transition,
+        request: Request,
+        principal: Annotated[Principal, Depends(require_scope("manage"))],
+        idempotency_key: IdempotencyKey = None,
+    ) -> ComplaintView | JSONResponse:
+        fingerprint = request_hash("POST", request.url.path, body)
+        async with runtime.db.transaction() as session:
+            replay = await replay_if_seen(session, principal.client, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+            row = await visible_complaint(session, complaint_id, principal, for_update=True)
+            try:
+                change = apply(lifecycle_of(row), body.action, body.root_cause)
+            except IllegalTransition as exc:
+                raise IllegalTransitionProblem(str(exc)) from exc
+            await record_change(
+                session,
+                runtime.outbox,
+                row,
+                change,
+                at=datetime.now(UTC),
+                actor=body.actor or principal.client,
+                reason=body.reason,
+                note=body.note,
+            )
+            updated = await get_complaint(session, complaint_id)
+            assert updated is not None
+            view = ComplaintView.from_row(updated)
+            await remember(session, principal.client, idempotency_key, 200, view, None)
+        return view
+
+    @router.get(
+        "/{complaint_id}/history",
+        summary="Read a complaint's history",
+        description="Every change in order: who, when, from which status to which, and why.",
+        responses={**AUTH_ERRORS, **NOT_FOUND},
+    )
+    async def read_history(
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
+    ) -> ComplaintHistory:
+        async with runtime.db.transaction() as session:
+            await visible_complaint(session, complaint_id, principal)
+            rows = await history_of(session, complaint_id)
+        return ComplaintHistory(
+            complaint_id=complaint_id, entries=[HistoryEntry.model_validate(r) for r in rows]
+        )
+
     return router
+
+
+class IllegalTransitionProblem(Conflict):
+    type_ = "illegal-transition"
+    title = "The complaint's state does not allow this action."

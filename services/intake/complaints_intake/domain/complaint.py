@@ -17,6 +17,7 @@ from complaints_common.events.contracts import (
     ComplaintCreatedV1,
     ContactChannel,
     CustomerContact,
+    Deadline,
     LanguageTag,
     Money,
     Severity,
@@ -99,7 +100,12 @@ def reference_for(complaint_id: UUID, filed_at: datetime) -> str:
 
 
 def created_event(
-    complaint_id: UUID, reference: str, client_id: str, filed_at: datetime, draft: ComplaintDraft
+    complaint_id: UUID,
+    reference: str,
+    client_id: str,
+    filed_at: datetime,
+    draft: ComplaintDraft,
+    deadlines: list[Deadline] | None = None,
 ) -> ComplaintCreatedV1:
     """The data of `complaint.created`: what the other services need and no more.
 
@@ -121,4 +127,5 @@ def created_event(
         agent_id=draft.agent_id,
         confidential=draft.confidential,
         tags=draft.tags,
+        deadlines=deadlines or [],
     )

@@ -1,4 +1,4 @@
-"""Reading and writing complaints."""
+"""Reading and writing complaints and their history."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_intake.domain.complaint import ComplaintDraft, Status
-from complaints_intake.store.tables import complaints
+from complaints_intake.domain.deadlines import DueTime, next_due
+from complaints_intake.domain.lifecycle import Change, Lifecycle, RootCause
+from complaints_intake.domain.repeats import RepeatLink
+from complaints_intake.store.tables import complaint_history, complaints
 
 
 async def insert_complaint(
@@ -21,6 +24,9 @@ async def insert_complaint(
     client_id: str,
     filed_at: datetime,
     draft: ComplaintDraft,
+    link: RepeatLink | None = None,
+    profile: str | None = None,
+    due_times: list[DueTime] | None = None,
 ) -> None:
     amount = draft.amount_at_stake
     await session.execute(
@@ -45,10 +51,144 @@ async def insert_complaint(
             confidential=draft.confidential,
             status=Status.RECEIVED,
             updated_at=filed_at,
+            repeat_of=link.repeat_of if link else None,
+            repeat_kind=link.kind if link else None,
+            deadline_profile=profile,
+            deadlines=[d.as_dict() for d in due_times or []],
+            next_due_at=next_due(due_times or []),
+        )
+    )
+    await add_history(
+        session,
+        complaint_id,
+        at=filed_at,
+        actor=draft.agent_id or client_id,
+        action="file",
+        to_status=Status.RECEIVED,
+    )
+
+
+async def get_complaint(
+    session: AsyncSession, complaint_id: UUID, *, for_update: bool = False
+) -> dict[str, Any] | None:
+    statement = select(complaints).where(complaints.c.id == complaint_id)
+    if for_update:
+        # One change at a time per complaint: the audit's from/to must chain without gaps.
+        statement = statement.with_for_update()
+    row = (await session.execute(statement)).first()
+    return dict(row._mapping) if row else None
+
+
+def lifecycle_of(row: dict[str, Any]) -> Lifecycle:
+    return Lifecycle(
+        status=Status(row["status"]),
+        escalation_level=row["escalation_level"],
+        waiting_on_customer=row["waiting_on_customer"],
+        reopen_count=row["reopen_count"],
+        root_cause=RootCause(row["root_cause"]) if row["root_cause"] else None,
+    )
+
+
+# The milestone column each status stamps when the complaint first reaches it.
+MILESTONES = {
+    Status.ACKNOWLEDGED: "acknowledged_at",
+    Status.RESOLVED: "resolved_at",
+    Status.CLOSED: "closed_at",
+}
+
+
+async def save_change(
+    session: AsyncSession,
+    complaint_id: UUID,
+    change: Change,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Write the new lifecycle state and its audit row in the caller's transaction."""
+    after = change.after
+    values: dict[str, Any] = {
+        "status": after.status,
+        "escalation_level": after.escalation_level,
+        "waiting_on_customer": after.waiting_on_customer,
+        "reopen_count": after.reopen_count,
+        "root_cause": after.root_cause,
+        "updated_at": at,
+    }
+    milestone = MILESTONES.get(after.status)
+    if change.status_changed and milestone:
+        values[milestone] = at
+    await session.execute(update(complaints).where(complaints.c.id == complaint_id).values(**values))
+    await add_history(
+        session,
+        complaint_id,
+        at=at,
+        actor=actor,
+        action=change.action,
+        from_status=change.before.status,
+        to_status=after.status,
+        escalation_level=after.escalation_level,
+        reason=reason,
+        note=note,
+    )
+
+
+async def add_history(
+    session: AsyncSession,
+    complaint_id: UUID,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    escalation_level: int = 0,
+    reason: str | None = None,
+    note: str | None = None,
+) -> None:
+    await session.execute(
+        complaint_history.insert().values(
+            complaint_id=complaint_id,
+            at=at,
+            actor=actor,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            escalation_level=escalation_level,
+            reason=reason,
+            note=note,
         )
     )
 
 
-async def get_complaint(session: AsyncSession, complaint_id: UUID) -> dict[str, Any] | None:
-    row = (await session.execute(select(complaints).where(complaints.c.id == complaint_id))).first()
-    return dict(row._mapping) if row else None
+async def history_of(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(complaint_history)
+        .where(complaint_history.c.complaint_id == complaint_id)
+        .order_by(complaint_history.c.seq)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def set_journey(session: AsyncSession, complaint_id: UUID, journey: dict[str, Any]) -> None:
+    await session.execute(update(complaints).where(complaints.c.id == complaint_id).values(journey=journey))
+
+
+async def set_deadlines(session: AsyncSession, complaint_id: UUID, due_times: list[DueTime]) -> None:
+    await session.execute(
+        update(complaints)
+        .where(complaints.c.id == complaint_id)
+        .values(deadlines=[d.as_dict() for d in due_times], next_due_at=next_due(due_times))
+    )
+
+
+async def clock_history(session: AsyncSession, complaint_id: UUID) -> list[tuple[str, datetime, str | None]]:
+    """(action, at, to_status) of every audited change, in order: what due times are computed from."""
+    rows = await session.execute(
+        select(complaint_history.c.action, complaint_history.c.at, complaint_history.c.to_status)
+        .where(complaint_history.c.complaint_id == complaint_id)
+        .order_by(complaint_history.c.seq)
+    )
+    return [(r.action, r.at, r.to_status) for r in rows]

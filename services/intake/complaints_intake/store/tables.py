@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
+    Identity,
     Index,
+    Integer,
     Numeric,
     Table,
     Text,
@@ -46,8 +49,74 @@ complaints = Table(
     Column("confidential", Boolean, nullable=False, server_default="false"),
     Column("status", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The lifecycle (domain/lifecycle.py) and its milestones.
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
+    Column("waiting_on_customer", Boolean, nullable=False, server_default="false"),
+    Column("reopen_count", Integer, nullable=False, server_default="0"),
+    Column("root_cause", Text),
+    Column("acknowledged_at", DateTime(timezone=True)),
+    Column("resolved_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    # What the other services said back (compensation, follow-up, notifications): the journey.
+    Column("journey", JSONB, nullable=False, server_default="{}"),
+    # Due times and the profile they were computed from (domain/deadlines.py).
+    Column("deadline_profile", Text),
+    Column("deadlines", JSONB, nullable=False, server_default="[]"),
+    # The earliest due time still running (none while paused or when all are met): overdue lists.
+    Column("next_due_at", DateTime(timezone=True)),
+    # Repeat and duplicate detection: the earlier complaint this one repeats, and how.
+    Column("repeat_of", UUID(as_uuid=True)),
+    Column("repeat_kind", Text),
     UniqueConstraint("client_id", "crm_reference"),
     Index("ix_complaints_customer", "customer_id", "filed_at"),
+    # Keyset pagination walks (filed_at, id) per client.
+    Index("ix_complaints_client_filed", "client_id", "filed_at", "id"),
+    Index("ix_complaints_next_due", "client_id", "next_due_at"),
+)
+
+# Every change of a complaint: who, when, from, to, why. Never updated, never deleted.
+complaint_history = Table(
+    "complaint_history",
+    metadata,
+    Column("seq", BigInteger, Identity(always=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("from_status", Text),
+    Column("to_status", Text),
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
+    Column("reason", Text),
+    Column("note", Text),
+    Index("ix_complaint_history_complaint", "complaint_id", "seq"),
+)
+
+# Exactly-once POSTs: the first response to each (client, Idempotency-Key), written in the same
+# transaction as its effect, so a concurrent duplicate waits on the primary key and then replays it.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    Column("status_code", Integer),
+    Column("response", JSONB),
+    Column("location", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_idempotency_keys_created_at", "created_at"),
+)
+
+# API keys issued to CRM clients: only the SHA-256 of the secret is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("sha256", Text, nullable=False, unique=True),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("label", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 outbox = outbox_table(metadata)

@@ -1,0 +1,86 @@
+"""Insights: fix the process, not the people. Aggregates only, so no personal data leaves here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from complaints_common.api import Principal, require_scope
+from complaints_common.runtime import Runtime
+from complaints_intake.api.docs import AUTH_ERRORS
+from complaints_intake.store.insights import insights
+
+
+class Breakdown(BaseModel):
+    key: str | None = Field(description="The category, product, root cause... (null: not recorded).")
+    count: int
+    resolved: int
+    repeats: int = Field(description="How many were a repeat or duplicate of an earlier complaint.")
+
+
+class Durations(BaseModel):
+    count: int = Field(description="Complaints that reached the milestone.")
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+class MissedDeadlines(BaseModel):
+    total: int
+    by_deadline: dict[str, int]
+
+
+class Week(BaseModel):
+    week: datetime
+    count: int
+
+
+class Insights(BaseModel):
+    """What a quality manager needs to remove causes (PLATFORM.md rule 8)."""
+
+    total: int
+    repeat_rate: float = Field(description="Share of complaints linked as a repeat or duplicate.")
+    reopened: int
+    escalated: int
+    by_category: list[Breakdown]
+    by_product: list[Breakdown]
+    by_root_cause: list[Breakdown]
+    by_channel: list[Breakdown]
+    by_status: list[Breakdown]
+    time_to_acknowledge: Durations
+    time_to_resolve: Durations
+    deadlines_missed: MissedDeadlines
+    weekly: list[Week] = Field(description="Complaints filed per week (the trend).")
+
+
+def insights_router(runtime: Runtime) -> APIRouter:
+    router = APIRouter(prefix="/v1/insights", tags=["insights"])
+
+    @router.get(
+        "",
+        summary="Complaint insights",
+        description=(
+            "Counts and trends by category, product, recorded root cause (process, product, staff, "
+            "customer expectation) and channel; repeat rate; median and p90 time to acknowledge and to "
+            "resolve; deadlines missed. Over this client's complaints, optionally within a filing period."
+        ),
+        responses={**AUTH_ERRORS},
+    )
+    async def read_insights(
+        principal: Annotated[Principal, Depends(require_scope("read"))],
+        filed_from: Annotated[datetime | None, Query(description="Filed at or after.")] = None,
+        filed_to: Annotated[datetime | None, Query(description="Filed before.")] = None,
+    ) -> Insights:
+        async with runtime.db.transaction() as session:
+            figures = await insights(
+                session, principal.client, _aware(filed_from), _aware(filed_to), datetime.now(UTC)
+            )
+        return Insights.model_validate(figures)
+
+    return router
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

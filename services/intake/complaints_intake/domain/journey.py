@@ -1,0 +1,109 @@
+"""The complaint's journey through the other services, as intake learns it from their events.
+
+A CRM reads one resource and sees how far the complaint has come: acknowledgement sent,
+compensation granted or awaiting approval, follow-up scheduled or done. Pure rules, no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from complaints_common.events.contracts import (
+    CompensationDecisionRecordedV1,
+    CompensationGrantedV1,
+    DecisionStatus,
+    FollowupDueV1,
+    FollowupOutcomeKind,
+    FollowupOutcomeV1,
+    Money,
+    NotificationStatusV1,
+    OfferKind,
+)
+
+ACKNOWLEDGEMENT_KIND = "acknowledgement"
+
+
+class CompensationStep(BaseModel):
+    status: DecisionStatus = Field(description="granted, pending_approval, refused, held or rejected.")
+    kind: OfferKind | None = None
+    value: Money | None = Field(default=None, description="The offer's value to the customer, at retail.")
+    decided_at: datetime
+
+
+class FollowupStep(BaseModel):
+    status: Literal["scheduled", "done"]
+    kind: str = Field(examples=["satisfaction_check"])
+    due_at: datetime | None = None
+    outcome: FollowupOutcomeKind | None = None
+    csat: int | None = Field(default=None, ge=1, le=5)
+    recorded_at: datetime | None = None
+
+
+class Journey(BaseModel):
+    """What the other services have done for this complaint so far, with times."""
+
+    acknowledgement_sent_at: datetime | None = Field(
+        default=None, description="When the customer's acknowledgement left the notifications service."
+    )
+    acknowledgement_failed: bool = False
+    compensation: CompensationStep | None = None
+    followup: FollowupStep | None = None
+
+
+def on_notification(journey: Journey, data: NotificationStatusV1) -> Journey:
+    if data.kind != ACKNOWLEDGEMENT_KIND:
+        return journey
+    if data.status == "sent":
+        return journey.model_copy(
+            update={"acknowledgement_sent_at": data.at, "acknowledgement_failed": False}
+        )
+    if journey.acknowledgement_sent_at is None:
+        return journey.model_copy(update={"acknowledgement_failed": True})
+    return journey
+
+
+def on_granted(journey: Journey, data: CompensationGrantedV1) -> Journey:
+    step = CompensationStep(
+        status="granted", kind=data.offer.kind, value=data.offer.value, decided_at=data.granted_at
+    )
+    return journey.model_copy(update={"compensation": step})
+
+
+def on_decision(journey: Journey, data: CompensationDecisionRecordedV1) -> Journey:
+    current = journey.compensation
+    # Events of one complaint arrive in order, but a grant and its decision record travel on two
+    # topics: never let an older decision overwrite a newer one.
+    if current is not None and current.decided_at > data.decided_at:
+        return journey
+    step = CompensationStep(
+        status=data.status,
+        kind=data.offer.kind if data.offer else None,
+        value=data.offer.value if data.offer else None,
+        decided_at=data.decided_at,
+    )
+    return journey.model_copy(update={"compensation": step})
+
+
+def on_followup_due(journey: Journey, data: FollowupDueV1) -> Journey:
+    if data.kind != "satisfaction_check":
+        return journey
+    if journey.followup is not None and journey.followup.status == "done":
+        return journey
+    step = FollowupStep(status="scheduled", kind=data.kind, due_at=data.due_at)
+    return journey.model_copy(update={"followup": step})
+
+
+def on_followup_outcome(journey: Journey, data: FollowupOutcomeV1) -> Journey:
+    previous = journey.followup
+    step = FollowupStep(
+        status="done",
+        kind=previous.kind if previous else "satisfaction_check",
+        due_at=previous.due_at if previous else None,
+        outcome=data.outcome,
+        csat=data.csat,
+        recorded_at=data.recorded_at,
+    )
+    return journey.model_copy(update={"followup": step})

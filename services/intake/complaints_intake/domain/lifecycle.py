@@ -1,0 +1,154 @@
+"""The complaint's life: which actions are allowed from which state, and what each one changes.
+
+received -> acknowledged -> in_progress -> resolved -> closed; reopen from resolved or closed;
+escalate from any open status (raising the escalation level); pause the clock while the complaint
+waits on the customer and resume it when they answer. Pure rules, no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from complaints_intake.domain.complaint import Status
+
+OPEN_STATUSES = frozenset({Status.RECEIVED, Status.ACKNOWLEDGED, Status.IN_PROGRESS})
+MAX_ESCALATION_LEVEL = 10
+
+
+class Action(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    START = "start"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    ESCALATE = "escalate"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class RootCause(StrEnum):
+    """Where the dissatisfaction came from, recorded so the cause can be removed (fix the process)."""
+
+    PROCESS = "process"
+    PRODUCT = "product"
+    STAFF = "staff"
+    CUSTOMER_EXPECTATION = "customer_expectation"
+
+
+# For each status-moving action: the statuses it may start from and the status it leads to.
+STATUS_MOVES: dict[Action, tuple[frozenset[Status], Status]] = {
+    Action.ACKNOWLEDGE: (frozenset({Status.RECEIVED}), Status.ACKNOWLEDGED),
+    Action.START: (frozenset({Status.RECEIVED, Status.ACKNOWLEDGED}), Status.IN_PROGRESS),
+    Action.RESOLVE: (OPEN_STATUSES, Status.RESOLVED),
+    Action.CLOSE: (frozenset({Status.RESOLVED}), Status.CLOSED),
+    Action.REOPEN: (frozenset({Status.RESOLVED, Status.CLOSED}), Status.IN_PROGRESS),
+}
+
+
+class IllegalTransition(ValueError):
+    """The action is not allowed in the complaint's current state; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """The part of a complaint the lifecycle rules read and change."""
+
+    status: Status
+    escalation_level: int = 0
+    waiting_on_customer: bool = False
+    reopen_count: int = 0
+    root_cause: RootCause | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one action did: the state before and after, for the audit and the events."""
+
+    action: Action
+    before: Lifecycle
+    after: Lifecycle
+
+    @property
+    def status_changed(self) -> bool:
+        return self.before.status != self.after.status
+
+    @property
+    def publishes_status_change(self) -> bool:
+        """Status moves and escalations are published; pause and resume only move the clock."""
+        return self.action not in (Action.PAUSE, Action.RESUME)
+
+
+def apply(state: Lifecycle, action: Action, root_cause: RootCause | None = None) -> Change:
+    """The state after `action`, or IllegalTransition naming the state that forbids it."""
+    if action in STATUS_MOVES:
+        after = _move(state, action)
+    elif action is Action.ESCALATE:
+        after = _escalate(state)
+    else:
+        after = _clock(state, action)
+    if root_cause is not None:
+        if action is not Action.RESOLVE:
+            raise IllegalTransition("A root cause is recorded when the complaint is resolved.")
+        after = replace(after, root_cause=root_cause)
+    return Change(action, state, after)
+
+
+def allowed_actions(state: Lifecycle) -> list[Action]:
+    """Every action `apply` would accept now, so a CRM can show only the buttons that work."""
+    allowed = []
+    for action in Action:
+        try:
+            apply(state, action)
+        except IllegalTransition:
+            continue
+        allowed.append(action)
+    return allowed
+
+
+def _move(state: Lifecycle, action: Action) -> Lifecycle:
+    sources, target = STATUS_MOVES[action]
+    if state.status not in sources:
+        allowed = ", ".join(sorted(sources))
+        raise IllegalTransition(
+            f"Cannot {action} a complaint that is {state.status}; allowed only from: {allowed}."
+        )
+    if action is Action.REOPEN:
+        # A reopened complaint is active again: the clock runs and the old root cause may be wrong.
+        return replace(state, status=target, reopen_count=state.reopen_count + 1, waiting_on_customer=False)
+    if target in (Status.RESOLVED, Status.CLOSED):
+        return replace(state, status=target, waiting_on_customer=False)
+    return replace(state, status=target)
+
+
+def _escalate(state: Lifecycle) -> Lifecycle:
+    if state.status not in OPEN_STATUSES:
+        raise IllegalTransition(f"Cannot escalate a complaint that is {state.status}; reopen it first.")
+    if state.escalation_level >= MAX_ESCALATION_LEVEL:
+        raise IllegalTransition(
+            f"The complaint is already at the highest escalation level ({MAX_ESCALATION_LEVEL})."
+        )
+    return replace(state, escalation_level=state.escalation_level + 1)
+
+
+def _clock(state: Lifecycle, action: Action) -> Lifecycle:
+    if state.status not in OPEN_STATUSES:
+        raise IllegalTransition(f"Cannot {action} the clock of a complaint that is {state.status}.")
+    if action is Action.PAUSE:
+        if state.waiting_on_customer:
+            raise IllegalTransition("The clock is already paused: the complaint waits on the customer.")
+        return replace(state, waiting_on_customer=True)
+    if not state.waiting_on_customer:
+        raise IllegalTransition("The clock is not paused, so there is nothing to resume.")
+    return replace(state, waiting_on_customer=False)
+
+
+def reopen_and_escalate(state: Lifecycle) -> list[Change]:
+    """What a dissatisfied follow-up does: reopen if resolved or closed, then escalate one level."""
+    changes = []
+    if state.status not in OPEN_STATUSES:
+        changes.append(apply(state, Action.REOPEN))
+        state = changes[-1].after
+    if state.escalation_level < MAX_ESCALATION_LEVEL:
+        changes.append(apply(state, Action.ESCALATE))
+    return changes

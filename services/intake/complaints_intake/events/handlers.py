@@ -1,0 +1,93 @@
+"""What intake consumes: the other services' answers, shown on the complaint as its journey.
+
+A dissatisfied follow-up reopens and escalates the complaint (audited, actor 'followup'); the
+acknowledgement leaving the notifications service moves a received complaint to acknowledged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_common.consumer import Subscription
+from complaints_common.events.envelope import (
+    COMPENSATION_DECISION_RECORDED_V1,
+    COMPENSATION_GRANTED_V1,
+    FOLLOWUP_DUE_V1,
+    FOLLOWUP_OUTCOME_V1,
+    NOTIFICATION_STATUS_V1,
+    Event,
+)
+from complaints_common.runtime import Runtime
+from complaints_intake.domain import journey as j
+from complaints_intake.domain.complaint import Status
+from complaints_intake.domain.lifecycle import Action, Change, apply, reopen_and_escalate
+from complaints_intake.events.publishing import record_change
+from complaints_intake.store.complaints import get_complaint, lifecycle_of, set_journey
+
+FOLLOWUP_ACTOR = "followup"
+NOTIFICATIONS_ACTOR = "notifications"
+JourneyStep = Callable[[j.Journey, Any], j.Journey]
+
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    async def update_journey(
+        session: AsyncSession, event: Event[Any], step: JourneyStep
+    ) -> dict[str, Any] | None:
+        row = await get_complaint(session, event.data.complaint_id, for_update=True)
+        if row is None:
+            # Another client's platform or a complaint filed before a data loss: nothing to show it on.
+            return None
+        journey = step(j.Journey.model_validate(row["journey"]), event.data)
+        await set_journey(session, row["id"], journey.model_dump(mode="json"))
+        return row
+
+    def journey_only(step: JourneyStep) -> Callable[[AsyncSession, Event[Any]], Any]:
+        async def handler(session: AsyncSession, event: Event[Any]) -> None:
+            await update_journey(session, event, step)
+
+        return handler
+
+    async def on_notification(session: AsyncSession, event: Event[Any]) -> None:
+        row = await update_journey(session, event, j.on_notification)
+        data = event.data
+        if row is None or data.kind != j.ACKNOWLEDGEMENT_KIND or data.status != "sent":
+            return
+        if row["status"] == Status.RECEIVED:
+            change = apply(lifecycle_of(row), Action.ACKNOWLEDGE)
+            await _record(
+                session, runtime, row, [change], data.at, NOTIFICATIONS_ACTOR, "acknowledgement_sent"
+            )
+
+    async def on_followup_outcome(session: AsyncSession, event: Event[Any]) -> None:
+        row = await update_journey(session, event, j.on_followup_outcome)
+        if row is None or event.data.outcome != "dissatisfied":
+            return
+        changes = reopen_and_escalate(lifecycle_of(row))
+        await _record(
+            session, runtime, row, changes, event.data.recorded_at, FOLLOWUP_ACTOR, "followup_dissatisfied"
+        )
+
+    return [
+        Subscription(NOTIFICATION_STATUS_V1, on_notification),
+        Subscription(COMPENSATION_GRANTED_V1, journey_only(j.on_granted)),
+        Subscription(COMPENSATION_DECISION_RECORDED_V1, journey_only(j.on_decision)),
+        Subscription(FOLLOWUP_DUE_V1, journey_only(j.on_followup_due)),
+        Subscription(FOLLOWUP_OUTCOME_V1, on_followup_outcome),
+    ]
+
+
+async def _record(
+    session: AsyncSession,
+    runtime: Runtime,
+    row: dict[str, Any],
+    changes: list[Change],
+    at: datetime,
+    actor: str,
+    reason: str,
+) -> None:
+    for change in changes:
+        await record_change(session, runtime.outbox, row, change, at=at, actor=actor, reason=reason)

@@ -1,0 +1,77 @@
+"""Recording a lifecycle change: the new state, its audit row and the events, in one transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_common.events.contracts import (
+    ComplaintDeadlinesChangedV1,
+    ComplaintStatusChangedV1,
+    Deadline,
+)
+from complaints_common.events.envelope import (
+    COMPLAINT_DEADLINES_CHANGED_V1,
+    COMPLAINT_STATUS_CHANGED_V1,
+    Event,
+)
+from complaints_common.messaging import Outbox
+from complaints_intake.domain.complaint import Status
+from complaints_intake.domain.deadlines import DueTime, compute, pauses_from, shipped_rules
+from complaints_intake.domain.lifecycle import Action, Change
+from complaints_intake.store.complaints import clock_history, save_change, set_deadlines
+
+SOURCE = "/complaints/intake"
+
+
+async def record_change(
+    session: AsyncSession,
+    outbox: Outbox,
+    row: dict[str, Any],
+    change: Change,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    note: str | None = None,
+) -> None:
+    """Save `change` to the complaint in `row`, audit it, and publish what other services need."""
+    await save_change(session, row["id"], change, at=at, actor=actor, reason=reason, note=note)
+    due_times = await recompute_deadlines(session, row)
+    deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+    if change.publishes_status_change:
+        data = ComplaintStatusChangedV1(
+            complaint_id=row["id"],
+            customer_id=row["customer_id"],
+            from_status=change.before.status,
+            to_status=change.after.status,
+            reopened=change.action is Action.REOPEN,
+            escalation_level=change.after.escalation_level,
+            reason=reason,
+            actor=actor,
+            changed_at=at,
+            deadlines=deadlines,
+        )
+        await outbox.add(session, Event(COMPLAINT_STATUS_CHANGED_V1, data, SOURCE))
+    else:
+        clock = ComplaintDeadlinesChangedV1(complaint_id=row["id"], deadlines=deadlines, changed_at=at)
+        await outbox.add(session, Event(COMPLAINT_DEADLINES_CHANGED_V1, clock, SOURCE))
+
+
+async def recompute_deadlines(session: AsyncSession, row: dict[str, Any]) -> list[DueTime]:
+    """The complaint's due times from its audited pauses, resumes and status changes."""
+    profile = row["deadline_profile"]
+    if profile is None or profile not in shipped_rules().profiles:
+        return []
+    history = await clock_history(session, row["id"])
+    due_times = compute(
+        shipped_rules(),
+        profile,
+        row["filed_at"],
+        pauses_from([(action, at) for action, at, _ in history]),
+        [(Status(to), at) for _, at, to in history if to is not None],
+    )
+    await set_deadlines(session, row["id"], due_times)
+    return due_times

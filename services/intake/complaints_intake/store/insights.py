@@ -1,0 +1,134 @@
+"""The figures a quality manager uses to remove causes: counts, repeat rate, times, missed deadlines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, and_, cast, extract, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from complaints_intake.store.tables import SCHEMA, complaints
+
+c = complaints.c
+
+
+def _scope(client_id: str, filed_from: datetime | None, filed_to: datetime | None) -> ColumnElement[bool]:
+    conditions = [c.client_id == client_id]
+    if filed_from is not None:
+        conditions.append(c.filed_at >= filed_from)
+    if filed_to is not None:
+        conditions.append(c.filed_at < filed_to)
+    return and_(*conditions)
+
+
+async def breakdown(session: AsyncSession, where: ColumnElement[bool], column: Any) -> list[dict[str, Any]]:
+    """Count, resolved and repeats per value of `column`, largest first."""
+    rows = await session.execute(
+        select(
+            column.label("key"),
+            func.count().label("count"),
+            func.count().filter(c.resolved_at.is_not(None)).label("resolved"),
+            func.count().filter(c.repeat_of.is_not(None)).label("repeats"),
+        )
+        .where(where)
+        .group_by(column)
+        .order_by(func.count().desc(), column)
+        .limit(50)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def _seconds(start: Any, end: Any) -> Any:
+    return cast(extract("epoch", end - start), Float)
+
+
+async def durations(session: AsyncSession, where: ColumnElement[bool], milestone: Any) -> dict[str, Any]:
+    seconds = _seconds(c.filed_at, milestone)
+    row = (
+        await session.execute(
+            select(
+                func.count(milestone),
+                func.percentile_cont(0.5).within_group(seconds),
+                func.percentile_cont(0.9).within_group(seconds),
+            ).where(where, milestone.is_not(None))
+        )
+    ).one()
+    return {"count": row[0], "median_seconds": row[1], "p90_seconds": row[2]}
+
+
+async def weekly(session: AsyncSession, where: ColumnElement[bool]) -> list[dict[str, Any]]:
+    week = func.date_trunc("week", c.filed_at).label("week")
+    rows = await session.execute(
+        select(week, func.count().label("count")).where(where).group_by(week).order_by(week).limit(104)
+    )
+    return [{"week": r.week, "count": r.count} for r in rows]
+
+
+# Deadlines live in a JSONB array on the complaint; a deadline is missed when it counts as a breach
+# and was met after its due time, or is unmet and already past it.
+MISSED_SQL = text(
+    f"""
+    SELECT d->>'name' AS name, count(*) AS missed
+    FROM "{SCHEMA}".complaints AS c, jsonb_array_elements(c.deadlines) AS d
+    WHERE c.client_id = :client_id
+      AND (CAST(:filed_from AS timestamptz) IS NULL OR c.filed_at >= :filed_from)
+      AND (CAST(:filed_to AS timestamptz) IS NULL OR c.filed_at < :filed_to)
+      AND coalesce((d->>'breach')::boolean, true)
+      AND d->>'due_at' IS NOT NULL
+      AND coalesce((d->>'met_at')::timestamptz, :now) > (d->>'due_at')::timestamptz
+    GROUP BY 1 ORDER BY 2 DESC
+    """  # noqa: S608 - the schema name is a constant of this module, never input
+)
+
+
+async def missed_deadlines(
+    session: AsyncSession,
+    client_id: str,
+    filed_from: datetime | None,
+    filed_to: datetime | None,
+    now: datetime,
+) -> dict[str, int]:
+    rows = await session.execute(
+        MISSED_SQL,
+        {"client_id": client_id, "filed_from": filed_from, "filed_to": filed_to, "now": now},
+    )
+    return {r.name: int(r.missed) for r in rows}
+
+
+async def insights(
+    session: AsyncSession,
+    client_id: str,
+    filed_from: datetime | None,
+    filed_to: datetime | None,
+    now: datetime,
+) -> dict[str, Any]:
+    where = _scope(client_id, filed_from, filed_to)
+    totals = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(c.repeat_of.is_not(None)),
+                func.count().filter(c.reopen_count > 0),
+                func.count().filter(c.escalation_level > 0),
+            ).where(where)
+        )
+    ).one()
+    total = int(totals[0])
+    missed = await missed_deadlines(session, client_id, filed_from, filed_to, now)
+    return {
+        "total": total,
+        "repeat_rate": (totals[1] / total) if total else 0.0,
+        "reopened": int(totals[2]),
+        "escalated": int(totals[3]),
+        "by_category": await breakdown(session, where, c.category),
+        "by_product": await breakdown(session, where, c.product),
+        "by_root_cause": await breakdown(session, where, c.root_cause),
+        "by_channel": await breakdown(session, where, c.channel),
+        "by_status": await breakdown(session, where, c.status),
+        "time_to_acknowledge": await durations(session, where, c.acknowledged_at),
+        "time_to_resolve": await durations(session, where, c.resolved_at),
+        "deadlines_missed": {"total": sum(missed.values()), "by_deadline": missed},
+        "weekly": await weekly(session, where),
+    }

@@ -1,0 +1,125 @@
+"""Finding complaints: filters, sorting and keyset pagination on (filed_at, id)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from complaints_intake.domain.repeats import Earlier
+from complaints_intake.store.tables import complaints
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    client_id: str
+    include_confidential: bool
+    status: list[str] = field(default_factory=list)
+    category: str | None = None
+    product: str | None = None
+    channel: str | None = None
+    severity: str | None = None
+    customer_id: str | None = None
+    agent_id: str | None = None
+    filed_from: datetime | None = None
+    filed_to: datetime | None = None
+    confidential: bool | None = None
+    overdue_at: datetime | None = None
+    due_before: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the previous page ended."""
+
+    filed_at: datetime
+    id: UUID
+
+
+def _conditions(f: Filters) -> list[ColumnElement[bool]]:
+    c = complaints.c
+    conditions: list[ColumnElement[bool]] = [c.client_id == f.client_id]
+    if not f.include_confidential:
+        conditions.append(c.confidential.is_(False))
+    if f.status:
+        conditions.append(c.status.in_(f.status))
+    exact = {
+        c.category: f.category,
+        c.product: f.product,
+        c.channel: f.channel,
+        c.severity: f.severity,
+        c.customer_id: f.customer_id,
+        c.agent_id: f.agent_id,
+    }
+    conditions.extend(column == value for column, value in exact.items() if value is not None)
+    if f.filed_from is not None:
+        conditions.append(c.filed_at >= f.filed_from)
+    if f.filed_to is not None:
+        conditions.append(c.filed_at < f.filed_to)
+    if f.confidential is not None:
+        conditions.append(c.confidential.is_(f.confidential))
+    if f.overdue_at is not None:
+        conditions.append(c.next_due_at < f.overdue_at)
+    if f.due_before is not None:
+        conditions.append(c.next_due_at < f.due_before)
+    return conditions
+
+
+async def find_complaints(
+    session: AsyncSession, f: Filters, *, newest_first: bool, limit: int, after: Position | None
+) -> list[dict[str, Any]]:
+    c = complaints.c
+    conditions = _conditions(f)
+    if after is not None:
+        key, bound = tuple_(c.filed_at, c.id), tuple_(after.filed_at, after.id)
+        conditions.append(key < bound if newest_first else key > bound)
+    order = (c.filed_at.desc(), c.id.desc()) if newest_first else (c.filed_at.asc(), c.id.asc())
+    rows = await session.execute(select(complaints).where(and_(*conditions)).order_by(*order).limit(limit))
+    return [dict(row._mapping) for row in rows]
+
+
+async def earlier_complaints(
+    session: AsyncSession, client_id: str, customer_id: str, since: datetime
+) -> list[Earlier]:
+    c = complaints.c
+    rows = await session.execute(
+        select(c.id, c.category, c.product, c.filed_at)
+        .where(c.client_id == client_id, c.customer_id == customer_id, c.filed_at >= since)
+        .order_by(c.filed_at.desc())
+        .limit(200)
+    )
+    return [Earlier(r.id, r.category, r.product, r.filed_at) for r in rows]
+
+
+async def severities_of(
+    session: AsyncSession, client_id: str, customer_id: str, since: datetime
+) -> list[tuple[str, datetime]]:
+    c = complaints.c
+    rows = await session.execute(
+        select(c.severity, c.filed_at).where(
+            c.client_id == client_id, c.customer_id == customer_id, c.filed_at >= since
+        )
+    )
+    return [(r.severity, r.filed_at) for r in rows]
+
+
+async def count_complaints(
+    session: AsyncSession, f: Filters, open_statuses: list[str]
+) -> tuple[int, int, int]:
+    """(total, open, linked as repeat or duplicate) of the complaints matching `f`."""
+    c = complaints.c
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(c.status.in_(open_statuses)),
+                func.count().filter(c.repeat_of.is_not(None)),
+            ).where(and_(*_conditions(f)))
+        )
+    ).one()
+    return int(row[0]), int(row[1]), int(row[2])

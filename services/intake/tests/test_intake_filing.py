@@ -1,0 +1,150 @@
+"""Filing complaints over the API: validation, exactly-once filing, transitions and history."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from complaints_intake.api.models import EXAMPLE_DRAFT
+from complaints_intake.store.idempotency import purge_before
+from complaints_intake.store.tables import complaint_history, complaints, outbox
+
+pytestmark = pytest.mark.integration
+
+Intake = tuple[FastAPI, httpx.AsyncClient]
+
+
+def draft(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(EXAMPLE_DRAFT)
+    body.pop("crm_reference")
+    body.update(changes)
+    return body
+
+
+async def count(app: FastAPI, table: Any) -> int:
+    async with app.state.runtime.db.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+async def test_a_bad_complaint_is_refused_naming_each_bad_field(intake: Intake) -> None:
+    _, client = intake
+    body = draft(channel="pigeon", severity="apocalyptic", description="")
+    body["customer"] = {**body["customer"], "email": "not-an-address"}
+    response = await client.post("/v1/complaints", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"body.channel", "body.severity", "body.description", "body.customer.email"}
+
+
+async def test_a_retried_post_files_one_complaint(intake: Intake) -> None:
+    app, client = intake
+    headers = {"Idempotency-Key": "retry-1"}
+    first = await client.post("/v1/complaints", json=draft(), headers=headers)
+    again = await client.post("/v1/complaints", json=draft(), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await count(app, complaints) == 1
+    assert await count(app, outbox) == 1
+
+
+async def test_concurrent_duplicates_file_one_complaint(intake: Intake) -> None:
+    app, client = intake
+    headers = {"Idempotency-Key": "burst-1"}
+    responses = await asyncio.gather(
+        *(client.post("/v1/complaints", json=draft(), headers=headers) for _ in range(8))
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await count(app, complaints) == 1
+
+
+async def test_a_reused_key_with_another_body_is_refused(intake: Intake) -> None:
+    _, client = intake
+    headers = {"Idempotency-Key": "reused"}
+    assert (await client.post("/v1/complaints", json=draft(), headers=headers)).status_code == 201
+    other = await client.post("/v1/complaints", json=draft(category="delivery"), headers=headers)
+    assert other.status_code == 422
+    assert other.json()["type"].endswith("idempotency-key-reused")
+
+
+async def test_a_crm_reference_is_unique_per_client(intake: Intake) -> None:
+    _, client = intake
+    assert (await client.post("/v1/complaints", json=draft(crm_reference="CASE-9"))).status_code == 201
+    again = await client.post("/v1/complaints", json=draft(crm_reference="CASE-9"))
+    assert again.status_code == 409
+    assert again.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_transitions_are_audited_and_published(intake: Intake) -> None:
+    app, client = intake
+    complaint = (await client.post("/v1/complaints", json=draft())).json()
+    url = f"/v1/complaints/{complaint['id']}"
+    steps = [
+        {"action": "acknowledge", "actor": "agent-17"},
+        {"action": "start"},
+        {"action": "pause", "reason": "awaiting_documents", "note": "Asked for the October invoice."},
+        {"action": "resume", "reason": "documents_received"},
+        {"action": "escalate", "reason": "vip_customer"},
+        {"action": "resolve", "reason": "refund_issued", "root_cause": "process"},
+        {"action": "close"},
+        {"action": "reopen", "reason": "customer_called_back"},
+    ]
+    for step in steps:
+        response = await client.post(f"{url}/transitions", json=step)
+        assert response.status_code == 200, response.text
+    final = response.json()
+    assert final["status"] == "in_progress"
+    assert final["escalation_level"] == 1 and final["reopen_count"] == 1
+    assert final["acknowledged_at"] and final["resolved_at"] and final["closed_at"]
+
+    history = (await client.get(f"{url}/history")).json()["entries"]
+    assert [e["action"] for e in history] == ["file"] + [s["action"] for s in steps]
+    assert history[1]["actor"] == "agent-17" and history[2]["actor"] == "crm-test"
+    assert history[3]["note"] == "Asked for the October invoice."
+    assert [(e["from_status"], e["to_status"]) for e in history[-2:]] == [
+        ("resolved", "closed"),
+        ("closed", "in_progress"),
+    ]
+    # created + 6 status changes/escalations + 2 clock changes.
+    assert await count(app, outbox) == 1 + 6 + 2
+    assert await count(app, complaint_history) == 1 + len(steps)
+
+
+async def test_an_illegal_transition_is_refused_and_changes_nothing(intake: Intake) -> None:
+    _, client = intake
+    complaint = (await client.post("/v1/complaints", json=draft())).json()
+    url = f"/v1/complaints/{complaint['id']}"
+    refused = await client.post(f"{url}/transitions", json={"action": "close"})
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("illegal-transition")
+    assert "received" in refused.json()["detail"]
+    assert (await client.get(url)).json()["status"] == "received"
+    assert len((await client.get(f"{url}/history")).json()["entries"]) == 1
+
+
+async def test_a_missing_complaint_is_a_404_problem(intake: Intake) -> None:
+    _, client = intake
+    response = await client.get("/v1/complaints/00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_keys_past_their_retention_are_forgotten(intake: Intake) -> None:
+    app, client = intake
+    headers = {"Idempotency-Key": "old-key"}
+    first = await client.post("/v1/complaints", json=draft(), headers=headers)
+    async with app.state.runtime.db.transaction() as session:
+        assert await purge_before(session, datetime.now(UTC) + timedelta(hours=1)) == 1
+    later = await client.post("/v1/complaints", json=draft(), headers=headers)
+    assert later.status_code == 201 and "idempotent-replayed" not in later.headers
+    assert later.json()["id"] != first.json()["id"]
