@@ -1,33 +1,16 @@
 """Compensation's test fixtures: the shared server fixtures, and complaints to decide.
 
-The shared fixtures (`database_url`, `kafka_bootstrap`, `topics`) live in tests/conftest.py and are
-moving to the repo-root conftest.py; until that lands they are loaded from tests/conftest.py here.
+The shared server fixtures (`database_url`, `kafka_bootstrap`, `topics`) come from the repo-root
+conftest.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
 from complaints_common.events.contracts import ComplaintCreatedV1
-
-ROOT = Path(__file__).resolve().parents[3]
-
-if not (ROOT / "conftest.py").exists():
-    _spec = importlib.util.spec_from_file_location(
-        "_compensation_shared_fixtures", ROOT / "tests" / "conftest.py"
-    )
-    assert _spec is not None and _spec.loader is not None
-    _shared = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_shared)
-    pg_server_url = _shared.pg_server_url
-    database_url = _shared.database_url
-    kafka_bootstrap = _shared.kafka_bootstrap
-    topic_prefix = _shared.topic_prefix
-    topics = _shared.topics
 
 
 def complaint(

@@ -1,19 +1,17 @@
 """Notifications' test fixtures: the shared server fixtures, a real SMTP server (aiosmtpd) in the
 test process, and a local HTTP server that plays the SMS provider and the CRM's webhook receiver.
 
-The shared fixtures (`database_url`, `kafka_bootstrap`, `topics`) live in tests/conftest.py and are
-moving to the repo-root conftest.py; until that lands they are loaded from tests/conftest.py here.
+The shared server fixtures (`database_url`, `kafka_bootstrap`, `topics`) come from the repo-root
+conftest.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,21 +20,6 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request, Response
 
 from complaints_devstack.ports import free_port
-
-ROOT = Path(__file__).resolve().parents[3]
-
-if not (ROOT / "conftest.py").exists():
-    _spec = importlib.util.spec_from_file_location(
-        "_notifications_shared_fixtures", ROOT / "tests" / "conftest.py"
-    )
-    assert _spec is not None and _spec.loader is not None
-    _shared = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(_shared)
-    pg_server_url = _shared.pg_server_url
-    database_url = _shared.database_url
-    kafka_bootstrap = _shared.kafka_bootstrap
-    topic_prefix = _shared.topic_prefix
-    topics = _shared.topics
 
 
 @dataclass
