@@ -67,6 +67,7 @@ async def test_kill_9_mid_batch_loses_nothing_and_doubles_nothing(platform: Any,
         assert sorted(r["id"] for r in rows) == sorted(ids), kind
         assert all(r["n"] == 1 and r["sent"] for r in rows), kind
     scheduled = await platform.sql(
-        "SELECT count(DISTINCT complaint_id) AS n, count(*) AS total FROM followup.followups"
+        "SELECT count(DISTINCT complaint_id) AS n, count(*) AS total FROM followup.followups "
+        "WHERE kind = 'satisfaction_check'"
     )
     assert scheduled[0]["n"] == scheduled[0]["total"] == COMPLAINTS

@@ -1,4 +1,4 @@
-"""Follow-up: owns time: satisfaction checks and deadlines, fired exactly once."""
+"""Follow-up: owns time: satisfaction checks, deadline watches and call-backs, fired exactly once."""
 
 from __future__ import annotations
 
@@ -9,26 +9,45 @@ from fastapi import FastAPI
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_followup.api.routes import followup_router
-from complaints_followup.events.handlers import subscriptions, timer_loop
+from complaints_followup.domain.schedule import Clock, system_clock
+from complaints_followup.events.firing import timer_loop
+from complaints_followup.events.handlers import subscriptions
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import metadata
 
-SERVICE = ServiceDefinition(
-    name="followup",
-    title="Complaint follow-up",
-    description=(
-        "Schedules the satisfaction call-back after a complaint is settled and publishes "
-        "`followup.due` when it falls due, exactly once across replicas and restarts. Every call "
-        "but /healthz, /readyz and /metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
-    ),
-    settings_factory=FollowupSettings,
-    metadata=metadata,
-    migrations=Path(__file__).parent / "migrations",
-    routers=lambda runtime: [followup_router(runtime)],
-    subscriptions=subscriptions,
-    background=lambda runtime: [timer_loop(runtime)],
-    openapi_tags=[{"name": "follow-ups", "description": "Satisfaction checks and deadline watches."}],
-)
+
+def build_service(clock: Clock = system_clock) -> ServiceDefinition:
+    """The service; tests pass their own clock so that days pass in seconds."""
+    return ServiceDefinition(
+        name="followup",
+        title="Complaint follow-up",
+        description=(
+            "Owns time for the complaint platform: schedules the satisfaction call-back after a "
+            "complaint is settled, watches every deadline a complaint carries (a warning before the "
+            "breach, a breach event at it), keeps the follow-ups agents set, and publishes "
+            "`followup.due` when each falls due, exactly once across replicas and restarts. Agents "
+            "record call-back outcomes here; a dissatisfied customer's complaint is reopened by intake "
+            "on `followup.outcome`. Every call but /healthz, /readyz and /metrics needs an `X-API-Key`. "
+            "Errors are RFC 9457 problem details."
+        ),
+        settings_factory=FollowupSettings,
+        metadata=metadata,
+        migrations=Path(__file__).parent / "migrations",
+        routers=lambda runtime: [followup_router(runtime, clock)],
+        subscriptions=subscriptions,
+        background=lambda runtime: [timer_loop(runtime, clock)],
+        openapi_tags=[
+            {
+                "name": "follow-ups",
+                "description": "Satisfaction checks, deadline watches, manual call-backs.",
+            },
+            {"name": "outcomes", "description": "Call-back outcomes and their CSAT and NPS."},
+            {"name": "worklists", "description": "Due and overdue follow-ups per team and agent."},
+        ],
+    )
+
+
+SERVICE = build_service()
 
 
 def create_app() -> FastAPI:

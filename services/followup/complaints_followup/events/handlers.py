@@ -1,104 +1,160 @@
-"""What follow-up does with the events it consumes, and the timer loop that produces `followup.due`."""
+"""What follow-up does with the events it consumes: schedule, reschedule and cancel timers.
+
+| consumed                          | effect                                                          |
+|-----------------------------------|-----------------------------------------------------------------|
+| complaint.created                 | remember the complaint; deadline watches for its due times      |
+| complaint.status_changed resolved | satisfaction check; deadline watches end                        |
+| complaint.status_changed closed   | every scheduled timer of the complaint is cancelled             |
+| complaint.deadlines_changed       | deadline watches rescheduled or cancelled to match the new set  |
+| compensation.granted              | satisfaction check; the remedy is remembered for the results    |
+| compensation.decision_recorded    | pending_approval/held defers surveys; rejected cancels the check |
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from datetime import datetime, timedelta
 from typing import Any, cast
+from uuid import UUID
 
-from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common.consumer import Subscription
-from complaints_common.events.contracts import CompensationGrantedV1, ComplaintCreatedV1, FollowupDueV1
+from complaints_common.events.contracts import (
+    CompensationDecisionRecordedV1,
+    CompensationGrantedV1,
+    ComplaintCreatedV1,
+    ComplaintDeadlinesChangedV1,
+    ComplaintStatusChangedV1,
+)
 from complaints_common.events.envelope import (
+    COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
-    FOLLOWUP_DUE_V1,
+    COMPLAINT_DEADLINES_CHANGED_V1,
+    COMPLAINT_STATUS_CHANGED_V1,
     Event,
 )
-from complaints_common.runtime import BackgroundLoop, Runtime
-from complaints_followup.domain.schedule import Clock, satisfaction_check_due, system_clock
+from complaints_common.runtime import Runtime
+from complaints_followup.domain.schedule import (
+    DEADLINE_KINDS,
+    CancelReason,
+    FollowupKind,
+    deadline_timers,
+    satisfaction_check_due,
+)
 from complaints_followup.settings import FollowupSettings
-from complaints_followup.store.timers import claim_due, remember_complaint, schedule
+from complaints_followup.store import complaints as known
+from complaints_followup.store.timers import cancel, schedule, sync_deadline_timers
 
-SOURCE = "/complaints/followup"
-SATISFACTION_CHECK = "satisfaction_check"
-log = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
+PENDING_DECISIONS = frozenset({"pending_approval", "held"})
+CLOSED = "closed"
+RESOLVED = "resolved"
+
+
+class Scheduler:
+    """Turns what happened to a complaint into the timers it needs."""
+
+    def __init__(self, settings: FollowupSettings) -> None:
+        self.settings = settings
+
+    async def on_complaint_created(self, session: AsyncSession, event: Event[Any]) -> None:
+        data: ComplaintCreatedV1 = event.data
+        await known.remember(
+            session,
+            data.complaint_id,
+            customer_id=data.customer.customer_id,
+            filed_at=data.filed_at,
+            category=data.category,
+            agent_id=data.agent_id,
+        )
+        await known.record_status(session, data.complaint_id, "received", data.filed_at)
+        await known.record_deadlines(session, data.complaint_id, data.deadlines, data.filed_at)
+        await self.sync_deadlines(session, data.complaint_id)
+
+    async def on_status_changed(self, session: AsyncSession, event: Event[Any]) -> None:
+        data: ComplaintStatusChangedV1 = event.data
+        await known.remember(session, data.complaint_id, customer_id=data.customer_id)
+        await known.record_status(session, data.complaint_id, data.to_status, data.changed_at)
+        if data.deadlines:
+            await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
+        if data.to_status == CLOSED:
+            await cancel(
+                session,
+                data.complaint_id,
+                [kind.value for kind in FollowupKind],
+                CancelReason.COMPLAINT_CLOSED,
+            )
+            return
+        if data.to_status == RESOLVED:
+            await self.schedule_satisfaction_check(session, data.complaint_id, data.changed_at)
+        await self.sync_deadlines(session, data.complaint_id)
+
+    async def on_deadlines_changed(self, session: AsyncSession, event: Event[Any]) -> None:
+        data: ComplaintDeadlinesChangedV1 = event.data
+        await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
+        await self.sync_deadlines(session, data.complaint_id)
+
+    async def on_compensation_granted(self, session: AsyncSession, event: Event[Any]) -> None:
+        data: CompensationGrantedV1 = event.data
+        await known.remember(session, data.complaint_id, customer_id=data.customer_id, remedy=data.offer.kind)
+        await known.record_decision(session, data.complaint_id, pending=False, at=data.granted_at)
+        await self.schedule_satisfaction_check(session, data.complaint_id, data.granted_at)
+
+    async def on_decision_recorded(self, session: AsyncSession, event: Event[Any]) -> None:
+        data: CompensationDecisionRecordedV1 = event.data
+        await known.remember(session, data.complaint_id, customer_id=data.customer_id)
+        pending = data.status in PENDING_DECISIONS
+        await known.record_decision(session, data.complaint_id, pending=pending, at=data.decided_at)
+        if data.status == "rejected":
+            await cancel(
+                session,
+                data.complaint_id,
+                [FollowupKind.SATISFACTION_CHECK],
+                CancelReason.COMPENSATION_REJECTED,
+            )
+
+    async def schedule_satisfaction_check(
+        self, session: AsyncSession, complaint_id: UUID, settled_at: datetime
+    ) -> None:
+        """One satisfaction check per complaint, whichever settles it first (grant or resolution)."""
+        row = await known.complaint(session, complaint_id)
+        if row is None or row["customer_id"] is None or row["status"] == CLOSED:
+            return
+        delay = timedelta(seconds=self.settings.satisfaction_delay_s)
+        await schedule(
+            session,
+            complaint_id=complaint_id,
+            customer_id=row["customer_id"],
+            kind=FollowupKind.SATISFACTION_CHECK,
+            due_at=satisfaction_check_due(settled_at, delay),
+            team=self.settings.default_team,
+            agent_id=row["agent_id"],
+        )
+
+    async def sync_deadlines(self, session: AsyncSession, complaint_id: UUID) -> None:
+        """Deadline watches follow the newest set of due times while the complaint is open."""
+        row = await known.complaint(session, complaint_id)
+        if row is None or row["customer_id"] is None:
+            return  # no customer yet: complaint.created will bring it and sync then
+        if row["status"] in (RESOLVED, CLOSED):
+            await cancel(session, complaint_id, list(DEADLINE_KINDS), CancelReason.COMPLAINT_RESOLVED)
+            return
+        started = row["filed_at"] or row["deadlines_as_of"]
+        wanted = deadline_timers(
+            known.stored_deadlines(row),
+            started,
+            timedelta(seconds=self.settings.deadline_warning_lead_s),
+            self.settings.deadline_warning_fraction,
+        )
+        await sync_deadline_timers(session, complaint_id, row["customer_id"], wanted)
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
-    settings = cast(FollowupSettings, runtime.settings)
-    delay = timedelta(seconds=settings.satisfaction_delay_s)
-
-    async def on_complaint_created(session: AsyncSession, event: Event[Any]) -> None:
-        complaint: ComplaintCreatedV1 = event.data
-        await remember_complaint(
-            session, complaint.complaint_id, complaint.customer.customer_id, complaint.filed_at
-        )
-
-    async def on_compensation_granted(session: AsyncSession, event: Event[Any]) -> None:
-        grant: CompensationGrantedV1 = event.data
-        await schedule(
-            session,
-            complaint_id=grant.complaint_id,
-            customer_id=grant.customer_id,
-            kind=SATISFACTION_CHECK,
-            due_at=satisfaction_check_due(grant.granted_at, delay),
-        )
-
+    scheduler = Scheduler(cast(FollowupSettings, runtime.settings))
     return [
-        Subscription(COMPLAINT_CREATED_V1, on_complaint_created),
-        Subscription(COMPENSATION_GRANTED_V1, on_compensation_granted),
+        Subscription(COMPLAINT_CREATED_V1, scheduler.on_complaint_created),
+        Subscription(COMPLAINT_STATUS_CHANGED_V1, scheduler.on_status_changed),
+        Subscription(COMPLAINT_DEADLINES_CHANGED_V1, scheduler.on_deadlines_changed),
+        Subscription(COMPENSATION_GRANTED_V1, scheduler.on_compensation_granted),
+        Subscription(COMPENSATION_DECISION_RECORDED_V1, scheduler.on_decision_recorded),
     ]
-
-
-async def fire_due_timers(runtime: Runtime, now_: Clock, limit: int) -> int:
-    """Fire one batch of due timers; returns how many fired."""
-    now = now_()
-    async with runtime.db.transaction() as session:
-        due = await claim_due(session, now, limit)
-        for row in due:
-            await _fire(runtime, session, row, now)
-    return len(due)
-
-
-async def _fire(runtime: Runtime, session: AsyncSession, row: dict[str, Any], now: datetime) -> None:
-    """Write the timer's event inside the trace that scheduled it, so the journey stays one trace."""
-    with tracer.start_as_current_span(
-        "followup.due fire",
-        context=propagate.extract(row["trace_context"]),
-        attributes={"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
-    ):
-        due = FollowupDueV1(
-            complaint_id=row["complaint_id"],
-            followup_id=row["id"],
-            customer_id=row["customer_id"],
-            kind=row["kind"],
-            due_at=row["due_at"],
-            fired_at=now,
-            attempt=row["attempt"],
-        )
-        await runtime.outbox.add(session, Event(FOLLOWUP_DUE_V1, due, SOURCE))
-
-
-def timer_loop(runtime: Runtime, clock: Clock = system_clock) -> BackgroundLoop:
-    settings = cast(FollowupSettings, runtime.settings)
-
-    async def run(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                with suppress_instrumentation():  # polling is not part of any journey
-                    fired = await fire_due_timers(runtime, clock, settings.timer_batch_size)
-            except Exception as exc:  # the database may be restarting: keep the loop alive
-                log.warning("timer poll failed", extra={"error": type(exc).__name__})
-                fired = 0
-            if fired < settings.timer_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), settings.timer_poll_interval_s)
-
-    return run

@@ -1,33 +1,32 @@
-"""Durable timers: scheduling, and firing each due timer exactly once across replicas.
+"""Durable timers: scheduling, cancelling, and firing each due timer exactly once across replicas.
 
 Firing claims due rows with FOR UPDATE SKIP LOCKED, marks them fired and writes their events to the
 outbox in one transaction: two replicas never claim the same row, and a crash before the commit
-leaves the row scheduled for the next poll.
+leaves the row scheduled for the next poll. Cancelling only touches rows still `scheduled`; a
+replica firing the row holds its lock, so the cancel waits, re-reads `fired` and does nothing:
+a timer is either fired or cancelled, never both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
 from opentelemetry import propagate
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from complaints_followup.domain.schedule import FollowupStatus
-from complaints_followup.store.tables import complaints, followups
-
-
-async def remember_complaint(
-    session: AsyncSession, complaint_id: UUID, customer_id: str, filed_at: datetime
-) -> None:
-    await session.execute(
-        insert(complaints)
-        .values(complaint_id=complaint_id, customer_id=customer_id, filed_at=filed_at)
-        .on_conflict_do_nothing()
-    )
+from complaints_followup.domain.schedule import (
+    DEADLINE_KINDS,
+    CancelReason,
+    DeadlineTimer,
+    FollowupKind,
+    FollowupStatus,
+)
+from complaints_followup.store.tables import followups
 
 
 async def schedule(
@@ -38,8 +37,10 @@ async def schedule(
     kind: str,
     due_at: datetime,
     attempt: int = 1,
-) -> bool:
-    """Schedule a timer; False if this complaint already has one of this kind and attempt."""
+    reason_key: str = "",
+    **details: Any,
+) -> UUID | None:
+    """Schedule a timer; None if this complaint already has one of this kind, reason and attempt."""
     statement = (
         insert(followups)
         .values(
@@ -48,20 +49,69 @@ async def schedule(
             customer_id=customer_id,
             kind=kind,
             attempt=attempt,
+            reason_key=reason_key,
             due_at=due_at,
             status=FollowupStatus.SCHEDULED,
             trace_context=_current_trace_context(),
+            **details,
         )
         .on_conflict_do_nothing()
         .returning(followups.c.id)
     )
-    return (await session.execute(statement)).first() is not None
+    row = (await session.execute(statement)).first()
+    return row.id if row else None
 
 
 def _current_trace_context() -> dict[str, str]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
+
+
+async def cancel(
+    session: AsyncSession, complaint_id: UUID, kinds: Iterable[str], reason: CancelReason
+) -> int:
+    """Cancel the complaint's scheduled timers of these kinds; fired ones are history and stay."""
+    result = await session.execute(
+        update(followups)
+        .where(
+            followups.c.complaint_id == complaint_id,
+            followups.c.kind.in_(list(kinds)),
+            followups.c.status == FollowupStatus.SCHEDULED,
+        )
+        .values(status=FollowupStatus.CANCELLED, cancel_reason=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def sync_deadline_timers(
+    session: AsyncSession, complaint_id: UUID, customer_id: str, wanted: Sequence[DeadlineTimer]
+) -> None:
+    """Make the complaint's scheduled deadline timers exactly `wanted`: cancel the ones whose due
+    time has gone or moved, schedule the new ones (a timer that already fired is not fired again)."""
+    keys = [(timer.kind.value, timer.reason_key) for timer in wanted]
+    stale = [
+        followups.c.complaint_id == complaint_id,
+        followups.c.kind.in_([kind.value for kind in DEADLINE_KINDS]),
+        followups.c.status == FollowupStatus.SCHEDULED,
+    ]
+    if keys:
+        stale.append(tuple_(followups.c.kind, followups.c.reason_key).not_in(keys))
+    await session.execute(
+        update(followups)
+        .where(*stale)
+        .values(status=FollowupStatus.CANCELLED, cancel_reason=CancelReason.DEADLINE_CHANGED)
+    )
+    for timer in wanted:
+        await schedule(
+            session,
+            complaint_id=complaint_id,
+            customer_id=customer_id,
+            kind=timer.kind,
+            due_at=timer.due_at,
+            reason_key=timer.reason_key,
+            deadline_name=timer.deadline_name,
+        )
 
 
 async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[dict[str, Any]]:
@@ -81,11 +131,87 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[di
         .returning(*followups.c)
     )
     rows = [dict(row._mapping) for row in await session.execute(statement)]
-    return sorted(rows, key=lambda row: row["due_at"])
+    return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
+
+
+async def lock_customers(session: AsyncSession, customer_ids: Iterable[str]) -> None:
+    """Serialise survey decisions per customer across replicas for this transaction (sorted, so two
+    replicas never wait on each other in a cycle)."""
+    ids = sorted(set(customer_ids))
+    if ids:
+        # unnest keeps the array's (sorted) order, so the locks are taken in that order.
+        await session.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(hashtextextended(c, 0)) FROM unnest(CAST(:ids AS text[])) AS c"
+            ),
+            {"ids": ids},
+        )
+
+
+async def recently_surveyed(
+    session: AsyncSession, customer_ids: Iterable[str], exclude: Iterable[UUID], since: datetime
+) -> set[str]:
+    """Customers who were sent a satisfaction survey since `since` for another complaint."""
+    ids = list(set(customer_ids))
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(followups.c.customer_id)
+        .where(
+            followups.c.kind == FollowupKind.SATISFACTION_CHECK,
+            followups.c.customer_id.in_(ids),
+            followups.c.fired_at >= since,
+            followups.c.complaint_id.not_in(list(exclude)),
+            followups.c.status.in_([FollowupStatus.FIRED, FollowupStatus.DONE]),
+        )
+        .distinct()
+    )
+    return {row.customer_id for row in rows}
+
+
+async def postpone(session: AsyncSession, ids: Sequence[UUID], due_at: datetime) -> None:
+    """Put claimed timers back, due later (a survey waiting for a compensation decision)."""
+    if ids:
+        await session.execute(
+            update(followups)
+            .where(followups.c.id.in_(ids))
+            .values(status=FollowupStatus.SCHEDULED, fired_at=None, due_at=due_at)
+        )
+
+
+async def suppress(session: AsyncSession, ids: Sequence[UUID], reason: CancelReason) -> None:
+    """Cancel claimed timers that must not fire (the customer was surveyed recently)."""
+    if ids:
+        await session.execute(
+            update(followups)
+            .where(followups.c.id.in_(ids))
+            .values(status=FollowupStatus.CANCELLED, fired_at=None, cancel_reason=reason)
+        )
 
 
 async def followups_for(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(followups).where(followups.c.complaint_id == complaint_id).order_by(followups.c.due_at)
+        select(followups)
+        .where(followups.c.complaint_id == complaint_id)
+        .order_by(followups.c.due_at, followups.c.id)
     )
     return [dict(row._mapping) for row in rows]
+
+
+async def followup_by_id(
+    session: AsyncSession, followup_id: UUID, *, lock: bool = False
+) -> dict[str, Any] | None:
+    statement = select(followups).where(followups.c.id == followup_id)
+    if lock:
+        statement = statement.with_for_update()
+    row = (await session.execute(statement)).first()
+    return dict(row._mapping) if row else None
+
+
+def scheduled_of(complaint_id: UUID, kind: str) -> Any:
+    """A filter for one complaint's scheduled timers of one kind."""
+    return and_(
+        followups.c.complaint_id == complaint_id,
+        followups.c.kind == kind,
+        followups.c.status == FollowupStatus.SCHEDULED,
+    )

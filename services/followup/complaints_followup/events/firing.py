@@ -1,0 +1,129 @@
+"""The timer loop: fires due timers as `followup.due`, exactly once, oldest first, in bounded batches.
+
+Each poll claims at most `timer_batch_size` due timers (FOR UPDATE SKIP LOCKED, oldest due first),
+applies the survey rules to the satisfaction checks among them, and writes one `followup.due` per
+fired timer to the outbox in the same transaction. A full batch polls again at once, so timers
+missed during downtime are caught up in due order without one giant transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_common.consumer import safe_error
+from complaints_common.events.contracts import FollowupDueV1
+from complaints_common.events.envelope import FOLLOWUP_DUE_V1, Event
+from complaints_common.runtime import BackgroundLoop, Runtime
+from complaints_followup import metrics
+from complaints_followup.domain.schedule import CancelReason, Clock, FollowupKind, system_clock
+from complaints_followup.settings import FollowupSettings
+from complaints_followup.store import complaints as known
+from complaints_followup.store.timers import (
+    claim_due,
+    lock_customers,
+    postpone,
+    recently_surveyed,
+    suppress,
+)
+
+SOURCE = "/complaints/followup"
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+
+async def fire_due_timers(runtime: Runtime, clock: Clock, limit: int) -> int:
+    """Fire one batch of due timers; returns how many were claimed (fired, postponed or suppressed)."""
+    settings = cast(FollowupSettings, runtime.settings)
+    now = clock()
+    async with runtime.db.transaction() as session:
+        due = await claim_due(session, now, limit)
+        to_fire = await _govern_surveys(session, settings, due, now)
+        await _write_events(runtime, session, to_fire, now)
+    for row in to_fire:
+        metrics.TIMERS_FIRED.labels(row["kind"]).inc()
+        metrics.TIMER_LATENESS.observe(max(0.0, (now - row["due_at"]).total_seconds()))
+    return len(due)
+
+
+async def _govern_surveys(
+    session: AsyncSession, settings: FollowupSettings, due: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """No survey while a compensation decision is pending (postponed), and at most one survey per
+    customer per period (later ones cancelled). Other kinds pass untouched."""
+    checks = [row for row in due if row["kind"] == FollowupKind.SATISFACTION_CHECK]
+    if not checks:
+        return due
+    await lock_customers(session, (row["customer_id"] for row in checks))
+    pending = await known.with_pending_decisions(session, (row["complaint_id"] for row in checks))
+    since = now - timedelta(seconds=settings.survey_period_s)
+    surveyed = await recently_surveyed(
+        session, (row["customer_id"] for row in checks), {row["complaint_id"] for row in checks}, since
+    )
+    postponed, suppressed, surveyed_now = [], [], set()
+    for row in checks:
+        if row["complaint_id"] in pending:
+            postponed.append(row["id"])
+        elif row["customer_id"] in surveyed or (
+            row["attempt"] == 1 and settings.survey_period_s > 0 and row["customer_id"] in surveyed_now
+        ):
+            suppressed.append(row["id"])
+        elif row["attempt"] == 1:
+            surveyed_now.add(row["customer_id"])
+    await postpone(session, postponed, now + timedelta(seconds=settings.pending_decision_recheck_s))
+    await suppress(session, suppressed, CancelReason.CUSTOMER_SURVEYED_RECENTLY)
+    held = set(postponed) | set(suppressed)
+    return [row for row in due if row["id"] not in held]
+
+
+async def _write_events(
+    runtime: Runtime, session: AsyncSession, rows: list[dict[str, Any]], now: datetime
+) -> None:
+    """One outbox insert for the whole batch; each row's event is built inside the trace that
+    scheduled its timer, so a complaint's journey stays one trace even days later."""
+    outbox_rows = []
+    for row in rows:
+        with tracer.start_as_current_span(
+            "followup.due fire",
+            context=propagate.extract(row["trace_context"]),
+            attributes={"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
+        ):
+            due = FollowupDueV1(
+                complaint_id=row["complaint_id"],
+                followup_id=row["id"],
+                customer_id=row["customer_id"],
+                kind=row["kind"],
+                due_at=row["due_at"],
+                fired_at=now,
+                attempt=row["attempt"],
+                deadline_name=row["deadline_name"],
+            )
+            # The outbox's row builder captures the current span's trace context into the headers.
+            outbox_rows.append(runtime.outbox._row(Event(FOLLOWUP_DUE_V1, due, SOURCE)))
+    if outbox_rows:
+        await session.execute(runtime.outbox.table.insert(), outbox_rows)
+
+
+def timer_loop(runtime: Runtime, clock: Clock = system_clock) -> BackgroundLoop:
+    settings = cast(FollowupSettings, runtime.settings)
+
+    async def run(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                with suppress_instrumentation():  # polling is not part of any journey
+                    claimed = await fire_due_timers(runtime, clock, settings.timer_batch_size)
+            except Exception as exc:  # the database may be restarting: keep the loop alive
+                log.warning("timer poll failed", extra={"error": safe_error(exc)})
+                claimed = 0
+            if claimed < settings.timer_batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), settings.timer_poll_interval_s)
+
+    return run

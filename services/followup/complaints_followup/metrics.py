@@ -1,0 +1,12 @@
+"""Follow-up's own Prometheus metrics (served on /metrics with the shared ones)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+TIMERS_FIRED = Counter("followup_timers_fired_total", "Timers fired as followup.due, by kind.", ["kind"])
+TIMER_LATENESS = Histogram(
+    "followup_timer_lateness_seconds",
+    "How long after its due time a timer fired.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)

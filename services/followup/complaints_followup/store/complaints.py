@@ -1,0 +1,100 @@
+"""What follow-up knows of each complaint, folded from the events it consumes.
+
+Events about one complaint arrive on several topics with no order between them, so each fact is
+kept with the time it was true, and an older fact never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaints_common.events.contracts import Deadline
+from complaints_followup.domain.schedule import decision_pending
+from complaints_followup.store.tables import complaints
+
+
+async def remember(session: AsyncSession, complaint_id: UUID, **facts: Any) -> None:
+    """Record plain facts (customer, category, agent, remedy); later events may fill in more."""
+    values = {key: value for key, value in facts.items() if value is not None}
+    statement = insert(complaints).values(complaint_id=complaint_id, **values)
+    if values:
+        statement = statement.on_conflict_do_update(
+            index_elements=[complaints.c.complaint_id],
+            set_={key: statement.excluded[key] for key in values},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing()
+    await session.execute(statement)
+
+
+async def record_status(session: AsyncSession, complaint_id: UUID, status: str, as_of: datetime) -> None:
+    await remember(session, complaint_id)
+    await session.execute(
+        complaints.update()
+        .where(
+            complaints.c.complaint_id == complaint_id,
+            or_(complaints.c.status_as_of.is_(None), complaints.c.status_as_of <= as_of),
+        )
+        .values(status=status, status_as_of=as_of)
+    )
+
+
+async def record_decision(session: AsyncSession, complaint_id: UUID, *, pending: bool, at: datetime) -> None:
+    """A decision is pending from `pending_since` until a later settled decision."""
+    await remember(session, complaint_id)
+    column = complaints.c.decision_pending_since if pending else complaints.c.decision_settled_at
+    await session.execute(
+        complaints.update()
+        .where(complaints.c.complaint_id == complaint_id)
+        .values({column: func.greatest(func.coalesce(column, at), at)})
+    )
+
+
+async def record_deadlines(
+    session: AsyncSession, complaint_id: UUID, deadlines: list[Deadline], as_of: datetime
+) -> None:
+    """Keep the newest set of due times (a set computed earlier than the stored one is ignored)."""
+    await remember(session, complaint_id)
+    await session.execute(
+        complaints.update()
+        .where(
+            complaints.c.complaint_id == complaint_id,
+            or_(complaints.c.deadlines_as_of.is_(None), complaints.c.deadlines_as_of <= as_of),
+        )
+        .values(deadlines=[d.model_dump(mode="json") for d in deadlines], deadlines_as_of=as_of)
+    )
+
+
+async def complaint(session: AsyncSession, complaint_id: UUID) -> dict[str, Any] | None:
+    row = (await session.execute(select(complaints).where(complaints.c.complaint_id == complaint_id))).first()
+    return dict(row._mapping) if row else None
+
+
+def stored_deadlines(row: dict[str, Any]) -> list[Deadline]:
+    return [Deadline.model_validate(item) for item in row["deadlines"]]
+
+
+async def with_pending_decisions(session: AsyncSession, complaint_ids: Iterable[UUID]) -> set[UUID]:
+    """Which of these complaints wait for a compensation decision."""
+    ids = list(set(complaint_ids))
+    if not ids:
+        return set()
+    rows = await session.execute(
+        select(
+            complaints.c.complaint_id,
+            complaints.c.decision_pending_since,
+            complaints.c.decision_settled_at,
+        ).where(complaints.c.complaint_id.in_(ids), complaints.c.decision_pending_since.is_not(None))
+    )
+    return {
+        row.complaint_id
+        for row in rows
+        if decision_pending(row.decision_pending_since, row.decision_settled_at)
+    }

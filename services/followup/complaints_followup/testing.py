@@ -1,0 +1,146 @@
+"""Helpers for follow-up's tests and benchmark: a clock the test moves, events as other services
+would publish them, and delivery of an event to follow-up's handlers without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid4
+
+from complaints_common.events import contracts as c
+from complaints_common.events.envelope import (
+    COMPENSATION_DECISION_RECORDED_V1,
+    COMPENSATION_GRANTED_V1,
+    COMPLAINT_CREATED_V1,
+    COMPLAINT_DEADLINES_CHANGED_V1,
+    COMPLAINT_STATUS_CHANGED_V1,
+    Event,
+)
+from complaints_common.runtime import Runtime, run_migrations
+from complaints_followup.events.handlers import subscriptions
+from complaints_followup.main import SERVICE
+from complaints_followup.settings import FollowupSettings
+
+
+class ManualClock:
+    """A clock that stands still until moved; `tick` advances it on every reading."""
+
+    def __init__(self, now: datetime, tick: timedelta = timedelta(0)) -> None:
+        self.now = now
+        self.tick = tick
+
+    def __call__(self) -> datetime:
+        now = self.now
+        self.now += self.tick
+        return now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+async def migrated_runtime(settings: FollowupSettings) -> Runtime:
+    """Follow-up's database and outbox, migrated, with no broker (enough to schedule and fire)."""
+    await asyncio.to_thread(run_migrations, SERVICE, settings)
+    return SERVICE.runtime(settings)
+
+
+async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
+    """Hand an event to follow-up's handler as the consumer would: inbox and effects in one
+    transaction. False for a redelivery."""
+    handlers = {s.contract.ce_type: s.handler for s in subscriptions(runtime)}
+    async with runtime.db.transaction() as session:
+        if not await runtime.inbox.claim(session, "followup", event.id, event.contract.topic.name):
+            return False
+        await handlers[event.contract.ce_type](session, event)
+        return True
+
+
+SOURCE = "/tests"
+
+
+def complaint_created(
+    complaint_id: UUID,
+    customer_id: str,
+    filed_at: datetime,
+    *,
+    deadlines: list[c.Deadline] | None = None,
+    category: str = "billing",
+    agent_id: str | None = "agent-1",
+) -> Event[c.ComplaintCreatedV1]:
+    data = c.ComplaintCreatedV1(
+        complaint_id=complaint_id,
+        reference="C-" + complaint_id.hex[:8],
+        client_id="crm-test",
+        customer=c.CustomerContact(customer_id=customer_id, email="someone@example.com"),
+        channel="phone",
+        category=category,
+        severity="medium",
+        filed_at=filed_at,
+        agent_id=agent_id,
+        deadlines=deadlines or [],
+    )
+    return Event(COMPLAINT_CREATED_V1, data, SOURCE)
+
+
+def compensation_granted(
+    complaint_id: UUID, customer_id: str, granted_at: datetime, kind: c.OfferKind = "coupon"
+) -> Event[c.CompensationGrantedV1]:
+    money = c.Money(amount=Decimal("10.00"), currency="EUR")
+    data = c.CompensationGrantedV1(
+        complaint_id=complaint_id,
+        decision_id=uuid4(),
+        customer_id=customer_id,
+        offer=c.Offer(kind=kind, description="A coupon", value=money, cost=money),
+        rule_id="rule-1",
+        policy_version="1",
+        granted_by="auto",
+        granted_at=granted_at,
+    )
+    return Event(COMPENSATION_GRANTED_V1, data, SOURCE)
+
+
+def decision_recorded(
+    complaint_id: UUID, customer_id: str, status: c.DecisionStatus, decided_at: datetime
+) -> Event[c.CompensationDecisionRecordedV1]:
+    data = c.CompensationDecisionRecordedV1(
+        complaint_id=complaint_id,
+        decision_id=uuid4(),
+        customer_id=customer_id,
+        status=status,
+        rule_id="rule-1",
+        policy_version="1",
+        decided_by="supervisor-1",
+        decided_at=decided_at,
+    )
+    return Event(COMPENSATION_DECISION_RECORDED_V1, data, SOURCE)
+
+
+def status_changed(
+    complaint_id: UUID,
+    customer_id: str,
+    from_status: c.ComplaintStatus,
+    to_status: c.ComplaintStatus,
+    changed_at: datetime,
+    deadlines: list[c.Deadline] | None = None,
+) -> Event[c.ComplaintStatusChangedV1]:
+    data = c.ComplaintStatusChangedV1(
+        complaint_id=complaint_id,
+        customer_id=customer_id,
+        from_status=from_status,
+        to_status=to_status,
+        actor="agent-1",
+        changed_at=changed_at,
+        deadlines=deadlines or [],
+    )
+    return Event(COMPLAINT_STATUS_CHANGED_V1, data, SOURCE)
+
+
+def deadlines_changed(
+    complaint_id: UUID, deadlines: list[c.Deadline], changed_at: datetime
+) -> Event[c.ComplaintDeadlinesChangedV1]:
+    data = c.ComplaintDeadlinesChangedV1(
+        complaint_id=complaint_id, deadlines=deadlines, changed_at=changed_at
+    )
+    return Event(COMPLAINT_DEADLINES_CHANGED_V1, data, SOURCE)
