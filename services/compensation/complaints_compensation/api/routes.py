@@ -69,7 +69,7 @@ def decision_router(runtime: Runtime) -> APIRouter:
         complaint_id: UUID | None = None,
         rule_id: Annotated[str | None, Query(max_length=100)] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
     ) -> DecisionPage:
         query = store.search(
             customer_id=customer_id, status=status, complaint_id=complaint_id, rule_id=rule_id
@@ -138,7 +138,7 @@ def approval_router(runtime: Runtime) -> APIRouter:
     async def waiting(
         _: Annotated[Principal, Depends(require_scope("manage"))],
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
     ) -> DecisionPage:
         async with runtime.db.transaction() as session:
             rows = await reports.waiting(session, limit, offset)

@@ -133,7 +133,7 @@ def message_router(runtime: Runtime) -> APIRouter:
         customer_id: CustomerId,
         _: Annotated[Principal, Depends(require_scope("read"))],
         limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-        offset: Annotated[int, Query(ge=0, description="Messages to skip.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Messages to skip.")] = 0,
     ) -> list[DeliveryView]:
         async with runtime.db.transaction() as session:
             rows = await messages_for_customer(session, customer_id, limit, offset)

@@ -109,7 +109,11 @@ async def claim_due(
         update(messages)
         .where(messages.c.id.in_(due.scalar_subquery()))
         .values(
-            status=SENDING, attempts=messages.c.attempts + 1, lease_until=now + timedelta(seconds=lease_s)
+            status=SENDING,
+            attempts=messages.c.attempts + 1,
+            lease_until=now + timedelta(seconds=lease_s),
+            # Whose liveness lock vouches for this send: free lock, dead sender, claim it again.
+            claimed_by=worker_id,
         )
         .returning(*messages.c)
     )
