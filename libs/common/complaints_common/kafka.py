@@ -33,4 +33,5 @@ def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AI
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms),
         max_poll_records=settings.consumer_batch_size,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
