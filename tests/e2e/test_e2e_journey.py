@@ -7,9 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer
+from prometheus_client.parser import text_string_to_metric_families
 
 from complaints_devstack.journey import journey_report
 
@@ -40,6 +42,29 @@ async def _collect(
     return seen
 
 
+async def scrape(platform: Any) -> dict[str, float]:
+    """Every service's /metrics, summed per metric name and label set: `name{k=v,...}` -> value."""
+    values: dict[str, float] = {}
+    async with httpx.AsyncClient() as client:
+        for service in ("intake", "compensation", "followup", "notifications"):
+            text = (await client.get(platform.url(service) + "/metrics")).text
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                    key = f"{service}:{sample.name}{{{labels}}}"
+                    values[key] = values.get(key, 0.0) + sample.value
+    return values
+
+
+def total(values: dict[str, float], service: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    wanted = [f"{k}={v}" for k, v in labels.items()]
+    prefix = f"{service}:{name}{{"
+    return sum(
+        v for k, v in values.items() if k.startswith(prefix) and all(w in k[len(prefix) :] for w in wanted)
+    )
+
+
 async def test_a_complaint_travels_the_whole_way_in_one_trace(
     platform: Any, kafka_bootstrap: str, wait_for: Any
 ) -> None:
@@ -53,6 +78,7 @@ async def test_a_complaint_travels_the_whole_way_in_one_trace(
         request_timeout_ms=5000,
     )
     await consumer.start()
+    before = await scrape(platform)
     try:
         async with platform.client("intake") as intake:
             posted_at = time.monotonic()
@@ -130,3 +156,27 @@ async def test_a_complaint_travels_the_whole_way_in_one_trace(
     assert lines[0].split()[-2:] == ["POST", "/v1/complaints"]
     assert any("followup.due fire" in line for line in lines)
     assert not any(line.split()[-1] in ("BEGIN;", "COMMIT;") for line in lines)
+
+    # The operators' view: the metrics moved while the complaint flowed.
+    after = await scrape(platform)
+    p = platform.prefix
+
+    def moved(service: str, name: str, **labels: str) -> float:
+        return total(after, service, name, **labels) - total(before, service, name, **labels)
+
+    assert moved("intake", "http_request_duration_seconds_count", route="/v1/complaints", status="201") == 1
+    assert moved("intake", "outbox_published_total", topic="complaint.created") == 1
+    assert (
+        moved("compensation", "consumer_messages_total", topic=p + "complaint.created", outcome="processed")
+        == 1
+    )
+    assert (
+        moved("compensation", "consumer_handler_duration_seconds_count", topic=p + "complaint.created") == 1
+    )
+    assert moved("compensation", "compensation_decisions_total", status="granted") == 1
+    assert moved("compensation", "compensation_granted_value_total", currency="EUR") > 0
+    assert moved("followup", "followup_timers_fired_total", kind="satisfaction_check") == 1
+    assert moved("notifications", "notification_deliveries_total", outcome="sent") >= 3
+    assert total(after, "intake", "outbox_backlog_messages") == 0
+    assert any(k.startswith("compensation:consumer_lag_messages{") for k in after)
+    assert any(k.startswith("followup:followup_timers_overdue{") for k in after)

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaints_common import metrics
@@ -101,13 +100,11 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
-def _route_template(app: Any, scope: Scope) -> str:
-    """The route's template, not the raw path, so complaint ids do not explode label cardinality."""
-    for route in app.router.routes:
-        match, _ = route.matches(scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+def _route_template(scope: Scope) -> str:
+    """The matched route's template (routing records it in the scope), not the raw path, so
+    complaint ids do not explode the label's cardinality."""
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 class LatencyMiddleware:
@@ -132,7 +129,7 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, observe_status)
         finally:
-            route = _route_template(scope["app"], scope)
+            route = _route_template(scope)
             metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - started
             )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 TIMERS_FIRED = Counter("followup_timers_fired_total", "Timers fired as followup.due, by kind.", ["kind"])
 TIMER_LATENESS = Histogram(
     "followup_timer_lateness_seconds",
     "How long after its due time a timer fired.",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
+SCHEDULED = Gauge("followup_timers_scheduled", "Timers waiting to fall due, by kind.", ["kind"])
+OVERDUE = Gauge(
+    "followup_timers_overdue",
+    "Scheduled timers already past their due time (the loop is behind), by kind.",
+    ["kind"],
 )

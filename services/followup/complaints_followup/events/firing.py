@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common.consumer import safe_error
@@ -26,6 +29,7 @@ from complaints_followup import metrics
 from complaints_followup.domain.schedule import CancelReason, Clock, FollowupKind, system_clock
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store import complaints as known
+from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import (
     claim_due,
     lock_customers,
@@ -111,14 +115,43 @@ async def _write_events(
         await session.execute(runtime.outbox.table.insert(), outbox_rows)
 
 
+CENSUS_INTERVAL_S = 10.0
+
+
+async def count_timers(runtime: Runtime, now: datetime) -> None:
+    """Refresh the scheduled and overdue gauges (cheap: the partial index on scheduled timers)."""
+    async with runtime.db.transaction() as session:
+        rows = await session.execute(
+            select(
+                followups.c.kind,
+                func.count(),
+                func.count().filter(followups.c.due_at < now),
+            )
+            .where(followups.c.status == "scheduled")
+            .group_by(followups.c.kind)
+        )
+        for kind in ("satisfaction_check", "deadline_warning", "deadline_breach", "manual", "review_request"):
+            metrics.SCHEDULED.labels(kind).set(0)
+            metrics.OVERDUE.labels(kind).set(0)
+        for kind, scheduled, overdue in rows:
+            metrics.SCHEDULED.labels(kind).set(scheduled)
+            metrics.OVERDUE.labels(kind).set(overdue)
+
+
 def timer_loop(runtime: Runtime, clock: Clock = system_clock) -> BackgroundLoop:
     settings = cast(FollowupSettings, runtime.settings)
 
+    last_census = -math.inf
+
     async def run(stop: asyncio.Event) -> None:
+        nonlocal last_census
         while not stop.is_set():
             try:
                 with suppress_instrumentation():  # polling is not part of any journey
                     claimed = await fire_due_timers(runtime, clock, settings.timer_batch_size)
+                    if time.monotonic() - last_census >= CENSUS_INTERVAL_S:
+                        await count_timers(runtime, clock())
+                        last_census = time.monotonic()
             except Exception as exc:  # the database may be restarting: keep the loop alive
                 log.warning("timer poll failed", extra={"error": safe_error(exc)})
                 claimed = 0
