@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -54,8 +55,8 @@ class Plan:
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
-            return cls(warmup_s=2, throughput_s=4, loads=(25, 50), load_s=3, drain_s=8)
-        return cls(warmup_s=5, throughput_s=20, loads=(25, 50, 100, 200), load_s=20, drain_s=15)
+            return cls(warmup_s=2, throughput_s=4, loads=(5, 25), load_s=3, drain_s=8)
+        return cls(warmup_s=5, throughput_s=20, loads=(5, 10, 15, 25, 50, 100, 200), load_s=15, drain_s=20)
 
 
 # -- (a) throughput against the baseline --------------------------------------------------------
@@ -249,8 +250,20 @@ def _load_report(
 async def part_latency(stack: Stack, plan: Plan, smtp: SmtpSink | None) -> list[dict[str, Any]]:
     granted = TopicWatcher(stack.bootstrap, "compensation.granted")
     await granted.start()
+    rows: list[dict[str, Any]] = []
     try:
-        return [await one_load(stack, rate, plan, granted, smtp) for rate in plan.loads]
+        # Warm-up, not recorded: the first complaints pay for consumer-group joins and cold caches.
+        print("bench: end-to-end warm-up (not recorded)")
+        await one_load(stack, 5, dataclasses.replace(plan, load_s=3), granted, smtp)
+        for rate in plan.loads:
+            rows.append(await one_load(stack, rate, plan, granted, smtp))
+            if not rows[-1]["sustained"]:
+                # Beyond the first load it cannot sustain, the platform only builds a backlog that
+                # distorts every later step and makes the run long: stop here and say so.
+                skipped = plan.loads[len(rows) :]
+                rows += [{"offered_per_s": r, "skipped": "a lower load was not sustained"} for r in skipped]
+                break
+        return rows
     finally:
         await granted.stop()
 
@@ -280,7 +293,7 @@ def run(plan: Plan, workdir: Path, quick: bool) -> dict[str, Any]:
         stack.close()
         if smtp is not None:
             smtp.stop()
-    sustained = [row["offered_per_s"] for row in loads if row["sustained"]]
+    sustained = [row["offered_per_s"] for row in loads if row.get("sustained")]
     highest = max(sustained) if sustained else None
     at_highest = next((r for r in loads if r["offered_per_s"] == highest), loads[0])
     return {

@@ -73,6 +73,9 @@ def bench_markdown(r: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in e["loads"]:
+        if "skipped" in row:
+            lines.append(f"| {row['offered_per_s']} | not run: {row['skipped']} | | | | | | | |")
+            continue
         g, p = row["post_to_compensation_granted"], row["post_response"]
         errors = ", ".join(f"{k}: {v}" for k, v in row["errors"].items()) or "0"
         lines.append(
@@ -88,6 +91,8 @@ def bench_markdown(r: dict[str, Any]) -> str:
             "| --- | --- | --- | --- |",
         ]
         for row in e["loads"]:
+            if "skipped" in row:
+                continue
             a = row.get("post_to_smtp_acknowledgement", {})
             lines.append(
                 f"| {row['offered_per_s']} | {_v(a.get('p50_ms'))} | "
