@@ -35,7 +35,8 @@ from benchmarks import report
 from benchmarks.complaints import ROOT, bodies
 from benchmarks.measure import ResourceSampler, SmtpSink, TopicWatcher, latency_summary_ms, machine
 from benchmarks.openloop import LoadResult, offer_load
-from benchmarks.stack import API_KEY, SERVICES, Stack, asyncpg_dsn
+from benchmarks.stack import API_KEY, SERVICES, Stack
+from complaints_common.db import asyncpg_dsn
 from complaints_devstack.ports import free_port
 
 P99_GOAL_MS = 250.0

@@ -38,7 +38,8 @@ from benchmarks.complaints import ROOT, bodies
 from benchmarks.measure import machine
 from benchmarks.openloop import LoadResult, offer_load
 from benchmarks.proxy import DelayProxy
-from benchmarks.stack import API_KEY, SERVICES, Stack, asyncpg_dsn
+from benchmarks.stack import API_KEY, SERVICES, Stack
+from complaints_common.db import asyncpg_dsn
 from complaints_common.events.topics import all_topics_with_dead_letters
 
 RATE = 30.0

@@ -1,23 +1,20 @@
 """The embedded stack a benchmark or fault run starts for itself, in a temporary directory.
 
 PostgreSQL and the Tansu broker on free ports, every topic created, then each service migrated and
-served as a real subprocess (`complaints-<svc> migrate`, `complaints-<svc> serve`), configured the
-way tests/e2e/conftest.py does it. Tracing is off (no spans file, OTEL_TRACES_EXPORTER=none): the
-load runs measure the platform, not the span exporter.
+served as a real subprocess (`complaints-<svc> migrate`, `complaints-<svc> serve`), its environment
+built by the launcher's `service_env`, as tests/e2e/conftest.py does. Tracing is off (no spans
+file, OTEL_TRACES_EXPORTER=none): the load runs measure the platform, not the span exporter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -25,25 +22,28 @@ import httpx
 
 from complaints_common.events.topics import all_topics_with_dead_letters
 from complaints_devstack.broker import EmbeddedBroker, create_topics
+from complaints_devstack.launcher import (
+    SERVICE_ORDER,
+    ServiceSpec,
+    default_services,
+    dev_api_keys_json,
+    service_env,
+    service_executable,
+)
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
 
-SERVICES = ("intake", "compensation", "followup", "notifications")
+SERVICES = SERVICE_ORDER
 API_KEY = "bench-key"
-BIN = Path(sys.executable).parent
-
-
-def api_keys_json() -> str:
-    entry = {
-        "client": "crm-bench",
-        "sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-        "scopes": ["file", "read", "manage", "admin"],
-    }
-    return json.dumps([entry])
-
-
-def asyncpg_dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
+# Tracing and metrics export off; quick rejoin after a kill -9 (Tansu's first generation costs a
+# session timeout).
+_BASE_ENV = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+_SETTINGS = {
+    "LOG_LEVEL": "WARNING",
+    "KAFKA_SESSION_TIMEOUT_MS": "3000",
+    "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    "KAFKA_REQUEST_TIMEOUT_MS": "5000",
+}
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | None = None
     service_database_url: str | None = None
-    ports: dict[str, int] = field(default_factory=dict)
+    specs: dict[str, ServiceSpec] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
@@ -72,7 +72,7 @@ class Stack:
         self.broker = EmbeddedBroker(free_port(), log_path=self.workdir / "broker.log")
         self.broker.start()
         self.create_topics()
-        self.ports = {service: free_port() for service in SERVICES}
+        self.specs = {spec.name: replace(spec, port=free_port()) for spec in default_services({})}
 
     def create_topics(self, prefix: str = "") -> None:
         asyncio.run(create_topics(self.bootstrap, all_topics_with_dead_letters(), prefix))
@@ -90,32 +90,24 @@ class Stack:
     # -- services ---------------------------------------------------------------------------------
 
     def env(self, service: str) -> dict[str, str]:
-        p = service.upper() + "_"
-        env = {
-            **os.environ,
-            p + "DATABASE_URL": self.service_database_url or self.database_url,
-            p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            p + "HTTP_PORT": str(self.ports[service]),
-            p + "API_KEYS": api_keys_json(),
-            p + "LOG_LEVEL": "WARNING",
-            # Quick rejoin after a kill -9 (Tansu's first generation costs a session timeout).
-            p + "KAFKA_SESSION_TIMEOUT_MS": "3000",
-            p + "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            p + "KAFKA_REQUEST_TIMEOUT_MS": "5000",
-            "OTEL_TRACES_EXPORTER": "none",
-            "OTEL_METRICS_EXPORTER": "none",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop(p + "SPANS_FILE", None)
+        env = service_env(
+            self.specs[service],
+            base_env={**os.environ, **_BASE_ENV},
+            database_url=self.service_database_url or self.database_url,
+            kafka_bootstrap=self.bootstrap,
+            api_keys_json=dev_api_keys_json(API_KEY, client="crm-bench"),
+            settings=_SETTINGS,
+        )
+        env.pop(self.specs[service].env_prefix + "SPANS_FILE", None)
         env.update(self.extra_env.get(service, {}))
         return env
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        return self.specs[service].base_url
 
     def migrate(self, service: str) -> None:
         result = subprocess.run(  # noqa: S603 - our own console script
-            [str(BIN / f"complaints-{service}"), "migrate"],
+            self.specs[service].migrate,
             env=self.env(service),
             capture_output=True,
             timeout=120,
@@ -128,7 +120,7 @@ class Stack:
         log = self._logs.get(service) or (self.workdir / f"{service}.log").open("ab")
         self._logs[service] = log
         self.processes[service] = subprocess.Popen(  # noqa: S603 - our own console script
-            [str(BIN / f"complaints-{service}"), "serve"],
+            self.specs[service].serve,
             env=self.env(service),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -154,7 +146,7 @@ class Stack:
 
     def republish(self, service: str, since: str) -> str:
         result = subprocess.run(  # noqa: S603 - our own console script
-            [str(BIN / f"complaints-{service}"), "republish", "--since", since],
+            [str(service_executable(service)), "republish", "--since", since],
             env=self.env(service),
             capture_output=True,
             timeout=60,

@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from complaints_common.api import hash_key as hash_api_key
 from complaints_devstack._process import pid_alive
-from complaints_devstack.launcher import DEV_API_KEY, hash_api_key
+from complaints_devstack.launcher import DEV_API_KEY
 from complaints_devstack.ports import free_port, port_in_use
 
 pytestmark = pytest.mark.integration

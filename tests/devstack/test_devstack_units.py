@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from complaints_common.api import hash_key as hash_api_key
 from complaints_common.settings import ApiKey
 from complaints_devstack.launcher import (
     DEV_API_KEY,
@@ -16,7 +17,6 @@ from complaints_devstack.launcher import (
     ServiceSpec,
     default_services,
     dev_api_keys_json,
-    hash_api_key,
     service_env,
 )
 from complaints_devstack.ports import free_port, port_in_use

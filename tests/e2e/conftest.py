@@ -7,15 +7,13 @@ the test. Tests may kill -9 and restart a service to prove nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +21,18 @@ import asyncpg
 import httpx
 import pytest
 
+from complaints_common.db import asyncpg_dsn
+from complaints_devstack.launcher import (
+    SERVICE_ORDER,
+    ServiceSpec,
+    default_services,
+    dev_api_keys_json,
+    service_env,
+)
 from complaints_devstack.ports import free_port
+from complaints_devstack.service_testing import FAST_SETTINGS
 
-SERVICES = ("intake", "compensation", "followup", "notifications")
 API_KEY = "e2e-test-key"
-BIN = Path(sys.executable).parent
 
 
 @dataclass
@@ -37,44 +42,39 @@ class Platform:
     prefix: str
     workdir: Path
     satisfaction_delay_s: float = 2.0
-    ports: dict[str, int] = field(default_factory=dict)
+    specs: dict[str, ServiceSpec] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def env(self, service: str) -> dict[str, str]:
-        p = service.upper() + "_"
-        keys = [
-            {
-                "client": "crm-e2e",
-                "sha256": hashlib.sha256(API_KEY.encode()).hexdigest(),
-                "scopes": ["file", "read", "manage", "admin"],
-            }
-        ]
-        return {
+        settings = {
+            "TOPIC_PREFIX": self.prefix,
+            "SPANS_FILE": str(self.spans_file(service)),
+            **{name.upper(): str(value) for name, value in FAST_SETTINGS.items()},
+        }
+        base_env = {
             **os.environ,
-            p + "DATABASE_URL": self.database_url,
-            p + "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            p + "TOPIC_PREFIX": self.prefix,
-            p + "HTTP_PORT": str(self.ports[service]),
-            p + "API_KEYS": json.dumps(keys),
-            p + "SPANS_FILE": str(self.spans_file(service)),
-            p + "KAFKA_SESSION_TIMEOUT_MS": "2000",
-            p + "KAFKA_HEARTBEAT_INTERVAL_MS": "300",
-            p + "KAFKA_REQUEST_TIMEOUT_MS": "5000",
-            p + "OUTBOX_POLL_INTERVAL_S": "0.5",
             "FOLLOWUP_SATISFACTION_DELAY_S": str(self.satisfaction_delay_s),
             "FOLLOWUP_TIMER_POLL_INTERVAL_S": "0.2",
             "OTEL_TRACES_EXPORTER": "none",
         }
+        return service_env(
+            self.specs[service],
+            base_env=base_env,
+            database_url=self.database_url,
+            kafka_bootstrap=self.bootstrap,
+            api_keys_json=dev_api_keys_json(API_KEY, client="crm-e2e"),
+            settings=settings,
+        )
 
     def spans_file(self, service: str) -> Path:
         return self.workdir / f"spans-{service}.jsonl"
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        return self.specs[service].base_url
 
     def migrate(self, service: str) -> None:
         subprocess.run(
-            [str(BIN / f"complaints-{service}"), "migrate"],
+            self.specs[service].migrate,
             env=self.env(service),
             check=True,
             stdout=subprocess.DEVNULL,
@@ -85,7 +85,7 @@ class Platform:
     def start(self, service: str) -> None:
         log = (self.workdir / f"{service}.log").open("ab")
         self.processes[service] = subprocess.Popen(
-            [str(BIN / f"complaints-{service}"), "serve"], env=self.env(service), stdout=log, stderr=log
+            self.specs[service].serve, env=self.env(service), stdout=log, stderr=log
         )
 
     def kill(self, service: str) -> None:
@@ -127,7 +127,7 @@ class Platform:
         return httpx.AsyncClient(base_url=self.url(service), headers={"X-API-Key": API_KEY}, timeout=10)
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        conn = await asyncpg.connect(self.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await asyncpg.connect(asyncpg_dsn(self.database_url))
         try:
             return list(await conn.fetch(query, *args))
         finally:
@@ -135,7 +135,7 @@ class Platform:
 
     def spans(self) -> list[dict[str, Any]]:
         found = []
-        for service in SERVICES:
+        for service in SERVICE_ORDER:
             path = self.spans_file(service)
             if path.exists():
                 found += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -147,13 +147,13 @@ async def platform(
     database_url: str, kafka_bootstrap: str, topics: str, tmp_path: Path
 ) -> AsyncIterator[Platform]:
     stack = Platform(database_url, kafka_bootstrap, topics, tmp_path)
-    stack.ports = {service: free_port() for service in SERVICES}
-    for service in SERVICES:
+    stack.specs = {spec.name: replace(spec, port=free_port()) for spec in default_services({})}
+    for service in SERVICE_ORDER:
         stack.migrate(service)
     try:
-        for service in SERVICES:
+        for service in SERVICE_ORDER:
             stack.start(service)
-        await asyncio.gather(*(stack.wait_ready(service) for service in SERVICES))
+        await asyncio.gather(*(stack.wait_ready(service) for service in SERVICE_ORDER))
         yield stack
     finally:
         stack.stop_all()

@@ -53,13 +53,18 @@ def authenticate(keys: list[ApiKey], presented: str | None) -> Principal:
     return Principal(match.client, frozenset(match.scopes))
 
 
+async def current_principal(
+    request: Request, presented: Annotated[str | None, Depends(api_key_scheme)]
+) -> Principal:
+    """A dependency: who is calling. FastAPI runs it once per request, however many dependencies
+    (a router's guard, the route's scope check) ask for it."""
+    return authenticate(request.app.state.api_keys, presented)
+
+
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller must hold `scope` (admin holds every scope)."""
 
-    async def dependency(
-        request: Request, presented: Annotated[str | None, Depends(api_key_scheme)]
-    ) -> Principal:
-        principal = authenticate(request.app.state.api_keys, presented)
+    async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if scope not in principal.scopes and "admin" not in principal.scopes:
             raise Forbidden(f"This operation needs the '{scope}' scope.")
         return principal

@@ -25,7 +25,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type,
 
 from complaints_common import metrics
 from complaints_common.db import Database
-from complaints_common.errors import DomainError, is_transient, safe_error
+from complaints_common.errors import is_transient, safe_error
 from complaints_common.events.envelope import (
     Event,
     EventContract,
@@ -38,7 +38,7 @@ from complaints_common.kafka import new_consumer
 from complaints_common.messaging import Inbox
 from complaints_common.settings import ServiceSettings
 
-__all__ = ["ConsumerRunner", "DomainError", "Handler", "Subscription", "is_transient", "safe_error"]
+__all__ = ["ConsumerRunner", "Handler", "Subscription", "apply_once"]
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -53,6 +53,17 @@ class Subscription:
 
     contract: EventContract[Any]
     handler: Handler
+
+
+async def apply_once(
+    db: Database, inbox: Inbox, group: str, topic: str, event: Event[Any], handler: Handler
+) -> bool:
+    """Claim the event in the inbox and run the handler in one transaction; False for a redelivery."""
+    async with db.transaction() as session:
+        if not await inbox.claim(session, group, event.id, topic):
+            return False
+        await handler(session, event)
+        return True
 
 
 class ConsumerRunner:
@@ -199,11 +210,7 @@ class ConsumerRunner:
         return not is_transient(error) and state.attempt_number >= self.settings.consumer_max_attempts
 
     async def _apply(self, topic: str, event: Event[Any], handler: Handler) -> bool:
-        async with self.db.transaction() as session:
-            if not await self.inbox.claim(session, self.group, event.id, topic):
-                return False
-            await handler(session, event)
-            return True
+        return await apply_once(self.db, self.inbox, self.group, topic, event, handler)
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], reason: str, exc: BaseException

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,6 +26,12 @@ def schema_metadata(schema: str) -> MetaData:
             "pk": "pk_%(table_name)s",
         },
     )
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run `action` once the session's transaction commits, never when it rolls back or is retried:
+    for side effects outside the database (metrics, logs) that must not count what did not happen."""
+    event.listen(session.sync_session, "after_commit", lambda _: action(), once=True)
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:

@@ -55,7 +55,7 @@ async def replay_dead_letters(settings: ServiceSettings, group: str, topic: str)
 
 
 async def _replay(producer: AIOKafkaProducer, record: ConsumerRecord[bytes, bytes], group: str) -> int:
-    headers = dict((k, v) for k, v in record.headers or ())
+    headers = dict(record.headers or ())
     if headers.get("dlq_consumer_group", b"").decode() != group:
         return 0  # another service's dead letter on a shared topic: theirs to replay
     original = headers.get("dlq_original_topic", b"").decode()

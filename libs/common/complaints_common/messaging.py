@@ -8,7 +8,6 @@ trace context of the writing transaction), and the relay's bookkeeping. The inbo
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -103,12 +102,17 @@ class Outbox:
         self.table = _table(metadata, "outbox", outbox_table)
 
     async def add(self, session: AsyncSession, *events: Event[Any]) -> None:
-        rows = [self._row(event) for event in events]
+        await self.insert(session, [self.row(event) for event in events])
+
+    async def insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+        """Insert rows built by `row`, in one statement."""
         if rows:
             await session.execute(self.table.insert(), rows)
 
     @staticmethod
-    def _row(event: Event[Any]) -> dict[str, Any]:
+    def row(event: Event[Any]) -> dict[str, Any]:
+        """The outbox row of an event, with the trace context current *now*: build it inside the
+        span the event belongs to (a timer firing days later builds it in the scheduling trace)."""
         headers = event.ce_headers()
         # The trace context of the writing transaction, so the relay continues this trace.
         propagate.inject(headers)
@@ -117,7 +121,7 @@ class Outbox:
             "aggregatetype": AGGREGATE_TYPE,
             "aggregateid": event.subject,
             "type": event.contract.ce_type,
-            "payload": json.loads(event.payload_json()),
+            "payload": event.data.model_dump(mode="json"),
             "topic": event.contract.topic.name,
             "headers": headers,
         }

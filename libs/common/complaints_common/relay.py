@@ -9,7 +9,6 @@ the order they were written in.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -26,6 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from complaints_common import metrics
 from complaints_common.db import asyncpg_dsn
+from complaints_common.loops import sleep_or_stop, wait_for_wake
 from complaints_common.messaging import notify_channel
 from complaints_common.settings import ServiceSettings
 
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 TRACE_HEADERS = frozenset(propagate.get_global_textmap().fields) | {"traceparent", "tracestate"}
 HOUSEKEEPING_INTERVAL_S = 300.0
+# The backlog gauges cost a count over the unpublished rows: at most once a second, not per batch.
+BACKLOG_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._last_housekeeping = 0.0
+        self._last_backlog = -BACKLOG_INTERVAL_S
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, reconnecting after any database failure."""
@@ -61,7 +64,7 @@ class OutboxRelay:
                 await self._run_with_connection(stop)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("outbox relay lost its database connection", extra={"error": repr(exc)})
-                await _sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
+                await sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
 
     async def _run_with_connection(self, stop: asyncio.Event) -> None:
         # The relay's own polling is not part of any complaint's journey: keep it out of traces.
@@ -90,23 +93,14 @@ class OutboxRelay:
         while not stop.is_set():
             if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
                 return
-            await _sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
+            await sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(
-                waiters,
-                timeout=self.settings.outbox_poll_interval_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            self._wake.clear()
+        await wait_for_wake(self._wake, stop, self.settings.outbox_poll_interval_s)
+        self._wake.clear()
 
     async def relay_batch(self, conn: asyncpg.Connection) -> int:
         """Send the oldest unpublished rows; returns how many were published."""
@@ -125,7 +119,7 @@ class OutboxRelay:
                 type(exc).__name__,
             )
             log.warning("outbox batch not published; will retry", extra={"error": type(exc).__name__})
-            await _sleep_or_stop(self._stop, self.settings.outbox_poll_interval_s)
+            await sleep_or_stop(self._stop, self.settings.outbox_poll_interval_s)
             return 0
         await conn.execute(
             f'UPDATE "{self.schema}".outbox SET published_at = now(), attempts = attempts + 1, '
@@ -177,6 +171,10 @@ class OutboxRelay:
             context.detach(token)
 
     async def _update_backlog(self, conn: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._last_backlog < BACKLOG_INTERVAL_S:
+            return
+        self._last_backlog = now
         count, oldest = await conn.fetchrow(
             f'SELECT count(*), min(created_at) FROM "{self.schema}".outbox WHERE published_at IS NULL'
         )
@@ -220,8 +218,3 @@ def _age_seconds(oldest: datetime | None) -> float:
     if oldest is None:
         return 0.0
     return max(0.0, time.time() - oldest.timestamp())
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -7,7 +7,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError,
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from complaints_common.consumer import DomainError, is_transient, safe_error
+from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.envelope import MalformedEvent
 
 SECRET_EMAIL = "octavia.pennywhistle+errors@example.invalid"

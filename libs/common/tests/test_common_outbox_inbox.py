@@ -30,9 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common import relay as relay_module
-from complaints_common.consumer import ConsumerRunner, DomainError, Subscription, is_transient, safe_error
+from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database, schema_metadata
 from complaints_common.dlq import replay_dead_letters
+from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
 from complaints_common.events.envelope import (
     COMPLAINT_CREATED_V1,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import IO, ClassVar, Self
 
 
 def log_tail(path: Path | None, lines: int = 40) -> str:
@@ -114,3 +118,80 @@ def kill_child(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+class ChildServer:
+    """A server the dev stack runs as its own child (PostgreSQL, the broker): what they share.
+
+    A subclass defines `start()` (which sets `_proc` and `_log`, waits with `_wait_ready_until` and
+    registers `_stop_at_exit`) and `_error()`; `stop_signal` is how it is asked to stop.
+    """
+
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+    start_timeout: float
+    _proc: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def _error(self, message: str) -> Exception:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self.is_running() and self._proc else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the server to stop with `stop_signal`, then SIGKILL after timeout."""
+        if self._proc is not None:
+            stop_child(self._proc, self.stop_signal, timeout)
+        self._forget()
+
+    def kill(self) -> None:
+        """SIGKILL the server and its process group at once, like a crash (for fault tests)."""
+        if self._proc is not None:
+            kill_child(self._proc)
+        self._forget()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_ready_until(self, ready: Callable[[], bool], name: str, not_ready: str) -> None:
+        """Poll `ready` until it holds; the error names the server and quotes its log otherwise."""
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc is None or self._proc.poll() is not None:
+                code = None if self._proc is None else self._proc.returncode
+                raise self._error(f"{name} exited during start-up (exit {code})")
+            if ready():
+                return
+            time.sleep(0.05)
+        raise self._error(f"{name} {not_ready} within {self.start_timeout} s")
+
+    def _forget(self) -> None:
+        self._proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        atexit.unregister(self._stop_at_exit)
+
+    def _stop_at_exit(self) -> None:
+        # A safety net for tests and scripts that forget stop(); never leave a server behind.
+        self.stop(timeout=5.0)

@@ -10,19 +10,16 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
-import signal
 import socket
 import struct
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Self
+from typing import IO
 
 from complaints_common.events.topics import TopicSpec, all_topics_with_dead_letters
-from complaints_devstack._process import kill_child, log_tail, stop_child
+from complaints_devstack._process import ChildServer, log_tail
 from complaints_devstack.ports import LOCALHOST, port_in_use
 
 # Kafka error code of CreateTopics for a topic that is already there.
@@ -33,8 +30,11 @@ class EmbeddedBrokerError(RuntimeError):
     """The embedded broker could not be started, or topics could not be created."""
 
 
-class EmbeddedBroker:
-    """One Tansu broker listening on, and advertising, 127.0.0.1:port."""
+class EmbeddedBroker(ChildServer):
+    """One Tansu broker listening on, and advertising, 127.0.0.1:port.
+
+    It keeps everything in memory: after kill() or restart() topics must be created anew.
+    """
 
     def __init__(self, port: int, *, log_path: Path | None = None, start_timeout: float = 30.0):
         self.port = port
@@ -50,13 +50,6 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"{LOCALHOST}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.is_running() and self._proc else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> None:
         """Start the broker and wait until it answers a Kafka metadata request. Idempotent."""
         if self.is_running():
@@ -67,39 +60,13 @@ class EmbeddedBroker:
             )
         self._spawn()
         try:
-            self._wait_ready()
+            self._wait_ready_until(
+                lambda: answers_metadata(LOCALHOST, self.port), "the broker", "did not answer"
+            )
         except BaseException:
             self.stop()
             raise
         atexit.register(self._stop_at_exit)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._proc is not None:
-            stop_child(self._proc, signal.SIGTERM, timeout)
-        self._forget()
-
-    def kill(self) -> None:
-        """SIGKILL the broker (for fault tests); everything it held is gone."""
-        if self._proc is not None:
-            kill_child(self._proc)
-        self._forget()
-
-    def restart(self) -> None:
-        """Stop and start again: an empty broker, topics must be created anew."""
-        self.stop()
-        self.start()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"EmbeddedBroker(port={self.port})"
@@ -132,31 +99,14 @@ class EmbeddedBroker:
             env=_broker_env(),
         )
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                code = None if self._proc is None else self._proc.returncode
-                raise self._error(f"the broker exited during start-up (exit {code})")
-            if answers_metadata(LOCALHOST, self.port):
-                return
-            time.sleep(0.05)
-        raise self._error(f"the broker did not answer within {self.start_timeout} s")
-
     def _error(self, message: str) -> EmbeddedBrokerError:
         return EmbeddedBrokerError(f"{message}; log {self.log_path}:\n{log_tail(self.log_path)}")
 
     def _forget(self) -> None:
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-            if self._own_log:
-                self.log_path.unlink(missing_ok=True)
-        atexit.unregister(self._stop_at_exit)
-
-    def _stop_at_exit(self) -> None:
-        self.stop(timeout=5.0)
+        had_log = self._log is not None
+        super()._forget()
+        if had_log and self._own_log:
+            self.log_path.unlink(missing_ok=True)
 
 
 def _broker_env() -> dict[str, str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import hashlib
 import json
 import os
 import signal
@@ -31,13 +30,16 @@ from typing import IO, TextIO
 
 import httpx
 
+from complaints_common.api import hash_key
 from complaints_common.events.topics import TopicSpec, all_topics_with_dead_letters
 from complaints_devstack._process import (
+    ChildServer,
     log_tail,
     pid_alive,
     process_cmdline,
     stop_child,
     wait_or_kill,
+    wait_pid_gone,
 )
 from complaints_devstack.broker import EmbeddedBroker, create_topics
 from complaints_devstack.ports import LOCALHOST
@@ -104,14 +106,9 @@ def default_services(environ: Mapping[str, str]) -> list[ServiceSpec]:
     return services
 
 
-def hash_api_key(key: str) -> str:
-    """The form services keep a key in: hex SHA-256 of the secret."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def dev_api_keys_json(key: str = DEV_API_KEY) -> str:
-    """`<SVC>_API_KEYS` holding only the development key, with every scope."""
-    entry = {"client": DEV_API_CLIENT, "sha256": hash_api_key(key), "scopes": list(DEV_API_SCOPES)}
+def dev_api_keys_json(key: str = DEV_API_KEY, client: str = DEV_API_CLIENT) -> str:
+    """`<SVC>_API_KEYS` holding only `key` (by default the development key), with every scope."""
+    entry = {"client": client, "sha256": hash_key(key), "scopes": list(DEV_API_SCOPES)}
     return json.dumps([entry])
 
 
@@ -123,11 +120,13 @@ def service_env(
     kafka_bootstrap: str,
     api_keys_json: str,
     spans_dir: Path | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The environment of one service: the caller's (OTEL_* etc.) plus its own settings.
 
     With `spans_dir`, finished spans also go to `<spans_dir>/<service>.jsonl` for the journey view,
     and, unless the caller chose an exporter, no OTLP export is tried (no collector runs locally).
+    `settings` are further settings of the service, named without its prefix (`TOPIC_PREFIX`).
     """
     env = dict(base_env)
     prefix = spec.env_prefix
@@ -138,6 +137,7 @@ def service_env(
     env[prefix + "KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap
     env[prefix + "HTTP_PORT"] = str(spec.port)
     env[prefix + "API_KEYS"] = api_keys_json
+    env.update({prefix + name: value for name, value in (settings or {}).items()})
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the log file as they happen
     return env
 
@@ -242,10 +242,7 @@ def _stop_foreign(pid: int, timeout: float = 10.0) -> None:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
+    if not wait_pid_gone(pid, timeout):
         os.kill(pid, signal.SIGKILL)
 
 
@@ -368,20 +365,14 @@ class Launcher:
         )
         self.say(f"starting PostgreSQL on port {pg.port} (data in {pg.data_dir})")
         self.postgres = pg
-        try:
-            pg.start()
-        except Exception as exc:
-            raise LaunchError(str(exc)) from exc
+        _start_server(pg)
         self.database_url = pg.url()
 
     def _start_broker(self) -> None:
         broker = EmbeddedBroker(self.config.kafka_port, log_path=self.config.logs_dir / "broker.log")
         self.say(f"starting the Kafka-protocol broker (Tansu, memory only) on port {broker.port}")
         self.broker = broker
-        try:
-            broker.start()
-        except Exception as exc:
-            raise LaunchError(str(exc)) from exc
+        _start_server(broker)
         if broker.pid is not None:
             self._pids.record("broker", broker.pid, broker.argv)
         self.kafka_bootstrap = broker.bootstrap_servers
@@ -591,6 +582,13 @@ class Launcher:
         )
         lines.append(f"  curl -s {intake.base_url}/v1/complaints/<id> -H 'X-API-Key: {key}'")
         return lines
+
+
+def _start_server(server: ChildServer) -> None:
+    try:
+        server.start()
+    except Exception as exc:
+        raise LaunchError(str(exc)) from exc
 
 
 def _is_ready(client: httpx.Client, spec: ServiceSpec) -> bool:

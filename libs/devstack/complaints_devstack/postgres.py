@@ -20,20 +20,18 @@ import re
 import signal
 import stat
 import subprocess
-import time
 import warnings
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import IO, Self
+from types import ModuleType
+from typing import IO
 
 from complaints_devstack._process import (
-    kill_child,
+    ChildServer,
     log_tail,
     pid_alive,
     process_cmdline,
-    stop_child,
     wait_pid_gone,
 )
 from complaints_devstack.ports import LOCALHOST, port_in_use
@@ -69,12 +67,17 @@ def _running_as_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(ChildServer):
     """One PostgreSQL server on 127.0.0.1:port with its data in data_dir.
 
     `settings` become `-c name=value` server options (tests pass `fsync=off` for speed).
-    The log goes to `log_path`, by default `postgres.log` in the data directory.
+    The log goes to `log_path`, by default `postgres.log` in the data directory. kill() is a
+    crash: the next start() runs crash recovery, committed data survives.
     """
+
+    # PostgreSQL's SIGTERM is a *smart* shutdown that waits for every client to disconnect, so a
+    # service's idle pool would hold it forever; SIGINT (fast) ends sessions and checkpoints.
+    stop_signal = signal.SIGINT
 
     def __init__(
         self,
@@ -104,13 +107,6 @@ class EmbeddedPostgres:
         """SQLAlchemy URL of a database on this server (trust auth: no password)."""
         return f"postgresql+asyncpg://{SUPERUSER}@{LOCALHOST}:{self.port}/{database}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self.is_running() and self._proc else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> None:
         """Initialise the data dir if new, start the server, wait until it accepts connections,
         and create the default database if missing. Does nothing if already running."""
@@ -124,33 +120,12 @@ class EmbeddedPostgres:
             )
         self._spawn()
         try:
-            self._wait_ready()
+            self._wait_ready_until(self._accepts_connections, "PostgreSQL", "did not accept connections")
             self.create_database(self.database)
         except BaseException:
             self.stop()
             raise
         atexit.register(self._stop_at_exit)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Fast shutdown (SIGINT), then SIGKILL after timeout.
-
-        PostgreSQL's SIGTERM is a *smart* shutdown that waits for every client to disconnect, so a
-        service's idle pool would hold it forever; SIGINT ends sessions and checkpoints cleanly.
-        """
-        if self._proc is not None:
-            stop_child(self._proc, signal.SIGINT, timeout)
-        self._forget()
-
-    def kill(self) -> None:
-        """SIGKILL the postmaster and its backends at once, like a crash (for fault tests).
-        The next start() runs crash recovery; committed data survives."""
-        if self._proc is not None:
-            kill_child(self._proc)
-        self._forget()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
 
     def create_database(self, name: str) -> None:
         """Create a database unless it exists."""
@@ -174,18 +149,6 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise EmbeddedPostgresError(f"psql failed ({sql!r}): {result.stderr.strip()}")
         return result.stdout
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"EmbeddedPostgres(data_dir={str(self.data_dir)!r}, port={self.port})"
@@ -251,17 +214,6 @@ class EmbeddedPostgres:
             env=_server_env(),
         )
 
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                code = None if self._proc is None else self._proc.returncode
-                raise self._error(f"PostgreSQL exited during start-up (exit {code})")
-            if self._accepts_connections():
-                return
-            time.sleep(0.05)
-        raise self._error(f"PostgreSQL did not accept connections within {self.start_timeout} s")
-
     def _accepts_connections(self) -> bool:
         argv = [str(bin_dir() / "pg_isready"), "-h", LOCALHOST, "-p", str(self.port)]
         argv += ["-U", SUPERUSER, "-d", "postgres", "-t", "1"]
@@ -272,17 +224,6 @@ class EmbeddedPostgres:
         return EmbeddedPostgresError(
             f"{message}; data dir {self.data_dir}, log {self.log_path}:\n{log_tail(self.log_path)}"
         )
-
-    def _forget(self) -> None:
-        self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        atexit.unregister(self._stop_at_exit)
-
-    def _stop_at_exit(self) -> None:
-        # A safety net for tests and scripts that forget stop(); never leave a server behind.
-        self.stop(timeout=5.0)
 
     # -- orphans ------------------------------------------------------------------------------
 

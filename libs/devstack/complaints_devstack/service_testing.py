@@ -10,7 +10,6 @@ The schema is migrated first; the app's lifespan starts the producer, relay, con
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -18,20 +17,28 @@ from typing import Any, TypeVar
 import httpx
 from fastapi import FastAPI
 
+from complaints_common.api import hash_key
 from complaints_common.runtime import Mode, ServiceDefinition, run_migrations
 from complaints_common.settings import ApiKey, ServiceSettings
+from complaints_devstack.launcher import DEV_API_SCOPES
 
 TEST_API_KEY = "test-key-all-scopes"
-ALL_SCOPES = ["file", "read", "manage", "admin"]
+ALL_SCOPES = list(DEV_API_SCOPES)
+# Fast Kafka timeouts suited to the embedded broker, and a short outbox poll; the e2e suite sets
+# the same as environment variables.
+FAST_SETTINGS: dict[str, Any] = {
+    "kafka_session_timeout_ms": 2000,
+    "kafka_heartbeat_interval_ms": 300,
+    "kafka_request_timeout_ms": 5000,
+    "outbox_poll_interval_s": 0.5,
+}
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
 def test_api_keys(
     key: str = TEST_API_KEY, scopes: list[str] | None = None, client: str = "crm-test"
 ) -> list[ApiKey]:
-    return [
-        ApiKey(client=client, sha256=hashlib.sha256(key.encode()).hexdigest(), scopes=scopes or ALL_SCOPES)
-    ]
+    return [ApiKey(client=client, sha256=hash_key(key), scopes=scopes or ALL_SCOPES)]
 
 
 def test_settings(
@@ -47,10 +54,7 @@ def test_settings(
         "kafka_bootstrap_servers": kafka_bootstrap,
         "topic_prefix": topic_prefix,
         "api_keys": test_api_keys(),
-        "kafka_session_timeout_ms": 2000,
-        "kafka_heartbeat_interval_ms": 300,
-        "kafka_request_timeout_ms": 5000,
-        "outbox_poll_interval_s": 0.5,
+        **FAST_SETTINGS,
         **overrides,
     }
     return settings_cls.model_validate(values)

@@ -81,24 +81,22 @@ def _check_identifier(name: str) -> str:
     return name
 
 
-async def create_database(server_url: str, name: str) -> str:
-    """Create database `name` on the server of server_url; returns its URL."""
+async def _execute_on_server(server_url: str, sql: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(asyncpg_dsn(server_url), timeout=10)
     try:
-        await conn.execute(f'CREATE DATABASE "{_check_identifier(name)}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def create_database(server_url: str, name: str) -> str:
+    """Create database `name` on the server of server_url; returns its URL."""
+    await _execute_on_server(server_url, f'CREATE DATABASE "{_check_identifier(name)}"')
     return with_database(server_url, name)
 
 
 async def drop_database(server_url: str, name: str) -> None:
     """Drop database `name`, disconnecting anyone still connected (PostgreSQL 13+)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(asyncpg_dsn(server_url), timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{_check_identifier(name)}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _execute_on_server(server_url, f'DROP DATABASE IF EXISTS "{_check_identifier(name)}" WITH (FORCE)')

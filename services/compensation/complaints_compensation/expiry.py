@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
+from complaints_common.loops import sleep_or_stop
 from complaints_common.runtime import BackgroundLoop, Runtime
 from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
@@ -40,7 +40,6 @@ def background(runtime: Runtime) -> list[BackgroundLoop]:
                 await expire_due(runtime)
             except Exception as exc:  # the next round retries; the database may be restarting
                 log.warning("voucher expiry failed", extra={"error": type(exc).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.voucher_expiry_interval_s)
+            await sleep_or_stop(stop, settings.voucher_expiry_interval_s)
 
     return [loop]

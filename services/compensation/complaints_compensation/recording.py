@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from complaints_common.db import after_commit
 from complaints_common.events.contracts import (
     CompensationDecisionRecordedV1,
     CompensationGrantedV1,
@@ -93,17 +94,16 @@ class Recorder:
             "order_ref": decision.order_ref,
             "decided_at": now,
         }
-        granted_by = "auto" if proposed_by == "auto" else proposed_by
         if decision.status == "granted":
-            row |= self._grant_columns(offer, granted_by, now)
+            row |= self._grant_columns(offer, proposed_by, now)
         if not await store.insert_decision(session, row):
             return None
-        DECISIONS.labels(decision.status, decision.authority).inc()
+        after_commit(session, DECISIONS.labels(decision.status, decision.authority).inc)
         if decision.status == "granted":
-            await self._publish_grant(session, row)
+            await self._publish_grant(session, row, offer)
             await self.check_budget(session, policy, offer.value.currency, now)
         else:
-            await self.publish_recorded(session, row, decided_by=granted_by)
+            await self.publish_recorded(session, row, decided_by=proposed_by)
         return decision_id
 
     def _grant_columns(self, offer: Offer, granted_by: str, now: datetime) -> dict[str, Any]:
@@ -127,19 +127,20 @@ class Recorder:
         }
         await store.update_decision(session, row["id"], **values, signoffs=row["signoffs"])
         granted = row | values
-        DECISIONS.labels("granted", granted["authority"]).inc()
-        await self._publish_grant(session, granted)
+        after_commit(session, DECISIONS.labels("granted", granted["authority"]).inc)
+        await self._publish_grant(session, granted, offer)
         await self.check_budget(session, policy, offer.value.currency, now)
         return granted
 
-    async def _publish_grant(self, session: AsyncSession, row: dict[str, Any]) -> None:
-        value = Offer.model_validate(row["offer"]).value
-        GRANTED_VALUE.labels(value.currency).inc(float(value.amount))  # a metric, not money: float is fine
+    async def _publish_grant(self, session: AsyncSession, row: dict[str, Any], offer: Offer) -> None:
+        value = offer.value
+        # A metric, not money: float is fine.
+        after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
         grant = CompensationGrantedV1(
             complaint_id=row["complaint_id"],
             decision_id=row["id"],
             customer_id=row["customer_id"],
-            offer=Offer.model_validate(row["offer"]),
+            offer=offer,
             voucher_code=row["voucher_code"],
             voucher_expires_at=row["voucher_expires_at"],
             rule_id=row["rule_id"],
@@ -185,12 +186,15 @@ class Recorder:
             return
         spent = await store.granted_spend(session, month_start(now), currency)
         over = spent > budget
-        BUDGET_EXCEEDED.labels(currency).set(1 if over else 0)
-        if over:
-            log.warning(
-                "compensation budget exceeded",
-                extra={"currency": currency, "budget": str(budget), "spent": str(spent), "period": "month"},
-            )
+
+        extra = {"currency": currency, "budget": str(budget), "spent": str(spent), "period": "month"}
+
+        def report() -> None:
+            BUDGET_EXCEEDED.labels(currency).set(1 if over else 0)
+            if over:
+                log.warning("compensation budget exceeded", extra=extra)
+
+        after_commit(session, report)
 
 
 def components(runtime: Runtime) -> tuple[PolicyBook, Recorder]:

@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import text
@@ -30,6 +29,7 @@ from sqlalchemy import text
 from complaints_common.runtime import Runtime
 from complaints_followup.domain.schedule import system_clock
 from complaints_followup.events.firing import timer_loop
+from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import followups
 from complaints_followup.testing import migrated_runtime
@@ -127,16 +127,17 @@ async def run_scenario(
     backlog: bool,
     kind: str,
 ) -> Result:
+    from complaints_devstack.testing import create_database, drop_database
+
     database = f"bench_{name}_{replicas}"
-    async with _admin(server_url) as conn:
-        await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}"'))
-        await conn.execute(text(f'CREATE DATABASE "{database}"'))
+    await drop_database(server_url, database)
     settings = FollowupSettings(
-        database_url=server_url.rsplit("/", 1)[0] + f"/{database}",
+        database_url=await create_database(server_url, database),
         timer_batch_size=batch,
         timer_poll_interval_s=0.05,
     )
-    runtimes = [await migrated_runtime(settings) for _ in range(replicas)]
+    first = await migrated_runtime(settings)
+    runtimes = [first, *(SERVICE.runtime(settings) for _ in range(replicas - 1))]
     try:
         lead = timedelta(seconds=5)  # time to load before the first timer falls due
         started = datetime.now(UTC)
@@ -151,23 +152,6 @@ async def run_scenario(
     finally:
         for rt in runtimes:
             await rt.db.dispose()
-
-
-class _admin:
-    """An autocommit connection to the maintenance database (CREATE DATABASE needs one)."""
-
-    def __init__(self, server_url: str) -> None:
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        self.engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-
-    async def __aenter__(self) -> Any:
-        self.conn = await self.engine.connect()
-        return self.conn
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.conn.close()
-        await self.engine.dispose()
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+from complaints_common.consumer import apply_once
 from complaints_common.events import contracts as c
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
@@ -49,12 +50,9 @@ async def migrated_runtime(settings: FollowupSettings) -> Runtime:
 async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
     """Hand an event to follow-up's handler as the consumer would: inbox and effects in one
     transaction. False for a redelivery."""
-    handlers = {s.contract.ce_type: s.handler for s in subscriptions(runtime)}
-    async with runtime.db.transaction() as session:
-        if not await runtime.inbox.claim(session, "followup", event.id, event.contract.topic.name):
-            return False
-        await handlers[event.contract.ce_type](session, event)
-        return True
+    handler = {s.contract.ce_type: s.handler for s in subscriptions(runtime)}[event.contract.ce_type]
+    topic = event.contract.topic.name
+    return await apply_once(runtime.db, runtime.inbox, SERVICE.name, topic, event, handler)
 
 
 SOURCE = "/tests"

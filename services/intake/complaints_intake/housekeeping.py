@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
+from complaints_common.loops import sleep_or_stop
 from complaints_common.runtime import BackgroundLoop, Runtime
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.idempotency import purge_before
@@ -28,7 +28,6 @@ def housekeeping(runtime: Runtime) -> list[BackgroundLoop]:
                     log.info("idempotency keys purged", extra={"count": purged})
             except Exception as exc:  # the next round tries again; nothing depends on it promptly
                 log.warning("idempotency key purge failed", extra={"error": type(exc).__name__})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.housekeeping_interval_s)
+            await sleep_or_stop(stop, settings.housekeeping_interval_s)
 
     return [purge_idempotency_keys]

@@ -22,7 +22,7 @@ from complaints_intake.store.tables import metadata
 
 def guarded(runtime: Runtime) -> list[APIRouter]:
     """Every API router behind the key refresh and the per-client rate limit."""
-    outer = APIRouter(dependencies=[access_guard(runtime)])
+    outer = APIRouter(dependencies=access_guard(runtime))
     for router in (
         search_router(runtime),
         complaint_router(runtime),

@@ -6,6 +6,7 @@ conftest.py.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,12 +15,21 @@ import pytest
 from fastapi import FastAPI
 
 from complaints_devstack.service_testing import running_service, test_settings
+from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.main import SERVICE
 from complaints_intake.settings import IntakeSettings
 
 
 def intake_settings(database_url: str, kafka_bootstrap: str, topics: str, **overrides: Any) -> IntakeSettings:
     return test_settings(IntakeSettings, database_url, kafka_bootstrap, topics, **overrides)
+
+
+def draft(**changes: Any) -> dict[str, Any]:
+    """The example complaint without its CRM reference (unique per client), with `changes`."""
+    body = copy.deepcopy(EXAMPLE_DRAFT)
+    body.pop("crm_reference")
+    body.update(changes)
+    return body
 
 
 @pytest.fixture

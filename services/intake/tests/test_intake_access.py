@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import httpx
 import pytest
 
 from complaints_devstack.service_testing import running_service
-from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.main import SERVICE
 
-from .conftest import intake_settings
+from .conftest import draft, intake_settings
 
 pytestmark = pytest.mark.integration
-
-
-def draft(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE_DRAFT)
-    body.pop("crm_reference")
-    body.update(changes)
-    return body
 
 
 async def issue(admin: httpx.AsyncClient, scopes: list[str], client_id: str = "crm-test") -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,19 +10,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.store.tables import complaints, outbox
+
+from .conftest import draft
 
 pytestmark = pytest.mark.integration
 
 Intake = tuple[FastAPI, httpx.AsyncClient]
-
-
-def draft(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE_DRAFT)
-    body.pop("crm_reference")
-    body.update(changes)
-    return body
 
 
 def by_name(complaint: dict[str, Any]) -> dict[str, dict[str, Any]]:

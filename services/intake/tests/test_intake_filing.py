@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,20 +11,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.store.idempotency import purge_before
 from complaints_intake.store.tables import complaint_history, complaints, outbox
+
+from .conftest import draft
 
 pytestmark = pytest.mark.integration
 
 Intake = tuple[FastAPI, httpx.AsyncClient]
-
-
-def draft(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE_DRAFT)
-    body.pop("crm_reference")
-    body.update(changes)
-    return body
 
 
 async def count(app: FastAPI, table: Any) -> int:

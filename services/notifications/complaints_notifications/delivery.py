@@ -1,7 +1,8 @@
 """The delivery loop: sends queued messages after they are committed, so a crash loses none.
 
 1. Claim due messages with FOR UPDATE SKIP LOCKED (several workers share the queue), mark them
-   `sending` with a lease, and write an `in_flight` attempt to the log, then commit.
+   `sending` with a lease, write an `in_flight` attempt to the log and look up each e-mail's thread
+   (one query per batch), then commit.
 2. Call the transport outside any transaction, passing the message id as the idempotency key
    (Message-ID, Idempotency-Key, webhook-id): the call is at least once, and the key lets the other
    side drop a repeat after a crash between the call and step 3.
@@ -25,14 +26,16 @@ import os
 import socket
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
 from prometheus_client import Counter, Histogram
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common.db import asyncpg_dsn
 from complaints_common.events.contracts import NotificationStatus
+from complaints_common.loops import wait_for_wake
 from complaints_common.runtime import Runtime
 from complaints_notifications.channels.base import Outgoing, PermanentFailure, TransientFailure, Transport
 from complaints_notifications.channels.email import message_id_header
@@ -47,7 +50,7 @@ from complaints_notifications.store.messages import (
     SENT,
     Claimed,
     claim_due,
-    email_thread,
+    email_threads,
     finish_attempt,
     recipient_of,
     record_attempt_start,
@@ -118,17 +121,19 @@ class DeliveryWorker:
             await record_attempt_start(
                 session, claimed, {c.row["id"]: self._transport(c.row).name for c in claimed}
             )
-        await asyncio.gather(*(self._deliver(c) for c in claimed))
+            threads = await email_threads(
+                session, [c.row for c in claimed if c.row["channel"] == Channel.EMAIL]
+            )
+        await asyncio.gather(*(self._deliver(c, threads.get(c.row["id"], [])) for c in claimed))
         return len(claimed)
 
-    async def _deliver(self, claimed: Claimed) -> None:
+    async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> None:
         async with self._limit:
             row = claimed.row
             transport = self._transport(row)
             started = asyncio.get_running_loop().time()
             try:
-                outgoing = await self._outgoing(row)
-                reference = await transport.send(outgoing)
+                reference = await transport.send(self._outgoing(row, thread))
             except TransientFailure as exc:
                 await self._failed(claimed, str(exc), permanent=False)
             except PermanentFailure as exc:
@@ -143,12 +148,7 @@ class DeliveryWorker:
     def _transport(self, row: dict[str, Any]) -> Transport:
         return self.transports[Channel(row["channel"])]
 
-    async def _outgoing(self, row: dict[str, Any]) -> Outgoing:
-        thread: list[str] = []
-        if row["channel"] == Channel.EMAIL:
-            async with self.runtime.db.transaction() as session:
-                earlier = await email_thread(session, row["complaint_id"], row["created_at"])
-            thread = [message_id_header(i, self.settings.message_id_domain) for i in earlier]
+    def _outgoing(self, row: dict[str, Any], thread: list[UUID]) -> Outgoing:
         return Outgoing(
             id=row["id"],
             complaint_id=row["complaint_id"],
@@ -160,7 +160,7 @@ class DeliveryWorker:
             html=row["html"],
             language=row["language"],
             created_at=row["created_at"],
-            thread=thread,
+            thread=[message_id_header(i, self.settings.message_id_domain) for i in thread],
         )
 
     async def _sent(self, claimed: Claimed, reference: str | None) -> None:
@@ -197,18 +197,18 @@ class DeliveryWorker:
         values: dict[str, Any] = {"failures": failures, "last_error": error[:500]}
         status: NotificationStatus = FAILED if permanent else DEAD_LETTERED
         outcome: str = status
-        if give_up:
-            values |= {"status": status, "next_attempt_at": None}
-        else:
-            outcome = "retry"
-            delay = retry_delay(
-                failures, self.settings.delivery_backoff_base_s, self.settings.delivery_backoff_max_s
-            )
-            values |= {
-                "status": QUEUED,
-                "next_attempt_at": await self._retry_at(row, now + timedelta(seconds=delay)),
-            }
         async with self.runtime.db.transaction() as session:
+            if give_up:
+                values |= {"status": status, "next_attempt_at": None}
+            else:
+                outcome = "retry"
+                delay = retry_delay(
+                    failures, self.settings.delivery_backoff_base_s, self.settings.delivery_backoff_max_s
+                )
+                values |= {
+                    "status": QUEUED,
+                    "next_attempt_at": await self._retry_at(session, row, now + timedelta(seconds=delay)),
+                }
             await finish_attempt(
                 session,
                 row["id"],
@@ -225,12 +225,11 @@ class DeliveryWorker:
             extra={"message_id": str(row["id"]), "outcome": outcome, "failures": failures, "error": error},
         )
 
-    async def _retry_at(self, row: dict[str, Any], at: datetime) -> datetime:
+    async def _retry_at(self, session: AsyncSession, row: dict[str, Any], at: datetime) -> datetime:
         """A retried SMS must not land in the customer's quiet hours either."""
         if row["channel"] != Channel.SMS:
             return at
-        async with self.runtime.db.transaction() as session:
-            recipient = await recipient_of(session, row["complaint_id"])
+        recipient = await recipient_of(session, row["complaint_id"])
         contact = recipient.contact if recipient else {}
         return self.quiet_hours.next_allowed(at, customer_zone(contact, self.settings.default_time_zone))
 
@@ -246,14 +245,7 @@ class DeliveryWorker:
             return None
 
     async def _wait(self, stop: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(
-                waiters, timeout=self.settings.delivery_poll_interval_s, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        await wait_for_wake(self._wake, stop, self.settings.delivery_poll_interval_s)
 
 
 def background(runtime: Runtime) -> list[Any]:
@@ -263,8 +255,6 @@ def background(runtime: Runtime) -> list[Any]:
 
     async def deliver(stop: asyncio.Event) -> None:
         async with httpx.AsyncClient() as client:
-            worker = DeliveryWorker(runtime, configured_transports(settings, client))
-            runtime.state["delivery_worker"] = worker
-            await worker.run(stop)
+            await DeliveryWorker(runtime, configured_transports(settings, client)).run(stop)
 
     return [deliver]

@@ -146,10 +146,9 @@ class Templates:
         return Rendered(subject, text, html, locale)
 
     def _locale_for(self, kind: MessageKind, channel: Channel, language: str | None) -> str:
+        # `check()` compiled every file there is: no need to look on disk per message.
         for locale in locale_candidates(language):
-            if self._path(locale, kind, channel) in self._compiled or (
-                (self.directory / self._path(locale, kind, channel)).is_file()
-            ):
+            if self._path(locale, kind, channel) in self._compiled:
                 return locale
         return DEFAULT_LOCALE
 

@@ -9,9 +9,10 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.events.contracts import DecisionStatus
+from complaints_common.events.contracts import DecisionStatus, Offer
 from complaints_common.problems import Conflict, Forbidden, NotFound
 from complaints_common.runtime import Runtime
 from complaints_compensation.api.models import (
@@ -34,10 +35,37 @@ from complaints_compensation.store import policies as policy_store
 from complaints_compensation.store import reports
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")]
 
 
 def problem(description: str) -> dict[str, Any]:
     return {"description": description, **PROBLEM}
+
+
+NO_SUCH_DECISION = "No such decision."
+SIGN_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
+    403: problem("The approver may not sign: own proposal, signed already, or too junior."),
+    404: problem(NO_SUCH_DECISION),
+    409: problem("The decision is not waiting for approval."),
+}
+
+
+def view(row: dict[str, Any] | None, missing: str) -> DecisionView:
+    if row is None:
+        raise NotFound(missing)
+    return DecisionView.model_validate(row)
+
+
+def page(rows: list[dict[str, Any]], limit: int, offset: int) -> DecisionPage:
+    return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
+
+
+async def locked_decision(session: AsyncSession, decision_id: UUID) -> dict[str, Any]:
+    row = await store.decision_by_id(session, decision_id, for_update=True)
+    if row is None:
+        raise NotFound(NO_SUCH_DECISION)
+    return row
 
 
 def decision_router(runtime: Runtime) -> APIRouter:
@@ -54,9 +82,7 @@ def decision_router(runtime: Runtime) -> APIRouter:
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
             row = await store.decision_for(session, complaint_id)
-        if row is None:
-            raise NotFound("No compensation decision for this complaint yet.")
-        return DecisionView.model_validate(row)
+        return view(row, "No compensation decision for this complaint yet.")
 
     @router.get(
         "/decisions",
@@ -68,29 +94,27 @@ def decision_router(runtime: Runtime) -> APIRouter:
         status: DecisionStatus | None = None,
         complaint_id: UUID | None = None,
         rule_id: Annotated[str | None, Query(max_length=100)] = None,
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> DecisionPage:
         query = store.search(
             customer_id=customer_id, status=status, complaint_id=complaint_id, rule_id=rule_id
         )
         async with runtime.db.transaction() as session:
             rows = await store.find_decisions(session, query, limit, offset)
-        return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
+        return page(rows, limit, offset)
 
     @router.get(
         "/decisions/{decision_id}",
         summary="One decision with its sign-offs",
-        responses={404: problem("No such decision.")},
+        responses={404: problem(NO_SUCH_DECISION)},
     )
     async def read_one(
         decision_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
             row = await store.decision_by_id(session, decision_id)
-        if row is None:
-            raise NotFound("No such decision.")
-        return DecisionView.model_validate(row)
+        return view(row, NO_SUCH_DECISION)
 
     @router.post(
         "/complaints/{complaint_id}/proposals",
@@ -137,26 +161,24 @@ def approval_router(runtime: Runtime) -> APIRouter:
     @router.get("/approvals", summary="Decisions waiting for a supervisor or manager, oldest first")
     async def waiting(
         _: Annotated[Principal, Depends(require_scope("manage"))],
-        limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
+        limit: Limit = 50,
+        offset: Offset = 0,
     ) -> DecisionPage:
         async with runtime.db.transaction() as session:
             rows = await reports.waiting(session, limit, offset)
-        return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
+        return page(rows, limit, offset)
 
     async def _sign(
         decision_id: UUID, body: SignOffRequest, action: Literal["approve", "reject"]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await store.decision_by_id(session, decision_id, for_update=True)
-            if row is None:
-                raise NotFound("No such decision.")
+            row = await locked_decision(session, decision_id)
             policy = await book.current(session)
             waiting = approvals.Waiting(
                 status=row["status"],
                 proposed_by=row["proposed_by"],
                 signed_by=tuple((s["by"], s["role"]) for s in row["signoffs"]),
-                value=DecisionView.model_validate(row).offer.value,
+                value=Offer.model_validate(row["offer"]).value,
             )
             try:
                 outcome = (
@@ -208,11 +230,7 @@ def approval_router(runtime: Runtime) -> APIRouter:
     @router.post(
         "/decisions/{decision_id}/approve",
         summary="Approve a waiting decision; above the approver's limit it passes to the next level",
-        responses={
-            403: problem("The approver may not sign: own proposal, signed already, or too junior."),
-            404: problem("No such decision."),
-            409: problem("The decision is not waiting for approval."),
-        },
+        responses=SIGN_OFF_RESPONSES,
     )
     async def approve(
         decision_id: UUID, body: SignOffRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
@@ -222,11 +240,7 @@ def approval_router(runtime: Runtime) -> APIRouter:
     @router.post(
         "/decisions/{decision_id}/reject",
         summary="Reject a waiting decision, with a reason",
-        responses={
-            403: problem("The approver may not sign: own proposal, signed already, or too junior."),
-            404: problem("No such decision."),
-            409: problem("The decision is not waiting for approval."),
-        },
+        responses=SIGN_OFF_RESPONSES,
     )
     async def reject(
         decision_id: UUID, body: RejectRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
@@ -254,11 +268,11 @@ def voucher_router(runtime: Runtime) -> APIRouter:
             row = await reports.voucher(session, code)
             if row is None:
                 raise NotFound("No such voucher.")
-            now = datetime.now(UTC)
-            if row["voucher_status"] == "active" and row["voucher_expires_at"] <= now:
-                await _change(session, row, "expired", "system", None)
-            if row["voucher_status"] != "active":
-                raise Conflict(f"The voucher is {row['voucher_status']}.")
+            status = row["voucher_status"]
+            if status == "active" and row["voucher_expires_at"] <= datetime.now(UTC):
+                status = "expired"  # not written here: the Conflict rolls back; the expiry loop marks it
+            if status != "active":
+                raise Conflict(f"The voucher is {status}.")
             await _change(session, row, "redeemed", body.by, body.reason)
         return DecisionView.model_validate(row)
 
@@ -266,7 +280,7 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         "/decisions/{decision_id}/clawback",
         summary="Claw back a grant later found abusive; its voucher can no longer be used",
         responses={
-            404: problem("No such decision."),
+            404: problem(NO_SUCH_DECISION),
             409: problem("Not a granted decision, or clawed back already."),
         },
     )
@@ -274,9 +288,7 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         decision_id: UUID, body: ClawbackRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await store.decision_by_id(session, decision_id, for_update=True)
-            if row is None:
-                raise NotFound("No such decision.")
+            row = await locked_decision(session, decision_id)
             if row["status"] != "granted" or row["voucher_status"] == "clawed_back":
                 raise Conflict("Only a granted decision can be clawed back, once.")
             await _change(session, row, "clawed_back", body.by, body.reason)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,8 +99,6 @@ async def _customers_sharing(
     ]
     if not conditions:
         return 1
-    from sqlalchemy import or_
-
     others = select(func.count(func.distinct(complaints.c.customer_id))).where(
         or_(*conditions), complaints.c.customer_id != customer
     )

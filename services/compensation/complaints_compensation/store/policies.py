@@ -37,11 +37,9 @@ async def stored_document(session: AsyncSession, version: str) -> dict[str, Any]
     return dict(row.document) if row else None
 
 
-async def active_version(session: AsyncSession) -> tuple[str, dict[str, Any]] | None:
-    row = (
-        await session.execute(select(policies.c.version, policies.c.document).where(policies.c.active))
-    ).first()
-    return (row.version, dict(row.document)) if row else None
+async def active_version(session: AsyncSession) -> str | None:
+    """Only the version: the document is immutable per version, so it is read once per process."""
+    return (await session.execute(select(policies.c.version).where(policies.c.active))).scalar_one_or_none()
 
 
 async def versions(session: AsyncSession) -> list[dict[str, Any]]:
@@ -54,9 +52,9 @@ async def versions(session: AsyncSession) -> list[dict[str, Any]]:
 
 
 class PolicyBook:
-    """The active policy, read from the database so every replica sees a replacement at once;
-    parsed once per version. The shipped (or configured) file is stored and activated the first time
-    this process sees its version."""
+    """The active policy: its version is read from the database for every decision, so every replica
+    sees a replacement at once; its document is read and parsed once per version and process. The
+    shipped (or configured) file is stored and activated the first time this process sees its version."""
 
     def __init__(self, file_policy: Policy) -> None:
         self.file_policy = file_policy
@@ -68,12 +66,13 @@ class PolicyBook:
             if await store_version(session, self.file_policy, "file"):
                 await activate(session, self.file_policy.version)
             self._file_installed = True
-        active = await active_version(session)
-        if active is None:  # the file's version was stored earlier, then deactivated by hand
+        version = await active_version(session)
+        if version is None:  # the file's version was stored earlier, then deactivated by hand
             await activate(session, self.file_policy.version)
             return self.file_policy
-        version, document = active
         if version not in self._parsed:
+            document = await stored_document(session, version)
+            assert document is not None  # versions are never deleted
             self._parsed[version] = parse_policy(document)
         return self._parsed[version]
 

@@ -9,9 +9,8 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_compensation.api.models import SpendLine
+from complaints_compensation.domain.approvals import WAITING
 from complaints_compensation.store.tables import decisions
-
-WAITING = ("pending_approval", "held")
 
 
 async def waiting(session: AsyncSession, limit: int, offset: int) -> list[dict[str, Any]]:

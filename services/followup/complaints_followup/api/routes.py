@@ -116,7 +116,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                 raise NotFound(f"No complaint {complaint_id} is known to follow-up yet.")
             if complaint["status"] == "closed":
                 raise Conflict("The complaint is closed; reopen it before setting a follow-up.")
-            await schedule(
+            row = await schedule(
                 session,
                 complaint_id=complaint_id,
                 customer_id=complaint["customer_id"],
@@ -127,8 +127,8 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                 agent_id=body.agent_id,
                 note=body.note,
             )
-            row = (
-                await session.execute(
+            if row is None:  # a retried request: the follow-up its first attempt set
+                existing = await session.execute(
                     followups.select().where(
                         followups.c.complaint_id == complaint_id,
                         followups.c.kind == FollowupKind.MANUAL,
@@ -136,9 +136,9 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                         followups.c.attempt == 1,
                     )
                 )
-            ).one()
-        response.headers["Location"] = f"/v1/followups/{row.id}"
-        return view(dict(row._mapping))
+                row = dict(existing.one()._mapping)
+        response.headers["Location"] = f"/v1/followups/{row['id']}"
+        return view(row)
 
     @router.get(
         "/followups/{followup_id}",
@@ -221,15 +221,16 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                 "remedy": complaint.get("remedy"),
             }
             await record_outcome(session, followup_id, **values)
-            next_id = await _next_step(session, row, verdict.next_step, now)
+            next_row = await _next_step(session, row, verdict.next_step, now)
             await runtime.outbox.add(session, _outcome_event(row, verdict.outcome.value, body, now))
-            next_row = await followup_by_id(session, next_id) if next_id else None
         done = {**row, **values, "status": FollowupStatus.DONE}
         return OutcomeRecorded(
             followup=view(done), outcome=verdict.outcome, next_followup=view(next_row) if next_row else None
         )
 
-    async def _next_step(session: Any, row: dict[str, Any], step: NextStep, now: datetime) -> UUID | None:
+    async def _next_step(
+        session: Any, row: dict[str, Any], step: NextStep, now: datetime
+    ) -> dict[str, Any] | None:
         common = {"complaint_id": row["complaint_id"], "customer_id": row["customer_id"]}
         if step is NextStep.RETRY:
             return await schedule(

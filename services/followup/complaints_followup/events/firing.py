@@ -9,7 +9,6 @@ missed during downtime are caught up in due order without one giant transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -21,22 +20,23 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from complaints_common.consumer import safe_error
+from complaints_common.errors import safe_error
 from complaints_common.events.contracts import FollowupDueV1
 from complaints_common.events.envelope import FOLLOWUP_DUE_V1, Event
+from complaints_common.loops import sleep_or_stop
 from complaints_common.runtime import BackgroundLoop, Runtime
 from complaints_followup import metrics
-from complaints_followup.domain.schedule import CancelReason, Clock, FollowupKind, system_clock
+from complaints_followup.domain.schedule import (
+    CancelReason,
+    Clock,
+    FollowupKind,
+    FollowupStatus,
+    system_clock,
+)
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store import complaints as known
 from complaints_followup.store.tables import followups
-from complaints_followup.store.timers import (
-    claim_due,
-    lock_customers,
-    postpone,
-    recently_surveyed,
-    suppress,
-)
+from complaints_followup.store.timers import claim_due, lock_customers, recently_surveyed, unclaim
 
 SOURCE = "/complaints/followup"
 log = logging.getLogger(__name__)
@@ -81,8 +81,14 @@ async def _govern_surveys(
             suppressed.append(row["id"])
         elif row["attempt"] == 1:
             surveyed_now.add(row["customer_id"])
-    await postpone(session, postponed, now + timedelta(seconds=settings.pending_decision_recheck_s))
-    await suppress(session, suppressed, CancelReason.CUSTOMER_SURVEYED_RECENTLY)
+    recheck_at = now + timedelta(seconds=settings.pending_decision_recheck_s)
+    await unclaim(session, postponed, status=FollowupStatus.SCHEDULED, due_at=recheck_at)
+    await unclaim(
+        session,
+        suppressed,
+        status=FollowupStatus.CANCELLED,
+        cancel_reason=CancelReason.CUSTOMER_SURVEYED_RECENTLY,
+    )
     held = set(postponed) | set(suppressed)
     return [row for row in due if row["id"] not in held]
 
@@ -109,10 +115,8 @@ async def _write_events(
                 attempt=row["attempt"],
                 deadline_name=row["deadline_name"],
             )
-            # The outbox's row builder captures the current span's trace context into the headers.
-            outbox_rows.append(runtime.outbox._row(Event(FOLLOWUP_DUE_V1, due, SOURCE)))
-    if outbox_rows:
-        await session.execute(runtime.outbox.table.insert(), outbox_rows)
+            outbox_rows.append(runtime.outbox.row(Event(FOLLOWUP_DUE_V1, due, SOURCE)))
+    await runtime.outbox.insert(session, outbox_rows)
 
 
 CENSUS_INTERVAL_S = 10.0
@@ -127,10 +131,10 @@ async def count_timers(runtime: Runtime, now: datetime) -> None:
                 func.count(),
                 func.count().filter(followups.c.due_at < now),
             )
-            .where(followups.c.status == "scheduled")
+            .where(followups.c.status == FollowupStatus.SCHEDULED)
             .group_by(followups.c.kind)
         )
-        for kind in ("satisfaction_check", "deadline_warning", "deadline_breach", "manual", "review_request"):
+        for kind in FollowupKind:
             metrics.SCHEDULED.labels(kind).set(0)
             metrics.OVERDUE.labels(kind).set(0)
         for kind, scheduled, overdue in rows:
@@ -156,7 +160,6 @@ def timer_loop(runtime: Runtime, clock: Clock = system_clock) -> BackgroundLoop:
                 log.warning("timer poll failed", extra={"error": safe_error(exc)})
                 claimed = 0
             if claimed < settings.timer_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), settings.timer_poll_interval_s)
+                await sleep_or_stop(stop, settings.timer_poll_interval_s)
 
     return run

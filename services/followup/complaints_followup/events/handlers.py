@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any, cast
-from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +68,7 @@ class Scheduler:
         )
         await known.record_status(session, data.complaint_id, "received", data.filed_at)
         await known.record_deadlines(session, data.complaint_id, data.deadlines, data.filed_at)
-        await self.sync_deadlines(session, data.complaint_id)
+        await self.sync_deadlines(session, await known.complaint(session, data.complaint_id))
 
     async def on_status_changed(self, session: AsyncSession, event: Event[Any]) -> None:
         data: ComplaintStatusChangedV1 = event.data
@@ -85,20 +84,24 @@ class Scheduler:
                 CancelReason.COMPLAINT_CLOSED,
             )
             return
+        row = await known.complaint(session, data.complaint_id)
         if data.to_status == RESOLVED:
-            await self.schedule_satisfaction_check(session, data.complaint_id, data.changed_at)
-        await self.sync_deadlines(session, data.complaint_id)
+            await self.schedule_satisfaction_check(session, row, data.changed_at)
+        await self.sync_deadlines(session, row)
 
     async def on_deadlines_changed(self, session: AsyncSession, event: Event[Any]) -> None:
         data: ComplaintDeadlinesChangedV1 = event.data
+        await known.remember(session, data.complaint_id)
         await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
-        await self.sync_deadlines(session, data.complaint_id)
+        await self.sync_deadlines(session, await known.complaint(session, data.complaint_id))
 
     async def on_compensation_granted(self, session: AsyncSession, event: Event[Any]) -> None:
         data: CompensationGrantedV1 = event.data
         await known.remember(session, data.complaint_id, customer_id=data.customer_id, remedy=data.offer.kind)
         await known.record_decision(session, data.complaint_id, pending=False, at=data.granted_at)
-        await self.schedule_satisfaction_check(session, data.complaint_id, data.granted_at)
+        await self.schedule_satisfaction_check(
+            session, await known.complaint(session, data.complaint_id), data.granted_at
+        )
 
     async def on_decision_recorded(self, session: AsyncSession, event: Event[Any]) -> None:
         data: CompensationDecisionRecordedV1 = event.data
@@ -114,16 +117,16 @@ class Scheduler:
             )
 
     async def schedule_satisfaction_check(
-        self, session: AsyncSession, complaint_id: UUID, settled_at: datetime
+        self, session: AsyncSession, row: dict[str, Any] | None, settled_at: datetime
     ) -> None:
-        """One satisfaction check per complaint, whichever settles it first (grant or resolution)."""
-        row = await known.complaint(session, complaint_id)
+        """One satisfaction check per complaint, whichever settles it first (grant or resolution).
+        `row` is what follow-up knows of the complaint, read after this event's facts were recorded."""
         if row is None or row["customer_id"] is None or row["status"] == CLOSED:
             return
         delay = timedelta(seconds=self.settings.satisfaction_delay_s)
         await schedule(
             session,
-            complaint_id=complaint_id,
+            complaint_id=row["complaint_id"],
             customer_id=row["customer_id"],
             kind=FollowupKind.SATISFACTION_CHECK,
             due_at=satisfaction_check_due(settled_at, delay),
@@ -131,13 +134,13 @@ class Scheduler:
             agent_id=row["agent_id"],
         )
 
-    async def sync_deadlines(self, session: AsyncSession, complaint_id: UUID) -> None:
+    async def sync_deadlines(self, session: AsyncSession, row: dict[str, Any] | None) -> None:
         """Deadline watches follow the newest set of due times while the complaint is open."""
-        row = await known.complaint(session, complaint_id)
         if row is None or row["customer_id"] is None:
             return  # no customer yet: complaint.created will bring it and sync then
+        complaint_id = row["complaint_id"]
         if row["status"] in (RESOLVED, CLOSED):
-            await cancel(session, complaint_id, list(DEADLINE_KINDS), CancelReason.COMPLAINT_RESOLVED)
+            await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.COMPLAINT_RESOLVED)
             return
         started = row["filed_at"] or row["deadlines_as_of"]
         wanted = deadline_timers(

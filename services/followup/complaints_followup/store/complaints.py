@@ -1,7 +1,8 @@
 """What follow-up knows of each complaint, folded from the events it consumes.
 
 Events about one complaint arrive on several topics with no order between them, so each fact is
-kept with the time it was true, and an older fact never overwrites a newer one.
+kept with the time it was true, and an older fact never overwrites a newer one. Any event may be the
+first about a complaint: `remember` makes its row, and the `record_*` functions update that row.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ async def remember(session: AsyncSession, complaint_id: UUID, **facts: Any) -> N
 
 
 async def record_status(session: AsyncSession, complaint_id: UUID, status: str, as_of: datetime) -> None:
-    await remember(session, complaint_id)
     await session.execute(
         complaints.update()
         .where(
@@ -48,7 +48,6 @@ async def record_status(session: AsyncSession, complaint_id: UUID, status: str, 
 
 async def record_decision(session: AsyncSession, complaint_id: UUID, *, pending: bool, at: datetime) -> None:
     """A decision is pending from `pending_since` until a later settled decision."""
-    await remember(session, complaint_id)
     column = complaints.c.decision_pending_since if pending else complaints.c.decision_settled_at
     await session.execute(
         complaints.update()
@@ -61,7 +60,6 @@ async def record_deadlines(
     session: AsyncSession, complaint_id: UUID, deadlines: list[Deadline], as_of: datetime
 ) -> None:
     """Keep the newest set of due times (a set computed earlier than the stored one is ignored)."""
-    await remember(session, complaint_id)
     await session.execute(
         complaints.update()
         .where(

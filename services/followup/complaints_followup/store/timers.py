@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from opentelemetry import propagate
-from sqlalchemy import and_, select, text, tuple_, update
+from sqlalchemy import ColumnElement, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,8 +39,9 @@ async def schedule(
     attempt: int = 1,
     reason_key: str = "",
     **details: Any,
-) -> UUID | None:
-    """Schedule a timer; None if this complaint already has one of this kind, reason and attempt."""
+) -> dict[str, Any] | None:
+    """Schedule a timer and return its row; None if this complaint already has one of this kind,
+    reason and attempt."""
     statement = (
         insert(followups)
         .values(
@@ -56,10 +57,10 @@ async def schedule(
             **details,
         )
         .on_conflict_do_nothing()
-        .returning(followups.c.id)
+        .returning(*followups.c)
     )
     row = (await session.execute(statement)).first()
-    return row.id if row else None
+    return dict(row._mapping) if row else None
 
 
 def _current_trace_context() -> dict[str, str]:
@@ -69,19 +70,24 @@ def _current_trace_context() -> dict[str, str]:
 
 
 async def cancel(
-    session: AsyncSession, complaint_id: UUID, kinds: Iterable[str], reason: CancelReason
-) -> int:
-    """Cancel the complaint's scheduled timers of these kinds; fired ones are history and stay."""
-    result = await session.execute(
+    session: AsyncSession,
+    complaint_id: UUID,
+    kinds: Iterable[str],
+    reason: CancelReason,
+    *also: ColumnElement[bool],
+) -> None:
+    """Cancel the complaint's scheduled timers of these kinds (and `also` conditions); fired ones
+    are history and stay."""
+    await session.execute(
         update(followups)
         .where(
             followups.c.complaint_id == complaint_id,
             followups.c.kind.in_(list(kinds)),
             followups.c.status == FollowupStatus.SCHEDULED,
+            *also,
         )
         .values(status=FollowupStatus.CANCELLED, cancel_reason=reason)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def sync_deadline_timers(
@@ -90,18 +96,8 @@ async def sync_deadline_timers(
     """Make the complaint's scheduled deadline timers exactly `wanted`: cancel the ones whose due
     time has gone or moved, schedule the new ones (a timer that already fired is not fired again)."""
     keys = [(timer.kind.value, timer.reason_key) for timer in wanted]
-    stale = [
-        followups.c.complaint_id == complaint_id,
-        followups.c.kind.in_([kind.value for kind in DEADLINE_KINDS]),
-        followups.c.status == FollowupStatus.SCHEDULED,
-    ]
-    if keys:
-        stale.append(tuple_(followups.c.kind, followups.c.reason_key).not_in(keys))
-    await session.execute(
-        update(followups)
-        .where(*stale)
-        .values(status=FollowupStatus.CANCELLED, cancel_reason=CancelReason.DEADLINE_CHANGED)
-    )
+    gone = [tuple_(followups.c.kind, followups.c.reason_key).not_in(keys)] if keys else []
+    await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, *gone)
     for timer in wanted:
         await schedule(
             session,
@@ -169,24 +165,12 @@ async def recently_surveyed(
     return {row.customer_id for row in rows}
 
 
-async def postpone(session: AsyncSession, ids: Sequence[UUID], due_at: datetime) -> None:
-    """Put claimed timers back, due later (a survey waiting for a compensation decision)."""
+async def unclaim(session: AsyncSession, ids: Sequence[UUID], **values: Any) -> None:
+    """Undo the claim on timers that must not fire now: put back due later (a survey waiting for a
+    compensation decision) or cancelled (the customer was surveyed recently)."""
     if ids:
-        await session.execute(
-            update(followups)
-            .where(followups.c.id.in_(ids))
-            .values(status=FollowupStatus.SCHEDULED, fired_at=None, due_at=due_at)
-        )
-
-
-async def suppress(session: AsyncSession, ids: Sequence[UUID], reason: CancelReason) -> None:
-    """Cancel claimed timers that must not fire (the customer was surveyed recently)."""
-    if ids:
-        await session.execute(
-            update(followups)
-            .where(followups.c.id.in_(ids))
-            .values(status=FollowupStatus.CANCELLED, fired_at=None, cancel_reason=reason)
-        )
+        statement = update(followups).where(followups.c.id.in_(ids)).values(fired_at=None, **values)
+        await session.execute(statement)
 
 
 async def followups_for(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
@@ -206,12 +190,3 @@ async def followup_by_id(
         statement = statement.with_for_update()
     row = (await session.execute(statement)).first()
     return dict(row._mapping) if row else None
-
-
-def scheduled_of(complaint_id: UUID, kind: str) -> Any:
-    """A filter for one complaint's scheduled timers of one kind."""
-    return and_(
-        followups.c.complaint_id == complaint_id,
-        followups.c.kind == kind,
-        followups.c.status == FollowupStatus.SCHEDULED,
-    )

@@ -18,8 +18,8 @@ from limits import parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-from complaints_common.api import api_key_scheme, authenticate
-from complaints_common.problems import TooManyRequests, Unauthorised
+from complaints_common.api import Principal, current_principal
+from complaints_common.problems import TooManyRequests
 from complaints_common.runtime import Runtime
 from complaints_common.settings import ApiKey
 from complaints_intake.settings import IntakeSettings
@@ -69,22 +69,21 @@ class RateLimit:
         )
 
 
-def access_guard(runtime: Runtime) -> params.Depends:
-    """A router dependency: fresh keys, then the caller's rate limit (before any work is done)."""
+def access_guard(runtime: Runtime) -> list[params.Depends]:
+    """Router dependencies, in order: fresh keys, then the caller's rate limit (before any work).
+
+    The caller is authenticated once per request (`current_principal`), here and for the route's
+    `require_scope` alike, after the keys were refreshed.
+    """
     settings = runtime.settings
     assert isinstance(settings, IntakeSettings)
     ring, limit = KeyRing(runtime, settings), RateLimit(settings)
     runtime.state["key_ring"] = ring
 
-    async def guard(request: Request, presented: Annotated[str | None, Depends(api_key_scheme)]) -> None:
+    async def fresh_keys(request: Request) -> None:
         await ring.refresh(request)
-        if not presented:
-            return  # the route's require_scope answers 401
-        try:
-            principal = authenticate(request.app.state.api_keys, presented)
-        except Unauthorised:
-            return
+
+    async def rate_limit(principal: Annotated[Principal, Depends(current_principal)]) -> None:
         await limit.check(principal.client)
 
-    dependency: params.Depends = Depends(guard)
-    return dependency
+    return [Depends(fresh_keys), Depends(rate_limit)]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from complaints_common.api import Principal, require_scope
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import AUTH_ERRORS
+from complaints_intake.api.search import aware
 from complaints_intake.store.insights import insights
 
 
@@ -75,12 +76,8 @@ def insights_router(runtime: Runtime) -> APIRouter:
     ) -> Insights:
         async with runtime.db.transaction() as session:
             figures = await insights(
-                session, principal.client, _aware(filed_from), _aware(filed_to), datetime.now(UTC)
+                session, principal.client, aware(filed_from), aware(filed_to), datetime.now(UTC)
             )
         return Insights.model_validate(figures)
 
     return router
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

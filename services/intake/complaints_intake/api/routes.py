@@ -42,12 +42,16 @@ from complaints_intake.store.search import earlier_complaints
 CONFIDENTIAL_SCOPE = "confidential"
 
 
+def sees_confidential(principal: Principal) -> bool:
+    return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
+
+
 def may_see(principal: Principal, row: dict[str, Any]) -> bool:
     """Same client, and for a confidential complaint a key allowed to read confidential ones."""
     if row["client_id"] != principal.client:
         return False
     if row["confidential"]:
-        return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
+        return sees_confidential(principal)
     return True
 
 
@@ -120,7 +124,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 earlier = await earlier_complaints(
                     session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
                 )
-                await insert_complaint(
+                row = await insert_complaint(
                     session,
                     complaint_id=complaint_id,
                     reference=reference,
@@ -132,8 +136,6 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                     due_times=due_times,
                 )
                 await runtime.outbox.add(session, event)
-                row = await get_complaint(session, complaint_id)
-                assert row is not None
                 view = ComplaintView.from_row(row)
                 await remember(session, principal.client, idempotency_key, 201, view, location)
         except IntegrityError as exc:
@@ -193,7 +195,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 change = apply(lifecycle_of(row), body.action, body.root_cause)
             except IllegalTransition as exc:
                 raise IllegalTransitionProblem(str(exc)) from exc
-            await record_change(
+            updated = await record_change(
                 session,
                 runtime.outbox,
                 row,
@@ -203,8 +205,6 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 reason=body.reason,
                 note=body.note,
             )
-            updated = await get_complaint(session, complaint_id)
-            assert updated is not None
             view = ComplaintView.from_row(updated)
             await remember(session, principal.client, idempotency_key, 200, view, None)
         return view

@@ -18,7 +18,7 @@ from complaints_common.events.contracts import Channel, Severity
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import AUTH_ERRORS, problem
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
-from complaints_intake.api.routes import CONFIDENTIAL_SCOPE
+from complaints_intake.api.routes import sees_confidential
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
 from complaints_intake.domain.repeats import customer_flags
@@ -60,10 +60,6 @@ def decode_cursor(cursor: str, sort: Sort) -> Position:
     if not same_sort or position.filed_at.tzinfo is None:
         raise InvalidCursor("The cursor belongs to a list with another sort order.")
     return position
-
-
-def sees_confidential(principal: Principal) -> bool:
-    return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
 
 
 CursorParam = Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page.")]
@@ -137,8 +133,8 @@ def search_router(runtime: Runtime) -> APIRouter:
             severity=severity,
             customer_id=customer_id,
             agent_id=agent_id,
-            filed_from=_aware(filed_from),
-            filed_to=_aware(filed_to),
+            filed_from=aware(filed_from),
+            filed_to=aware(filed_to),
             confidential=confidential,
             overdue_at=now if overdue else None,
             due_before=now + timedelta(hours=due_within_hours) if due_within_hours else None,
@@ -191,7 +187,7 @@ def search_router(runtime: Runtime) -> APIRouter:
     return router
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
     """A time without a zone is read as UTC, the zone every stored time is in."""
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)

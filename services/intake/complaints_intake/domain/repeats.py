@@ -58,7 +58,6 @@ def classify(
 ) -> RepeatLink | None:
     """Link a new complaint to the most recent earlier one it duplicates, else that it repeats."""
     recent_first = sorted(earlier, key=lambda e: e.filed_at, reverse=True)
-    same_product = [e for e in recent_first if product is not None and _same(e.product, product)]
     for e in recent_first:
         age = filed_at - e.filed_at
         if (
@@ -69,7 +68,7 @@ def classify(
             return RepeatLink(e.id, RepeatKind.DUPLICATE)
     for e in recent_first:
         if filed_at - e.filed_at <= policy.repeat_window and (
-            _same(e.category, category) or e in same_product
+            _same(e.category, category) or _same(e.product, product)
         ):
             return RepeatLink(e.id, RepeatKind.REPEAT)
     return None

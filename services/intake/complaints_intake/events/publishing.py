@@ -36,10 +36,13 @@ async def record_change(
     actor: str,
     reason: str | None = None,
     note: str | None = None,
-) -> None:
-    """Save `change` to the complaint in `row`, audit it, and publish what other services need."""
-    await save_change(session, row["id"], change, at=at, actor=actor, reason=reason, note=note)
-    due_times = await recompute_deadlines(session, row)
+) -> dict[str, Any]:
+    """Save `change` to the complaint in `row`, audit it, and publish what other services need.
+
+    Returns the complaint's row as it is after the change.
+    """
+    saved = await save_change(session, row["id"], change, at=at, actor=actor, reason=reason, note=note)
+    due_times, saved = await recompute_deadlines(session, saved)
     deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
     if change.publishes_status_change:
         data = ComplaintStatusChangedV1(
@@ -58,13 +61,17 @@ async def record_change(
     else:
         clock = ComplaintDeadlinesChangedV1(complaint_id=row["id"], deadlines=deadlines, changed_at=at)
         await outbox.add(session, Event(COMPLAINT_DEADLINES_CHANGED_V1, clock, SOURCE))
+    return saved
 
 
-async def recompute_deadlines(session: AsyncSession, row: dict[str, Any]) -> list[DueTime]:
-    """The complaint's due times from its audited pauses, resumes and status changes."""
+async def recompute_deadlines(
+    session: AsyncSession, row: dict[str, Any]
+) -> tuple[list[DueTime], dict[str, Any]]:
+    """The complaint's due times from its audited pauses, resumes and status changes, stored; and
+    the row with them (`row` itself when its profile has no rules)."""
     profile = row["deadline_profile"]
     if profile is None or profile not in shipped_rules().profiles:
-        return []
+        return [], row
     history = await clock_history(session, row["id"])
     due_times = compute(
         shipped_rules(),
@@ -73,5 +80,4 @@ async def recompute_deadlines(session: AsyncSession, row: dict[str, Any]) -> lis
         pauses_from([(action, at) for action, at, _ in history]),
         [(Status(to), at) for _, at, to in history if to is not None],
     )
-    await set_deadlines(session, row["id"], due_times)
-    return due_times
+    return due_times, await set_deadlines(session, row["id"], due_times)

@@ -27,10 +27,12 @@ async def insert_complaint(
     link: RepeatLink | None = None,
     profile: str | None = None,
     due_times: list[DueTime] | None = None,
-) -> None:
+) -> dict[str, Any]:
+    """Store the complaint and its first history entry; the stored row, as `get_complaint` reads it."""
     amount = draft.amount_at_stake
-    await session.execute(
-        complaints.insert().values(
+    inserted = await session.execute(
+        complaints.insert()
+        .values(
             id=complaint_id,
             reference=reference,
             client_id=client_id,
@@ -57,7 +59,9 @@ async def insert_complaint(
             deadlines=[d.as_dict() for d in due_times or []],
             next_due_at=next_due(due_times or []),
         )
+        .returning(complaints)
     )
+    row = dict(inserted.one()._mapping)
     await add_history(
         session,
         complaint_id,
@@ -66,6 +70,7 @@ async def insert_complaint(
         action="file",
         to_status=Status.RECEIVED,
     )
+    return row
 
 
 async def get_complaint(
@@ -106,8 +111,8 @@ async def save_change(
     actor: str,
     reason: str | None = None,
     note: str | None = None,
-) -> None:
-    """Write the new lifecycle state and its audit row in the caller's transaction."""
+) -> dict[str, Any]:
+    """Write the new lifecycle state and its audit row in the caller's transaction; the updated row."""
     after = change.after
     values: dict[str, Any] = {
         "status": after.status,
@@ -120,7 +125,10 @@ async def save_change(
     milestone = MILESTONES.get(after.status)
     if change.status_changed and milestone:
         values[milestone] = at
-    await session.execute(update(complaints).where(complaints.c.id == complaint_id).values(**values))
+    updated = await session.execute(
+        update(complaints).where(complaints.c.id == complaint_id).values(**values).returning(complaints)
+    )
+    row = dict(updated.one()._mapping)
     await add_history(
         session,
         complaint_id,
@@ -133,6 +141,7 @@ async def save_change(
         reason=reason,
         note=note,
     )
+    return row
 
 
 async def add_history(
@@ -176,12 +185,17 @@ async def set_journey(session: AsyncSession, complaint_id: UUID, journey: dict[s
     await session.execute(update(complaints).where(complaints.c.id == complaint_id).values(journey=journey))
 
 
-async def set_deadlines(session: AsyncSession, complaint_id: UUID, due_times: list[DueTime]) -> None:
-    await session.execute(
+async def set_deadlines(
+    session: AsyncSession, complaint_id: UUID, due_times: list[DueTime]
+) -> dict[str, Any]:
+    """Store the due times; the updated row."""
+    updated = await session.execute(
         update(complaints)
         .where(complaints.c.id == complaint_id)
         .values(deadlines=[d.as_dict() for d in due_times], next_due_at=next_due(due_times))
+        .returning(complaints)
     )
+    return dict(updated.one()._mapping)
 
 
 async def clock_history(session: AsyncSession, complaint_id: UUID) -> list[tuple[str, datetime, str | None]]:

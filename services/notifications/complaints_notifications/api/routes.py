@@ -8,6 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.problems import Conflict, NotFound
@@ -95,9 +96,8 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1
 def message_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
 
-    async def with_log(rows: list[dict[str, Any]]) -> list[DeliveryView]:
-        async with runtime.db.transaction() as session:
-            log = await attempts_of(session, [row["id"] for row in rows])
+    async def with_log(session: AsyncSession, rows: list[dict[str, Any]]) -> list[DeliveryView]:
+        log = await attempts_of(session, [row["id"] for row in rows])
         return [DeliveryView.model_validate({**row, "log": log[row["id"]]}) for row in rows]
 
     @router.get(
@@ -121,8 +121,7 @@ def message_router(runtime: Runtime) -> APIRouter:
         complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[DeliveryView]:
         async with runtime.db.transaction() as session:
-            rows = await messages_for(session, complaint_id)
-        return await with_log(rows)
+            return await with_log(session, await messages_for(session, complaint_id))
 
     @router.get(
         "/customers/{customer_id}/deliveries",
@@ -136,8 +135,7 @@ def message_router(runtime: Runtime) -> APIRouter:
         offset: Annotated[int, Query(ge=0, le=1_000_000, description="Messages to skip.")] = 0,
     ) -> list[DeliveryView]:
         async with runtime.db.transaction() as session:
-            rows = await messages_for_customer(session, customer_id, limit, offset)
-        return await with_log(rows)
+            return await with_log(session, await messages_for_customer(session, customer_id, limit, offset))
 
     @router.get(
         "/deliveries/{message_id}",
@@ -149,9 +147,9 @@ def message_router(runtime: Runtime) -> APIRouter:
     ) -> DeliveryView:
         async with runtime.db.transaction() as session:
             row = await message_by_id(session, message_id)
-        if row is None:
-            raise NotFound("No message has this id.")
-        return (await with_log([row]))[0]
+            if row is None:
+                raise NotFound("No message has this id.")
+            return (await with_log(session, [row]))[0]
 
     @router.post(
         "/deliveries/{message_id}/replay",

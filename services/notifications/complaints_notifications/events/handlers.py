@@ -136,8 +136,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     assert isinstance(settings, NotificationSettings)
     # Compiled and rendered against sample data here, as the worker starts: a template error
     # stops the start instead of failing a send.
-    templates = runtime.state.setdefault("templates", Templates.load())
-    composer = Composer(settings, templates, runtime.outbox)
+    composer = Composer(settings, Templates.load(), runtime.outbox)
 
     async def record(session: AsyncSession, event: Event[Any], kind: MessageKind) -> None:
         complaint_id = event.data.complaint_id

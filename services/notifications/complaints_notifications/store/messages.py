@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -12,7 +13,12 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_notifications.domain.messages import Recipient
-from complaints_notifications.store.tables import WORKER_LOCK_SPACE, delivery_attempts, messages, recipients
+from complaints_notifications.store.tables import (
+    WORKER_LOCK_SPACE,
+    delivery_attempts,
+    messages,
+    recipients,
+)
 
 QUEUED: Final = "queued"
 SENDING: Final = "sending"
@@ -172,19 +178,30 @@ async def finish_attempt(
     )
 
 
-async def email_thread(session: AsyncSession, complaint_id: UUID, before: datetime) -> list[UUID]:
-    """The ids of this complaint's e-mails written before `before`, oldest first."""
-    rows = await session.execute(
-        select(messages.c.id)
+async def email_threads(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[UUID, list[UUID]]:
+    """For each e-mail in `rows`, the ids of its complaint's e-mails written before it, oldest first
+    (one query for the whole batch)."""
+    threads: dict[UUID, list[UUID]] = {row["id"]: [] for row in rows}
+    if not rows:
+        return threads
+    earlier = await session.execute(
+        select(messages.c.id, messages.c.complaint_id, messages.c.created_at)
         .where(
-            messages.c.complaint_id == complaint_id,
+            messages.c.complaint_id.in_({row["complaint_id"] for row in rows}),
             messages.c.channel == "email",
-            messages.c.created_at < before,
+            messages.c.created_at < max(row["created_at"] for row in rows),
             messages.c.status.in_((QUEUED, SENDING, SENT)),
         )
         .order_by(messages.c.created_at)
     )
-    return [row[0] for row in rows]
+    by_complaint: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_complaint[row["complaint_id"]].append(row)
+    for found in earlier:
+        for row in by_complaint[found.complaint_id]:
+            if found.created_at < row["created_at"]:
+                threads[row["id"]].append(found.id)
+    return threads
 
 
 async def replay(session: AsyncSession, message_id: UUID, now: datetime) -> dict[str, Any] | None:
