@@ -43,6 +43,7 @@ from complaints_notifications.store.messages import (
     FAILED,
     QUEUED,
     awaiting,
+    lock_complaint,
     queue_message,
     recipient_of,
     save_recipient,
@@ -60,6 +61,9 @@ class Composer:
         self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
 
     async def compose_awaiting(self, session: AsyncSession, complaint_id: UUID) -> None:
+        # After this transaction's write, before its reads: an event racing complaint.created on
+        # another topic would otherwise leave its message awaiting a recipient for ever.
+        await lock_complaint(session, complaint_id)
         recipient = await recipient_of(session, complaint_id)
         if recipient is None:
             return

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from complaints_notifications.domain.messages import Recipient
 from complaints_notifications.store.tables import (
+    COMPOSE_LOCK_SPACE,
     WORKER_LOCK_SPACE,
     delivery_attempts,
     messages,
@@ -31,6 +32,14 @@ REPLAYABLE = (FAILED, DEAD_LETTERED)
 
 async def save_recipient(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(recipients).values(**values).on_conflict_do_nothing())
+
+
+async def lock_complaint(session: AsyncSession, complaint_id: UUID) -> None:
+    """Hold the complaint until commit: of two transactions that each wrote a message or the
+    recipient, the later one then sees what the earlier one committed (else both can miss it)."""
+    await session.execute(
+        select(func.pg_advisory_xact_lock(COMPOSE_LOCK_SPACE, func.hashtext(str(complaint_id))))
+    )
 
 
 async def recipient_of(session: AsyncSession, complaint_id: UUID) -> Recipient | None:

@@ -31,6 +31,8 @@ SCHEMA = "notifications"
 DELIVERY_CHANNEL = "notifications_deliveries"
 # The advisory-lock space of delivery workers' liveness locks ("NOTI").
 WORKER_LOCK_SPACE = 0x4E4F5449
+# The advisory-lock space that serialises composing one complaint's messages ("NOTC").
+COMPOSE_LOCK_SPACE = 0x4E4F5443
 metadata = schema_metadata(SCHEMA)
 
 recipients = Table(
