@@ -224,11 +224,13 @@ async def run_all(chaos: Chaos, faults: list[tuple[str, Fault]], timing: Timing)
     return [await run_fault(chaos, name, fault, timing) for name, fault in faults]
 
 
-def run(quick: bool, workdir: Path) -> dict[str, Any]:
+def run(quick: bool, workdir: Path, only: list[str] | None = None) -> dict[str, Any]:
     timing = (
         Timing(before_s=2, after_s=4, settle_s=30) if quick else Timing(before_s=3, after_s=8, settle_s=30)
     )
     faults = [FAULTS[1], FAULTS[-1]] if quick else FAULTS
+    if only:
+        faults = [(name, fault) for name, fault in FAULTS if any(word in name for word in only)]
     stack = Stack(workdir)
     proxy: DelayProxy | None = None
     try:
@@ -262,11 +264,18 @@ def run(quick: bool, workdir: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="two short faults: a smoke test")
+    parser.add_argument(
+        "--only", action="append", metavar="WORD", help="run only the faults whose name holds WORD (repeatable)"
+    )
+    parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, data)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="complaints-chaos-") as tmp:
-        results = run(args.quick, Path(tmp))
+    if args.keep:
+        results = run(args.quick, args.keep, args.only)
+    else:
+        with tempfile.TemporaryDirectory(prefix="complaints-chaos-") as tmp:
+            results = run(args.quick, Path(tmp), args.only)
     results["wall_clock_s"] = round(time.monotonic() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "chaos.json").write_text(json.dumps(results, indent=2) + "\n")

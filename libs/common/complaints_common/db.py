@@ -47,8 +47,10 @@ class Database:
         # No pre-ping: it costs a round trip per transaction (measured: 5-14% of a service's CPU).
         # A connection that died with a database restart fails its first statement instead; the
         # pool is then invalidated, consumers retry that as a transient error and the API answers 503.
+        # hide_parameters: an error's message (logged by uvicorn and our loops) must never carry
+        # the statement's values, which hold customers' personal data.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, hide_parameters=True
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -36,7 +36,7 @@ def run_alembic_env() -> None:
 
 async def _run_online(url: str, metadata: MetaData) -> None:
     schema = metadata.schema
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.connect() as conn:
             # Session-level lock: held across the commit below until the connection closes.

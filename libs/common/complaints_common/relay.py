@@ -62,7 +62,12 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 await self._run_with_connection(stop)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except (
+                OSError,
+                asyncpg.PostgresError,
+                asyncpg.InterfaceError,
+                asyncpg.InternalClientError,  # seen when PostgreSQL restarts mid-statement
+            ) as exc:
                 log.warning("outbox relay lost its database connection", extra={"error": repr(exc)})
                 await sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
 

@@ -12,7 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -30,6 +30,7 @@ from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
 from complaints_common.dlq import replay_command
 from complaints_common.kafka import new_producer
+from complaints_common.loops import BackgroundLoop, supervise
 from complaints_common.messaging import Inbox, Outbox
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
@@ -37,7 +38,6 @@ from complaints_common.telemetry import setup_logging, setup_telemetry, shutdown
 
 log = logging.getLogger(__name__)
 
-BackgroundLoop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 SHUTDOWN_GRACE_S = 10.0
 
 
@@ -161,13 +161,21 @@ class ServiceDefinition:
         await runtime.start()
         tasks: list[asyncio.Task[None]] = []
         if mode.runs_worker:
-            tasks = [asyncio.create_task(loop(stop)) for loop in self.worker_loops(runtime)]
+            tasks = [
+                asyncio.create_task(supervise(_loop_name(loop), loop, stop))
+                for loop in self.worker_loops(runtime)
+            ]
         try:
             yield
         finally:
             stop.set()
             await _finish(tasks)
             await runtime.stop()
+
+
+def _loop_name(loop: BackgroundLoop) -> str:
+    """The loop's owner and method, e.g. OutboxRelay.run: a metrics label without instance ids."""
+    return getattr(loop, "__qualname__", type(loop).__name__)
 
 
 async def _broker_ping(runtime: Runtime) -> None:
