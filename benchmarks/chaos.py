@@ -44,6 +44,7 @@ from complaints_common.events.topics import all_topics_with_dead_letters
 
 RATE = 30.0
 SLOW_DB_DELAY_S = 0.05
+BROKER_DOWN_S = 2.0
 
 Fault = Callable[["Chaos"], Awaitable[str]]
 
@@ -73,14 +74,30 @@ class Chaos:
         return f"kill -9 {', '.join(services)}, restarted after 1 s"
 
     async def restart_broker(self) -> str:
+        """The broker dies and comes back empty; the operator re-creates the topics and re-publishes.
+
+        Apache Kafka keeps its topics over a restart and runs without auto-creation; the embedded
+        broker forgets them and auto-creates a topic (with 4 partitions, not ours) on the first
+        produce. A relay retrying its batch would win that race within milliseconds, and records
+        sent by a producer still holding the old partition count land in partitions no consumer
+        is assigned. So the services are paused (SIGSTOP) for the moment the topics take to be
+        re-created, as if the broker had come back with them; they see the outage itself.
+        """
         assert self.stack.broker is not None
         await self.read_dead_letters()  # the restart forgets them
         since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
-        await asyncio.to_thread(self.stack.broker.restart)
-        await asyncio.to_thread(self.stack.create_topics)
+        await asyncio.to_thread(self.stack.broker.kill)
+        await asyncio.sleep(BROKER_DOWN_S)
+        self.stack.pause_services()
+        try:
+            await asyncio.to_thread(self.stack.broker.start)
+            await asyncio.to_thread(self.stack.create_topics)
+        finally:
+            self.stack.resume_services()
         notes = [await asyncio.to_thread(self.stack.republish, s, since) for s in SERVICES]
         return (
-            f"broker restarted (memory only: all lost), topics re-created, republish since {since}: "
+            f"broker killed, down for {BROKER_DOWN_S:.0f} s, started empty (memory only), topics "
+            f"re-created, republish since {since}: "
             + "; ".join(f"{s}: {n}" for s, n in zip(SERVICES, notes, strict=True))
         )
 

@@ -133,6 +133,15 @@ class Stack:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
+    def pause_services(self) -> None:
+        """SIGSTOP every service: connections stay open, nothing runs until resume_services."""
+        for process in self.processes.values():
+            process.send_signal(signal.SIGSTOP)
+
+    def resume_services(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGCONT)
+
     def stop(self, service: str) -> None:
         process = self.processes.pop(service, None)
         if process is None:

@@ -16,6 +16,7 @@ def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
         enable_idempotence=settings.kafka_idempotent_producer,
         request_timeout_ms=settings.kafka_request_timeout_ms,
         linger_ms=0,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
 
 
@@ -34,4 +35,5 @@ def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AI
         request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms),
         max_poll_records=settings.consumer_batch_size,
         fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
