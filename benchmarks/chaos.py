@@ -282,7 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.chaos", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="two short faults: a smoke test")
     parser.add_argument(
-        "--only", action="append", metavar="WORD", help="run only the faults whose name holds WORD (repeatable)"
+        "--only",
+        action="append",
+        metavar="WORD",
+        help="run only the faults whose name holds WORD (repeatable)",
     )
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, data)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")

@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential
 
 from complaints_common import metrics
@@ -43,7 +43,7 @@ __all__ = ["ConsumerRunner", "Handler", "Subscription", "apply_once"]
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-Handler = Callable[[AsyncSession, Event[Any]], Awaitable[None]]
+Handler = Callable[[AsyncConnection, Event[Any]], Awaitable[None]]
 OFFSET_COMMIT_TIMEOUT_S = 10.0
 
 

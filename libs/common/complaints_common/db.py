@@ -1,17 +1,24 @@
-"""The async SQLAlchemy engine and sessions of one service, bound to the service's own schema."""
+"""The async SQLAlchemy engine of one service, bound to the service's own schema.
+
+Work runs on a Core `AsyncConnection` in one transaction (`Database.transaction`), not on an ORM
+session: the services use Core tables only, and the session's unit-of-work bookkeeping cost
+~100 µs of CPU per transaction and per statement for nothing (measured, benchmarks/README.md).
+The hottest statements (inbox claim, outbox insert) go to the driver directly (`driver`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import MetaData, event, text
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+import asyncpg
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+# Where a transaction keeps the actions to run once it has committed (Connection.info is per
+# checkout of a pooled connection; the key is removed when the transaction ends, either way).
+_AFTER_COMMIT = "complaints.after_commit"
 
 
 def schema_metadata(schema: str) -> MetaData:
@@ -28,10 +35,26 @@ def schema_metadata(schema: str) -> MetaData:
     )
 
 
-def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
-    """Run `action` once the session's transaction commits, never when it rolls back or is retried:
-    for side effects outside the database (metrics, logs) that must not count what did not happen."""
-    event.listen(session.sync_session, "after_commit", lambda _: action(), once=True)
+def after_commit(session: AsyncConnection, action: Callable[[], None]) -> None:
+    """Run `action` once the transaction commits, never when it rolls back or is retried: for side
+    effects outside the database (metrics, logs) that must not count what did not happen."""
+    session.info[_AFTER_COMMIT].append(action)
+
+
+async def driver(session: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, inside its transaction: for hot statements that
+    SQLAlchemy's execution path would cost ~3x the CPU of the statement itself.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement; a statement
+    sent to the driver first would run outside the transaction (autocommitted, kept on rollback).
+    So the BEGIN is sent here as the adapter itself does it before every statement.
+    """
+    raw = await session.get_raw_connection()
+    adapter: Any = raw.dbapi_connection
+    if getattr(adapter, "_transaction", True) is None:
+        await adapter._start_transaction()
+    connection: asyncpg.Connection = raw.driver_connection
+    return connection
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -52,13 +75,21 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(
             url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, hide_parameters=True
         )
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection inside one transaction: committed on success, rolled back on error; then
+        the `after_commit` actions run (only after a commit)."""
+        async with self.engine.connect() as session:
+            actions: list[Callable[[], None]] = []
+            session.info[_AFTER_COMMIT] = actions
+            try:
+                async with session.begin():
+                    yield session
+            finally:
+                session.info.pop(_AFTER_COMMIT, None)
+        for action in actions:
+            action()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -5,6 +5,7 @@ Shared by the consumer loop (dead-letter headers, retry decisions) and the HTTP 
 
 from __future__ import annotations
 
+import asyncpg
 from aiokafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -25,6 +26,11 @@ def is_transient(exc: BaseException) -> bool:
     """True for infrastructure failures that must never dead-letter a good message."""
     if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | KafkaError):
         return True
+    # The driver's own errors, from the statements sent to it directly (inbox, outbox).
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        return True  # connection closed, or in a state only a new connection fixes
+    if isinstance(exc, asyncpg.PostgresError):
+        return (getattr(exc, "sqlstate", None) or "").startswith(TRANSIENT_SQLSTATE_PREFIXES)
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
@@ -41,4 +47,6 @@ def safe_error(exc: BaseException) -> str:
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         orig = exc.orig
         return f"{type(exc).__name__}({type(orig).__name__}, sqlstate={getattr(orig, 'sqlstate', '?')})"
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"{type(exc).__name__}(sqlstate={getattr(exc, 'sqlstate', '?')})"
     return type(exc).__name__

@@ -8,6 +8,7 @@ trace context of the writing transaction), and the relay's bookkeeping. The inbo
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -26,9 +27,10 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID, insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.db import driver
 from complaints_common.events.envelope import Event
 
 AGGREGATE_TYPE = "complaint"
@@ -100,19 +102,43 @@ class Outbox:
 
     def __init__(self, metadata: MetaData) -> None:
         self.table = _table(metadata, "outbox", outbox_table)
+        # Straight to the driver: one outbox row per event makes this one of the hottest statements.
+        self._insert = (
+            f'INSERT INTO "{metadata.schema}".outbox '
+            "(id, aggregatetype, aggregateid, type, payload, topic, headers) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
 
-    async def add(self, session: AsyncSession, *events: Event[Any]) -> None:
+    async def add(self, session: AsyncConnection, *events: Event[Any]) -> None:
         await self.insert(session, [self.row(event) for event in events])
 
-    async def insert(self, session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-        """Insert rows built by `row`, in one statement."""
-        if rows:
-            await session.execute(self.table.insert(), rows)
+    async def insert(self, session: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        """Insert rows built by `row`, in the session's transaction."""
+        if not rows:
+            return
+        values = [
+            (
+                row["id"],
+                row["aggregatetype"],
+                row["aggregateid"],
+                row["type"],
+                row["payload"],
+                row["topic"],
+                json.dumps(row["headers"]),
+            )
+            for row in rows
+        ]
+        connection = await driver(session)
+        if len(values) == 1:
+            await connection.execute(self._insert, *values[0])
+        else:
+            await connection.executemany(self._insert, values)
 
     @staticmethod
     def row(event: Event[Any]) -> dict[str, Any]:
-        """The outbox row of an event, with the trace context current *now*: build it inside the
-        span the event belongs to (a timer firing days later builds it in the scheduling trace)."""
+        """The outbox row of an event (payload as JSON text), with the trace context current *now*:
+        build it inside the span the event belongs to (a timer firing days later builds it in the
+        scheduling trace)."""
         headers = event.ce_headers()
         # The trace context of the writing transaction, so the relay continues this trace.
         propagate.inject(headers)
@@ -121,7 +147,7 @@ class Outbox:
             "aggregatetype": AGGREGATE_TYPE,
             "aggregateid": event.subject,
             "type": event.contract.ce_type,
-            "payload": event.data.model_dump(mode="json"),
+            "payload": event.payload_json(),
             "topic": event.contract.topic.name,
             "headers": headers,
         }
@@ -132,13 +158,13 @@ class Inbox:
 
     def __init__(self, metadata: MetaData) -> None:
         self.table = _table(metadata, "inbox", inbox_table)
-
-    async def claim(self, session: AsyncSession, group: str, message_id: str, topic: str) -> bool:
-        """True the first time a message is seen; False for a redelivery (then do nothing)."""
-        statement = (
-            insert(self.table)
-            .values(consumer_group=group, message_id=message_id, topic=topic)
-            .on_conflict_do_nothing()
-            .returning(self.table.c.message_id)
+        # Straight to the driver: every consumed message runs it.
+        self._claim = (
+            f'INSERT INTO "{metadata.schema}".inbox (consumer_group, message_id, topic) '
+            "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true"
         )
-        return (await session.execute(statement)).first() is not None
+
+    async def claim(self, session: AsyncConnection, group: str, message_id: str, topic: str) -> bool:
+        """True the first time a message is seen; False for a redelivery (then do nothing)."""
+        connection = await driver(session)
+        return bool(await connection.fetchval(self._claim, group, message_id, topic))

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from complaints_common.loops import sleep_or_stop
-from complaints_common.runtime import BackgroundLoop, Runtime
+from complaints_common.loops import BackgroundLoop, sleep_or_stop
+from complaints_common.runtime import Runtime
 from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
 from complaints_compensation.store import decisions as store

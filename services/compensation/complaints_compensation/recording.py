@@ -13,7 +13,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from prometheus_client import Counter, Gauge
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import after_commit
 from complaints_common.events.contracts import (
@@ -63,7 +63,7 @@ class Recorder:
 
     async def record_new(
         self,
-        session: AsyncSession,
+        session: AsyncConnection,
         complaint: ComplaintCreatedV1,
         decision: Decision,
         proposed_by: str,
@@ -117,7 +117,7 @@ class Recorder:
         }
 
     async def grant_on_approval(
-        self, session: AsyncSession, row: dict[str, Any], approver: str, role: Role, policy: Policy
+        self, session: AsyncConnection, row: dict[str, Any], approver: str, role: Role, policy: Policy
     ) -> dict[str, Any]:
         now = datetime.now(UTC)
         offer = Offer.model_validate(row["offer"])
@@ -132,7 +132,7 @@ class Recorder:
         await self.check_budget(session, policy, offer.value.currency, now)
         return granted
 
-    async def _publish_grant(self, session: AsyncSession, row: dict[str, Any], offer: Offer) -> None:
+    async def _publish_grant(self, session: AsyncConnection, row: dict[str, Any], offer: Offer) -> None:
         value = offer.value
         # A metric, not money: float is fine.
         after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
@@ -151,7 +151,7 @@ class Recorder:
         )
         await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
 
-    async def publish_recorded(self, session: AsyncSession, row: dict[str, Any], decided_by: str) -> None:
+    async def publish_recorded(self, session: AsyncConnection, row: dict[str, Any], decided_by: str) -> None:
         recorded = CompensationDecisionRecordedV1(
             complaint_id=row["complaint_id"],
             decision_id=row["id"],
@@ -167,7 +167,12 @@ class Recorder:
         await self.outbox.add(session, Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE))
 
     async def publish_voucher(
-        self, session: AsyncSession, row: dict[str, Any], change: VoucherChange, by: str, reason: str | None
+        self,
+        session: AsyncConnection,
+        row: dict[str, Any],
+        change: VoucherChange,
+        by: str,
+        reason: str | None,
     ) -> None:
         changed = VoucherChangedV1(
             complaint_id=row["complaint_id"],
@@ -179,7 +184,9 @@ class Recorder:
         )
         await self.outbox.add(session, Event(VOUCHER_CHANGED_V1, changed, SOURCE))
 
-    async def check_budget(self, session: AsyncSession, policy: Policy, currency: str, now: datetime) -> None:
+    async def check_budget(
+        self, session: AsyncConnection, policy: Policy, currency: str, now: datetime
+    ) -> None:
         """Warn (log and metric) when this month's granted cost passes the policy's budget."""
         budget = policy.budget.amounts.get(currency)
         if budget is None:

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from complaints_common.loops import sleep_or_stop
-from complaints_common.runtime import BackgroundLoop, Runtime
+from complaints_common.loops import BackgroundLoop, sleep_or_stop
+from complaints_common.runtime import Runtime
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.idempotency import purge_before
 

@@ -31,7 +31,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 from prometheus_client import Counter, Histogram
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import asyncpg_dsn
 from complaints_common.events.contracts import NotificationStatus
@@ -225,7 +225,7 @@ class DeliveryWorker:
             extra={"message_id": str(row["id"]), "outcome": outcome, "failures": failures, "error": error},
         )
 
-    async def _retry_at(self, session: AsyncSession, row: dict[str, Any], at: datetime) -> datetime:
+    async def _retry_at(self, session: AsyncConnection, row: dict[str, Any], at: datetime) -> datetime:
         """A retried SMS must not land in the customer's quiet hours either."""
         if row["channel"] != Channel.SMS:
             return at

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import DecisionStatus, Offer
@@ -61,7 +61,7 @@ def page(rows: list[dict[str, Any]], limit: int, offset: int) -> DecisionPage:
     return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
-async def locked_decision(session: AsyncSession, decision_id: UUID) -> dict[str, Any]:
+async def locked_decision(session: AsyncConnection, decision_id: UUID) -> dict[str, Any]:
     row = await store.decision_by_id(session, decision_id, for_update=True)
     if row is None:
         raise NotFound(NO_SUCH_DECISION)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import ComplaintCreatedV1
@@ -18,7 +18,7 @@ from complaints_compensation.store.policies import PolicyBook
 
 
 async def decide_automatically(
-    session: AsyncSession, complaint: ComplaintCreatedV1, book: PolicyBook, recorder: Recorder
+    session: AsyncConnection, complaint: ComplaintCreatedV1, book: PolicyBook, recorder: Recorder
 ) -> None:
     """The automatic decision for a new complaint: at most one, whatever the redelivery."""
     await store.lock_customer(session, complaint.customer.customer_id)
@@ -38,7 +38,7 @@ async def decide_automatically(
 def subscriptions(runtime: Runtime) -> list[Subscription]:
     book, recorder = components(runtime)
 
-    async def on_complaint_created(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_complaint_created(session: AsyncConnection, event: Event[Any]) -> None:
         await decide_automatically(session, event.data, book, recorder)
 
     return [Subscription(COMPLAINT_CREATED_V1, on_complaint_created)]

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_compensation.domain.policy import CustomerHistory
@@ -28,12 +28,12 @@ def contact_digest(value: str | None) -> str | None:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-async def lock_customer(session: AsyncSession, customer_id: str) -> None:
+async def lock_customer(session: AsyncConnection, customer_id: str) -> None:
     """Serialise decisions for one customer (across replicas) so caps cannot be raced past."""
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": "comp:" + customer_id})
 
 
-async def remember_complaint(session: AsyncSession, complaint: ComplaintCreatedV1) -> None:
+async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreatedV1) -> None:
     snapshot = complaint.model_dump(mode="json")
     snapshot["customer"] = {"customer_id": complaint.customer.customer_id, "tier": complaint.customer.tier}
     statement = insert(complaints).values(
@@ -49,7 +49,7 @@ async def remember_complaint(session: AsyncSession, complaint: ComplaintCreatedV
 
 
 async def known_complaint(
-    session: AsyncSession, complaint_id: UUID
+    session: AsyncConnection, complaint_id: UUID
 ) -> tuple[ComplaintCreatedV1, str | None, str | None] | None:
     row = (await session.execute(select(complaints).where(complaints.c.complaint_id == complaint_id))).first()
     if row is None:
@@ -58,7 +58,7 @@ async def known_complaint(
 
 
 async def customer_history(
-    session: AsyncSession,
+    session: AsyncConnection,
     complaint: ComplaintCreatedV1,
     limits: AbuseLimits,
     currency: str,
@@ -89,7 +89,7 @@ async def customer_history(
 
 
 async def _customers_sharing(
-    session: AsyncSession, customer: str, contact: tuple[str | None, str | None]
+    session: AsyncConnection, customer: str, contact: tuple[str | None, str | None]
 ) -> int:
     email, phone = contact
     conditions = [
@@ -105,7 +105,7 @@ async def _customers_sharing(
     return 1 + int((await session.execute(others)).scalar_one())
 
 
-async def _order_compensated(session: AsyncSession, order_ref: str | None) -> bool:
+async def _order_compensated(session: AsyncConnection, order_ref: str | None) -> bool:
     if order_ref is None:
         return False
     query = select(decisions.c.id).where(
@@ -114,7 +114,7 @@ async def _order_compensated(session: AsyncSession, order_ref: str | None) -> bo
     return (await session.execute(query.limit(1))).first() is not None
 
 
-async def insert_decision(session: AsyncSession, row: dict[str, Any]) -> bool:
+async def insert_decision(session: AsyncConnection, row: dict[str, Any]) -> bool:
     """Store a decision; False when the complaint already has its automatic one (nothing is written)."""
     statement = (
         insert(decisions)
@@ -127,14 +127,14 @@ async def insert_decision(session: AsyncSession, row: dict[str, Any]) -> bool:
     return (await session.execute(statement)).first() is not None
 
 
-async def has_live_decision(session: AsyncSession, complaint_id: UUID) -> bool:
+async def has_live_decision(session: AsyncConnection, complaint_id: UUID) -> bool:
     query = select(decisions.c.id).where(
         decisions.c.complaint_id == complaint_id, decisions.c.status.in_(LIVE), decisions.c.value_amount > 0
     )
     return (await session.execute(query.limit(1))).first() is not None
 
 
-async def decision_for(session: AsyncSession, complaint_id: UUID) -> dict[str, Any] | None:
+async def decision_for(session: AsyncConnection, complaint_id: UUID) -> dict[str, Any] | None:
     """The complaint's latest decision."""
     query = (
         select(decisions)
@@ -146,7 +146,7 @@ async def decision_for(session: AsyncSession, complaint_id: UUID) -> dict[str, A
 
 
 async def decision_by_id(
-    session: AsyncSession, decision_id: UUID, *, for_update: bool = False
+    session: AsyncConnection, decision_id: UUID, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     query = select(decisions).where(decisions.c.id == decision_id)
     if for_update:
@@ -155,7 +155,7 @@ async def decision_by_id(
     return dict(row._mapping) if row else None
 
 
-async def update_decision(session: AsyncSession, decision_id: UUID, **values: Any) -> None:
+async def update_decision(session: AsyncConnection, decision_id: UUID, **values: Any) -> None:
     await session.execute(update(decisions).where(decisions.c.id == decision_id).values(**values))
 
 
@@ -179,13 +179,13 @@ def search(
 
 
 async def find_decisions(
-    session: AsyncSession, query: Select[Any], limit: int, offset: int
+    session: AsyncConnection, query: Select[Any], limit: int, offset: int
 ) -> list[dict[str, Any]]:
     ordered = query.order_by(decisions.c.decided_at.desc(), decisions.c.id).limit(limit).offset(offset)
     return [dict(row._mapping) for row in await session.execute(ordered)]
 
 
-async def granted_spend(session: AsyncSession, since: datetime, currency: str) -> Decimal:
+async def granted_spend(session: AsyncConnection, since: datetime, currency: str) -> Decimal:
     query = select(func.coalesce(func.sum(decisions.c.cost_amount), 0)).where(
         decisions.c.status == "granted", decisions.c.settled_at >= since, decisions.c.currency == currency
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_compensation.domain.rules import Policy, parse_policy
 from complaints_compensation.store.tables import policies
@@ -16,7 +16,7 @@ def _document(policy: Policy) -> dict[str, Any]:
     return policy.model_dump(mode="json")
 
 
-async def store_version(session: AsyncSession, policy: Policy, loaded_by: str) -> bool:
+async def store_version(session: AsyncConnection, policy: Policy, loaded_by: str) -> bool:
     """Keep a version; False when it exists already (then nothing changes)."""
     statement = (
         insert(policies)
@@ -27,22 +27,22 @@ async def store_version(session: AsyncSession, policy: Policy, loaded_by: str) -
     return (await session.execute(statement)).first() is not None
 
 
-async def activate(session: AsyncSession, version: str) -> None:
+async def activate(session: AsyncConnection, version: str) -> None:
     await session.execute(update(policies).where(policies.c.active).values(active=False))
     await session.execute(update(policies).where(policies.c.version == version).values(active=True))
 
 
-async def stored_document(session: AsyncSession, version: str) -> dict[str, Any] | None:
+async def stored_document(session: AsyncConnection, version: str) -> dict[str, Any] | None:
     row = (await session.execute(select(policies.c.document).where(policies.c.version == version))).first()
     return dict(row.document) if row else None
 
 
-async def active_version(session: AsyncSession) -> str | None:
+async def active_version(session: AsyncConnection) -> str | None:
     """Only the version: the document is immutable per version, so it is read once per process."""
     return (await session.execute(select(policies.c.version).where(policies.c.active))).scalar_one_or_none()
 
 
-async def versions(session: AsyncSession) -> list[dict[str, Any]]:
+async def versions(session: AsyncConnection) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(policies.c.version, policies.c.active, policies.c.loaded_by, policies.c.loaded_at).order_by(
             policies.c.loaded_at.desc()
@@ -61,7 +61,7 @@ class PolicyBook:
         self._parsed: dict[str, Policy] = {file_policy.version: file_policy}
         self._file_installed = False
 
-    async def current(self, session: AsyncSession) -> Policy:
+    async def current(self, session: AsyncConnection) -> Policy:
         if not self._file_installed:
             if await store_version(session, self.file_policy, "file"):
                 await activate(session, self.file_policy.version)
@@ -76,7 +76,7 @@ class PolicyBook:
             self._parsed[version] = parse_policy(document)
         return self._parsed[version]
 
-    async def replace(self, session: AsyncSession, policy: Policy, loaded_by: str) -> bool:
+    async def replace(self, session: AsyncConnection, policy: Policy, loaded_by: str) -> bool:
         """Store and activate a version; False when that version exists with other content."""
         stored = await store_version(session, policy, loaded_by)
         if not stored and await stored_document(session, policy.version) != _document(policy):

@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_compensation.api.models import SpendLine
 from complaints_compensation.domain.approvals import WAITING
 from complaints_compensation.store.tables import decisions
 
 
-async def waiting(session: AsyncSession, limit: int, offset: int) -> list[dict[str, Any]]:
+async def waiting(session: AsyncConnection, limit: int, offset: int) -> list[dict[str, Any]]:
     query = (
         select(decisions)
         .where(decisions.c.status.in_(WAITING))
@@ -24,13 +24,13 @@ async def waiting(session: AsyncSession, limit: int, offset: int) -> list[dict[s
     return [dict(row._mapping) for row in await session.execute(query)]
 
 
-async def voucher(session: AsyncSession, code: str) -> dict[str, Any] | None:
+async def voucher(session: AsyncConnection, code: str) -> dict[str, Any] | None:
     query = select(decisions).where(decisions.c.voucher_code == code.strip().upper()).with_for_update()
     row = (await session.execute(query)).first()
     return dict(row._mapping) if row else None
 
 
-async def expired_vouchers(session: AsyncSession, now: datetime, batch: int) -> list[dict[str, Any]]:
+async def expired_vouchers(session: AsyncConnection, now: datetime, batch: int) -> list[dict[str, Any]]:
     query = (
         select(decisions)
         .where(decisions.c.voucher_status == "active", decisions.c.voucher_expires_at <= now)
@@ -50,7 +50,7 @@ def _period(since: datetime | None, until: datetime | None) -> list[ColumnElemen
 
 
 async def spend(
-    session: AsyncSession, group_by: str, since: datetime | None, until: datetime | None
+    session: AsyncConnection, group_by: str, since: datetime | None, until: datetime | None
 ) -> list[SpendLine]:
     key = {
         "category": decisions.c.category,
@@ -74,7 +74,9 @@ async def spend(
     return [SpendLine.model_validate(dict(row._mapping)) for row in rows]
 
 
-async def frontline(session: AsyncSession, since: datetime | None, until: datetime | None) -> tuple[int, int]:
+async def frontline(
+    session: AsyncConnection, since: datetime | None, until: datetime | None
+) -> tuple[int, int]:
     """Automatic decisions in the period, and how many were granted within frontline authority."""
     query = (
         select(func.count(), func.count().filter(decisions.c.within_frontline))

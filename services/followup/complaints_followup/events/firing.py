@@ -18,13 +18,13 @@ from typing import Any, cast
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.errors import safe_error
 from complaints_common.events.contracts import FollowupDueV1
 from complaints_common.events.envelope import FOLLOWUP_DUE_V1, Event
-from complaints_common.loops import sleep_or_stop
-from complaints_common.runtime import BackgroundLoop, Runtime
+from complaints_common.loops import BackgroundLoop, sleep_or_stop
+from complaints_common.runtime import Runtime
 from complaints_followup import metrics
 from complaints_followup.domain.schedule import (
     CancelReason,
@@ -58,7 +58,7 @@ async def fire_due_timers(runtime: Runtime, clock: Clock, limit: int) -> int:
 
 
 async def _govern_surveys(
-    session: AsyncSession, settings: FollowupSettings, due: list[dict[str, Any]], now: datetime
+    session: AsyncConnection, settings: FollowupSettings, due: list[dict[str, Any]], now: datetime
 ) -> list[dict[str, Any]]:
     """No survey while a compensation decision is pending (postponed), and at most one survey per
     customer per period (later ones cancelled). Other kinds pass untouched."""
@@ -94,7 +94,7 @@ async def _govern_surveys(
 
 
 async def _write_events(
-    runtime: Runtime, session: AsyncSession, rows: list[dict[str, Any]], now: datetime
+    runtime: Runtime, session: AsyncConnection, rows: list[dict[str, Any]], now: datetime
 ) -> None:
     """One outbox insert for the whole batch; each row's event is built inside the trace that
     scheduled its timer, so a complaint's journey stays one trace even days later."""

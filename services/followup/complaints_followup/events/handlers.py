@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import (
@@ -56,7 +56,7 @@ class Scheduler:
     def __init__(self, settings: FollowupSettings) -> None:
         self.settings = settings
 
-    async def on_complaint_created(self, session: AsyncSession, event: Event[Any]) -> None:
+    async def on_complaint_created(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintCreatedV1 = event.data
         await known.remember(
             session,
@@ -70,7 +70,7 @@ class Scheduler:
         await known.record_deadlines(session, data.complaint_id, data.deadlines, data.filed_at)
         await self.sync_deadlines(session, await known.complaint(session, data.complaint_id))
 
-    async def on_status_changed(self, session: AsyncSession, event: Event[Any]) -> None:
+    async def on_status_changed(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintStatusChangedV1 = event.data
         await known.remember(session, data.complaint_id, customer_id=data.customer_id)
         await known.record_status(session, data.complaint_id, data.to_status, data.changed_at)
@@ -89,13 +89,13 @@ class Scheduler:
             await self.schedule_satisfaction_check(session, row, data.changed_at)
         await self.sync_deadlines(session, row)
 
-    async def on_deadlines_changed(self, session: AsyncSession, event: Event[Any]) -> None:
+    async def on_deadlines_changed(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintDeadlinesChangedV1 = event.data
         await known.remember(session, data.complaint_id)
         await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
         await self.sync_deadlines(session, await known.complaint(session, data.complaint_id))
 
-    async def on_compensation_granted(self, session: AsyncSession, event: Event[Any]) -> None:
+    async def on_compensation_granted(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: CompensationGrantedV1 = event.data
         await known.remember(session, data.complaint_id, customer_id=data.customer_id, remedy=data.offer.kind)
         await known.record_decision(session, data.complaint_id, pending=False, at=data.granted_at)
@@ -103,7 +103,7 @@ class Scheduler:
             session, await known.complaint(session, data.complaint_id), data.granted_at
         )
 
-    async def on_decision_recorded(self, session: AsyncSession, event: Event[Any]) -> None:
+    async def on_decision_recorded(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: CompensationDecisionRecordedV1 = event.data
         await known.remember(session, data.complaint_id, customer_id=data.customer_id)
         pending = data.status in PENDING_DECISIONS
@@ -117,7 +117,7 @@ class Scheduler:
             )
 
     async def schedule_satisfaction_check(
-        self, session: AsyncSession, row: dict[str, Any] | None, settled_at: datetime
+        self, session: AsyncConnection, row: dict[str, Any] | None, settled_at: datetime
     ) -> None:
         """One satisfaction check per complaint, whichever settles it first (grant or resolution).
         `row` is what follow-up knows of the complaint, read after this event's facts were recorded."""
@@ -134,7 +134,7 @@ class Scheduler:
             agent_id=row["agent_id"],
         )
 
-    async def sync_deadlines(self, session: AsyncSession, row: dict[str, Any] | None) -> None:
+    async def sync_deadlines(self, session: AsyncConnection, row: dict[str, Any] | None) -> None:
         """Deadline watches follow the newest set of due times while the complaint is open."""
         if row is None or row["customer_id"] is None:
             return  # no customer yet: complaint.created will bring it and sync then

@@ -14,14 +14,14 @@ from uuid import UUID
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import Deadline
 from complaints_followup.domain.schedule import decision_pending
 from complaints_followup.store.tables import complaints
 
 
-async def remember(session: AsyncSession, complaint_id: UUID, **facts: Any) -> None:
+async def remember(session: AsyncConnection, complaint_id: UUID, **facts: Any) -> None:
     """Record plain facts (customer, category, agent, remedy); later events may fill in more."""
     values = {key: value for key, value in facts.items() if value is not None}
     statement = insert(complaints).values(complaint_id=complaint_id, **values)
@@ -35,7 +35,7 @@ async def remember(session: AsyncSession, complaint_id: UUID, **facts: Any) -> N
     await session.execute(statement)
 
 
-async def record_status(session: AsyncSession, complaint_id: UUID, status: str, as_of: datetime) -> None:
+async def record_status(session: AsyncConnection, complaint_id: UUID, status: str, as_of: datetime) -> None:
     await session.execute(
         complaints.update()
         .where(
@@ -46,7 +46,9 @@ async def record_status(session: AsyncSession, complaint_id: UUID, status: str, 
     )
 
 
-async def record_decision(session: AsyncSession, complaint_id: UUID, *, pending: bool, at: datetime) -> None:
+async def record_decision(
+    session: AsyncConnection, complaint_id: UUID, *, pending: bool, at: datetime
+) -> None:
     """A decision is pending from `pending_since` until a later settled decision."""
     column = complaints.c.decision_pending_since if pending else complaints.c.decision_settled_at
     await session.execute(
@@ -57,7 +59,7 @@ async def record_decision(session: AsyncSession, complaint_id: UUID, *, pending:
 
 
 async def record_deadlines(
-    session: AsyncSession, complaint_id: UUID, deadlines: list[Deadline], as_of: datetime
+    session: AsyncConnection, complaint_id: UUID, deadlines: list[Deadline], as_of: datetime
 ) -> None:
     """Keep the newest set of due times (a set computed earlier than the stored one is ignored)."""
     await session.execute(
@@ -70,7 +72,7 @@ async def record_deadlines(
     )
 
 
-async def complaint(session: AsyncSession, complaint_id: UUID) -> dict[str, Any] | None:
+async def complaint(session: AsyncConnection, complaint_id: UUID) -> dict[str, Any] | None:
     row = (await session.execute(select(complaints).where(complaints.c.complaint_id == complaint_id))).first()
     return dict(row._mapping) if row else None
 
@@ -79,7 +81,7 @@ def stored_deadlines(row: dict[str, Any]) -> list[Deadline]:
     return [Deadline.model_validate(item) for item in row["deadlines"]]
 
 
-async def with_pending_decisions(session: AsyncSession, complaint_ids: Iterable[UUID]) -> set[UUID]:
+async def with_pending_decisions(session: AsyncConnection, complaint_ids: Iterable[UUID]) -> set[UUID]:
     """Which of these complaints wait for a compensation decision."""
     ids = list(set(complaint_ids))
     if not ids:

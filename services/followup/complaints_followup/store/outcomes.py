@@ -8,21 +8,21 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Integer, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_followup.domain.outcome import DETRACTOR_NPS, PROMOTER_NPS, Outcome
 from complaints_followup.domain.schedule import ACTIONABLE_KINDS, FollowupStatus
 from complaints_followup.store.tables import followups
 
 
-async def record_outcome(session: AsyncSession, followup_id: UUID, **values: Any) -> None:
+async def record_outcome(session: AsyncConnection, followup_id: UUID, **values: Any) -> None:
     await session.execute(
         followups.update().where(followups.c.id == followup_id).values(status=FollowupStatus.DONE, **values)
     )
 
 
 async def worklist(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     team: str | None,
     agent_id: str | None,
@@ -60,7 +60,7 @@ def _count(condition: Any) -> Any:
 
 
 async def outcome_summary(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     group_by: Sequence[str],
     period: str,

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 from opentelemetry import propagate
 from sqlalchemy import ColumnElement, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_followup.domain.schedule import (
     DEADLINE_KINDS,
@@ -30,7 +30,7 @@ from complaints_followup.store.tables import followups
 
 
 async def schedule(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     complaint_id: UUID,
     customer_id: str,
@@ -70,7 +70,7 @@ def _current_trace_context() -> dict[str, str]:
 
 
 async def cancel(
-    session: AsyncSession,
+    session: AsyncConnection,
     complaint_id: UUID,
     kinds: Iterable[str],
     reason: CancelReason,
@@ -91,7 +91,7 @@ async def cancel(
 
 
 async def sync_deadline_timers(
-    session: AsyncSession, complaint_id: UUID, customer_id: str, wanted: Sequence[DeadlineTimer]
+    session: AsyncConnection, complaint_id: UUID, customer_id: str, wanted: Sequence[DeadlineTimer]
 ) -> None:
     """Make the complaint's scheduled deadline timers exactly `wanted`: cancel the ones whose due
     time has gone or moved, schedule the new ones (a timer that already fired is not fired again)."""
@@ -110,7 +110,7 @@ async def sync_deadline_timers(
         )
 
 
-async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[dict[str, Any]]:
+async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
     """Lock and mark fired the oldest due timers that no other replica holds."""
     due = (
         select(followups.c.id)
@@ -130,7 +130,7 @@ async def claim_due(session: AsyncSession, now: datetime, limit: int) -> list[di
     return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
 
 
-async def lock_customers(session: AsyncSession, customer_ids: Iterable[str]) -> None:
+async def lock_customers(session: AsyncConnection, customer_ids: Iterable[str]) -> None:
     """Serialise survey decisions per customer across replicas for this transaction (sorted, so two
     replicas never wait on each other in a cycle)."""
     ids = sorted(set(customer_ids))
@@ -145,7 +145,7 @@ async def lock_customers(session: AsyncSession, customer_ids: Iterable[str]) -> 
 
 
 async def recently_surveyed(
-    session: AsyncSession, customer_ids: Iterable[str], exclude: Iterable[UUID], since: datetime
+    session: AsyncConnection, customer_ids: Iterable[str], exclude: Iterable[UUID], since: datetime
 ) -> set[str]:
     """Customers who were sent a satisfaction survey since `since` for another complaint."""
     ids = list(set(customer_ids))
@@ -165,7 +165,7 @@ async def recently_surveyed(
     return {row.customer_id for row in rows}
 
 
-async def unclaim(session: AsyncSession, ids: Sequence[UUID], **values: Any) -> None:
+async def unclaim(session: AsyncConnection, ids: Sequence[UUID], **values: Any) -> None:
     """Undo the claim on timers that must not fire now: put back due later (a survey waiting for a
     compensation decision) or cancelled (the customer was surveyed recently)."""
     if ids:
@@ -173,7 +173,7 @@ async def unclaim(session: AsyncSession, ids: Sequence[UUID], **values: Any) -> 
         await session.execute(statement)
 
 
-async def followups_for(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
+async def followups_for(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(followups)
         .where(followups.c.complaint_id == complaint_id)
@@ -183,7 +183,7 @@ async def followups_for(session: AsyncSession, complaint_id: UUID) -> list[dict[
 
 
 async def followup_by_id(
-    session: AsyncSession, followup_id: UUID, *, lock: bool = False
+    session: AsyncConnection, followup_id: UUID, *, lock: bool = False
 ) -> dict[str, Any] | None:
     statement = select(followups).where(followups.c.id == followup_id)
     if lock:

@@ -10,7 +10,7 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from fastapi_problem.error import StatusProblem
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_intake.store.idempotency import claim_key, remember_response
 
@@ -51,7 +51,7 @@ def request_hash(method: str, path: str, body: BaseModel | None) -> str:
 
 
 async def replay_if_seen(
-    session: AsyncSession, client_id: str, key: str | None, fingerprint: str
+    session: AsyncConnection, client_id: str, key: str | None, fingerprint: str
 ) -> JSONResponse | None:
     """The first response when `key` was already used for this request; None when this one is new."""
     if key is None:
@@ -74,7 +74,7 @@ def response_body(model: BaseModel) -> Any:
 
 
 async def remember(
-    session: AsyncSession,
+    session: AsyncConnection,
     client_id: str,
     key: str | None,
     status_code: int,

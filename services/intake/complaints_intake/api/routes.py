@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Deadline
@@ -56,7 +56,7 @@ def may_see(principal: Principal, row: dict[str, Any]) -> bool:
 
 
 async def visible_complaint(
-    session: AsyncSession, complaint_id: UUID, principal: Principal, *, for_update: bool = False
+    session: AsyncConnection, complaint_id: UUID, principal: Principal, *, for_update: bool = False
 ) -> dict[str, Any]:
     """The complaint, or 404 alike for "absent" and "not yours" so ids reveal nothing."""
     row = await get_complaint(session, complaint_id, for_update=for_update)

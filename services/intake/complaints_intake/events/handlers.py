@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.envelope import (
@@ -35,7 +35,7 @@ JourneyStep = Callable[[j.Journey, Any], j.Journey]
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def update_journey(
-        session: AsyncSession, event: Event[Any], step: JourneyStep
+        session: AsyncConnection, event: Event[Any], step: JourneyStep
     ) -> dict[str, Any] | None:
         row = await get_complaint(session, event.data.complaint_id, for_update=True)
         if row is None:
@@ -45,13 +45,13 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         await set_journey(session, row["id"], journey.model_dump(mode="json"))
         return row
 
-    def journey_only(step: JourneyStep) -> Callable[[AsyncSession, Event[Any]], Any]:
-        async def handler(session: AsyncSession, event: Event[Any]) -> None:
+    def journey_only(step: JourneyStep) -> Callable[[AsyncConnection, Event[Any]], Any]:
+        async def handler(session: AsyncConnection, event: Event[Any]) -> None:
             await update_journey(session, event, step)
 
         return handler
 
-    async def on_notification(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_notification(session: AsyncConnection, event: Event[Any]) -> None:
         row = await update_journey(session, event, j.on_notification)
         data = event.data
         if row is None or data.kind != j.ACKNOWLEDGEMENT_KIND or data.status != "sent":
@@ -62,7 +62,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
                 session, runtime, row, [change], data.at, NOTIFICATIONS_ACTOR, "acknowledgement_sent"
             )
 
-    async def on_followup_outcome(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_followup_outcome(session: AsyncConnection, event: Event[Any]) -> None:
         row = await update_journey(session, event, j.on_followup_outcome)
         if row is None or event.data.outcome != "dissatisfied":
             return
@@ -81,7 +81,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 
 
 async def _record(
-    session: AsyncSession,
+    session: AsyncConnection,
     runtime: Runtime,
     row: dict[str, Any],
     changes: list[Change],

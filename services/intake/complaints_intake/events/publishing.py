@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import (
     ComplaintDeadlinesChangedV1,
@@ -27,7 +27,7 @@ SOURCE = "/complaints/intake"
 
 
 async def record_change(
-    session: AsyncSession,
+    session: AsyncConnection,
     outbox: Outbox,
     row: dict[str, Any],
     change: Change,
@@ -65,7 +65,7 @@ async def record_change(
 
 
 async def recompute_deadlines(
-    session: AsyncSession, row: dict[str, Any]
+    session: AsyncConnection, row: dict[str, Any]
 ) -> tuple[list[DueTime], dict[str, Any]]:
     """The complaint's due times from its audited pauses, resumes and status changes, stored; and
     the row with them (`row` itself when its profile has no rules)."""

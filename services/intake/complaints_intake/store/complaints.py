@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_intake.domain.complaint import ComplaintDraft, Status
 from complaints_intake.domain.deadlines import DueTime, next_due
@@ -17,7 +17,7 @@ from complaints_intake.store.tables import complaint_history, complaints
 
 
 async def insert_complaint(
-    session: AsyncSession,
+    session: AsyncConnection,
     *,
     complaint_id: UUID,
     reference: str,
@@ -74,7 +74,7 @@ async def insert_complaint(
 
 
 async def get_complaint(
-    session: AsyncSession, complaint_id: UUID, *, for_update: bool = False
+    session: AsyncConnection, complaint_id: UUID, *, for_update: bool = False
 ) -> dict[str, Any] | None:
     statement = select(complaints).where(complaints.c.id == complaint_id)
     if for_update:
@@ -103,7 +103,7 @@ MILESTONES = {
 
 
 async def save_change(
-    session: AsyncSession,
+    session: AsyncConnection,
     complaint_id: UUID,
     change: Change,
     *,
@@ -145,7 +145,7 @@ async def save_change(
 
 
 async def add_history(
-    session: AsyncSession,
+    session: AsyncConnection,
     complaint_id: UUID,
     *,
     at: datetime,
@@ -172,7 +172,7 @@ async def add_history(
     )
 
 
-async def history_of(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
+async def history_of(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(complaint_history)
         .where(complaint_history.c.complaint_id == complaint_id)
@@ -181,12 +181,12 @@ async def history_of(session: AsyncSession, complaint_id: UUID) -> list[dict[str
     return [dict(row._mapping) for row in rows]
 
 
-async def set_journey(session: AsyncSession, complaint_id: UUID, journey: dict[str, Any]) -> None:
+async def set_journey(session: AsyncConnection, complaint_id: UUID, journey: dict[str, Any]) -> None:
     await session.execute(update(complaints).where(complaints.c.id == complaint_id).values(journey=journey))
 
 
 async def set_deadlines(
-    session: AsyncSession, complaint_id: UUID, due_times: list[DueTime]
+    session: AsyncConnection, complaint_id: UUID, due_times: list[DueTime]
 ) -> dict[str, Any]:
     """Store the due times; the updated row."""
     updated = await session.execute(
@@ -198,7 +198,9 @@ async def set_deadlines(
     return dict(updated.one()._mapping)
 
 
-async def clock_history(session: AsyncSession, complaint_id: UUID) -> list[tuple[str, datetime, str | None]]:
+async def clock_history(
+    session: AsyncConnection, complaint_id: UUID
+) -> list[tuple[str, datetime, str | None]]:
     """(action, at, to_status) of every audited change, in order: what due times are computed from."""
     rows = await session.execute(
         select(complaint_history.c.action, complaint_history.c.at, complaint_history.c.to_status)

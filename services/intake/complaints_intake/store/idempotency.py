@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_intake.store.tables import idempotency_keys
 
@@ -28,7 +28,7 @@ class StoredResponse:
 
 
 async def claim_key(
-    session: AsyncSession, client_id: str, key: str, request_hash: str
+    session: AsyncConnection, client_id: str, key: str, request_hash: str
 ) -> StoredResponse | None:
     """None when this request is the first with the key (go ahead); else the response stored for it."""
     claimed = await session.execute(
@@ -50,7 +50,7 @@ async def claim_key(
 
 
 async def remember_response(
-    session: AsyncSession, client_id: str, key: str, status_code: int, body: Any, location: str | None
+    session: AsyncConnection, client_id: str, key: str, status_code: int, body: Any, location: str | None
 ) -> None:
     await session.execute(
         update(idempotency_keys)
@@ -59,7 +59,7 @@ async def remember_response(
     )
 
 
-async def purge_before(session: AsyncSession, before: datetime) -> int:
+async def purge_before(session: AsyncConnection, before: datetime) -> int:
     """Forget keys older than `before`: after that a retry with the key files anew."""
     result = await session.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < before))
     return int(getattr(result, "rowcount", 0) or 0)

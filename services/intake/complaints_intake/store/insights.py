@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, and_, cast, extract, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from complaints_intake.store.tables import SCHEMA, complaints
@@ -23,7 +23,9 @@ def _scope(client_id: str, filed_from: datetime | None, filed_to: datetime | Non
     return and_(*conditions)
 
 
-async def breakdown(session: AsyncSession, where: ColumnElement[bool], column: Any) -> list[dict[str, Any]]:
+async def breakdown(
+    session: AsyncConnection, where: ColumnElement[bool], column: Any
+) -> list[dict[str, Any]]:
     """Count, resolved and repeats per value of `column`, largest first."""
     rows = await session.execute(
         select(
@@ -44,7 +46,7 @@ def _seconds(start: Any, end: Any) -> Any:
     return cast(extract("epoch", end - start), Float)
 
 
-async def durations(session: AsyncSession, where: ColumnElement[bool], milestone: Any) -> dict[str, Any]:
+async def durations(session: AsyncConnection, where: ColumnElement[bool], milestone: Any) -> dict[str, Any]:
     seconds = _seconds(c.filed_at, milestone)
     row = (
         await session.execute(
@@ -58,7 +60,7 @@ async def durations(session: AsyncSession, where: ColumnElement[bool], milestone
     return {"count": row[0], "median_seconds": row[1], "p90_seconds": row[2]}
 
 
-async def weekly(session: AsyncSession, where: ColumnElement[bool]) -> list[dict[str, Any]]:
+async def weekly(session: AsyncConnection, where: ColumnElement[bool]) -> list[dict[str, Any]]:
     week = func.date_trunc("week", c.filed_at).label("week")
     rows = await session.execute(
         select(week, func.count().label("count")).where(where).group_by(week).order_by(week).limit(104)
@@ -84,7 +86,7 @@ MISSED_SQL = text(
 
 
 async def missed_deadlines(
-    session: AsyncSession,
+    session: AsyncConnection,
     client_id: str,
     filed_from: datetime | None,
     filed_to: datetime | None,
@@ -98,7 +100,7 @@ async def missed_deadlines(
 
 
 async def insights(
-    session: AsyncSession,
+    session: AsyncConnection,
     client_id: str,
     filed_from: datetime | None,
     filed_to: datetime | None,

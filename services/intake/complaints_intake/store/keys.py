@@ -7,13 +7,13 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_intake.store.tables import api_keys
 
 
 async def insert_key(
-    session: AsyncSession, key_id: UUID, client_id: str, sha256: str, scopes: list[str], label: str | None
+    session: AsyncConnection, key_id: UUID, client_id: str, sha256: str, scopes: list[str], label: str | None
 ) -> dict[str, Any]:
     row = await session.execute(
         api_keys.insert()
@@ -23,17 +23,17 @@ async def insert_key(
     return dict(row.one()._mapping)
 
 
-async def active_keys(session: AsyncSession) -> list[dict[str, Any]]:
+async def active_keys(session: AsyncConnection) -> list[dict[str, Any]]:
     rows = await session.execute(select(api_keys).where(api_keys.c.revoked_at.is_(None)))
     return [dict(r._mapping) for r in rows]
 
 
-async def all_keys(session: AsyncSession) -> list[dict[str, Any]]:
+async def all_keys(session: AsyncConnection) -> list[dict[str, Any]]:
     rows = await session.execute(select(api_keys).order_by(api_keys.c.created_at))
     return [dict(r._mapping) for r in rows]
 
 
-async def revoke_key(session: AsyncSession, key_id: UUID, at: datetime) -> dict[str, Any] | None:
+async def revoke_key(session: AsyncConnection, key_id: UUID, at: datetime) -> dict[str, Any] | None:
     row = await session.execute(
         update(api_keys)
         .where(api_keys.c.id == key_id)

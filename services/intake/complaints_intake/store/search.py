@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import and_, func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from complaints_intake.domain.repeats import Earlier
@@ -71,7 +71,7 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
 
 
 async def find_complaints(
-    session: AsyncSession, f: Filters, *, newest_first: bool, limit: int, after: Position | None
+    session: AsyncConnection, f: Filters, *, newest_first: bool, limit: int, after: Position | None
 ) -> list[dict[str, Any]]:
     c = complaints.c
     conditions = _conditions(f)
@@ -84,7 +84,7 @@ async def find_complaints(
 
 
 async def earlier_complaints(
-    session: AsyncSession, client_id: str, customer_id: str, since: datetime
+    session: AsyncConnection, client_id: str, customer_id: str, since: datetime
 ) -> list[Earlier]:
     c = complaints.c
     rows = await session.execute(
@@ -97,7 +97,7 @@ async def earlier_complaints(
 
 
 async def severities_of(
-    session: AsyncSession, client_id: str, customer_id: str, since: datetime
+    session: AsyncConnection, client_id: str, customer_id: str, since: datetime
 ) -> list[tuple[str, datetime]]:
     c = complaints.c
     rows = await session.execute(
@@ -109,7 +109,7 @@ async def severities_of(
 
 
 async def count_complaints(
-    session: AsyncSession, f: Filters, open_statuses: list[str]
+    session: AsyncConnection, f: Filters, open_statuses: list[str]
 ) -> tuple[int, int, int]:
     """(total, open, linked as repeat or duplicate) of the complaints matching `f`."""
     c = complaints.c

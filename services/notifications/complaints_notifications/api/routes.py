@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.problems import Conflict, NotFound
@@ -96,7 +96,7 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1
 def message_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
 
-    async def with_log(session: AsyncSession, rows: list[dict[str, Any]]) -> list[DeliveryView]:
+    async def with_log(session: AsyncConnection, rows: list[dict[str, Any]]) -> list[DeliveryView]:
         log = await attempts_of(session, [row["id"] for row in rows])
         return [DeliveryView.model_validate({**row, "log": log[row["id"]]}) for row in rows]
 

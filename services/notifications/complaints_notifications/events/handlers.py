@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import ComplaintCreatedV1
@@ -60,7 +60,7 @@ class Composer:
         self.outbox = outbox
         self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
 
-    async def compose_awaiting(self, session: AsyncSession, complaint_id: UUID) -> None:
+    async def compose_awaiting(self, session: AsyncConnection, complaint_id: UUID) -> None:
         # After this transaction's write, before its reads: an event racing complaint.created on
         # another topic would otherwise leave its message awaiting a recipient for ever.
         await lock_complaint(session, complaint_id)
@@ -70,7 +70,7 @@ class Composer:
         for row in await awaiting(session, complaint_id):
             await self.compose(session, row, recipient)
 
-    async def compose(self, session: AsyncSession, row: dict[str, Any], recipient: Recipient) -> None:
+    async def compose(self, session: AsyncConnection, row: dict[str, Any], recipient: Recipient) -> None:
         kind = MessageKind(row["kind"])
         now = datetime.now(UTC)
         channel, address = self.destination(kind, recipient)
@@ -142,7 +142,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     # stops the start instead of failing a send.
     composer = Composer(settings, Templates.load(), runtime.outbox)
 
-    async def record(session: AsyncSession, event: Event[Any], kind: MessageKind) -> None:
+    async def record(session: AsyncConnection, event: Event[Any], kind: MessageKind) -> None:
         complaint_id = event.data.complaint_id
         await queue_message(
             session,
@@ -153,7 +153,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         )
         await composer.compose_awaiting(session, complaint_id)
 
-    async def on_complaint_created(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_complaint_created(session: AsyncConnection, event: Event[Any]) -> None:
         complaint: ComplaintCreatedV1 = event.data
         await save_recipient(
             session,
@@ -168,10 +168,10 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         )
         await record(session, event, MessageKind.ACKNOWLEDGEMENT)
 
-    async def on_compensation_granted(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_compensation_granted(session: AsyncConnection, event: Event[Any]) -> None:
         await record(session, event, MessageKind.COMPENSATION)
 
-    async def on_followup_due(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_followup_due(session: AsyncConnection, event: Event[Any]) -> None:
         kind = (
             MessageKind.SATISFACTION_SURVEY
             if event.data.kind == "satisfaction_check"
@@ -179,7 +179,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         )
         await record(session, event, kind)
 
-    async def on_status_changed(session: AsyncSession, event: Event[Any]) -> None:
+    async def on_status_changed(session: AsyncConnection, event: Event[Any]) -> None:
         kind = status_update_kind(event.data.model_dump(mode="json"))
         if kind is not None:
             await record(session, event, kind)

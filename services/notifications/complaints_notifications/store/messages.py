@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_notifications.domain.messages import Recipient
 from complaints_notifications.store.tables import (
@@ -30,11 +30,11 @@ AWAITING_RECIPIENT: Final = "awaiting_recipient"
 REPLAYABLE = (FAILED, DEAD_LETTERED)
 
 
-async def save_recipient(session: AsyncSession, values: dict[str, Any]) -> None:
+async def save_recipient(session: AsyncConnection, values: dict[str, Any]) -> None:
     await session.execute(insert(recipients).values(**values).on_conflict_do_nothing())
 
 
-async def lock_complaint(session: AsyncSession, complaint_id: UUID) -> None:
+async def lock_complaint(session: AsyncConnection, complaint_id: UUID) -> None:
     """Hold the complaint until commit: of two transactions that each wrote a message or the
     recipient, the later one then sees what the earlier one committed (else both can miss it)."""
     await session.execute(
@@ -42,7 +42,7 @@ async def lock_complaint(session: AsyncSession, complaint_id: UUID) -> None:
     )
 
 
-async def recipient_of(session: AsyncSession, complaint_id: UUID) -> Recipient | None:
+async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipient | None:
     row = (await session.execute(select(recipients).where(recipients.c.complaint_id == complaint_id))).first()
     if row is None:
         return None
@@ -56,7 +56,7 @@ async def recipient_of(session: AsyncSession, complaint_id: UUID) -> Recipient |
 
 
 async def queue_message(
-    session: AsyncSession, *, event_id: str, complaint_id: UUID, kind: str, data: dict[str, Any]
+    session: AsyncConnection, *, event_id: str, complaint_id: UUID, kind: str, data: dict[str, Any]
 ) -> UUID | None:
     """Record that `kind` must be said for this event; None if it was already recorded."""
     statement = (
@@ -77,7 +77,7 @@ async def queue_message(
     return row[0] if row else None
 
 
-async def awaiting(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
+async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(messages)
         .where(messages.c.complaint_id == complaint_id, messages.c.status == AWAITING_RECIPIENT)
@@ -87,7 +87,7 @@ async def awaiting(session: AsyncSession, complaint_id: UUID) -> list[dict[str, 
     return [dict(row._mapping) for row in rows]
 
 
-async def set_composed(session: AsyncSession, message_id: UUID, values: dict[str, Any]) -> None:
+async def set_composed(session: AsyncConnection, message_id: UUID, values: dict[str, Any]) -> None:
     """The recipient is known and the text rendered: `values` sets status, channel, content..."""
     await session.execute(update(messages).where(messages.c.id == message_id).values(**values))
 
@@ -101,7 +101,7 @@ class Claimed:
 
 
 async def claim_due(
-    session: AsyncSession, now: datetime, limit: int, lease_s: float, worker_id: str
+    session: AsyncConnection, now: datetime, limit: int, lease_s: float, worker_id: str
 ) -> list[Claimed]:
     """Take up to `limit` messages that are due, or whose sender died mid-send, and mark them ours.
 
@@ -147,7 +147,7 @@ async def claim_due(
 
 
 async def record_attempt_start(
-    session: AsyncSession, claimed: list[Claimed], transports: dict[UUID, str]
+    session: AsyncConnection, claimed: list[Claimed], transports: dict[UUID, str]
 ) -> None:
     if claimed:
         await session.execute(
@@ -165,7 +165,7 @@ async def record_attempt_start(
 
 
 async def finish_attempt(
-    session: AsyncSession,
+    session: AsyncConnection,
     message_id: UUID,
     attempt: int,
     *,
@@ -187,7 +187,7 @@ async def finish_attempt(
     )
 
 
-async def email_threads(session: AsyncSession, rows: list[dict[str, Any]]) -> dict[UUID, list[UUID]]:
+async def email_threads(session: AsyncConnection, rows: list[dict[str, Any]]) -> dict[UUID, list[UUID]]:
     """For each e-mail in `rows`, the ids of its complaint's e-mails written before it, oldest first
     (one query for the whole batch)."""
     threads: dict[UUID, list[UUID]] = {row["id"]: [] for row in rows}
@@ -213,7 +213,7 @@ async def email_threads(session: AsyncSession, rows: list[dict[str, Any]]) -> di
     return threads
 
 
-async def replay(session: AsyncSession, message_id: UUID, now: datetime) -> dict[str, Any] | None:
+async def replay(session: AsyncConnection, message_id: UUID, now: datetime) -> dict[str, Any] | None:
     """Queue a failed or dead-lettered message again with a fresh retry budget; None if it is not
     replayable (unknown, or not failed). Its id, and so its idempotency key, stays the same."""
     row = (
@@ -227,12 +227,12 @@ async def replay(session: AsyncSession, message_id: UUID, now: datetime) -> dict
     return dict(row._mapping) if row else None
 
 
-async def message_by_id(session: AsyncSession, message_id: UUID) -> dict[str, Any] | None:
+async def message_by_id(session: AsyncConnection, message_id: UUID) -> dict[str, Any] | None:
     row = (await session.execute(select(messages).where(messages.c.id == message_id))).first()
     return dict(row._mapping) if row else None
 
 
-async def messages_for(session: AsyncSession, complaint_id: UUID) -> list[dict[str, Any]]:
+async def messages_for(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(messages).where(messages.c.complaint_id == complaint_id).order_by(messages.c.created_at)
     )
@@ -240,7 +240,7 @@ async def messages_for(session: AsyncSession, complaint_id: UUID) -> list[dict[s
 
 
 async def messages_for_customer(
-    session: AsyncSession, customer_id: str, limit: int, offset: int
+    session: AsyncConnection, customer_id: str, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(messages)
@@ -252,7 +252,7 @@ async def messages_for_customer(
     return [dict(row._mapping) for row in rows]
 
 
-async def attempts_of(session: AsyncSession, message_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+async def attempts_of(session: AsyncConnection, message_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
     found: dict[UUID, list[dict[str, Any]]] = {message_id: [] for message_id in message_ids}
     if message_ids:
         rows = await session.execute(

@@ -1,0 +1,69 @@
+"""One transaction per unit of work: what the driver's statements share with it, what runs after
+commit, and what an error may say."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from complaints_common.db import Database, after_commit, driver
+
+pytestmark = pytest.mark.integration
+
+SECRET_EMAIL = "octavia.pennywhistle+db@example.invalid"
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url, pool_size=2)
+    async with database.transaction() as session:
+        await session.execute(text("CREATE TABLE notes (body text NOT NULL)"))
+    yield database
+    await database.dispose()
+
+
+async def notes(db: Database) -> list[str]:
+    async with db.transaction() as session:
+        return list((await session.execute(text("SELECT body FROM notes ORDER BY body"))).scalars())
+
+
+async def test_a_statement_sent_to_the_driver_first_rolls_back_with_the_transaction(db: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await (await driver(session)).execute("INSERT INTO notes VALUES ('by the driver')")
+            await session.execute(text("INSERT INTO notes VALUES ('by sqlalchemy')"))
+            raise RuntimeError("the handler failed")
+    assert await notes(db) == []
+
+
+async def test_driver_and_sqlalchemy_statements_commit_together(db: Database) -> None:
+    async with db.transaction() as session:
+        await session.execute(text("INSERT INTO notes VALUES ('by sqlalchemy')"))
+        await (await driver(session)).execute("INSERT INTO notes VALUES ('by the driver')")
+    assert await notes(db) == ["by sqlalchemy", "by the driver"]
+
+
+async def test_after_commit_actions_run_only_after_a_commit(db: Database) -> None:
+    ran: list[str] = []
+    async with db.transaction() as session:
+        after_commit(session, lambda: ran.append("committed"))
+        assert ran == [], "not before the commit"
+    assert ran == ["committed"]
+
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            after_commit(session, lambda: ran.append("rolled back"))
+            raise RuntimeError("rolled back")
+    async with db.transaction():
+        pass  # the same pooled connection: nothing left over from the rolled-back transaction
+    assert ran == ["committed"]
+
+
+async def test_a_database_error_does_not_quote_the_statement_values(db: Database) -> None:
+    with pytest.raises(DBAPIError) as raised:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT CAST(:email AS text), 1 / 0"), {"email": SECRET_EMAIL})
+    assert SECRET_EMAIL not in str(raised.value)
