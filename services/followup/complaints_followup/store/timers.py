@@ -28,6 +28,10 @@ from complaints_followup.domain.schedule import (
 )
 from complaints_followup.store.tables import followups
 
+# Built once, the values passed per execution: building `.values(...)` anew for each timer cost
+# more CPU than running the statement (py-spy, benchmarks/README.md).
+_SCHEDULE_IF_NEW = insert(followups).on_conflict_do_nothing()
+
 
 async def schedule(
     session: AsyncConnection,
@@ -98,16 +102,28 @@ async def sync_deadline_timers(
     keys = [(timer.kind.value, timer.reason_key) for timer in wanted]
     gone = [tuple_(followups.c.kind, followups.c.reason_key).not_in(keys)] if keys else []
     await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, *gone)
-    for timer in wanted:
-        await schedule(
-            session,
-            complaint_id=complaint_id,
-            customer_id=customer_id,
-            kind=timer.kind,
-            due_at=timer.due_at,
-            reason_key=timer.reason_key,
-            deadline_name=timer.deadline_name,
-        )
+    if not wanted:
+        return
+    trace_context = _current_trace_context()
+    # One statement for all of them (a timer already there is kept as it is).
+    await session.execute(
+        _SCHEDULE_IF_NEW,
+        [
+            {
+                "id": uuid4(),
+                "complaint_id": complaint_id,
+                "customer_id": customer_id,
+                "kind": timer.kind,
+                "attempt": 1,
+                "reason_key": timer.reason_key,
+                "due_at": timer.due_at,
+                "status": FollowupStatus.SCHEDULED,
+                "trace_context": trace_context,
+                "deadline_name": timer.deadline_name,
+            }
+            for timer in wanted
+        ],
+    )
 
 
 async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:

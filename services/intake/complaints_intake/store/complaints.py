@@ -15,6 +15,11 @@ from complaints_intake.domain.lifecycle import Change, Lifecycle, RootCause
 from complaints_intake.domain.repeats import RepeatLink
 from complaints_intake.store.tables import complaint_history, complaints
 
+# Built once, the values passed per execution: building `.values(...)` anew per complaint cost more
+# CPU than running the statement (py-spy, benchmarks/README.md).
+_INSERT_COMPLAINT = complaints.insert().returning(complaints)
+_INSERT_HISTORY = complaint_history.insert()
+
 
 async def insert_complaint(
     session: AsyncConnection,
@@ -31,8 +36,8 @@ async def insert_complaint(
     """Store the complaint and its first history entry; the stored row, as `get_complaint` reads it."""
     amount = draft.amount_at_stake
     inserted = await session.execute(
-        complaints.insert()
-        .values(
+        _INSERT_COMPLAINT,
+        dict(
             id=complaint_id,
             reference=reference,
             client_id=client_id,
@@ -58,8 +63,7 @@ async def insert_complaint(
             deadline_profile=profile,
             deadlines=[d.as_dict() for d in due_times or []],
             next_due_at=next_due(due_times or []),
-        )
-        .returning(complaints)
+        ),
     )
     row = dict(inserted.one()._mapping)
     await add_history(
@@ -158,7 +162,8 @@ async def add_history(
     note: str | None = None,
 ) -> None:
     await session.execute(
-        complaint_history.insert().values(
+        _INSERT_HISTORY,
+        dict(
             complaint_id=complaint_id,
             at=at,
             actor=actor,
@@ -168,7 +173,7 @@ async def add_history(
             escalation_level=escalation_level,
             reason=reason,
             note=note,
-        )
+        ),
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -83,15 +83,25 @@ async def find_complaints(
     return [dict(row._mapping) for row in rows]
 
 
+# Run on every filing: built once, the values passed per execution (py-spy: building it per call
+# cost as much CPU as running it).
+_EARLIER = (
+    select(complaints.c.id, complaints.c.category, complaints.c.product, complaints.c.filed_at)
+    .where(
+        complaints.c.client_id == bindparam("client_id"),
+        complaints.c.customer_id == bindparam("customer_id"),
+        complaints.c.filed_at >= bindparam("since"),
+    )
+    .order_by(complaints.c.filed_at.desc())
+    .limit(200)
+)
+
+
 async def earlier_complaints(
     session: AsyncConnection, client_id: str, customer_id: str, since: datetime
 ) -> list[Earlier]:
-    c = complaints.c
     rows = await session.execute(
-        select(c.id, c.category, c.product, c.filed_at)
-        .where(c.client_id == client_id, c.customer_id == customer_id, c.filed_at >= since)
-        .order_by(c.filed_at.desc())
-        .limit(200)
+        _EARLIER, {"client_id": client_id, "customer_id": customer_id, "since": since}
     )
     return [Earlier(r.id, r.category, r.product, r.filed_at) for r in rows]
 
