@@ -8,7 +8,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
-.PHONY: help install run test lint typecheck bench chaos journey clean
+.PHONY: help install run test lint typecheck bench chaos profile journey clean
 
 help:
 	@echo "make run      start the whole platform on embedded PostgreSQL and Kafka (Ctrl-C stops it)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks and write docs/benchmarks"
 	@echo "make chaos    inject faults under load, check nothing is lost or doubled, write docs/benchmarks"
+	@echo "make profile  where a complaint's CPU goes (py-spy per service), write docs/benchmarks/profile.md"
 	@echo "make journey ID=<complaint id>   print a complaint's journey from the local spans"
 
 $(UV):
@@ -44,6 +45,9 @@ bench: install
 
 chaos: install
 	$(VENV)/bin/python -m benchmarks.chaos
+
+profile: install
+	$(VENV)/bin/python -m benchmarks.profile
 
 journey: install
 	$(VENV)/bin/complaints-dev journey $(ID)

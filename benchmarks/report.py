@@ -155,3 +155,45 @@ def chaos_markdown(r: dict[str, Any]) -> str:
     lines += [f"- {row['fault']}: {row['what_happened']}; checks {row['checks']}" for row in r["faults"]]
     lines += ["", f"Wall clock of the whole run: {r.get('wall_clock_s', 'n/a')} s.", ""]
     return "\n".join(lines)
+
+
+def profile_markdown(r: dict[str, Any]) -> str:
+    lines = [
+        "# Where a complaint's CPU goes",
+        "",
+        "Written by `make profile` (`.venv/bin/python -m benchmarks.profile`); raw figures in",
+        f"[profile.json](profile.json). The embedded stack at {r['offered_per_s']:g} complaints/s for",
+        f"{r['seconds']:g} s ({r['accepted']} accepted), each service sampled by py-spy meanwhile.",
+        "",
+        *_machine(r["machine"]),
+        "| process | idle CPU % of a core | CPU ms per complaint (above idle) |",
+        "| --- | --- | --- |",
+    ]
+    idle, busy = r["idle_cpu_percent_of_one_core"], r["cpu_ms_per_complaint_above_idle"]
+    lines += [f"| {name} | {idle[name]} | {busy[name]} |" for name in busy]
+    lines += [
+        f"| **all** | {round(sum(idle.values()), 1)} | {round(sum(busy.values()), 1)} |",
+        "",
+        "Database work per complaint (pg_stat_database): "
+        + ", ".join(f"{k} {v}" for k, v in r["database_per_complaint"].items())
+        + ".",
+        "",
+        "| service | consumes | messages per complaint |",
+        "| --- | --- | --- |",
+        *(f"| {c['service']} | {c['topic']} | {c['messages']} |" for c in r["consumed_per_complaint"]),
+        "",
+    ]
+    for service, spots in r["hot_spots"].items():
+        lines += [
+            f"## {service} ({spots['busy_samples']} busy samples)",
+            "",
+            "Leaf frames by package: "
+            + ", ".join(f"{name} {share}%" for name, share in spots["leaf_by_package"][:8])
+            + ".",
+            "",
+            "| own function (inclusive) | % of busy samples |",
+            "| --- | --- |",
+            *(f"| `{name}` | {share} |" for name, share in spots["own_functions"]),
+            "",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""`make profile`: where a complaint's CPU goes, measured with a profiler, not guessed.
+
+Starts the embedded stack (as `make bench` does, notifications with a local SMTP server) and
+measures, at a steady open-loop load (10 complaints/s by default, for 20 s):
+
+- the idle CPU of every process (nothing offered for 10 s): the cost of polling alone;
+- CPU milliseconds per complaint per service, with the idle cost of the same time taken off;
+- database transactions and rows per complaint (pg_stat_database), messages consumed per
+  complaint per service and topic (the services' own `consumer_messages_total`);
+- py-spy samples of every service while the load runs: the share of busy samples by package
+  (leaf frames) and the project's own functions with the largest inclusive share.
+
+Writes docs/benchmarks/profile.json and docs/benchmarks/profile.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+
+from benchmarks import report
+from benchmarks.complaints import ROOT, bodies
+from benchmarks.measure import SmtpSink, machine
+from benchmarks.openloop import offer_load
+from benchmarks.stack import API_KEY, SERVICES, Stack
+from complaints_common.db import asyncpg_dsn
+
+IDLE_S = 10.0
+SAMPLE_RATE_HZ = 200
+OWN_PACKAGES = ("complaints_",)
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):\d+\)$")
+_METRIC = re.compile(r"^consumer_messages_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
+
+
+def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) of each process tree so far."""
+    totals = {}
+    for name, pid in pids.items():
+        root = psutil.Process(pid)
+        total = 0.0
+        for proc in (root, *root.children(recursive=True)):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        totals[name] = total
+    return totals
+
+
+def consumed(stack: Stack) -> Counter[tuple[str, str]]:
+    """Messages each service's consumer has processed, by topic (processed outcome only)."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for service in SERVICES:
+        text = httpx.get(stack.url(service) + "/metrics", timeout=5).text
+        for match in _METRIC.finditer(text):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+            if labels.get("outcome") == "processed":
+                counts[(service, labels["topic"])] += int(float(match["value"]))
+    return counts
+
+
+async def database_totals(database_url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        row = await conn.fetchrow(
+            "SELECT xact_commit, tup_inserted, tup_updated, tup_fetched "
+            "FROM pg_stat_database WHERE datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return {key: int(value) for key, value in row.items()}
+
+
+def hot_spots(samples_file: Path, top: int = 15) -> dict[str, Any]:
+    """Busy samples of a py-spy raw (collapsed) file: leaf share by package, and the project's own
+    functions by inclusive share."""
+    busy = 0
+    by_package: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    for line in samples_file.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = [m for m in (_FRAME.match(f) for f in stack.split(";")) if m is not None]
+        if not frames:
+            continue
+        busy += count
+        by_package[frames[-1]["file"].split("/")[0]] += count
+        for name in {f"{m['function']} ({m['file']})" for m in frames if m["file"].startswith(OWN_PACKAGES)}:
+            own[name] += count
+
+    def share(counter: Counter[str]) -> list[tuple[str, float]]:
+        return [(name, round(100 * n / busy, 1)) for name, n in counter.most_common(top)] if busy else []
+
+    return {"busy_samples": busy, "leaf_by_package": share(by_package), "own_functions": share(own)}
+
+
+def record_profiles(pids: Mapping[str, int], seconds: float, out: Path) -> list[subprocess.Popen[bytes]]:
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or "py-spy"
+    return [
+        subprocess.Popen(  # noqa: S603 - our own argv
+            [
+                spy,
+                *("record", "--pid", str(pid), "--duration", str(int(seconds))),
+                *("--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "--nonblocking"),
+                *("--output", str(out / f"{service}.txt")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for service, pid in pids.items()
+    ]
+
+
+async def offer(stack: Stack, rate: float, seconds: float) -> int:
+    async with httpx.AsyncClient(
+        base_url=stack.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30
+    ) as client:
+        result = await offer_load(client, rate, seconds, bodies())
+    return len(result.accepted)
+
+
+def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
+    assert stack.postgres is not None and stack.broker is not None
+    services = dict(stack.pids())
+    pids = {**services, "postgresql": stack.postgres.pid or 0, "broker": stack.broker.pid or 0}
+    asyncio.run(offer(stack, 5, 3))  # warm-up: group joins, caches, prepared statements
+    time.sleep(3)
+
+    before = cpu_seconds(pids)
+    time.sleep(IDLE_S)
+    idle = {n: (s - before[n]) / IDLE_S for n, s in cpu_seconds(pids).items()}
+
+    counts_before, db_before = consumed(stack), asyncio.run(database_totals(stack.database_url))
+    cpu_before, started = cpu_seconds(pids), time.monotonic()
+    spies = record_profiles(services, seconds, workdir)
+    accepted = asyncio.run(offer(stack, rate, seconds))
+    for spy in spies:
+        spy.wait(timeout=seconds + 30)
+    time.sleep(5)  # the last complaints finish their journey
+    elapsed = time.monotonic() - started
+    cpu = {n: s - cpu_before[n] for n, s in cpu_seconds(pids).items()}
+    counts, db = consumed(stack), asyncio.run(database_totals(stack.database_url))
+
+    per_complaint_ms = {
+        name: round(1000 * max(0.0, cpu[name] - idle[name] * elapsed) / accepted, 1) for name in pids
+    }
+    return {
+        "offered_per_s": rate,
+        "seconds": seconds,
+        "accepted": accepted,
+        "idle_cpu_percent_of_one_core": {n: round(100 * v, 1) for n, v in idle.items()},
+        "cpu_ms_per_complaint_above_idle": per_complaint_ms,
+        "database_per_complaint": {k: round((db[k] - db_before[k]) / accepted, 1) for k in db},
+        "consumed_per_complaint": [
+            {"service": s, "topic": t, "messages": round((n - counts_before[(s, t)]) / accepted, 2)}
+            for (s, t), n in sorted(counts.items())
+            if n > counts_before[(s, t)]
+        ],
+        "hot_spots": {service: hot_spots(workdir / f"{service}.txt") for service in services},
+    }
+
+
+def run(rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
+    stack = Stack(workdir)
+    smtp = SmtpSink()
+    try:
+        print(f"profile: starting the embedded stack in {workdir}")
+        stack.start_infra()
+        for service in SERVICES:
+            stack.migrate(service)
+        smtp.start()
+        stack.extra_env["notifications"] = {
+            "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+            "NOTIFICATIONS_SMTP_PORT": str(smtp.port),
+        }
+        stack.start_services()
+        print(f"profile: idle {IDLE_S:.0f} s, then {rate}/s for {seconds:.0f} s under py-spy")
+        return {"machine": machine(), **measure(stack, rate, seconds, workdir)}
+    finally:
+        stack.close()
+        smtp.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__)
+    parser.add_argument("--rate", type=float, default=10.0, help="complaints offered per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long the load runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="complaints-profile-") as tmp:
+        results = run(args.rate, args.seconds, Path(tmp))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "profile.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "profile.md").write_text(report.profile_markdown(results))
+    total = sum(results["cpu_ms_per_complaint_above_idle"].values())
+    print(f"profile: {total:.1f} ms of CPU per complaint in all; wrote {args.out}/profile.md")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
