@@ -43,6 +43,9 @@ from complaints_common.db import asyncpg_dsn
 IDLE_S = 10.0
 SAMPLE_RATE_HZ = 200
 OWN_PACKAGES = ("complaints_",)
+LOOP_FILE = "asyncio/runners.py"
+# Entry frames every sample passes through: they say nothing about where the time goes.
+ENTRY_FUNCTIONS = frozenset({"cli", "serve", "supervise", "<module>"})
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):\d+\)$")
 _METRIC = re.compile(r"^consumer_messages_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
 
@@ -100,11 +103,18 @@ def hot_spots(samples_file: Path, top: int = 15) -> dict[str, Any]:
             continue
         count = int(count_text)
         frames = [m for m in (_FRAME.match(f) for f in stack.split(";")) if m is not None]
-        if not frames:
+        if not frames or frames[0]["file"] == "threading.py" or frames[-1]["file"] == LOOP_FILE:
+            # Helper threads (executor pools) wait almost all the time, and a sample whose
+            # innermost Python frame is the loop runner is in the event loop's native code
+            # (uvloop), mostly waiting in epoll: both are left out.
             continue
         busy += count
         by_package[frames[-1]["file"].split("/")[0]] += count
-        for name in {f"{m['function']} ({m['file']})" for m in frames if m["file"].startswith(OWN_PACKAGES)}:
+        for name in {
+            f"{m['function']} ({m['file']})"
+            for m in frames
+            if m["file"].startswith(OWN_PACKAGES) and m["function"] not in ENTRY_FUNCTIONS
+        }:
             own[name] += count
 
     def share(counter: Counter[str]) -> list[tuple[str, float]]:
@@ -120,7 +130,9 @@ def record_profiles(pids: Mapping[str, int], seconds: float, out: Path) -> list[
             [
                 spy,
                 *("record", "--pid", str(pid), "--duration", str(int(seconds))),
-                *("--rate", str(SAMPLE_RATE_HZ), "--format", "raw", "--nonblocking"),
+                # Blocking (the default): py-spy pauses the process per sample, which is what lets
+                # it tell a thread waiting in epoll (idle, left out) from one running.
+                *("--rate", str(SAMPLE_RATE_HZ), "--format", "raw"),
                 *("--output", str(out / f"{service}.txt")),
             ],
             stdout=subprocess.DEVNULL,
@@ -205,9 +217,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=10.0, help="complaints offered per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long the load runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
+    parser.add_argument("--keep", type=Path, help="run in this directory and keep it (py-spy samples, logs)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="complaints-profile-") as tmp:
-        results = run(args.rate, args.seconds, Path(tmp))
+    if args.keep:
+        results = run(args.rate, args.seconds, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="complaints-profile-") as tmp:
+            results = run(args.rate, args.seconds, Path(tmp))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "profile.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "profile.md").write_text(report.profile_markdown(results))

@@ -214,3 +214,45 @@ async def test_a_voucher_is_single_use_and_can_be_clawed_back(
     assert clawed.json()["voucher_status"] == "clawed_back"
     report = (await client.get("/v1/reports/spend", params={"group_by": "rule"})).json()
     assert report["lines"] == [] and report["decided"] == 1 and report["frontline_share"] == "1.0000"
+
+
+async def test_the_customers_past_is_read_from_the_database_for_every_abuse_rule(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """The abuse rules' questions about a customer's past go to PostgreSQL in one query: the same
+    order compensated before, contact details shared by other customers, channel velocity."""
+    app, client = compensation
+    policy = (await client.get("/v1/policy")).json()
+    policy["version"] = "velocity-1"
+    policy["abuse"]["max_channels"] = 2
+    policy["abuse"]["max_customers_per_contact"] = 2
+    assert (await client.put("/v1/policy", json=policy)).status_code == 200
+
+    async def status_and_rule(data: ComplaintCreatedV1) -> tuple[str, str]:
+        await _decide(app, data)
+        decision = await decision_of(client, data.complaint_id)
+        return decision["status"], decision["rule_id"]
+
+    # Same order: granted the first time, refused for anybody after.
+    first = await status_and_rule(complaint(customer_id="ORD-1", tags=["order:SO-77"]))
+    assert first[0] == "granted"
+    assert await status_and_rule(complaint(customer_id="ORD-2", tags=["order:SO-77"])) == (
+        "refused",
+        "abuse.same-order",
+    )
+    # Shared contact: the third customer with one e-mail address is held.
+    shared = "shared.mailbox@example.invalid"
+    for customer in ("MAIL-1", "MAIL-2"):
+        assert (await status_and_rule(complaint(customer_id=customer, email=shared)))[0] == "granted"
+    assert await status_and_rule(complaint(customer_id="MAIL-3", email=shared)) == (
+        "held",
+        "abuse.shared-contact",
+    )
+    # Channel velocity: a third channel within the window is held.
+    for channel in ("phone", "email"):
+        data = complaint(customer_id="VEL-1", channel=channel, tags=[f"order:V-{channel}"])
+        assert (await status_and_rule(data))[0] == "granted"
+    assert await status_and_rule(complaint(customer_id="VEL-1", channel="chat")) == (
+        "held",
+        "abuse.channel-velocity",
+    )

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, or_, select, text, update
+from sqlalchemy import BindParameter, Select, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,6 +57,46 @@ async def known_complaint(
     return ComplaintCreatedV1.model_validate(row.snapshot), row.email_sha256, row.phone_sha256
 
 
+def _customer_history_query() -> Select[Any]:
+    """Everything the abuse rules ask of a customer's past, in one round trip (built once; the
+    values are bound per execution)."""
+    customer: BindParameter[str] = bindparam("customer")
+    granted = (decisions.c.customer_id == customer) & (decisions.c.status == "granted")
+    granted &= (decisions.c.value_amount > 0) & (decisions.c.currency == bindparam("currency"))
+    granted &= decisions.c.settled_at >= bindparam("grants_since")
+    # A missing digest binds NULL, and `column = NULL` matches nothing.
+    shares_contact = or_(
+        complaints.c.email_sha256 == bindparam("email"), complaints.c.phone_sha256 == bindparam("phone")
+    )
+    return select(
+        select(func.count()).where(granted).scalar_subquery().label("grants"),
+        select(func.coalesce(func.sum(decisions.c.value_amount), 0))
+        .where(granted)
+        .scalar_subquery()
+        .label("value"),
+        select(func.array_agg(func.distinct(complaints.c.channel)))
+        .where(complaints.c.customer_id == customer, complaints.c.filed_at >= bindparam("channels_since"))
+        .scalar_subquery()
+        .label("channels"),
+        select(func.count(func.distinct(complaints.c.customer_id)))
+        .where(shares_contact, complaints.c.customer_id != customer)
+        .scalar_subquery()
+        .label("others_sharing_contact"),
+        select(decisions.c.id)
+        .where(
+            decisions.c.order_ref == bindparam("order_ref"),
+            decisions.c.status == "granted",
+            decisions.c.value_amount > 0,
+        )
+        .limit(1)
+        .exists()
+        .label("order_compensated"),
+    )
+
+
+_CUSTOMER_HISTORY = _customer_history_query()
+
+
 async def customer_history(
     session: AsyncConnection,
     complaint: ComplaintCreatedV1,
@@ -66,52 +106,28 @@ async def customer_history(
     contact: tuple[str | None, str | None],
     order_ref: str | None,
 ) -> CustomerHistory:
-    customer = complaint.customer.customer_id
-    granted = (
-        select(func.count(), func.coalesce(func.sum(decisions.c.value_amount), 0))
-        .where(decisions.c.customer_id == customer, decisions.c.status == "granted")
-        .where(decisions.c.value_amount > 0, decisions.c.currency == currency)
-        .where(decisions.c.settled_at >= now - timedelta(days=limits.window_days))
-    )
-    count, value = (await session.execute(granted)).one()
-    channels = select(func.distinct(complaints.c.channel)).where(
-        complaints.c.customer_id == customer,
-        complaints.c.filed_at >= now - timedelta(hours=limits.velocity_hours),
-    )
-    seen_channels = {row[0] for row in await session.execute(channels)} | {complaint.channel}
-    return CustomerHistory(
-        grants_in_window=int(count),
-        value_in_window=Decimal(value),
-        channels_in_velocity_window=frozenset(seen_channels),
-        customers_sharing_contact=await _customers_sharing(session, customer, contact),
-        order_already_compensated=await _order_compensated(session, order_ref),
-    )
-
-
-async def _customers_sharing(
-    session: AsyncConnection, customer: str, contact: tuple[str | None, str | None]
-) -> int:
     email, phone = contact
-    conditions = [
-        column == digest
-        for column, digest in ((complaints.c.email_sha256, email), (complaints.c.phone_sha256, phone))
-        if digest
-    ]
-    if not conditions:
-        return 1
-    others = select(func.count(func.distinct(complaints.c.customer_id))).where(
-        or_(*conditions), complaints.c.customer_id != customer
+    row = (
+        await session.execute(
+            _CUSTOMER_HISTORY,
+            {
+                "customer": complaint.customer.customer_id,
+                "currency": currency,
+                "grants_since": now - timedelta(days=limits.window_days),
+                "channels_since": now - timedelta(hours=limits.velocity_hours),
+                "email": email,
+                "phone": phone,
+                "order_ref": order_ref,
+            },
+        )
+    ).one()
+    return CustomerHistory(
+        grants_in_window=int(row.grants),
+        value_in_window=Decimal(row.value),
+        channels_in_velocity_window=frozenset(row.channels or ()) | {complaint.channel},
+        customers_sharing_contact=1 + int(row.others_sharing_contact),
+        order_already_compensated=bool(row.order_compensated),
     )
-    return 1 + int((await session.execute(others)).scalar_one())
-
-
-async def _order_compensated(session: AsyncConnection, order_ref: str | None) -> bool:
-    if order_ref is None:
-        return False
-    query = select(decisions.c.id).where(
-        decisions.c.order_ref == order_ref, decisions.c.status == "granted", decisions.c.value_amount > 0
-    )
-    return (await session.execute(query.limit(1))).first() is not None
 
 
 async def insert_decision(session: AsyncConnection, row: dict[str, Any]) -> bool:
