@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_intake.domain.complaint import ComplaintDraft, Status
@@ -15,8 +15,8 @@ from complaints_intake.domain.lifecycle import Change, Lifecycle, RootCause
 from complaints_intake.domain.repeats import RepeatLink
 from complaints_intake.store.tables import complaint_history, complaints
 
-# Built once, the values passed per execution: building `.values(...)` anew per complaint cost more
-# CPU than running the statement (py-spy, benchmarks/README.md).
+# The statements run for every complaint and every event are built once, the values passed per
+# execution: building them anew cost more CPU than running them (py-spy, `make profile`).
 _INSERT_COMPLAINT = complaints.insert().returning(complaints)
 _INSERT_HISTORY = complaint_history.insert()
 
@@ -77,14 +77,16 @@ async def insert_complaint(
     return row
 
 
+_GET_COMPLAINT = select(complaints).where(complaints.c.id == bindparam("complaint_id"))
+# One change at a time per complaint: the audit's from/to must chain without gaps.
+_GET_COMPLAINT_FOR_UPDATE = _GET_COMPLAINT.with_for_update()
+
+
 async def get_complaint(
     session: AsyncConnection, complaint_id: UUID, *, for_update: bool = False
 ) -> dict[str, Any] | None:
-    statement = select(complaints).where(complaints.c.id == complaint_id)
-    if for_update:
-        # One change at a time per complaint: the audit's from/to must chain without gaps.
-        statement = statement.with_for_update()
-    row = (await session.execute(statement)).first()
+    statement = _GET_COMPLAINT_FOR_UPDATE if for_update else _GET_COMPLAINT
+    row = (await session.execute(statement, {"complaint_id": complaint_id})).first()
     return dict(row._mapping) if row else None
 
 
@@ -186,8 +188,11 @@ async def history_of(session: AsyncConnection, complaint_id: UUID) -> list[dict[
     return [dict(row._mapping) for row in rows]
 
 
+_SET_JOURNEY = update(complaints).where(complaints.c.id == bindparam("complaint_id"))
+
+
 async def set_journey(session: AsyncConnection, complaint_id: UUID, journey: dict[str, Any]) -> None:
-    await session.execute(update(complaints).where(complaints.c.id == complaint_id).values(journey=journey))
+    await session.execute(_SET_JOURNEY, {"complaint_id": complaint_id, "journey": journey})
 
 
 async def set_deadlines(
