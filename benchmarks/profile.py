@@ -7,8 +7,9 @@ measures, at a steady open-loop load (10 complaints/s by default, for 20 s):
 - CPU milliseconds per complaint per service, with the idle cost of the same time taken off;
 - database transactions and rows per complaint (pg_stat_database), messages consumed per
   complaint per service and topic (the services' own `consumer_messages_total`);
-- py-spy samples of every service while the load runs: the share of busy samples by package
-  (leaf frames) and the project's own functions with the largest inclusive share.
+- py-spy samples of every service during a second window of the same load (the profiler's
+  own cost kept out of the figures above): the share of busy samples by package (leaf frames)
+  and the project's own functions with the largest inclusive share.
 
 Writes docs/benchmarks/profile.json and docs/benchmarks/profile.md.
 """
@@ -161,16 +162,20 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
     time.sleep(IDLE_S)
     idle = {n: (s - before[n]) / IDLE_S for n, s in cpu_seconds(pids).items()}
 
+    # The figures come from a window without the profiler (py-spy pauses the process for each
+    # sample, which costs CPU); the hot spots from a second window of the same load.
     counts_before, db_before = consumed(stack), asyncio.run(database_totals(stack.database_url))
     cpu_before, started = cpu_seconds(pids), time.monotonic()
-    spies = record_profiles(services, seconds, workdir)
     accepted = asyncio.run(offer(stack, rate, seconds))
-    for spy in spies:
-        spy.wait(timeout=seconds + 30)
     time.sleep(5)  # the last complaints finish their journey
     elapsed = time.monotonic() - started
     cpu = {n: s - cpu_before[n] for n, s in cpu_seconds(pids).items()}
     counts, db = consumed(stack), asyncio.run(database_totals(stack.database_url))
+
+    spies = record_profiles(services, seconds, workdir)
+    asyncio.run(offer(stack, rate, seconds))
+    for spy in spies:
+        spy.wait(timeout=seconds + 30)
 
     per_complaint_ms = {
         name: round(1000 * max(0.0, cpu[name] - idle[name] * elapsed) / accepted, 1) for name in pids

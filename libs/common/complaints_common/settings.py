@@ -37,9 +37,11 @@ class ServiceSettings(BaseSettings):
     # record arrives, so any value costs it no latency; the embedded Tansu broker holds the fetch for
     # the whole wait, which at aiokafka's default (500 ms) adds ~200 ms to every hop. Keep it low there.
     kafka_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10000)
-    # How often clients re-read the cluster's metadata. A consumer notices a topic (re)created after it
-    # joined its group only then: at aiokafka's default (5 min) a broker that lost its topics left the
-    # consumers idle for minutes after they came back (seen in `make chaos`).
+    # How often clients re-read the cluster's metadata: how soon they see a topic re-created or
+    # repartitioned. At aiokafka's default (5 min) two services' consumers sat idle for minutes after
+    # a broker restart in `make chaos` (topics re-created after they had reconnected); the stall did
+    # not reproduce in isolation, so this bounds it rather than being the proven fix, which is
+    # creating the topics before clients produce (docs/operations.md).
     kafka_metadata_max_age_ms: int = Field(default=10000, ge=1000)
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
