@@ -189,15 +189,18 @@ async def check(database_url: str, accepted: list[str]) -> dict[str, int]:
     return {key: int(value) for key, value in row.items()}
 
 
-async def settle(database_url: str, accepted: list[str], seconds: float) -> dict[str, int]:
-    """Wait until nothing is missing any more (or the time is up); the last check."""
-    deadline = time.monotonic() + seconds
+async def settle(database_url: str, accepted: list[str], seconds: float) -> tuple[dict[str, int], float]:
+    """Wait until nothing is missing any more (or the time is up); the last check, and how long
+    after the load ended everything was complete (the time is up: the whole wait)."""
+    started = time.monotonic()
+    deadline = started + seconds
     while True:
         with contextlib.suppress(OSError, asyncpg.PostgresError):
             found = await check(database_url, accepted)
             if not any(found[k] for k in LOST) or time.monotonic() > deadline:
+                complete_after = time.monotonic() - started
                 await asyncio.sleep(1.0)  # late redeliveries land before duplicates are counted
-                return await check(database_url, accepted)
+                return await check(database_url, accepted), complete_after
         await asyncio.sleep(0.5)
 
 
@@ -216,7 +219,7 @@ async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> di
         result: LoadResult = await load
     in_flight = [s for s in result.accepted if s.sent_at >= hit_at - 1.0]
     accepted = [s.complaint_id for s in result.accepted]
-    found = await settle(chaos.stack.database_url, accepted, timing.settle_s)
+    found, complete_after = await settle(chaos.stack.database_url, accepted, timing.settle_s)
     dlq = await chaos.read_dead_letters()
     row = {
         "fault": name,
@@ -228,6 +231,7 @@ async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> di
         "lost": sum(found[k] for k in LOST),
         "duplicated": sum(found[k] for k in DUPLICATED),
         "checks": found,
+        "complete_after_load_s": round(complete_after, 1),
         "dead_letters_total": sum(dlq.values()),
     }
     print(

@@ -32,6 +32,7 @@ def bench_markdown(r: dict[str, Any]) -> str:
         "Written by `make bench` (`.venv/bin/python -m benchmarks`); the raw figures are in",
         "[results.json](results.json). Every run starts its own embedded stack (PostgreSQL 18, the Tansu",
         "broker, the four services as subprocesses) on this machine; the load generators run on it too.",
+        "What limits the figures, measured with a profiler: [limits.md](limits.md) and `make profile`.",
         "",
     ]
     if r.get("quick"):
@@ -127,21 +128,23 @@ def chaos_markdown(r: dict[str, Any]) -> str:
         "a settle period the invariants are checked in the services' own tables for every complaint intake",
         "accepted (201) in that window: in intake, acknowledged exactly once, one automatic compensation,",
         "a satisfaction follow-up for each granted one; and the dead-letter topics are read.",
-        "'In flight' counts the complaints accepted from one second before the fault on.",
+        "'In flight' counts the complaints accepted from one second before the fault on; 'complete",
+        "after' is how long after the load ended every accepted complaint had all its effects.",
         "",
     ]
     if r.get("quick"):
         lines += ["**Quick smoke run (`--quick`): two short faults, not figures to quote.**", ""]
     lines += _machine(r["machine"])
     lines += [
-        "| fault | accepted | POSTs refused/failed | in flight | lost | duplicated "
+        "| fault | accepted | POSTs refused/failed | in flight | complete after | lost | duplicated "
         "| dead letters (cumulative) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in r["faults"]:
         refused = ", ".join(f"{k}: {v}" for k, v in row["refused_or_failed_posts"].items()) or "0"
         lines.append(
-            f"| {row['fault']} | {row['accepted']} | {refused} | {row['in_flight']} | {row['lost']} | "
+            f"| {row['fault']} | {row['accepted']} | {refused} | {row['in_flight']} | "
+            f"{row.get('complete_after_load_s', 'n/a')} s | {row['lost']} | "
             f"{row['duplicated']} | {row['dead_letters_total']} |"
         )
     lines += [

@@ -255,6 +255,10 @@ def background(runtime: Runtime) -> list[Any]:
 
     async def deliver(stop: asyncio.Event) -> None:
         async with httpx.AsyncClient() as client:
-            await DeliveryWorker(runtime, configured_transports(settings, client)).run(stop)
+            transports = configured_transports(settings, client)
+            try:
+                await DeliveryWorker(runtime, transports).run(stop)
+            finally:
+                await asyncio.gather(*(t.aclose() for t in set(transports.values())))
 
     return [deliver]

@@ -28,11 +28,14 @@ class Mailbox:
 
     port: int
     received: list[EmailMessage] = field(default_factory=list)
+    # The client's (host, port) for each message: one per connection it came over.
+    peers: list[tuple[str, int]] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.received.append(message)
+        self.peers.append(tuple(session.peer[:2]))
         return "250 OK queued"
 
 

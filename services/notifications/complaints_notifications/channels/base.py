@@ -41,3 +41,7 @@ class Transport(Protocol):
     async def send(self, message: Outgoing) -> str | None:
         """Hand the message over; return the provider's reference for it, if it gives one."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the transport holds open between messages (the delivery loop stops)."""
+        ...

@@ -13,6 +13,9 @@ log = logging.getLogger(__name__)
 class LogTransport:
     name = "log"
 
+    async def aclose(self) -> None:
+        """Nothing to release: nothing held open."""
+
     async def send(self, message: Outgoing) -> str | None:
         log.info(
             "message sent to the log transport",

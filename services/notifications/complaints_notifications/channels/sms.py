@@ -22,6 +22,9 @@ class HttpSmsTransport:
         self.settings = settings
         self.client = client
 
+    async def aclose(self) -> None:
+        """Nothing to release: the HTTP client belongs to the delivery loop."""
+
     async def send(self, message: Outgoing) -> str | None:
         headers = {"Idempotency-Key": str(message.id)}
         if self.settings.sms_api_token:

@@ -43,6 +43,9 @@ class WebhookTransport:
         self.client = client
         self.clock = clock
 
+    async def aclose(self) -> None:
+        """Nothing to release: the HTTP client belongs to the delivery loop."""
+
     async def send(self, message: Outgoing) -> str | None:
         target = self.targets.get(message.recipient)
         if target is None:
