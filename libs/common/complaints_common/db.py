@@ -2,7 +2,7 @@
 
 Work runs on a Core `AsyncConnection` in one transaction (`Database.transaction`), not on an ORM
 session: the services use Core tables only, and the session's unit-of-work bookkeeping cost
-~100 µs of CPU per transaction and per statement for nothing (measured, benchmarks/README.md).
+~100 µs of CPU per transaction and per statement for nothing (docs/benchmarks/limits.md).
 The hottest statements (inbox claim, outbox insert) go to the driver directly (`driver`).
 """
 
@@ -63,7 +63,7 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
 
 
 class Database:
-    """One engine per process; sessions are short and commit explicitly."""
+    """One engine per process; transactions are short and commit explicitly."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url

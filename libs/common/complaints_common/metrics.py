@@ -30,9 +30,9 @@ DEAD_LETTERS = Counter(
 OUTBOX_BACKLOG = Gauge("outbox_backlog_messages", "Outbox rows not yet published.")
 OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished row.")
 OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka.", ["topic"])
+OUTBOX_FAILURES = Counter("outbox_publish_failures_total", "Failed attempts to publish a batch.")
 BACKGROUND_LOOP_RESTARTS = Counter(
     "background_loop_restarts_total",
     "Background loops (relay, consumers, workers) restarted after an unexpected error.",
     ["loop"],
 )
-OUTBOX_FAILURES = Counter("outbox_publish_failures_total", "Failed attempts to publish a batch.")
