@@ -57,7 +57,7 @@ class Plan:
     def of(cls, quick: bool) -> Plan:
         if quick:
             return cls(warmup_s=2, throughput_s=4, loads=(5, 25), load_s=3, drain_s=8)
-        return cls(warmup_s=5, throughput_s=20, loads=(5, 10, 15, 25, 50, 100, 200), load_s=15, drain_s=20)
+        return cls(warmup_s=5, throughput_s=20, loads=(5, 10, 15, 20, 25, 50, 100, 200), load_s=15, drain_s=20)
 
 
 # -- (a) throughput against the baseline --------------------------------------------------------
