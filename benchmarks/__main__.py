@@ -57,7 +57,8 @@ class Plan:
     def of(cls, quick: bool) -> Plan:
         if quick:
             return cls(warmup_s=2, throughput_s=4, loads=(5, 25), load_s=3, drain_s=8)
-        return cls(warmup_s=5, throughput_s=20, loads=(5, 10, 15, 20, 25, 50, 100, 200), load_s=15, drain_s=20)
+        loads = (5, 10, 15, 20, 25, 50, 100, 200)
+        return cls(warmup_s=5, throughput_s=20, loads=loads, load_s=15, drain_s=20)
 
 
 # -- (a) throughput against the baseline --------------------------------------------------------
@@ -248,6 +249,12 @@ def _load_report(
     return row
 
 
+def overloaded(row: dict[str, Any]) -> bool:
+    """Not kept up with: errors, complaints not granted within the drain time, or a median over the goal."""
+    p50 = row["post_to_compensation_granted"]["p50_ms"]
+    return bool(row["errors"]) or row["not_granted_within_drain"] > 0 or p50 is None or p50 > P99_GOAL_MS
+
+
 async def part_latency(stack: Stack, plan: Plan, smtp: SmtpSink | None) -> list[dict[str, Any]]:
     granted = TopicWatcher(stack.bootstrap, "compensation.granted")
     await granted.start()
@@ -258,11 +265,14 @@ async def part_latency(stack: Stack, plan: Plan, smtp: SmtpSink | None) -> list[
         await one_load(stack, 5, dataclasses.replace(plan, load_s=3), granted, smtp)
         for rate in plan.loads:
             rows.append(await one_load(stack, rate, plan, granted, smtp))
-            if not rows[-1]["sustained"]:
-                # Beyond the first load it cannot sustain, the platform only builds a backlog that
-                # distorts every later step and makes the run long: stop here and say so.
+            if overloaded(rows[-1]):
+                # Beyond a load it cannot keep up with, the platform only builds a backlog that
+                # distorts every later step and makes the run long: stop here and say so. A step
+                # that kept up but missed the p99 goal (one stall is enough on a shared machine)
+                # does not end the run.
                 skipped = plan.loads[len(rows) :]
-                rows += [{"offered_per_s": r, "skipped": "a lower load was not sustained"} for r in skipped]
+                reason = "a lower load was not kept up with"
+                rows += [{"offered_per_s": r, "skipped": reason} for r in skipped]
                 break
         return rows
     finally:

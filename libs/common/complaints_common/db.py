@@ -16,9 +16,10 @@ import asyncpg
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-# Where a transaction keeps the actions to run once it has committed (Connection.info is per
-# checkout of a pooled connection; the key is removed when the transaction ends, either way).
-_AFTER_COMMIT = "complaints.after_commit"
+# The actions each open transaction runs once it has committed, by the id of its connection (not in
+# Connection.info: reading that after the database dropped the connection tries to reconnect, which
+# fails outside SQLAlchemy's greenlet, seen in `make chaos`). Removed when the transaction ends.
+_AFTER_COMMIT: dict[int, list[Callable[[], None]]] = {}
 
 
 def schema_metadata(schema: str) -> MetaData:
@@ -38,7 +39,7 @@ def schema_metadata(schema: str) -> MetaData:
 def after_commit(session: AsyncConnection, action: Callable[[], None]) -> None:
     """Run `action` once the transaction commits, never when it rolls back or is retried: for side
     effects outside the database (metrics, logs) that must not count what did not happen."""
-    session.info[_AFTER_COMMIT].append(action)
+    _AFTER_COMMIT[id(session)].append(action)
 
 
 async def driver(session: AsyncConnection) -> asyncpg.Connection:
@@ -52,7 +53,13 @@ async def driver(session: AsyncConnection) -> asyncpg.Connection:
     raw = await session.get_raw_connection()
     adapter: Any = raw.dbapi_connection
     if getattr(adapter, "_transaction", True) is None:
-        await adapter._start_transaction()
+        try:
+            await adapter._start_transaction()
+        except Exception:
+            # Let SQLAlchemy meet the failure on its own path: it wraps it (DBAPIError, transient
+            # for a dropped connection) and invalidates the dead connection; if the BEGIN passes
+            # this time, the transaction is open.
+            await session.exec_driver_sql("SELECT 1")
     connection: asyncpg.Connection = raw.driver_connection
     return connection
 
@@ -82,12 +89,12 @@ class Database:
         the `after_commit` actions run (only after a commit)."""
         async with self.engine.connect() as session:
             actions: list[Callable[[], None]] = []
-            session.info[_AFTER_COMMIT] = actions
+            _AFTER_COMMIT[id(session)] = actions
             try:
                 async with session.begin():
                     yield session
             finally:
-                session.info.pop(_AFTER_COMMIT, None)
+                del _AFTER_COMMIT[id(session)]
         for action in actions:
             action()
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from complaints_common.db import Database, after_commit, driver
+from complaints_common.db import Database, after_commit, asyncpg_dsn, driver
+from complaints_common.errors import is_transient
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +69,24 @@ async def test_a_database_error_does_not_quote_the_statement_values(db: Database
         async with db.transaction() as session:
             await session.execute(text("SELECT CAST(:email AS text), 1 / 0"), {"email": SECRET_EMAIL})
     assert SECRET_EMAIL not in str(raised.value)
+
+
+async def test_a_connection_the_database_dropped_fails_as_a_transient_error_then_is_replaced(
+    db: Database, database_url: str
+) -> None:
+    async with db.transaction() as session:
+        pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    killer = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+
+    with pytest.raises(Exception) as raised:
+        async with db.transaction() as session:
+            await (await driver(session)).execute("INSERT INTO notes VALUES ('on a dead connection')")
+    assert is_transient(raised.value), f"{type(raised.value).__name__} would dead-letter a good message"
+
+    async with db.transaction() as session:
+        await (await driver(session)).execute("INSERT INTO notes VALUES ('on a new connection')")
+    assert await notes(db) == ["on a new connection"]
