@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import Problem, StatusProblem
 from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new_exception_handler
 from opentelemetry import trace
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from complaints_common.errors import is_transient, safe_error
@@ -81,10 +86,17 @@ class InternalError(StatusProblem):
 
 
 def _log_unexpected(request: Request, exc: Exception) -> None:
+    """Log an unexpected error with where it happened, never what it says: the frames of its
+    traceback without the exception's message, which may quote SQL values or request data."""
     if not isinstance(exc, Problem | HTTPException | RequestValidationError) and not is_transient(exc):
         log.error(
             "unhandled error",
-            extra={"error": safe_error(exc), "method": request.method, "route": request.url.path},
+            extra={
+                "error": safe_error(exc),
+                "method": request.method,
+                "route": request.url.path,
+                "stack": "".join(traceback.format_tb(exc.__traceback__)),
+            },
         )
 
 
@@ -106,6 +118,17 @@ def _validation_problem(_eh: ExceptionHandler, _request: Request, exc: RequestVa
         detail=f"{len(errors)} field(s) are not valid.",
         errors=errors,
     )
+
+
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    DBAPIError,
+    PoolTimeoutError,
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    KafkaError,
+)
 
 
 def _transient_problem(_eh: ExceptionHandler, _request: Request, exc: Exception) -> Problem | None:
@@ -155,4 +178,9 @@ def install_problem_details(app: FastAPI) -> None:
         pre_hooks=[_log_unexpected],
     )
     add_exception_handler(app, handler)
+    # Infrastructure errors are answered in the app (503 while a dependency restarts) instead of by
+    # Starlette's catch-all, which re-raises after answering: uvicorn then logged a full traceback,
+    # exception messages included, for every request of an outage.
+    for infrastructure in INFRASTRUCTURE_ERRORS:
+        app.add_exception_handler(infrastructure, handler)
     app.openapi = _document_problems(app.openapi)  # type: ignore[method-assign]

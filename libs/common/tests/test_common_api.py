@@ -270,6 +270,28 @@ async def test_a_dependency_restarting_is_a_503_to_retry_not_a_500(client: httpx
     assert "10.0.0.5" not in str(body)
 
 
+@pytest.mark.parametrize("path, status", [("/restarting", 503), ("/crash", 500)])
+async def test_database_errors_are_answered_in_the_app_not_re_raised_to_the_server(
+    health: Health, caplog: pytest.LogCaptureFixture, path: str, status: int
+) -> None:
+    """Starlette re-raises what reaches its catch-all, and the server logs it with its message."""
+    transport = httpx.ASGITransport(app=build_app(health), raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.get(path)
+    assert_problem(response, status)
+    assert SECRET_EMAIL not in caplog.text and "10.0.0.5" not in caplog.text
+
+
+async def test_an_unexpected_error_is_logged_with_its_frames_not_its_message(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    await client.get("/crash")
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert "in crash" in record.stack, "the frame that raised"
+    assert record.error.startswith("IntegrityError(")
+    assert SECRET_EMAIL not in caplog.text
+
+
 async def test_the_published_422_schema_is_the_one_answered(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     error = spec["components"]["schemas"]["ValidationError"]
