@@ -97,7 +97,7 @@ class Chaos:
         notes = [await asyncio.to_thread(self.stack.republish, s, since) for s in SERVICES]
         return (
             f"broker killed, down for {BROKER_DOWN_S:.0f} s, started empty (memory only), topics "
-            f"re-created, republish since {since}: "
+            f"re-created while the services were paused (SIGSTOP), republish since {since}: "
             + "; ".join(f"{s}: {n}" for s, n in zip(SERVICES, notes, strict=True))
         )
 
