@@ -78,7 +78,9 @@ class SmtpTransport:
             try:
                 return await self._send_and_keep(client, email)
             except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
-                pass  # dropped while idle, before the message was taken: once more on a new one
+                # Dropped while it sat idle: once more on a new connection. Should the server have
+                # taken the message before dropping, the resend keeps its Message-ID.
+                pass
         client = self._new_client()
         await client.connect()
         return await self._send_and_keep(client, email)
