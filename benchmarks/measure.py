@@ -89,7 +89,7 @@ class ResourceSampler:
         while True:
             now = time.monotonic()
             for name, pid in self.pids.items():
-                sample = _tree_usage(pid, children=name not in self.alone)
+                sample = tree_usage(pid, children=name not in self.alone)
                 if sample is not None:
                     self.samples.setdefault(name, []).append((now, *sample))
             if self._stop.wait(self.interval_s):
@@ -111,7 +111,7 @@ class ResourceSampler:
         return result
 
 
-def _tree_usage(pid: int, children: bool = True) -> tuple[float, float] | None:
+def tree_usage(pid: int, children: bool = True) -> tuple[float, float] | None:
     """CPU seconds (user+system) and PSS bytes of a process and (optionally) its children."""
     try:
         root = psutil.Process(pid)

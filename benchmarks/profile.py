@@ -32,11 +32,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-import psutil
 
 from benchmarks import report
 from benchmarks.complaints import ROOT, bodies
-from benchmarks.measure import SmtpSink, machine
+from benchmarks.measure import SmtpSink, machine, tree_usage
 from benchmarks.openloop import offer_load
 from benchmarks.stack import API_KEY, SERVICES, Stack
 from complaints_common.db import asyncpg_dsn
@@ -53,18 +52,7 @@ _METRIC = re.compile(r"^consumer_messages_total\{(?P<labels>[^}]*)\} (?P<value>\
 
 def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
     """CPU seconds (user + system) of each process tree so far."""
-    totals = {}
-    for name, pid in pids.items():
-        root = psutil.Process(pid)
-        total = 0.0
-        for proc in (root, *root.children(recursive=True)):
-            try:
-                times = proc.cpu_times()
-            except psutil.Error:
-                continue
-            total += times.user + times.system
-        totals[name] = total
-    return totals
+    return {name: (tree_usage(pid) or (0.0, 0.0))[0] for name, pid in pids.items()}
 
 
 def consumed(stack: Stack) -> Counter[tuple[str, str]]:
