@@ -193,9 +193,7 @@ async def one_load(
     generator = "load generator (this process)"
     pids[generator] = os.getpid()
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(
-        base_url=stack.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30, limits=limits
-    ) as client:
+    async with stack.intake_client(limits=limits) as client:
         with ResourceSampler(pids, alone=frozenset({generator})) as sampler:
             result = await offer_load(client, rate, plan.load_s, bodies())
         await _drain(result, granted, smtp, plan.drain_s)

@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks import report
@@ -38,7 +36,7 @@ from benchmarks.complaints import ROOT, bodies
 from benchmarks.measure import machine
 from benchmarks.openloop import LoadResult, offer_load
 from benchmarks.proxy import DelayProxy
-from benchmarks.stack import API_KEY, SERVICES, Stack
+from benchmarks.stack import SERVICES, Stack, run_directory
 from complaints_common.db import asyncpg_dsn
 from complaints_common.events.topics import all_topics_with_dead_letters
 
@@ -209,9 +207,7 @@ async def settle(database_url: str, accepted: list[str], seconds: float) -> tupl
 
 async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> dict[str, Any]:
     print(f"chaos: {name}")
-    async with httpx.AsyncClient(
-        base_url=chaos.stack.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30
-    ) as client:
+    async with chaos.stack.intake_client() as client:
         load = asyncio.create_task(offer_load(client, RATE, timing.before_s + timing.after_s, bodies()))
         await asyncio.sleep(timing.before_s)
         hit_at = time.time()
@@ -295,11 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    if args.keep:
-        results = run(args.quick, args.keep, args.only)
-    else:
-        with tempfile.TemporaryDirectory(prefix="complaints-chaos-") as tmp:
-            results = run(args.quick, Path(tmp), args.only)
+    with run_directory(args.keep, "complaints-chaos-") as directory:
+        results = run(args.quick, directory, args.only)
     results["wall_clock_s"] = round(time.monotonic() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "chaos.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -23,7 +23,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -37,7 +36,7 @@ from benchmarks import report
 from benchmarks.complaints import ROOT, bodies
 from benchmarks.measure import SmtpSink, machine, tree_usage
 from benchmarks.openloop import offer_load
-from benchmarks.stack import API_KEY, SERVICES, Stack
+from benchmarks.stack import SERVICES, Stack, run_directory
 from complaints_common.db import asyncpg_dsn
 
 IDLE_S = 10.0
@@ -132,9 +131,7 @@ def record_profiles(pids: Mapping[str, int], seconds: float, out: Path) -> list[
 
 
 async def offer(stack: Stack, rate: float, seconds: float) -> int:
-    async with httpx.AsyncClient(
-        base_url=stack.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30
-    ) as client:
+    async with stack.intake_client() as client:
         result = await offer_load(client, rate, seconds, bodies())
     return len(result.accepted)
 
@@ -212,11 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (py-spy samples, logs)")
     args = parser.parse_args(argv)
-    if args.keep:
-        results = run(args.rate, args.seconds, args.keep)
-    else:
-        with tempfile.TemporaryDirectory(prefix="complaints-profile-") as tmp:
-            results = run(args.rate, args.seconds, Path(tmp))
+    with run_directory(args.keep, "complaints-profile-") as directory:
+        results = run(args.rate, args.seconds, directory)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "profile.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "profile.md").write_text(report.profile_markdown(results))

@@ -9,14 +9,16 @@ file, OTEL_TRACES_EXPORTER=none): the load runs measure the platform, not the sp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -44,6 +46,17 @@ _SETTINGS = {
     "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
     "KAFKA_REQUEST_TIMEOUT_MS": "5000",
 }
+
+
+@contextlib.contextmanager
+def run_directory(keep: Path | None, prefix: str) -> Iterator[Path]:
+    """Where a run puts its servers' data and logs: `keep` (left in place afterwards, to read the
+    logs), or else a temporary directory removed at the end."""
+    if keep is not None:
+        yield keep
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        yield Path(tmp)
 
 
 @dataclass
@@ -104,6 +117,12 @@ class Stack:
 
     def url(self, service: str) -> str:
         return self.specs[service].base_url
+
+    def intake_client(self, **options: Any) -> httpx.AsyncClient:
+        """What the load generators file complaints with: a CRM's client of intake."""
+        return httpx.AsyncClient(
+            base_url=self.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30, **options
+        )
 
     def migrate(self, service: str) -> None:
         result = subprocess.run(  # noqa: S603 - our own console script

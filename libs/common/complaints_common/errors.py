@@ -22,6 +22,20 @@ class DomainError(Exception):
 TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01")
 
 
+# The kinds of error a restarting database or broker raises; `is_transient` tells which of them are
+# passing. The API answers these itself, and the relay waits them out.
+INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    PoolTimeoutError,
+    KafkaError,
+    DBAPIError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for infrastructure failures that must never dead-letter a good message."""
     if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | KafkaError):

@@ -12,18 +12,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi_problem.error import Problem, StatusProblem
 from fastapi_problem.handler import ExceptionHandler, add_exception_handler, new_exception_handler
 from opentelemetry import trace
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
-from complaints_common.errors import is_transient, safe_error
+from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient, safe_error
 
 log = logging.getLogger(__name__)
 
@@ -118,17 +114,6 @@ def _validation_problem(_eh: ExceptionHandler, _request: Request, exc: RequestVa
         detail=f"{len(errors)} field(s) are not valid.",
         errors=errors,
     )
-
-
-INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
-    DBAPIError,
-    PoolTimeoutError,
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    KafkaError,
-)
 
 
 def _transient_problem(_eh: ExceptionHandler, _request: Request, exc: Exception) -> Problem | None:

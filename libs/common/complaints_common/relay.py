@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from complaints_common import metrics
 from complaints_common.db import asyncpg_dsn
+from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient
 from complaints_common.loops import sleep_or_stop, wait_for_wake
 from complaints_common.messaging import notify_channel
 from complaints_common.settings import ServiceSettings
@@ -62,12 +63,9 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 await self._run_with_connection(stop)
-            except (
-                OSError,
-                asyncpg.PostgresError,
-                asyncpg.InterfaceError,
-                asyncpg.InternalClientError,  # seen when PostgreSQL restarts mid-statement
-            ) as exc:
+            except INFRASTRUCTURE_ERRORS as exc:
+                if not is_transient(exc):
+                    raise  # a bug, not an outage: the supervisor logs it and restarts the relay
                 log.warning("outbox relay lost its database connection", extra={"error": repr(exc)})
                 await sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
 

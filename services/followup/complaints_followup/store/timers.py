@@ -29,8 +29,35 @@ from complaints_followup.domain.schedule import (
 from complaints_followup.store.tables import followups
 
 # Built once, the values passed per execution: building `.values(...)` anew for each timer cost
-# more CPU than running the statement (py-spy, benchmarks/README.md).
+# more CPU than running the statement (docs/benchmarks/limits.md). A timer already there is kept.
 _SCHEDULE_IF_NEW = insert(followups).on_conflict_do_nothing()
+_SCHEDULE_IF_NEW_RETURNING = _SCHEDULE_IF_NEW.returning(*followups.c)
+
+
+def _timer(
+    *,
+    complaint_id: UUID,
+    customer_id: str,
+    kind: str,
+    due_at: datetime,
+    trace_context: dict[str, str],
+    attempt: int = 1,
+    reason_key: str = "",
+    **details: Any,
+) -> dict[str, Any]:
+    """A scheduled timer's row; `trace_context` is the scheduling trace, which its firing continues."""
+    return {
+        "id": uuid4(),
+        "complaint_id": complaint_id,
+        "customer_id": customer_id,
+        "kind": kind,
+        "attempt": attempt,
+        "reason_key": reason_key,
+        "due_at": due_at,
+        "status": FollowupStatus.SCHEDULED,
+        "trace_context": trace_context,
+        **details,
+    }
 
 
 async def schedule(
@@ -46,24 +73,17 @@ async def schedule(
 ) -> dict[str, Any] | None:
     """Schedule a timer and return its row; None if this complaint already has one of this kind,
     reason and attempt."""
-    statement = (
-        insert(followups)
-        .values(
-            id=uuid4(),
-            complaint_id=complaint_id,
-            customer_id=customer_id,
-            kind=kind,
-            attempt=attempt,
-            reason_key=reason_key,
-            due_at=due_at,
-            status=FollowupStatus.SCHEDULED,
-            trace_context=_current_trace_context(),
-            **details,
-        )
-        .on_conflict_do_nothing()
-        .returning(*followups.c)
+    timer = _timer(
+        complaint_id=complaint_id,
+        customer_id=customer_id,
+        kind=kind,
+        due_at=due_at,
+        trace_context=_current_trace_context(),
+        attempt=attempt,
+        reason_key=reason_key,
+        **details,
     )
-    row = (await session.execute(statement)).first()
+    row = (await session.execute(_SCHEDULE_IF_NEW_RETURNING, timer)).first()
     return dict(row._mapping) if row else None
 
 
@@ -105,25 +125,19 @@ async def sync_deadline_timers(
     if not wanted:
         return
     trace_context = _current_trace_context()
-    # One statement for all of them (a timer already there is kept as it is).
-    await session.execute(
-        _SCHEDULE_IF_NEW,
-        [
-            {
-                "id": uuid4(),
-                "complaint_id": complaint_id,
-                "customer_id": customer_id,
-                "kind": timer.kind,
-                "attempt": 1,
-                "reason_key": timer.reason_key,
-                "due_at": timer.due_at,
-                "status": FollowupStatus.SCHEDULED,
-                "trace_context": trace_context,
-                "deadline_name": timer.deadline_name,
-            }
-            for timer in wanted
-        ],
-    )
+    rows = [
+        _timer(
+            complaint_id=complaint_id,
+            customer_id=customer_id,
+            kind=timer.kind,
+            due_at=timer.due_at,
+            trace_context=trace_context,
+            reason_key=timer.reason_key,
+            deadline_name=timer.deadline_name,
+        )
+        for timer in wanted
+    ]
+    await session.execute(_SCHEDULE_IF_NEW, rows)  # one statement for all of them
 
 
 async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
