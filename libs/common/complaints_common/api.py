@@ -73,6 +73,12 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+READINESS_CHECK_TIMEOUT_S = 2.0
+
+
+class NotReady(Exception):
+    """Raised by a readiness check that answers but is not ready yet; its message says why
+    (component states, never data), and /readyz passes it on."""
 
 
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
@@ -84,18 +90,24 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Readiness: the database and the broker answer.",
-        responses={503: {"description": "A dependency does not answer."}},
+        summary="Readiness: the dependencies answer; a worker's consumers hold their partitions.",
+        description=(
+            "200 when the database and the broker answer and, in a worker, every consumer has joined "
+            "its group and holds partitions and the outbox relay leads or stands by."
+        ),
+        responses={503: {"description": "A dependency does not answer, or a worker is not ready yet."}},
     )
     async def readyz() -> dict[str, Any]:
         failed = []
         for name, check in checks.items():
             try:
-                await asyncio.wait_for(check(), timeout=2.0)
+                await asyncio.wait_for(check(), timeout=READINESS_CHECK_TIMEOUT_S)
+            except NotReady as exc:
+                failed.append(f"{name} ({exc})")
             except Exception:
-                failed.append(name)
+                failed.append(f"{name} (not reachable)")
         if failed:
-            raise ServiceUnavailable(f"Not reachable: {', '.join(failed)}.")
+            raise ServiceUnavailable(f"Not ready: {'; '.join(failed)}.")
         return {"status": "ready", "checks": sorted(checks)}
 
     @router.get("/metrics", summary="Prometheus metrics.", include_in_schema=False)
