@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import yaml
 
+from complaints_common.events import envelope as ev
 from complaints_common.events.envelope import CONTENT_TYPE, CONTRACTS, EventContract
 from complaints_common.events.topics import TOPICS, TopicSpec
 
@@ -35,6 +36,39 @@ SCHEMA_FORMAT = "application/schema+json;version=2020-12"
 KAFKA_BINDING_VERSION = "0.5.0"
 BEGIN_TABLE = "<!-- BEGIN generated: events (python -m complaints_common.events.catalog write) -->"
 END_TABLE = "<!-- END generated: events -->"
+
+
+# The flows a subscriber can follow, and the events each produces: tags on the AsyncAPI messages
+# (`flow:<name>`). The end-to-end tests read them from the document and check a journey produces them.
+FLOWS: dict[str, tuple[str, tuple[EventContract[Any], ...]]] = {
+    "automatic-grant": (
+        "A complaint filed and settled within frontline authority: acknowledged, compensated, its "
+        "satisfaction check scheduled and fallen due, the customer told at each step.",
+        (
+            ev.COMPLAINT_CREATED_V1,
+            ev.COMPLAINT_STATUS_CHANGED_V1,
+            ev.COMPENSATION_GRANTED_V1,
+            ev.COMPENSATION_DECISION_RECORDED_V1,
+            ev.FOLLOWUP_SCHEDULED_V1,
+            ev.FOLLOWUP_DUE_V1,
+            ev.NOTIFICATION_STATUS_V1,
+        ),
+    ),
+    "approval": (
+        "Compensation above frontline authority: recorded as pending approval, then granted or rejected.",
+        (ev.COMPENSATION_DECISION_RECORDED_V1, ev.COMPENSATION_GRANTED_V1),
+    ),
+    "call-back": (
+        "An agent records the satisfaction call-back; a dissatisfied customer's complaint is reopened.",
+        (ev.FOLLOWUP_OUTCOME_V1, ev.COMPLAINT_STATUS_CHANGED_V1),
+    ),
+    "voucher": ("A granted voucher redeemed, expired or clawed back.", (ev.VOUCHER_CHANGED_V1,)),
+    "deadlines": (
+        "A complaint's clock paused or resumed, or its deadline profile changed.",
+        (ev.COMPLAINT_DEADLINES_CHANGED_V1,),
+    ),
+}
+FLOW_TAG_PREFIX = "flow:"
 
 
 class DeclaresContracts(Protocol):
@@ -181,6 +215,11 @@ def _message(contract: EventContract[Any], sent_by: list[str]) -> dict[str, Any]
                 "traceparent": {"type": "string", "description": "W3C trace context."},
             },
         },
+        "tags": [
+            {"name": FLOW_TAG_PREFIX + flow, "description": description}
+            for flow, (description, contracts) in FLOWS.items()
+            if contract in contracts
+        ],
         "payload": {"schemaFormat": SCHEMA_FORMAT, "schema": {"$ref": f"schemas/{schema_file(contract)}"}},
         "bindings": {
             "kafka": {
