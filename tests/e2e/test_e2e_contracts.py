@@ -14,11 +14,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
+from prometheus_client.parser import text_string_to_metric_families
 
 from complaints_common.events.topics import TOPICS
 from complaints_devstack.journey import journey_report
@@ -32,6 +34,8 @@ SCHEMAS = {
     schema["x-cloudevents-type"]: schema
     for schema in (json.loads(p.read_text()) for p in (ROOT / "docs/events/schemas").glob("*.json"))
 }
+# The application's prefixes (shared metrics, then each domain's) and the client library's own.
+METRIC_PREFIXES = ("complaints_", "compensation_", "followup_", "notification_", "python_", "process_")
 COMPLAINTS = 3
 # acknowledgement, compensation and satisfaction survey: the last events of the journey.
 NOTIFICATIONS_PER_JOURNEY = 3
@@ -132,3 +136,31 @@ async def test_every_topic_carries_one_trace_per_complaint_and_the_events_its_fl
     report = await wait_for(whole_tree, timeout=15)
     assert report, "the journey view misses the deliveries"
     assert "across compensation, followup, intake, notifications" in report
+
+
+async def test_metrics_parse_and_follow_the_prometheus_naming_conventions(platform: Any) -> None:
+    """promtool is not in any package registry these machines reach: the client library's own parser
+    reads the exposition, and its naming rules are checked here."""
+    async with httpx.AsyncClient() as client, platform.client("intake") as intake:
+        await intake.get("/openapi.json")  # a framework route: labelled by its path, not "unmatched"
+        await intake.get("/no/such/path")
+        texts = {s: (await client.get(platform.url(s) + "/metrics")).text for s in platform.specs}
+    routes: set[str] = set()
+    for service, text in texts.items():
+        families = list(text_string_to_metric_families(text))
+        assert families, service
+        for family in families:
+            where = f"{service}: {family.name}"
+            assert family.name.startswith(METRIC_PREFIXES), f"{where} has no application prefix"
+            assert family.documentation, f"{where} has no HELP"
+            names = {sample.name for sample in family.samples}
+            assert not any(name.endswith("_created") for name in names), f"{where} exposes _created"
+            if family.type == "counter":
+                assert names <= {family.name + "_total"}, where
+            if family.type in ("gauge", "histogram"):
+                assert not family.name.endswith("_total"), f"{where}: _total is for counters"
+            if family.type == "histogram":
+                assert family.name.endswith(("_seconds", "_bytes")), f"{where}: a histogram in base units"
+            if family.name == "complaints_http_request_duration_seconds" and service == "intake":
+                routes |= {sample.labels["route"] for sample in family.samples}
+    assert "/openapi.json" in routes and "unmatched" in routes

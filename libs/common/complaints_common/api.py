@@ -13,13 +13,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaints_common import metrics
-from complaints_common.problems import Forbidden, ServiceUnavailable, Unauthorised, install_problem_details
+from complaints_common.problems import (
+    DEFAULT_PROBLEM_BASE_URI,
+    AuthChallenge,
+    Forbidden,
+    ServiceUnavailable,
+    Unauthorised,
+    install_problem_details,
+)
 from complaints_common.settings import ApiKey
 
 API_KEY_HEADER = "X-API-Key"
+# The schemes a client may authenticate with, named by WWW-Authenticate on every 401: add a scheme
+# here when the API accepts one more.
+AUTH_CHALLENGES: tuple[AuthChallenge, ...] = (AuthChallenge("ApiKey", (("header", API_KEY_HEADER),)),)
 api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
     auto_error=False,
@@ -73,6 +84,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+NO_AUTH: dict[str, Any] = {"security": []}
 READINESS_CHECK_TIMEOUT_S = 2.0
 
 
@@ -84,7 +96,8 @@ class NotReady(Exception):
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process is up.")
+    # Probes and scrapes carry no credentials: documented as needing none.
+    @router.get("/healthz", summary="Liveness: the process is up.", openapi_extra=NO_AUTH)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -96,6 +109,7 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
             "its group and holds partitions and the outbox relay leads or stands by."
         ),
         responses={503: {"description": "A dependency does not answer, or a worker is not ready yet."}},
+        openapi_extra=NO_AUTH,
     )
     async def readyz() -> dict[str, Any]:
         failed = []
@@ -117,18 +131,31 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
-def _route_template(scope: Scope) -> str:
-    """The matched route's template (routing records it in the scope), not the raw path, so
-    complaint ids do not explode the label's cardinality."""
+UNMATCHED_ROUTE = "unmatched"
+
+
+def _route_template(app: ASGIApp, scope: Scope) -> str:
+    """The matched route's template, not the raw path, so complaint ids do not explode the label's
+    cardinality. FastAPI's routes record themselves in the scope; the framework's own (the OpenAPI
+    document, the docs pages) do not, so they are matched here. A path no route matches is labelled
+    `unmatched`, which no template (they all start with "/") can be."""
     route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    if route is not None:
+        return str(getattr(route, "path", UNMATCHED_ROUTE))
+    for candidate in getattr(app, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is not Match.NONE:  # PARTIAL: the path is a route, the method is not allowed
+            return str(getattr(candidate, "path", UNMATCHED_ROUTE))
+    return UNMATCHED_ROUTE
 
 
 class LatencyMiddleware:
     """Records every request's latency by route; plain ASGI, so it costs next to nothing."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes_of: ASGIApp) -> None:
         self.app = app
+        # The application whose routes name the label (the middleware wraps it, so it cannot ask).
+        self.routes_of = routes_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,15 +173,20 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, observe_status)
         finally:
-            route = _route_template(scope)
+            route = _route_template(self.routes_of, scope)
             metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - started
             )
 
 
-def install_common(app: FastAPI, keys: list[ApiKey], checks: dict[str, ReadinessCheck]) -> None:
+def install_common(
+    app: FastAPI,
+    keys: list[ApiKey],
+    checks: dict[str, ReadinessCheck],
+    problem_base_uri: str = DEFAULT_PROBLEM_BASE_URI,
+) -> None:
     """Problem details for every error, the API keys, health and metrics routes, latency metrics."""
     app.state.api_keys = keys
-    install_problem_details(app)
+    install_problem_details(app, problem_base_uri, AUTH_CHALLENGES)
     app.include_router(health_router(checks))
-    app.add_middleware(LatencyMiddleware)
+    app.add_middleware(LatencyMiddleware, routes_of=app)

@@ -175,6 +175,9 @@ class ServiceDefinition:
             version=self.version,
             lifespan=lambda app: self._lifespan(app, runtime, mode),
             openapi_tags=self.openapi_tags,
+            license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+            # Relative: the API is documented wherever it is deployed (behind an ingress, on a laptop).
+            servers=[{"url": "/", "description": f"This {self.name} service."}],
         )
         app.state.runtime = runtime
         checks: dict[str, ReadinessCheck] = {
@@ -184,7 +187,7 @@ class ServiceDefinition:
         if mode.runs_worker:
             # An API-only process stays ready on its dependencies alone; a worker waits for its loops.
             checks["worker"] = runtime.workers_ready
-        install_common(app, settings.api_keys, checks)
+        install_common(app, settings.api_keys, checks, settings.problem_base_uri)
         if mode.runs_api:
             for router in self.routers(runtime):
                 app.include_router(router)

@@ -12,8 +12,15 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
-from complaints_common.api import API_KEY_HEADER, Principal, hash_key, install_common, require_scope
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.api import (
+    API_KEY_HEADER,
+    AUTH_CHALLENGES,
+    Principal,
+    hash_key,
+    install_common,
+    require_scope,
+)
+from complaints_common.problems import DEFAULT_PROBLEM_BASE_URI, Conflict, NotFound, www_authenticate
 from complaints_common.settings import ApiKey
 
 SECRET_EMAIL = "philomena.grubb+api@example.invalid"
@@ -195,14 +202,41 @@ async def test_a_missing_field_and_a_bad_path_value_are_named(client: httpx.Asyn
     assert {e["field"] for e in body["errors"]} == {"body.severity", "body.amount"}
 
 
-async def test_a_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_a_body_that_is_not_json_is_400_and_valid_json_with_bad_content_is_422(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.post(
         "/filings",
         content=f'{{"reference": "{SECRET_EMAIL}"',
         headers={API_KEY_HEADER: FILE_KEY, "content-type": "application/json"},
     )
-    assert_problem(response, 422)
+    malformed = assert_problem(response, 400)
+    assert malformed["type"] == DEFAULT_PROBLEM_BASE_URI + "malformed-request"
     assert SECRET_EMAIL not in response.text
+    invalid = assert_problem(
+        await client.post("/filings", json={**VALID, "severity": "dire"}, headers={API_KEY_HEADER: FILE_KEY}),
+        422,
+    )
+    assert invalid["type"] == DEFAULT_PROBLEM_BASE_URI + "request-validation-failed"
+
+
+async def test_every_401_names_the_schemes_in_www_authenticate(client: httpx.AsyncClient) -> None:
+    for headers in ({}, {API_KEY_HEADER: "not-a-key"}):
+        response = await client.post("/filings", json=VALID, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == www_authenticate(AUTH_CHALLENGES)
+    assert 'ApiKey header="X-API-Key"' in www_authenticate(AUTH_CHALLENGES)
+    ok = await client.get("/filings/1", headers={API_KEY_HEADER: READ_KEY})
+    assert "www-authenticate" not in ok.headers
+
+
+async def test_problem_types_are_absolute_and_one_per_kind(client: httpx.AsyncClient) -> None:
+    raised = assert_problem(await client.get("/filings/missing", headers={API_KEY_HEADER: READ_KEY}), 404)
+    no_route = assert_problem(await client.get("/no/such/route", headers={API_KEY_HEADER: READ_KEY}), 404)
+    assert raised["type"] == no_route["type"] == DEFAULT_PROBLEM_BASE_URI + "not-found"
+    assert raised["title"] == no_route["title"]
+    wrong_method = assert_problem(await client.delete("/filings"), 405)
+    assert wrong_method["type"] == DEFAULT_PROBLEM_BASE_URI + "method-not-allowed"
 
 
 async def test_raised_problems_keep_their_status(client: httpx.AsyncClient) -> None:
@@ -258,7 +292,7 @@ async def test_metrics_serve_prometheus_text_with_route_templates(client: httpx.
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert "# TYPE http_request_duration_seconds histogram" in text
+    assert "# TYPE complaints_http_request_duration_seconds histogram" in text
     assert 'route="/filings/{filing_id}"' in text
     assert "f-4711-unique" not in text, "raw paths would explode label cardinality"
 

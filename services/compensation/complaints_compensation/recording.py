@@ -46,8 +46,12 @@ log = logging.getLogger(__name__)
 DECISIONS = Counter(
     "compensation_decisions_total", "Compensation decisions by status and authority.", ["status", "authority"]
 )
+# Money is counted per currency: each `currency` series is an amount in that currency, so sum or
+# rate within one currency only (there is no conversion; docs/operations.md).
 GRANTED_VALUE = Counter(
-    "compensation_granted_value_total", "Retail value of the compensation granted, by currency.", ["currency"]
+    "compensation_granted_value_total",
+    "Retail value of the compensation granted, in the currency its label names; never sum across currencies.",
+    ["currency"],
 )
 BUDGET_EXCEEDED = Gauge(
     "compensation_budget_exceeded", "1 while this period's granted cost is above the budget.", ["currency"]

@@ -59,7 +59,7 @@ class SignOffRequest(BaseModel):
 
     model_config = {
         "json_schema_extra": {
-            "examples": [{"approver_id": "sup-4", "approver_role": "supervisor", "reason": "ok"}]
+            "examples": [{"approver_id": "sup-4", "approver_role": "supervisor", "reason": "checked"}]
         }
     }
 
