@@ -45,11 +45,22 @@ def uv() -> str:
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_module_imports_without_development_dependencies(service: str, tmp_path: Path) -> None:
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"), "UV_PYTHON": sys.executable}
+    package = f"complaints-{service}"
+    # Rebuilt from the work tree: uv would otherwise reuse a wheel it built from older sources.
+    rebuild = ["--reinstall-package", package, "--reinstall-package", "complaints-common"]
     subprocess.run(
-        [uv(), "sync", "--frozen", "--offline", "--no-dev", "--no-editable", "--quiet"]
-        + ["--package", f"complaints-{service}"]
-        # Rebuilt from the work tree: uv would otherwise reuse a wheel it built from older sources.
-        + ["--reinstall-package", f"complaints-{service}", "--reinstall-package", "complaints-common"],
+        [
+            uv(),
+            "sync",
+            "--frozen",
+            "--offline",
+            "--no-dev",
+            "--no-editable",
+            "--quiet",
+            "--package",
+            package,
+            *rebuild,
+        ],
         cwd=ROOT,
         env=env,
         check=True,
@@ -57,7 +68,13 @@ def test_every_module_imports_without_development_dependencies(service: str, tmp
     )
     script = IMPORT_EVERY_MODULE.format(dev_only=DEVELOPMENT_ONLY)
     result = subprocess.run(
-        [str(tmp_path / "venv" / "bin" / "python"), "-c", script, f"complaints_{service}", "complaints_common"],
+        [
+            str(tmp_path / "venv" / "bin" / "python"),
+            "-c",
+            script,
+            package.replace("-", "_"),
+            "complaints_common",
+        ],
         cwd=tmp_path,  # not the work tree: nothing may be imported from the sources
         capture_output=True,
         text=True,
