@@ -36,24 +36,6 @@ INFRASTRUCTURE_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-# Text PostgreSQL cannot store (a NUL character, in text or in a JSON string): the caller's data,
-# answered 422, never a server error.
-UNSTORABLE_TEXT_SQLSTATES = ("22021", "22P05")
-
-
-def sqlstate_of(exc: BaseException) -> str:
-    """The SQLSTATE of a driver error, raised directly or wrapped by SQLAlchemy ("" if none)."""
-    if isinstance(exc, DBAPIError):
-        cause = exc.orig.__cause__ if exc.orig is not None else None
-        return str(getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None) or "")
-    return str(getattr(exc, "sqlstate", None) or "")
-
-
-def is_unstorable_text(exc: BaseException) -> bool:
-    stored_by_postgres = isinstance(exc, DBAPIError | asyncpg.PostgresError)
-    return stored_by_postgres and sqlstate_of(exc) in UNSTORABLE_TEXT_SQLSTATES
-
-
 def is_transient(exc: BaseException) -> bool:
     """True for infrastructure failures that must never dead-letter a good message."""
     if isinstance(exc, OSError | TimeoutError | PoolTimeoutError | KafkaError):
@@ -62,12 +44,13 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
         return True  # connection closed, or in a state only a new connection fixes
     if isinstance(exc, asyncpg.PostgresError):
-        return sqlstate_of(exc).startswith(TRANSIENT_SQLSTATE_PREFIXES)
+        return (getattr(exc, "sqlstate", None) or "").startswith(TRANSIENT_SQLSTATE_PREFIXES)
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
         cause = exc.orig.__cause__ if exc.orig is not None else None
-        return sqlstate_of(exc).startswith(TRANSIENT_SQLSTATE_PREFIXES) or isinstance(cause, OSError)
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(cause, "sqlstate", None) or ""
+        return sqlstate.startswith(TRANSIENT_SQLSTATE_PREFIXES) or isinstance(cause, OSError)
     return False
 
 

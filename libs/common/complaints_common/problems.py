@@ -26,7 +26,7 @@ from opentelemetry import trace
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient, is_unstorable_text, safe_error
+from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient, safe_error
 
 log = logging.getLogger(__name__)
 
@@ -142,8 +142,7 @@ class InternalError(StatusProblem):
 def _log_unexpected(request: Request, exc: Exception) -> None:
     """Log an unexpected error with where it happened, never what it says: the frames of its
     traceback without the exception's message, which may quote SQL values or request data."""
-    expected = isinstance(exc, Problem | HTTPException | RequestValidationError)
-    if not expected and not is_transient(exc) and not is_unstorable_text(exc):
+    if not isinstance(exc, Problem | HTTPException | RequestValidationError) and not is_transient(exc):
         log.error(
             "unhandled error",
             extra={
@@ -187,13 +186,10 @@ def _http_problem(_eh: ExceptionHandler, _request: Request, exc: HTTPException) 
     return problem
 
 
-def _infrastructure_problem(_eh: ExceptionHandler, _request: Request, exc: Exception) -> Problem | None:
-    """A database or broker that is restarting is a 503 to retry, not a 500 to report; text the
-    database cannot store is the caller's to fix (422)."""
+def _transient_problem(_eh: ExceptionHandler, _request: Request, exc: Exception) -> Problem | None:
+    """A database or broker that is restarting is a 503 to retry, not a 500 to report."""
     if is_transient(exc):
         return ServiceUnavailable("A dependency is restarting; retry shortly.", headers={"Retry-After": "2"})
-    if is_unstorable_text(exc):
-        return Unprocessable("A text field holds a character that cannot be stored (e.g. NUL).")
     return None
 
 
@@ -220,6 +216,8 @@ def problem_schema(base_uri: str) -> dict[str, Any]:
         "type": "object",
         "description": f"RFC 9457 problem details; each `type` is documented at its URI ({base_uri}<name>).",
         "required": ["type", "title", "status"],
+        # Extension members (RFC 9457 §3.2): `errors`, `trace_id`, or what a problem type adds.
+        "additionalProperties": True,
         "properties": {
             "type": {"type": "string", "format": "uri", "examples": [base_uri + "not-found"]},
             "title": {"type": "string"},
@@ -296,7 +294,7 @@ def install_problem_details(
         http_exception_handler=_http_problem,
         unhandled_wrappers={"default": InternalError},
         # The library types handlers as always answering; returning None lets the next one decide.
-        handlers={Exception: _infrastructure_problem},  # type: ignore[dict-item]
+        handlers={Exception: _transient_problem},  # type: ignore[dict-item]
         pre_hooks=[_log_unexpected],
         post_hooks=[authenticate_header],
         documentation_uri_template=base_uri + "{type}",

@@ -7,7 +7,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError,
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from complaints_common.errors import DomainError, is_transient, is_unstorable_text, safe_error
+from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.envelope import MalformedEvent
 
 SECRET_EMAIL = "octavia.pennywhistle+errors@example.invalid"
@@ -145,15 +145,3 @@ def test_the_sqlstate_of_the_drivers_own_exception_is_used() -> None:
     """SQLAlchemy's asyncpg adapter wraps asyncpg's exception; its sqlstate may be on the cause."""
     cause = DriverError("serialization failure", "40001")
     assert is_transient(dbapi_error(None, cause=cause))
-
-
-@pytest.mark.parametrize("sqlstate", ["22021", "22P05"])
-def test_text_postgres_cannot_store_is_the_callers_not_a_server_error(sqlstate: str) -> None:
-    # A NUL in a text column (22021) or in a JSON string (22P05): answered 422, never 500.
-    assert is_unstorable_text(dbapi_error(sqlstate))
-    assert not is_transient(dbapi_error(sqlstate))
-
-
-def test_other_data_errors_are_not_taken_for_unstorable_text() -> None:
-    assert not is_unstorable_text(dbapi_error("22003"))  # numeric value out of range
-    assert not is_unstorable_text(ValueError("22021"))
