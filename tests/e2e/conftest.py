@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from complaints_common.db import asyncpg_dsn
 from complaints_devstack.launcher import (
@@ -132,6 +133,18 @@ class Platform:
             return list(await conn.fetch(query, *args))
         finally:
             await conn.close()
+
+    def observer(self, topics: Iterable[str], name: str) -> AIOKafkaConsumer:
+        """A test's own consumer group on these (unprefixed) topics, from their beginning; not started."""
+        return AIOKafkaConsumer(
+            *(self.prefix + topic for topic in topics),
+            bootstrap_servers=self.bootstrap,
+            group_id=self.prefix + name,
+            auto_offset_reset="earliest",
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=300,
+            request_timeout_ms=5000,
+        )
 
     def spans(self) -> list[dict[str, Any]]:
         found = []

@@ -18,7 +18,7 @@ import httpx
 import jsonschema
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,19 +68,11 @@ def as_cloudevent(record: ConsumerRecord[bytes, bytes]) -> Any:
 
 
 async def test_every_topic_carries_one_trace_per_complaint_and_the_events_its_flow_promises(
-    platform: Any, kafka_bootstrap: str, wait_for: Any
+    platform: Any, wait_for: Any
 ) -> None:
     expected = flow_types("automatic-grant")
     assert len(expected) >= 7, "the document tags the automatic-grant flow's events"
-    consumer = AIOKafkaConsumer(
-        *(platform.prefix + topic.name for topic in TOPICS),
-        bootstrap_servers=kafka_bootstrap,
-        group_id=platform.prefix + "e2e-every-topic",
-        auto_offset_reset="earliest",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        request_timeout_ms=5000,
-    )
+    consumer = platform.observer((topic.name for topic in TOPICS), "e2e-every-topic")
     await consumer.start()
     records: dict[str, list[ConsumerRecord[bytes, bytes]]] = defaultdict(list)
     try:

@@ -37,7 +37,7 @@ async def _collect(
         for records in batch.values():
             for record in records:
                 headers = {k: v.decode() for k, v in record.headers}
-                if record.key == complaint_id.encode():
+                if record.key == complaint_id.encode() and headers["ce_type"] in wanted:
                     seen.setdefault(headers["ce_type"], (record, headers, time.monotonic()))
     return seen
 
@@ -68,14 +68,8 @@ def total(values: dict[str, float], service: str, name: str, **labels: str) -> f
 async def test_a_complaint_travels_the_whole_way_in_one_trace(
     platform: Any, kafka_bootstrap: str, wait_for: Any
 ) -> None:
-    consumer = AIOKafkaConsumer(
-        *(platform.prefix + t for t in ("complaint.created", "compensation.granted", "followup.due")),
-        bootstrap_servers=kafka_bootstrap,
-        group_id=platform.prefix + "e2e-observer",
-        auto_offset_reset="earliest",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        request_timeout_ms=5000,
+    consumer = platform.observer(
+        ("complaint.created", "compensation.granted", "followup.due"), "e2e-observer"
     )
     await consumer.start()
     before = await scrape(platform)
