@@ -86,14 +86,18 @@ class ConsumerRunner:
         self.topics = sorted({settings.topic(s.contract.topic.name) for s in subscriptions})
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
+        self._has_held_partitions = False
 
     def not_ready(self) -> str | None:
         """Why this consumer cannot take a message at once (None: it has joined its group and holds
         partitions). A worker is ready only then, so the first complaint goes as fast as the next."""
         if self._consumer is None:
             return f"consumer group {self.group} has not started"
-        if not self._consumer.assignment():
+        if self._consumer.assignment():
+            self._has_held_partitions = True
+        elif not self._has_held_partitions:
             return f"consumer group {self.group} has not been assigned partitions yet"
+        # A later rebalance (another replica joining) briefly empties the assignment: still ready.
         return None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -111,7 +115,7 @@ class ConsumerRunner:
                 log.warning("consumer restarting", extra={"group": self.group, "error": safe_error(exc)})
                 await asyncio.sleep(1.0)
             finally:
-                self._consumer = None
+                self._consumer, self._has_held_partitions = None, False
                 await _stop_quietly(consumer)
 
     async def poll_once(self, consumer: AIOKafkaConsumer) -> None:

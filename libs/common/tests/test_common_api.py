@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from complaints_common.api import (
     API_KEY_HEADER,
     AUTH_CHALLENGES,
+    NotReady,
     Principal,
     hash_key,
     install_common,
@@ -42,6 +43,7 @@ class Health:
 
     def __init__(self) -> None:
         self.broker_down = False
+        self.worker_waits_for: str | None = None
 
     async def database(self) -> None:
         return None
@@ -49,6 +51,10 @@ class Health:
     async def broker(self) -> None:
         if self.broker_down:
             raise ConnectionRefusedError(f"broker refused {SECRET_EMAIL}")
+
+    async def worker(self) -> None:
+        if self.worker_waits_for:
+            raise NotReady(self.worker_waits_for)
 
 
 def build_app(health: Health) -> FastAPI:
@@ -58,7 +64,7 @@ def build_app(health: Health) -> FastAPI:
         ApiKey(client="crm-reader", sha256=hash_key(READ_KEY), scopes=["read"]),
         ApiKey(client="ops", sha256=hash_key(ADMIN_KEY), scopes=["admin"]),
     ]
-    install_common(app, keys, {"database": health.database, "broker": health.broker})
+    install_common(app, keys, {"database": health.database, "broker": health.broker, "worker": health.worker})
 
     @app.post("/filings")
     async def file_one(
@@ -272,7 +278,7 @@ async def test_healthz_is_200_without_a_key(client: httpx.AsyncClient) -> None:
 async def test_readyz_is_200_when_every_check_passes(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": ["broker", "database"]}
+    assert response.json() == {"status": "ready", "checks": ["broker", "database", "worker"]}
 
 
 async def test_readyz_is_503_naming_the_failed_check(client: httpx.AsyncClient, health: Health) -> None:
@@ -283,6 +289,14 @@ async def test_readyz_is_503_naming_the_failed_check(client: httpx.AsyncClient, 
     assert "database" not in str(body["detail"])
     assert SECRET_EMAIL not in response.text
     health.broker_down = False
+    assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_readyz_says_what_a_worker_still_waits_for(client: httpx.AsyncClient, health: Health) -> None:
+    health.worker_waits_for = "consumer group intake has not been assigned partitions yet"
+    body = assert_problem(await client.get("/readyz"), 503)
+    assert body["detail"] == "Not ready: worker (consumer group intake has not been assigned partitions yet)."
+    health.worker_waits_for = None
     assert (await client.get("/readyz")).status_code == 200
 
 
