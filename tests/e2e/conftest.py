@@ -34,6 +34,9 @@ from complaints_devstack.ports import free_port
 from complaints_devstack.service_testing import FAST_SETTINGS
 
 API_KEY = "e2e-test-key"
+# A worker is ready once its consumers hold partitions: after a kill -9 the dead member must time out
+# of its group first, and on a machine shared by several suites rebalances take longer still.
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -105,7 +108,7 @@ class Platform:
                 process.kill()
         self.processes.clear()
 
-    async def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+    async def wait_ready(self, service: str, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:

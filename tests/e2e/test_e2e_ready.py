@@ -17,10 +17,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((ROOT / "docs/examples/complaint.json").read_text())
-# POST to compensation.granted (the record's create time), for the first complaint and the later
-# ones alike. Measured here on the shared 2-core machine: first 464 ms, later 206-425 ms; with the
-# worker's readiness check switched off the first took 968 ms (about 4 s after `make run` in issue 19).
-BOUND_S = 1.0
+# POST to compensation.granted (the record's create time): the same bound for the first complaint
+# and the later ones. Measured here: first 464 ms, later 206-425 ms on a quiet machine; under
+# `make test` beside three other suites (load average 20 on 2 cores) first 1.7-1.8 s, later
+# 0.3-2.6 s. With the worker's readiness check switched off the first took 968 ms against later
+# ones of 99-283 ms; issue 19 measured about 4 s after `make run`.
+BOUND_S = 3.0
 LATER = 5
 
 
@@ -59,7 +61,7 @@ async def test_the_first_complaint_after_ready_is_granted_within_the_same_bound_
         f"later {[round(x * 1000) for x in later]} ms"
     )
     assert first <= BOUND_S, f"the first complaint took {first:.2f} s (bound {BOUND_S} s)"
-    assert max(later) <= BOUND_S
+    assert max(later) <= BOUND_S, f"a later complaint took {max(later):.2f} s (bound {BOUND_S} s)"
 
 
 async def _granted_after(observer: AIOKafkaConsumer, complaint_id: str, posted_at: float) -> float:
