@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -143,7 +144,8 @@ class LatencyMiddleware:
 
 class BodyLimitMiddleware:
     """Refuses a request body above `limit` bytes with a 413 problem: at once when Content-Length
-    says so, else as soon as the streamed body passes the limit (nothing more is read)."""
+    says so, else as soon as the streamed body passes the limit. (Starlette's own limit answers
+    in plain text, not as a problem.)"""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -153,50 +155,47 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         too_large = PayloadTooLarge(f"The request body is over the limit of {self.limit} bytes.")
-        length = dict(scope.get("headers") or ()).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await problem_response(too_large)(scope, receive, send)
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await problem_response(scope, receive, send, too_large)
             return
         received = 0
-        started = False
+        started = answered = False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _BodyTooLarge
+                    # Answer now and tell the app the client has gone: it stops reading, and
+                    # whatever it still sends is dropped.
+                    if not started:
+                        await problem_response(scope, receive, send, too_large)
+                    answered = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched(message: Message) -> None:
             nonlocal started
+            if answered:
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, counted, watched)
-        except _BodyTooLarge:
-            if not started:
-                await problem_response(too_large)(scope, receive, send)
+        await self.app(scope, counted, watched)
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-def problem_response(problem: Exception) -> ASGIApp:
+async def problem_response(scope: Scope, receive: Receive, send: Send, problem: Exception) -> None:
     """Answer with the app's own problem handler, from a middleware outside the app's handlers."""
-
-    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-        app = scope["app"]
-        handler = next(
-            app.exception_handlers[cls] for cls in type(problem).__mro__ if cls in app.exception_handlers
-        )
-        response = await handler(Request(scope, receive), problem)
-        await response(scope, receive, send)
-
-    return respond
+    app = scope["app"]
+    handler = next(app.exception_handlers[c] for c in type(problem).__mro__ if c in app.exception_handlers)
+    response = handler(Request(scope, receive), problem)
+    if inspect.isawaitable(response):
+        response = await response
+    await response(scope, receive, send)
 
 
 def install_common(
@@ -206,7 +205,7 @@ def install_common(
     load_keys: KeyLoader | None = None,
 ) -> None:
     """Problem details for every error, bearer tokens and API keys, health and metrics routes,
-    latency metrics and the body size limit."""
+    latency metrics, the body size limit."""
     app.state.token_verifier = TokenVerifier(settings)
     app.state.key_ring = KeyRing(settings.api_keys, settings.api_key_refresh_s, load_keys)
     install_problem_details(app)

@@ -148,7 +148,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
             )
             if row is None:
                 raise NotFound("No API key with this id.")
-            await runtime.outbox.add(session, key_event(row, by))
+            await runtime.outbox.add(session, key_event(row, principal.actor_id))
         await reload(request)
         return KeyView.model_validate(row)
 
