@@ -24,7 +24,15 @@ from complaints_common.problems import (
 )
 from complaints_common.settings import ServiceSettings
 
-__all__ = ["API_KEY_HEADER", "Principal", "current_principal", "hash_key", "install_common", "require_scope"]
+__all__ = [
+    "API_KEY_HEADER",
+    "Principal",
+    "current_principal",
+    "hash_key",
+    "install_common",
+    "platform_operator",
+    "require_scope",
+]
 
 API_KEY_HEADER = "X-API-Key"
 api_key_scheme = APIKeyHeader(
@@ -72,6 +80,13 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+async def platform_operator(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """A dependency: the caller must be a platform operator (a tenant's admin is not one)."""
+    if not principal.platform_operator:
+        raise Forbidden("This operation spans every client: only a platform operator may do it.")
+    return principal
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
@@ -233,7 +233,7 @@ class TokenVerifier:
             raise Unauthorised("The bearer token comes from an issuer this API does not trust.") from exc
         except jwt.PyJWTError as exc:
             raise Unauthorised("The bearer token is not valid.") from exc
-        return principal_from_claims(cast(dict[str, Any], claims), auth.tenant_claim, auth.role_claim)
+        return principal_from_claims(claims, auth.tenant_claim, auth.role_claim)
 
 
 KeyLoader = Callable[[], Awaitable[list[ApiKey]]]

@@ -72,7 +72,7 @@ async def apply_key_change(session: AsyncConnection, table: Table, change: ApiKe
         ("revoked_by" if change.revoked_at else "issued_by"): change.changed_by,
     }
     statement = insert(table).values(**values)
-    update = {k: statement.excluded[k] for k in values if k not in {"id", "revoked_at"}}
+    update: dict[str, Any] = {k: statement.excluded[k] for k in values if k not in {"id", "revoked_at"}}
     update["revoked_at"] = func.coalesce(table.c.revoked_at, statement.excluded.revoked_at)
     await session.execute(
         statement.on_conflict_do_update(
