@@ -67,11 +67,12 @@ def complaint_created(
     deadlines: list[c.Deadline] | None = None,
     category: str = "billing",
     agent_id: str | None = "agent-1",
+    client: str = CLIENT,
 ) -> Event[c.ComplaintCreatedV1]:
     data = c.ComplaintCreatedV1(
         complaint_id=complaint_id,
         reference="C-" + complaint_id.hex[:8],
-        client_id=CLIENT,
+        client_id=client,
         customer=c.CustomerContact(customer_id=customer_id, email="someone@example.com"),
         channel="phone",
         category=category,
@@ -84,12 +85,16 @@ def complaint_created(
 
 
 def compensation_granted(
-    complaint_id: UUID, customer_id: str, granted_at: datetime, kind: c.OfferKind = "coupon"
+    complaint_id: UUID,
+    customer_id: str,
+    granted_at: datetime,
+    kind: c.OfferKind = "coupon",
+    client: str = CLIENT,
 ) -> Event[c.CompensationGrantedV1]:
     money = c.Money(amount=Decimal("10.00"), currency="EUR")
     data = c.CompensationGrantedV1(
         complaint_id=complaint_id,
-        client_id=CLIENT,
+        client_id=client,
         decision_id=uuid4(),
         customer_id=customer_id,
         offer=c.Offer(kind=kind, description="A coupon", value=money, cost=money),
