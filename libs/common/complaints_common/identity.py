@@ -82,6 +82,11 @@ class Principal:
         return self.actor.role if self.actor else None
 
     @property
+    def sees_confidential(self) -> bool:
+        """May read confidential complaints (and what was said about them) of its tenant."""
+        return bool({"confidential", "admin"} & self.scopes)
+
+    @property
     def platform_operator(self) -> bool:
         return PLATFORM_SCOPE in self.scopes
 

@@ -39,7 +39,6 @@ from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.complaints import get_complaint, history_of, insert_complaint, lifecycle_of
 from complaints_intake.store.search import earlier_complaints
 
-CONFIDENTIAL_SCOPE = "confidential"
 # A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
 REFERENCE_ATTEMPTS = 3
 
@@ -49,16 +48,12 @@ def violated(exc: IntegrityError) -> str | None:
     return getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
 
 
-def sees_confidential(principal: Principal) -> bool:
-    return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
-
-
 def may_see(principal: Principal, row: dict[str, Any]) -> bool:
     """Same client, and for a confidential complaint a key allowed to read confidential ones."""
     if row["client_id"] != principal.client:
         return False
     if row["confidential"]:
-        return sees_confidential(principal)
+        return principal.sees_confidential
     return True
 
 

@@ -18,7 +18,6 @@ from complaints_common.events.contracts import Channel, Severity
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import AUTH_ERRORS, problem
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
-from complaints_intake.api.routes import sees_confidential
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
 from complaints_intake.domain.repeats import customer_flags
@@ -125,7 +124,7 @@ def search_router(runtime: Runtime) -> APIRouter:
         now = datetime.now(UTC)
         filters = Filters(
             client_id=principal.client,
-            include_confidential=sees_confidential(principal),
+            include_confidential=principal.sees_confidential,
             status=[s.value for s in status or []],
             category=category,
             product=product,
@@ -161,7 +160,7 @@ def search_router(runtime: Runtime) -> APIRouter:
     ) -> CustomerComplaints:
         filters = Filters(
             client_id=principal.client,
-            include_confidential=sees_confidential(principal),
+            include_confidential=principal.sees_confidential,
             customer_id=customer_id,
         )
         listed = await page(filters, Sort.NEWEST, limit, cursor)
