@@ -118,12 +118,17 @@ class ServiceDefinition:
             inbox=Inbox(self.metadata),
         )
 
-    def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
-        loops: list[BackgroundLoop] = [OutboxRelay(runtime.settings, runtime.schema, runtime.producer).run]
+    def all_subscriptions(self, runtime: Runtime) -> list[Subscription]:
+        """The service's own subscriptions, and the API keys' for a service that keeps a copy."""
         subscriptions = list(self.subscriptions(runtime))
         keys = self._key_table()
         if keys is not None and not self.issues_keys:
             subscriptions.append(key_subscription(keys))
+        return subscriptions
+
+    def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
+        loops: list[BackgroundLoop] = [OutboxRelay(runtime.settings, runtime.schema, runtime.producer).run]
+        subscriptions = self.all_subscriptions(runtime)
         if subscriptions:
             runner = ConsumerRunner(
                 group=self.name,
