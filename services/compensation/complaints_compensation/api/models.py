@@ -57,6 +57,8 @@ class SignOffRequest(BaseModel):
 
 
 class RejectRequest(SignOffRequest):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "too generous"}]})
+
     reason: str = Field(min_length=3, max_length=200)
 
 
@@ -97,13 +99,15 @@ class ProposalRequest(BaseModel):
 class VoucherAction(BaseModel):
     """Why (who acts is the authenticated caller)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "used at till 3"}]})
 
     reason: str | None = Field(default=None, max_length=200)
 
 
 class ClawbackRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Why (who acts is the authenticated caller)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "duplicate claim"}]})
 
     reason: str = Field(min_length=3, max_length=200)
 

@@ -198,13 +198,13 @@ def approval_router(runtime: Runtime) -> APIRouter:
     async def _sign(
         decision_id: UUID, body: SignOffRequest, principal: Principal, action: Literal["approve", "reject"]
     ) -> DecisionView:
-        if principal.actor is None:
-            raise Forbidden("Only a person signs off: send their bearer token, not an API key.")
-        approver, role = principal.actor.person, principal.role
-        if role not in ROLES:
-            raise Forbidden(f"A {role} has no approval authority; a supervisor or manager signs.")
         async with runtime.db.transaction() as session:
             row = await locked_decision(session, principal.client, decision_id)
+            if principal.actor is None:
+                raise Forbidden("Only a person signs off: send their bearer token, not an API key.")
+            approver, role = principal.actor.person, principal.role
+            if role not in ROLES:
+                raise Forbidden(f"A {role} has no approval authority; a supervisor or manager signs.")
             policy = await book.current(session)
             offer = Offer.model_validate(row["offer"])
             waiting = approvals.Waiting(

@@ -43,6 +43,9 @@ from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import followup_by_id, followups_for, schedule
 
 PROBLEM = "application/problem+json"
+# Alike for "absent" and "another client's"; the id is not echoed back.
+NO_COMPLAINT = "No such complaint is known to follow-up (yet)."
+NO_FOLLOWUP = "No such follow-up."
 
 
 def _problem(description: str, type_: str, status_: int, detail: str) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def _problem(description: str, type_: str, status_: int, detail: str) -> dict[st
 
 
 Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: _problem("Not found.", "not-found", 404, "No follow-up 0b7f6a52-... is known.")}
+NOT_FOUND: Responses = {404: _problem("Not found.", "not-found", 404, NO_FOLLOWUP)}
 CONFLICT: Responses = {
     409: _problem("Conflict with the current state.", "conflict", 409, "This follow-up is done.")
 }
@@ -82,11 +85,14 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         tags=["follow-ups"],
         summary="The follow-ups of a complaint",
         description="Every timer of the complaint, scheduled, fired, done or cancelled, in due order.",
+        responses={**NOT_FOUND},
     )
     async def list_followups(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[FollowupView]:
         async with runtime.db.transaction() as session:
+            if await known.complaint(session, complaint_id, principal.client) is None:
+                raise NotFound(NO_COMPLAINT)
             rows = await followups_for(session, principal.client, complaint_id)
         return [view(row) for row in rows]
 
@@ -113,7 +119,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         async with runtime.db.transaction() as session:
             complaint = await known.complaint(session, complaint_id, principal.client)
             if complaint is None or complaint["customer_id"] is None:
-                raise NotFound(f"No complaint {complaint_id} is known to follow-up yet.")
+                raise NotFound(NO_COMPLAINT)
             if complaint["status"] == "closed":
                 raise Conflict("The complaint is closed; reopen it before setting a follow-up.")
             row = await schedule(
@@ -155,7 +161,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         async with runtime.db.transaction() as session:
             row = await followup_by_id(session, principal.client, followup_id)
         if row is None:
-            raise NotFound(f"No follow-up {followup_id} is known.")
+            raise NotFound(NO_FOLLOWUP)
         return view(row)
 
     @router.delete(
@@ -171,7 +177,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         async with runtime.db.transaction() as session:
             row = await followup_by_id(session, principal.client, followup_id, lock=True)
             if row is None:
-                raise NotFound(f"No follow-up {followup_id} is known.")
+                raise NotFound(NO_FOLLOWUP)
             if row["status"] != FollowupStatus.SCHEDULED:
                 raise Conflict(f"The follow-up is {row['status']}; only a scheduled one can be cancelled.")
             await session.execute(
@@ -205,7 +211,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         async with runtime.db.transaction() as session:
             row = await followup_by_id(session, principal.client, followup_id, lock=True)
             if row is None:
-                raise NotFound(f"No follow-up {followup_id} is known.")
+                raise NotFound(NO_FOLLOWUP)
             _check_open(row)
             complaint = await known.complaint(session, row["complaint_id"]) or {}
             call = CallBack(body.reached, body.satisfied, body.csat, body.nps)

@@ -96,6 +96,15 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1
 def message_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
 
+    async def complaint_messages(
+        session: AsyncConnection, principal: Principal, complaint_id: UUID
+    ) -> list[dict[str, Any]]:
+        """The complaint's messages; 404 alike for a complaint not known and another client's."""
+        rows = await messages_for(session, principal.client, complaint_id, principal.sees_confidential)
+        if not rows:
+            raise NotFound("No messages for this complaint.")
+        return rows
+
     async def with_log(session: AsyncConnection, rows: list[dict[str, Any]]) -> list[DeliveryView]:
         log = await attempts_of(session, [row["id"] for row in rows])
         return [DeliveryView.model_validate({**row, "log": log[row["id"]]}) for row in rows]
@@ -104,25 +113,26 @@ def message_router(runtime: Runtime) -> APIRouter:
         "/complaints/{complaint_id}/messages",
         summary="What the customer was told about a complaint",
         description="Every message recorded for the complaint, oldest first, with its delivery state.",
+        responses=NOT_FOUND,
     )
     async def list_messages(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[MessageView]:
         async with runtime.db.transaction() as session:
-            rows = await messages_for(session, principal.client, complaint_id, principal.sees_confidential)
+            rows = await complaint_messages(session, principal, complaint_id)
         return [MessageView.model_validate(row) for row in rows]
 
     @router.get(
         "/complaints/{complaint_id}/deliveries",
         summary="The delivery log of a complaint",
         description="Every message of the complaint with every attempt to deliver it and its outcome.",
+        responses=NOT_FOUND,
     )
     async def complaint_deliveries(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[DeliveryView]:
         async with runtime.db.transaction() as session:
-            rows = await messages_for(session, principal.client, complaint_id, principal.sees_confidential)
-            return await with_log(session, rows)
+            return await with_log(session, await complaint_messages(session, principal, complaint_id))
 
     @router.get(
         "/customers/{customer_id}/deliveries",
