@@ -141,6 +141,7 @@ async def test_tenant_a_never_reaches_tenant_bs_resources_through_any_documented
     platform: Any,
 ) -> None:
     b = await seed_tenant_b(platform)
+    await customer_ids_and_orders_are_the_clients_own(platform)
     checked: dict[str, int] = {}
     failures: list[str] = []
     for service in SERVICE_ORDER:
@@ -179,6 +180,24 @@ async def test_tenant_a_never_reaches_tenant_bs_resources_through_any_documented
     assert not failures, "\n".join(failures)
     await b_is_untouched(platform, b)
     await schemathesis_as_a_finds_no_error_and_no_leak(platform, b)
+
+
+async def customer_ids_and_orders_are_the_clients_own(platform: Any) -> None:
+    """A's CUST-1 with order SO-1 is granted although B's CUST-1 was for SO-1: neither B's grant
+    nor B's order trips A's abuse rules."""
+    async with (
+        platform.client("intake", A_ADMIN) as intake,
+        platform.client("compensation", A_ADMIN) as compensation,
+    ):
+        filed = await intake.post("/v1/complaints", json=complaint("a.customer@example.invalid", "A-1"))
+        complaint_id = filed.json()["id"]
+
+        async def decided() -> Any:
+            response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
+            return response.json() if response.status_code == 200 else None
+
+        decision = await until(decided)
+        assert decision and (decision["status"], decision["rule_id"]) == ("granted", "any.billing-credit")
 
 
 async def b_is_untouched(platform: Any, b: dict[str, Any]) -> None:
