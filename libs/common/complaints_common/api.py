@@ -18,9 +18,9 @@ from complaints_common.identity import KeyLoader, KeyRing, Principal, TokenVerif
 from complaints_common.problems import (
     Forbidden,
     PayloadTooLarge,
-    Unprocessable,
     ServiceUnavailable,
     Unauthorised,
+    Unprocessable,
     install_problem_details,
 )
 from complaints_common.settings import ServiceSettings
