@@ -20,18 +20,16 @@ operation: no server error, and no response carries B's data.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
 import httpx
-import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 
 from complaints_devstack.launcher import SERVICE_ORDER
+from complaints_devstack.openapi_cases import draw_cases
 from complaints_devstack.service_testing import bearer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -213,25 +211,6 @@ async def b_is_untouched(platform: Any, b: dict[str, Any]) -> None:
         assert (await intake.get(f"/v1/complaints/{b['complaint_id']}")).status_code == 200
 
 
-def drawn(operation: Any, count: int) -> list[Any]:
-    cases: list[Any] = []
-
-    @hypothesis.given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
-    @hypothesis.settings(
-        max_examples=count,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    def collect(case: Any) -> None:
-        cases.append(case)
-
-    with contextlib.suppress(hypothesis.errors.Unsatisfiable):
-        collect()
-    return cases
-
-
 async def schemathesis_as_a_finds_no_error_and_no_leak(platform: Any, b: dict[str, Any]) -> None:
     """Generated requests with A's credentials, B's ids among the path values: no 5xx, no leak."""
     failures: list[str] = []
@@ -242,7 +221,9 @@ async def schemathesis_as_a_finds_no_error_and_no_leak(platform: Any, b: dict[st
             schema = schemathesis.openapi.from_dict(spec)
             for result in schema.get_all_operations():
                 operation = result.ok()
-                for number, case in enumerate(await asyncio.to_thread(drawn, operation, 5)):
+                for number, case in enumerate(
+                    await asyncio.to_thread(draw_cases, operation, GenerationMode.POSITIVE, 5)
+                ):
                     if number == 0 and case.path_parameters:
                         # One case per operation aims at B's resource itself.
                         case.path_parameters = {k: b.get(k, v) for k, v in case.path_parameters.items()}
