@@ -20,7 +20,6 @@ from complaints_common.problems import (
     PayloadTooLarge,
     ServiceUnavailable,
     Unauthorised,
-    Unprocessable,
     install_problem_details,
 )
 from complaints_common.settings import ServiceSettings
@@ -158,11 +157,10 @@ class LatencyMiddleware:
             )
 
 
-class InputGuardMiddleware:
-    """Refuses, as problems, what no route can take: a body above `limit` bytes (413, at once when
-    Content-Length says so, else as soon as the streamed body passes it; Starlette's own limit
-    answers in plain text) and a NUL character in the path, query or body (422: PostgreSQL text
-    cannot hold one, and the insert would fail as a server error)."""
+class BodyLimitMiddleware:
+    """Refuses a request body above `limit` bytes with a 413 problem: at once when Content-Length
+    says so, else as soon as the streamed body passes the limit. (Starlette's own limit answers in
+    plain text, not as a problem.)"""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -176,29 +174,21 @@ class InputGuardMiddleware:
         if length.isdigit() and int(length) > self.limit:
             await problem_response(scope, receive, send, too_large)
             return
-        raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
-        if b"%00" in raw or "\x00" in scope.get("path", ""):
-            await problem_response(scope, receive, send, _nul())
-            return
         received = 0
-        tail = b""
         started = answered = False
 
-        async def guarded() -> Message:
-            nonlocal received, answered, tail
+        async def counted() -> Message:
+            nonlocal received, answered
             if answered:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                received += len(chunk)
-                seen, tail = tail + chunk, (tail + chunk)[-5:]
-                refusal = too_large if received > self.limit else _nul() if _has_nul(seen) else None
-                if refusal is not None:
+                received += len(message.get("body", b""))
+                if received > self.limit:
                     # Answer now and tell the app the client has gone: it stops reading, and
                     # whatever it still sends is dropped.
                     if not started:
-                        await problem_response(scope, receive, send, refusal)
+                        await problem_response(scope, receive, send, too_large)
                     answered = True
                     return {"type": "http.disconnect"}
             return message
@@ -210,15 +200,7 @@ class InputGuardMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        await self.app(scope, guarded, watched)
-
-
-def _has_nul(data: bytes) -> bool:
-    return b"\x00" in data or b"\\u0000" in data
-
-
-def _nul() -> Unprocessable:
-    return Unprocessable("A value holds a NUL character, which cannot be stored.")
+        await self.app(scope, counted, watched)
 
 
 async def problem_response(scope: Scope, receive: Receive, send: Send, problem: Exception) -> None:
@@ -243,5 +225,5 @@ def install_common(
     app.state.key_ring = KeyRing(settings.api_keys, settings.api_key_refresh_s, load_keys)
     install_problem_details(app)
     app.include_router(health_router(checks))
-    app.add_middleware(InputGuardMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware)

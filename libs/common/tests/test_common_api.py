@@ -162,16 +162,6 @@ async def test_a_body_over_the_limit_is_a_413_problem(client: httpx.AsyncClient)
     assert_problem(response, 413)
 
 
-async def test_a_nul_character_anywhere_is_a_422_problem_not_a_server_error(
-    client: httpx.AsyncClient,
-) -> None:
-    """PostgreSQL text cannot hold NUL: refused before any route tries to store it."""
-    key = {API_KEY_HEADER: FILE_KEY}
-    assert_problem(await client.post("/filings", json={**VALID, "reference": "R\x00"}, headers=key), 422)
-    assert_problem(await client.get("/filings/f%00", headers={API_KEY_HEADER: READ_KEY}), 422)
-    assert (await client.post("/filings", json=VALID, headers=key)).status_code == 200
-
-
 @pytest.mark.parametrize(("method", "path"), [("POST", "/filings"), ("GET", "/filings/f-1")])
 async def test_an_admin_key_passes_any_scope(client: httpx.AsyncClient, method: str, path: str) -> None:
     response = await client.request(
