@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from complaints_common.events.topics import (
+    API_KEYS,
     COMPENSATION_DECIDED,
     COMPENSATION_GRANTED,
     COMPLAINT_CREATED,
@@ -90,17 +91,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec(
         "compensation",
-        (COMPLAINT_CREATED,),
+        (COMPLAINT_CREATED, API_KEYS),
         "Decides and grants compensation; REST API for agents and supervisors.",
     ),
     ServiceSpec(
         "followup",
-        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, COMPENSATION_DECIDED),
+        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, COMPENSATION_DECIDED, API_KEYS),
         "Schedules follow-ups and deadline watches; REST API for agents and supervisors.",
     ),
     ServiceSpec(
         "notifications",
-        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, FOLLOWUP_DUE),
+        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, FOLLOWUP_DUE, API_KEYS),
         "Tells customers and CRMs (SMTP, SMS, signed webhooks); operator API.",
         calls_out=True,
     ),
@@ -160,7 +161,7 @@ def kafka_topic(topic: TopicSpec) -> dict[str, Any]:
             "replicas": 3,
             "config": {
                 "retention.ms": topic.retention_hours * 3600 * 1000,
-                "cleanup.policy": "delete",
+                "cleanup.policy": "compact" if topic.compacted else "delete",
                 "min.insync.replicas": 2,
             },
         },

@@ -42,6 +42,7 @@ from complaints_devstack._process import (
     wait_pid_gone,
 )
 from complaints_devstack.broker import EmbeddedBroker, create_topics
+from complaints_devstack.issuer import DevIssuer
 from complaints_devstack.ports import LOCALHOST
 from complaints_devstack.postgres import EmbeddedPostgres
 
@@ -184,6 +185,10 @@ class LaunchConfig:
     @property
     def spans_dir(self) -> Path:
         return self.run_dir / "spans"
+
+    @property
+    def issuer_dir(self) -> Path:
+        return self.run_dir / "issuer"
 
 
 def _checked_api_keys(raw: str) -> str:
@@ -392,7 +397,13 @@ class Launcher:
             kafka_bootstrap=self.kafka_bootstrap,
             api_keys_json=self._api_keys_json(),
             spans_dir=self.config.spans_dir,
+            settings=self.issuer.env_settings(),
         )
+
+    @property
+    def issuer(self) -> DevIssuer:
+        """The local token issuer; `complaints-dev token` mints from the same run directory."""
+        return DevIssuer(self.config.issuer_dir)
 
     def _spawn(self, spec: ServiceSpec, argv: Sequence[str], log_name: str) -> _Child:
         if os.sep in argv[0] and not Path(argv[0]).exists():
@@ -581,6 +592,11 @@ class Launcher:
             "-H 'Content-Type: application/json' -d @docs/examples/complaint.json"
         )
         lines.append(f"  curl -s {intake.base_url}/v1/complaints/<id> -H 'X-API-Key: {key}'")
+        lines.append("  As a person (bearer token from the local issuer):")
+        lines.append(
+            f"  TOKEN=$(.venv/bin/complaints-dev token --tenant {DEV_API_CLIENT} --sub agent-7 --role agent)"
+        )
+        lines.append(f'  curl -s {intake.base_url}/v1/complaints/<id> -H "Authorization: Bearer $TOKEN"')
         return lines
 
 
