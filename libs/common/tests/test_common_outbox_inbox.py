@@ -131,7 +131,6 @@ def make_settings(database_url: str, kafka_bootstrap: str, topics: str) -> Calla
             "kafka_session_timeout_ms": 2000,
             "kafka_heartbeat_interval_ms": 300,
             "kafka_request_timeout_ms": 1500,
-            "kafka_idempotent_producer": False,
             "outbox_poll_interval_s": 0.1,
             "consumer_max_attempts": 3,
         }
@@ -148,7 +147,7 @@ def settings(make_settings: Callable[..., ServiceSettings]) -> ServiceSettings:
 
 @pytest.fixture
 async def producer(settings: ServiceSettings) -> AsyncIterator[AIOKafkaProducer]:
-    client = new_producer(settings)
+    client = await new_producer(settings)
     await client.start()
     try:
         yield client
