@@ -219,8 +219,7 @@ async def _wait_until_served(bootstrap: str, names: list[str]) -> None:
             while True:
                 described = await admin.describe_topics(names)
                 if all(
-                    t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"])
-                    for t in described
+                    t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"]) for t in described
                 ):
                     break
                 await asyncio.sleep(0.05)

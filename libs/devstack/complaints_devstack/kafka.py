@@ -335,10 +335,13 @@ class EmbeddedKafkaCluster:
         workdir: Path,
         *,
         nodes: int = 3,
+        broker_ports: Sequence[int] | None = None,
         java_opts: Sequence[str] = JAVA_OPTS,
         start_timeout: float = 120.0,
     ) -> None:
+        """`broker_ports` fixes the client ports (e.g. 19092-19094 for `make run`); free ports else."""
         self.workdir = workdir.absolute()
+        self.broker_ports = list(broker_ports) if broker_ports is not None else None
         self.java_opts = tuple(java_opts)
         self.start_timeout = start_timeout
         self.node_ids = list(range(1, nodes + 1))
@@ -372,7 +375,8 @@ class EmbeddedKafkaCluster:
         libs = kafka_libs()
         template = storage_template(self.node_ids, libs)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        ports = {i: (free_port(), free_port()) for i in self.node_ids}
+        client_ports = self.broker_ports or [free_port() for _ in self.node_ids]
+        ports = {i: (client_ports[k], free_port()) for k, i in enumerate(self.node_ids)}
         voters = ",".join(f"{i}@{LOCALHOST}:{controller}" for i, (_, controller) in ports.items())
         for node_id, (port, controller_port) in ports.items():
             node = KafkaNode(
@@ -413,6 +417,16 @@ class EmbeddedKafkaCluster:
 
     def running_nodes(self) -> list[int]:
         return [i for i, node in self.nodes.items() if node.is_running()]
+
+    def is_running(self) -> bool:
+        """True while every node runs (what a supervisor such as `make run` watches)."""
+        return bool(self.nodes) and all(node.is_running() for node in self.nodes.values())
+
+    @property
+    def log_path(self) -> Path:
+        """The log of the first node that is not running (else node 1's): the one to read."""
+        stopped = [node for node in self.nodes.values() if not node.is_running()]
+        return (stopped or list(self.nodes.values()))[0].log_path
 
     def __enter__(self) -> EmbeddedKafkaCluster:
         self.start()
