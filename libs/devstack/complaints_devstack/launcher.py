@@ -111,7 +111,7 @@ def default_services(environ: Mapping[str, str]) -> list[ServiceSpec]:
     """The four services in start order, with `COMPLAINTS_<SVC>_PORT` overrides applied, each run
     `COMPLAINTS_REPLICAS` times (default 1): the replicas share its consumer groups and database,
     and its outbox relay and timers run in one of them at a time (advisory locks)."""
-    replicas = int(environ.get("COMPLAINTS_REPLICAS", "1"))
+    replicas = int(environ.get("COMPLAINTS_REPLICAS") or "1")
     if replicas < 1:
         raise LaunchError(f"COMPLAINTS_REPLICAS must be 1 or more, got {replicas}")
     services = []
