@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy import MetaData, text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 # The actions each open transaction runs once it has committed, by the id of its connection (not in
@@ -36,6 +37,33 @@ def schema_metadata(schema: str) -> MetaData:
     )
 
 
+class DriverAdapterChanged(RuntimeError):
+    """SQLAlchemy's asyncpg adapter no longer has the internals `driver` relies on."""
+
+
+def verify_driver_adapter(adapter: type = AsyncAdapt_asyncpg_connection) -> None:
+    """Fail at start-up, loudly, if the adapter's internals are not what `driver` expects.
+
+    `driver` reads the adapter's `_transaction` slot and calls its `_start_transaction` (private
+    SQLAlchemy API, checked against the version pinned in uv.lock). Were an upgrade to rename them,
+    a silent fallback would send the outbox and inbox statements outside the transaction
+    (autocommitted, kept on rollback): nothing lost would become everything doubled.
+    """
+    missing = [
+        name
+        for name, present in (
+            ("_transaction", "_transaction" in getattr(adapter, "__slots__", ())),
+            ("_start_transaction", callable(getattr(adapter, "_start_transaction", None))),
+        )
+        if not present
+    ]
+    if missing:
+        raise DriverAdapterChanged(
+            f"{adapter.__qualname__} lacks {', '.join(missing)}: this SQLAlchemy version is not the "
+            "one complaints_common.db.driver was written for (see uv.lock)"
+        )
+
+
 def after_commit(session: AsyncConnection, action: Callable[[], None]) -> None:
     """Run `action` once the transaction commits, never when it rolls back or is retried: for side
     effects outside the database (metrics, logs) that must not count what did not happen."""
@@ -52,7 +80,7 @@ async def driver(session: AsyncConnection) -> asyncpg.Connection:
     """
     raw = await session.get_raw_connection()
     adapter: Any = raw.dbapi_connection
-    if getattr(adapter, "_transaction", True) is None:
+    if adapter._transaction is None:  # the internals are checked at start-up (verify_driver_adapter)
         try:
             await adapter._start_transaction()
         except Exception:
@@ -73,6 +101,7 @@ class Database:
     """One engine per process; transactions are short and commit explicitly."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        verify_driver_adapter()
         self.url = url
         # No pre-ping: it costs a round trip per transaction (measured: 5-14% of a service's CPU).
         # A connection that died with a database restart fails its first statement instead; the

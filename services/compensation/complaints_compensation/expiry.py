@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import UTC, datetime
 
-from complaints_common.loops import BackgroundLoop, sleep_or_stop
+from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
 from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
 from complaints_compensation.store import decisions as store
 from complaints_compensation.store import reports
 
-log = logging.getLogger(__name__)
 BATCH = 200
 
 
@@ -34,12 +32,10 @@ def background(runtime: Runtime) -> list[BackgroundLoop]:
     settings = runtime.settings
     assert isinstance(settings, CompensationSettings)
 
+    async def turn() -> bool:
+        return await expire_due(runtime) >= BATCH
+
     async def loop(stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await expire_due(runtime)
-            except Exception as exc:  # the next round retries; the database may be restarting
-                log.warning("voucher expiry failed", extra={"error": type(exc).__name__})
-            await sleep_or_stop(stop, settings.voucher_expiry_interval_s)
+        await periodically(stop, "voucher expiry", turn, every(settings.voucher_expiry_interval_s))
 
     return [loop]

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import asyncpg_dsn
 from complaints_common.events.contracts import NotificationStatus
-from complaints_common.loops import wait_for_wake
+from complaints_common.loops import periodically, wait_for_wake
 from complaints_common.runtime import Runtime
 from complaints_notifications.channels.base import Outgoing, PermanentFailure, TransientFailure, Transport
 from complaints_notifications.channels.email import message_id_header
@@ -81,31 +81,24 @@ class DeliveryWorker:
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.delivery_concurrency)
+        self._listener: asyncpg.Connection | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a database outage pauses the loop, it never ends it."""
-        listener: asyncpg.Connection | None = None
         try:
-            while not stop.is_set():
-                if listener is None or listener.is_closed():
-                    # No claim without the liveness lock: others would take our messages mid-send.
-                    listener = await self._listen()
-                    if listener is None:
-                        await self._wait(stop)
-                        continue
-                # Cleared before the claim: a message queued while this batch is sent wakes the next.
-                self._wake.clear()
-                try:
-                    claimed = await self.deliver_due()
-                except Exception as exc:
-                    log.warning("delivery loop failed; retrying", extra={"error": type(exc).__name__})
-                    claimed = 0
-                if claimed < self.settings.delivery_batch_size:
-                    await self._wait(stop)
+            await periodically(stop, "delivery", self._turn, self._wait)
         finally:
-            if listener is not None:
+            if self._listener is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(listener.close(), 5)
+                    await asyncio.wait_for(self._listener.close(), 5)
+
+    async def _turn(self) -> bool:
+        if self._listener is None or self._listener.is_closed():
+            # No claim without the liveness lock: others would take our messages mid-send.
+            self._listener = await self._listen()
+        # Cleared before the claim: a message queued while this batch is sent wakes the next.
+        self._wake.clear()
+        return await self.deliver_due() >= self.settings.delivery_batch_size
 
     async def deliver_due(self) -> int:
         """Claim one batch of due messages and send them side by side; return how many were claimed."""
@@ -233,16 +226,18 @@ class DeliveryWorker:
         contact = recipient.contact if recipient else {}
         return self.quiet_hours.next_allowed(at, customer_zone(contact, self.settings.default_time_zone))
 
-    async def _listen(self) -> asyncpg.Connection | None:
-        """The worker's own connection: its liveness lock, and LISTEN for queued messages."""
+    async def _listen(self) -> asyncpg.Connection:
+        """The worker's own connection: its liveness lock, and LISTEN for queued messages. A database
+        that cannot be reached fails the turn as a transient error, which `periodically` waits out."""
+        conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
         try:
-            conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
             await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", WORKER_LOCK_SPACE, self.worker_id)
             await conn.add_listener(DELIVERY_CHANNEL, lambda *_: self._wake.set())
-            return conn
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("delivery worker cannot reach the database", extra={"error": type(exc).__name__})
-            return None
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), 5)
+            raise
+        return conn
 
     async def _wait(self, stop: asyncio.Event) -> None:
         await wait_for_wake(self._wake, stop, self.settings.delivery_poll_interval_s)

@@ -9,7 +9,6 @@ missed during downtime are caught up in due order without one giant transaction.
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from datetime import datetime, timedelta
@@ -20,10 +19,9 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.errors import safe_error
 from complaints_common.events.contracts import FollowupDueV1
 from complaints_common.events.envelope import FOLLOWUP_DUE_V1, Event
-from complaints_common.loops import BackgroundLoop, sleep_or_stop
+from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
 from complaints_followup import metrics
 from complaints_followup.domain.schedule import (
@@ -39,7 +37,6 @@ from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import claim_due, lock_customers, recently_surveyed, unclaim
 
 SOURCE = "/complaints/followup"
-log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
@@ -147,19 +144,16 @@ def timer_loop(runtime: Runtime, clock: Clock = system_clock) -> BackgroundLoop:
 
     last_census = -math.inf
 
-    async def run(stop: asyncio.Event) -> None:
+    async def turn() -> bool:
         nonlocal last_census
-        while not stop.is_set():
-            try:
-                with suppress_instrumentation():  # polling is not part of any journey
-                    claimed = await fire_due_timers(runtime, clock, settings.timer_batch_size)
-                    if time.monotonic() - last_census >= CENSUS_INTERVAL_S:
-                        await count_timers(runtime, clock())
-                        last_census = time.monotonic()
-            except Exception as exc:  # the database may be restarting: keep the loop alive
-                log.warning("timer poll failed", extra={"error": safe_error(exc)})
-                claimed = 0
-            if claimed < settings.timer_batch_size:
-                await sleep_or_stop(stop, settings.timer_poll_interval_s)
+        with suppress_instrumentation():  # polling is not part of any journey
+            claimed = await fire_due_timers(runtime, clock, settings.timer_batch_size)
+            if time.monotonic() - last_census >= CENSUS_INTERVAL_S:
+                await count_timers(runtime, clock())
+                last_census = time.monotonic()
+        return claimed >= settings.timer_batch_size
+
+    async def run(stop: asyncio.Event) -> None:
+        await periodically(stop, "timers", turn, every(settings.timer_poll_interval_s))
 
     return run
