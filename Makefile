@@ -7,8 +7,8 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
-# make run BROKER=kafka REPLICAS=2: the embedded broker (tansu or kafka) and processes per service.
-BROKER ?= tansu
+# BROKER: the embedded broker of make run / chaos (tansu or kafka, default tansu) and of make bench
+# (tansu, kafka or both, default both). REPLICAS: processes per service in make run.
 REPLICAS ?= 1
 
 .PHONY: help install run test lint typecheck bench chaos profile journey clean
@@ -35,7 +35,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/p
 install: $(VENV)/.synced
 
 run: install
-	COMPLAINTS_BROKER=$(BROKER) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
+	COMPLAINTS_BROKER=$(or $(BROKER),tansu) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
 
 test: install
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
@@ -46,10 +46,10 @@ lint: install
 	$(VENV)/bin/mypy libs services
 
 bench: install
-	$(VENV)/bin/python -m benchmarks
+	$(VENV)/bin/python -m benchmarks --broker $(or $(BROKER),both)
 
 chaos: install
-	$(VENV)/bin/python -m benchmarks.chaos
+	$(VENV)/bin/python -m benchmarks.chaos --broker $(or $(BROKER),tansu)
 
 profile: install
 	$(VENV)/bin/python -m benchmarks.profile

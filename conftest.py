@@ -116,8 +116,11 @@ def kafka_broker(
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
             yield BrokerUnderTest("kafka", container.get_bootstrap_server())
     else:
-        workdir = tmp_path_factory.mktemp("kafka-cluster")
-        with kafka.EmbeddedKafkaCluster(workdir, java_opts=kafka.TEST_JAVA_OPTS) as cluster:
+        # Not under tmp_path: a concurrent pytest session may prune this one's numbered directory.
+        with (
+            scratch_dir("complaints-test-kafka-") as workdir,
+            kafka.EmbeddedKafkaCluster(workdir, java_opts=kafka.TEST_JAVA_OPTS) as cluster,
+        ):
             assert cluster.start_seconds is not None
             _kafka_start_seconds.append(cluster.start_seconds)
             yield BrokerUnderTest(

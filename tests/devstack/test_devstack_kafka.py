@@ -21,8 +21,15 @@ pytestmark = [
         "kafka" not in brokers_under_test(os.environ)[0], reason="Apache Kafka is not under test"
     ),
 ]
-# Only the Apache Kafka run of the session broker: these tests are about Kafka itself.
-on_kafka = pytest.mark.parametrize("kafka_broker", ["kafka"], indirect=True)
+
+
+@pytest.fixture
+def apache_kafka(kafka_broker: BrokerUnderTest) -> BrokerUnderTest:
+    """The session's Apache Kafka cluster; these tests are about Kafka itself, so the Tansu run of
+    them is skipped (a parametrisation of their own would start a second cluster)."""
+    if kafka_broker.cluster is None:
+        pytest.skip("about the embedded Apache Kafka cluster itself")
+    return kafka_broker
 
 
 async def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
@@ -35,22 +42,21 @@ async def _leaders(bootstrap: str, topic: str) -> dict[int, int]:
     return {p["partition"]: p["leader"] for p in described["partitions"]}
 
 
-@on_kafka
 async def test_the_cluster_is_apache_kafka_with_production_topic_settings(
-    kafka_broker: BrokerUnderTest, topic_prefix: str
+    apache_kafka: BrokerUnderTest, topic_prefix: str
 ) -> None:
-    assert kafka_broker.cluster is not None
-    assert sorted(kafka_broker.cluster.running_nodes()) == [1, 2, 3]
-    assert (await broker_profile(kafka_broker.bootstrap)).apache_kafka
+    assert apache_kafka.cluster is not None
+    assert sorted(apache_kafka.cluster.running_nodes()) == [1, 2, 3]
+    assert (await broker_profile(apache_kafka.bootstrap)).apache_kafka
     await create_topics(
-        kafka_broker.bootstrap, [COMPLAINT_CREATED], topic_prefix, replication_factor=3, min_insync_replicas=2
+        apache_kafka.bootstrap, [COMPLAINT_CREATED], topic_prefix, replication_factor=3, min_insync_replicas=2
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=apache_kafka.bootstrap)
     await admin.start()
     try:
         (described,) = await admin.describe_topics([topic_prefix + COMPLAINT_CREATED.name])
         # Automatic topic creation is off, as in production: producing to a missing topic fails.
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap, request_timeout_ms=2000)
+        producer = AIOKafkaProducer(bootstrap_servers=apache_kafka.bootstrap, request_timeout_ms=2000)
         await producer.start()
         try:
             with pytest.raises(Exception):  # noqa: B017 - KafkaTimeoutError: the topic never appears
@@ -63,21 +69,20 @@ async def test_the_cluster_is_apache_kafka_with_production_topic_settings(
     assert {len(p["replicas"]) for p in described["partitions"]} == {3}
 
 
-@on_kafka
 async def test_a_killed_leader_loses_no_acknowledged_message(
-    kafka_broker: BrokerUnderTest, topic_prefix: str
+    apache_kafka: BrokerUnderTest, topic_prefix: str
 ) -> None:
     """kill -9 the leader of partition 0 mid-stream: acks=all writes go on to the two left, and the
     node comes back with its data (Tansu would have forgotten everything)."""
-    cluster = kafka_broker.cluster
+    cluster = apache_kafka.cluster
     assert cluster is not None
     topic = topic_prefix + COMPLAINT_CREATED.name
     await create_topics(
-        kafka_broker.bootstrap, [COMPLAINT_CREATED], topic_prefix, replication_factor=3, min_insync_replicas=2
+        apache_kafka.bootstrap, [COMPLAINT_CREATED], topic_prefix, replication_factor=3, min_insync_replicas=2
     )
-    leader = (await _leaders(kafka_broker.bootstrap, topic))[0]
+    leader = (await _leaders(apache_kafka.bootstrap, topic))[0]
     producer = AIOKafkaProducer(
-        bootstrap_servers=kafka_broker.bootstrap,
+        bootstrap_servers=apache_kafka.bootstrap,
         acks="all",
         enable_idempotence=True,
         request_timeout_ms=10000,
@@ -93,7 +98,7 @@ async def test_a_killed_leader_loses_no_acknowledged_message(
     finally:
         await producer.stop()
     assert sorted(cluster.running_nodes()) == [1, 2, 3]
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=apache_kafka.bootstrap, auto_offset_reset="earliest")
     await consumer.start()
     try:
         values: list[bytes] = []

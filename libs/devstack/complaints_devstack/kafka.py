@@ -466,3 +466,32 @@ def live_brokers(host: str, port: int, timeout: float = 2.0) -> set[int]:
         offset += 2 + max(rack_len, 0)
         ids.add(node_id)
     return ids
+
+
+def quorum_leader(host: str, port: int, timeout: float = 2.0) -> int | None:
+    """Node id of the active controller (the KRaft quorum's leader), asked of a broker with
+    DescribeQuorum v0; None when it does not answer. Metadata's controller id will not do: KRaft
+    brokers report a random broker there."""
+    correlation_id = 13
+    client_id = b"complaints-dev"
+    # Flexible versions: request header v2 (client id a plain string, then empty tagged fields).
+    header = struct.pack(">hhih", 55, 0, correlation_id, len(client_id)) + client_id + b"\x00"
+    topic = b"__cluster_metadata"
+    # topics: one (compact array n+1), its name (compact string n+1), partitions: one, index 0.
+    body = b"\x02" + bytes([len(topic) + 1]) + topic + b"\x02" + struct.pack(">i", 0) + b"\x00\x00\x00"
+    request = header + body
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(struct.pack(">i", len(request)) + request)
+            (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+            payload = _recv_exact(sock, size)
+        # Response header v1: correlation id, tagged fields; then error code, topics, name.
+        answered_id, _tags, error = struct.unpack_from(">ibh", payload, 0)
+        if answered_id != correlation_id or error != 0:
+            return None
+        name_len = payload[8] - 1  # compact string lengths here are single-byte varints
+        offset = 9 + name_len + 1  # past the name and the partitions array's length
+        _partition, partition_error, leader = struct.unpack_from(">ihi", payload, offset)
+    except (OSError, struct.error, IndexError):
+        return None
+    return leader if partition_error == 0 and leader >= 0 else None
