@@ -77,7 +77,7 @@ class Runtime:
         return self._producer
 
     async def start(self) -> None:
-        self._producer = new_producer(self.settings)
+        self._producer = await new_producer(self.settings)
         await self._producer.start()
 
     async def stop(self) -> None:
