@@ -9,11 +9,16 @@ VENV := .venv
 STANDARDS := tools/standards
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# BROKER: the embedded broker of make run / chaos (tansu or kafka, default tansu) and of make bench
+# (tansu, kafka or both, default both). REPLICAS: processes per service in make run.
+REPLICAS ?= 1
 
 .PHONY: help install standards-tools run test lint typecheck bench chaos profile journey clean
 
 help:
 	@echo "make run      start the whole platform on embedded PostgreSQL and Kafka (Ctrl-C stops it)"
+	@echo "              BROKER=kafka: on a three-node Apache Kafka cluster (needs Java 17+ and Maven)"
+	@echo "              REPLICAS=2: two processes of every service"
 	@echo "make test     run the whole test suite on real servers"
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks and write docs/benchmarks"
@@ -41,7 +46,7 @@ $(STANDARDS)/node_modules/.installed: $(STANDARDS)/package-lock.json $(STANDARDS
 standards-tools: $(STANDARDS)/node_modules/.installed
 
 run: install
-	$(VENV)/bin/complaints-dev run
+	COMPLAINTS_BROKER=$(or $(BROKER),tansu) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
 
 test: install standards-tools
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
@@ -52,10 +57,10 @@ lint: install
 	$(VENV)/bin/mypy libs services
 
 bench: install
-	$(VENV)/bin/python -m benchmarks
+	$(VENV)/bin/python -m benchmarks --broker $(or $(BROKER),both)
 
 chaos: install
-	$(VENV)/bin/python -m benchmarks.chaos
+	$(VENV)/bin/python -m benchmarks.chaos --broker $(or $(BROKER),tansu)
 
 profile: install
 	$(VENV)/bin/python -m benchmarks.profile

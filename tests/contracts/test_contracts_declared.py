@@ -41,7 +41,7 @@ def test_the_documented_receivers_are_the_subscriptions_that_run(service: Any) -
     runtime = service.runtime(service.settings_factory())  # built, not started: nothing connects
     running = {s.contract.ce_type for s in service.checked_subscriptions(runtime)}
     assert running == _operation_types(service.name, "receive")
-    assert {c.ce_type for c in service.publishes} == _operation_types(service.name, "send")
+    assert {c.ce_type for c in service.contracts_published()} == _operation_types(service.name, "send")
 
 
 def test_every_event_has_a_producer_and_every_operation_names_its_messages() -> None:

@@ -23,14 +23,15 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 
 from complaints_common.api import NotReady, ReadinessCheck, install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
 from complaints_common.dlq import replay_command
-from complaints_common.events.envelope import EventContract
+from complaints_common.events.envelope import API_KEY_CHANGED_V1, EventContract
 from complaints_common.kafka import new_producer
+from complaints_common.keys import key_loader, key_subscription
 from complaints_common.loops import BackgroundLoop, supervise
 from complaints_common.messaging import Inbox, Outbox
 from complaints_common.relay import OutboxRelay, republish_since
@@ -80,7 +81,7 @@ class Runtime:
         return self._producer
 
     async def start(self) -> None:
-        self._producer = new_producer(self.settings)
+        self._producer = await new_producer(self.settings)
         await self._producer.start()
 
     async def workers_ready(self) -> None:
@@ -124,6 +125,9 @@ class ServiceDefinition:
     subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _: ()
     background: Callable[[Runtime], Sequence[BackgroundLoop]] = lambda _: ()
     version: str = "0.1.0"
+    # Intake issues the API keys (its admin API); every other service keeps a copy of them from
+    # the `platform.api-keys` topic in its own `api_keys` table.
+    issues_keys: bool = False
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
@@ -131,9 +135,17 @@ class ServiceDefinition:
             settings=settings,
             metadata=self.metadata,
             db=Database(settings.database_dsn, pool_size=settings.database_pool_size),
-            outbox=Outbox(self.metadata, self.publishes),
+            outbox=Outbox(self.metadata, self.contracts_published()),
             inbox=Inbox(self.metadata),
         )
+
+    def all_subscriptions(self, runtime: Runtime) -> list[Subscription]:
+        """The service's own subscriptions, and the API keys' for a service that keeps a copy."""
+        subscriptions = list(self.subscriptions(runtime))
+        keys = self._key_table()
+        if keys is not None and not self.issues_keys:
+            subscriptions.append(key_subscription(keys))
+        return subscriptions
 
     def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
         relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
@@ -155,11 +167,22 @@ class ServiceDefinition:
         loops.extend(self.background(runtime))
         return loops
 
+    def contracts_consumed(self) -> tuple[EventContract[Any], ...]:
+        """What the service declares it consumes, and the API keys' events for a service that keeps a
+        copy of them: the receive operations of the AsyncAPI document."""
+        keeps_keys = self._key_table() is not None and not self.issues_keys
+        return (*self.consumes, API_KEY_CHANGED_V1) if keeps_keys else self.consumes
+
+    def contracts_published(self) -> tuple[EventContract[Any], ...]:
+        """What the service declares it publishes (intake also the API keys it issues)."""
+        return (*self.publishes, API_KEY_CHANGED_V1) if self.issues_keys else self.publishes
+
     def checked_subscriptions(self, runtime: Runtime) -> Sequence[Subscription]:
-        """The subscriptions, which must be exactly the declared `consumes` (the published contract)."""
-        subscriptions = self.subscriptions(runtime)
+        """Every subscription (the API keys' included), which must be exactly what the service
+        declares it consumes (the published contract)."""
+        subscriptions = self.all_subscriptions(runtime)
         running = sorted(s.contract.ce_type for s in subscriptions)
-        declared = sorted(c.ce_type for c in self.consumes)
+        declared = sorted(c.ce_type for c in self.contracts_consumed())
         if running != declared:
             raise RuntimeError(
                 f"{self.name} subscribes to {running} but declares it consumes {declared}: "
@@ -188,7 +211,8 @@ class ServiceDefinition:
         if mode.runs_worker:
             # An API-only process stays ready on its dependencies alone; a worker waits for its loops.
             checks["worker"] = runtime.workers_ready
-        install_common(app, settings.api_keys, checks, settings.problem_base_uri)
+        keys = self._key_table()
+        install_common(app, settings, checks, key_loader(runtime.db, keys) if keys is not None else None)
         if mode.runs_api:
             for router in self.routers(runtime):
                 app.include_router(router, dependencies=[Depends(refuse_control_characters)])
@@ -197,6 +221,9 @@ class ServiceDefinition:
             app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
         )
         return app
+
+    def _key_table(self) -> Table | None:
+        return self.metadata.tables.get(f"{self.metadata.schema}.api_keys")
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI, runtime: Runtime, mode: Mode) -> AsyncIterator[None]:

@@ -14,15 +14,16 @@ from sqlalchemy.exc import IntegrityError
 
 from complaints_common.api import (
     API_KEY_HEADER,
-    AUTH_CHALLENGES,
     NotReady,
     Principal,
+    auth_challenges,
     hash_key,
     install_common,
     require_scope,
 )
 from complaints_common.problems import DEFAULT_PROBLEM_BASE_URI, Conflict, NotFound, www_authenticate
-from complaints_common.settings import ApiKey
+from complaints_common.settings import ApiKey, ServiceSettings
+from complaints_devstack.service_testing import bearer, local_issuer
 
 SECRET_EMAIL = "philomena.grubb+api@example.invalid"
 PROBLEM_JSON = "application/problem+json"
@@ -64,7 +65,10 @@ def build_app(health: Health) -> FastAPI:
         ApiKey(client="crm-reader", sha256=hash_key(READ_KEY), scopes=["read"]),
         ApiKey(client="ops", sha256=hash_key(ADMIN_KEY), scopes=["admin"]),
     ]
-    install_common(app, keys, {"database": health.database, "broker": health.broker, "worker": health.worker})
+    settings = ServiceSettings(api_keys=keys, auth=local_issuer().settings(), max_body_bytes=4096)
+    install_common(
+        app, settings, {"database": health.database, "broker": health.broker, "worker": health.worker}
+    )
 
     @app.post("/filings")
     async def file_one(
@@ -153,6 +157,26 @@ async def test_a_key_with_the_scope_passes(client: httpx.AsyncClient) -> None:
     assert response.json() == {"client": "crm-filer", "reference": "R-1"}
 
 
+async def test_a_persons_token_passes_with_its_roles_scopes(client: httpx.AsyncClient) -> None:
+    response = await client.post("/filings", json=VALID, headers=bearer("crm-a", "agent-7", "agent"))
+    assert response.status_code == 200, response.text
+    assert response.json()["client"] == "crm-a"
+
+
+async def test_a_body_over_the_limit_is_a_413_problem(client: httpx.AsyncClient) -> None:
+    big = {**VALID, "reference": "x" * 5000}
+    assert_problem(await client.post("/filings", json=big, headers={API_KEY_HEADER: FILE_KEY}), 413)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1000  # no Content-Length: counted as it streams
+
+    response = await client.post(
+        "/filings", content=chunks(), headers={API_KEY_HEADER: FILE_KEY, "content-type": "application/json"}
+    )
+    assert_problem(response, 413)
+
+
 @pytest.mark.parametrize(("method", "path"), [("POST", "/filings"), ("GET", "/filings/f-1")])
 async def test_an_admin_key_passes_any_scope(client: httpx.AsyncClient, method: str, path: str) -> None:
     response = await client.request(
@@ -230,8 +254,9 @@ async def test_every_401_names_the_schemes_in_www_authenticate(client: httpx.Asy
     for headers in ({}, {API_KEY_HEADER: "not-a-key"}):
         response = await client.post("/filings", json=VALID, headers=headers)
         assert response.status_code == 401
-        assert response.headers["www-authenticate"] == www_authenticate(AUTH_CHALLENGES)
-    assert 'ApiKey header="X-API-Key"' in www_authenticate(AUTH_CHALLENGES)
+        # This app trusts the test issuer: bearer tokens first, then the API key.
+        assert response.headers["www-authenticate"] == 'Bearer realm="complaints", ApiKey header="X-API-Key"'
+    assert www_authenticate(auth_challenges(bearer_accepted=False)) == 'ApiKey header="X-API-Key"'
     ok = await client.get("/filings/1", headers={API_KEY_HEADER: READ_KEY})
     assert "www-authenticate" not in ok.headers
 

@@ -73,15 +73,15 @@ def complaint_from(row: dict[str, str]) -> dict[str, Any]:
 def transitions_for(row: dict[str, str]) -> list[dict[str, Any]]:
     """The lifecycle steps the company's response implies."""
     response = row.get("Company response to consumer", "").strip()
-    steps: list[dict[str, Any]] = [{"action": "acknowledge", "actor": "cfpb-import"}]
+    steps: list[dict[str, Any]] = [{"action": "acknowledge"}]
     if response == "In progress" or not response:
-        return [*steps, {"action": "start", "actor": "cfpb-import"}]
+        return [*steps, {"action": "start"}]
     root_cause = "process" if response in RELIEF else "customer_expectation"
     reason = slug(response, 100).replace("-", "_")
     return [
         *steps,
-        {"action": "resolve", "actor": "cfpb-import", "reason": reason, "root_cause": root_cause},
-        {"action": "close", "actor": "cfpb-import"},
+        {"action": "resolve", "reason": reason, "root_cause": root_cause},
+        {"action": "close"},
     ]
 
 

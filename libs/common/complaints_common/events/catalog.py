@@ -67,6 +67,10 @@ FLOWS: dict[str, tuple[str, tuple[EventContract[Any], ...]]] = {
         "A complaint's clock paused or resumed, or its deadline profile changed.",
         (ev.COMPLAINT_DEADLINES_CHANGED_V1,),
     ),
+    "api-keys": (
+        "An API key issued or revoked in intake, copied by every other service.",
+        (ev.API_KEY_CHANGED_V1,),
+    ),
 }
 FLOW_TAG_PREFIX = "flow:"
 
@@ -76,10 +80,8 @@ class DeclaresContracts(Protocol):
 
     @property
     def name(self) -> str: ...
-    @property
-    def consumes(self) -> tuple[EventContract[Any], ...]: ...
-    @property
-    def publishes(self) -> tuple[EventContract[Any], ...]: ...
+    def contracts_consumed(self) -> tuple[EventContract[Any], ...]: ...
+    def contracts_published(self) -> tuple[EventContract[Any], ...]: ...
 
 
 def declared_services() -> list[DeclaresContracts]:
@@ -90,12 +92,16 @@ def declared_services() -> list[DeclaresContracts]:
 
 def producers(services: Sequence[DeclaresContracts]) -> dict[str, list[str]]:
     """ce_type -> the services that publish it."""
-    return {t: [s.name for s in services if t in {c.ce_type for c in s.publishes}] for t in CONTRACTS}
+    return {
+        t: [s.name for s in services if t in {c.ce_type for c in s.contracts_published()}] for t in CONTRACTS
+    }
 
 
 def consumers(services: Sequence[DeclaresContracts]) -> dict[str, list[str]]:
     """ce_type -> the services that consume it."""
-    return {t: [s.name for s in services if t in {c.ce_type for c in s.consumes}] for t in CONTRACTS}
+    return {
+        t: [s.name for s in services if t in {c.ce_type for c in s.contracts_consumed()}] for t in CONTRACTS
+    }
 
 
 IGNORED_KEYWORDS = {"title", "description", "examples", "default"}
@@ -159,8 +165,8 @@ def asyncapi_document(services: Sequence[DeclaresContracts]) -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for service in services:
         for action, verb, contracts in (
-            ("send", "sends", service.publishes),
-            ("receive", "receives", service.consumes),
+            ("send", "sends", service.contracts_published()),
+            ("receive", "receives", service.contracts_consumed()),
         ):
             for topic in sorted({c.topic.name for c in contracts}):
                 on_topic = [c for c in contracts if c.topic.name == topic]
@@ -210,7 +216,10 @@ def _message(contract: EventContract[Any], sent_by: list[str]) -> dict[str, Any]
                 "ce_source": {"type": "string", "examples": [f"/complaints/{name}" for name in sent_by]},
                 "ce_type": {"const": contract.ce_type},
                 "ce_time": {"type": "string", "format": "date-time"},
-                "ce_subject": {"type": "string", "description": "The complaint id (also the key)."},
+                "ce_subject": {
+                    "type": "string",
+                    "description": "The complaint id (the key id for an API key event); also the Kafka key.",
+                },
                 "ce_dataschema": {"const": contract.dataschema},
                 "traceparent": {"type": "string", "description": "W3C trace context."},
             },
@@ -254,8 +263,8 @@ def services_table(services: Sequence[DeclaresContracts]) -> str:
     """The Markdown table of what each service consumes and publishes, by event type and topic."""
     lines = ["| Service | Consumes | Publishes |", "|---|---|---|"]
     for service in services:
-        consumed = ", ".join(f"`{c.name}`" for c in service.consumes) or "-"
-        published = ", ".join(f"`{c.name}` (`{c.topic.name}`)" for c in service.publishes) or "-"
+        consumed = ", ".join(f"`{c.name}`" for c in service.contracts_consumed()) or "-"
+        published = ", ".join(f"`{c.name}` (`{c.topic.name}`)" for c in service.contracts_published()) or "-"
         lines.append(f"| {service.name} | {consumed} | {published} |")
     return "\n".join(lines)
 

@@ -99,14 +99,13 @@ class ComplaintView(BaseModel):
 
 
 class Transition(BaseModel):
-    """One step in the complaint's life, with who asked for it and why."""
+    """One step in the complaint's life and why. Who asked is the authenticated caller (the
+    person of a bearer token, else the API key), recorded in the history."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [
-                {"action": "resolve", "reason": "refund_issued", "root_cause": "process", "actor": "agent-17"}
-            ]
+            "examples": [{"action": "resolve", "reason": "refund_issued", "root_cause": "process"}]
         },
     )
 
@@ -118,9 +117,6 @@ class Transition(BaseModel):
         default=None, min_length=1, max_length=2000, description="Free text for the audit; never published."
     )
     root_cause: RootCause | None = Field(default=None, description="Only with `resolve`.")
-    actor: str | None = Field(
-        default=None, min_length=1, max_length=100, description="The agent acting; defaults to the client."
-    )
 
 
 class HistoryEntry(BaseModel):

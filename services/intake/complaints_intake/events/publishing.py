@@ -47,6 +47,7 @@ async def record_change(
     if change.publishes_status_change:
         data = ComplaintStatusChangedV1(
             complaint_id=row["id"],
+            client_id=row["client_id"],
             customer_id=row["customer_id"],
             from_status=change.before.status,
             to_status=change.after.status,
@@ -59,7 +60,9 @@ async def record_change(
         )
         await outbox.add(session, Event(COMPLAINT_STATUS_CHANGED_V1, data, SOURCE))
     else:
-        clock = ComplaintDeadlinesChangedV1(complaint_id=row["id"], deadlines=deadlines, changed_at=at)
+        clock = ComplaintDeadlinesChangedV1(
+            complaint_id=row["id"], client_id=row["client_id"], deadlines=deadlines, changed_at=at
+        )
         await outbox.add(session, Event(COMPLAINT_DEADLINES_CHANGED_V1, clock, SOURCE))
     return saved
 

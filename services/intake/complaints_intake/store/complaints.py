@@ -29,6 +29,7 @@ async def insert_complaint(
     client_id: str,
     filed_at: datetime,
     draft: ComplaintDraft,
+    actor: str,
     link: RepeatLink | None = None,
     profile: str | None = None,
     due_times: list[DueTime] | None = None,
@@ -70,7 +71,7 @@ async def insert_complaint(
         session,
         complaint_id,
         at=filed_at,
-        actor=draft.agent_id or client_id,
+        actor=actor,
         action="file",
         to_status=Status.RECEIVED,
     )
