@@ -89,6 +89,11 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_batch_size: int = Field(default=200, ge=1, le=5000)
     log_level: str = "INFO"
+    # Problem `type` URIs are this followed by the problem's name; point it where docs/problems is
+    # published (each name has its page there, docs/problems/<name>.md).
+    problem_base_uri: str = Field(
+        default="https://complaints.example.com/problems/", pattern=r"^[a-z][a-z0-9+.-]*:.*/$"
+    )
     # A JSON-lines file that every finished span is appended to, for the journey view on a laptop.
     spans_file: Path | None = None
 

@@ -510,18 +510,24 @@ class Launcher:
         self._pids.record(spec.instance, child.proc.pid, spec.serve)
 
     def _wait_ready(self) -> None:
+        """Until every service's /readyz answers 200: a worker's only once its consumers hold their
+        partitions, so a complaint filed as soon as "up" is printed goes as fast as any later one."""
         pending = list(self._children)
+        why: dict[str, str] = {}
         deadline = time.monotonic() + self.config.ready_timeout
         with httpx.Client(timeout=1.0) as client:
             while pending:
                 for child in list(pending):
                     if child.proc.poll() is not None:
                         raise LaunchError(self._died(child))
-                    if _is_ready(client, child.spec):
+                    not_ready = _not_ready_reason(client, child.spec)
+                    if not_ready is None:
                         self.say(f"{child.spec.instance} is ready")
                         pending.remove(child)
+                    else:
+                        why[child.spec.instance] = not_ready
                 if pending and time.monotonic() > deadline:
-                    raise LaunchError(self._not_ready(pending))
+                    raise LaunchError(self._not_ready(pending, why))
                 if pending:
                     self._sleep(0.1)
 
@@ -531,10 +537,11 @@ class Launcher:
             f"log {child.log_path}:\n{log_tail(child.log_path)}"
         )
 
-    def _not_ready(self, pending: list[_Child]) -> str:
+    def _not_ready(self, pending: list[_Child], why: dict[str, str]) -> str:
         parts = [
             f"{c.spec.instance} did not answer {c.spec.base_url}/readyz with 200 within "
-            f"{self.config.ready_timeout} s; log {c.log_path}:\n{log_tail(c.log_path)}"
+            f"{self.config.ready_timeout} s (last answer: {why.get(c.spec.instance, 'none')}); "
+            f"log {c.log_path}:\n{log_tail(c.log_path)}"
             for c in pending
         ]
         return "\n".join(parts)
@@ -668,11 +675,18 @@ def _start_server(server: ChildServer | kafka.EmbeddedKafkaCluster) -> None:
         raise LaunchError(str(exc)) from exc
 
 
-def _is_ready(client: httpx.Client, spec: ServiceSpec) -> bool:
+def _not_ready_reason(client: httpx.Client, spec: ServiceSpec) -> str | None:
+    """None when the service is ready; else why not, as its /readyz problem detail says."""
     try:
-        return client.get(f"{spec.base_url}/readyz").status_code == 200
-    except httpx.HTTPError:
-        return False
+        response = client.get(f"{spec.base_url}/readyz")
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__})"
+    if response.status_code == 200:
+        return None
+    try:
+        return str(response.json().get("detail") or response.status_code)
+    except ValueError:
+        return f"HTTP {response.status_code}"
 
 
 def _mask(url: str) -> str:
