@@ -1,4 +1,5 @@
-"""Background work of the intake worker: forgetting idempotency keys past their retention."""
+"""Background work of the intake worker: forgetting idempotency keys past their retention, and
+warning (at start-up, then daily) when a business-day calendar's listed holidays run out soon."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ from datetime import UTC, datetime, timedelta
 
 from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
+from complaints_intake.domain.deadlines import shipped_rules
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.idempotency import purge_before
 
 log = logging.getLogger(__name__)
+CALENDAR_CHECK_INTERVAL_S = 24 * 3600.0
+
+
+async def check_calendars() -> bool:
+    """Past a calendar's last covered year, business days would silently skip no holiday at all."""
+    rules = shipped_rules()
+    for name in rules.expiring_calendars(datetime.now(UTC).date()):
+        log.warning(
+            "business-day calendar runs out within 90 days: add the next year's holidays",
+            extra={"calendar": name, "covered_until": rules.calendars[name].covered_until.isoformat()},
+        )
+    return False
 
 
 def housekeeping(runtime: Runtime) -> list[BackgroundLoop]:
@@ -29,4 +43,7 @@ def housekeeping(runtime: Runtime) -> list[BackgroundLoop]:
     async def purge_idempotency_keys(stop: asyncio.Event) -> None:
         await periodically(stop, "idempotency key purge", purge, every(settings.housekeeping_interval_s))
 
-    return [purge_idempotency_keys]
+    async def calendar_coverage(stop: asyncio.Event) -> None:
+        await periodically(stop, "calendar coverage check", check_calendars, every(CALENDAR_CHECK_INTERVAL_S))
+
+    return [purge_idempotency_keys, calendar_coverage]

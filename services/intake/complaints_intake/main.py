@@ -11,6 +11,7 @@ from complaints_common.runtime import Runtime, ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_intake.api.access import access_guard
 from complaints_intake.api.admin import admin_router
+from complaints_intake.api.deadline_profiles import deadline_profiles_router
 from complaints_intake.api.insights import insights_router
 from complaints_intake.api.routes import complaint_router
 from complaints_intake.api.search import search_router
@@ -27,6 +28,7 @@ def guarded(runtime: Runtime) -> list[APIRouter]:
         search_router(runtime),
         complaint_router(runtime),
         insights_router(runtime),
+        deadline_profiles_router(runtime),
         admin_router(runtime),
     ):
         outer.include_router(router)
@@ -54,6 +56,7 @@ SERVICE = ServiceDefinition(
         {"name": "complaints", "description": "File, find, read and move complaints through their life."},
         {"name": "customers", "description": "A customer's complaints across every channel."},
         {"name": "insights", "description": "Counts, trends, times and missed deadlines."},
+        {"name": "deadlines", "description": "Deadline profiles, calendars and each client's choice."},
         {"name": "admin", "description": "API keys of the CRM clients."},
     ],
 )
