@@ -20,6 +20,7 @@ from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
+    COMPLAINT_LETTER_ISSUED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
     Event,
@@ -184,8 +185,12 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         if kind is not None:
             await record(session, event, kind)
 
+    async def on_letter_issued(session: AsyncConnection, event: Event[Any]) -> None:
+        await record(session, event, MessageKind(event.data.kind))
+
     return [
         Subscription(COMPLAINT_CREATED_V1, on_complaint_created),
+        Subscription(COMPLAINT_LETTER_ISSUED_V1, on_letter_issued),
         Subscription(COMPENSATION_GRANTED_V1, on_compensation_granted),
         Subscription(FOLLOWUP_DUE_V1, on_followup_due),
         Subscription(COMPLAINT_STATUS_CHANGED_V1, on_status_changed),
