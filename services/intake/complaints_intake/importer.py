@@ -9,8 +9,9 @@ Mapping (CFPB column -> intake):
   issue and sub-issue); Issue, CFPB tags and "untimely" -> tags; Date received -> occurred_at;
   Complaint ID -> crm_reference "CFPB-<id>" and the Idempotency-Key, so a rerun files nothing twice.
   Company response: "In progress" -> acknowledge + start; "Closed with (non-)monetary relief" ->
-  resolved with root cause `process` (the company changed something) and closed; "Closed with
-  explanation" / "without relief" -> resolved with root cause `customer_expectation`, closed.
+  a final response, upheld, with root cause `process` (the company changed something), closed;
+  "Closed with explanation" / "without relief" -> a final response, rejected, with root cause
+  `customer_expectation`, closed.
 The sample names no consumer, so each complaint has its own pseudonymous customer id.
 """
 
@@ -76,11 +77,18 @@ def transitions_for(row: dict[str, str]) -> list[dict[str, Any]]:
     steps: list[dict[str, Any]] = [{"action": "acknowledge", "actor": "cfpb-import"}]
     if response == "In progress" or not response:
         return [*steps, {"action": "start", "actor": "cfpb-import"}]
-    root_cause = "process" if response in RELIEF else "customer_expectation"
+    relief = response in RELIEF
     reason = slug(response, 100).replace("-", "_")
+    final = {
+        "action": "final_response",
+        "actor": "cfpb-import",
+        "reason": reason,
+        "root_cause": "process" if relief else "customer_expectation",
+        "outcome": "upheld" if relief else "rejected",
+    }
     return [
         *steps,
-        {"action": "resolve", "actor": "cfpb-import", "reason": reason, "root_cause": root_cause},
+        final,
         {"action": "close", "actor": "cfpb-import"},
     ]
 

@@ -13,6 +13,7 @@ from complaints_intake.api.access import access_guard
 from complaints_intake.api.admin import admin_router
 from complaints_intake.api.deadline_profiles import deadline_profiles_router
 from complaints_intake.api.insights import insights_router
+from complaints_intake.api.reports import reports_router
 from complaints_intake.api.routes import complaint_router
 from complaints_intake.api.search import search_router
 from complaints_intake.events.handlers import subscriptions
@@ -29,6 +30,7 @@ def guarded(runtime: Runtime) -> list[APIRouter]:
         complaint_router(runtime),
         insights_router(runtime),
         deadline_profiles_router(runtime),
+        reports_router(runtime),
         admin_router(runtime),
     ):
         outer.include_router(router)
@@ -57,6 +59,7 @@ SERVICE = ServiceDefinition(
         {"name": "customers", "description": "A customer's complaints across every channel."},
         {"name": "insights", "description": "Counts, trends, times and missed deadlines."},
         {"name": "deadlines", "description": "Deadline profiles, calendars and each client's choice."},
+        {"name": "reports", "description": "Regulatory reports: the complaints return."},
         {"name": "admin", "description": "API keys of the CRM clients."},
     ],
 )
