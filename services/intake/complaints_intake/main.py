@@ -12,6 +12,7 @@ from complaints_common.runtime import cli as run_cli
 from complaints_intake.api.access import access_guard
 from complaints_intake.api.admin import admin_router
 from complaints_intake.api.deadline_profiles import deadline_profiles_router
+from complaints_intake.api.erasure import erasure_router
 from complaints_intake.api.insights import insights_router
 from complaints_intake.api.reports import reports_router
 from complaints_intake.api.routes import complaint_router
@@ -31,6 +32,7 @@ def guarded(runtime: Runtime) -> list[APIRouter]:
         insights_router(runtime),
         deadline_profiles_router(runtime),
         reports_router(runtime),
+        erasure_router(runtime),
         admin_router(runtime),
     ):
         outer.include_router(router)

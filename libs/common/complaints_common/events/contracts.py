@@ -34,6 +34,8 @@ DecisionStatus = Literal["granted", "pending_approval", "refused", "held", "reje
 VoucherChange = Literal["redeemed", "expired", "clawed_back"]
 FollowupOutcomeKind = Literal["satisfied", "dissatisfied", "unreachable", "not_reached"]
 NotificationStatus = Literal["sent", "failed", "dead_lettered"]
+# What replaces free text and names when a customer's personal data is erased (ids are kept).
+ERASED = "[erased]"
 DeadlineKind = Literal["statutory", "operational"]
 LetterKind = Literal["holding_response", "summary_resolution", "final_response"]
 Outcome = Literal["upheld", "partly_upheld", "rejected"]
@@ -154,6 +156,16 @@ class ComplaintLetterIssuedV1(EventData):
     respond_by: datetime | None = Field(default=None, description="When the customer will hear back.")
     issued_by: str = Field(max_length=100)
     issued_at: datetime
+
+
+class ComplaintErasureRequestedV1(EventData):
+    """The customer asked to be forgotten: every service pseudonymises its personal data of this
+    complaint (names, contacts, free text), keeping ids and figures so the regulatory record stays."""
+
+    erasure_id: UUID
+    customer_id: str = Field(max_length=100)
+    requested_by: str = Field(max_length=100)
+    requested_at: datetime
 
 
 class Offer(BaseModel):

@@ -62,6 +62,9 @@ COMPLAINT_DEADLINES_CHANGED_V1 = EventContract(
 COMPLAINT_LETTER_ISSUED_V1 = EventContract(
     "complaint.letter_issued", 1, c.ComplaintLetterIssuedV1, COMPLAINT_UPDATED
 )
+COMPLAINT_ERASURE_REQUESTED_V1 = EventContract(
+    "complaint.erasure_requested", 1, c.ComplaintErasureRequestedV1, COMPLAINT_UPDATED
+)
 COMPENSATION_GRANTED_V1 = EventContract(
     "compensation.granted", 1, c.CompensationGrantedV1, COMPENSATION_GRANTED
 )
@@ -82,6 +85,7 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         COMPLAINT_STATUS_CHANGED_V1,
         COMPLAINT_DEADLINES_CHANGED_V1,
         COMPLAINT_LETTER_ISSUED_V1,
+        COMPLAINT_ERASURE_REQUESTED_V1,
         COMPENSATION_GRANTED_V1,
         COMPENSATION_DECISION_RECORDED_V1,
         VOUCHER_CHANGED_V1,

@@ -206,3 +206,12 @@ async def granted_spend(session: AsyncConnection, since: datetime, currency: str
         decisions.c.status == "granted", decisions.c.settled_at >= since, decisions.c.currency == currency
     )
     return Decimal((await session.execute(query)).scalar_one())
+
+
+async def forget_contact(session: AsyncConnection, complaint_id: UUID) -> None:
+    """Erasure: a contact's digest still identifies the customer; decisions and amounts stay."""
+    await session.execute(
+        update(complaints)
+        .where(complaints.c.complaint_id == complaint_id)
+        .values(email_sha256=None, phone_sha256=None)
+    )

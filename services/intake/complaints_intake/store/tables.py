@@ -145,6 +145,20 @@ granted_compensation = Table(
     Index("ix_granted_compensation_complaint", "complaint_id"),
 )
 
+# Erasure requests, audited: who asked, when, for which customer and which complaints. The
+# pseudonymising itself happens in every service as each consumes complaint.erasure_requested.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("complaint_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Index("ix_erasures_customer", "client_id", "customer_id"),
+)
+
 # Exactly-once POSTs: the first response to each (client, Idempotency-Key), written in the same
 # transaction as its effect, so a concurrent duplicate waits on the primary key and then replays it.
 idempotency_keys = Table(

@@ -1,4 +1,4 @@
-"""regulated deadlines, letters, tenant deadline settings, granted compensation
+"""regulated deadlines, letters, tenant deadline settings, granted compensation, erasures
 
 Revision ID: 0004
 Revises: 0002
@@ -73,6 +73,20 @@ def upgrade() -> None:
         unique=False,
         schema="intake",
     )
+    op.create_table(
+        "erasures",
+        sa.Column("id", sa.UUID(), nullable=False),
+        sa.Column("client_id", sa.Text(), nullable=False),
+        sa.Column("customer_id", sa.Text(), nullable=False),
+        sa.Column("complaint_ids", sa.ARRAY(sa.UUID()), nullable=False),
+        sa.Column("requested_by", sa.Text(), nullable=False),
+        sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_erasures")),
+        schema="intake",
+    )
+    op.create_index(
+        "ix_erasures_customer", "erasures", ["client_id", "customer_id"], unique=False, schema="intake"
+    )
     for column in ("deadline_profile_reason", "calendar", "calendar_reason", "outcome", "redress_currency"):
         op.add_column("complaints", sa.Column(column, sa.Text(), nullable=True), schema="intake")
     op.add_column(
@@ -105,6 +119,8 @@ def downgrade() -> None:
         "deadline_profile_reason",
     ):
         op.drop_column("complaints", column, schema="intake")
+    op.drop_index("ix_erasures_customer", table_name="erasures", schema="intake")
+    op.drop_table("erasures", schema="intake")
     op.drop_index("ix_granted_compensation_complaint", table_name="granted_compensation", schema="intake")
     op.drop_table("granted_compensation", schema="intake")
     op.drop_index("ix_letters_complaint", table_name="letters", schema="intake")
