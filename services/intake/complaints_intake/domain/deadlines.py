@@ -113,7 +113,17 @@ class Profile(BaseModel):
     description: str = ""
     regime: str | None = Field(default=None, description="The regulator reported to (complaints return).")
     calendar: str | None = Field(default=None, description="Business days unless the complaint's differ.")
+    retention_years: int = Field(
+        default=3, ge=1, le=100, description="How long the complaint record is kept from receipt."
+    )
     deadlines: list[DeadlineSpec]
+
+    def retained_after(self, now: datetime) -> datetime:
+        """Complaints received before this are past their retention and purged."""
+        try:
+            return now.replace(year=now.year - self.retention_years)
+        except ValueError:  # 29 February in a year without one
+            return now.replace(year=now.year - self.retention_years, day=28)
 
     @property
     def needs_calendar(self) -> bool:

@@ -1,17 +1,26 @@
-"""Erasure: intake's personal data of one complaint pseudonymised in place. Names, contacts and
-free text are replaced; ids, times, statuses, outcomes and amounts stay, so the regulatory record
-and the complaints return are unchanged. Every statement overwrites: running it twice is harmless."""
+"""Erasure and retention. Erasure pseudonymises intake's personal data of one complaint in place:
+names, contacts and free text are replaced; ids, times, statuses, outcomes and amounts stay, so the
+regulatory record and the complaints return are unchanged. Every statement overwrites: running it
+twice is harmless. Retention purges the record itself once its period has passed."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import literal_column, select, text, update
+from sqlalchemy import delete, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import ERASED
-from complaints_intake.store.tables import complaint_history, complaints, erasures, letters
+from complaints_intake.store.tables import (
+    complaint_history,
+    complaints,
+    erasures,
+    granted_compensation,
+    letters,
+)
+
+PURGE_BATCH = 500
 
 # The customer keeps the CRM's id, language, region and tier: nothing that names or reaches them.
 _FORGET = "- 'name' - 'email' - 'phone' || '{\"preferred_channel\": \"none\"}'::jsonb"
@@ -94,3 +103,24 @@ _SCRUB_OUTBOX_EXPLANATION = """
     UPDATE intake.outbox SET payload = jsonb_set(payload, '{explanation}', 'null'::jsonb)
     WHERE aggregateid = :id AND payload->>'explanation' IS NOT NULL
 """
+
+
+async def purge_received_before(session: AsyncConnection, profile: str, before: datetime) -> int:
+    """Delete up to PURGE_BATCH complaints of `profile` received before `before`, with their history,
+    letters and granted compensation; how many complaints went."""
+    ids = list(
+        (
+            await session.execute(
+                select(complaints.c.id)
+                .where(complaints.c.deadline_profile == profile, complaints.c.filed_at < before)
+                .limit(PURGE_BATCH)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    for table in (complaint_history, letters, granted_compensation):
+        await session.execute(delete(table).where(table.c.complaint_id.in_(ids)))
+    await session.execute(delete(complaints).where(complaints.c.id.in_(ids)))
+    return len(ids)
