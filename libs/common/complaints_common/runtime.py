@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import MetaData
 
@@ -35,6 +35,7 @@ from complaints_common.messaging import Inbox, Outbox
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
 from complaints_common.telemetry import setup_logging, setup_telemetry, shutdown_telemetry
+from complaints_common.text_input import refuse_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ class ServiceDefinition:
         )
         if mode.runs_api:
             for router in self.routers(runtime):
-                app.include_router(router)
+                app.include_router(router, dependencies=[Depends(refuse_control_characters)])
         # One span per request: the ASGI receive/send sub-spans say nothing and cost CPU.
         FastAPIInstrumentor.instrument_app(
             app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]

@@ -73,9 +73,14 @@ async def test_a_reused_key_with_another_body_is_refused(intake: Intake) -> None
 async def test_a_crm_reference_is_unique_per_client(intake: Intake) -> None:
     _, client = intake
     assert (await client.post("/v1/complaints", json=draft(crm_reference="CASE-9"))).status_code == 201
+    first = (await client.get("/v1/complaints", params={"crm_reference": "CASE-9"})).json()["items"][0]
     again = await client.post("/v1/complaints", json=draft(crm_reference="CASE-9"))
     assert again.status_code == 409
     assert again.headers["content-type"].startswith("application/problem+json")
+    # A CRM that lost the first response learns which complaint has its reference, and where.
+    assert again.json()["complaint_id"] == first["id"]
+    assert again.json()["complaint_url"] == f"/v1/complaints/{first['id']}"
+    assert (await client.get(again.json()["complaint_url"])).json()["crm_reference"] == "CASE-9"
 
 
 async def test_transitions_are_audited_and_published(intake: Intake) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from complaints_intake.api.models import EXAMPLE_DRAFT
+from complaints_intake.store.tables import complaints
 
 pytestmark = pytest.mark.integration
 
@@ -92,3 +94,65 @@ async def test_repeated_critical_complaints_flag_the_customer(intake: Intake) ->
         await file(client, draft("CUST-X", category=category, product=None, severity="critical"))
     history = (await client.get("/v1/customers/CUST-X/complaints")).json()
     assert history["flags"] == ["repeated_extreme"]
+
+
+async def test_a_complaint_is_found_by_every_id_the_crm_holds(intake: Intake) -> None:
+    _, client = intake
+    customer = {"customer_id": "CUST-7", "email": "Octavia.Quill@Example.org", "phone": "+44 20 7946-0018"}
+    target = await file(
+        client,
+        draft(
+            customer=customer,
+            crm_reference="CASE-4711",
+            tags=["vip", "outage-2026-11"],
+            description="The router keeps dropping the connection every evening.",
+        ),
+    )
+    await file(client, draft("CUST-8", tags=["vip"], description="Charged twice for the same order."))
+    searches: list[dict[str, Any]] = [
+        {"crm_reference": "CASE-4711"},
+        {"reference": target["reference"]},
+        {"email": "octavia.quill@example.ORG"},
+        {"phone": "+442079460018"},
+        {"phone": "+44 (20) 7946 0018"},
+        {"tag": "outage-2026-11"},
+        {"q": "router dropping"},
+        {"q": '"dropping the connection" -twice'},
+    ]
+    for params in searches:
+        response = await client.get("/v1/complaints", params=params)
+        assert response.status_code == 200, (params, response.text)
+        assert [i["id"] for i in response.json()["items"]] == [target["id"]], params
+    assert len((await client.get("/v1/complaints", params={"tag": "vip"})).json()["items"]) == 2
+    assert (await client.get("/v1/complaints", params={"q": "refund"})).json()["items"] == []
+
+
+async def test_an_unknown_query_parameter_is_refused_by_name(intake: Intake) -> None:
+    _, client = intake
+    await file(client, draft("CUST-1"))
+    response = await client.get("/v1/complaints", params={"custmer_id": "CUST-1", "limit": 5, "colour": "x"})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in response.json()["errors"]] == ["query.colour", "query.custmer_id"]
+    history = await client.get("/v1/customers/CUST-1/complaints", params={"sort": "filed_at"})
+    assert history.status_code == 422  # this operation takes no sort
+    assert [e["field"] for e in history.json()["errors"]] == ["query.sort"]
+
+
+async def test_overdue_filters_both_ways(intake: Intake) -> None:
+    app, client = intake
+    late = await file(client, draft("CUST-late"))
+    on_time = await file(client, draft("CUST-on-time"))
+    # Make the first one overdue: its earliest running due time lies in the past.
+    runtime = app.state.runtime
+    async with runtime.db.transaction() as session:
+        await session.execute(
+            complaints.update()
+            .where(complaints.c.id == late["id"])
+            .values(next_due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+    overdue = (await client.get("/v1/complaints", params={"overdue": "true"})).json()["items"]
+    not_overdue = (await client.get("/v1/complaints", params={"overdue": "false"})).json()["items"]
+    assert [i["id"] for i in overdue] == [late["id"]]
+    assert on_time["id"] in [i["id"] for i in not_overdue]
+    assert late["id"] not in [i["id"] for i in not_overdue]

@@ -38,7 +38,13 @@ from complaints_intake.domain.repeats import classify
 from complaints_intake.events.publishing import SOURCE, record_change
 from complaints_intake.regulation import deadline_basis, letter_for
 from complaints_intake.settings import IntakeSettings
-from complaints_intake.store.complaints import get_complaint, history_of, insert_complaint, lifecycle_of
+from complaints_intake.store.complaints import (
+    complaint_with_crm_reference,
+    get_complaint,
+    history_of,
+    insert_complaint,
+    lifecycle_of,
+)
 from complaints_intake.store.search import earlier_complaints
 
 CONFIDENTIAL_SCOPE = "confidential"
@@ -85,10 +91,13 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         responses={
             **AUTH_ERRORS,
             409: problem(
-                "The CRM reference is already used by this client.",
+                "The CRM reference is already used by this client: `complaint_id` and `complaint_url` "
+                "name the complaint filed under it, so a CRM that lost the first response can recover.",
                 409,
                 "conflict",
                 "This CRM reference was already used for another complaint.",
+                complaint_id="0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
+                complaint_url="/v1/complaints/0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
             ),
             422: problem(
                 "A field is not valid, or the Idempotency-Key was used for another request.",
@@ -144,9 +153,25 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 view = ComplaintView.from_row(row)
                 await remember(session, principal.client, idempotency_key, 201, view, location)
         except IntegrityError as exc:
-            raise Conflict("This CRM reference was already used for another complaint.") from exc
+            raise await crm_reference_taken(principal.client, body.crm_reference) from exc
         response.headers["Location"] = location
         return view
+
+    async def crm_reference_taken(client_id: str, crm_reference: str | None) -> Conflict:
+        """The 409 for a CRM reference already used, naming the complaint that has it."""
+        async with runtime.db.transaction() as session:
+            existing = (
+                await complaint_with_crm_reference(session, client_id, crm_reference)
+                if crm_reference
+                else None
+            )
+        if existing is None:  # not the CRM reference's constraint: nothing to point at
+            return Conflict("This complaint could not be filed because of a conflicting complaint; retry.")
+        return Conflict(
+            "This CRM reference was already used for another complaint.",
+            complaint_id=str(existing),
+            complaint_url=f"/v1/complaints/{existing}",
+        )
 
     @router.get(
         "/{complaint_id}",

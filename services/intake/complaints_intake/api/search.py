@@ -15,6 +15,7 @@ from fastapi_problem.error import StatusProblem
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Channel, Severity
+from complaints_common.query import refuse_unknown_query_parameters
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import AUTH_ERRORS, problem
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
@@ -68,7 +69,7 @@ Text100 = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
 def search_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(tags=["complaints"])
+    router = APIRouter(tags=["complaints"], dependencies=[Depends(refuse_unknown_query_parameters)])
     settings = runtime.settings
     assert isinstance(settings, IntakeSettings)
 
@@ -89,15 +90,21 @@ def search_router(runtime: Runtime) -> APIRouter:
         "/v1/complaints",
         summary="Find complaints",
         description=(
-            "Filters combine with AND. Pages are cut by a cursor on (filed_at, id), so complaints filed "
-            "while you page through never shift or repeat items. `overdue=true` lists complaints whose "
-            "earliest running due time has passed; `due_within_hours` the ones due soon. Confidential "
-            "complaints are listed only for keys with the `confidential` scope."
+            "Filters combine with AND; a query parameter not listed here is refused (422 naming it), "
+            "so a misspelt filter never returns unrelated complaints. Find a complaint by the ids the "
+            "CRM holds: `crm_reference` (yours), `reference` (the one the customer quotes), the "
+            "customer's `email` (any case) or `phone` (compared by its digits), a `tag`, or words of "
+            "the description (`q`, PostgreSQL full-text search, all words must match; quotes for a "
+            "phrase, `-word` to exclude). Pages are cut by a cursor on (filed_at, id), so complaints "
+            "filed while you page through never shift or repeat items. `overdue=true` lists complaints "
+            "whose earliest running due time has passed, `overdue=false` the others; "
+            "`due_within_hours` the ones due soon. Confidential complaints are listed only for keys "
+            "with the `confidential` scope."
         ),
         responses={
             **AUTH_ERRORS,
             422: problem(
-                "A filter or the cursor is not valid.",
+                "A filter or the cursor is not valid, or a query parameter is unknown.",
                 422,
                 "invalid-cursor",
                 "Pass back `next_cursor` exactly as it was returned.",
@@ -113,6 +120,14 @@ def search_router(runtime: Runtime) -> APIRouter:
         severity: Severity | None = None,
         customer_id: Text100 = None,
         agent_id: Text100 = None,
+        crm_reference: Text100 = None,
+        reference: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+        email: Annotated[str | None, Query(min_length=3, max_length=254)] = None,
+        phone: Annotated[str | None, Query(min_length=3, max_length=32, pattern=r"^\+?[0-9 ().-]+$")] = None,
+        tag: Text100 = None,
+        q: Annotated[
+            str | None, Query(min_length=1, max_length=200, description="Words of the description.")
+        ] = None,
         filed_from: Annotated[datetime | None, Query(description="Filed at or after.")] = None,
         filed_to: Annotated[datetime | None, Query(description="Filed before.")] = None,
         overdue: bool | None = None,
@@ -136,7 +151,14 @@ def search_router(runtime: Runtime) -> APIRouter:
             filed_from=aware(filed_from),
             filed_to=aware(filed_to),
             confidential=confidential,
-            overdue_at=now if overdue else None,
+            crm_reference=crm_reference,
+            reference=reference,
+            email=email,
+            phone=phone,
+            tag=tag,
+            text=q,
+            overdue_at=now if overdue is True else None,
+            on_time_at=now if overdue is False else None,
             due_before=now + timedelta(hours=due_within_hours) if due_within_hours else None,
         )
         return await page(filters, sort, limit, cursor)

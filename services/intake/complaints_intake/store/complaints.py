@@ -239,3 +239,15 @@ async def clock_history(
         .order_by(complaint_history.c.seq)
     )
     return [(r.action, r.at, r.to_status) for r in rows]
+
+
+async def complaint_with_crm_reference(
+    session: AsyncConnection, client_id: str, crm_reference: str
+) -> UUID | None:
+    """The complaint this client already filed under its own reference, if any."""
+    row = await session.execute(
+        select(complaints.c.id).where(
+            complaints.c.client_id == client_id, complaints.c.crm_reference == crm_reference
+        )
+    )
+    return row.scalar_one_or_none()

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, bindparam, func, select, tuple_
+from sqlalchemy import Text, and_, bindparam, cast, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -30,7 +31,27 @@ class Filters:
     filed_to: datetime | None = None
     confidential: bool | None = None
     overdue_at: datetime | None = None
+    on_time_at: datetime | None = None
     due_before: datetime | None = None
+    crm_reference: str | None = None
+    reference: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    tag: str | None = None
+    text: str | None = None
+
+
+# Free text is matched with PostgreSQL full-text search in the `simple` configuration: descriptions
+# come in every customer's language (Russian, Persian...), and a language-specific stemmer would
+# mangle the others. The same expressions are indexed (migration 0005_complaint_search).
+description_words = func.to_tsvector("simple", complaints.c.description)
+customer_email = func.lower(complaints.c.customer["email"].astext)
+# A phone number is compared by its digits (and a leading +): "+44 20 7946-0018" finds +442079460018.
+customer_phone = func.regexp_replace(complaints.c.customer["phone"].astext, "[^0-9+]", "", "g")
+
+
+def phone_digits(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +76,8 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
         c.severity: f.severity,
         c.customer_id: f.customer_id,
         c.agent_id: f.agent_id,
+        c.crm_reference: f.crm_reference,
+        c.reference: f.reference,
     }
     conditions.extend(column == value for column, value in exact.items() if value is not None)
     if f.filed_from is not None:
@@ -63,8 +86,19 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
         conditions.append(c.filed_at < f.filed_to)
     if f.confidential is not None:
         conditions.append(c.confidential.is_(f.confidential))
+    if f.email is not None:
+        conditions.append(customer_email == f.email.lower())
+    if f.phone is not None:
+        conditions.append(customer_phone == phone_digits(f.phone))
+    if f.tag is not None:
+        conditions.append(c.tags.op("@>")(cast([f.tag], ARRAY(Text))))  # `@>`: the GIN index's operator
+    if f.text is not None:
+        conditions.append(description_words.op("@@")(func.websearch_to_tsquery("simple", f.text)))
     if f.overdue_at is not None:
         conditions.append(c.next_due_at < f.overdue_at)
+    if f.on_time_at is not None:
+        # Not overdue: nothing running is past due (met, paused, or due later).
+        conditions.append(or_(c.next_due_at.is_(None), c.next_due_at >= f.on_time_at))
     if f.due_before is not None:
         conditions.append(c.next_due_at < f.due_before)
     return conditions

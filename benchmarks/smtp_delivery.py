@@ -1,6 +1,6 @@
 """Benchmark: messages per second to a local SMTP server, and complaint.created -> SMTP accepted.
 
-    .venv/bin/python -m complaints_notifications.bench_smtp --messages 1000 --paced 300 --rate 50
+    .venv/bin/python -m benchmarks.smtp_delivery --messages 1000 --paced 300 --rate 50
 
 Runs the notifications service in this process (consumer, delivery loop, relay) on real PostgreSQL
 and Kafka (the URLs given, else the embedded servers of complaints_devstack), an aiosmtpd server in

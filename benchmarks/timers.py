@@ -1,6 +1,6 @@
 """Benchmark: how fast follow-up fires due timers, and how late, with 100,000 pending.
 
-    python -m complaints_followup.bench_timers [--timers 100000] [--replicas 1 2] [--batch 200]
+    python -m benchmarks.timers [--timers 100000] [--replicas 1 2] [--batch 200]
 
 For each replica count: a scratch database on an embedded PostgreSQL (a free port, a temporary
 directory), migrated; `--timers` scheduled satisfaction checks for distinct customers inserted in
