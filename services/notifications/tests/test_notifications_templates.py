@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from shutil import copytree
 
@@ -119,9 +120,10 @@ def test_letters_carry_their_required_content_and_the_firms_words(
     templates: Templates, kind: MessageKind
 ) -> None:
     variables = sample_variables(kind)
-    for channel in (Channel.EMAIL, Channel.SMS):
-        text = templates.render(kind, channel, "ru", variables).text
-        assert variables["required_content"][0] in text and variables["explanation"] in text
+    for channel, language in itertools.product((Channel.EMAIL, Channel.SMS), ("en", "ru", "fa")):
+        rendered = templates.render(kind, channel, language, variables)
+        assert rendered.locale == language
+        assert variables["required_content"][0] in rendered.text and variables["explanation"] in rendered.text
     email = templates.render(kind, Channel.EMAIL, "en", variables).text
     if kind is MessageKind.FINAL_RESPONSE:
         assert "We uphold your complaint in part. We are offering you 50.00 GBP" in email

@@ -80,7 +80,7 @@ class Deadline(BaseModel):
     name: str = Field(max_length=60, examples=["final_response"])
     due_at: datetime | None = Field(description="None while the clock is paused.")
     paused: bool = False
-    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca"])
+    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca-disp"])
     met_at: datetime | None = Field(default=None, description="When the deadline was met; None while open.")
     breach: bool = Field(default=True, description="Whether missing it is a breach (False: a target).")
     kind: DeadlineKind = Field(
