@@ -124,11 +124,14 @@ def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, str]]:
 MAX_RETRIES = 20
 
 
+RETRY_LATER = (429, 503)  # over the rate limit; a dependency restarting
+
+
 async def post(client: httpx.AsyncClient, url: str, body: dict[str, Any], key: str) -> httpx.Response:
-    """POST, waiting out a 429 as its Retry-After says (the key makes the retry safe)."""
+    """POST, waiting out a 429 or 503 as its Retry-After says (the key makes the retry safe)."""
     for _ in range(MAX_RETRIES):
         response = await client.post(url, json=body, headers={"Idempotency-Key": key})
-        if response.status_code != 429:
+        if response.status_code not in RETRY_LATER:
             return response
         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
     return response

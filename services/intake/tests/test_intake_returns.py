@@ -104,7 +104,7 @@ async def test_the_cfpb_return_of_the_replayed_sample_matches_the_csv(
         assert (await client.put("/v1/deadline-profiles/selection", json={"profile": "us-cfpb"})).is_success
         start = datetime.now(UTC)
         report = await import_cfpb(client, SAMPLE, concurrency=8)
-        assert (report.rows, sum(report.failed.values())) == (2066, 0)
+        assert (report.rows, sum(report.failed.values())) == (2066, 0), report.failed
         end = datetime.now(UTC) + timedelta(seconds=1)
         period = {"regime": "us-cfpb", "from": start.isoformat(), "to": end.isoformat()}
         answer = (await client.get("/v1/reports/complaints-return", params=period)).json()
