@@ -7,11 +7,16 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# BROKER: the embedded broker of make run / chaos (tansu or kafka, default tansu) and of make bench
+# (tansu, kafka or both, default both). REPLICAS: processes per service in make run.
+REPLICAS ?= 1
 
 .PHONY: help install run test lint typecheck bench chaos profile journey clean
 
 help:
 	@echo "make run      start the whole platform on embedded PostgreSQL and Kafka (Ctrl-C stops it)"
+	@echo "              BROKER=kafka: on a three-node Apache Kafka cluster (needs Java 17+ and Maven)"
+	@echo "              REPLICAS=2: two processes of every service"
 	@echo "make test     run the whole test suite on real servers"
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks and write docs/benchmarks"
@@ -30,7 +35,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/p
 install: $(VENV)/.synced
 
 run: install
-	$(VENV)/bin/complaints-dev run
+	COMPLAINTS_BROKER=$(or $(BROKER),tansu) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
 
 test: install
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
@@ -41,10 +46,10 @@ lint: install
 	$(VENV)/bin/mypy libs services
 
 bench: install
-	$(VENV)/bin/python -m benchmarks
+	$(VENV)/bin/python -m benchmarks --broker $(or $(BROKER),both)
 
 chaos: install
-	$(VENV)/bin/python -m benchmarks.chaos
+	$(VENV)/bin/python -m benchmarks.chaos --broker $(or $(BROKER),tansu)
 
 profile: install
 	$(VENV)/bin/python -m benchmarks.profile

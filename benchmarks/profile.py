@@ -137,9 +137,9 @@ async def offer(stack: Stack, rate: float, seconds: float) -> int:
 
 
 def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
-    assert stack.postgres is not None and stack.broker is not None
+    assert stack.postgres is not None
     services = dict(stack.pids())
-    pids = {**services, "postgresql": stack.postgres.pid or 0, "broker": stack.broker.pid or 0}
+    pids = {**services, "postgresql": stack.postgres.pid or 0, **stack.broker_pids()}
     asyncio.run(offer(stack, 5, 3))  # warm-up: group joins, caches, prepared statements
     time.sleep(3)
 

@@ -30,7 +30,7 @@ from complaints_devstack.launcher import (
     service_env,
 )
 from complaints_devstack.ports import free_port
-from complaints_devstack.service_testing import FAST_SETTINGS
+from complaints_devstack.service_testing import FAST_SETTINGS, local_issuer
 
 API_KEY = "e2e-test-key"
 
@@ -50,6 +50,7 @@ class Platform:
             "TOPIC_PREFIX": self.prefix,
             "SPANS_FILE": str(self.spans_file(service)),
             **{name.upper(): str(value) for name, value in FAST_SETTINGS.items()},
+            **local_issuer().env_settings(),
         }
         base_env = {
             **os.environ,
@@ -123,8 +124,11 @@ class Platform:
         path = self.workdir / f"{service}.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def client(self, service: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url(service), headers={"X-API-Key": API_KEY}, timeout=10)
+    def client(self, service: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+        """A client of the service: the start-up key of tenant `crm-e2e` unless `headers` say otherwise."""
+        return httpx.AsyncClient(
+            base_url=self.url(service), headers=headers or {"X-API-Key": API_KEY}, timeout=10
+        )
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(asyncpg_dsn(self.database_url))

@@ -8,15 +8,12 @@ match the documented schema, and every /v1 operation must answer 401 without an 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import warnings
 from typing import Any
 
 import httpx
-import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -25,6 +22,7 @@ from complaints_common.runtime import ServiceDefinition
 from complaints_common.settings import ServiceSettings
 from complaints_compensation.main import SERVICE as COMPENSATION
 from complaints_compensation.settings import CompensationSettings
+from complaints_devstack.openapi_cases import draw_cases
 from complaints_devstack.service_testing import running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 from complaints_followup.main import SERVICE as FOLLOWUP
@@ -46,27 +44,6 @@ SERVICES: dict[str, tuple[ServiceDefinition, type[ServiceSettings]]] = {
 EXAMPLES = 10
 CHECKS = [not_a_server_error, response_schema_conformance]
 BASE_URL = "http://test"
-
-
-def draw_cases(operation: Any, mode: GenerationMode, count: int) -> list[Any]:
-    """Up to `count` generated requests for one operation (hypothesis, no shrinking, no database)."""
-    cases: list[Any] = []
-
-    @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-    @hypothesis.settings(
-        max_examples=count,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    def collect(case: Any) -> None:
-        cases.append(case)
-
-    # Unsatisfiable: e.g. no invalid request exists for an operation without parameters or body.
-    with contextlib.suppress(hypothesis.errors.Unsatisfiable):
-        collect()
-    return cases
 
 
 KNOWN_422 = (

@@ -3,66 +3,76 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
+import inspect
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaints_common import metrics
-from complaints_common.problems import Forbidden, ServiceUnavailable, Unauthorised, install_problem_details
-from complaints_common.settings import ApiKey
+from complaints_common.identity import KeyLoader, KeyRing, Principal, TokenVerifier, hash_key, key_principal
+from complaints_common.problems import (
+    Forbidden,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorised,
+    install_problem_details,
+)
+from complaints_common.settings import ServiceSettings
+
+__all__ = [
+    "API_KEY_HEADER",
+    "Principal",
+    "current_principal",
+    "hash_key",
+    "install_common",
+    "platform_operator",
+    "require_scope",
+]
 
 API_KEY_HEADER = "X-API-Key"
 api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
+    scheme_name="ApiKey",
     auto_error=False,
-    description="The CRM client's API key. Keys are issued per client and carry scopes.",
+    description=(
+        "A CRM client's API key, for machine-to-machine calls: bound to one client (tenant), with "
+        "scopes, issued and revoked through intake's /v1/admin/api-keys and honoured by every service."
+    ),
+)
+bearer_scheme = HTTPBearer(
+    scheme_name="Bearer",
+    bearerFormat="JWT",
+    auto_error=False,
+    description=(
+        "An OAuth 2.0 / OpenID Connect access token (JWT) from the tenant's identity provider: the "
+        "client claim names the tenant, `sub` the person and the role claim their role."
+    ),
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: the CRM client a key belongs to, and what it may do."""
-
-    client: str
-    scopes: frozenset[str]
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def authenticate(keys: list[ApiKey], presented: str | None) -> Principal:
-    """Compare digests in constant time, against every key, so timing says nothing."""
-    if not presented:
-        raise Unauthorised(f"Send your API key in the {API_KEY_HEADER} header.")
-    digest = hash_key(presented)
-    match = None
-    for key in keys:
-        if hmac.compare_digest(digest, key.sha256):
-            match = key
-    if match is None:
-        raise Unauthorised("The API key is not valid.")
-    return Principal(match.client, frozenset(match.scopes))
-
-
 async def current_principal(
-    request: Request, presented: Annotated[str | None, Depends(api_key_scheme)]
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    presented: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
     """A dependency: who is calling. FastAPI runs it once per request, however many dependencies
     (a router's guard, the route's scope check) ask for it."""
-    return authenticate(request.app.state.api_keys, presented)
+    if bearer is not None:
+        verifier: TokenVerifier = request.app.state.token_verifier
+        return await verifier.verify(bearer.credentials)
+    if presented:
+        ring: KeyRing = request.app.state.key_ring
+        return key_principal(await ring.current(), presented)
+    raise Unauthorised(f"Send a bearer token (Authorization: Bearer ...) or an API key ({API_KEY_HEADER}).")
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
-    """A dependency: the caller must hold `scope` (admin holds every scope)."""
+    """A dependency: the caller must hold `scope` (admin holds every scope of its tenant)."""
 
     async def dependency(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if scope not in principal.scopes and "admin" not in principal.scopes:
@@ -70,6 +80,13 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+async def platform_operator(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """A dependency: the caller must be a platform operator (a tenant's admin is not one)."""
+    if not principal.platform_operator:
+        raise Forbidden("This operation spans every client: only a platform operator may do it.")
+    return principal
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -140,9 +157,73 @@ class LatencyMiddleware:
             )
 
 
-def install_common(app: FastAPI, keys: list[ApiKey], checks: dict[str, ReadinessCheck]) -> None:
-    """Problem details for every error, the API keys, health and metrics routes, latency metrics."""
-    app.state.api_keys = keys
+class BodyLimitMiddleware:
+    """Refuses a request body above `limit` bytes with a 413 problem: at once when Content-Length
+    says so, else as soon as the streamed body passes the limit. (Starlette's own limit answers in
+    plain text, not as a problem.)"""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = PayloadTooLarge(f"The request body is over the limit of {self.limit} bytes.")
+        length = dict(scope.get("headers") or ()).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            await problem_response(scope, receive, send, too_large)
+            return
+        received = 0
+        started = answered = False
+
+        async def counted() -> Message:
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    # Answer now and tell the app the client has gone: it stops reading, and
+                    # whatever it still sends is dropped.
+                    if not started:
+                        await problem_response(scope, receive, send, too_large)
+                    answered = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if answered:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.app(scope, counted, watched)
+
+
+async def problem_response(scope: Scope, receive: Receive, send: Send, problem: Exception) -> None:
+    """Answer with the app's own problem handler, from a middleware outside the app's handlers."""
+    app = scope["app"]
+    handler = next(app.exception_handlers[c] for c in type(problem).__mro__ if c in app.exception_handlers)
+    response = handler(Request(scope, receive), problem)
+    if inspect.isawaitable(response):
+        response = await response
+    await response(scope, receive, send)
+
+
+def install_common(
+    app: FastAPI,
+    settings: ServiceSettings,
+    checks: dict[str, ReadinessCheck],
+    load_keys: KeyLoader | None = None,
+) -> None:
+    """Problem details for every error, bearer tokens and API keys, health and metrics routes,
+    latency metrics, the body size limit."""
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.key_ring = KeyRing(settings.api_keys, settings.api_key_refresh_s, load_keys)
     install_problem_details(app)
     app.include_router(health_router(checks))
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware)

@@ -90,7 +90,7 @@ class ConsumerRunner:
         """Consume until `stop` is set; any failure restarts the consumer, uncommitted, after a pause."""
         self._stop = stop
         while not stop.is_set():
-            consumer = new_consumer(self.settings, self.group, self.topics)
+            consumer = await new_consumer(self.settings, self.group, self.topics)
             try:
                 await consumer.start()
                 log.info("consumer started", extra={"group": self.group, "topics": self.topics})

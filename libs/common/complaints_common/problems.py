@@ -54,6 +54,12 @@ class Unprocessable(StatusProblem):
     status = 422
 
 
+class PayloadTooLarge(StatusProblem):
+    type_ = "payload-too-large"
+    title = "The request body is too large."
+    status = 413
+
+
 class TooManyRequests(StatusProblem):
     type_ = "too-many-requests"
     title = "Too many requests."

@@ -23,13 +23,14 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
 
 from complaints_common.api import install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
 from complaints_common.dlq import replay_command
 from complaints_common.kafka import new_producer
+from complaints_common.keys import key_loader, key_subscription
 from complaints_common.loops import BackgroundLoop, supervise
 from complaints_common.messaging import Inbox, Outbox
 from complaints_common.relay import OutboxRelay, republish_since
@@ -76,7 +77,7 @@ class Runtime:
         return self._producer
 
     async def start(self) -> None:
-        self._producer = new_producer(self.settings)
+        self._producer = await new_producer(self.settings)
         await self._producer.start()
 
     async def stop(self) -> None:
@@ -104,6 +105,9 @@ class ServiceDefinition:
     subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _: ()
     background: Callable[[Runtime], Sequence[BackgroundLoop]] = lambda _: ()
     version: str = "0.1.0"
+    # Intake issues the API keys (its admin API); every other service keeps a copy of them from
+    # the `platform.api-keys` topic in its own `api_keys` table.
+    issues_keys: bool = False
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
@@ -115,9 +119,17 @@ class ServiceDefinition:
             inbox=Inbox(self.metadata),
         )
 
+    def all_subscriptions(self, runtime: Runtime) -> list[Subscription]:
+        """The service's own subscriptions, and the API keys' for a service that keeps a copy."""
+        subscriptions = list(self.subscriptions(runtime))
+        keys = self._key_table()
+        if keys is not None and not self.issues_keys:
+            subscriptions.append(key_subscription(keys))
+        return subscriptions
+
     def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
         loops: list[BackgroundLoop] = [OutboxRelay(runtime.settings, runtime.schema, runtime.producer).run]
-        subscriptions = self.subscriptions(runtime)
+        subscriptions = self.all_subscriptions(runtime)
         if subscriptions:
             runner = ConsumerRunner(
                 group=self.name,
@@ -142,10 +154,12 @@ class ServiceDefinition:
             openapi_tags=self.openapi_tags,
         )
         app.state.runtime = runtime
+        keys = self._key_table()
         install_common(
             app,
-            settings.api_keys,
+            settings,
             {"database": runtime.db.ping, "broker": lambda: _broker_ping(runtime)},
+            key_loader(runtime.db, keys) if keys is not None else None,
         )
         if mode.runs_api:
             for router in self.routers(runtime):
@@ -155,6 +169,9 @@ class ServiceDefinition:
             app, excluded_urls="healthz,readyz,metrics", exclude_spans=["receive", "send"]
         )
         return app
+
+    def _key_table(self) -> Table | None:
+        return self.metadata.tables.get(f"{self.metadata.schema}.api_keys")
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI, runtime: Runtime, mode: Mode) -> AsyncIterator[None]:

@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from complaints_common.api import API_KEY_HEADER, Principal, hash_key, install_common, require_scope
 from complaints_common.problems import Conflict, NotFound
-from complaints_common.settings import ApiKey
+from complaints_common.settings import ApiKey, ServiceSettings
+from complaints_devstack.service_testing import bearer, local_issuer
 
 SECRET_EMAIL = "philomena.grubb+api@example.invalid"
 PROBLEM_JSON = "application/problem+json"
@@ -51,7 +52,8 @@ def build_app(health: Health) -> FastAPI:
         ApiKey(client="crm-reader", sha256=hash_key(READ_KEY), scopes=["read"]),
         ApiKey(client="ops", sha256=hash_key(ADMIN_KEY), scopes=["admin"]),
     ]
-    install_common(app, keys, {"database": health.database, "broker": health.broker})
+    settings = ServiceSettings(api_keys=keys, auth=local_issuer().settings(), max_body_bytes=4096)
+    install_common(app, settings, {"database": health.database, "broker": health.broker})
 
     @app.post("/filings")
     async def file_one(
@@ -138,6 +140,26 @@ async def test_a_key_with_the_scope_passes(client: httpx.AsyncClient) -> None:
     response = await client.post("/filings", json=VALID, headers={API_KEY_HEADER: FILE_KEY})
     assert response.status_code == 200, response.text
     assert response.json() == {"client": "crm-filer", "reference": "R-1"}
+
+
+async def test_a_persons_token_passes_with_its_roles_scopes(client: httpx.AsyncClient) -> None:
+    response = await client.post("/filings", json=VALID, headers=bearer("crm-a", "agent-7", "agent"))
+    assert response.status_code == 200, response.text
+    assert response.json()["client"] == "crm-a"
+
+
+async def test_a_body_over_the_limit_is_a_413_problem(client: httpx.AsyncClient) -> None:
+    big = {**VALID, "reference": "x" * 5000}
+    assert_problem(await client.post("/filings", json=big, headers={API_KEY_HEADER: FILE_KEY}), 413)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):
+            yield b" " * 1000  # no Content-Length: counted as it streams
+
+    response = await client.post(
+        "/filings", content=chunks(), headers={API_KEY_HEADER: FILE_KEY, "content-type": "application/json"}
+    )
+    assert_problem(response, 413)
 
 
 @pytest.mark.parametrize(("method", "path"), [("POST", "/filings"), ("GET", "/filings/f-1")])

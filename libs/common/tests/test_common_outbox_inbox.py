@@ -7,6 +7,7 @@ table) and its own prefixed topics, so tests never see each other's rows or mess
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -131,7 +132,6 @@ def make_settings(database_url: str, kafka_bootstrap: str, topics: str) -> Calla
             "kafka_session_timeout_ms": 2000,
             "kafka_heartbeat_interval_ms": 300,
             "kafka_request_timeout_ms": 1500,
-            "kafka_idempotent_producer": False,
             "outbox_poll_interval_s": 0.1,
             "consumer_max_attempts": 3,
         }
@@ -148,7 +148,7 @@ def settings(make_settings: Callable[..., ServiceSettings]) -> ServiceSettings:
 
 @pytest.fixture
 async def producer(settings: ServiceSettings) -> AsyncIterator[AIOKafkaProducer]:
-    client = new_producer(settings)
+    client = await new_producer(settings)
     await client.start()
     try:
         yield client
@@ -707,6 +707,59 @@ async def test_a_redelivered_event_takes_effect_once(
     assert counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 2
     inbox = await scratch.rows(f"SELECT consumer_group, message_id, topic FROM {SCHEMA}.inbox ORDER BY 2")
     assert sorted(inbox) == sorted([(GROUP, event.id, topic), (GROUP, other.id, topic)])
+
+
+async def test_two_replicas_share_the_work_and_keep_each_complaints_order_across_rebalances(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
+) -> None:
+    """Two consumers of one group (two replicas of a service): the second joining and the first
+    leaving both rebalance the partitions mid-stream, yet every event takes effect once and each
+    complaint's events take effect in the order they were produced."""
+    topic = settings.topic("complaint.created")
+    complaints = [uuid4() for _ in range(12)]
+    events = [complaint_event(cid, n) for n in range(20) for cid in complaints]
+    position = {event.id: i for i, event in enumerate(events)}
+    first, second = Recorder(scratch), Recorder(scratch)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+
+    async def send(batch: list[Event[Any]]) -> None:
+        for event in batch:  # keyed by complaint: the partitioner keeps a complaint on one partition
+            await producer.send_and_wait(
+                topic, event.payload_json().encode(), key=event.subject.encode(), headers=raw_headers(event)
+            )
+
+    async def effects_at_least(count: int) -> bool:
+        return int(await scratch.scalar(f"SELECT count(*) FROM {SCHEMA}.effects")) >= count
+
+    pending = iter(events[40:])
+
+    async def second_at_work() -> bool:
+        # The stream keeps flowing while the group rebalances, so the second has work once assigned.
+        await send(list(itertools.islice(pending, 1)))
+        return bool(second.calls)
+
+    replica_a = asyncio.create_task(make_runner(scratch, settings, producer, first).run(stop_first))
+    replica_b: asyncio.Task[None] | None = None
+    try:
+        await send(events[:40])
+        await wait_until(lambda: effects_at_least(1), "the first replica at work")
+        replica_b = asyncio.create_task(make_runner(scratch, settings, producer, second).run(stop_second))
+        await wait_until(second_at_work, "the second replica given partitions and work", 60)
+        stop_first.set()  # the first replica leaves: its partitions move to the second
+        await asyncio.wait_for(replica_a, TIMEOUT_S)
+        await send(list(pending))
+        await wait_until(lambda: effects_at_least(len(events)), "every event applied", 60)
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(asyncio.gather(replica_a, *([replica_b] if replica_b else [])), TIMEOUT_S)
+
+    assert await scratch.effect_counts() == {event.id: 1 for event in events}, "each event exactly once"
+    assert first.calls and second.calls, "both replicas did part of the work"
+    applied = await scratch.rows(f"SELECT event_id, complaint_id FROM {SCHEMA}.effects ORDER BY n")
+    for complaint_id in complaints:
+        order = [position[event_id] for event_id, cid in applied if cid == str(complaint_id)]
+        assert order == sorted(order), f"complaint {complaint_id} applied out of order: {order}"
 
 
 async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(

@@ -4,14 +4,18 @@
         response = await client.post("/v1/complaints", json=...)
 
 The schema is migrated first; the app's lifespan starts the producer, relay, consumers and loops
-(mode SERVE), and `client` talks to the app in-process with every scope granted.
+(mode SERVE), and `client` talks to the app in-process with every scope granted (an API key of
+tenant `crm-test`); `bearer(...)` makes the headers of a person's token from the test issuer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -20,6 +24,7 @@ from fastapi import FastAPI
 from complaints_common.api import hash_key
 from complaints_common.runtime import Mode, ServiceDefinition, run_migrations
 from complaints_common.settings import ApiKey, ServiceSettings
+from complaints_devstack.issuer import DevIssuer
 from complaints_devstack.launcher import DEV_API_SCOPES
 
 TEST_API_KEY = "test-key-all-scopes"
@@ -33,6 +38,17 @@ FAST_SETTINGS: dict[str, Any] = {
     "outbox_poll_interval_s": 0.5,
 }
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+@functools.cache
+def local_issuer() -> DevIssuer:
+    """One local token issuer per test process (its key in a temporary directory)."""
+    return DevIssuer(Path(tempfile.mkdtemp(prefix="complaints-issuer-")))
+
+
+def bearer(tenant: str, sub: str, role: str | None = "agent", **claims: Any) -> dict[str, str]:
+    """Headers carrying a token of the test issuer for `sub` acting in `role` at `tenant`."""
+    return {"Authorization": f"Bearer {local_issuer().token(tenant, sub, role, **claims)}"}
 
 
 def test_api_keys(
@@ -54,6 +70,7 @@ def test_settings(
         "kafka_bootstrap_servers": kafka_bootstrap,
         "topic_prefix": topic_prefix,
         "api_keys": test_api_keys(),
+        "auth": local_issuer().settings(),
         **FAST_SETTINGS,
         **overrides,
     }

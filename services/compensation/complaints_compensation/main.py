@@ -28,7 +28,8 @@ SERVICE = ServiceDefinition(
         "at once within the front line's authority and publishes `compensation.granted`; above it the "
         "decision waits for a supervisor or manager (four eyes). Abuse rules refuse or hold grants and "
         "name themselves; vouchers are single use with an expiry. Every call but /healthz, /readyz and "
-        "/metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
+        "/metrics needs a bearer token (OpenID Connect) "
+        "or an `X-API-Key`; the OpenAPI document is public. Errors are RFC 9457 problem details."
     ),
     settings_factory=CompensationSettings,
     metadata=metadata,

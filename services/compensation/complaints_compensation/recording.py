@@ -48,7 +48,9 @@ GRANTED_VALUE = Counter(
     "compensation_granted_value_total", "Retail value of the compensation granted, by currency.", ["currency"]
 )
 BUDGET_EXCEEDED = Gauge(
-    "compensation_budget_exceeded", "1 while this period's granted cost is above the budget.", ["currency"]
+    "compensation_budget_exceeded",
+    "1 while a client's granted cost this period is above the budget.",
+    ["client", "currency"],
 )
 
 
@@ -75,6 +77,7 @@ class Recorder:
         offer = decision.offer
         row: dict[str, Any] = {
             "id": decision_id,
+            "client_id": complaint.client_id,
             "complaint_id": complaint.complaint_id,
             "customer_id": complaint.customer.customer_id,
             "status": decision.status,
@@ -101,7 +104,7 @@ class Recorder:
         after_commit(session, DECISIONS.labels(decision.status, decision.authority).inc)
         if decision.status == "granted":
             await self._publish_grant(session, row, offer)
-            await self.check_budget(session, policy, offer.value.currency, now)
+            await self.check_budget(session, policy, complaint.client_id, offer.value.currency, now)
         else:
             await self.publish_recorded(session, row, decided_by=proposed_by)
         return decision_id
@@ -129,7 +132,7 @@ class Recorder:
         granted = row | values
         after_commit(session, DECISIONS.labels("granted", granted["authority"]).inc)
         await self._publish_grant(session, granted, offer)
-        await self.check_budget(session, policy, offer.value.currency, now)
+        await self.check_budget(session, policy, row["client_id"], offer.value.currency, now)
         return granted
 
     async def _publish_grant(self, session: AsyncConnection, row: dict[str, Any], offer: Offer) -> None:
@@ -138,6 +141,7 @@ class Recorder:
         after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
         grant = CompensationGrantedV1(
             complaint_id=row["complaint_id"],
+            client_id=row["client_id"],
             decision_id=row["id"],
             customer_id=row["customer_id"],
             offer=offer,
@@ -154,6 +158,7 @@ class Recorder:
     async def publish_recorded(self, session: AsyncConnection, row: dict[str, Any], decided_by: str) -> None:
         recorded = CompensationDecisionRecordedV1(
             complaint_id=row["complaint_id"],
+            client_id=row["client_id"],
             decision_id=row["id"],
             customer_id=row["customer_id"],
             status=row["status"],
@@ -176,6 +181,7 @@ class Recorder:
     ) -> None:
         changed = VoucherChangedV1(
             complaint_id=row["complaint_id"],
+            client_id=row["client_id"],
             decision_id=row["id"],
             change=change,
             changed_by=by,
@@ -185,19 +191,26 @@ class Recorder:
         await self.outbox.add(session, Event(VOUCHER_CHANGED_V1, changed, SOURCE))
 
     async def check_budget(
-        self, session: AsyncConnection, policy: Policy, currency: str, now: datetime
+        self, session: AsyncConnection, policy: Policy, client_id: str, currency: str, now: datetime
     ) -> None:
-        """Warn (log and metric) when this month's granted cost passes the policy's budget."""
+        """Warn (log and metric) when a client's granted cost this month passes the policy's budget
+        (the budget applies to each client's own spend)."""
         budget = policy.budget.amounts.get(currency)
         if budget is None:
             return
-        spent = await store.granted_spend(session, month_start(now), currency)
+        spent = await store.granted_spend(session, client_id, month_start(now), currency)
         over = spent > budget
 
-        extra = {"currency": currency, "budget": str(budget), "spent": str(spent), "period": "month"}
+        extra = {
+            "client": client_id,
+            "currency": currency,
+            "budget": str(budget),
+            "spent": str(spent),
+            "period": "month",
+        }
 
         def report() -> None:
-            BUDGET_EXCEEDED.labels(currency).set(1 if over else 0)
+            BUDGET_EXCEEDED.labels(client_id, currency).set(1 if over else 0)
             if over:
                 log.warning("compensation budget exceeded", extra=extra)
 

@@ -27,7 +27,8 @@ def build_service(clock: Clock = system_clock) -> ServiceDefinition:
             "breach, a breach event at it), keeps the follow-ups agents set, and publishes "
             "`followup.due` when each falls due, exactly once across replicas and restarts. Agents "
             "record call-back outcomes here; a dissatisfied customer's complaint is reopened by intake "
-            "on `followup.outcome`. Every call but /healthz, /readyz and /metrics needs an `X-API-Key`. "
+            "on `followup.outcome`. Every call but /healthz, /readyz and /metrics needs a bearer token "
+            "(OpenID Connect) or an `X-API-Key`; the OpenAPI document is public. "
             "Errors are RFC 9457 problem details."
         ),
         settings_factory=FollowupSettings,

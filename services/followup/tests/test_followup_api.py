@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from complaints_common.runtime import Runtime
-from complaints_devstack.service_testing import running_service
+from complaints_devstack.service_testing import bearer, running_service
 from complaints_devstack.service_testing import test_settings as service_test_settings
 from complaints_followup.main import build_service
 from complaints_followup.settings import FollowupSettings
@@ -70,7 +70,7 @@ class Followup:
 
     async def outcome(self, followup_id: str, **body: Any) -> httpx.Response:
         return await self.client.post(
-            f"/v1/followups/{followup_id}/outcome", json={"agent_id": "agent-9", **body}
+            f"/v1/followups/{followup_id}/outcome", json=body, headers=bearer("crm-test", "agent-9", "agent")
         )
 
 

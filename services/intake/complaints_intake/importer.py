@@ -74,14 +74,13 @@ def complaint_from(row: dict[str, str]) -> dict[str, Any]:
 def transitions_for(row: dict[str, str]) -> list[dict[str, Any]]:
     """The lifecycle steps the company's response implies."""
     response = row.get("Company response to consumer", "").strip()
-    steps: list[dict[str, Any]] = [{"action": "acknowledge", "actor": "cfpb-import"}]
+    steps: list[dict[str, Any]] = [{"action": "acknowledge"}]
     if response == "In progress" or not response:
-        return [*steps, {"action": "start", "actor": "cfpb-import"}]
+        return [*steps, {"action": "start"}]
     relief = response in RELIEF
     reason = slug(response, 100).replace("-", "_")
     final = {
         "action": "final_response",
-        "actor": "cfpb-import",
         "reason": reason,
         "root_cause": "process" if relief else "customer_expectation",
         "outcome": "upheld" if relief else "rejected",
@@ -89,7 +88,7 @@ def transitions_for(row: dict[str, str]) -> list[dict[str, Any]]:
     return [
         *steps,
         final,
-        {"action": "close", "actor": "cfpb-import"},
+        {"action": "close"},
     ]
 
 

@@ -46,7 +46,8 @@ SERVICE = ServiceDefinition(
         "The CRM-facing API of the complaint-handling platform: file a complaint exactly once "
         "(`Idempotency-Key`), read it back with its whole journey, move it through its life "
         "(received, acknowledged, in progress, resolved, closed; reopen, escalate, pause the clock). "
-        "Every call but /healthz, /readyz and /metrics needs an `X-API-Key`. "
+        "Every call but /healthz, /readyz and /metrics needs a bearer token (OpenID Connect) or an "
+        "`X-API-Key`; the OpenAPI document itself (/openapi.json, /docs) is public. "
         "Errors are RFC 9457 problem details."
     ),
     settings_factory=IntakeSettings,
@@ -56,6 +57,7 @@ SERVICE = ServiceDefinition(
     routers=lambda runtime: guarded(runtime),
     subscriptions=subscriptions,
     background=housekeeping,
+    issues_keys=True,
     openapi_tags=[
         {"name": "complaints", "description": "File, find, read and move complaints through their life."},
         {"name": "customers", "description": "A customer's complaints across every channel."},

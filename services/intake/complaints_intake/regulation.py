@@ -68,6 +68,7 @@ async def request_erasure(
     for complaint_id in ids:
         data = ComplaintErasureRequestedV1(
             complaint_id=complaint_id,
+            client_id=client_id,
             erasure_id=erasure_id,
             customer_id=customer_id,
             requested_by=actor,

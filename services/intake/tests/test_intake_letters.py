@@ -52,7 +52,7 @@ async def test_a_holding_response_moves_the_payment_services_deadline_to_35_busi
     reasons = "We are waiting for the card scheme's chargeback records."
     holding = await client.post(
         f"{url}/transitions",
-        json={"action": "holding_response", "explanation": reasons, "actor": "agent-9"},
+        json={"action": "holding_response", "explanation": reasons},
     )
     assert holding.status_code == 200, holding.text
     held = holding.json()
@@ -69,7 +69,7 @@ async def test_a_holding_response_moves_the_payment_services_deadline_to_35_busi
         ).all()
         letter = (await session.execute(select(letters).where(letters.c.complaint_id == filed["id"]))).one()
         event = (await session.execute(select(outbox.c.payload).where(outbox.c.type == LETTER_ISSUED))).one()
-    assert ("holding_response", "agent-9") in [tuple(a) for a in audit]
+    assert "holding_response" in [a.action for a in audit] and all(a.actor for a in audit)
     assert (letter.kind, letter.explanation, letter.regime) == ("holding_response", reasons, "uk-fca")
     assert datetime.fromisoformat(event.payload["respond_by"]) == due_of(held, "final_response")
     assert "Financial Ombudsman Service" in event.payload["required_content"][0]

@@ -22,7 +22,8 @@ SERVICE = ServiceDefinition(
         "satisfaction survey, status updates) exactly once, in their language, by e-mail or SMS, "
         "sends call-back tasks to the CRM as signed webhooks, and keeps a log of every delivery "
         "attempt. Every call but /healthz, "
-        "/readyz and /metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
+        "/readyz and /metrics needs a bearer token (OpenID Connect) "
+        "or an `X-API-Key`; the OpenAPI document is public. Errors are RFC 9457 problem details."
     ),
     settings_factory=NotificationSettings,
     metadata=metadata,

@@ -32,6 +32,7 @@ PRODUCERS = {
     "followup.due": "followup",
     "followup.outcome": "followup",
     "notification.status": "notifications",
+    "platform.api_key_changed": "intake",
 }
 CONSUMERS = {
     "complaint.created": ["compensation", "followup", "notifications"],
@@ -45,6 +46,7 @@ CONSUMERS = {
     "followup.due": ["intake", "notifications"],
     "followup.outcome": ["intake", "notifications"],
     "notification.status": ["intake"],
+    "platform.api_key_changed": ["compensation", "followup", "notifications"],
 }
 IGNORED_KEYWORDS = {"title", "description", "examples", "default"}
 NAME_MAPS = {"properties", "$defs", "patternProperties"}
@@ -119,7 +121,10 @@ def _message(contract: EventContract[Any]) -> dict[str, Any]:
                 "ce_source": {"type": "string", "examples": [f"/complaints/{PRODUCERS[contract.name]}"]},
                 "ce_type": {"const": contract.ce_type},
                 "ce_time": {"type": "string", "format": "date-time"},
-                "ce_subject": {"type": "string", "description": "The complaint id (also the key)."},
+                "ce_subject": {
+                    "type": "string",
+                    "description": "The complaint id (the key id for an API key event); also the Kafka key.",
+                },
                 "ce_dataschema": {"const": contract.dataschema},
                 "traceparent": {"type": "string", "description": "W3C trace context."},
             },

@@ -41,12 +41,30 @@ LetterKind = Literal["holding_response", "summary_resolution", "final_response"]
 Outcome = Literal["upheld", "partly_upheld", "rejected"]
 
 
-class EventData(BaseModel):
-    """Base of all event data: every event is about one complaint, whose id is also the Kafka key."""
+class Payload(BaseModel):
+    """Base of all event data; `subject` is the CloudEvents subject and the Kafka key."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
+    @property
+    def subject(self) -> str:
+        raise NotImplementedError
+
+
+class EventData(Payload):
+    """Base of a complaint's events: about one complaint, whose id is also the Kafka key, of one
+    CRM client (tenant), whose id every consumer keeps on the rows the event makes."""
+
     complaint_id: UUID
+    # Optional only so that events written before tenants travelled stay readable; every producer
+    # sets it, and a consumer without it falls back to what it stored from the complaint's creation.
+    client_id: str | None = Field(
+        default=None, max_length=100, description="The CRM client (tenant) the complaint belongs to."
+    )
+
+    @property
+    def subject(self) -> str:
+        return str(self.complaint_id)
 
 
 class Money(BaseModel):
@@ -244,6 +262,26 @@ class FollowupOutcomeV1(EventData):
     nps: int | None = Field(default=None, ge=0, le=10)
     recorded_by: str = Field(max_length=100)
     recorded_at: datetime
+
+
+class ApiKeyChangedV1(Payload):
+    """An API key was issued or revoked through intake's admin API. Every service keeps the latest
+    state per key (the topic is compacted, keyed by the key id) in its own `api_keys` table. It
+    carries the SHA-256 digest the services compare against, never the secret."""
+
+    key_id: UUID
+    client_id: str = Field(max_length=100, description="The CRM client (tenant) the key is bound to.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[str] = Field(max_length=10)
+    label: str | None = Field(default=None, max_length=100)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    changed_by: str = Field(max_length=200, description="Who issued or revoked it (person or key).")
+    changed_at: datetime
+
+    @property
+    def subject(self) -> str:
+        return str(self.key_id)
 
 
 class NotificationStatusV1(EventData):

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from complaints_common.events import contracts as c
 from complaints_common.events.topics import (
+    API_KEYS,
     COMPENSATION_DECIDED,
     COMPENSATION_GRANTED,
     COMPLAINT_CREATED,
@@ -31,7 +32,7 @@ CONTENT_TYPE = "application/json"
 # A Kafka record above this is refused: no legitimate event comes near it.
 MAX_EVENT_BYTES = 256 * 1024
 
-DataT = TypeVar("DataT", bound=c.EventData)
+DataT = TypeVar("DataT", bound=c.Payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ VOUCHER_CHANGED_V1 = EventContract(
 FOLLOWUP_DUE_V1 = EventContract("followup.due", 1, c.FollowupDueV1, FOLLOWUP_DUE)
 FOLLOWUP_OUTCOME_V1 = EventContract("followup.outcome", 1, c.FollowupOutcomeV1, FOLLOWUP_OUTCOME)
 NOTIFICATION_STATUS_V1 = EventContract("notification.status", 1, c.NotificationStatusV1, NOTIFICATION_STATUS)
+API_KEY_CHANGED_V1 = EventContract("platform.api_key_changed", 1, c.ApiKeyChangedV1, API_KEYS)
 
 CONTRACTS: dict[str, EventContract[Any]] = {
     contract.ce_type: contract
@@ -92,6 +94,7 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         FOLLOWUP_DUE_V1,
         FOLLOWUP_OUTCOME_V1,
         NOTIFICATION_STATUS_V1,
+        API_KEY_CHANGED_V1,
     )
 }
 
@@ -108,8 +111,8 @@ class Event(Generic[DataT]):
 
     @property
     def subject(self) -> str:
-        """The complaint id: the CloudEvents subject and the Kafka key."""
-        return str(self.data.complaint_id)
+        """The complaint id (the key id of a key event): the CloudEvents subject and the Kafka key."""
+        return self.data.subject
 
     def payload_json(self) -> str:
         return self.data.model_dump_json()

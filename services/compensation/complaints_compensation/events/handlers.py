@@ -21,15 +21,13 @@ async def decide_automatically(
     session: AsyncConnection, complaint: ComplaintCreatedV1, book: PolicyBook, recorder: Recorder
 ) -> None:
     """The automatic decision for a new complaint: at most one, whatever the redelivery."""
-    await store.lock_customer(session, complaint.customer.customer_id)
+    await store.lock_customer(session, complaint.client_id, complaint.customer.customer_id)
     await store.remember_complaint(session, complaint)
     policy = await book.current(session)
     now = datetime.now(UTC)
-    stake = complaint.amount_at_stake
-    currency = stake.currency if stake else policy.default_currency
     contact = (store.contact_digest(complaint.customer.email), store.contact_digest(complaint.customer.phone))
     history = await store.customer_history(
-        session, complaint, policy.abuse, currency, now, contact, ComplaintFacts.of(complaint).order_ref
+        session, complaint, policy.abuse, now, contact, ComplaintFacts.of(complaint).order_ref
     )
     decision = decide(complaint, policy, history, now)
     await recorder.record_new(session, complaint, decision, "auto", policy)

@@ -62,22 +62,22 @@ async def _govern_surveys(
     checks = [row for row in due if row["kind"] == FollowupKind.SATISFACTION_CHECK]
     if not checks:
         return due
-    await lock_customers(session, (row["customer_id"] for row in checks))
+    customers = [(row["client_id"], row["customer_id"]) for row in checks]
+    await lock_customers(session, customers)
     pending = await known.with_pending_decisions(session, (row["complaint_id"] for row in checks))
     since = now - timedelta(seconds=settings.survey_period_s)
-    surveyed = await recently_surveyed(
-        session, (row["customer_id"] for row in checks), {row["complaint_id"] for row in checks}, since
-    )
+    surveyed = await recently_surveyed(session, customers, {row["complaint_id"] for row in checks}, since)
     postponed, suppressed, surveyed_now = [], [], set()
     for row in checks:
+        customer = (row["client_id"], row["customer_id"])
         if row["complaint_id"] in pending:
             postponed.append(row["id"])
-        elif row["customer_id"] in surveyed or (
-            row["attempt"] == 1 and settings.survey_period_s > 0 and row["customer_id"] in surveyed_now
+        elif customer in surveyed or (
+            row["attempt"] == 1 and settings.survey_period_s > 0 and customer in surveyed_now
         ):
             suppressed.append(row["id"])
         elif row["attempt"] == 1:
-            surveyed_now.add(row["customer_id"])
+            surveyed_now.add(customer)
     recheck_at = now + timedelta(seconds=settings.pending_decision_recheck_s)
     await unclaim(session, postponed, status=FollowupStatus.SCHEDULED, due_at=recheck_at)
     await unclaim(
@@ -104,6 +104,7 @@ async def _write_events(
         ):
             due = FollowupDueV1(
                 complaint_id=row["complaint_id"],
+                client_id=row["client_id"] or None,
                 followup_id=row["id"],
                 customer_id=row["customer_id"],
                 kind=row["kind"],

@@ -62,6 +62,7 @@ class Scheduler:
         await known.remember(
             session,
             data.complaint_id,
+            client_id=data.client_id,
             customer_id=data.customer.customer_id,
             filed_at=data.filed_at,
             category=data.category,
@@ -73,7 +74,9 @@ class Scheduler:
 
     async def on_status_changed(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintStatusChangedV1 = event.data
-        await known.remember(session, data.complaint_id, customer_id=data.customer_id)
+        await known.remember(
+            session, data.complaint_id, client_id=data.client_id, customer_id=data.customer_id
+        )
         await known.record_status(session, data.complaint_id, data.to_status, data.changed_at)
         if data.deadlines:
             await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
@@ -92,13 +95,19 @@ class Scheduler:
 
     async def on_deadlines_changed(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintDeadlinesChangedV1 = event.data
-        await known.remember(session, data.complaint_id)
+        await known.remember(session, data.complaint_id, client_id=data.client_id)
         await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
         await self.sync_deadlines(session, await known.complaint(session, data.complaint_id))
 
     async def on_compensation_granted(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: CompensationGrantedV1 = event.data
-        await known.remember(session, data.complaint_id, customer_id=data.customer_id, remedy=data.offer.kind)
+        await known.remember(
+            session,
+            data.complaint_id,
+            client_id=data.client_id,
+            customer_id=data.customer_id,
+            remedy=data.offer.kind,
+        )
         await known.record_decision(session, data.complaint_id, pending=False, at=data.granted_at)
         await self.schedule_satisfaction_check(
             session, await known.complaint(session, data.complaint_id), data.granted_at
@@ -106,7 +115,9 @@ class Scheduler:
 
     async def on_decision_recorded(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: CompensationDecisionRecordedV1 = event.data
-        await known.remember(session, data.complaint_id, customer_id=data.customer_id)
+        await known.remember(
+            session, data.complaint_id, client_id=data.client_id, customer_id=data.customer_id
+        )
         pending = data.status in PENDING_DECISIONS
         await known.record_decision(session, data.complaint_id, pending=pending, at=data.decided_at)
         if data.status == "rejected":
@@ -122,11 +133,12 @@ class Scheduler:
     ) -> None:
         """One satisfaction check per complaint, whichever settles it first (grant or resolution).
         `row` is what follow-up knows of the complaint, read after this event's facts were recorded."""
-        if row is None or row["customer_id"] is None or row["status"] == CLOSED:
+        if row is None or row["customer_id"] is None or row["client_id"] is None or row["status"] == CLOSED:
             return
         delay = timedelta(seconds=self.settings.satisfaction_delay_s)
         await schedule(
             session,
+            client_id=row["client_id"],
             complaint_id=row["complaint_id"],
             customer_id=row["customer_id"],
             kind=FollowupKind.SATISFACTION_CHECK,
@@ -137,7 +149,7 @@ class Scheduler:
 
     async def sync_deadlines(self, session: AsyncConnection, row: dict[str, Any] | None) -> None:
         """Deadline watches follow the newest set of due times while the complaint is open."""
-        if row is None or row["customer_id"] is None:
+        if row is None or row["customer_id"] is None or row["client_id"] is None:
             return  # no customer yet: complaint.created will bring it and sync then
         complaint_id = row["complaint_id"]
         if row["status"] in (RESOLVED, CLOSED):
@@ -150,7 +162,7 @@ class Scheduler:
             timedelta(seconds=self.settings.deadline_warning_lead_s),
             self.settings.deadline_warning_fraction,
         )
-        await sync_deadline_timers(session, complaint_id, row["customer_id"], wanted)
+        await sync_deadline_timers(session, row["client_id"], complaint_id, row["customer_id"], wanted)
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:

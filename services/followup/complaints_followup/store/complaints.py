@@ -80,9 +80,14 @@ async def record_deadlines(
     )
 
 
-async def complaint(session: AsyncConnection, complaint_id: UUID) -> dict[str, Any] | None:
+async def complaint(
+    session: AsyncConnection, complaint_id: UUID, client_id: str | None = None
+) -> dict[str, Any] | None:
+    """What is known of the complaint; with `client_id`, only if it is that client's."""
     row = (await session.execute(_COMPLAINT, {"cid": complaint_id})).first()
-    return dict(row._mapping) if row else None
+    if row is None or (client_id is not None and row.client_id != client_id):
+        return None
+    return dict(row._mapping)
 
 
 def stored_deadlines(row: dict[str, Any]) -> list[Deadline]:

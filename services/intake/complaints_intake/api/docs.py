@@ -32,7 +32,7 @@ def problem(description: str, status: int, type_: str, detail: str, **extra: Any
 
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: problem("No API key, or not a valid one.", 401, "unauthorised", "The API key is not valid."),
+    401: problem("No valid bearer token or API key.", 401, "unauthorised", "The API key is not valid."),
     403: problem(
         "The key lacks the scope this operation needs.",
         403,

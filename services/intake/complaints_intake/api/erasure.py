@@ -46,7 +46,7 @@ def erasure_router(runtime: Runtime) -> APIRouter:
         erasure_id, at = uuid4(), datetime.now(UTC)
         async with runtime.db.transaction() as session:
             ids = await request_erasure(
-                session, runtime.outbox, erasure_id, principal.client, customer_id, principal.client, at
+                session, runtime.outbox, erasure_id, principal.client, customer_id, principal.actor_id, at
             )
         return ErasureView(erasure_id=erasure_id, customer_id=customer_id, complaint_ids=ids, requested_at=at)
 

@@ -110,14 +110,13 @@ class ComplaintView(BaseModel):
 
 
 class Transition(BaseModel):
-    """One step in the complaint's life, with who asked for it and why."""
+    """One step in the complaint's life and why. Who asked is the authenticated caller (the
+    person of a bearer token, else the API key), recorded in the history."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [
-                {"action": "resolve", "reason": "refund_issued", "root_cause": "process", "actor": "agent-17"}
-            ]
+            "examples": [{"action": "resolve", "reason": "refund_issued", "root_cause": "process"}]
         },
     )
 
@@ -135,9 +134,6 @@ class Transition(BaseModel):
     )
     root_cause: RootCause | None = Field(
         default=None, description="Only with `resolve`, `summary_resolution` or `final_response`."
-    )
-    actor: str | None = Field(
-        default=None, min_length=1, max_length=100, description="The agent acting; defaults to the client."
     )
     outcome: Outcome | None = Field(
         default=None, description="Required with `final_response`: upheld, partly_upheld or rejected."

@@ -47,11 +47,13 @@ from complaints_intake.store.complaints import (
 )
 from complaints_intake.store.search import earlier_complaints
 
-CONFIDENTIAL_SCOPE = "confidential"
+# A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
+REFERENCE_ATTEMPTS = 3
 
 
-def sees_confidential(principal: Principal) -> bool:
-    return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
+def violated(exc: IntegrityError) -> str | None:
+    """The name of the constraint a unique violation broke (asyncpg names it)."""
+    return getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
 
 
 def may_see(principal: Principal, row: dict[str, Any]) -> bool:
@@ -59,7 +61,7 @@ def may_see(principal: Principal, row: dict[str, Any]) -> bool:
     if row["client_id"] != principal.client:
         return False
     if row["confidential"]:
-        return sees_confidential(principal)
+        return principal.sees_confidential
     return True
 
 
@@ -77,6 +79,49 @@ def complaint_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
     settings = runtime.settings
     assert isinstance(settings, IntakeSettings)
+
+    async def file_once(
+        body: FileComplaint, principal: Principal, fingerprint: str, idempotency_key: str | None
+    ) -> tuple[ComplaintView, str] | JSONResponse:
+        """File under a new id and reference; IntegrityError when the reference or the CRM
+        reference is taken."""
+        complaint_id, filed_at = uuid4(), datetime.now(UTC)
+        reference = reference_for(complaint_id, filed_at)
+        location = f"/v1/complaints/{complaint_id}"
+        async with runtime.db.transaction() as session:
+            replay = await replay_if_seen(session, principal.client, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+            profile, calendar = await deadline_basis(session, principal.client, body)
+            assert profile.name is not None
+            due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
+            deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+            event = Event(
+                COMPLAINT_CREATED_V1,
+                created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
+                SOURCE,
+            )
+            policy = settings.repeat_policy()
+            earlier = await earlier_complaints(
+                session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
+            )
+            row = await insert_complaint(
+                session,
+                complaint_id=complaint_id,
+                reference=reference,
+                client_id=principal.client,
+                filed_at=filed_at,
+                draft=body,
+                actor=principal.actor_id,
+                link=classify(body.category, body.product, filed_at, earlier, policy),
+                profile=profile,
+                calendar=calendar,
+                due_times=due_times,
+            )
+            await runtime.outbox.add(session, event)
+            view = ComplaintView.from_row(row)
+            await remember(session, principal.client, idempotency_key, 201, view, location)
+        return view, location
 
     @router.post(
         "",
@@ -114,46 +159,20 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         principal: Annotated[Principal, Depends(require_scope("file"))],
         idempotency_key: IdempotencyKey = None,
     ) -> ComplaintView | JSONResponse:
-        complaint_id, filed_at = uuid4(), datetime.now(UTC)
-        reference = reference_for(complaint_id, filed_at)
+        if principal.actor is not None:  # a person's token: they took the complaint, whatever the body says
+            body = body.model_copy(update={"agent_id": principal.actor.person})
         fingerprint = request_hash("POST", request.url.path, body)
-        location = f"/v1/complaints/{complaint_id}"
-        try:
-            async with runtime.db.transaction() as session:
-                replay = await replay_if_seen(session, principal.client, idempotency_key, fingerprint)
-                if replay is not None:
-                    return replay
-                profile, calendar = await deadline_basis(session, principal.client, body)
-                rules = shipped_rules()
-                assert profile.name is not None
-                due_times = compute(rules, profile.name, filed_at, [], [], calendar=calendar.name)
-                deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
-                event = Event(
-                    COMPLAINT_CREATED_V1,
-                    created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
-                    SOURCE,
-                )
-                policy = settings.repeat_policy()
-                earlier = await earlier_complaints(
-                    session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
-                )
-                row = await insert_complaint(
-                    session,
-                    complaint_id=complaint_id,
-                    reference=reference,
-                    client_id=principal.client,
-                    filed_at=filed_at,
-                    draft=body,
-                    link=classify(body.category, body.product, filed_at, earlier, policy),
-                    profile=profile,
-                    calendar=calendar,
-                    due_times=due_times,
-                )
-                await runtime.outbox.add(session, event)
-                view = ComplaintView.from_row(row)
-                await remember(session, principal.client, idempotency_key, 201, view, location)
-        except IntegrityError as exc:
-            raise await crm_reference_taken(principal.client, body.crm_reference) from exc
+        for attempt in range(1, REFERENCE_ATTEMPTS + 1):
+            try:
+                filed = await file_once(body, principal, fingerprint, idempotency_key)
+            except IntegrityError as exc:
+                if violated(exc) == "uq_complaints_reference" and attempt < REFERENCE_ATTEMPTS:
+                    continue  # two ids shared their first 40 bits: file again under a new id
+                raise await crm_reference_taken(principal.client, body.crm_reference) from exc
+            break
+        if isinstance(filed, JSONResponse):
+            return filed
+        view, location = filed
         response.headers["Location"] = location
         return view
 
@@ -250,7 +269,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 row,
                 change,
                 at=now,
-                actor=body.actor or principal.client,
+                actor=principal.actor_id,
                 reason=body.reason,
                 note=body.note,
                 letter=letter,

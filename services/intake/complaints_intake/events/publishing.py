@@ -65,6 +65,7 @@ async def record_change(
     if change.publishes_status_change:
         data = ComplaintStatusChangedV1(
             complaint_id=row["id"],
+            client_id=row["client_id"],
             customer_id=row["customer_id"],
             from_status=change.before.status,
             to_status=change.after.status,
@@ -78,7 +79,9 @@ async def record_change(
         )
         await outbox.add(session, Event(COMPLAINT_STATUS_CHANGED_V1, data, SOURCE))
     else:
-        clock = ComplaintDeadlinesChangedV1(complaint_id=row["id"], deadlines=deadlines, changed_at=at)
+        clock = ComplaintDeadlinesChangedV1(
+            complaint_id=row["id"], client_id=row["client_id"], deadlines=deadlines, changed_at=at
+        )
         await outbox.add(session, Event(COMPLAINT_DEADLINES_CHANGED_V1, clock, SOURCE))
     if letter is not None:
         await issue_letter(session, outbox, saved, letter, due_times, at=at, actor=actor)
@@ -100,6 +103,7 @@ async def issue_letter(
     final = next((d for d in due_times if d.name == "final_response" and d.met_at is None), None)
     data = ComplaintLetterIssuedV1(
         complaint_id=row["id"],
+        client_id=row["client_id"],
         letter_id=uuid4(),
         customer_id=row["customer_id"],
         kind=letter.kind,

@@ -30,6 +30,7 @@ async def insert_complaint(
     client_id: str,
     filed_at: datetime,
     draft: ComplaintDraft,
+    actor: str,
     link: RepeatLink | None = None,
     profile: Choice | None = None,
     calendar: Choice | None = None,
@@ -75,7 +76,7 @@ async def insert_complaint(
         session,
         complaint_id,
         at=filed_at,
-        actor=draft.agent_id or client_id,
+        actor=actor,
         action="file",
         to_status=Status.RECEIVED,
     )

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
+from complaints_common.keys import api_keys_table
 from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "intake"
@@ -175,17 +176,8 @@ idempotency_keys = Table(
 )
 
 # API keys issued to CRM clients: only the SHA-256 of the secret is kept.
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("client_id", Text, nullable=False),
-    Column("sha256", Text, nullable=False, unique=True),
-    Column("scopes", ARRAY(Text), nullable=False),
-    Column("label", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("revoked_at", DateTime(timezone=True)),
-)
+# Where API keys are issued and revoked (admin API); the other services keep copies (keys.py).
+api_keys = api_keys_table(metadata)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -81,6 +81,7 @@ class Composer:
             "channel": channel.value,
             "recipient": address,
             "customer_id": recipient.customer_id,
+            "client_id": recipient.client_id or row["client_id"],
         }
         if channel is Channel.NONE or address is None:
             values |= {"status": FAILED, "last_error": "no address to reach the recipient on"}
@@ -150,6 +151,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         await queue_message(
             session,
             event_id=event.id,
+            client_id=event.data.client_id,
             complaint_id=complaint_id,
             kind=kind,
             data=event.data.model_dump(mode="json"),
