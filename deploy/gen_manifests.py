@@ -89,13 +89,20 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "intake",
-        (COMPENSATION_GRANTED, COMPENSATION_DECIDED, FOLLOWUP_DUE, FOLLOWUP_OUTCOME, NOTIFICATION_STATUS),
+        (
+            COMPLAINT_UPDATED,
+            COMPENSATION_GRANTED,
+            COMPENSATION_DECIDED,
+            FOLLOWUP_DUE,
+            FOLLOWUP_OUTCOME,
+            NOTIFICATION_STATUS,
+        ),
         "Files complaints from CRMs (public API) and follows each complaint's journey.",
         public_api=True,
     ),
     ServiceSpec(
         "compensation",
-        (COMPLAINT_CREATED, API_KEYS),
+        (COMPLAINT_CREATED, COMPLAINT_UPDATED, API_KEYS),
         "Decides and grants compensation; REST API for agents and supervisors.",
     ),
     ServiceSpec(

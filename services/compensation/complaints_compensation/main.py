@@ -35,7 +35,7 @@ SERVICE = ServiceDefinition(
     settings_factory=CompensationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
-    consumes=(ev.COMPLAINT_CREATED_V1,),
+    consumes=(ev.COMPLAINT_CREATED_V1, ev.COMPLAINT_ERASURE_REQUESTED_V1),
     publishes=(
         ev.COMPENSATION_GRANTED_V1,
         ev.COMPENSATION_DECISION_RECORDED_V1,

@@ -41,6 +41,7 @@ def build_service(clock: Clock = system_clock) -> ServiceDefinition:
             ev.COMPLAINT_DEADLINES_CHANGED_V1,
             ev.COMPENSATION_GRANTED_V1,
             ev.COMPENSATION_DECISION_RECORDED_V1,
+            ev.COMPLAINT_ERASURE_REQUESTED_V1,
         ),
         publishes=(
             ev.FOLLOWUP_SCHEDULED_V1,

@@ -34,6 +34,8 @@ SERVICE = ServiceDefinition(
         ev.COMPLAINT_STATUS_CHANGED_V1,
         ev.COMPENSATION_GRANTED_V1,
         ev.FOLLOWUP_DUE_V1,
+        ev.COMPLAINT_LETTER_ISSUED_V1,
+        ev.COMPLAINT_ERASURE_REQUESTED_V1,
     ),
     publishes=(ev.NOTIFICATION_STATUS_V1,),
     routers=lambda runtime: [message_router(runtime)],

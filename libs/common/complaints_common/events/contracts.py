@@ -34,6 +34,11 @@ DecisionStatus = Literal["granted", "pending_approval", "refused", "held", "reje
 VoucherChange = Literal["redeemed", "expired", "clawed_back"]
 FollowupOutcomeKind = Literal["satisfied", "dissatisfied", "unreachable", "not_reached"]
 NotificationStatus = Literal["sent", "failed", "dead_lettered"]
+# What replaces free text and names when a customer's personal data is erased (ids are kept).
+ERASED = "[erased]"
+DeadlineKind = Literal["statutory", "operational"]
+LetterKind = Literal["holding_response", "summary_resolution", "final_response"]
+Outcome = Literal["upheld", "partly_upheld", "rejected"]
 
 
 class Payload(BaseModel):
@@ -93,9 +98,13 @@ class Deadline(BaseModel):
     name: str = Field(max_length=60, examples=["final_response"])
     due_at: datetime | None = Field(description="None while the clock is paused.")
     paused: bool = False
-    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca"])
+    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca-disp"])
     met_at: datetime | None = Field(default=None, description="When the deadline was met; None while open.")
     breach: bool = Field(default=True, description="Whether missing it is a breach (False: a target).")
+    kind: DeadlineKind = Field(
+        default="operational",
+        description="statutory: runs from receipt, never paused; operational: paused while waiting.",
+    )
 
 
 class ComplaintCreatedV1(EventData):
@@ -131,6 +140,10 @@ class ComplaintStatusChangedV1(EventData):
     actor: str = Field(max_length=100, description="Who made the change: an agent id or a service.")
     changed_at: datetime
     deadlines: list[Deadline] = Field(default_factory=list, max_length=20)
+    letter_kind: LetterKind | None = Field(
+        default=None,
+        description="Set when a regulatory letter (complaint.letter_issued) tells the customer of it.",
+    )
 
 
 class ComplaintDeadlinesChangedV1(EventData):
@@ -138,6 +151,39 @@ class ComplaintDeadlinesChangedV1(EventData):
 
     deadlines: list[Deadline] = Field(max_length=20)
     changed_at: datetime
+
+
+class ComplaintLetterIssuedV1(EventData):
+    """A regulatory letter to the customer: a holding response, a summary resolution communication
+    or a final response, with the content its regulator requires already in the customer's language.
+    Intake keeps the same letter for the audit; notifications sends it."""
+
+    letter_id: UUID
+    customer_id: str = Field(max_length=100)
+    kind: LetterKind
+    regime: str | None = Field(default=None, max_length=40, examples=["uk-fca"])
+    language: str = Field(max_length=35, description="The language the required content is in.")
+    outcome: Outcome | None = Field(default=None, description="Final responses only.")
+    redress: Money | None = None
+    explanation: str | None = Field(
+        default=None, max_length=5000, description="The firm's own words to the customer: reasons, decision."
+    )
+    required_content: list[str] = Field(
+        default_factory=list, max_length=20, description="The paragraphs the regulator requires, in order."
+    )
+    respond_by: datetime | None = Field(default=None, description="When the customer will hear back.")
+    issued_by: str = Field(max_length=100)
+    issued_at: datetime
+
+
+class ComplaintErasureRequestedV1(EventData):
+    """The customer asked to be forgotten: every service pseudonymises its personal data of this
+    complaint (names, contacts, free text), keeping ids and figures so the regulatory record stays."""
+
+    erasure_id: UUID
+    customer_id: str = Field(max_length=100)
+    requested_by: str = Field(max_length=100)
+    requested_at: datetime
 
 
 class Offer(BaseModel):

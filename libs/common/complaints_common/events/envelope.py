@@ -60,6 +60,12 @@ COMPLAINT_STATUS_CHANGED_V1 = EventContract(
 COMPLAINT_DEADLINES_CHANGED_V1 = EventContract(
     "complaint.deadlines_changed", 1, c.ComplaintDeadlinesChangedV1, COMPLAINT_UPDATED
 )
+COMPLAINT_LETTER_ISSUED_V1 = EventContract(
+    "complaint.letter_issued", 1, c.ComplaintLetterIssuedV1, COMPLAINT_UPDATED
+)
+COMPLAINT_ERASURE_REQUESTED_V1 = EventContract(
+    "complaint.erasure_requested", 1, c.ComplaintErasureRequestedV1, COMPLAINT_UPDATED
+)
 COMPENSATION_GRANTED_V1 = EventContract(
     "compensation.granted", 1, c.CompensationGrantedV1, COMPENSATION_GRANTED
 )
@@ -81,6 +87,8 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         COMPLAINT_CREATED_V1,
         COMPLAINT_STATUS_CHANGED_V1,
         COMPLAINT_DEADLINES_CHANGED_V1,
+        COMPLAINT_LETTER_ISSUED_V1,
+        COMPLAINT_ERASURE_REQUESTED_V1,
         COMPENSATION_GRANTED_V1,
         COMPENSATION_DECISION_RECORDED_V1,
         VOUCHER_CHANGED_V1,

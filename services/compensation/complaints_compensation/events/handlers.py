@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import ComplaintCreatedV1
-from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.events.envelope import COMPLAINT_CREATED_V1, COMPLAINT_ERASURE_REQUESTED_V1, Event
 from complaints_common.runtime import Runtime
 from complaints_compensation.domain.policy import ComplaintFacts, decide
 from complaints_compensation.recording import Recorder, components
@@ -39,4 +39,10 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def on_complaint_created(session: AsyncConnection, event: Event[Any]) -> None:
         await decide_automatically(session, event.data, book, recorder)
 
-    return [Subscription(COMPLAINT_CREATED_V1, on_complaint_created)]
+    async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
+        await store.forget_contact(session, event.data.complaint_id)
+
+    return [
+        Subscription(COMPLAINT_CREATED_V1, on_complaint_created),
+        Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
+    ]

@@ -235,3 +235,12 @@ async def granted_spend(session: AsyncConnection, client_id: str, since: datetim
         decisions.c.currency == currency,
     )
     return Decimal((await session.execute(query)).scalar_one())
+
+
+async def forget_contact(session: AsyncConnection, complaint_id: UUID) -> None:
+    """Erasure: a contact's digest still identifies the customer; decisions and amounts stay."""
+    await session.execute(
+        update(complaints)
+        .where(complaints.c.complaint_id == complaint_id)
+        .values(email_sha256=None, phone_sha256=None)
+    )

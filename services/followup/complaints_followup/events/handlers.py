@@ -33,6 +33,7 @@ from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
     COMPLAINT_DEADLINES_CHANGED_V1,
+    COMPLAINT_ERASURE_REQUESTED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_SCHEDULED_V1,
     Event,
@@ -189,4 +190,9 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(COMPLAINT_DEADLINES_CHANGED_V1, scheduler.on_deadlines_changed),
         Subscription(COMPENSATION_GRANTED_V1, scheduler.on_compensation_granted),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, scheduler.on_decision_recorded),
+        Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
     ]
+
+
+async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
+    await known.forget_free_text(session, event.data.complaint_id)

@@ -53,7 +53,7 @@ class MessageView(BaseModel):
         examples=["acknowledgement"],
         description=(
             "acknowledgement, compensation, satisfaction_survey, resolved, reopened, escalated, "
-            "callback_task."
+            "callback_task; the regulatory letters holding_response, summary_resolution, final_response."
         ),
     )
     channel: str = Field(

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.events.contracts import ERASED
 from complaints_common.telemetry import current_trace_context
 from complaints_notifications.domain.messages import Recipient
 from complaints_notifications.store.tables import (
@@ -296,3 +297,39 @@ async def attempts_of(session: AsyncConnection, message_ids: list[UUID]) -> dict
         for row in rows:
             found[row.message_id].append(dict(row._mapping))
     return found
+
+
+# The contact keeps the customer's id and language: nothing that names or reaches them.
+_FORGOTTEN_CONTACT = (
+    "contact - 'name' - 'email' - 'phone' - 'time_zone' || '{\"preferred_channel\": \"none\"}'::jsonb"
+)
+
+
+async def forget_customer(session: AsyncConnection, complaint_id: UUID) -> None:
+    """Erasure: the contact, the addresses and every word sent; kinds, channels, statuses and times
+    stay. A message not sent yet never will be."""
+    await session.execute(
+        update(recipients)
+        .where(recipients.c.complaint_id == complaint_id)
+        .values(contact=literal_column(_FORGOTTEN_CONTACT))
+    )
+    await session.execute(
+        update(messages)
+        .where(messages.c.complaint_id == complaint_id, messages.c.status.in_([QUEUED, AWAITING_RECIPIENT]))
+        .values(status=FAILED, last_error="the customer's data was erased before sending")
+    )
+    await session.execute(
+        update(messages)
+        .where(messages.c.complaint_id == complaint_id)
+        .values(
+            recipient=None,
+            subject=case((messages.c.subject.is_(None), None), else_=ERASED),
+            body=case((messages.c.body.is_(None), None), else_=ERASED),
+            html=None,
+            data=literal_column("data - 'customer' - 'explanation'"),
+        )
+    )
+    of_complaint = select(messages.c.id).where(messages.c.complaint_id == complaint_id)
+    await session.execute(
+        update(delivery_attempts).where(delivery_attempts.c.message_id.in_(of_complaint)).values(detail=None)
+    )
