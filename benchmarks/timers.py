@@ -64,6 +64,7 @@ async def load_timers(
         rows = [
             {
                 "id": uuid4(),
+                "client_id": "crm-bench",
                 "complaint_id": uuid4(),
                 "customer_id": f"bench-{i}",
                 "kind": kind,

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from complaints_common.events.topics import (
+    API_KEYS,
     COMPENSATION_DECIDED,
     COMPENSATION_GRANTED,
     COMPLAINT_CREATED,
@@ -88,23 +89,30 @@ class ServiceSpec:
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec(
         "intake",
-        (COMPENSATION_GRANTED, COMPENSATION_DECIDED, FOLLOWUP_DUE, FOLLOWUP_OUTCOME, NOTIFICATION_STATUS),
+        (
+            COMPLAINT_UPDATED,
+            COMPENSATION_GRANTED,
+            COMPENSATION_DECIDED,
+            FOLLOWUP_DUE,
+            FOLLOWUP_OUTCOME,
+            NOTIFICATION_STATUS,
+        ),
         "Files complaints from CRMs (public API) and follows each complaint's journey.",
         public_api=True,
     ),
     ServiceSpec(
         "compensation",
-        (COMPLAINT_CREATED,),
+        (COMPLAINT_CREATED, COMPLAINT_UPDATED, API_KEYS),
         "Decides and grants compensation; REST API for agents and supervisors.",
     ),
     ServiceSpec(
         "followup",
-        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, COMPENSATION_DECIDED),
+        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, COMPENSATION_DECIDED, API_KEYS),
         "Schedules follow-ups and deadline watches; REST API for agents and supervisors.",
     ),
     ServiceSpec(
         "notifications",
-        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, FOLLOWUP_DUE),
+        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, FOLLOWUP_DUE, API_KEYS),
         "Tells customers and CRMs (SMTP, SMS, signed webhooks); operator API.",
         calls_out=True,
     ),
@@ -164,7 +172,7 @@ def kafka_topic(topic: TopicSpec) -> dict[str, Any]:
             "replicas": tested_kafka.REPLICATION_FACTOR,
             "config": {
                 "retention.ms": topic.retention_hours * 3600 * 1000,
-                "cleanup.policy": "delete",
+                "cleanup.policy": "compact" if topic.compacted else "delete",
                 "min.insync.replicas": tested_kafka.MIN_INSYNC_REPLICAS,
             },
         },

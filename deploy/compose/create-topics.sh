@@ -28,5 +28,7 @@ create followup.outcome 6 604800000
 create followup.outcome.dlq 1 1209600000
 create notification.status 6 259200000
 create notification.status.dlq 1 1209600000
+create platform.api-keys 1 604800000
+create platform.api-keys.dlq 1 1209600000
 
 "$TOPICS_CLI" --bootstrap-server "$BOOTSTRAP" --list

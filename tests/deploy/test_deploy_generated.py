@@ -80,7 +80,7 @@ def test_consumer_table_matches_the_services_subscriptions(generator: ModuleType
     definition = importlib.import_module(f"complaints_{service}.main").SERVICE
     runtime = MagicMock()
     runtime.settings = definition.settings_factory()
-    subscriptions = definition.subscriptions(runtime) if definition.subscriptions else []
+    subscriptions = definition.all_subscriptions(runtime)
     subscribed = {s.contract.topic.name for s in subscriptions}
     (spec,) = [s for s in generator.SERVICES if s.name == service]
     declared = {t.name for t in spec.consumes}

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from complaints_common.db import asyncpg_dsn
 from complaints_devstack.launcher import (
@@ -30,9 +31,12 @@ from complaints_devstack.launcher import (
     service_env,
 )
 from complaints_devstack.ports import free_port
-from complaints_devstack.service_testing import FAST_SETTINGS
+from complaints_devstack.service_testing import FAST_SETTINGS, local_issuer
 
 API_KEY = "e2e-test-key"
+# A worker is ready once its consumers hold partitions: after a kill -9 the dead member must time out
+# of its group first, and on a machine shared by several suites rebalances take longer still.
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -50,6 +54,7 @@ class Platform:
             "TOPIC_PREFIX": self.prefix,
             "SPANS_FILE": str(self.spans_file(service)),
             **{name.upper(): str(value) for name, value in FAST_SETTINGS.items()},
+            **local_issuer().env_settings(),
         }
         base_env = {
             **os.environ,
@@ -104,7 +109,7 @@ class Platform:
                 process.kill()
         self.processes.clear()
 
-    async def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+    async def wait_ready(self, service: str, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
@@ -123,8 +128,11 @@ class Platform:
         path = self.workdir / f"{service}.log"
         return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def client(self, service: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url(service), headers={"X-API-Key": API_KEY}, timeout=10)
+    def client(self, service: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
+        """A client of the service: the start-up key of tenant `crm-e2e` unless `headers` say otherwise."""
+        return httpx.AsyncClient(
+            base_url=self.url(service), headers=headers or {"X-API-Key": API_KEY}, timeout=10
+        )
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(asyncpg_dsn(self.database_url))
@@ -132,6 +140,18 @@ class Platform:
             return list(await conn.fetch(query, *args))
         finally:
             await conn.close()
+
+    def observer(self, topics: Iterable[str], name: str) -> AIOKafkaConsumer:
+        """A test's own consumer group on these (unprefixed) topics, from their beginning; not started."""
+        return AIOKafkaConsumer(
+            *(self.prefix + topic for topic in topics),
+            bootstrap_servers=self.bootstrap,
+            group_id=self.prefix + name,
+            auto_offset_reset="earliest",
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=300,
+            request_timeout_ms=5000,
+        )
 
     def spans(self) -> list[dict[str, Any]]:
         found = []

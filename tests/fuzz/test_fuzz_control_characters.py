@@ -13,10 +13,10 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from complaints_common.text_input import _controlled
+from complaints_devstack.openapi_cases import draw_cases
 from complaints_devstack.service_testing import running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 
@@ -28,21 +28,8 @@ POISONS = ["before\x00after", "esc\x1b[31m"]
 
 
 def first_valid_case(operation: Any) -> Any | None:
-    cases: list[Any] = []
-
-    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
-    @settings(
-        max_examples=1,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    def collect(case: Any) -> None:
-        cases.append(case)
-
     try:
-        collect()
+        cases = draw_cases(operation, GenerationMode.POSITIVE, 1)
     except Exception:  # no valid request can be drawn (e.g. an unsatisfiable schema)
         return None
     return cases[0] if cases else None

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The development issuer of `complaints-dev` (libs/devstack): refused when `production` is on.
+DEV_ISSUER = "urn:complaints:dev-issuer"
 
 
 class ApiKey(BaseModel):
@@ -17,6 +20,29 @@ class ApiKey(BaseModel):
     client: str = Field(min_length=1, max_length=100)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     scopes: list[str] = Field(default_factory=lambda: ["file", "read"])
+    id: str | None = Field(default=None, description="The issued key's id (None for start-up keys).")
+
+
+class AuthSettings(BaseModel):
+    """The OpenID Connect issuer whose bearer tokens the API accepts (`<SVC>_AUTH__ISSUER`, ...)."""
+
+    issuer: str | None = None
+    audience: str = "complaints-api"
+    jwks_url: str | None = None
+    jwks_file: Path | None = None
+    jwks_refresh_s: float = Field(default=300, ge=10)
+    algorithms: tuple[str, ...] = ("RS256", "PS256", "ES256")
+    leeway_s: float = Field(default=30, ge=0, le=300)
+    # RFC 9068 names the OAuth client `client_id`; Okta calls it `cid`, Entra ID and Auth0 `azp`.
+    tenant_claim: str = "client_id"
+    # A dotted path: `realm_access.roles` for Keycloak realm roles, `roles` for Entra app roles.
+    role_claim: str = "role"
+
+    @model_validator(mode="after")
+    def _no_symmetric_algorithms(self) -> AuthSettings:
+        if any(alg[:2] not in {"RS", "PS", "ES", "Ed"} for alg in self.algorithms):
+            raise ValueError("only asymmetric signing algorithms (RS*, PS*, ES*, EdDSA) are accepted")
+        return self
 
 
 class ServiceSettings(BaseSettings):
@@ -47,15 +73,38 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    # Start-up keys, for development and tests: they cannot be revoked without a restart, so a
+    # production service refuses them; real keys are issued through intake's admin API.
     api_keys: list[ApiKey] = Field(default_factory=list)
+    # How often an API replica re-reads the issued keys: a revocation takes effect within this.
+    api_key_refresh_s: float = Field(default=2.0, ge=0)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    # On in production: start-up API keys and the development issuer are refused at start.
+    production: bool = False
+    # A request body above this is refused with a 413 problem before it is read any further.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     outbox_poll_interval_s: float = Field(default=1.0, gt=0)
     outbox_batch_size: int = Field(default=500, ge=1, le=10000)
     outbox_retention_hours: int = Field(default=24 * 7, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_batch_size: int = Field(default=200, ge=1, le=5000)
     log_level: str = "INFO"
+    # Problem `type` URIs are this followed by the problem's name; point it where docs/problems is
+    # published (each name has its page there, docs/problems/<name>.md).
+    problem_base_uri: str = Field(
+        default="https://complaints.example.com/problems/", pattern=r"^[a-z][a-z0-9+.-]*:.*/$"
+    )
     # A JSON-lines file that every finished span is appended to, for the journey view on a laptop.
     spans_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _production_refuses_development_credentials(self) -> ServiceSettings:
+        if self.production:
+            if self.api_keys:
+                raise ValueError("production: start-up API keys are refused; issue keys through intake")
+            if self.auth.issuer == DEV_ISSUER:
+                raise ValueError("production: the development token issuer is refused")
+        return self
 
     def topic(self, name: str) -> str:
         """The physical topic name: a prefix lets tests and shared clusters keep topics apart."""

@@ -3,8 +3,8 @@
 PostgreSQL refuses NUL in text and JSON columns, so a `\\u0000` that reached a statement answered 500;
 other control characters (backspace, escape, form feed...) have no place in a complaint and can
 garble the e-mail or SMS a customer reads. Tab, line feed and carriage return are allowed in body
-text (descriptions and notes have lines); query parameters, which are identifiers and filters, take
-none at all.
+text (descriptions and notes have lines); path and query parameters, which are identifiers and
+filters, take none at all.
 
 Checked for every API route of every service (the routers a service definition lists), after the
 caller is authenticated (an anonymous request still gets its 401 first) and before the route
@@ -61,8 +61,12 @@ async def refuse_control_characters(
     request: Request,
     _caller: Annotated[Principal, Depends(current_principal)],  # 401 before 422; cached per request
 ) -> None:
-    """A dependency of every API router: 422 for any control character in the query or JSON body."""
+    """A dependency of every API router: 422 for any control character in the path, the query or
+    the JSON body."""
     paths: list[tuple[str | int, ...]] = [
+        ("path", name) for name, value in request.path_params.items() if QUERY_CONTROL.search(str(value))
+    ]
+    paths += [
         ("query", name)
         for name, value in request.query_params.multi_items()
         if QUERY_CONTROL.search(name) or QUERY_CONTROL.search(value)

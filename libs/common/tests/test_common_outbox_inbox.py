@@ -508,7 +508,7 @@ async def test_a_failed_send_is_recorded_and_retried(
     client = FailingProducer(failures=1, bootstrap_servers=kafka_bootstrap, acks="all")
     await client.start()
     events = [complaint_event(n=n) for n in range(3)]
-    failures_before = counter("outbox_publish_failures_total")
+    failures_before = counter("complaints_outbox_publish_failures_total")
     try:
         async with (
             TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader,
@@ -521,7 +521,7 @@ async def test_a_failed_send_is_recorded_and_retried(
     finally:
         await client.stop()
     assert sorted(ce_ids(records)) == sorted(e.id for e in events)
-    assert counter("outbox_publish_failures_total") == failures_before + 1
+    assert counter("complaints_outbox_publish_failures_total") == failures_before + 1
     rows = await scratch.rows(f"SELECT attempts, last_error FROM {SCHEMA}.outbox")
     assert sorted(rows) == [(2, None)] * len(events), "one failed attempt, then published; error cleared"
 
@@ -697,14 +697,17 @@ async def test_a_redelivered_event_takes_effect_once(
     async with running(make_runner(scratch, settings, producer, handler).run) as loop:
 
         async def all_seen() -> bool:
-            return counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") >= 2
+            return (
+                counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate")
+                >= 2
+            )
 
         await wait_until(all_seen, "both redeliveries seen", TIMEOUT_S, loop)
 
     assert await scratch.effect_counts() == {event.id: 1, other.id: 1}
     assert handler.calls == [event.id, other.id]
-    assert counter("consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 2
-    assert counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 2
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 2
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 2
     inbox = await scratch.rows(f"SELECT consumer_group, message_id, topic FROM {SCHEMA}.inbox ORDER BY 2")
     assert sorted(inbox) == sorted([(GROUP, event.id, topic), (GROUP, other.id, topic)])
 
@@ -821,9 +824,9 @@ async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
         assert record.key == record_key, name
         original = [h for h in record.headers if not h[0].startswith("dlq_")]
         assert original == record_headers, f"{name}: the original headers are kept"
-    assert counter("dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed") == len(
-        malformed
-    )
+    assert counter(
+        "complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed"
+    ) == len(malformed)
 
 
 async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
@@ -891,7 +894,10 @@ async def test_a_transient_failure_is_retried_and_never_dead_lettered(
     assert handler.calls == [flaky.id, flaky.id, flaky.id, after.id]
     assert await scratch.effect_counts() == {flaky.id: 1, after.id: 1}
     assert parked == []
-    assert counter("dead_letter_messages_total", topic=topic, group=GROUP, reason="handler_failed") == 0
+    assert (
+        counter("complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="handler_failed")
+        == 0
+    )
 
 
 async def committed_offset(settings: ServiceSettings, topic: str, partition: int = 0) -> int | None:

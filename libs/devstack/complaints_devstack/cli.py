@@ -7,7 +7,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from complaints_common.identity import ROLES
 from complaints_devstack import kafka
+from complaints_devstack.issuer import DevIssuer
 from complaints_devstack.journey import journey_report
 from complaints_devstack.launcher import LaunchConfig, Launcher
 
@@ -33,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     journey = commands.add_parser("journey", help="print a complaint's journey from the local spans")
     journey.add_argument("complaint_id")
     journey.add_argument("--all", action="store_true", help="also show every database round trip")
+    token = commands.add_parser("token", help="mint a bearer token from the local (development) issuer")
+    token.add_argument("--tenant", required=True, help="the CRM client (the token's client_id claim)")
+    token.add_argument("--sub", required=True, help="the person (agent, supervisor...) id")
+    token.add_argument("--role", default="agent", choices=ROLES, help="the person's role (default agent)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires (default 3600)")
     return parser
 
 
@@ -43,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "install-kafka":
         return _install_kafka()
     config = LaunchConfig.from_env(run_dir=args.run_dir)
+    if args.command == "token":
+        print(DevIssuer(config.issuer_dir).token(args.tenant, args.sub, args.role, ttl_s=args.ttl))
+        return 0
     if args.command == "journey":
         print(journey_report(config.spans_dir, args.complaint_id, include_noise=args.all))
         return 0

@@ -43,6 +43,7 @@ from complaints_devstack._process import (
     wait_pid_gone,
 )
 from complaints_devstack.broker import EmbeddedBroker, create_topics
+from complaints_devstack.issuer import DevIssuer
 from complaints_devstack.ports import LOCALHOST
 from complaints_devstack.postgres import EmbeddedPostgres
 
@@ -210,6 +211,10 @@ class LaunchConfig:
     @property
     def spans_dir(self) -> Path:
         return self.run_dir / "spans"
+
+    @property
+    def issuer_dir(self) -> Path:
+        return self.run_dir / "issuer"
 
 
 def _checked_api_keys(raw: str) -> str:
@@ -448,7 +453,13 @@ class Launcher:
             kafka_bootstrap=self.kafka_bootstrap,
             api_keys_json=self._api_keys_json(),
             spans_dir=self.config.spans_dir,
+            settings=self.issuer.env_settings(),
         )
+
+    @property
+    def issuer(self) -> DevIssuer:
+        """The local token issuer; `complaints-dev token` mints from the same run directory."""
+        return DevIssuer(self.config.issuer_dir)
 
     def _spawn(self, spec: ServiceSpec, argv: Sequence[str], log_name: str) -> _Child:
         if os.sep in argv[0] and not Path(argv[0]).exists():
@@ -499,18 +510,24 @@ class Launcher:
         self._pids.record(spec.instance, child.proc.pid, spec.serve)
 
     def _wait_ready(self) -> None:
+        """Until every service's /readyz answers 200: a worker's only once its consumers hold their
+        partitions, so a complaint filed as soon as "up" is printed goes as fast as any later one."""
         pending = list(self._children)
+        why: dict[str, str] = {}
         deadline = time.monotonic() + self.config.ready_timeout
         with httpx.Client(timeout=1.0) as client:
             while pending:
                 for child in list(pending):
                     if child.proc.poll() is not None:
                         raise LaunchError(self._died(child))
-                    if _is_ready(client, child.spec):
+                    not_ready = _not_ready_reason(client, child.spec)
+                    if not_ready is None:
                         self.say(f"{child.spec.instance} is ready")
                         pending.remove(child)
+                    else:
+                        why[child.spec.instance] = not_ready
                 if pending and time.monotonic() > deadline:
-                    raise LaunchError(self._not_ready(pending))
+                    raise LaunchError(self._not_ready(pending, why))
                 if pending:
                     self._sleep(0.1)
 
@@ -520,10 +537,11 @@ class Launcher:
             f"log {child.log_path}:\n{log_tail(child.log_path)}"
         )
 
-    def _not_ready(self, pending: list[_Child]) -> str:
+    def _not_ready(self, pending: list[_Child], why: dict[str, str]) -> str:
         parts = [
             f"{c.spec.instance} did not answer {c.spec.base_url}/readyz with 200 within "
-            f"{self.config.ready_timeout} s; log {c.log_path}:\n{log_tail(c.log_path)}"
+            f"{self.config.ready_timeout} s (last answer: {why.get(c.spec.instance, 'none')}); "
+            f"log {c.log_path}:\n{log_tail(c.log_path)}"
             for c in pending
         ]
         return "\n".join(parts)
@@ -642,6 +660,11 @@ class Launcher:
             "-H 'Content-Type: application/json' -d @docs/examples/complaint.json"
         )
         lines.append(f"  curl -s {intake.base_url}/v1/complaints/<id> -H 'X-API-Key: {key}'")
+        lines.append("  As a person (bearer token from the local issuer):")
+        lines.append(
+            f"  TOKEN=$(.venv/bin/complaints-dev token --tenant {DEV_API_CLIENT} --sub agent-7 --role agent)"
+        )
+        lines.append(f'  curl -s {intake.base_url}/v1/complaints/<id> -H "Authorization: Bearer $TOKEN"')
         return lines
 
 
@@ -652,11 +675,18 @@ def _start_server(server: ChildServer | kafka.EmbeddedKafkaCluster) -> None:
         raise LaunchError(str(exc)) from exc
 
 
-def _is_ready(client: httpx.Client, spec: ServiceSpec) -> bool:
+def _not_ready_reason(client: httpx.Client, spec: ServiceSpec) -> str | None:
+    """None when the service is ready; else why not, as its /readyz problem detail says."""
     try:
-        return client.get(f"{spec.base_url}/readyz").status_code == 200
-    except httpx.HTTPError:
-        return False
+        response = client.get(f"{spec.base_url}/readyz")
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__})"
+    if response.status_code == 200:
+        return None
+    try:
+        return str(response.json().get("detail") or response.status_code)
+    except ValueError:
+        return f"HTTP {response.status_code}"
 
 
 def _mask(url: str) -> str:

@@ -4,14 +4,19 @@
         response = await client.post("/v1/complaints", json=...)
 
 The schema is migrated first; the app's lifespan starts the producer, relay, consumers and loops
-(mode SERVE), and `client` talks to the app in-process with every scope granted.
+(mode SERVE), and once /readyz says ready (consumers hold their partitions) `client` talks to the app
+in-process with every scope granted (an API key of tenant `crm-test`); `bearer(...)` makes the
+headers of a person's token from the test issuer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -20,6 +25,7 @@ from fastapi import FastAPI
 from complaints_common.api import hash_key
 from complaints_common.runtime import Mode, ServiceDefinition, run_migrations
 from complaints_common.settings import ApiKey, ServiceSettings
+from complaints_devstack.issuer import DevIssuer
 from complaints_devstack.launcher import DEV_API_SCOPES
 
 TEST_API_KEY = "test-key-all-scopes"
@@ -33,6 +39,18 @@ FAST_SETTINGS: dict[str, Any] = {
     "outbox_poll_interval_s": 0.5,
 }
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+READY_TIMEOUT_S = 30.0
+
+
+@functools.cache
+def local_issuer() -> DevIssuer:
+    """One local token issuer per test process (its key in a temporary directory)."""
+    return DevIssuer(Path(tempfile.mkdtemp(prefix="complaints-issuer-")))
+
+
+def bearer(tenant: str, sub: str, role: str | None = "agent", **claims: Any) -> dict[str, str]:
+    """Headers carrying a token of the test issuer for `sub` acting in `role` at `tenant`."""
+    return {"Authorization": f"Bearer {local_issuer().token(tenant, sub, role, **claims)}"}
 
 
 def test_api_keys(
@@ -54,6 +72,7 @@ def test_settings(
         "kafka_bootstrap_servers": kafka_bootstrap,
         "topic_prefix": topic_prefix,
         "api_keys": test_api_keys(),
+        "auth": local_issuer().settings(),
         **FAST_SETTINGS,
         **overrides,
     }
@@ -72,4 +91,14 @@ async def running_service(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://test", headers={"X-API-Key": key}
         ) as client:
+            await _until_ready(client)
             yield app, client
+
+
+async def _until_ready(client: httpx.AsyncClient, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """As the launcher does: a worker takes messages at once only when /readyz says so."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (response := await client.get("/readyz")).status_code != 200:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not ready within {timeout_s} s: {response.text}")
+        await asyncio.sleep(0.05)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_compensation.api.routes import (
@@ -28,11 +29,18 @@ SERVICE = ServiceDefinition(
         "at once within the front line's authority and publishes `compensation.granted`; above it the "
         "decision waits for a supervisor or manager (four eyes). Abuse rules refuse or hold grants and "
         "name themselves; vouchers are single use with an expiry. Every call but /healthz, /readyz and "
-        "/metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
+        "/metrics needs a bearer token (OpenID Connect) "
+        "or an `X-API-Key`; the OpenAPI document is public. Errors are RFC 9457 problem details."
     ),
     settings_factory=CompensationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    consumes=(ev.COMPLAINT_CREATED_V1, ev.COMPLAINT_ERASURE_REQUESTED_V1),
+    publishes=(
+        ev.COMPENSATION_GRANTED_V1,
+        ev.COMPENSATION_DECISION_RECORDED_V1,
+        ev.VOUCHER_CHANGED_V1,
+    ),
     routers=lambda runtime: [
         decision_router(runtime),
         approval_router(runtime),

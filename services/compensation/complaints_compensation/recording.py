@@ -1,8 +1,9 @@
 """Recording a decision and publishing what it causes, in the caller's transaction (the outbox).
 
 Used by the consumer (automatic decisions) and by the REST API (proposals, approvals, vouchers), so a
-decision is written and announced one way only: a grant publishes `compensation.granted`; any other
-status publishes `compensation.decision_recorded` naming the rule that decided it.
+decision is written and announced one way only: every decision taken or changed publishes
+`compensation.decision_recorded` naming the rule that decided it, and a grant also publishes
+`compensation.granted` (what billing and the customer's notification need).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from complaints_common.events.envelope import (
 )
 from complaints_common.messaging import Outbox
 from complaints_common.runtime import Runtime
+from complaints_common.telemetry import current_trace_context
 from complaints_compensation.domain.policy import AUTHORITY_OF_ROLE, VOUCHER_KINDS, Decision, new_voucher_code
 from complaints_compensation.domain.rules import DEFAULT_POLICY_FILE, Policy, Role, load_policy_file
 from complaints_compensation.settings import CompensationSettings
@@ -44,11 +46,17 @@ log = logging.getLogger(__name__)
 DECISIONS = Counter(
     "compensation_decisions_total", "Compensation decisions by status and authority.", ["status", "authority"]
 )
+# Money is counted per currency: each `currency` series is an amount in that currency, so sum or
+# rate within one currency only (there is no conversion; docs/operations.md).
 GRANTED_VALUE = Counter(
-    "compensation_granted_value_total", "Retail value of the compensation granted, by currency.", ["currency"]
+    "compensation_granted_value_total",
+    "Retail value of the compensation granted, in the currency its label names; never sum across currencies.",
+    ["currency"],
 )
 BUDGET_EXCEEDED = Gauge(
-    "compensation_budget_exceeded", "1 while this period's granted cost is above the budget.", ["currency"]
+    "compensation_budget_exceeded",
+    "1 while a client's granted cost this period is above the budget.",
+    ["client", "currency"],
 )
 
 
@@ -75,6 +83,7 @@ class Recorder:
         offer = decision.offer
         row: dict[str, Any] = {
             "id": decision_id,
+            "client_id": complaint.client_id,
             "complaint_id": complaint.complaint_id,
             "customer_id": complaint.customer.customer_id,
             "status": decision.status,
@@ -93,6 +102,8 @@ class Recorder:
             "channel": complaint.channel,
             "order_ref": decision.order_ref,
             "decided_at": now,
+            # The complaint's trace, continued when the voucher expires days later.
+            "trace_context": current_trace_context(),
         }
         if decision.status == "granted":
             row |= self._grant_columns(offer, proposed_by, now)
@@ -101,7 +112,7 @@ class Recorder:
         after_commit(session, DECISIONS.labels(decision.status, decision.authority).inc)
         if decision.status == "granted":
             await self._publish_grant(session, row, offer)
-            await self.check_budget(session, policy, offer.value.currency, now)
+            await self.check_budget(session, policy, complaint.client_id, offer.value.currency, now)
         else:
             await self.publish_recorded(session, row, decided_by=proposed_by)
         return decision_id
@@ -129,7 +140,7 @@ class Recorder:
         granted = row | values
         after_commit(session, DECISIONS.labels("granted", granted["authority"]).inc)
         await self._publish_grant(session, granted, offer)
-        await self.check_budget(session, policy, offer.value.currency, now)
+        await self.check_budget(session, policy, row["client_id"], offer.value.currency, now)
         return granted
 
     async def _publish_grant(self, session: AsyncConnection, row: dict[str, Any], offer: Offer) -> None:
@@ -138,6 +149,7 @@ class Recorder:
         after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
         grant = CompensationGrantedV1(
             complaint_id=row["complaint_id"],
+            client_id=row["client_id"],
             decision_id=row["id"],
             customer_id=row["customer_id"],
             offer=offer,
@@ -150,10 +162,14 @@ class Recorder:
             granted_at=row["settled_at"],
         )
         await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
+        await self.publish_recorded(session, row, decided_by=row["granted_by"], at=row["settled_at"])
 
-    async def publish_recorded(self, session: AsyncConnection, row: dict[str, Any], decided_by: str) -> None:
+    async def publish_recorded(
+        self, session: AsyncConnection, row: dict[str, Any], decided_by: str, at: datetime | None = None
+    ) -> None:
         recorded = CompensationDecisionRecordedV1(
             complaint_id=row["complaint_id"],
+            client_id=row["client_id"],
             decision_id=row["id"],
             customer_id=row["customer_id"],
             status=row["status"],
@@ -162,7 +178,7 @@ class Recorder:
             policy_version=row["policy_version"],
             reason=(row.get("reason") or None) and str(row["reason"])[:200],
             decided_by=decided_by,
-            decided_at=datetime.now(UTC),
+            decided_at=at or datetime.now(UTC),
         )
         await self.outbox.add(session, Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE))
 
@@ -176,6 +192,7 @@ class Recorder:
     ) -> None:
         changed = VoucherChangedV1(
             complaint_id=row["complaint_id"],
+            client_id=row["client_id"],
             decision_id=row["id"],
             change=change,
             changed_by=by,
@@ -185,19 +202,26 @@ class Recorder:
         await self.outbox.add(session, Event(VOUCHER_CHANGED_V1, changed, SOURCE))
 
     async def check_budget(
-        self, session: AsyncConnection, policy: Policy, currency: str, now: datetime
+        self, session: AsyncConnection, policy: Policy, client_id: str, currency: str, now: datetime
     ) -> None:
-        """Warn (log and metric) when this month's granted cost passes the policy's budget."""
+        """Warn (log and metric) when a client's granted cost this month passes the policy's budget
+        (the budget applies to each client's own spend)."""
         budget = policy.budget.amounts.get(currency)
         if budget is None:
             return
-        spent = await store.granted_spend(session, month_start(now), currency)
+        spent = await store.granted_spend(session, client_id, month_start(now), currency)
         over = spent > budget
 
-        extra = {"currency": currency, "budget": str(budget), "spent": str(spent), "period": "month"}
+        extra = {
+            "client": client_id,
+            "currency": currency,
+            "budget": str(budget),
+            "spent": str(spent),
+            "period": "month",
+        }
 
         def report() -> None:
-            BUDGET_EXCEEDED.labels(currency).set(1 if over else 0)
+            BUDGET_EXCEEDED.labels(client_id, currency).set(1 if over else 0)
             if over:
                 log.warning("compensation budget exceeded", extra=extra)
 

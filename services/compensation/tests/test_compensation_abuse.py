@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from complaints_compensation.domain.policy import CustomerHistory, decide
+from complaints_common.events.contracts import Money, Offer
+from complaints_compensation.domain.policy import CustomerHistory, decide, judge, value_in
 from complaints_compensation.domain.rules import load_policy_file, parse_policy
 
 from .conftest import complaint
@@ -26,6 +27,7 @@ TIGHT = parse_policy(
             "max_customers_per_contact": 2,
             "min_days_after_purchase": 3,
             "max_share_of_spend": "0.10",
+            "rates": {"USD": "0.91", "GBP": "1.17"},
         }
     }
 )
@@ -36,8 +38,25 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
     ("history", "extra", "status", "rule"),
     [
         (CustomerHistory(order_already_compensated=True), {}, "refused", "abuse.same-order"),
-        (CustomerHistory(grants_in_window=3), {}, "refused", "abuse.customer-count-cap"),
-        (CustomerHistory(value_in_window=Decimal("95.00")), {}, "refused", "abuse.customer-value-cap"),
+        (CustomerHistory(live_in_window=3), {}, "refused", "abuse.customer-count-cap"),
+        (
+            CustomerHistory(value_by_currency={"EUR": Decimal("95.00")}),
+            {},
+            "refused",
+            "abuse.customer-value-cap",
+        ),
+        (
+            CustomerHistory(value_by_currency={"USD": Decimal("105.00")}),
+            {},
+            "refused",
+            "abuse.customer-value-cap",
+        ),
+        (
+            CustomerHistory(value_by_currency={"JPY": Decimal("70")}),
+            {},
+            "held",
+            "abuse.unknown-rate",
+        ),
         (
             CustomerHistory(channels_in_velocity_window=frozenset({"phone", "chat", "email"})),
             {},
@@ -52,7 +71,7 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
             "abuse.soon-after-purchase",
         ),
         (
-            CustomerHistory(value_in_window=Decimal("20")),
+            CustomerHistory(value_by_currency={"EUR": Decimal("20")}),
             {"tags": ["spend:200.00"]},
             "held",
             "abuse.share-of-spend",
@@ -71,7 +90,8 @@ def test_each_abuse_rule_stops_a_grant_and_names_itself(
 def test_the_same_customer_within_the_limits_is_granted() -> None:
     history = CustomerHistory(
         grants_in_window=2,
-        value_in_window=Decimal("50.00"),
+        live_in_window=2,
+        value_by_currency={"EUR": Decimal("30.00"), "USD": Decimal("20.00")},
         channels_in_velocity_window=frozenset({"phone", "chat"}),
         customers_sharing_contact=2,
     )
@@ -81,10 +101,26 @@ def test_the_same_customer_within_the_limits_is_granted() -> None:
 
 
 def test_an_apology_is_never_stopped_and_statutory_rights_are_not_capped() -> None:
-    capped = CustomerHistory(grants_in_window=99)
+    capped = CustomerHistory(grants_in_window=99, live_in_window=99)
     apology = decide(complaint(tags=["customer_error"]), TIGHT, capped, NOW)
     eu261 = decide(complaint(tags=["eu261", "distance_km:800"]), TIGHT, capped, NOW)
     assert apology.status == "granted" and eu261.status == "granted"
+
+
+def test_caps_add_up_decisions_across_currencies_with_the_policys_rates() -> None:
+    """950 EUR waiting, then 1,000 USD (910 EUR): together over the 1,000 EUR cap."""
+    history = CustomerHistory(live_in_window=1, value_by_currency={"EUR": Decimal("950.00")})
+    offer = Offer(
+        kind="fixed_credit",
+        description="credit",
+        value=Money(amount=Decimal("1000.00"), currency="USD"),
+        cost=Money(amount=Decimal("1000.00"), currency="USD"),
+    )
+    decision = judge(
+        DEFAULT, "proposal", offer, complaint(currency="USD"), history, NOW, proposer_role="manager"
+    )
+    assert (decision.status, decision.rule_id) == ("refused", "abuse.customer-value-cap")
+    assert value_in(DEFAULT, history, "USD") == Decimal("1043.96")
 
 
 def test_the_order_reference_comes_from_the_tags() -> None:

@@ -23,7 +23,7 @@ def offer_of(**kwargs: Any) -> tuple[str, str, Decimal, Decimal, str]:
 
 def test_the_default_policy_loads_with_a_version_and_a_catch_all() -> None:
     assert DEFAULT_POLICY_FILE.exists()
-    assert POLICY.version == "2026.11-default-1"
+    assert POLICY.version == "2026.12-default-1"
     assert POLICY.rules[-1].match.is_catch_all
 
 

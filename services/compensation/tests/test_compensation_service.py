@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -14,22 +15,36 @@ from fastapi import FastAPI
 
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_compensation.domain.rules import load_policy_file
 from complaints_compensation.events.handlers import decide_automatically
 from complaints_compensation.main import SERVICE
 from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
 from complaints_devstack import service_testing
+from complaints_devstack.service_testing import bearer
 
 from .conftest import complaint
 
 pytestmark = pytest.mark.integration
+
+TENANT = "crm-test"
+FILE_ONLY_KEY = "file-only-key-0123456789"
+FILE_ONLY = {"X-API-Key": FILE_ONLY_KEY}
+OPERATOR = bearer("crm-ops", "operator-1", "platform-operator")
+
+
+def person(sub: str, role: str) -> dict[str, str]:
+    return bearer(TENANT, sub, role)
 
 
 @pytest.fixture
 async def compensation(
     database_url: str, kafka_bootstrap: str, topics: str
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    settings = service_testing.test_settings(CompensationSettings, database_url, kafka_bootstrap, topics)
+    keys = [*service_testing.test_api_keys(), *service_testing.test_api_keys(FILE_ONLY_KEY, ["file"])]
+    settings = service_testing.test_settings(
+        CompensationSettings, database_url, kafka_bootstrap, topics, api_keys=keys
+    )
     async with service_testing.running_service(SERVICE, settings) as running:
         yield running
 
@@ -69,7 +84,7 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     decision = await decision_of(client, data.complaint_id)
     assert decision["status"] == "granted" and decision["within_frontline"]
     assert decision["voucher_code"] and decision["rule_id"] == "any.billing-credit"
-    assert decision["policy_version"] == "2026.11-default-1"
+    assert decision["policy_version"] == "2026.12-default-1"
 
     # Two replicas deciding the same complaint at the same moment.
     runtime = app.state.runtime
@@ -86,8 +101,10 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     async with runtime.db.transaction() as session:
         from sqlalchemy import text
 
-        rows = (await session.execute(text("SELECT count(*) FROM compensation.outbox"))).scalar_one()
-    assert rows == 1
+        rows = (await session.execute(text("SELECT type FROM compensation.outbox ORDER BY type"))).scalars()
+        types = list(rows)
+    # One grant, announced once: compensation.granted and its decision record.
+    assert types == ["complaints.compensation.decision_recorded.v1", "complaints.compensation.granted.v1"]
 
 
 async def _decide(app: FastAPI, data: ComplaintCreatedV1) -> None:
@@ -113,58 +130,122 @@ async def test_an_over_limit_offer_waits_and_is_granted_only_on_approval(
     assert [d["id"] for d in waiting] == [decision["id"]]
 
     url = f"/v1/decisions/{decision['id']}"
-    passed = await client.post(url + "/approve", json={"approver_id": "sup-1", "approver_role": "supervisor"})
+    by_key = await client.post(url + "/approve", json={})
+    assert by_key.status_code == 403, "an API key is nobody: only a person's token signs"
+    claimed = await client.post(url + "/approve", json={"approver_id": "man-9", "approver_role": "manager"})
+    assert claimed.status_code == 422, "who signs, and as what, is never read from the body"
+    agent = await client.post(url + "/approve", json={}, headers=person("agent-1", "agent"))
+    assert agent.status_code == 403
+    passed = await client.post(url + "/approve", json={}, headers=person("sup-1", "supervisor"))
     assert passed.status_code == 200 and passed.json()["status"] == "pending_approval"
-    twice = await client.post(url + "/approve", json={"approver_id": "sup-1", "approver_role": "manager"})
+    below = await client.post(url + "/approve", json={}, headers=person("sup-2", "supervisor"))
+    assert below.status_code == 403, "a supervisor's verified authority is below 900 EUR"
+    twice = await client.post(url + "/approve", json={}, headers=person("sup-1", "manager"))
     assert twice.status_code == 403 and "Four eyes" in twice.json()["detail"]
-    granted = await client.post(url + "/approve", json={"approver_id": "man-1", "approver_role": "manager"})
+    granted = await client.post(url + "/approve", json={}, headers=person("man-1", "manager"))
     body = granted.json()
     assert body["status"] == "granted" and body["granted_by"] == "man-1" and body["authority"] == "manager"
-    assert [s["by"] for s in body["signoffs"]] == ["sup-1", "man-1"]
-    again = await client.post(
-        url + "/reject", json={"approver_id": "x", "approver_role": "manager", "reason": "not now"}
-    )
+    assert [(s["by"], s["role"]) for s in body["signoffs"]] == [("sup-1", "supervisor"), ("man-1", "manager")]
+    again = await client.post(url + "/reject", json={"reason": "not now"}, headers=person("man-2", "manager"))
     assert again.status_code == 409
 
 
-async def test_an_agents_proposal_is_checked_against_their_limit_and_cannot_be_self_approved(
+OFFER = {
+    "kind": "fixed_credit",
+    "description": "A credit for the trouble.",
+    "value": {"amount": "150.00", "currency": "EUR"},
+}
+
+
+async def test_a_file_only_caller_cannot_exceed_the_agent_limit_whatever_the_body_says(
     compensation: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = compensation
     data = complaint(category="anything", tags=["customer_error"])  # an apology: the agent may add more
     await _decide(app, data)
-    offer = {
-        "kind": "fixed_credit",
-        "description": "A credit for the trouble.",
-        "value": {"amount": "150.00", "currency": "EUR"},
-        "cost": {"amount": "150.00", "currency": "EUR"},
-    }
+    url = f"/v1/complaints/{data.complaint_id}/proposals"
+    for claim in ({"role": "manager"}, {"agent_id": "man-1"}, {"offer": {**OFFER, "cost": OFFER["value"]}}):
+        refused = await client.post(url, json={"offer": OFFER} | claim, headers=FILE_ONLY)
+        assert refused.status_code == 422, f"{claim} is not the caller's to say"
+    proposed = await client.post(url, json={"offer": OFFER}, headers=FILE_ONLY)
+    assert proposed.status_code == 201, proposed.text
+    body = proposed.json()
+    assert (body["status"], body["authority"]) == ("pending_approval", "supervisor")
+    assert body["proposed_by"].startswith("api-key:")
+    ratio = load_policy_file().cost_ratio("fixed_credit")
+    assert Decimal(body["cost_amount"]) == (Decimal("150.00") * ratio).quantize(Decimal("0.01")) < 150
+    # ... worked out from the policy's cost ratio, never taken from the caller
+
+
+async def test_one_person_cannot_propose_and_approve_even_with_two_credentials(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = compensation
+    data = complaint(category="anything", tags=["customer_error"])
+    await _decide(app, data)
     proposed = await client.post(
-        f"/v1/complaints/{data.complaint_id}/proposals", json={"agent_id": "agent-7", "offer": offer}
+        f"/v1/complaints/{data.complaint_id}/proposals",
+        json={"offer": OFFER},
+        headers=person("agent-7", "agent"),
     )
     assert proposed.status_code == 201, proposed.text
     assert proposed.json()["status"] == "pending_approval" and proposed.json()["proposed_by"] == "agent-7"
     url = f"/v1/decisions/{proposed.json()['id']}"
-    own = await client.post(url + "/approve", json={"approver_id": "agent-7", "approver_role": "supervisor"})
-    assert own.status_code == 403
+    own = await client.post(url + "/approve", json={}, headers=person("agent-7", "supervisor"))
+    assert own.status_code == 403, "a second token of the same person is the same person"
     rejected = await client.post(
-        url + "/reject",
-        json={"approver_id": "sup-2", "approver_role": "supervisor", "reason": "too generous"},
+        url + "/reject", json={"reason": "too generous"}, headers=person("sup-2", "supervisor")
     )
     assert rejected.json()["status"] == "rejected"
-    small = {
-        **offer,
-        "value": {"amount": "60.00", "currency": "EUR"},
-        "cost": {"amount": "60.00", "currency": "EUR"},
-    }
+    small = {**OFFER, "value": {"amount": "60.00", "currency": "EUR"}}
     granted = await client.post(
-        f"/v1/complaints/{data.complaint_id}/proposals", json={"agent_id": "agent-7", "offer": small}
+        f"/v1/complaints/{data.complaint_id}/proposals",
+        json={"offer": small},
+        headers=person("agent-7", "agent"),
     )
     assert granted.json()["status"] == "granted" and granted.json()["voucher_code"]
     second = await client.post(
-        f"/v1/complaints/{data.complaint_id}/proposals", json={"agent_id": "agent-8", "offer": small}
+        f"/v1/complaints/{data.complaint_id}/proposals",
+        json={"offer": small},
+        headers=person("agent-8", "agent"),
     )
     assert second.status_code == 409
+
+
+async def test_pending_proposals_count_against_the_cap_and_approvals_check_it_again(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """Five 450 EUR proposals for one customer: the cap (1,000 EUR) counts waiting ones too, so
+    the third is refused; an approval checks the cap again, with the policy it finds then."""
+    app, client = compensation
+    statuses = []
+    waiting = []
+    for _ in range(5):
+        data = complaint(customer_id="CUST-CAP", category="anything", tags=["customer_error"])
+        await _decide(app, data)
+        proposal = {"offer": {**OFFER, "value": {"amount": "450.00", "currency": "EUR"}}}
+        response = await client.post(
+            f"/v1/complaints/{data.complaint_id}/proposals", json=proposal, headers=person("agent-7", "agent")
+        )
+        statuses.append((response.json()["status"], response.json()["rule_id"]))
+        if response.json()["status"] == "pending_approval":
+            waiting.append(response.json()["id"])
+    assert statuses == [("pending_approval", "proposal")] * 2 + [("refused", "abuse.customer-value-cap")] * 3
+    policy = (await client.get("/v1/policy")).json()
+    policy["version"] = "cap-800"
+    policy["abuse"]["max_value"]["EUR"] = "800.00"
+    assert (await client.put("/v1/policy", json=policy, headers=OPERATOR)).status_code == 200
+    supervisor = person("sup-1", "supervisor")
+    over = await client.post(f"/v1/decisions/{waiting[0]}/approve", json={}, headers=supervisor)
+    assert over.status_code == 409 and "abuse.customer-value-cap" in over.json()["detail"]
+    still = (await client.get(f"/v1/decisions/{waiting[0]}")).json()
+    assert still["status"] == "pending_approval", "450 + 450 waiting is over the new 800 EUR cap"
+    rejected = await client.post(
+        f"/v1/decisions/{waiting[1]}/reject", json={"reason": "one is enough"}, headers=supervisor
+    )
+    assert rejected.json()["status"] == "rejected"
+    granted = await client.post(f"/v1/decisions/{waiting[0]}/approve", json={}, headers=supervisor)
+    assert granted.json()["status"] == "granted"
 
 
 async def test_abuse_caps_refuse_and_name_the_rule_and_the_trail_is_queryable(
@@ -174,14 +255,27 @@ async def test_abuse_caps_refuse_and_name_the_rule_and_the_trail_is_queryable(
     policy = (await client.get("/v1/policy")).json()
     policy["version"] = "tight-1"
     policy["abuse"]["max_grants"] = 1
-    replaced = await client.put("/v1/policy", json=policy)
+    by_tenant_admin = await client.put("/v1/policy", json=policy)
+    assert by_tenant_admin.status_code == 403, "the policy is every client's: a platform operator's to change"
+    replaced = await client.put("/v1/policy", json=policy, headers=OPERATOR)
     assert replaced.status_code == 200, replaced.text
     versions = [v["version"] for v in (await client.get("/v1/policy/versions")).json()]
-    assert set(versions) == {"tight-1", "2026.11-default-1"}
+    assert set(versions) == {"tight-1", "2026.12-default-1"}
     policy["description"] = "changed without a new version"
-    assert (await client.put("/v1/policy", json=policy)).status_code == 409
+    assert (await client.put("/v1/policy", json=policy, headers=OPERATOR)).status_code == 409
     broken = {**policy, "version": "broken", "rules": []}
-    assert (await client.put("/v1/policy", json=broken)).status_code == 422
+    assert (await client.put("/v1/policy", json=broken, headers=OPERATOR)).status_code == 422
+    unfillable = {**policy, "version": "unfillable"}
+    unfillable["rules"] = [
+        *policy["rules"][:-1],
+        policy["rules"][-1] | {"offer": policy["rules"][-1]["offer"]},
+    ]
+    unfillable["rules"][-1]["offer"] = {
+        **unfillable["rules"][-1]["offer"],
+        "description": "{value} {customer}",
+    }
+    refused = await client.put("/v1/policy", json=unfillable, headers=OPERATOR)
+    assert refused.status_code == 422 and "customer" in refused.text, "a placeholder nobody can fill"
 
     first, second = complaint(customer_id="CUST-9"), complaint(customer_id="CUST-9")
     await _decide(app, first)
@@ -204,13 +298,11 @@ async def test_a_voucher_is_single_use_and_can_be_clawed_back(
     await _decide(app, data)
     decision = await decision_of(client, data.complaint_id)
     code = decision["voucher_code"]
-    redeemed = await client.post(f"/v1/vouchers/{code}/redeem", json={"by": "till-3"})
+    redeemed = await client.post(f"/v1/vouchers/{code}/redeem", json={}, headers=person("till-3", "agent"))
     assert redeemed.json()["voucher_status"] == "redeemed"
-    assert (await client.post(f"/v1/vouchers/{code}/redeem", json={"by": "till-3"})).status_code == 409
-    assert (await client.post("/v1/vouchers/NOPE-NOPE/redeem", json={"by": "till-3"})).status_code == 404
-    clawed = await client.post(
-        f"/v1/decisions/{decision['id']}/clawback", json={"by": "fraud-1", "reason": "abuse"}
-    )
+    assert (await client.post(f"/v1/vouchers/{code}/redeem", json={})).status_code == 409
+    assert (await client.post("/v1/vouchers/NOPE-NOPE/redeem", json={})).status_code == 404
+    clawed = await client.post(f"/v1/decisions/{decision['id']}/clawback", json={"reason": "abuse"})
     assert clawed.json()["voucher_status"] == "clawed_back"
     report = (await client.get("/v1/reports/spend", params={"group_by": "rule"})).json()
     assert report["lines"] == [] and report["decided"] == 1 and report["frontline_share"] == "1.0000"
@@ -226,7 +318,7 @@ async def test_the_customers_past_is_read_from_the_database_for_every_abuse_rule
     policy["version"] = "velocity-1"
     policy["abuse"]["max_channels"] = 2
     policy["abuse"]["max_customers_per_contact"] = 2
-    assert (await client.put("/v1/policy", json=policy)).status_code == 200
+    assert (await client.put("/v1/policy", json=policy, headers=OPERATOR)).status_code == 200
 
     async def status_and_rule(data: ComplaintCreatedV1) -> tuple[str, str]:
         await _decide(app, data)

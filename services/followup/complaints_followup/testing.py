@@ -56,6 +56,7 @@ async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
 
 
 SOURCE = "/tests"
+CLIENT = "crm-test"  # the tenant of the test key (complaints_devstack.service_testing)
 
 
 def complaint_created(
@@ -66,11 +67,12 @@ def complaint_created(
     deadlines: list[c.Deadline] | None = None,
     category: str = "billing",
     agent_id: str | None = "agent-1",
+    client: str = CLIENT,
 ) -> Event[c.ComplaintCreatedV1]:
     data = c.ComplaintCreatedV1(
         complaint_id=complaint_id,
         reference="C-" + complaint_id.hex[:8],
-        client_id="crm-test",
+        client_id=client,
         customer=c.CustomerContact(customer_id=customer_id, email="someone@example.com"),
         channel="phone",
         category=category,
@@ -83,11 +85,16 @@ def complaint_created(
 
 
 def compensation_granted(
-    complaint_id: UUID, customer_id: str, granted_at: datetime, kind: c.OfferKind = "coupon"
+    complaint_id: UUID,
+    customer_id: str,
+    granted_at: datetime,
+    kind: c.OfferKind = "coupon",
+    client: str = CLIENT,
 ) -> Event[c.CompensationGrantedV1]:
     money = c.Money(amount=Decimal("10.00"), currency="EUR")
     data = c.CompensationGrantedV1(
         complaint_id=complaint_id,
+        client_id=client,
         decision_id=uuid4(),
         customer_id=customer_id,
         offer=c.Offer(kind=kind, description="A coupon", value=money, cost=money),
@@ -104,6 +111,7 @@ def decision_recorded(
 ) -> Event[c.CompensationDecisionRecordedV1]:
     data = c.CompensationDecisionRecordedV1(
         complaint_id=complaint_id,
+        client_id=CLIENT,
         decision_id=uuid4(),
         customer_id=customer_id,
         status=status,
@@ -125,6 +133,7 @@ def status_changed(
 ) -> Event[c.ComplaintStatusChangedV1]:
     data = c.ComplaintStatusChangedV1(
         complaint_id=complaint_id,
+        client_id=CLIENT,
         customer_id=customer_id,
         from_status=from_status,
         to_status=to_status,
@@ -139,6 +148,6 @@ def deadlines_changed(
     complaint_id: UUID, deadlines: list[c.Deadline], changed_at: datetime
 ) -> Event[c.ComplaintDeadlinesChangedV1]:
     data = c.ComplaintDeadlinesChangedV1(
-        complaint_id=complaint_id, deadlines=deadlines, changed_at=changed_at
+        complaint_id=complaint_id, client_id=CLIENT, deadlines=deadlines, changed_at=changed_at
     )
     return Event(COMPLAINT_DEADLINES_CHANGED_V1, data, SOURCE)

@@ -51,11 +51,13 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
     await rt.db.dispose()
 
 
-async def _settled_complaint(rt: Runtime, customer: str | None = None, at: datetime = T0) -> UUID:
+async def _settled_complaint(
+    rt: Runtime, customer: str | None = None, at: datetime = T0, client: str = "crm-test"
+) -> UUID:
     complaint_id = uuid4()
     customer = customer or f"cust-{complaint_id.hex[:8]}"
-    await deliver(rt, complaint_created(complaint_id, customer, at))
-    await deliver(rt, compensation_granted(complaint_id, customer, at))
+    await deliver(rt, complaint_created(complaint_id, customer, at, client=client))
+    await deliver(rt, compensation_granted(complaint_id, customer, at, client=client))
     return complaint_id
 
 
@@ -288,6 +290,15 @@ async def test_at_most_one_survey_per_customer_per_period(runtime: Runtime) -> N
 
     assert [UUID(e["complaint_id"]) for e in await _fired(runtime)] == [first, later]
     assert await _statuses(runtime, second) == {("satisfaction_check", 1): "cancelled"}
+
+
+async def test_survey_limits_are_per_client_a_customer_id_is_the_clients_own(runtime: Runtime) -> None:
+    """CUST-1 of one client is not CUST-1 of another: each is surveyed, each timer keeps its client."""
+    mine = await _settled_complaint(runtime, customer="CUST-1", client="crm-a")
+    theirs = await _settled_complaint(runtime, customer="CUST-1", at=T0 + DAY, client="crm-b")
+    await fire_due_timers(runtime, ManualClock(T0 + 10 * DAY), 100)
+    fired = await _fired(runtime)
+    assert [(UUID(e["complaint_id"]), e["client_id"]) for e in fired] == [(mine, "crm-a"), (theirs, "crm-b")]
 
 
 async def test_a_redelivered_event_schedules_nothing_twice(runtime: Runtime) -> None:

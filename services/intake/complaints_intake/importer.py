@@ -9,8 +9,9 @@ Mapping (CFPB column -> intake):
   issue and sub-issue); Issue, CFPB tags and "untimely" -> tags; Date received -> occurred_at;
   Complaint ID -> crm_reference "CFPB-<id>" and the Idempotency-Key, so a rerun files nothing twice.
   Company response: "In progress" -> acknowledge + start; "Closed with (non-)monetary relief" ->
-  resolved with root cause `process` (the company changed something) and closed; "Closed with
-  explanation" / "without relief" -> resolved with root cause `customer_expectation`, closed.
+  a final response, upheld, with root cause `process` (the company changed something), closed;
+  "Closed with explanation" / "without relief" -> a final response, rejected, with root cause
+  `customer_expectation`, closed.
 The sample names no consumer, so each complaint has its own pseudonymous customer id.
 """
 
@@ -73,15 +74,21 @@ def complaint_from(row: dict[str, str]) -> dict[str, Any]:
 def transitions_for(row: dict[str, str]) -> list[dict[str, Any]]:
     """The lifecycle steps the company's response implies."""
     response = row.get("Company response to consumer", "").strip()
-    steps: list[dict[str, Any]] = [{"action": "acknowledge", "actor": "cfpb-import"}]
+    steps: list[dict[str, Any]] = [{"action": "acknowledge"}]
     if response == "In progress" or not response:
-        return [*steps, {"action": "start", "actor": "cfpb-import"}]
-    root_cause = "process" if response in RELIEF else "customer_expectation"
+        return [*steps, {"action": "start"}]
+    relief = response in RELIEF
     reason = slug(response, 100).replace("-", "_")
+    final = {
+        "action": "final_response",
+        "reason": reason,
+        "root_cause": "process" if relief else "customer_expectation",
+        "outcome": "upheld" if relief else "rejected",
+    }
     return [
         *steps,
-        {"action": "resolve", "actor": "cfpb-import", "reason": reason, "root_cause": root_cause},
-        {"action": "close", "actor": "cfpb-import"},
+        final,
+        {"action": "close"},
     ]
 
 
@@ -116,11 +123,14 @@ def read_rows(path: Path, limit: int | None = None) -> Iterator[dict[str, str]]:
 MAX_RETRIES = 20
 
 
+RETRY_LATER = (429, 503)  # over the rate limit; a dependency restarting
+
+
 async def post(client: httpx.AsyncClient, url: str, body: dict[str, Any], key: str) -> httpx.Response:
-    """POST, waiting out a 429 as its Retry-After says (the key makes the retry safe)."""
+    """POST, waiting out a 429 or 503 as its Retry-After says (the key makes the retry safe)."""
     for _ in range(MAX_RETRIES):
         response = await client.post(url, json=body, headers={"Idempotency-Key": key})
-        if response.status_code != 429:
+        if response.status_code not in RETRY_LATER:
             return response
         await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
     return response

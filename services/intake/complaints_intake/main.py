@@ -7,11 +7,15 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import Runtime, ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_intake.api.access import access_guard
 from complaints_intake.api.admin import admin_router
+from complaints_intake.api.deadline_profiles import deadline_profiles_router
+from complaints_intake.api.erasure import erasure_router
 from complaints_intake.api.insights import insights_router
+from complaints_intake.api.reports import reports_router
 from complaints_intake.api.routes import complaint_router
 from complaints_intake.api.search import search_router
 from complaints_intake.events.handlers import subscriptions
@@ -27,6 +31,9 @@ def guarded(runtime: Runtime) -> list[APIRouter]:
         search_router(runtime),
         complaint_router(runtime),
         insights_router(runtime),
+        deadline_profiles_router(runtime),
+        reports_router(runtime),
+        erasure_router(runtime),
         admin_router(runtime),
     ):
         outer.include_router(router)
@@ -40,20 +47,40 @@ SERVICE = ServiceDefinition(
         "The CRM-facing API of the complaint-handling platform: file a complaint exactly once "
         "(`Idempotency-Key`), read it back with its whole journey, move it through its life "
         "(received, acknowledged, in progress, resolved, closed; reopen, escalate, pause the clock). "
-        "Every call but /healthz, /readyz and /metrics needs an `X-API-Key`. "
+        "Every call but /healthz, /readyz and /metrics needs a bearer token (OpenID Connect) or an "
+        "`X-API-Key`; the OpenAPI document itself (/openapi.json, /docs) is public. "
         "Errors are RFC 9457 problem details."
     ),
     settings_factory=IntakeSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    consumes=(
+        ev.NOTIFICATION_STATUS_V1,
+        ev.COMPENSATION_GRANTED_V1,
+        ev.COMPENSATION_DECISION_RECORDED_V1,
+        ev.FOLLOWUP_SCHEDULED_V1,
+        ev.FOLLOWUP_DUE_V1,
+        ev.FOLLOWUP_OUTCOME_V1,
+        ev.COMPLAINT_ERASURE_REQUESTED_V1,
+    ),
+    publishes=(
+        ev.COMPLAINT_CREATED_V1,
+        ev.COMPLAINT_STATUS_CHANGED_V1,
+        ev.COMPLAINT_DEADLINES_CHANGED_V1,
+        ev.COMPLAINT_LETTER_ISSUED_V1,
+        ev.COMPLAINT_ERASURE_REQUESTED_V1,
+    ),
     # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
     routers=lambda runtime: guarded(runtime),
     subscriptions=subscriptions,
     background=housekeeping,
+    issues_keys=True,
     openapi_tags=[
         {"name": "complaints", "description": "File, find, read and move complaints through their life."},
         {"name": "customers", "description": "A customer's complaints across every channel."},
         {"name": "insights", "description": "Counts, trends, times and missed deadlines."},
+        {"name": "deadlines", "description": "Deadline profiles, calendars and each client's choice."},
+        {"name": "reports", "description": "Regulatory reports: the complaints return."},
         {"name": "admin", "description": "API keys of the CRM clients."},
     ],
 )

@@ -27,7 +27,6 @@ class IntakeSettings(ServiceSettings):
     rate_limits: dict[str, str] = Field(default_factory=dict)
     # "async+memory://" counts per replica; "async+redis://host:6379" would share the count.
     rate_limit_storage: str = "async+memory://"
-    api_key_refresh_s: float = Field(default=10.0, ge=0)
     # A retry with the same Idempotency-Key replays the first response within this time.
     idempotency_key_retention_hours: float = Field(default=72, gt=0)
     housekeeping_interval_s: float = Field(default=600, gt=0)

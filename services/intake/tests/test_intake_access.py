@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from complaints_devstack.service_testing import running_service
+from complaints_devstack.service_testing import bearer, running_service
 from complaints_intake.main import SERVICE
 
 from .conftest import draft, intake_settings
@@ -13,8 +13,15 @@ from .conftest import draft, intake_settings
 pytestmark = pytest.mark.integration
 
 
-async def issue(admin: httpx.AsyncClient, scopes: list[str], client_id: str = "crm-test") -> str:
-    response = await admin.post("/v1/admin/api-keys", json={"client_id": client_id, "scopes": scopes})
+OPERATOR = bearer("crm-ops", "operator-1", "platform-operator")
+
+
+async def issue(
+    admin: httpx.AsyncClient, scopes: list[str], client_id: str = "crm-test", **headers: str
+) -> str:
+    response = await admin.post(
+        "/v1/admin/api-keys", json={"client_id": client_id, "scopes": scopes}, headers=headers
+    )
     assert response.status_code == 201, response.text
     key: str = response.json()["key"]
     return key
@@ -29,7 +36,7 @@ async def test_keys_scopes_and_confidential_complaints(
         plain = (await admin.post("/v1/complaints", json=draft())).json()
         reader_key = await issue(admin, ["file", "read"])
         trusted_key = await issue(admin, ["read", "confidential"])
-        stranger_key = await issue(admin, ["read"], client_id="crm-other")
+        stranger_key = await issue(admin, ["read"], client_id="crm-other", **OPERATOR)
 
         reader = {"X-API-Key": reader_key}
         assert (await admin.get(f"/v1/complaints/{plain['id']}", headers=reader)).status_code == 200
@@ -51,9 +58,18 @@ async def test_keys_scopes_and_confidential_complaints(
         assert forbidden.status_code == 403
         assert forbidden.headers["content-type"].startswith("application/problem+json")
         assert (await admin.get("/v1/admin/api-keys", headers=reader)).status_code == 403
+        other_tenant = {"client_id": "crm-other", "scopes": ["read"]}
+        refused = await admin.post("/v1/admin/api-keys", json=other_tenant)
+        assert refused.status_code == 403, "admin is per tenant: no keys for another client"
 
         keys = (await admin.get("/v1/admin/api-keys")).json()
         assert all("key" not in k and "sha256" not in k for k in keys)
+        assert {k["client_id"] for k in keys} == {"crm-test"}, "a tenant's admin sees its own keys only"
+        everyone = (await admin.get("/v1/admin/api-keys", headers=OPERATOR)).json()
+        assert {k["client_id"] for k in everyone} == {"crm-test", "crm-other"}
+        [theirs] = [k for k in everyone if k["client_id"] == "crm-other"]
+        assert theirs["issued_by"] == "operator-1", "issuance is audited with its issuer"
+        assert (await admin.delete(f"/v1/admin/api-keys/{theirs['id']}")).status_code == 404
         reader_id = next(k["id"] for k in keys if k["scopes"] == ["file", "read"])
         assert (await admin.delete(f"/v1/admin/api-keys/{reader_id}")).json()["revoked_at"]
         revoked = await admin.get(f"/v1/complaints/{plain['id']}", headers=reader)

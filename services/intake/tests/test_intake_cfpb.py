@@ -47,8 +47,9 @@ def test_a_cfpb_row_maps_to_a_complaint() -> None:
         "problem-with-a-purchase-shown-on-your-st",
         "untimely",
     ]
-    assert [s["action"] for s in transitions_for(ROW)] == ["acknowledge", "resolve", "close"]
-    assert transitions_for(ROW)[1]["root_cause"] == "process"
+    assert [s["action"] for s in transitions_for(ROW)] == ["acknowledge", "final_response", "close"]
+    final = transitions_for(ROW)[1]
+    assert (final["root_cause"], final["outcome"]) == ("process", "upheld")
     in_progress = {**ROW, "Company response to consumer": "In progress"}
     assert [s["action"] for s in transitions_for(in_progress)] == ["acknowledge", "start"]
 

@@ -25,27 +25,42 @@ def by_name(complaint: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 async def test_due_times_follow_the_clock(intake: Intake) -> None:
     app, client = intake
+    chosen = {"categories": {"payments": {"profile": "uk-payment-services"}}}
+    assert (await client.put("/v1/deadline-profiles/selection", json=chosen)).status_code == 200
     filed = (await client.post("/v1/complaints", json=draft(category="payments"))).json()
     url = f"/v1/complaints/{filed['id']}"
-    assert filed["deadline_profile"] == "uk-fca-payments"
+    assert filed["deadline_profile"] == "uk-payment-services"
+    assert filed["deadline_profile_reason"] == "set by the client for this category"
+    assert (filed["calendar"], filed["calendar_reason"]) == ("GB-EAW", "the profile's calendar")
     deadlines = by_name(filed)
-    assert set(deadlines) == {"acknowledge", "final_response"}
-    first_due = datetime.fromisoformat(deadlines["final_response"]["due_at"])
+    assert set(deadlines) == {"acknowledge", "summary_resolution", "final_response", "service_level"}
+    assert deadlines["final_response"]["kind"] == "statutory"
+    assert deadlines["service_level"]["kind"] == "operational"
+    statutory_due = deadlines["final_response"]["due_at"]
+    first_due = datetime.fromisoformat(deadlines["service_level"]["due_at"])
 
     await client.post(f"{url}/transitions", json={"action": "acknowledge"})
     paused = (await client.post(f"{url}/transitions", json={"action": "pause"})).json()
-    assert by_name(paused)["final_response"]["due_at"] is None
-    assert by_name(paused)["final_response"]["paused"] is True
+    assert by_name(paused)["service_level"]["due_at"] is None
+    assert by_name(paused)["service_level"]["paused"] is True
+    assert by_name(paused)["final_response"]["due_at"] == statutory_due
     assert by_name(paused)["acknowledge"]["met_at"] is not None
     resumed = (await client.post(f"{url}/transitions", json={"action": "resume"})).json()
-    assert datetime.fromisoformat(by_name(resumed)["final_response"]["due_at"]) >= first_due
+    assert datetime.fromisoformat(by_name(resumed)["service_level"]["due_at"]) >= first_due
+    assert by_name(resumed)["final_response"]["due_at"] == statutory_due
 
     async with app.state.runtime.db.transaction() as session:
         types = (await session.execute(select(outbox.c.type, outbox.c.payload).order_by(outbox.c.seq))).all()
     created = types[0].payload
-    assert [d["name"] for d in created["deadlines"]] == ["acknowledge", "final_response"]
+    assert [(d["name"], d["kind"]) for d in created["deadlines"]] == [
+        ("acknowledge", "operational"),
+        ("summary_resolution", "statutory"),
+        ("final_response", "statutory"),
+        ("service_level", "operational"),
+    ]
     clock_events = [t for t in types if t.type == "complaints.complaint.deadlines_changed.v1"]
-    assert [e.payload["deadlines"][1]["paused"] for e in clock_events] == [True, False]
+    assert [e.payload["deadlines"][3]["paused"] for e in clock_events] == [True, False]
+    assert [e.payload["deadlines"][2]["due_at"] for e in clock_events] == [statutory_due] * 2
 
 
 async def test_overdue_and_due_soon_lists(intake: Intake) -> None:

@@ -11,6 +11,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from complaints_devstack.service_testing import bearer
+from complaints_intake.api import routes
 from complaints_intake.store.idempotency import purge_before
 from complaints_intake.store.tables import complaint_history, complaints, outbox
 
@@ -70,6 +72,19 @@ async def test_a_reused_key_with_another_body_is_refused(intake: Intake) -> None
     assert other.json()["type"].endswith("idempotency-key-reused")
 
 
+async def test_a_reference_collision_files_again_under_a_new_reference(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client = intake
+    references = iter(["C26-SAME0000", "C26-SAME0000", "C26-OTHER000"])
+    monkeypatch.setattr(routes, "reference_for", lambda *_: next(references))
+    first = await client.post("/v1/complaints", json=draft())
+    second = await client.post("/v1/complaints", json=draft())
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert (first.json()["reference"], second.json()["reference"]) == ("C26-SAME0000", "C26-OTHER000")
+    assert await count(app, outbox) == 2, "the failed attempt published nothing"
+
+
 async def test_a_crm_reference_is_unique_per_client(intake: Intake) -> None:
     _, client = intake
     assert (await client.post("/v1/complaints", json=draft(crm_reference="CASE-9"))).status_code == 201
@@ -88,7 +103,7 @@ async def test_transitions_are_audited_and_published(intake: Intake) -> None:
     complaint = (await client.post("/v1/complaints", json=draft())).json()
     url = f"/v1/complaints/{complaint['id']}"
     steps = [
-        {"action": "acknowledge", "actor": "agent-17"},
+        {"action": "acknowledge"},
         {"action": "start"},
         {"action": "pause", "reason": "awaiting_documents", "note": "Asked for the October invoice."},
         {"action": "resume", "reason": "documents_received"},
@@ -97,8 +112,11 @@ async def test_transitions_are_audited_and_published(intake: Intake) -> None:
         {"action": "close"},
         {"action": "reopen", "reason": "customer_called_back"},
     ]
-    for step in steps:
-        response = await client.post(f"{url}/transitions", json=step)
+    claimed = await client.post(f"{url}/transitions", json={"action": "acknowledge", "actor": "boss"})
+    assert claimed.status_code == 422, "who acts is authenticated, never named in the body"
+    agent = bearer("crm-test", "agent-17", "agent")
+    for number, step in enumerate(steps):
+        response = await client.post(f"{url}/transitions", json=step, headers=agent if number == 0 else {})
         assert response.status_code == 200, response.text
     final = response.json()
     assert final["status"] == "in_progress"
@@ -107,7 +125,7 @@ async def test_transitions_are_audited_and_published(intake: Intake) -> None:
 
     history = (await client.get(f"{url}/history")).json()["entries"]
     assert [e["action"] for e in history] == ["file"] + [s["action"] for s in steps]
-    assert history[1]["actor"] == "agent-17" and history[2]["actor"] == "crm-test"
+    assert history[1]["actor"] == "agent-17" and history[2]["actor"].startswith("api-key:")
     assert history[3]["note"] == "Asked for the October invoice."
     assert [(e["from_status"], e["to_status"]) for e in history[-2:]] == [
         ("resolved", "closed"),

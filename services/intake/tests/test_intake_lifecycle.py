@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -18,8 +19,8 @@ from complaints_intake.domain.lifecycle import (
     reopen_and_escalate,
 )
 
-# The whole table: (status, paused) -> the actions allowed there.
-OPEN = {Action.ESCALATE}
+# The whole table: (status, paused) -> the actions allowed there (no summary resolution window).
+OPEN = {Action.ESCALATE, Action.HOLDING_RESPONSE, Action.FINAL_RESPONSE}
 EXPECTED: dict[tuple[Status, bool], set[Action]] = {
     (Status.RECEIVED, False): {Action.ACKNOWLEDGE, Action.START, Action.RESOLVE, Action.PAUSE, *OPEN},
     (Status.RECEIVED, True): {Action.ACKNOWLEDGE, Action.START, Action.RESOLVE, Action.RESUME, *OPEN},
@@ -113,3 +114,25 @@ def test_a_dissatisfied_customer_reopens_and_escalates_a_closed_complaint() -> N
 def test_a_dissatisfied_customer_on_an_open_complaint_only_escalates() -> None:
     changes = reopen_and_escalate(Lifecycle(status=Status.IN_PROGRESS))
     assert [c.action for c in changes] == [Action.ESCALATE]
+
+
+def test_summary_resolution_is_offered_only_within_its_window() -> None:
+    until = datetime(2026, 5, 28, 16, 0, tzinfo=UTC)
+    state = Lifecycle(status=Status.IN_PROGRESS, summary_until=until)
+    assert Action.SUMMARY_RESOLUTION in allowed_actions(state, until - timedelta(hours=1))
+    assert apply(state, Action.SUMMARY_RESOLUTION, at=until).after.status is Status.RESOLVED
+    assert Action.SUMMARY_RESOLUTION not in allowed_actions(state, until + timedelta(seconds=1))
+    with pytest.raises(IllegalTransition, match="third business day"):
+        apply(state, Action.SUMMARY_RESOLUTION, at=until + timedelta(seconds=1))
+    with pytest.raises(IllegalTransition, match="offers no summary resolution"):
+        apply(Lifecycle(status=Status.IN_PROGRESS), Action.SUMMARY_RESOLUTION, at=until)
+
+
+def test_a_holding_response_keeps_the_status_and_letters_record_a_root_cause() -> None:
+    state = Lifecycle(status=Status.ACKNOWLEDGED)
+    change = apply(state, Action.HOLDING_RESPONSE)
+    assert change.after == state and not change.publishes_status_change
+    final = apply(state, Action.FINAL_RESPONSE, RootCause.PRODUCT)
+    assert final.after.status is Status.RESOLVED and final.after.root_cause is RootCause.PRODUCT
+    with pytest.raises(IllegalTransition):
+        apply(Lifecycle(status=Status.CLOSED), Action.HOLDING_RESPONSE)

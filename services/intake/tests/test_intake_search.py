@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.store.tables import complaints
@@ -156,3 +157,20 @@ async def test_overdue_filters_both_ways(intake: Intake) -> None:
     assert [i["id"] for i in overdue] == [late["id"]]
     assert on_time["id"] in [i["id"] for i in not_overdue]
     assert late["id"] not in [i["id"] for i in not_overdue]
+
+
+async def test_the_crm_id_searches_have_their_indexes(intake: Intake) -> None:
+    app, _ = intake
+    async with app.state.runtime.db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'intake'")
+        )
+        indexes = dict(rows.tuples().all())
+    expected = {
+        "ix_complaints_customer_email": "lower((customer ->> 'email'::text))",
+        "ix_complaints_customer_phone": "regexp_replace((customer ->> 'phone'::text)",
+        "ix_complaints_tags": "USING gin (tags)",
+        "ix_complaints_description_words": "to_tsvector('simple'::regconfig, description)",
+    }
+    for name, expression in expected.items():
+        assert expression in indexes[name], indexes.get(name)

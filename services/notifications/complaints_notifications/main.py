@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_notifications.api.routes import message_router
@@ -22,11 +23,21 @@ SERVICE = ServiceDefinition(
         "satisfaction survey, status updates) exactly once, in their language, by e-mail or SMS, "
         "sends call-back tasks to the CRM as signed webhooks, and keeps a log of every delivery "
         "attempt. Every call but /healthz, "
-        "/readyz and /metrics needs an `X-API-Key`. Errors are RFC 9457 problem details."
+        "/readyz and /metrics needs a bearer token (OpenID Connect) "
+        "or an `X-API-Key`; the OpenAPI document is public. Errors are RFC 9457 problem details."
     ),
     settings_factory=NotificationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    consumes=(
+        ev.COMPLAINT_CREATED_V1,
+        ev.COMPLAINT_STATUS_CHANGED_V1,
+        ev.COMPENSATION_GRANTED_V1,
+        ev.FOLLOWUP_DUE_V1,
+        ev.COMPLAINT_LETTER_ISSUED_V1,
+        ev.COMPLAINT_ERASURE_REQUESTED_V1,
+    ),
+    publishes=(ev.NOTIFICATION_STATUS_V1,),
     routers=lambda runtime: [message_router(runtime)],
     subscriptions=subscriptions,
     background=background,

@@ -62,7 +62,18 @@ def sample_variables(kind: MessageKind) -> dict[str, Any]:
         "customer_name": "Ana Lima",
         "confidential": False,
     }
+    letter = {
+        "outcome": "partly_upheld",
+        "redress": "50.00 GBP",
+        "explanation": "We charged the fee in error and have refunded it.",
+        "required_content": ["You may refer your complaint to the ombudsman within six months."],
+        "respond_by": "2026-12-21",
+    }
     per_kind: dict[MessageKind, dict[str, Any]] = {
+        MessageKind.ACKNOWLEDGEMENT: {"respond_by": "2026-12-16"},
+        MessageKind.HOLDING_RESPONSE: letter,
+        MessageKind.SUMMARY_RESOLUTION: letter,
+        MessageKind.FINAL_RESPONSE: letter,
         MessageKind.COMPENSATION: {
             "offer_description": "A credit of 10 EUR on your next bill",
             "offer_kind": "fixed_credit",

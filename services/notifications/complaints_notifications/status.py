@@ -16,6 +16,7 @@ def status_event(
 ) -> Event[NotificationStatusV1]:
     data = NotificationStatusV1(
         complaint_id=message["complaint_id"],
+        client_id=message.get("client_id"),
         message_id=message["id"],
         kind=message["kind"],
         channel=message["channel"],

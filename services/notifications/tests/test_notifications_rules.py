@@ -117,3 +117,19 @@ def test_a_crm_holding_only_the_new_secret_still_verifies() -> None:
     body = '{"x":1}'
     headers = signature_headers("msg_2", body, [SECRET_A, SECRET_B], datetime.now(UTC))
     assert Webhook(SECRET_B).verify(body, headers) == {"x": 1}
+
+
+def test_a_letter_replaces_the_short_status_update_and_the_acknowledgement_names_the_date() -> None:
+    from complaints_notifications.domain.messages import respond_by
+
+    assert status_update_kind({"to_status": "resolved", "letter_kind": "final_response"}) is None
+    assert status_update_kind({"to_status": "resolved"}) is MessageKind.RESOLVED
+    deadlines = [
+        {"name": "acknowledge", "due_at": "2026-12-01T10:01:00+00:00"},
+        {"name": "summary_resolution", "due_at": "2026-12-04T17:00:00+00:00", "breach": False},
+        {"name": "final_response", "due_at": "2027-01-26T10:00:00+00:00"},
+        {"name": "service_level", "due_at": "2026-12-29T17:00:00+00:00"},
+    ]
+    assert respond_by(deadlines) == "2027-01-26"
+    assert respond_by([d for d in deadlines if d["name"] != "final_response"]) == "2026-12-29"
+    assert respond_by([]) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from shutil import copytree
 
@@ -104,3 +105,27 @@ def test_a_missing_english_template_stops_the_start(tmp_path: Path) -> None:
     (directory / "en" / "escalated.sms.j2").unlink()
     with pytest.raises(TemplateProblem, match=r"missing en/escalated\.sms\.j2"):
         Templates.load(directory)
+
+
+def test_the_acknowledgement_says_by_when_the_customer_hears_back(templates: Templates) -> None:
+    for language, words in (("en", "by 2026-12-16 at the latest"), ("ru", "не позднее 2026-12-16")):
+        variables = sample_variables(MessageKind.ACKNOWLEDGEMENT)
+        assert words in templates.render(MessageKind.ACKNOWLEDGEMENT, Channel.EMAIL, language, variables).text
+    without = {**sample_variables(MessageKind.ACKNOWLEDGEMENT), "respond_by": None}
+    assert "latest" not in templates.render(MessageKind.ACKNOWLEDGEMENT, Channel.EMAIL, "en", without).text
+
+
+@pytest.mark.parametrize("kind", [MessageKind.HOLDING_RESPONSE, MessageKind.FINAL_RESPONSE])
+def test_letters_carry_their_required_content_and_the_firms_words(
+    templates: Templates, kind: MessageKind
+) -> None:
+    variables = sample_variables(kind)
+    for channel, language in itertools.product((Channel.EMAIL, Channel.SMS), ("en", "ru", "fa")):
+        rendered = templates.render(kind, channel, language, variables)
+        assert rendered.locale == language
+        assert variables["required_content"][0] in rendered.text and variables["explanation"] in rendered.text
+    email = templates.render(kind, Channel.EMAIL, "en", variables).text
+    if kind is MessageKind.FINAL_RESPONSE:
+        assert "We uphold your complaint in part. We are offering you 50.00 GBP" in email
+    else:
+        assert "You will have our final response by 2026-12-21." in email

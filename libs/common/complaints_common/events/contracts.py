@@ -34,14 +34,37 @@ DecisionStatus = Literal["granted", "pending_approval", "refused", "held", "reje
 VoucherChange = Literal["redeemed", "expired", "clawed_back"]
 FollowupOutcomeKind = Literal["satisfied", "dissatisfied", "unreachable", "not_reached"]
 NotificationStatus = Literal["sent", "failed", "dead_lettered"]
+# What replaces free text and names when a customer's personal data is erased (ids are kept).
+ERASED = "[erased]"
+DeadlineKind = Literal["statutory", "operational"]
+LetterKind = Literal["holding_response", "summary_resolution", "final_response"]
+Outcome = Literal["upheld", "partly_upheld", "rejected"]
 
 
-class EventData(BaseModel):
-    """Base of all event data: every event is about one complaint, whose id is also the Kafka key."""
+class Payload(BaseModel):
+    """Base of all event data; `subject` is the CloudEvents subject and the Kafka key."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
+    @property
+    def subject(self) -> str:
+        raise NotImplementedError
+
+
+class EventData(Payload):
+    """Base of a complaint's events: about one complaint, whose id is also the Kafka key, of one
+    CRM client (tenant), whose id every consumer keeps on the rows the event makes."""
+
     complaint_id: UUID
+    # Optional only so that events written before tenants travelled stay readable; every producer
+    # sets it, and a consumer without it falls back to what it stored from the complaint's creation.
+    client_id: str | None = Field(
+        default=None, max_length=100, description="The CRM client (tenant) the complaint belongs to."
+    )
+
+    @property
+    def subject(self) -> str:
+        return str(self.complaint_id)
 
 
 class Money(BaseModel):
@@ -75,9 +98,13 @@ class Deadline(BaseModel):
     name: str = Field(max_length=60, examples=["final_response"])
     due_at: datetime | None = Field(description="None while the clock is paused.")
     paused: bool = False
-    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca"])
+    profile: str | None = Field(default=None, max_length=60, examples=["uk-fca-disp"])
     met_at: datetime | None = Field(default=None, description="When the deadline was met; None while open.")
     breach: bool = Field(default=True, description="Whether missing it is a breach (False: a target).")
+    kind: DeadlineKind = Field(
+        default="operational",
+        description="statutory: runs from receipt, never paused; operational: paused while waiting.",
+    )
 
 
 class ComplaintCreatedV1(EventData):
@@ -113,6 +140,10 @@ class ComplaintStatusChangedV1(EventData):
     actor: str = Field(max_length=100, description="Who made the change: an agent id or a service.")
     changed_at: datetime
     deadlines: list[Deadline] = Field(default_factory=list, max_length=20)
+    letter_kind: LetterKind | None = Field(
+        default=None,
+        description="Set when a regulatory letter (complaint.letter_issued) tells the customer of it.",
+    )
 
 
 class ComplaintDeadlinesChangedV1(EventData):
@@ -120,6 +151,39 @@ class ComplaintDeadlinesChangedV1(EventData):
 
     deadlines: list[Deadline] = Field(max_length=20)
     changed_at: datetime
+
+
+class ComplaintLetterIssuedV1(EventData):
+    """A regulatory letter to the customer: a holding response, a summary resolution communication
+    or a final response, with the content its regulator requires already in the customer's language.
+    Intake keeps the same letter for the audit; notifications sends it."""
+
+    letter_id: UUID
+    customer_id: str = Field(max_length=100)
+    kind: LetterKind
+    regime: str | None = Field(default=None, max_length=40, examples=["uk-fca"])
+    language: str = Field(max_length=35, description="The language the required content is in.")
+    outcome: Outcome | None = Field(default=None, description="Final responses only.")
+    redress: Money | None = None
+    explanation: str | None = Field(
+        default=None, max_length=5000, description="The firm's own words to the customer: reasons, decision."
+    )
+    required_content: list[str] = Field(
+        default_factory=list, max_length=20, description="The paragraphs the regulator requires, in order."
+    )
+    respond_by: datetime | None = Field(default=None, description="When the customer will hear back.")
+    issued_by: str = Field(max_length=100)
+    issued_at: datetime
+
+
+class ComplaintErasureRequestedV1(EventData):
+    """The customer asked to be forgotten: every service pseudonymises its personal data of this
+    complaint (names, contacts, free text), keeping ids and figures so the regulatory record stays."""
+
+    erasure_id: UUID
+    customer_id: str = Field(max_length=100)
+    requested_by: str = Field(max_length=100)
+    requested_at: datetime
 
 
 class Offer(BaseModel):
@@ -186,6 +250,17 @@ class FollowupDueV1(EventData):
     deadline_name: str | None = Field(default=None, max_length=60)
 
 
+class FollowupScheduledV1(EventData):
+    """A satisfaction check was scheduled for the complaint, due at `due_at`. The CRM's journey shows
+    the follow-up as soon as it is planned; `followup.due` says when it fell due."""
+
+    followup_id: UUID
+    customer_id: str = Field(max_length=100)
+    kind: FollowupKind
+    due_at: datetime
+    scheduled_at: datetime
+
+
 class FollowupOutcomeV1(EventData):
     """An agent recorded the call-back: reached or not, satisfied or not. A dissatisfied outcome
     makes intake reopen and escalate the complaint."""
@@ -198,6 +273,26 @@ class FollowupOutcomeV1(EventData):
     nps: int | None = Field(default=None, ge=0, le=10)
     recorded_by: str = Field(max_length=100)
     recorded_at: datetime
+
+
+class ApiKeyChangedV1(Payload):
+    """An API key was issued or revoked through intake's admin API. Every service keeps the latest
+    state per key (the topic is compacted, keyed by the key id) in its own `api_keys` table. It
+    carries the SHA-256 digest the services compare against, never the secret."""
+
+    key_id: UUID
+    client_id: str = Field(max_length=100, description="The CRM client (tenant) the key is bound to.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[str] = Field(max_length=10)
+    label: str | None = Field(default=None, max_length=100)
+    created_at: datetime
+    revoked_at: datetime | None = None
+    changed_by: str = Field(max_length=200, description="Who issued or revoked it (person or key).")
+    changed_at: datetime
+
+    @property
+    def subject(self) -> str:
+        return str(self.key_id)
 
 
 class NotificationStatusV1(EventData):

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from complaints_common.events import contracts as c
 from complaints_common.events.topics import (
+    API_KEYS,
     COMPENSATION_DECIDED,
     COMPENSATION_GRANTED,
     COMPLAINT_CREATED,
@@ -31,7 +32,7 @@ CONTENT_TYPE = "application/json"
 # A Kafka record above this is refused: no legitimate event comes near it.
 MAX_EVENT_BYTES = 256 * 1024
 
-DataT = TypeVar("DataT", bound=c.EventData)
+DataT = TypeVar("DataT", bound=c.Payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,12 @@ COMPLAINT_STATUS_CHANGED_V1 = EventContract(
 COMPLAINT_DEADLINES_CHANGED_V1 = EventContract(
     "complaint.deadlines_changed", 1, c.ComplaintDeadlinesChangedV1, COMPLAINT_UPDATED
 )
+COMPLAINT_LETTER_ISSUED_V1 = EventContract(
+    "complaint.letter_issued", 1, c.ComplaintLetterIssuedV1, COMPLAINT_UPDATED
+)
+COMPLAINT_ERASURE_REQUESTED_V1 = EventContract(
+    "complaint.erasure_requested", 1, c.ComplaintErasureRequestedV1, COMPLAINT_UPDATED
+)
 COMPENSATION_GRANTED_V1 = EventContract(
     "compensation.granted", 1, c.CompensationGrantedV1, COMPENSATION_GRANTED
 )
@@ -69,8 +76,10 @@ VOUCHER_CHANGED_V1 = EventContract(
     "compensation.voucher_changed", 1, c.VoucherChangedV1, COMPENSATION_DECIDED
 )
 FOLLOWUP_DUE_V1 = EventContract("followup.due", 1, c.FollowupDueV1, FOLLOWUP_DUE)
+FOLLOWUP_SCHEDULED_V1 = EventContract("followup.scheduled", 1, c.FollowupScheduledV1, FOLLOWUP_DUE)
 FOLLOWUP_OUTCOME_V1 = EventContract("followup.outcome", 1, c.FollowupOutcomeV1, FOLLOWUP_OUTCOME)
 NOTIFICATION_STATUS_V1 = EventContract("notification.status", 1, c.NotificationStatusV1, NOTIFICATION_STATUS)
+API_KEY_CHANGED_V1 = EventContract("platform.api_key_changed", 1, c.ApiKeyChangedV1, API_KEYS)
 
 CONTRACTS: dict[str, EventContract[Any]] = {
     contract.ce_type: contract
@@ -78,12 +87,16 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         COMPLAINT_CREATED_V1,
         COMPLAINT_STATUS_CHANGED_V1,
         COMPLAINT_DEADLINES_CHANGED_V1,
+        COMPLAINT_LETTER_ISSUED_V1,
+        COMPLAINT_ERASURE_REQUESTED_V1,
         COMPENSATION_GRANTED_V1,
         COMPENSATION_DECISION_RECORDED_V1,
         VOUCHER_CHANGED_V1,
+        FOLLOWUP_SCHEDULED_V1,
         FOLLOWUP_DUE_V1,
         FOLLOWUP_OUTCOME_V1,
         NOTIFICATION_STATUS_V1,
+        API_KEY_CHANGED_V1,
     )
 }
 
@@ -100,8 +113,8 @@ class Event(Generic[DataT]):
 
     @property
     def subject(self) -> str:
-        """The complaint id: the CloudEvents subject and the Kafka key."""
-        return str(self.data.complaint_id)
+        """The complaint id (the key id of a key event): the CloudEvents subject and the Kafka key."""
+        return self.data.subject
 
     def payload_json(self) -> str:
         return self.data.model_dump_json()

@@ -19,6 +19,9 @@ class TopicSpec:
     partitions: int
     retention_hours: int
     description: str
+    # Compacted: the broker keeps the latest record per key for ever (a service deployed later
+    # still learns every key); retention_hours then bounds only the tombstones.
+    compacted: bool = False
 
     @property
     def dead_letter(self) -> TopicSpec:
@@ -36,7 +39,11 @@ COMPENSATION_GRANTED = TopicSpec(
     "compensation.granted", 6, 24 * 7, "Compensation was granted to the customer for a complaint."
 )
 FOLLOWUP_DUE = TopicSpec(
-    "followup.due", 6, 24 * 7, "A follow-up (satisfaction check or deadline watch) fell due."
+    "followup.due",
+    6,
+    24 * 7,
+    "Follow-ups: a satisfaction check was scheduled, or a follow-up (satisfaction check, deadline "
+    "watch, call-back) fell due.",
 )
 
 COMPLAINT_UPDATED = TopicSpec(
@@ -51,6 +58,13 @@ FOLLOWUP_OUTCOME = TopicSpec(
 NOTIFICATION_STATUS = TopicSpec(
     "notification.status", 6, 24 * 3, "Whether each message to a customer or CRM was sent or failed."
 )
+API_KEYS = TopicSpec(
+    "platform.api-keys",
+    1,
+    24 * 7,
+    "API keys issued and revoked through intake's admin API (digests, never secrets), by key id.",
+    compacted=True,
+)
 
 TOPICS: tuple[TopicSpec, ...] = (
     COMPLAINT_CREATED,
@@ -60,6 +74,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     COMPENSATION_DECIDED,
     FOLLOWUP_OUTCOME,
     NOTIFICATION_STATUS,
+    API_KEYS,
 )
 
 

@@ -7,12 +7,9 @@ from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from complaints_common.events.contracts import Offer
-from complaints_compensation.domain.rules import Role
-
-PersonId = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._@:-]+$")
+from complaints_common.events.contracts import Money, Offer, OfferKind
 
 
 class DecisionView(BaseModel):
@@ -51,55 +48,67 @@ class DecisionPage(BaseModel):
 
 
 class SignOffRequest(BaseModel):
-    """Who signs, in which role. The CRM vouches for the person; the key needs the 'manage' scope."""
+    """Why. Who signs, and with which authority, is the person of the bearer token and their role
+    (a supervisor or manager); an API key cannot sign."""
 
-    approver_id: str = PersonId
-    approver_role: Role
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "ok"}]})
+
     reason: str | None = Field(default=None, max_length=200)
-
-    model_config = {
-        "json_schema_extra": {
-            "examples": [{"approver_id": "sup-4", "approver_role": "supervisor", "reason": "ok"}]
-        }
-    }
 
 
 class RejectRequest(SignOffRequest):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "too generous"}]})
+
     reason: str = Field(min_length=3, max_length=200)
 
 
+class ProposedOffer(BaseModel):
+    """What the agent offers, valued at retail. Its cost to us is worked out from the policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: OfferKind
+    description: str = Field(max_length=500)
+    value: Money
+    percentage: Decimal | None = Field(default=None, ge=0, le=100)
+
+
 class ProposalRequest(BaseModel):
-    """An agent's own compensation proposal for a complaint, checked against the agent's limit."""
+    """An agent's own compensation proposal for a complaint, checked against the limit of the
+    caller's authenticated role (a person's token), or the agent's limit (an API key)."""
 
-    agent_id: str = PersonId
-    role: Role = "agent"
-    offer: Offer
-    reason: str | None = Field(default=None, max_length=200)
-
-    model_config = {
-        "json_schema_extra": {
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
             "examples": [
                 {
-                    "agent_id": "agent-17",
                     "offer": {
                         "kind": "fixed_credit",
                         "description": "A 60 EUR credit for the outage.",
                         "value": {"amount": "60.00", "currency": "EUR"},
-                        "cost": {"amount": "60.00", "currency": "EUR"},
                     },
                 }
             ]
-        }
-    }
+        },
+    )
+
+    offer: ProposedOffer
+    reason: str | None = Field(default=None, max_length=200)
 
 
 class VoucherAction(BaseModel):
-    by: str = PersonId
+    """Why (who acts is the authenticated caller)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "used at till 3"}]})
+
     reason: str | None = Field(default=None, max_length=200)
 
 
 class ClawbackRequest(BaseModel):
-    by: str = PersonId
+    """Why (who acts is the authenticated caller)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "duplicate claim"}]})
+
     reason: str = Field(min_length=3, max_length=200)
 
 

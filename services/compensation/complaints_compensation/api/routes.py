@@ -7,11 +7,11 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.api import Principal, require_scope
+from complaints_common.api import Principal, platform_operator, require_scope
 from complaints_common.events.contracts import DecisionStatus, Offer
 from complaints_common.problems import Conflict, Forbidden, NotFound
 from complaints_common.runtime import Runtime
@@ -27,8 +27,8 @@ from complaints_compensation.api.models import (
     VoucherAction,
 )
 from complaints_compensation.domain import approvals
-from complaints_compensation.domain.policy import ComplaintFacts, judge
-from complaints_compensation.domain.rules import Policy
+from complaints_compensation.domain.policy import ComplaintFacts, cap_check, judge, priced
+from complaints_compensation.domain.rules import ROLES, Policy, Role
 from complaints_compensation.recording import components
 from complaints_compensation.store import decisions as store
 from complaints_compensation.store import policies as policy_store
@@ -36,7 +36,9 @@ from complaints_compensation.store import reports
 
 PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")]
+Offset = Annotated[
+    int, Query(ge=0, le=10_000, description="Rows to skip (at most 10,000: narrow the filter).")
+]
 
 
 def problem(description: str) -> dict[str, Any]:
@@ -45,10 +47,19 @@ def problem(description: str) -> dict[str, Any]:
 
 NO_SUCH_DECISION = "No such decision."
 SIGN_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: problem("The approver may not sign: own proposal, signed already, or too junior."),
+    403: problem(
+        "The approver may not sign: not a person's token, own proposal, signed already, or too junior."
+    ),
     404: problem(NO_SUCH_DECISION),
-    409: problem("The decision is not waiting for approval."),
+    409: problem("The decision is not waiting for approval, or granting it would pass the customer's caps."),
 }
+
+
+def acting_role(principal: Principal) -> Role:
+    """The authority of the caller: a person's verified role; the agent's for anyone else (an API
+    key, an admin or an operator has no granting authority of its own)."""
+    role = principal.role
+    return role if role in ROLES else "agent"
 
 
 def view(row: dict[str, Any] | None, missing: str) -> DecisionView:
@@ -61,10 +72,15 @@ def page(rows: list[dict[str, Any]], limit: int, offset: int) -> DecisionPage:
     return DecisionPage(items=[DecisionView.model_validate(r) for r in rows], limit=limit, offset=offset)
 
 
-async def locked_decision(session: AsyncConnection, decision_id: UUID) -> dict[str, Any]:
-    row = await store.decision_by_id(session, decision_id, for_update=True)
-    if row is None:
+async def locked_decision(session: AsyncConnection, client_id: str, decision_id: UUID) -> dict[str, Any]:
+    """The client's decision, its customer locked (caps are checked under that lock) and then the
+    row itself; 404 alike for "absent" and "another client's"."""
+    found = await store.decision_by_id(session, client_id, decision_id)
+    if found is None:
         raise NotFound(NO_SUCH_DECISION)
+    await store.lock_customer(session, client_id, found["customer_id"])
+    row = await store.decision_by_id(session, client_id, decision_id, for_update=True)
+    assert row is not None  # decisions are never deleted
     return row
 
 
@@ -78,10 +94,10 @@ def decision_router(runtime: Runtime) -> APIRouter:
         responses={404: problem("No decision (yet) for this complaint.")},
     )
     async def read_decision(
-        complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await store.decision_for(session, complaint_id)
+            row = await store.decision_for(session, principal.client, complaint_id)
         return view(row, "No compensation decision for this complaint yet.")
 
     @router.get(
@@ -89,7 +105,7 @@ def decision_router(runtime: Runtime) -> APIRouter:
         summary="The audit trail: decisions by customer, status, complaint or rule, newest first",
     )
     async def list_decisions(
-        _: Annotated[Principal, Depends(require_scope("read"))],
+        principal: Annotated[Principal, Depends(require_scope("read"))],
         customer_id: Annotated[str | None, Query(max_length=100)] = None,
         status: DecisionStatus | None = None,
         complaint_id: UUID | None = None,
@@ -98,7 +114,11 @@ def decision_router(runtime: Runtime) -> APIRouter:
         offset: Offset = 0,
     ) -> DecisionPage:
         query = store.search(
-            customer_id=customer_id, status=status, complaint_id=complaint_id, rule_id=rule_id
+            principal.client,
+            customer_id=customer_id,
+            status=status,
+            complaint_id=complaint_id,
+            rule_id=rule_id,
         )
         async with runtime.db.transaction() as session:
             rows = await store.find_decisions(session, query, limit, offset)
@@ -110,10 +130,10 @@ def decision_router(runtime: Runtime) -> APIRouter:
         responses={404: problem(NO_SUCH_DECISION)},
     )
     async def read_one(
-        decision_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+        decision_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await store.decision_by_id(session, decision_id)
+            row = await store.decision_by_id(session, principal.client, decision_id)
         return view(row, NO_SUCH_DECISION)
 
     @router.post(
@@ -126,29 +146,36 @@ def decision_router(runtime: Runtime) -> APIRouter:
         },
     )
     async def propose(
-        complaint_id: UUID, body: ProposalRequest, _: Annotated[Principal, Depends(require_scope("file"))]
+        complaint_id: UUID,
+        body: ProposalRequest,
+        principal: Annotated[Principal, Depends(require_scope("file"))],
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            known = await store.known_complaint(session, complaint_id)
+            known = await store.known_complaint(session, principal.client, complaint_id)
             if known is None:
                 raise NotFound("Compensation has not seen this complaint (yet).")
             complaint, email, phone = known
-            await store.lock_customer(session, complaint.customer.customer_id)
+            await store.lock_customer(session, principal.client, complaint.customer.customer_id)
             if await store.has_live_decision(session, complaint_id):
                 raise Conflict("The complaint already has a granted or waiting compensation.")
             policy = await book.current(session)
             now = datetime.now(UTC)
             order_ref = ComplaintFacts.of(complaint).order_ref
             history = await store.customer_history(
-                session, complaint, policy.abuse, body.offer.value.currency, now, (email, phone), order_ref
+                session, complaint, policy.abuse, now, (email, phone), order_ref
             )
-            decision = judge(policy, "proposal", body.offer, complaint, history, now, proposer_role=body.role)
+            proposed = body.offer
+            offer = priced(policy, proposed.kind, proposed.description, proposed.value, proposed.percentage)
+            role = acting_role(principal)
+            decision = judge(policy, "proposal", offer, complaint, history, now, proposer_role=role)
             try:
-                decision_id = await recorder.record_new(session, complaint, decision, body.agent_id, policy)
+                decision_id = await recorder.record_new(
+                    session, complaint, decision, principal.actor_id, policy
+                )
             except IntegrityError as exc:
                 raise Conflict("The complaint or its order already has a compensation.") from exc
             assert decision_id is not None
-            row = await store.decision_by_id(session, decision_id)
+            row = await store.decision_by_id(session, principal.client, decision_id)
         return DecisionView.model_validate(row)
 
     return router
@@ -160,52 +187,81 @@ def approval_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/approvals", summary="Decisions waiting for a supervisor or manager, oldest first")
     async def waiting(
-        _: Annotated[Principal, Depends(require_scope("manage"))],
+        principal: Annotated[Principal, Depends(require_scope("manage"))],
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> DecisionPage:
         async with runtime.db.transaction() as session:
-            rows = await reports.waiting(session, limit, offset)
+            rows = await reports.waiting(session, principal.client, limit, offset)
         return page(rows, limit, offset)
 
     async def _sign(
-        decision_id: UUID, body: SignOffRequest, action: Literal["approve", "reject"]
+        decision_id: UUID, body: SignOffRequest, principal: Principal, action: Literal["approve", "reject"]
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await locked_decision(session, decision_id)
+            row = await locked_decision(session, principal.client, decision_id)
+            if principal.actor is None:
+                raise Forbidden("Only a person signs off: send their bearer token, not an API key.")
+            approver, role = principal.actor.person, principal.role
+            if role not in ROLES:
+                raise Forbidden(f"A {role} has no approval authority; a supervisor or manager signs.")
             policy = await book.current(session)
+            offer = Offer.model_validate(row["offer"])
             waiting = approvals.Waiting(
                 status=row["status"],
                 proposed_by=row["proposed_by"],
                 signed_by=tuple((s["by"], s["role"]) for s in row["signoffs"]),
-                value=Offer.model_validate(row["offer"]).value,
+                value=offer.value,
             )
             try:
                 outcome = (
-                    approvals.approve(waiting, body.approver_id, body.approver_role, policy)
+                    approvals.approve(waiting, approver, role, policy)
                     if action == "approve"
-                    else approvals.reject(waiting, body.approver_id, body.approver_role)
+                    else approvals.reject(waiting, approver, role)
                 )
             except approvals.SignOffRefused as exc:
                 raise (Conflict if exc.conflict else Forbidden)(str(exc)) from exc
+            if outcome.outcome == "granted":
+                await recheck_caps(session, principal.client, row, offer, policy)
             signoff = {
-                "by": body.approver_id,
-                "role": body.approver_role,
+                "by": approver,
+                "role": role,
                 "action": action,
                 "reason": body.reason,
                 "at": datetime.now(UTC).isoformat(),
             }
             row["signoffs"] = [*row["signoffs"], signoff]
-            row = await _apply(session, row, outcome, body, policy)
+            row = await _apply(session, row, outcome, body, approver, role, policy)
         return DecisionView.model_validate(row)
 
+    async def recheck_caps(
+        session: AsyncConnection, client_id: str, row: dict[str, Any], offer: Offer, policy: Policy
+    ) -> None:
+        """The customer's caps again, under the customer's lock, with every other live decision:
+        what was within them when proposed may not be now."""
+        known = await store.known_complaint(session, client_id, row["complaint_id"])
+        assert known is not None  # a decision is made for a known complaint
+        complaint, email, phone = known
+        now = datetime.now(UTC)
+        history = await store.customer_history(
+            session, complaint, policy.abuse, now, (email, phone), row["order_ref"], exclude=row["id"]
+        )
+        capped = cap_check(policy, offer, history)
+        if capped is not None:
+            _, rule_id, reason = capped
+            raise Conflict(f"Granting it would break {rule_id}: {reason}.")
+
     async def _apply(
-        session: Any, row: dict[str, Any], outcome: approvals.SignOff, body: SignOffRequest, policy: Policy
+        session: Any,
+        row: dict[str, Any],
+        outcome: approvals.SignOff,
+        body: SignOffRequest,
+        approver: str,
+        role: Role,
+        policy: Policy,
     ) -> dict[str, Any]:
         if outcome.outcome == "granted":
-            return await recorder.grant_on_approval(
-                session, row, body.approver_id, body.approver_role, policy
-            )
+            return await recorder.grant_on_approval(session, row, approver, role, policy)
         if outcome.outcome == "rejected":
             row |= {"status": "rejected", "reason": body.reason, "settled_at": datetime.now(UTC)}
             await store.update_decision(
@@ -219,12 +275,12 @@ def approval_router(runtime: Runtime) -> APIRouter:
         else:
             row |= {
                 "status": "pending_approval",
-                "reason": f"signed by a {body.approver_role}; awaits a {outcome.awaiting}",
+                "reason": f"signed by a {role}; awaits a {outcome.awaiting}",
             }
             await store.update_decision(
                 session, row["id"], status=row["status"], reason=row["reason"], signoffs=row["signoffs"]
             )
-        await recorder.publish_recorded(session, row, decided_by=body.approver_id)
+        await recorder.publish_recorded(session, row, decided_by=approver)
         return row
 
     @router.post(
@@ -233,9 +289,11 @@ def approval_router(runtime: Runtime) -> APIRouter:
         responses=SIGN_OFF_RESPONSES,
     )
     async def approve(
-        decision_id: UUID, body: SignOffRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
+        decision_id: UUID,
+        body: SignOffRequest,
+        principal: Annotated[Principal, Depends(require_scope("manage"))],
     ) -> DecisionView:
-        return await _sign(decision_id, body, "approve")
+        return await _sign(decision_id, body, principal, "approve")
 
     @router.post(
         "/decisions/{decision_id}/reject",
@@ -243,9 +301,11 @@ def approval_router(runtime: Runtime) -> APIRouter:
         responses=SIGN_OFF_RESPONSES,
     )
     async def reject(
-        decision_id: UUID, body: RejectRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
+        decision_id: UUID,
+        body: RejectRequest,
+        principal: Annotated[Principal, Depends(require_scope("manage"))],
     ) -> DecisionView:
-        return await _sign(decision_id, body, "reject")
+        return await _sign(decision_id, body, principal, "reject")
 
     return router
 
@@ -260,12 +320,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         responses={404: problem("No such voucher."), 409: problem("Already used, expired or clawed back.")},
     )
     async def redeem(
-        code: str,
+        code: Annotated[str, Path(max_length=64)],
         body: VoucherAction,
-        _: Annotated[Principal, Depends(require_scope("manage"))],
+        principal: Annotated[Principal, Depends(require_scope("manage"))],
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await reports.voucher(session, code)
+            row = await reports.voucher(session, principal.client, code)
             if row is None:
                 raise NotFound("No such voucher.")
             status = row["voucher_status"]
@@ -273,7 +333,7 @@ def voucher_router(runtime: Runtime) -> APIRouter:
                 status = "expired"  # not written here: the Conflict rolls back; the expiry loop marks it
             if status != "active":
                 raise Conflict(f"The voucher is {status}.")
-            await _change(session, row, "redeemed", body.by, body.reason)
+            await _change(session, row, "redeemed", principal.actor_id, body.reason)
         return DecisionView.model_validate(row)
 
     @router.post(
@@ -285,13 +345,15 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         },
     )
     async def claw_back(
-        decision_id: UUID, body: ClawbackRequest, _: Annotated[Principal, Depends(require_scope("manage"))]
+        decision_id: UUID,
+        body: ClawbackRequest,
+        principal: Annotated[Principal, Depends(require_scope("manage"))],
     ) -> DecisionView:
         async with runtime.db.transaction() as session:
-            row = await locked_decision(session, decision_id)
+            row = await locked_decision(session, principal.client, decision_id)
             if row["status"] != "granted" or row["voucher_status"] == "clawed_back":
                 raise Conflict("Only a granted decision can be clawed back, once.")
-            await _change(session, row, "clawed_back", body.by, body.reason)
+            await _change(session, row, "clawed_back", principal.actor_id, body.reason)
         return DecisionView.model_validate(row)
 
     async def _change(session: Any, row: dict[str, Any], change: Any, by: str, reason: str | None) -> None:
@@ -322,17 +384,22 @@ def policy_router(runtime: Runtime) -> APIRouter:
     @router.put(
         "/policy",
         summary="Replace the policy with a new version (validated; old versions are kept)",
+        description=(
+            "The policy is the platform's, for every client: only a platform operator replaces it. "
+            "It is validated whole, including every offer description's placeholders."
+        ),
         responses={
+            403: problem("Only a platform operator replaces the policy."),
             409: problem("This version exists with other content: give the new policy a new version."),
             422: problem("The policy is not valid; the errors name each field."),
         },
     )
     async def replace_policy(
-        body: Policy, principal: Annotated[Principal, Depends(require_scope("admin"))]
+        body: Policy, principal: Annotated[Principal, Depends(platform_operator)]
     ) -> Policy:
         async with runtime.db.transaction() as session:
             await book.current(session)
-            if not await book.replace(session, body, principal.client):
+            if not await book.replace(session, body, principal.actor_id):
                 raise Conflict(f"Policy version {body.version} exists with other content.")
         return body
 
@@ -344,14 +411,14 @@ def report_router(runtime: Runtime) -> APIRouter:
 
     @router.get("/reports/spend", summary="Spend by category, rule, agent or month, and the frontline share")
     async def spend(
-        _: Annotated[Principal, Depends(require_scope("read"))],
+        principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Literal["category", "rule", "agent", "month"] = "category",
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> SpendReport:
         async with runtime.db.transaction() as session:
-            lines = await reports.spend(session, group_by, since, until)
-            decided, frontline = await reports.frontline(session, since, until)
+            lines = await reports.spend(session, principal.client, group_by, since, until)
+            decided, frontline = await reports.frontline(session, principal.client, since, until)
         share = (Decimal(frontline) / decided).quantize(Decimal("0.0001")) if decided else None
         return SpendReport(
             group_by=group_by,

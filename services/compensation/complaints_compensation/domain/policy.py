@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
-from complaints_common.events.contracts import ComplaintCreatedV1, Money, Offer
-from complaints_compensation.domain.rules import ROLES, AbuseLimits, Match, Policy, Role, Rule
+from complaints_common.events.contracts import ComplaintCreatedV1, Money, Offer, OfferKind
+from complaints_compensation.domain.rules import ROLES, Match, Policy, Role, Rule
 
 CENT = Decimal("0.01")
 VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no look-alikes (0/O, 1/I/L)
@@ -33,8 +33,9 @@ AUTHORITY_OF_ROLE: dict[Role, Authority] = {
 class CustomerHistory:
     """What the store knows about the customer when deciding (all within the policy's windows)."""
 
-    grants_in_window: int = 0
-    value_in_window: Decimal = Decimal("0")
+    grants_in_window: int = 0  # granted only: what rules' `prior_grants` match on
+    live_in_window: int = 0  # granted or waiting: what the count cap counts
+    value_by_currency: dict[str, Decimal] = field(default_factory=dict)  # granted or waiting
     channels_in_velocity_window: frozenset[str] = frozenset()
     customers_sharing_contact: int = 1
     order_already_compensated: bool = False
@@ -155,23 +156,49 @@ def required_role(policy: Policy, value: Money) -> Role | None:
     return None
 
 
+def value_in(policy: Policy, history: CustomerHistory, currency: str) -> Decimal | None:
+    """The customer's live decisions in the window, in `currency`, converted with the policy's
+    rates; None when a currency has no rate (the value cannot be told)."""
+    target = policy.rate(currency)
+    total = Decimal(0)
+    for held_in, amount in history.value_by_currency.items():
+        rate = policy.rate(held_in)
+        if rate is None or target is None:
+            return None
+        total += amount if held_in == currency else amount * rate / target
+    return total.quantize(CENT, ROUND_HALF_UP)
+
+
+def cap_check(policy: Policy, offer: Offer, history: CustomerHistory) -> tuple[Status, str, str] | None:
+    """The per-customer caps: how many live decisions, and their value across currencies."""
+    limits = policy.abuse
+    if history.live_in_window >= limits.max_grants:
+        return (
+            "refused",
+            "abuse.customer-count-cap",
+            f"{limits.max_grants} granted or waiting in {limits.window_days} days",
+        )
+    so_far = value_in(policy, history, offer.value.currency)
+    if so_far is None:
+        return "held", "abuse.unknown-rate", "a currency of the customer's decisions has no rate"
+    cap = limits.max_value.get(offer.value.currency)
+    if cap is not None and so_far + offer.value.amount > cap:
+        return "refused", "abuse.customer-value-cap", f"over {cap} {offer.value.currency} in the window"
+    return None
+
+
 def abuse_check(
-    limits: AbuseLimits, offer: Offer, facts: ComplaintFacts, history: CustomerHistory, today: date
+    policy: Policy, offer: Offer, facts: ComplaintFacts, history: CustomerHistory, today: date
 ) -> tuple[Status, str, str] | None:
     """The first abuse rule the grant would break: (refused|held, rule id, reason), or None."""
+    limits = policy.abuse
     if offer.value.amount == 0:
         return None  # an apology costs nothing and cannot be abused
     if history.order_already_compensated:
         return "refused", "abuse.same-order", "this order was already compensated"
-    if history.grants_in_window >= limits.max_grants:
-        return (
-            "refused",
-            "abuse.customer-count-cap",
-            f"{limits.max_grants} grants in {limits.window_days} days",
-        )
-    cap = limits.max_value.get(offer.value.currency)
-    if cap is not None and history.value_in_window + offer.value.amount > cap:
-        return "refused", "abuse.customer-value-cap", f"over {cap} {offer.value.currency} in the window"
+    capped = cap_check(policy, offer, history)
+    if capped is not None:
+        return capped
     if len(history.channels_in_velocity_window) > limits.max_channels:
         return (
             "held",
@@ -187,7 +214,7 @@ def abuse_check(
             f"within {limits.min_days_after_purchase} days of purchase",
         )
     share = limits.max_share_of_spend
-    claimed = history.value_in_window + offer.value.amount
+    claimed = (value_in(policy, history, offer.value.currency) or Decimal(0)) + offer.value.amount
     if share is not None and facts.spend is not None and claimed > facts.spend * share:
         return "held", "abuse.share-of-spend", "claims are high against the customer's spend"
     return None
@@ -234,7 +261,7 @@ def judge(
             order_ref=facts.order_ref,
         )
 
-    stopped = None if statutory else abuse_check(policy.abuse, offer, facts, history, today)
+    stopped = None if statutory else abuse_check(policy, offer, facts, history, today)
     if stopped is not None:
         status, rule_id, reason = stopped
         return decision(status, rule_id, required_role(policy, offer.value) or "manager", reason)
@@ -246,6 +273,20 @@ def judge(
         return decision("granted", offer_rule_id, role)
     reason = f"above the {proposer_role}'s limit: needs a {role}"
     return decision("pending_approval", offer_rule_id, role, reason)
+
+
+def priced(
+    policy: Policy, kind: OfferKind, description: str, value: Money, percentage: Decimal | None
+) -> Offer:
+    """An agent's offer with its cost worked out here, from the policy, never taken from the caller."""
+    cost = (value.amount * policy.cost_ratio(kind)).quantize(CENT, ROUND_HALF_UP)
+    return Offer(
+        kind=kind,
+        description=description,
+        value=value,
+        cost=Money(amount=cost, currency=value.currency),
+        percentage=percentage,
+    )
 
 
 def new_voucher_code() -> str:

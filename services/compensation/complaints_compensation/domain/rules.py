@@ -8,6 +8,7 @@ records the policy version and the rule that made it. Amounts are decimals, neve
 
 from __future__ import annotations
 
+import string
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -83,6 +84,10 @@ class Value(Strict):
         return self
 
 
+# What an offer's description may name; anything else would fail when a decision renders it.
+DESCRIPTION_FIELDS = frozenset({"value", "currency"})
+
+
 class OfferTemplate(Strict):
     """The offer a rule makes. `description` may use {value} and {currency}."""
 
@@ -94,6 +99,20 @@ class OfferTemplate(Strict):
     )
     percentage: Annotated[Decimal, Field(ge=0, le=100)] | None = None
     currency: Currency | None = Field(default=None, description="Fixes the currency (e.g. EU261 is EUR).")
+
+    @field_validator("description")
+    @classmethod
+    def _fillable(cls, description: str) -> str:
+        """Refused here, at load or PUT, rather than failing a decision later."""
+        try:
+            fields = [f for _, f, spec, conv in string.Formatter().parse(description) if f is not None]
+            description.format(value=Decimal("1.00"), currency="EUR")
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:
+            raise ValueError(f"the description cannot be filled in: {exc}") from exc
+        unknown = sorted(set(fields) - DESCRIPTION_FIELDS)
+        if unknown:
+            raise ValueError(f"the description names unknown placeholders: {', '.join(unknown)}")
+        return description
 
     @model_validator(mode="after")
     def _percentage_for_discounts(self) -> OfferTemplate:
@@ -124,6 +143,13 @@ class AbuseLimits(Strict):
     min_days_after_purchase: int = Field(default=0, ge=0, description="From the tag `purchased:YYYY-MM-DD`.")
     max_share_of_spend: Annotated[Decimal, Field(ge=0)] | None = Field(
         default=None, description="Claims in the window against the tag `spend:<amount>` (12-month spend)."
+    )
+    rates: dict[Currency, Annotated[Decimal, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description=(
+            "What one unit of each currency is worth in the policy's default currency: the caps count "
+            "a customer's live decisions in every currency, converted with these rates."
+        ),
     )
 
 
@@ -156,6 +182,14 @@ class Policy(Strict):
         return authority
 
     @model_validator(mode="after")
+    def _a_rate_for_every_currency(self) -> Policy:
+        currencies = {c for limits in self.authority.values() for c in limits} | set(self.abuse.max_value)
+        missing = sorted(currencies - set(self.abuse.rates) - {self.default_currency})
+        if missing:
+            raise ValueError(f"abuse.rates needs a rate for every currency granted: {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
     def _unique_ids_and_catch_all(self) -> Policy:
         ids = [rule.id for rule in self.rules]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -167,6 +201,15 @@ class Policy(Strict):
 
     def limit(self, role: Role, currency: str) -> Decimal | None:
         return self.authority[role].get(currency)
+
+    def rate(self, currency: str) -> Decimal | None:
+        """One unit of `currency` in the default currency; None when the policy sets no rate."""
+        return Decimal(1) if currency == self.default_currency else self.abuse.rates.get(currency)
+
+    def cost_ratio(self, kind: str) -> Decimal:
+        """Our cost as a share of the retail value of an offer of this kind: the first rule that
+        offers this kind says it; without one, the full value (the cautious figure)."""
+        return next((rule.offer.cost_ratio for rule in self.rules if rule.offer.kind == kind), Decimal(1))
 
 
 def parse_policy(document: dict[str, Any]) -> Policy:

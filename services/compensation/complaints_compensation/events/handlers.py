@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import ComplaintCreatedV1
-from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.events.envelope import COMPLAINT_CREATED_V1, COMPLAINT_ERASURE_REQUESTED_V1, Event
 from complaints_common.runtime import Runtime
 from complaints_compensation.domain.policy import ComplaintFacts, decide
 from complaints_compensation.recording import Recorder, components
@@ -21,15 +21,13 @@ async def decide_automatically(
     session: AsyncConnection, complaint: ComplaintCreatedV1, book: PolicyBook, recorder: Recorder
 ) -> None:
     """The automatic decision for a new complaint: at most one, whatever the redelivery."""
-    await store.lock_customer(session, complaint.customer.customer_id)
+    await store.lock_customer(session, complaint.client_id, complaint.customer.customer_id)
     await store.remember_complaint(session, complaint)
     policy = await book.current(session)
     now = datetime.now(UTC)
-    stake = complaint.amount_at_stake
-    currency = stake.currency if stake else policy.default_currency
     contact = (store.contact_digest(complaint.customer.email), store.contact_digest(complaint.customer.phone))
     history = await store.customer_history(
-        session, complaint, policy.abuse, currency, now, contact, ComplaintFacts.of(complaint).order_ref
+        session, complaint, policy.abuse, now, contact, ComplaintFacts.of(complaint).order_ref
     )
     decision = decide(complaint, policy, history, now)
     await recorder.record_new(session, complaint, decision, "auto", policy)
@@ -41,4 +39,10 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def on_complaint_created(session: AsyncConnection, event: Event[Any]) -> None:
         await decide_automatically(session, event.data, book, recorder)
 
-    return [Subscription(COMPLAINT_CREATED_V1, on_complaint_created)]
+    async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
+        await store.forget_contact(session, event.data.complaint_id)
+
+    return [
+        Subscription(COMPLAINT_CREATED_V1, on_complaint_created),
+        Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
+    ]

@@ -28,9 +28,11 @@ def contact_digest(value: str | None) -> str | None:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-async def lock_customer(session: AsyncConnection, customer_id: str) -> None:
-    """Serialise decisions for one customer (across replicas) so caps cannot be raced past."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": "comp:" + customer_id})
+async def lock_customer(session: AsyncConnection, client_id: str, customer_id: str) -> None:
+    """Serialise decisions for one customer of one client (across replicas) so caps cannot be
+    raced past: proposals, automatic decisions and approvals alike."""
+    key = f"comp:{client_id}:{customer_id}"
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": key})
 
 
 async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreatedV1) -> None:
@@ -38,6 +40,7 @@ async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreat
     snapshot["customer"] = {"customer_id": complaint.customer.customer_id, "tier": complaint.customer.tier}
     statement = insert(complaints).values(
         complaint_id=complaint.complaint_id,
+        client_id=complaint.client_id,
         customer_id=complaint.customer.customer_id,
         channel=complaint.channel,
         email_sha256=contact_digest(complaint.customer.email),
@@ -49,9 +52,12 @@ async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreat
 
 
 async def known_complaint(
-    session: AsyncConnection, complaint_id: UUID
+    session: AsyncConnection, client_id: str, complaint_id: UUID
 ) -> tuple[ComplaintCreatedV1, str | None, str | None] | None:
-    row = (await session.execute(select(complaints).where(complaints.c.complaint_id == complaint_id))).first()
+    query = select(complaints).where(
+        complaints.c.complaint_id == complaint_id, complaints.c.client_id == client_id
+    )
+    row = (await session.execute(query)).first()
     if row is None:
         return None
     return ComplaintCreatedV1.model_validate(row.snapshot), row.email_sha256, row.phone_sha256
@@ -59,31 +65,45 @@ async def known_complaint(
 
 def _customer_history_query() -> Select[Any]:
     """Everything the abuse rules ask of a customer's past, in one round trip (built once; the
-    values are bound per execution)."""
+    values are bound per execution). Only the client's own rows: customer ids, contacts and order
+    tags are the client's namespace. Caps count every live decision (granted or waiting), in every
+    currency; `exclude` leaves out the decision being approved."""
+    client: BindParameter[str] = bindparam("client")
     customer: BindParameter[str] = bindparam("customer")
-    granted = (decisions.c.customer_id == customer) & (decisions.c.status == "granted")
-    granted &= (decisions.c.value_amount > 0) & (decisions.c.currency == bindparam("currency"))
-    granted &= decisions.c.settled_at >= bindparam("grants_since")
+    live = (decisions.c.client_id == client) & (decisions.c.customer_id == customer)
+    live &= decisions.c.status.in_(LIVE) & (decisions.c.value_amount > 0)
+    live &= func.coalesce(decisions.c.settled_at, decisions.c.decided_at) >= bindparam("grants_since")
+    live &= decisions.c.id.is_distinct_from(bindparam("exclude"))
+    per_currency = (
+        select(decisions.c.currency, func.sum(decisions.c.value_amount).label("total"))
+        .where(live)
+        .group_by(decisions.c.currency)
+        .subquery()
+    )
     # A missing digest binds NULL, and `column = NULL` matches nothing.
     shares_contact = or_(
         complaints.c.email_sha256 == bindparam("email"), complaints.c.phone_sha256 == bindparam("phone")
     )
+    mine = complaints.c.client_id == client
     return select(
-        select(func.count()).where(granted).scalar_subquery().label("grants"),
-        select(func.coalesce(func.sum(decisions.c.value_amount), 0))
-        .where(granted)
+        select(func.count()).where(live, decisions.c.status == "granted").scalar_subquery().label("grants"),
+        select(func.count()).where(live).scalar_subquery().label("live"),
+        select(func.jsonb_object_agg(per_currency.c.currency, per_currency.c.total))
         .scalar_subquery()
-        .label("value"),
+        .label("values"),
         select(func.array_agg(func.distinct(complaints.c.channel)))
-        .where(complaints.c.customer_id == customer, complaints.c.filed_at >= bindparam("channels_since"))
+        .where(
+            mine, complaints.c.customer_id == customer, complaints.c.filed_at >= bindparam("channels_since")
+        )
         .scalar_subquery()
         .label("channels"),
         select(func.count(func.distinct(complaints.c.customer_id)))
-        .where(shares_contact, complaints.c.customer_id != customer)
+        .where(mine, shares_contact, complaints.c.customer_id != customer)
         .scalar_subquery()
         .label("others_sharing_contact"),
         select(decisions.c.id)
         .where(
+            decisions.c.client_id == client,
             decisions.c.order_ref == bindparam("order_ref"),
             decisions.c.status == "granted",
             decisions.c.value_amount > 0,
@@ -101,29 +121,31 @@ async def customer_history(
     session: AsyncConnection,
     complaint: ComplaintCreatedV1,
     limits: AbuseLimits,
-    currency: str,
     now: datetime,
     contact: tuple[str | None, str | None],
     order_ref: str | None,
+    exclude: UUID | None = None,
 ) -> CustomerHistory:
     email, phone = contact
     row = (
         await session.execute(
             _CUSTOMER_HISTORY,
             {
+                "client": complaint.client_id,
                 "customer": complaint.customer.customer_id,
-                "currency": currency,
                 "grants_since": now - timedelta(days=limits.window_days),
                 "channels_since": now - timedelta(hours=limits.velocity_hours),
                 "email": email,
                 "phone": phone,
                 "order_ref": order_ref,
+                "exclude": exclude,
             },
         )
     ).one()
     return CustomerHistory(
         grants_in_window=int(row.grants),
-        value_in_window=Decimal(row.value),
+        live_in_window=int(row.live),
+        value_by_currency={currency: Decimal(str(total)) for currency, total in (row.values or {}).items()},
         channels_in_velocity_window=frozenset(row.channels or ()) | {complaint.channel},
         customers_sharing_contact=1 + int(row.others_sharing_contact),
         order_already_compensated=bool(row.order_compensated),
@@ -144,17 +166,18 @@ async def insert_decision(session: AsyncConnection, row: dict[str, Any]) -> bool
 
 
 async def has_live_decision(session: AsyncConnection, complaint_id: UUID) -> bool:
+    """Whether the complaint (known to be the caller's) has a live compensation."""
     query = select(decisions.c.id).where(
         decisions.c.complaint_id == complaint_id, decisions.c.status.in_(LIVE), decisions.c.value_amount > 0
     )
     return (await session.execute(query.limit(1))).first() is not None
 
 
-async def decision_for(session: AsyncConnection, complaint_id: UUID) -> dict[str, Any] | None:
+async def decision_for(session: AsyncConnection, client_id: str, complaint_id: UUID) -> dict[str, Any] | None:
     """The complaint's latest decision."""
     query = (
         select(decisions)
-        .where(decisions.c.complaint_id == complaint_id)
+        .where(decisions.c.complaint_id == complaint_id, decisions.c.client_id == client_id)
         .order_by(decisions.c.decided_at.desc())
     )
     row = (await session.execute(query.limit(1))).first()
@@ -162,9 +185,10 @@ async def decision_for(session: AsyncConnection, complaint_id: UUID) -> dict[str
 
 
 async def decision_by_id(
-    session: AsyncConnection, decision_id: UUID, *, for_update: bool = False
+    session: AsyncConnection, client_id: str, decision_id: UUID, *, for_update: bool = False
 ) -> dict[str, Any] | None:
-    query = select(decisions).where(decisions.c.id == decision_id)
+    """The client's decision; None alike for "absent" and "another client's"."""
+    query = select(decisions).where(decisions.c.id == decision_id, decisions.c.client_id == client_id)
     if for_update:
         query = query.with_for_update()
     row = (await session.execute(query)).first()
@@ -176,13 +200,14 @@ async def update_decision(session: AsyncConnection, decision_id: UUID, **values:
 
 
 def search(
+    client_id: str,
     *,
     customer_id: str | None = None,
     status: str | None = None,
     complaint_id: UUID | None = None,
     rule_id: str | None = None,
 ) -> Select[Any]:
-    query = select(decisions)
+    query = select(decisions).where(decisions.c.client_id == client_id)
     for column, value in (
         (decisions.c.customer_id, customer_id),
         (decisions.c.status, status),
@@ -201,8 +226,21 @@ async def find_decisions(
     return [dict(row._mapping) for row in await session.execute(ordered)]
 
 
-async def granted_spend(session: AsyncConnection, since: datetime, currency: str) -> Decimal:
+async def granted_spend(session: AsyncConnection, client_id: str, since: datetime, currency: str) -> Decimal:
+    """The client's granted cost since `since`: the budget is each client's own."""
     query = select(func.coalesce(func.sum(decisions.c.cost_amount), 0)).where(
-        decisions.c.status == "granted", decisions.c.settled_at >= since, decisions.c.currency == currency
+        decisions.c.client_id == client_id,
+        decisions.c.status == "granted",
+        decisions.c.settled_at >= since,
+        decisions.c.currency == currency,
     )
     return Decimal((await session.execute(query)).scalar_one())
+
+
+async def forget_contact(session: AsyncConnection, complaint_id: UUID) -> None:
+    """Erasure: a contact's digest still identifies the customer; decisions and amounts stay."""
+    await session.execute(
+        update(complaints)
+        .where(complaints.c.complaint_id == complaint_id)
+        .values(email_sha256=None, phone_sha256=None)
+    )

@@ -13,10 +13,10 @@ from complaints_compensation.domain.approvals import WAITING
 from complaints_compensation.store.tables import decisions
 
 
-async def waiting(session: AsyncConnection, limit: int, offset: int) -> list[dict[str, Any]]:
+async def waiting(session: AsyncConnection, client_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
     query = (
         select(decisions)
-        .where(decisions.c.status.in_(WAITING))
+        .where(decisions.c.client_id == client_id, decisions.c.status.in_(WAITING))
         .order_by(decisions.c.decided_at, decisions.c.id)
         .limit(limit)
         .offset(offset)
@@ -24,8 +24,12 @@ async def waiting(session: AsyncConnection, limit: int, offset: int) -> list[dic
     return [dict(row._mapping) for row in await session.execute(query)]
 
 
-async def voucher(session: AsyncConnection, code: str) -> dict[str, Any] | None:
-    query = select(decisions).where(decisions.c.voucher_code == code.strip().upper()).with_for_update()
+async def voucher(session: AsyncConnection, client_id: str, code: str) -> dict[str, Any] | None:
+    """The client's voucher; None alike for "absent" and "another client's"."""
+    query = select(decisions).where(
+        decisions.c.voucher_code == code.strip().upper(), decisions.c.client_id == client_id
+    )
+    query = query.with_for_update()
     row = (await session.execute(query)).first()
     return dict(row._mapping) if row else None
 
@@ -40,8 +44,8 @@ async def expired_vouchers(session: AsyncConnection, now: datetime, batch: int) 
     return [dict(row._mapping) for row in await session.execute(query)]
 
 
-def _period(since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
-    conditions = []
+def _period(client_id: str, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
+    conditions = [decisions.c.client_id == client_id]
     if since is not None:
         conditions.append(decisions.c.decided_at >= since)
     if until is not None:
@@ -50,7 +54,7 @@ def _period(since: datetime | None, until: datetime | None) -> list[ColumnElemen
 
 
 async def spend(
-    session: AsyncConnection, group_by: str, since: datetime | None, until: datetime | None
+    session: AsyncConnection, client_id: str, group_by: str, since: datetime | None, until: datetime | None
 ) -> list[SpendLine]:
     key = {
         "category": decisions.c.category,
@@ -67,7 +71,7 @@ async def spend(
             func.sum(decisions.c.cost_amount).label("cost"),
         )
         .where(decisions.c.status == "granted", decisions.c.voucher_status.is_distinct_from("clawed_back"))
-        .where(*_period(since, until))
+        .where(*_period(client_id, since, until))
         .group_by(key, decisions.c.currency)
     )
     rows = await session.execute(query.order_by(key, decisions.c.currency))
@@ -75,13 +79,13 @@ async def spend(
 
 
 async def frontline(
-    session: AsyncConnection, since: datetime | None, until: datetime | None
+    session: AsyncConnection, client_id: str, since: datetime | None, until: datetime | None
 ) -> tuple[int, int]:
     """Automatic decisions in the period, and how many were granted within frontline authority."""
     query = (
         select(func.count(), func.count().filter(decisions.c.within_frontline))
         .where(decisions.c.proposed_by == "auto")
-        .where(*_period(since, until))
+        .where(*_period(client_id, since, until))
     )
     total, within = (await session.execute(query)).one()
     return int(total), int(within)

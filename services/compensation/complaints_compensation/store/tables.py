@@ -6,6 +6,7 @@ from sqlalchemy import Boolean, Column, DateTime, Index, Numeric, Table, Text, f
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
+from complaints_common.keys import api_keys_table
 from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "compensation"
@@ -15,6 +16,8 @@ decisions = Table(
     "decisions",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
+    # The CRM client (tenant): every query filters by it; customer ids and order tags are its own.
+    Column("client_id", Text, nullable=False),
     Column("complaint_id", UUID(as_uuid=True), nullable=False),
     Column("customer_id", Text, nullable=False),
     # granted | pending_approval | held | refused | rejected
@@ -28,6 +31,8 @@ decisions = Table(
     # active | redeemed | expired | clawed_back (only for decisions that carry a voucher)
     Column("voucher_status", Text),
     Column("voucher_changed_at", DateTime(timezone=True)),
+    # The trace of the complaint the decision is for: the expiry loop continues it.
+    Column("trace_context", JSONB, nullable=False, server_default="{}"),
     Column("rule_id", Text, nullable=False),  # the rule that decided (offer, abuse or authority rule)
     Column("offer_rule_id", Text),  # the policy rule that made the offer
     Column("policy_version", Text, nullable=False),
@@ -57,15 +62,16 @@ decisions = Table(
         unique=True,
         postgresql_where=text("status IN ('granted', 'pending_approval', 'held') AND value_amount > 0"),
     ),
-    # No second grant for the same order.
+    # No second grant for the same order of the same client.
     Index(
-        "uq_decisions_granted_order",
+        "uq_decisions_client_granted_order",
+        "client_id",
         "order_ref",
         unique=True,
         postgresql_where=text("status = 'granted' AND order_ref IS NOT NULL"),
     ),
-    Index("ix_decisions_customer_decided", "customer_id", "decided_at"),
-    Index("ix_decisions_status", "status"),
+    Index("ix_decisions_client_customer_decided", "client_id", "customer_id", "decided_at"),
+    Index("ix_decisions_client_status", "client_id", "status"),
 )
 
 # What compensation knows of each complaint, for proposals and abuse checks. No name, no address:
@@ -74,15 +80,16 @@ complaints = Table(
     "complaints",
     metadata,
     Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
     Column("customer_id", Text, nullable=False),
     Column("channel", Text, nullable=False),
     Column("email_sha256", Text),
     Column("phone_sha256", Text),
     Column("snapshot", JSONB, nullable=False),  # complaint.created data without contact details
     Column("filed_at", DateTime(timezone=True), nullable=False),
-    Index("ix_complaints_customer_filed", "customer_id", "filed_at"),
-    Index("ix_complaints_email", "email_sha256"),
-    Index("ix_complaints_phone", "phone_sha256"),
+    Index("ix_complaints_client_customer_filed", "client_id", "customer_id", "filed_at"),
+    Index("ix_complaints_client_email", "client_id", "email_sha256"),
+    Index("ix_complaints_client_phone", "client_id", "phone_sha256"),
 )
 
 policies = Table(
@@ -96,5 +103,6 @@ policies = Table(
     Index("uq_policies_active", "active", unique=True, postgresql_where=text("active")),
 )
 
+api_keys = api_keys_table(metadata)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

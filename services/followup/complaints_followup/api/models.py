@@ -74,28 +74,25 @@ class ManualFollowupIn(BaseModel):
     team: str | None = Field(
         default=None, min_length=1, max_length=100, description="Defaults to the service's team."
     )
-    agent_id: str | None = Field(default=None, min_length=1, max_length=100)
+    agent_id: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Whose worklist it goes to (an assignment)."
+    )
     note: str | None = Field(
         default=None, max_length=2000, description="Stored for the agent; never logged or published."
     )
 
 
 class OutcomeIn(BaseModel):
-    """What the call-back found. Scores and satisfaction only when the customer was reached."""
+    """What the call-back found. Scores and satisfaction only when the customer was reached. Who
+    made the call is the authenticated caller (the person of a bearer token), never the body."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"reached": True, "satisfied": True, "csat": 5, "nps": 9, "agent_id": "agent-17"},
-                {
-                    "reached": True,
-                    "satisfied": False,
-                    "csat": 2,
-                    "comment": "Voucher did not work.",
-                    "agent_id": "agent-17",
-                },
-                {"reached": False, "agent_id": "agent-17"},
+                {"reached": True, "satisfied": True, "csat": 5, "nps": 9},
+                {"reached": True, "satisfied": False, "csat": 2, "comment": "Voucher did not work."},
+                {"reached": False},
             ]
         },
     )
@@ -107,7 +104,6 @@ class OutcomeIn(BaseModel):
     comment: str | None = Field(
         default=None, max_length=2000, description="Personal data: stored, never logged or published."
     )
-    agent_id: str = Field(min_length=1, max_length=100, description="The agent who made the call.")
 
     @model_validator(mode="after")
     def _consistent(self) -> OutcomeIn:

@@ -43,6 +43,9 @@ from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import followup_by_id, followups_for, schedule
 
 PROBLEM = "application/problem+json"
+# Alike for "absent" and "another client's"; the id is not echoed back.
+NO_COMPLAINT = "No such complaint is known to follow-up (yet)."
+NO_FOLLOWUP = "No such follow-up."
 
 
 def _problem(description: str, type_: str, status_: int, detail: str) -> dict[str, Any]:
@@ -51,7 +54,7 @@ def _problem(description: str, type_: str, status_: int, detail: str) -> dict[st
 
 
 Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: _problem("Not found.", "not-found", 404, "No follow-up 0b7f6a52-... is known.")}
+NOT_FOUND: Responses = {404: _problem("Not found.", "not-found", 404, NO_FOLLOWUP)}
 CONFLICT: Responses = {
     409: _problem("Conflict with the current state.", "conflict", 409, "This follow-up is done.")
 }
@@ -82,12 +85,15 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         tags=["follow-ups"],
         summary="The follow-ups of a complaint",
         description="Every timer of the complaint, scheduled, fired, done or cancelled, in due order.",
+        responses={**NOT_FOUND},
     )
     async def list_followups(
-        complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[FollowupView]:
         async with runtime.db.transaction() as session:
-            rows = await followups_for(session, complaint_id)
+            if await known.complaint(session, complaint_id, principal.client) is None:
+                raise NotFound(NO_COMPLAINT)
+            rows = await followups_for(session, principal.client, complaint_id)
         return [view(row) for row in rows]
 
     @router.post(
@@ -111,13 +117,14 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
     ) -> FollowupView:
         reason_key = f"{principal.client}:{idempotency_key}" if idempotency_key else str(uuid4())
         async with runtime.db.transaction() as session:
-            complaint = await known.complaint(session, complaint_id)
+            complaint = await known.complaint(session, complaint_id, principal.client)
             if complaint is None or complaint["customer_id"] is None:
-                raise NotFound(f"No complaint {complaint_id} is known to follow-up yet.")
+                raise NotFound(NO_COMPLAINT)
             if complaint["status"] == "closed":
                 raise Conflict("The complaint is closed; reopen it before setting a follow-up.")
             row = await schedule(
                 session,
+                client_id=principal.client,
                 complaint_id=complaint_id,
                 customer_id=complaint["customer_id"],
                 kind=FollowupKind.MANUAL,
@@ -130,6 +137,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
             if row is None:  # a retried request: the follow-up its first attempt set
                 existing = await session.execute(
                     followups.select().where(
+                        followups.c.client_id == principal.client,
                         followups.c.complaint_id == complaint_id,
                         followups.c.kind == FollowupKind.MANUAL,
                         followups.c.reason_key == reason_key,
@@ -148,12 +156,12 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         responses={**NOT_FOUND},
     )
     async def get_followup(
-        followup_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+        followup_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> FollowupView:
         async with runtime.db.transaction() as session:
-            row = await followup_by_id(session, followup_id)
+            row = await followup_by_id(session, principal.client, followup_id)
         if row is None:
-            raise NotFound(f"No follow-up {followup_id} is known.")
+            raise NotFound(NO_FOLLOWUP)
         return view(row)
 
     @router.delete(
@@ -164,12 +172,12 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         responses={**NOT_FOUND, **CONFLICT},
     )
     async def cancel_followup(
-        followup_id: UUID, _: Annotated[Principal, Depends(require_scope("file"))]
+        followup_id: UUID, principal: Annotated[Principal, Depends(require_scope("file"))]
     ) -> FollowupView:
         async with runtime.db.transaction() as session:
-            row = await followup_by_id(session, followup_id, lock=True)
+            row = await followup_by_id(session, principal.client, followup_id, lock=True)
             if row is None:
-                raise NotFound(f"No follow-up {followup_id} is known.")
+                raise NotFound(NO_FOLLOWUP)
             if row["status"] != FollowupStatus.SCHEDULED:
                 raise Conflict(f"The follow-up is {row['status']}; only a scheduled one can be cancelled.")
             await session.execute(
@@ -197,13 +205,13 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
     async def record_callback(
         followup_id: UUID,
         body: OutcomeIn,
-        _: Annotated[Principal, Depends(require_scope("file"))],
+        principal: Annotated[Principal, Depends(require_scope("file"))],
     ) -> OutcomeRecorded:
         now = clock()
         async with runtime.db.transaction() as session:
-            row = await followup_by_id(session, followup_id, lock=True)
+            row = await followup_by_id(session, principal.client, followup_id, lock=True)
             if row is None:
-                raise NotFound(f"No follow-up {followup_id} is known.")
+                raise NotFound(NO_FOLLOWUP)
             _check_open(row)
             complaint = await known.complaint(session, row["complaint_id"]) or {}
             call = CallBack(body.reached, body.satisfied, body.csat, body.nps)
@@ -215,14 +223,15 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                 "csat": body.csat,
                 "nps": body.nps,
                 "comment": body.comment,
-                "recorded_by": body.agent_id,
+                "recorded_by": principal.actor_id,
                 "recorded_at": now,
                 "category": complaint.get("category"),
                 "remedy": complaint.get("remedy"),
             }
             await record_outcome(session, followup_id, **values)
             next_row = await _next_step(session, row, verdict.next_step, now)
-            await runtime.outbox.add(session, _outcome_event(row, verdict.outcome.value, body, now))
+            event = _outcome_event(row, verdict.outcome.value, body, principal.actor_id, now)
+            await runtime.outbox.add(session, event)
         done = {**row, **values, "status": FollowupStatus.DONE}
         return OutcomeRecorded(
             followup=view(done), outcome=verdict.outcome, next_followup=view(next_row) if next_row else None
@@ -231,7 +240,11 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
     async def _next_step(
         session: Any, row: dict[str, Any], step: NextStep, now: datetime
     ) -> dict[str, Any] | None:
-        common = {"complaint_id": row["complaint_id"], "customer_id": row["customer_id"]}
+        common = {
+            "client_id": row["client_id"],
+            "complaint_id": row["complaint_id"],
+            "customer_id": row["customer_id"],
+        }
         if step is NextStep.RETRY:
             return await schedule(
                 session,
@@ -268,7 +281,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         responses={**INVALID},
     )
     async def get_worklist(
-        _: Annotated[Principal, Depends(require_scope("read"))],
+        principal: Annotated[Principal, Depends(require_scope("read"))],
         team: Annotated[str | None, Query(max_length=100)] = None,
         agent_id: Annotated[str | None, Query(max_length=100)] = None,
         state: Annotated[str, Query(pattern="^(due|overdue)$", description="due (all) or overdue")] = "due",
@@ -279,6 +292,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         async with runtime.db.transaction() as session:
             rows = await worklist(
                 session,
+                principal.client,
                 team=team,
                 agent_id=agent_id,
                 overdue_before=overdue_before,
@@ -300,7 +314,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         responses={**INVALID},
     )
     async def summarise_outcomes(
-        _: Annotated[Principal, Depends(require_scope("read"))],
+        principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Annotated[list[Grouping] | None, Query()] = None,
         period: Period = "week",
         since: datetime | None = None,
@@ -308,7 +322,9 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
     ) -> OutcomeSummary:
         groups = list(dict.fromkeys(group_by or ["period"]))
         async with runtime.db.transaction() as session:
-            rows = await outcome_summary(session, group_by=groups, period=period, since=since, until=until)
+            rows = await outcome_summary(
+                session, principal.client, group_by=groups, period=period, since=since, until=until
+            )
         return OutcomeSummary(group_by=groups, period=period, groups=[_group(row, groups) for row in rows])
 
     return router
@@ -323,17 +339,20 @@ def _check_open(row: dict[str, Any]) -> None:
         raise Conflict(f"The follow-up is {row['status']}; its outcome cannot be recorded again.")
 
 
-def _outcome_event(row: dict[str, Any], outcome: str, body: OutcomeIn, now: datetime) -> Event[Any]:
+def _outcome_event(
+    row: dict[str, Any], outcome: str, body: OutcomeIn, recorded_by: str, now: datetime
+) -> Event[Any]:
     """Scores travel (they are not personal); the comment does not."""
     data = FollowupOutcomeV1(
         complaint_id=row["complaint_id"],
+        client_id=row["client_id"],
         followup_id=row["id"],
         customer_id=row["customer_id"],
         outcome=outcome,
         attempt=row["attempt"],
         csat=body.csat,
         nps=body.nps,
-        recorded_by=body.agent_id,
+        recorded_by=recorded_by,
         recorded_at=now,
     )
     return Event(FOLLOWUP_OUTCOME_V1, data, SOURCE)

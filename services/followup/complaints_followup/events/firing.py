@@ -14,7 +14,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +22,7 @@ from complaints_common.events.contracts import FollowupDueV1
 from complaints_common.events.envelope import FOLLOWUP_DUE_V1, Event
 from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
+from complaints_common.telemetry import continued_trace
 from complaints_followup import metrics
 from complaints_followup.domain.schedule import (
     CancelReason,
@@ -37,7 +37,6 @@ from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import claim_due, lock_customers, recently_surveyed, unclaim
 
 SOURCE = "/complaints/followup"
-tracer = trace.get_tracer(__name__)
 
 
 async def fire_due_timers(runtime: Runtime, clock: Clock, limit: int) -> int:
@@ -62,22 +61,22 @@ async def _govern_surveys(
     checks = [row for row in due if row["kind"] == FollowupKind.SATISFACTION_CHECK]
     if not checks:
         return due
-    await lock_customers(session, (row["customer_id"] for row in checks))
+    customers = [(row["client_id"], row["customer_id"]) for row in checks]
+    await lock_customers(session, customers)
     pending = await known.with_pending_decisions(session, (row["complaint_id"] for row in checks))
     since = now - timedelta(seconds=settings.survey_period_s)
-    surveyed = await recently_surveyed(
-        session, (row["customer_id"] for row in checks), {row["complaint_id"] for row in checks}, since
-    )
+    surveyed = await recently_surveyed(session, customers, {row["complaint_id"] for row in checks}, since)
     postponed, suppressed, surveyed_now = [], [], set()
     for row in checks:
+        customer = (row["client_id"], row["customer_id"])
         if row["complaint_id"] in pending:
             postponed.append(row["id"])
-        elif row["customer_id"] in surveyed or (
-            row["attempt"] == 1 and settings.survey_period_s > 0 and row["customer_id"] in surveyed_now
+        elif customer in surveyed or (
+            row["attempt"] == 1 and settings.survey_period_s > 0 and customer in surveyed_now
         ):
             suppressed.append(row["id"])
         elif row["attempt"] == 1:
-            surveyed_now.add(row["customer_id"])
+            surveyed_now.add(customer)
     recheck_at = now + timedelta(seconds=settings.pending_decision_recheck_s)
     await unclaim(session, postponed, status=FollowupStatus.SCHEDULED, due_at=recheck_at)
     await unclaim(
@@ -97,13 +96,14 @@ async def _write_events(
     scheduled its timer, so a complaint's journey stays one trace even days later."""
     outbox_rows = []
     for row in rows:
-        with tracer.start_as_current_span(
+        with continued_trace(
             "followup.due fire",
-            context=propagate.extract(row["trace_context"]),
-            attributes={"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
+            row["trace_context"],
+            {"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
         ):
             due = FollowupDueV1(
                 complaint_id=row["complaint_id"],
+                client_id=row["client_id"] or None,
                 followup_id=row["id"],
                 customer_id=row["customer_id"],
                 kind=row["kind"],

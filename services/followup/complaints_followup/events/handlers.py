@@ -7,6 +7,8 @@
 | complaint.status_changed closed   | every scheduled timer of the complaint is cancelled             |
 | complaint.deadlines_changed       | deadline watches rescheduled or cancelled to match the new set  |
 | compensation.granted              | satisfaction check; the remedy is remembered for the results    |
+
+A satisfaction check newly scheduled is announced as `followup.scheduled` (with its due time).
 | compensation.decision_recorded    | pending_approval/held defers surveys; rejected cancels the check |
 """
 
@@ -24,15 +26,19 @@ from complaints_common.events.contracts import (
     ComplaintCreatedV1,
     ComplaintDeadlinesChangedV1,
     ComplaintStatusChangedV1,
+    FollowupScheduledV1,
 )
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
     COMPLAINT_DEADLINES_CHANGED_V1,
+    COMPLAINT_ERASURE_REQUESTED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
+    FOLLOWUP_SCHEDULED_V1,
     Event,
 )
+from complaints_common.messaging import Outbox
 from complaints_common.runtime import Runtime
 from complaints_followup.domain.schedule import (
     DEADLINE_KINDS,
@@ -41,6 +47,7 @@ from complaints_followup.domain.schedule import (
     deadline_timers,
     satisfaction_check_due,
 )
+from complaints_followup.events.firing import SOURCE
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store import complaints as known
 from complaints_followup.store.timers import cancel, schedule, sync_deadline_timers
@@ -53,14 +60,16 @@ RESOLVED = "resolved"
 class Scheduler:
     """Turns what happened to a complaint into the timers it needs."""
 
-    def __init__(self, settings: FollowupSettings) -> None:
+    def __init__(self, settings: FollowupSettings, outbox: Outbox) -> None:
         self.settings = settings
+        self.outbox = outbox
 
     async def on_complaint_created(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintCreatedV1 = event.data
         await known.remember(
             session,
             data.complaint_id,
+            client_id=data.client_id,
             customer_id=data.customer.customer_id,
             filed_at=data.filed_at,
             category=data.category,
@@ -72,7 +81,9 @@ class Scheduler:
 
     async def on_status_changed(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintStatusChangedV1 = event.data
-        await known.remember(session, data.complaint_id, customer_id=data.customer_id)
+        await known.remember(
+            session, data.complaint_id, client_id=data.client_id, customer_id=data.customer_id
+        )
         await known.record_status(session, data.complaint_id, data.to_status, data.changed_at)
         if data.deadlines:
             await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
@@ -91,13 +102,19 @@ class Scheduler:
 
     async def on_deadlines_changed(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintDeadlinesChangedV1 = event.data
-        await known.remember(session, data.complaint_id)
+        await known.remember(session, data.complaint_id, client_id=data.client_id)
         await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
         await self.sync_deadlines(session, await known.complaint(session, data.complaint_id))
 
     async def on_compensation_granted(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: CompensationGrantedV1 = event.data
-        await known.remember(session, data.complaint_id, customer_id=data.customer_id, remedy=data.offer.kind)
+        await known.remember(
+            session,
+            data.complaint_id,
+            client_id=data.client_id,
+            customer_id=data.customer_id,
+            remedy=data.offer.kind,
+        )
         await known.record_decision(session, data.complaint_id, pending=False, at=data.granted_at)
         await self.schedule_satisfaction_check(
             session, await known.complaint(session, data.complaint_id), data.granted_at
@@ -105,7 +122,9 @@ class Scheduler:
 
     async def on_decision_recorded(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: CompensationDecisionRecordedV1 = event.data
-        await known.remember(session, data.complaint_id, customer_id=data.customer_id)
+        await known.remember(
+            session, data.complaint_id, client_id=data.client_id, customer_id=data.customer_id
+        )
         pending = data.status in PENDING_DECISIONS
         await known.record_decision(session, data.complaint_id, pending=pending, at=data.decided_at)
         if data.status == "rejected":
@@ -121,11 +140,12 @@ class Scheduler:
     ) -> None:
         """One satisfaction check per complaint, whichever settles it first (grant or resolution).
         `row` is what follow-up knows of the complaint, read after this event's facts were recorded."""
-        if row is None or row["customer_id"] is None or row["status"] == CLOSED:
+        if row is None or row["customer_id"] is None or row["client_id"] is None or row["status"] == CLOSED:
             return
         delay = timedelta(seconds=self.settings.satisfaction_delay_s)
-        await schedule(
+        timer = await schedule(
             session,
+            client_id=row["client_id"],
             complaint_id=row["complaint_id"],
             customer_id=row["customer_id"],
             kind=FollowupKind.SATISFACTION_CHECK,
@@ -133,10 +153,20 @@ class Scheduler:
             team=self.settings.default_team,
             agent_id=row["agent_id"],
         )
+        if timer is not None:
+            scheduled = FollowupScheduledV1(
+                complaint_id=timer["complaint_id"],
+                followup_id=timer["id"],
+                customer_id=timer["customer_id"],
+                kind=timer["kind"],
+                due_at=timer["due_at"],
+                scheduled_at=timer["created_at"],
+            )
+            await self.outbox.add(session, Event(FOLLOWUP_SCHEDULED_V1, scheduled, SOURCE))
 
     async def sync_deadlines(self, session: AsyncConnection, row: dict[str, Any] | None) -> None:
         """Deadline watches follow the newest set of due times while the complaint is open."""
-        if row is None or row["customer_id"] is None:
+        if row is None or row["customer_id"] is None or row["client_id"] is None:
             return  # no customer yet: complaint.created will bring it and sync then
         complaint_id = row["complaint_id"]
         if row["status"] in (RESOLVED, CLOSED):
@@ -149,15 +179,20 @@ class Scheduler:
             timedelta(seconds=self.settings.deadline_warning_lead_s),
             self.settings.deadline_warning_fraction,
         )
-        await sync_deadline_timers(session, complaint_id, row["customer_id"], wanted)
+        await sync_deadline_timers(session, row["client_id"], complaint_id, row["customer_id"], wanted)
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
-    scheduler = Scheduler(cast(FollowupSettings, runtime.settings))
+    scheduler = Scheduler(cast(FollowupSettings, runtime.settings), runtime.outbox)
     return [
         Subscription(COMPLAINT_CREATED_V1, scheduler.on_complaint_created),
         Subscription(COMPLAINT_STATUS_CHANGED_V1, scheduler.on_status_changed),
         Subscription(COMPLAINT_DEADLINES_CHANGED_V1, scheduler.on_deadlines_changed),
         Subscription(COMPENSATION_GRANTED_V1, scheduler.on_compensation_granted),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, scheduler.on_decision_recorded),
+        Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
     ]
+
+
+async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
+    await known.forget_free_text(session, event.data.complaint_id)

@@ -12,13 +12,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.events.contracts import Deadline
+from complaints_common.events.contracts import ERASED, Deadline
 from complaints_followup.domain.schedule import decision_pending
-from complaints_followup.store.tables import complaints
+from complaints_followup.store.tables import complaints, followups
 
 
 async def remember(session: AsyncConnection, complaint_id: UUID, **facts: Any) -> None:
@@ -80,9 +80,14 @@ async def record_deadlines(
     )
 
 
-async def complaint(session: AsyncConnection, complaint_id: UUID) -> dict[str, Any] | None:
+async def complaint(
+    session: AsyncConnection, complaint_id: UUID, client_id: str | None = None
+) -> dict[str, Any] | None:
+    """What is known of the complaint; with `client_id`, only if it is that client's."""
     row = (await session.execute(_COMPLAINT, {"cid": complaint_id})).first()
-    return dict(row._mapping) if row else None
+    if row is None or (client_id is not None and row.client_id != client_id):
+        return None
+    return dict(row._mapping)
 
 
 def stored_deadlines(row: dict[str, Any]) -> list[Deadline]:
@@ -106,3 +111,13 @@ async def with_pending_decisions(session: AsyncConnection, complaint_ids: Iterab
         for row in rows
         if decision_pending(row.decision_pending_since, row.decision_settled_at)
     }
+
+
+async def forget_free_text(session: AsyncConnection, complaint_id: UUID) -> None:
+    """Erasure: the agent's notes and the customer's comments; outcomes, scores and times stay."""
+    for column in (followups.c.note, followups.c.comment):
+        await session.execute(
+            update(followups)
+            .where(followups.c.complaint_id == complaint_id, column.is_not(None))
+            .values({column.name: ERASED})
+        )

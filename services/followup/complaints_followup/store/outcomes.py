@@ -23,6 +23,7 @@ async def record_outcome(session: AsyncConnection, followup_id: UUID, **values: 
 
 async def worklist(
     session: AsyncConnection,
+    client_id: str,
     *,
     team: str | None,
     agent_id: str | None,
@@ -32,6 +33,7 @@ async def worklist(
 ) -> list[dict[str, Any]]:
     """Fired follow-ups waiting for an agent, oldest first, from after the cursor."""
     statement = select(followups).where(
+        followups.c.client_id == client_id,
         followups.c.status == FollowupStatus.FIRED,
         followups.c.kind.in_([kind.value for kind in ACTIONABLE_KINDS]),
     )
@@ -61,6 +63,7 @@ def _count(condition: Any) -> Any:
 
 async def outcome_summary(
     session: AsyncConnection,
+    client_id: str,
     *,
     group_by: Sequence[str],
     period: str,
@@ -81,7 +84,7 @@ async def outcome_summary(
         func.count(followups.c.nps).label("nps_answers"),
         _count(followups.c.nps >= PROMOTER_NPS).cast(Integer).label("promoters"),
         _count(followups.c.nps <= DETRACTOR_NPS).cast(Integer).label("detractors"),
-    ).where(followups.c.outcome.is_not(None))
+    ).where(followups.c.client_id == client_id, followups.c.outcome.is_not(None))
     if since is not None:
         statement = statement.where(followups.c.recorded_at >= since)
     if until is not None:

@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
+from complaints_common.keys import api_keys_table
 from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "followup"
@@ -29,6 +30,8 @@ complaints = Table(
     "complaints",
     metadata,
     Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    # The CRM client (tenant), from whichever of the complaint's events came first.
+    Column("client_id", Text),
     Column("customer_id", Text),
     Column("filed_at", DateTime(timezone=True)),
     Column("category", Text),
@@ -48,6 +51,8 @@ followups = Table(
     "followups",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
+    # The CRM client (tenant): every query filters by it; customer ids are the client's own.
+    Column("client_id", Text, nullable=False),
     Column("complaint_id", UUID(as_uuid=True), nullable=False),
     Column("customer_id", Text, nullable=False),
     Column("kind", Text, nullable=False),
@@ -84,11 +89,14 @@ followups = Table(
     CheckConstraint("nps BETWEEN 0 AND 10", name="nps_range"),
     # The timer loop's query: scheduled timers in due order.
     Index("ix_followups_due", "due_at", postgresql_where=text("status = 'scheduled'")),
-    # Worklists: fired follow-ups waiting for an agent, oldest first.
-    Index("ix_followups_worklist", "due_at", "id", postgresql_where=text("status = 'fired'")),
-    # Survey governance: a customer's recent satisfaction checks.
+    # Worklists: a client's fired follow-ups waiting for an agent, oldest first.
     Index(
-        "ix_followups_customer_surveys",
+        "ix_followups_client_worklist", "client_id", "due_at", "id", postgresql_where=text("status = 'fired'")
+    ),
+    # Survey governance: a customer's recent satisfaction checks (a customer id is per client).
+    Index(
+        "ix_followups_client_customer_surveys",
+        "client_id",
         "customer_id",
         "fired_at",
         postgresql_where=text("kind = 'satisfaction_check'"),
@@ -97,5 +105,6 @@ followups = Table(
     Index("ix_followups_recorded_at", "recorded_at", postgresql_where=text("outcome IS NOT NULL")),
 )
 
+api_keys = api_keys_table(metadata)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from opentelemetry import propagate
 from sqlalchemy import ColumnElement, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.telemetry import current_trace_context
 from complaints_followup.domain.schedule import (
     DEADLINE_KINDS,
     CancelReason,
@@ -36,6 +36,7 @@ _SCHEDULE_IF_NEW_RETURNING = _SCHEDULE_IF_NEW.returning(*followups.c)
 
 def _timer(
     *,
+    client_id: str,
     complaint_id: UUID,
     customer_id: str,
     kind: str,
@@ -48,6 +49,7 @@ def _timer(
     """A scheduled timer's row; `trace_context` is the scheduling trace, which its firing continues."""
     return {
         "id": uuid4(),
+        "client_id": client_id,
         "complaint_id": complaint_id,
         "customer_id": customer_id,
         "kind": kind,
@@ -63,6 +65,7 @@ def _timer(
 async def schedule(
     session: AsyncConnection,
     *,
+    client_id: str,
     complaint_id: UUID,
     customer_id: str,
     kind: str,
@@ -74,23 +77,18 @@ async def schedule(
     """Schedule a timer and return its row; None if this complaint already has one of this kind,
     reason and attempt."""
     timer = _timer(
+        client_id=client_id,
         complaint_id=complaint_id,
         customer_id=customer_id,
         kind=kind,
         due_at=due_at,
-        trace_context=_current_trace_context(),
+        trace_context=current_trace_context(),
         attempt=attempt,
         reason_key=reason_key,
         **details,
     )
     row = (await session.execute(_SCHEDULE_IF_NEW_RETURNING, timer)).first()
     return dict(row._mapping) if row else None
-
-
-def _current_trace_context() -> dict[str, str]:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
 
 
 async def cancel(
@@ -115,7 +113,11 @@ async def cancel(
 
 
 async def sync_deadline_timers(
-    session: AsyncConnection, complaint_id: UUID, customer_id: str, wanted: Sequence[DeadlineTimer]
+    session: AsyncConnection,
+    client_id: str,
+    complaint_id: UUID,
+    customer_id: str,
+    wanted: Sequence[DeadlineTimer],
 ) -> None:
     """Make the complaint's scheduled deadline timers exactly `wanted`: cancel the ones whose due
     time has gone or moved, schedule the new ones (a timer that already fired is not fired again)."""
@@ -124,9 +126,10 @@ async def sync_deadline_timers(
     await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, *gone)
     if not wanted:
         return
-    trace_context = _current_trace_context()
+    trace_context = current_trace_context()
     rows = [
         _timer(
+            client_id=client_id,
             complaint_id=complaint_id,
             customer_id=customer_id,
             kind=timer.kind,
@@ -160,10 +163,10 @@ async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list
     return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
 
 
-async def lock_customers(session: AsyncConnection, customer_ids: Iterable[str]) -> None:
-    """Serialise survey decisions per customer across replicas for this transaction (sorted, so two
-    replicas never wait on each other in a cycle)."""
-    ids = sorted(set(customer_ids))
+async def lock_customers(session: AsyncConnection, customers: Iterable[tuple[str, str]]) -> None:
+    """Serialise survey decisions per (client, customer) across replicas for this transaction
+    (sorted, so two replicas never wait on each other in a cycle)."""
+    ids = sorted({f"{client}:{customer}" for client, customer in customers})
     if ids:
         # unnest keeps the array's (sorted) order, so the locks are taken in that order.
         await session.execute(
@@ -175,24 +178,25 @@ async def lock_customers(session: AsyncConnection, customer_ids: Iterable[str]) 
 
 
 async def recently_surveyed(
-    session: AsyncConnection, customer_ids: Iterable[str], exclude: Iterable[UUID], since: datetime
-) -> set[str]:
-    """Customers who were sent a satisfaction survey since `since` for another complaint."""
-    ids = list(set(customer_ids))
-    if not ids:
+    session: AsyncConnection, customers: Iterable[tuple[str, str]], exclude: Iterable[UUID], since: datetime
+) -> set[tuple[str, str]]:
+    """(client, customer) pairs sent a satisfaction survey since `since` for another complaint: a
+    customer id means one person only within its client."""
+    pairs = list(set(customers))
+    if not pairs:
         return set()
     rows = await session.execute(
-        select(followups.c.customer_id)
+        select(followups.c.client_id, followups.c.customer_id)
         .where(
             followups.c.kind == FollowupKind.SATISFACTION_CHECK,
-            followups.c.customer_id.in_(ids),
+            tuple_(followups.c.client_id, followups.c.customer_id).in_(pairs),
             followups.c.fired_at >= since,
             followups.c.complaint_id.not_in(list(exclude)),
             followups.c.status.in_([FollowupStatus.FIRED, FollowupStatus.DONE]),
         )
         .distinct()
     )
-    return {row.customer_id for row in rows}
+    return {(row.client_id, row.customer_id) for row in rows}
 
 
 async def unclaim(session: AsyncConnection, ids: Sequence[UUID], **values: Any) -> None:
@@ -203,19 +207,20 @@ async def unclaim(session: AsyncConnection, ids: Sequence[UUID], **values: Any) 
         await session.execute(statement)
 
 
-async def followups_for(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
+async def followups_for(session: AsyncConnection, client_id: str, complaint_id: UUID) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(followups)
-        .where(followups.c.complaint_id == complaint_id)
+        .where(followups.c.complaint_id == complaint_id, followups.c.client_id == client_id)
         .order_by(followups.c.due_at, followups.c.id)
     )
     return [dict(row._mapping) for row in rows]
 
 
 async def followup_by_id(
-    session: AsyncConnection, followup_id: UUID, *, lock: bool = False
+    session: AsyncConnection, client_id: str, followup_id: UUID, *, lock: bool = False
 ) -> dict[str, Any] | None:
-    statement = select(followups).where(followups.c.id == followup_id)
+    """The client's follow-up; None alike for "absent" and "another client's"."""
+    statement = select(followups).where(followups.c.id == followup_id, followups.c.client_id == client_id)
     if lock:
         statement = statement.with_for_update()
     row = (await session.execute(statement)).first()

@@ -8,6 +8,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details.",
     "required": ["type", "title", "status"],
+    # Extension members (RFC 9457 §3.2), e.g. the complaint a 409 points at.
+    "additionalProperties": True,
     "properties": {
         "type": {"type": "string", "description": "What kind of problem; stable, for code to branch on."},
         "title": {"type": "string"},
@@ -32,7 +34,7 @@ def problem(description: str, status: int, type_: str, detail: str, **extra: Any
 
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: problem("No API key, or not a valid one.", 401, "unauthorised", "The API key is not valid."),
+    401: problem("No valid bearer token or API key.", 401, "unauthorised", "The API key is not valid."),
     403: problem(
         "The key lacks the scope this operation needs.",
         403,

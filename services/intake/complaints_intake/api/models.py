@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from complaints_common.events.contracts import Deadline, Money
+from complaints_common.events.contracts import Deadline, Money, Outcome
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 from complaints_intake.domain.journey import Journey
-from complaints_intake.domain.lifecycle import Action, RootCause, allowed_actions
+from complaints_intake.domain.lifecycle import LETTERS, Action, RootCause, allowed_actions
 from complaints_intake.store.complaints import lifecycle_of
 
 EXAMPLE_DRAFT: dict[str, Any] = {
@@ -81,46 +81,86 @@ class ComplaintView(BaseModel):
     allowed_actions: list[Action] = Field(description="The transitions the complaint accepts now.")
     journey: Journey
     deadline_profile: str | None
+    deadline_profile_reason: str | None = Field(description="Why the complaint got this profile.")
+    calendar: str | None = Field(description="The calendar its business days count on.")
+    calendar_reason: str | None = Field(description="Why this calendar.")
     deadlines: list[DueTimeView]
     next_due_at: datetime | None = Field(description="The earliest due time still running.")
     repeat_of: UUID | None = Field(description="The earlier complaint of this customer this one repeats.")
     repeat_kind: str | None = Field(description="'duplicate' (same matter, soon after) or 'repeat'.")
+    outcome: Outcome | None = Field(description="The final response's outcome.")
+    redress: Money | None = Field(description="The redress the final response offered.")
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ComplaintView:
         amount = Money(amount=row["amount"], currency=row["currency"]) if row["amount"] is not None else None
+        redress = (
+            Money(amount=row["redress_amount"], currency=row["redress_currency"])
+            if row["redress_amount"] is not None
+            else None
+        )
         return cls.model_validate(
             {
                 **row,
                 "amount_at_stake": amount,
-                "allowed_actions": allowed_actions(lifecycle_of(row)),
+                "redress": redress,
+                "allowed_actions": allowed_actions(lifecycle_of(row), datetime.now(UTC)),
             }
         )
 
 
 class Transition(BaseModel):
-    """One step in the complaint's life, with who asked for it and why."""
+    """One step in the complaint's life and why. Who asked is the authenticated caller (the
+    person of a bearer token, else the API key), recorded in the history."""
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [
-                {"action": "resolve", "reason": "refund_issued", "root_cause": "process", "actor": "agent-17"}
-            ]
+            "examples": [{"action": "resolve", "reason": "refund_issued", "root_cause": "process"}]
         },
     )
 
-    action: Action = Field(description="acknowledge, start, resolve, close, reopen, escalate, pause, resume.")
+    action: Action = Field(
+        description=(
+            "acknowledge, start, resolve, close, reopen, escalate, pause, resume; the regulatory "
+            "letters holding_response, summary_resolution and final_response."
+        )
+    )
     reason: ReasonCode | None = Field(
         default=None, description="A reason code (published in events, so never free text)."
     )
     note: str | None = Field(
         default=None, min_length=1, max_length=2000, description="Free text for the audit; never published."
     )
-    root_cause: RootCause | None = Field(default=None, description="Only with `resolve`.")
-    actor: str | None = Field(
-        default=None, min_length=1, max_length=100, description="The agent acting; defaults to the client."
+    root_cause: RootCause | None = Field(
+        default=None, description="Only with `resolve`, `summary_resolution` or `final_response`."
     )
+    outcome: Outcome | None = Field(
+        default=None, description="Required with `final_response`: upheld, partly_upheld or rejected."
+    )
+    redress: Money | None = Field(default=None, description="Only with `final_response`: what is offered.")
+    explanation: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=5000,
+        description=(
+            "A letter's own words to the customer, in their language: required with "
+            "`holding_response` (the reasons), optional with the other letters."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _letter_fields(self) -> Transition:
+        final = self.action is Action.FINAL_RESPONSE
+        if final != (self.outcome is not None):
+            raise ValueError("`outcome` is required with final_response and allowed only with it.")
+        if self.redress is not None and not final:
+            raise ValueError("`redress` is allowed only with final_response.")
+        if self.explanation is not None and self.action not in LETTERS:
+            raise ValueError("`explanation` is the text of a letter: only with a letter action.")
+        if self.action is Action.HOLDING_RESPONSE and self.explanation is None:
+            raise ValueError("A holding response gives the reasons: `explanation` is required.")
+        return self
 
 
 class HistoryEntry(BaseModel):

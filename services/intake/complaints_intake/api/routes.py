@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import AUTH_ERRORS, NOT_FOUND, problem
 from complaints_intake.api.idempotency import (
@@ -32,9 +32,11 @@ from complaints_intake.api.models import (
 )
 from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.domain.deadlines import compute, shipped_rules
+from complaints_intake.domain.letters import LetterIncomplete
 from complaints_intake.domain.lifecycle import IllegalTransition, apply
 from complaints_intake.domain.repeats import classify
 from complaints_intake.events.publishing import SOURCE, record_change
+from complaints_intake.regulation import deadline_basis, letter_for
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.complaints import (
     complaint_with_crm_reference,
@@ -45,11 +47,13 @@ from complaints_intake.store.complaints import (
 )
 from complaints_intake.store.search import earlier_complaints
 
-CONFIDENTIAL_SCOPE = "confidential"
+# A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
+REFERENCE_ATTEMPTS = 3
 
 
-def sees_confidential(principal: Principal) -> bool:
-    return bool({CONFIDENTIAL_SCOPE, "admin"} & principal.scopes)
+def violated(exc: IntegrityError) -> str | None:
+    """The name of the constraint a unique violation broke (asyncpg names it)."""
+    return getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
 
 
 def may_see(principal: Principal, row: dict[str, Any]) -> bool:
@@ -57,7 +61,7 @@ def may_see(principal: Principal, row: dict[str, Any]) -> bool:
     if row["client_id"] != principal.client:
         return False
     if row["confidential"]:
-        return sees_confidential(principal)
+        return principal.sees_confidential
     return True
 
 
@@ -75,6 +79,49 @@ def complaint_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
     settings = runtime.settings
     assert isinstance(settings, IntakeSettings)
+
+    async def file_once(
+        body: FileComplaint, principal: Principal, fingerprint: str, idempotency_key: str | None
+    ) -> tuple[ComplaintView, str] | JSONResponse:
+        """File under a new id and reference; IntegrityError when the reference or the CRM
+        reference is taken."""
+        complaint_id, filed_at = uuid4(), datetime.now(UTC)
+        reference = reference_for(complaint_id, filed_at)
+        location = f"/v1/complaints/{complaint_id}"
+        async with runtime.db.transaction() as session:
+            replay = await replay_if_seen(session, principal.client, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+            profile, calendar = await deadline_basis(session, principal.client, body)
+            assert profile.name is not None
+            due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
+            deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+            event = Event(
+                COMPLAINT_CREATED_V1,
+                created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
+                SOURCE,
+            )
+            policy = settings.repeat_policy()
+            earlier = await earlier_complaints(
+                session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
+            )
+            row = await insert_complaint(
+                session,
+                complaint_id=complaint_id,
+                reference=reference,
+                client_id=principal.client,
+                filed_at=filed_at,
+                draft=body,
+                actor=principal.actor_id,
+                link=classify(body.category, body.product, filed_at, earlier, policy),
+                profile=profile,
+                calendar=calendar,
+                due_times=due_times,
+            )
+            await runtime.outbox.add(session, event)
+            view = ComplaintView.from_row(row)
+            await remember(session, principal.client, idempotency_key, 201, view, location)
+        return view, location
 
     @router.post(
         "",
@@ -112,43 +159,20 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         principal: Annotated[Principal, Depends(require_scope("file"))],
         idempotency_key: IdempotencyKey = None,
     ) -> ComplaintView | JSONResponse:
-        complaint_id, filed_at = uuid4(), datetime.now(UTC)
-        reference = reference_for(complaint_id, filed_at)
-        profile = shipped_rules().profile_for(principal.client, body.category)
-        due_times = compute(shipped_rules(), profile, filed_at, [], [])
-        deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
-        event = Event(
-            COMPLAINT_CREATED_V1,
-            created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
-            SOURCE,
-        )
+        if principal.actor is not None:  # a person's token: they took the complaint, whatever the body says
+            body = body.model_copy(update={"agent_id": principal.actor.person})
         fingerprint = request_hash("POST", request.url.path, body)
-        location = f"/v1/complaints/{complaint_id}"
-        try:
-            async with runtime.db.transaction() as session:
-                replay = await replay_if_seen(session, principal.client, idempotency_key, fingerprint)
-                if replay is not None:
-                    return replay
-                policy = settings.repeat_policy()
-                earlier = await earlier_complaints(
-                    session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
-                )
-                row = await insert_complaint(
-                    session,
-                    complaint_id=complaint_id,
-                    reference=reference,
-                    client_id=principal.client,
-                    filed_at=filed_at,
-                    draft=body,
-                    link=classify(body.category, body.product, filed_at, earlier, policy),
-                    profile=profile,
-                    due_times=due_times,
-                )
-                await runtime.outbox.add(session, event)
-                view = ComplaintView.from_row(row)
-                await remember(session, principal.client, idempotency_key, 201, view, location)
-        except IntegrityError as exc:
-            raise await crm_reference_taken(principal.client, body.crm_reference) from exc
+        for attempt in range(1, REFERENCE_ATTEMPTS + 1):
+            try:
+                filed = await file_once(body, principal, fingerprint, idempotency_key)
+            except IntegrityError as exc:
+                if violated(exc) == "uq_complaints_reference" and attempt < REFERENCE_ATTEMPTS:
+                    continue  # two ids shared their first 40 bits: file again under a new id
+                raise await crm_reference_taken(principal.client, body.crm_reference) from exc
+            break
+        if isinstance(filed, JSONResponse):
+            return filed
+        view, location = filed
         response.headers["Location"] = location
         return view
 
@@ -187,10 +211,17 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         summary="Move a complaint in its life",
         description=(
             "acknowledge, start, resolve (optionally with a root cause), close, reopen, escalate, "
-            "pause (waiting on the customer) or resume. Each change is audited in the history; status "
-            "changes and escalations are published as `complaint.status_changed`, pause and resume as "
-            "`complaint.deadlines_changed`. An action the current state does not allow is refused with "
-            "a 409 problem `illegal-transition`."
+            "pause (waiting on the customer) or resume; and the regulatory letters: holding_response "
+            "(with the reasons in `explanation`; the status stays, a payment-services deadline becomes "
+            "35 business days), summary_resolution (resolves; only by the close of the third business "
+            "day after receipt) and final_response (resolves, with `outcome` and `redress`). Each change "
+            "is audited in the history; status changes and escalations are published as "
+            "`complaint.status_changed`, pause, resume and holding responses as "
+            "`complaint.deadlines_changed`, each letter as `complaint.letter_issued` for notifications "
+            "to send in the customer's language. An action the current state does not allow is refused "
+            "with a 409 problem `illegal-transition`; a letter whose required content (for the FCA the "
+            "Financial Ombudsman Service wording) is missing in the customer's language is refused "
+            "before sending with a 422 problem `letter-incomplete`."
         ),
         responses={
             **AUTH_ERRORS,
@@ -200,6 +231,14 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 409,
                 "illegal-transition",
                 "Cannot close a complaint that is received; allowed only from: resolved.",
+            ),
+            422: problem(
+                "A field is not valid, or the letter would lack content its regulator requires.",
+                422,
+                "letter-incomplete",
+                "The final response would lack required content in 'fa': fos_right_to_refer, "
+                "fos_time_limit, fos_contact. Add the approved wording to the letter rules.",
+                missing=["fos_right_to_refer", "fos_time_limit", "fos_contact"],
             ),
         },
     )
@@ -216,19 +255,24 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             if replay is not None:
                 return replay
             row = await visible_complaint(session, complaint_id, principal, for_update=True)
+            now = datetime.now(UTC)
             try:
-                change = apply(lifecycle_of(row), body.action, body.root_cause)
+                change = apply(lifecycle_of(row), body.action, body.root_cause, at=now)
+                letter = letter_for(row, body)
             except IllegalTransition as exc:
                 raise IllegalTransitionProblem(str(exc)) from exc
+            except LetterIncomplete as exc:
+                raise LetterIncompleteProblem(str(exc), missing=exc.missing) from exc
             updated = await record_change(
                 session,
                 runtime.outbox,
                 row,
                 change,
-                at=datetime.now(UTC),
-                actor=body.actor or principal.client,
+                at=now,
+                actor=principal.actor_id,
                 reason=body.reason,
                 note=body.note,
+                letter=letter,
             )
             view = ComplaintView.from_row(updated)
             await remember(session, principal.client, idempotency_key, 200, view, None)
@@ -251,6 +295,11 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         )
 
     return router
+
+
+class LetterIncompleteProblem(Unprocessable):
+    type_ = "letter-incomplete"
+    title = "The letter lacks content its regulator requires."
 
 
 class IllegalTransitionProblem(Conflict):

@@ -19,7 +19,6 @@ from complaints_common.query import refuse_unknown_query_parameters
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import AUTH_ERRORS, problem
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
-from complaints_intake.api.routes import sees_confidential
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
 from complaints_intake.domain.repeats import customer_flags
@@ -140,7 +139,7 @@ def search_router(runtime: Runtime) -> APIRouter:
         now = datetime.now(UTC)
         filters = Filters(
             client_id=principal.client,
-            include_confidential=sees_confidential(principal),
+            include_confidential=principal.sees_confidential,
             status=[s.value for s in status or []],
             category=category,
             product=product,
@@ -183,7 +182,7 @@ def search_router(runtime: Runtime) -> APIRouter:
     ) -> CustomerComplaints:
         filters = Filters(
             client_id=principal.client,
-            include_confidential=sees_confidential(principal),
+            include_confidential=principal.sees_confidential,
             customer_id=customer_id,
         )
         listed = await page(filters, Sort.NEWEST, limit, cursor)

@@ -56,6 +56,12 @@ class Customer(BaseModel):
     )
     language: LanguageTag = Field(default="en", description="BCP 47 language tag, e.g. en, ru, fa.")
     tier: str | None = Field(default=None, max_length=40, examples=["gold"])
+    region: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$",
+        description="ISO 3166-2 region (or country) of the customer: business days follow its calendar.",
+        examples=["GB-SCT"],
+    )
 
 
 class ComplaintDraft(BaseModel):

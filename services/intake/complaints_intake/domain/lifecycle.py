@@ -2,12 +2,16 @@
 
 received -> acknowledged -> in_progress -> resolved -> closed; reopen from resolved or closed;
 escalate from any open status (raising the escalation level); pause the clock while the complaint
-waits on the customer and resume it when they answer. Pure rules, no I/O.
+waits on the customer and resume it when they answer. The regulatory letters are actions too: a
+holding response (the status stays), a summary resolution communication (resolves, only while the
+summary-resolution window is open) and a final response (resolves, with its outcome). Pure rules,
+no I/O.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from complaints_intake.domain.complaint import Status
@@ -25,6 +29,13 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     PAUSE = "pause"
     RESUME = "resume"
+    HOLDING_RESPONSE = "holding_response"
+    SUMMARY_RESOLUTION = "summary_resolution"
+    FINAL_RESPONSE = "final_response"
+
+
+LETTERS = frozenset({Action.HOLDING_RESPONSE, Action.SUMMARY_RESOLUTION, Action.FINAL_RESPONSE})
+RESOLVING = frozenset({Action.RESOLVE, Action.SUMMARY_RESOLUTION, Action.FINAL_RESPONSE})
 
 
 class RootCause(StrEnum):
@@ -41,6 +52,8 @@ STATUS_MOVES: dict[Action, tuple[frozenset[Status], Status]] = {
     Action.ACKNOWLEDGE: (frozenset({Status.RECEIVED}), Status.ACKNOWLEDGED),
     Action.START: (frozenset({Status.RECEIVED, Status.ACKNOWLEDGED}), Status.IN_PROGRESS),
     Action.RESOLVE: (OPEN_STATUSES, Status.RESOLVED),
+    Action.SUMMARY_RESOLUTION: (OPEN_STATUSES, Status.RESOLVED),
+    Action.FINAL_RESPONSE: (OPEN_STATUSES, Status.RESOLVED),
     Action.CLOSE: (frozenset({Status.RESOLVED}), Status.CLOSED),
     Action.REOPEN: (frozenset({Status.RESOLVED, Status.CLOSED}), Status.IN_PROGRESS),
 }
@@ -59,6 +72,8 @@ class Lifecycle:
     waiting_on_customer: bool = False
     reopen_count: int = 0
     root_cause: RootCause | None = None
+    # Until when a summary resolution communication may be sent (None: the profile offers none).
+    summary_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,31 +90,53 @@ class Change:
 
     @property
     def publishes_status_change(self) -> bool:
-        """Status moves and escalations are published; pause and resume only move the clock."""
-        return self.action not in (Action.PAUSE, Action.RESUME)
+        """Status moves and escalations are published; pause, resume and a holding response only
+        move the clock."""
+        return self.action not in (Action.PAUSE, Action.RESUME, Action.HOLDING_RESPONSE)
 
 
-def apply(state: Lifecycle, action: Action, root_cause: RootCause | None = None) -> Change:
-    """The state after `action`, or IllegalTransition naming the state that forbids it."""
+def apply(
+    state: Lifecycle, action: Action, root_cause: RootCause | None = None, *, at: datetime | None = None
+) -> Change:
+    """The state after `action` at `at`, or IllegalTransition naming the state that forbids it.
+
+    `at` matters only to a summary resolution; without it the window is taken as open.
+    """
     if action in STATUS_MOVES:
         after = _move(state, action)
+        if action is Action.SUMMARY_RESOLUTION:
+            _summary_window(state, at)
     elif action is Action.ESCALATE:
         after = _escalate(state)
+    elif action is Action.HOLDING_RESPONSE:
+        if state.status not in OPEN_STATUSES:
+            raise IllegalTransition(f"Cannot send a holding response on a complaint that is {state.status}.")
+        after = state
     else:
         after = _clock(state, action)
     if root_cause is not None:
-        if action is not Action.RESOLVE:
+        if action not in RESOLVING:
             raise IllegalTransition("A root cause is recorded when the complaint is resolved.")
         after = replace(after, root_cause=root_cause)
     return Change(action, state, after)
 
 
-def allowed_actions(state: Lifecycle) -> list[Action]:
-    """Every action `apply` would accept now, so a CRM can show only the buttons that work."""
+def _summary_window(state: Lifecycle, at: datetime | None) -> None:
+    if state.summary_until is None:
+        raise IllegalTransition("The complaint's deadline profile offers no summary resolution.")
+    if at is not None and at > state.summary_until:
+        raise IllegalTransition(
+            "A summary resolution is only possible by the close of the third business day after "
+            f"receipt ({state.summary_until.isoformat()}); send a final response instead."
+        )
+
+
+def allowed_actions(state: Lifecycle, at: datetime | None = None) -> list[Action]:
+    """Every action `apply` would accept at `at`, so a CRM can show only the buttons that work."""
     allowed = []
     for action in Action:
         try:
-            apply(state, action)
+            apply(state, action, at=at)
         except IllegalTransition:
             continue
         allowed.append(action)

@@ -16,8 +16,10 @@ from complaints_common.consumer import Subscription
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
+    COMPLAINT_ERASURE_REQUESTED_V1,
     FOLLOWUP_DUE_V1,
     FOLLOWUP_OUTCOME_V1,
+    FOLLOWUP_SCHEDULED_V1,
     NOTIFICATION_STATUS_V1,
     Event,
 )
@@ -27,6 +29,8 @@ from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import Action, Change, apply, reopen_and_escalate
 from complaints_intake.events.publishing import record_change
 from complaints_intake.store.complaints import get_complaint, lifecycle_of, set_journey
+from complaints_intake.store.erasure import pseudonymise
+from complaints_intake.store.regulated import record_grant
 
 FOLLOWUP_ACTOR = "followup"
 NOTIFICATIONS_ACTOR = "notifications"
@@ -62,6 +66,11 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
                 session, runtime, row, [change], data.at, NOTIFICATIONS_ACTOR, "acknowledgement_sent"
             )
 
+    async def on_granted(session: AsyncConnection, event: Event[Any]) -> None:
+        # Kept per decision besides the journey's latest step: the complaints return's goodwill.
+        if await update_journey(session, event, j.on_granted) is not None:
+            await record_grant(session, event.data)
+
     async def on_followup_outcome(session: AsyncConnection, event: Event[Any]) -> None:
         row = await update_journey(session, event, j.on_followup_outcome)
         if row is None or event.data.outcome != "dissatisfied":
@@ -71,10 +80,15 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             session, runtime, row, changes, event.data.recorded_at, FOLLOWUP_ACTOR, "followup_dissatisfied"
         )
 
+    async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
+        await pseudonymise(session, event.data.complaint_id)
+
     return [
         Subscription(NOTIFICATION_STATUS_V1, on_notification),
-        Subscription(COMPENSATION_GRANTED_V1, journey_only(j.on_granted)),
+        Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
+        Subscription(COMPENSATION_GRANTED_V1, on_granted),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, journey_only(j.on_decision)),
+        Subscription(FOLLOWUP_SCHEDULED_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_DUE_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_OUTCOME_V1, on_followup_outcome),
     ]

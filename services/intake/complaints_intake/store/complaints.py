@@ -9,8 +9,9 @@ from uuid import UUID
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.events.contracts import Money
 from complaints_intake.domain.complaint import ComplaintDraft, Status
-from complaints_intake.domain.deadlines import DueTime, next_due
+from complaints_intake.domain.deadlines import Choice, DueTime, next_due
 from complaints_intake.domain.lifecycle import Change, Lifecycle, RootCause
 from complaints_intake.domain.repeats import RepeatLink
 from complaints_intake.store.tables import complaint_history, complaints
@@ -29,8 +30,10 @@ async def insert_complaint(
     client_id: str,
     filed_at: datetime,
     draft: ComplaintDraft,
+    actor: str,
     link: RepeatLink | None = None,
-    profile: str | None = None,
+    profile: Choice | None = None,
+    calendar: Choice | None = None,
     due_times: list[DueTime] | None = None,
 ) -> dict[str, Any]:
     """Store the complaint and its first history entry; the stored row, as `get_complaint` reads it."""
@@ -60,7 +63,10 @@ async def insert_complaint(
             updated_at=filed_at,
             repeat_of=link.repeat_of if link else None,
             repeat_kind=link.kind if link else None,
-            deadline_profile=profile,
+            deadline_profile=profile.name if profile else None,
+            deadline_profile_reason=profile.reason if profile else None,
+            calendar=calendar.name if calendar else None,
+            calendar_reason=calendar.reason if calendar else None,
             deadlines=[d.as_dict() for d in due_times or []],
             next_due_at=next_due(due_times or []),
         ),
@@ -70,7 +76,7 @@ async def insert_complaint(
         session,
         complaint_id,
         at=filed_at,
-        actor=draft.agent_id or client_id,
+        actor=actor,
         action="file",
         to_status=Status.RECEIVED,
     )
@@ -97,7 +103,13 @@ def lifecycle_of(row: dict[str, Any]) -> Lifecycle:
         waiting_on_customer=row["waiting_on_customer"],
         reopen_count=row["reopen_count"],
         root_cause=RootCause(row["root_cause"]) if row["root_cause"] else None,
+        summary_until=_due_of(row, "summary_resolution"),
     )
+
+
+def _due_of(row: dict[str, Any], name: str) -> datetime | None:
+    due = next((d.get("due_at") for d in row["deadlines"] if d["name"] == name), None)
+    return datetime.fromisoformat(due) if due else None
 
 
 # The milestone column each status stamps when the complaint first reaches it.
@@ -117,8 +129,12 @@ async def save_change(
     actor: str,
     reason: str | None = None,
     note: str | None = None,
+    outcome: str | None = None,
+    redress: Money | None = None,
 ) -> dict[str, Any]:
-    """Write the new lifecycle state and its audit row in the caller's transaction; the updated row."""
+    """Write the new lifecycle state and its audit row in the caller's transaction; the updated row.
+
+    A final response also records its outcome and redress."""
     after = change.after
     values: dict[str, Any] = {
         "status": after.status,
@@ -128,6 +144,12 @@ async def save_change(
         "root_cause": after.root_cause,
         "updated_at": at,
     }
+    if outcome is not None:
+        values |= {
+            "outcome": outcome,
+            "redress_amount": redress.amount if redress else None,
+            "redress_currency": redress.currency if redress else None,
+        }
     milestone = MILESTONES.get(after.status)
     if change.status_changed and milestone:
         values[milestone] = at

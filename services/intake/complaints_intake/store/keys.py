@@ -1,4 +1,4 @@
-"""API keys issued to CRM clients, kept as SHA-256 digests only."""
+"""API keys issued to CRM clients, kept as SHA-256 digests only, per client (tenant)."""
 
 from __future__ import annotations
 
@@ -13,33 +13,46 @@ from complaints_intake.store.tables import api_keys
 
 
 async def insert_key(
-    session: AsyncConnection, key_id: UUID, client_id: str, sha256: str, scopes: list[str], label: str | None
+    session: AsyncConnection,
+    key_id: UUID,
+    client_id: str,
+    sha256: str,
+    scopes: list[str],
+    label: str | None,
+    issued_by: str,
 ) -> dict[str, Any]:
     row = await session.execute(
         api_keys.insert()
-        .values(id=key_id, client_id=client_id, sha256=sha256, scopes=scopes, label=label)
+        .values(
+            id=key_id, client_id=client_id, sha256=sha256, scopes=scopes, label=label, issued_by=issued_by
+        )
         .returning(api_keys)
     )
     return dict(row.one()._mapping)
 
 
-async def active_keys(session: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await session.execute(select(api_keys).where(api_keys.c.revoked_at.is_(None)))
-    return [dict(r._mapping) for r in rows]
+async def keys_of(session: AsyncConnection, client_id: str | None) -> list[dict[str, Any]]:
+    """A client's keys; every client's for None (the platform operator)."""
+    query = select(api_keys).order_by(api_keys.c.created_at)
+    if client_id is not None:
+        query = query.where(api_keys.c.client_id == client_id)
+    return [dict(r._mapping) for r in await session.execute(query)]
 
 
-async def all_keys(session: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await session.execute(select(api_keys).order_by(api_keys.c.created_at))
-    return [dict(r._mapping) for r in rows]
-
-
-async def revoke_key(session: AsyncConnection, key_id: UUID, at: datetime) -> dict[str, Any] | None:
+async def revoke_key(
+    session: AsyncConnection, key_id: UUID, client_id: str | None, at: datetime, revoked_by: str
+) -> dict[str, Any] | None:
+    """Revoke a key of the client (any client's for None); None when there is no such key."""
+    statement = update(api_keys).where(api_keys.c.id == key_id)
+    if client_id is not None:
+        statement = statement.where(api_keys.c.client_id == client_id)
     row = await session.execute(
-        update(api_keys)
-        .where(api_keys.c.id == key_id)
-        # Revoking twice keeps the first revocation time.
-        .values(revoked_at=func.coalesce(api_keys.c.revoked_at, at))
-        .returning(api_keys)
+        # Revoking twice keeps the first revocation and who made it.
+        statement.values(
+            revoked_at=func.coalesce(api_keys.c.revoked_at, at),
+            revoked_by=func.coalesce(api_keys.c.revoked_by, revoked_by),
+            changed_at=at,
+        ).returning(api_keys)
     )
     found = row.first()
     return dict(found._mapping) if found else None

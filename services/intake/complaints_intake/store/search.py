@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Text, and_, bindparam, cast, func, or_, select, tuple_
+from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -43,11 +43,18 @@ class Filters:
 
 # Free text is matched with PostgreSQL full-text search in the `simple` configuration: descriptions
 # come in every customer's language (Russian, Persian...), and a language-specific stemmer would
-# mangle the others. The same expressions are indexed (migration 0005_complaint_search).
-description_words = func.to_tsvector("simple", complaints.c.description)
-customer_email = func.lower(complaints.c.customer["email"].astext)
+# mangle the others. These expressions are indexed as they stand here (migration 0005_complaint_search):
+# change one and its index together. Literals, not bound values: an index matches only the very
+# expression it was built on.
+description_words = func.to_tsvector(literal_column("'simple'"), complaints.c.description)
+customer_email = func.lower(complaints.c.customer.op("->>")(literal_column("'email'")))
 # A phone number is compared by its digits (and a leading +): "+44 20 7946-0018" finds +442079460018.
-customer_phone = func.regexp_replace(complaints.c.customer["phone"].astext, "[^0-9+]", "", "g")
+customer_phone = func.regexp_replace(
+    complaints.c.customer.op("->>")(literal_column("'phone'")),
+    literal_column("'[^0-9+]'"),
+    literal_column("''"),
+    literal_column("'g'"),
+)
 
 
 def phone_digits(phone: str) -> str:
@@ -93,7 +100,8 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
     if f.tag is not None:
         conditions.append(c.tags.op("@>")(cast([f.tag], ARRAY(Text))))  # `@>`: the GIN index's operator
     if f.text is not None:
-        conditions.append(description_words.op("@@")(func.websearch_to_tsquery("simple", f.text)))
+        words = func.websearch_to_tsquery(literal_column("'simple'"), f.text)
+        conditions.append(description_words.op("@@")(words))
     if f.overdue_at is not None:
         conditions.append(c.next_due_at < f.overdue_at)
     if f.on_time_at is not None:

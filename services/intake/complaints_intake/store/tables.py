@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
+from complaints_common.keys import api_keys_table
 from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "intake"
@@ -59,14 +60,22 @@ complaints = Table(
     Column("closed_at", DateTime(timezone=True)),
     # What the other services said back (compensation, follow-up, notifications): the journey.
     Column("journey", JSONB, nullable=False, server_default="{}"),
-    # Due times and the profile they were computed from (domain/deadlines.py).
+    # Due times and the profile they were computed from (domain/deadlines.py), the business-day
+    # calendar they count on, and why the complaint got each.
     Column("deadline_profile", Text),
+    Column("deadline_profile_reason", Text),
+    Column("calendar", Text),
+    Column("calendar_reason", Text),
     Column("deadlines", JSONB, nullable=False, server_default="[]"),
     # The earliest due time still running (none while paused or when all are met): overdue lists.
     Column("next_due_at", DateTime(timezone=True)),
     # Repeat and duplicate detection: the earlier complaint this one repeats, and how.
     Column("repeat_of", UUID(as_uuid=True)),
     Column("repeat_kind", Text),
+    # The final response's outcome and the redress it offered (the complaints return counts them).
+    Column("outcome", Text),
+    Column("redress_amount", Numeric(14, 2)),
+    Column("redress_currency", Text),
     UniqueConstraint("client_id", "crm_reference"),
     Index("ix_complaints_customer", "customer_id", "filed_at"),
     # Keyset pagination walks (filed_at, id) per client.
@@ -91,6 +100,66 @@ complaint_history = Table(
     Index("ix_complaint_history_complaint", "complaint_id", "seq"),
 )
 
+# Each client's choice of deadline profile and calendar: tenant-wide (category '') and per category
+# (case-folded). Missing rows fall back to the platform's default.
+deadline_settings = Table(
+    "deadline_settings",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("profile", Text),
+    Column("calendar", Text),
+    Column("updated_by", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Every regulatory letter sent to a customer, as sent: the audit of what the regulator required.
+letters = Table(
+    "letters",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("regime", Text),
+    Column("language", Text, nullable=False),
+    Column("outcome", Text),
+    Column("redress_amount", Numeric(14, 2)),
+    Column("redress_currency", Text),
+    Column("explanation", Text),
+    Column("required_content", JSONB, nullable=False, server_default="[]"),
+    Column("respond_by", DateTime(timezone=True)),
+    Column("issued_by", Text, nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Index("ix_letters_complaint", "complaint_id", "issued_at"),
+)
+
+# Compensation granted, as compensation.granted told us (goodwill in the complaints return).
+granted_compensation = Table(
+    "granted_compensation",
+    metadata,
+    Column("decision_id", UUID(as_uuid=True), primary_key=True),
+    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("amount", Numeric(14, 2), nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_granted_compensation_complaint", "complaint_id"),
+)
+
+# Erasure requests, audited: who asked, when, for which customer and which complaints. The
+# pseudonymising itself happens in every service as each consumes complaint.erasure_requested.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("complaint_ids", ARRAY(UUID(as_uuid=True)), nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Index("ix_erasures_customer", "client_id", "customer_id"),
+)
+
 # Exactly-once POSTs: the first response to each (client, Idempotency-Key), written in the same
 # transaction as its effect, so a concurrent duplicate waits on the primary key and then replays it.
 idempotency_keys = Table(
@@ -107,17 +176,8 @@ idempotency_keys = Table(
 )
 
 # API keys issued to CRM clients: only the SHA-256 of the secret is kept.
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("client_id", Text, nullable=False),
-    Column("sha256", Text, nullable=False, unique=True),
-    Column("scopes", ARRAY(Text), nullable=False),
-    Column("label", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("revoked_at", DateTime(timezone=True)),
-)
+# Where API keys are issued and revoked (admin API); the other services keep copies (keys.py).
+api_keys = api_keys_table(metadata)
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

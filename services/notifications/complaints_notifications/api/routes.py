@@ -53,7 +53,7 @@ class MessageView(BaseModel):
         examples=["acknowledgement"],
         description=(
             "acknowledgement, compensation, satisfaction_survey, resolved, reopened, escalated, "
-            "callback_task."
+            "callback_task; the regulatory letters holding_response, summary_resolution, final_response."
         ),
     )
     channel: str = Field(
@@ -85,7 +85,7 @@ class DeliveryView(MessageView):
 Responses = dict[int | str, dict[str, Any]]
 NOT_FOUND: Responses = {404: {"description": "No such message.", "content": {"application/problem+json": {}}}}
 AUTH: Responses = {
-    401: {"description": "No or unknown API key.", "content": {"application/problem+json": {}}},
+    401: {"description": "No valid bearer token or API key.", "content": {"application/problem+json": {}}},
     403: {"description": "The key lacks the scope.", "content": {"application/problem+json": {}}},
     422: {"description": "A parameter is not valid.", "content": {"application/problem+json": {}}},
 }
@@ -96,6 +96,15 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1
 def message_router(runtime: Runtime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
 
+    async def complaint_messages(
+        session: AsyncConnection, principal: Principal, complaint_id: UUID
+    ) -> list[dict[str, Any]]:
+        """The complaint's messages; 404 alike for a complaint not known and another client's."""
+        rows = await messages_for(session, principal.client, complaint_id, principal.sees_confidential)
+        if not rows:
+            raise NotFound("No messages for this complaint.")
+        return rows
+
     async def with_log(session: AsyncConnection, rows: list[dict[str, Any]]) -> list[DeliveryView]:
         log = await attempts_of(session, [row["id"] for row in rows])
         return [DeliveryView.model_validate({**row, "log": log[row["id"]]}) for row in rows]
@@ -104,24 +113,26 @@ def message_router(runtime: Runtime) -> APIRouter:
         "/complaints/{complaint_id}/messages",
         summary="What the customer was told about a complaint",
         description="Every message recorded for the complaint, oldest first, with its delivery state.",
+        responses=NOT_FOUND,
     )
     async def list_messages(
-        complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[MessageView]:
         async with runtime.db.transaction() as session:
-            rows = await messages_for(session, complaint_id)
+            rows = await complaint_messages(session, principal, complaint_id)
         return [MessageView.model_validate(row) for row in rows]
 
     @router.get(
         "/complaints/{complaint_id}/deliveries",
         summary="The delivery log of a complaint",
         description="Every message of the complaint with every attempt to deliver it and its outcome.",
+        responses=NOT_FOUND,
     )
     async def complaint_deliveries(
-        complaint_id: UUID, _: Annotated[Principal, Depends(require_scope("read"))]
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> list[DeliveryView]:
         async with runtime.db.transaction() as session:
-            return await with_log(session, await messages_for(session, complaint_id))
+            return await with_log(session, await complaint_messages(session, principal, complaint_id))
 
     @router.get(
         "/customers/{customer_id}/deliveries",
@@ -130,12 +141,15 @@ def message_router(runtime: Runtime) -> APIRouter:
     )
     async def customer_deliveries(
         customer_id: CustomerId,
-        _: Annotated[Principal, Depends(require_scope("read"))],
+        principal: Annotated[Principal, Depends(require_scope("read"))],
         limit: Annotated[int, Query(ge=1, le=200, description="Page size.")] = 50,
-        offset: Annotated[int, Query(ge=0, le=1_000_000, description="Messages to skip.")] = 0,
+        offset: Annotated[int, Query(ge=0, le=10_000, description="Messages to skip (at most 10,000).")] = 0,
     ) -> list[DeliveryView]:
         async with runtime.db.transaction() as session:
-            return await with_log(session, await messages_for_customer(session, customer_id, limit, offset))
+            rows = await messages_for_customer(
+                session, principal.client, customer_id, principal.sees_confidential, limit, offset
+            )
+            return await with_log(session, rows)
 
     @router.get(
         "/deliveries/{message_id}",
@@ -143,10 +157,10 @@ def message_router(runtime: Runtime) -> APIRouter:
         responses=NOT_FOUND,
     )
     async def get_delivery(
-        message_id: MessageId, _: Annotated[Principal, Depends(require_scope("read"))]
+        message_id: MessageId, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> DeliveryView:
         async with runtime.db.transaction() as session:
-            row = await message_by_id(session, message_id)
+            row = await message_by_id(session, message_id, principal.client, principal.sees_confidential)
             if row is None:
                 raise NotFound("No message has this id.")
             return (await with_log(session, [row]))[0]
@@ -156,7 +170,8 @@ def message_router(runtime: Runtime) -> APIRouter:
         summary="Send a failed or dead-lettered message again",
         description=(
             "Queues the message again with a fresh retry budget. It keeps its id, so the e-mail's "
-            "Message-ID, the SMS Idempotency-Key and the webhook-id stay the same. Needs the admin scope."
+            "Message-ID, the SMS Idempotency-Key and the webhook-id stay the same. Needs the admin scope "
+            "of the message's client."
         ),
         status_code=202,
         responses={
@@ -168,11 +183,11 @@ def message_router(runtime: Runtime) -> APIRouter:
         },
     )
     async def replay_delivery(
-        message_id: MessageId, _: Annotated[Principal, Depends(require_scope("admin"))]
+        message_id: MessageId, principal: Annotated[Principal, Depends(require_scope("admin"))]
     ) -> MessageView:
         async with runtime.db.transaction() as session:
-            row = await replay(session, message_id, datetime.now(UTC))
-            current = None if row else await message_by_id(session, message_id)
+            row = await replay(session, principal.client, message_id, datetime.now(UTC))
+            current = None if row else await message_by_id(session, message_id, principal.client)
         if row is not None:
             return MessageView.model_validate(row)
         if current is None:

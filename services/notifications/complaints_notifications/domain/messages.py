@@ -23,6 +23,10 @@ class MessageKind(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     ESCALATED = "escalated"
+    # The regulatory letters (complaint.letter_issued), their required content already chosen.
+    HOLDING_RESPONSE = "holding_response"
+    SUMMARY_RESOLUTION = "summary_resolution"
+    FINAL_RESPONSE = "final_response"
     # Not to the customer: a task for the CRM's agents (follow-ups other than the satisfaction check).
     CALLBACK_TASK = "callback_task"
 
@@ -70,8 +74,16 @@ def customer_address(contact: dict[str, Any]) -> tuple[Channel, str | None]:
     return Channel.NONE, None
 
 
+LETTERS = frozenset(
+    {MessageKind.HOLDING_RESPONSE, MessageKind.SUMMARY_RESOLUTION, MessageKind.FINAL_RESPONSE}
+)
+
+
 def status_update_kind(data: dict[str, Any]) -> MessageKind | None:
-    """A short update for resolution, reopening and escalation; other status changes say nothing."""
+    """A short update for resolution, reopening and escalation; other status changes say nothing,
+    nor does one a regulatory letter tells the customer of."""
+    if data.get("letter_kind"):
+        return None
     if data.get("reopened"):
         return MessageKind.REOPENED
     if data.get("to_status") == "resolved":
@@ -90,7 +102,18 @@ def template_variables(
         "customer_name": recipient.name,
         "confidential": recipient.confidential,
     }
-    if kind is MessageKind.COMPENSATION:
+    if kind is MessageKind.ACKNOWLEDGEMENT:
+        variables["respond_by"] = respond_by(data.get("deadlines") or [])
+    elif kind in LETTERS:
+        redress = data.get("redress")
+        variables |= {
+            "outcome": data.get("outcome"),
+            "redress": f"{redress['amount']} {redress['currency']}" if redress else None,
+            "explanation": data.get("explanation"),
+            "required_content": list(data.get("required_content") or []),
+            "respond_by": (data.get("respond_by") or "")[:10] or None,
+        }
+    elif kind is MessageKind.COMPENSATION:
         offer = data["offer"]
         expires = data.get("voucher_expires_at")
         variables |= {
@@ -112,6 +135,15 @@ def template_variables(
             "attempt": int(data.get("attempt") or 1),
         }
     return variables
+
+
+def respond_by(deadlines: list[dict[str, Any]]) -> str | None:
+    """The day the customer will hear back: the final response's due date (the latest running
+    deadline that counts when there is none by that name)."""
+    running = [d for d in deadlines if d.get("due_at") and d.get("breach", True)]
+    final = next((d for d in running if d["name"] == "final_response"), None)
+    chosen = final or max(running, key=lambda d: str(d["due_at"]), default=None)
+    return str(chosen["due_at"])[:10] if chosen else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
+    COMPLAINT_ERASURE_REQUESTED_V1,
+    COMPLAINT_LETTER_ISSUED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
     Event,
@@ -43,6 +45,7 @@ from complaints_notifications.store.messages import (
     FAILED,
     QUEUED,
     awaiting,
+    forget_customer,
     lock_complaint,
     queue_message,
     recipient_of,
@@ -78,6 +81,7 @@ class Composer:
             "channel": channel.value,
             "recipient": address,
             "customer_id": recipient.customer_id,
+            "client_id": recipient.client_id or row["client_id"],
         }
         if channel is Channel.NONE or address is None:
             values |= {"status": FAILED, "last_error": "no address to reach the recipient on"}
@@ -147,6 +151,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         await queue_message(
             session,
             event_id=event.id,
+            client_id=event.data.client_id,
             complaint_id=complaint_id,
             kind=kind,
             data=event.data.model_dump(mode="json"),
@@ -184,8 +189,16 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         if kind is not None:
             await record(session, event, kind)
 
+    async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
+        await forget_customer(session, event.data.complaint_id)
+
+    async def on_letter_issued(session: AsyncConnection, event: Event[Any]) -> None:
+        await record(session, event, MessageKind(event.data.kind))
+
     return [
         Subscription(COMPLAINT_CREATED_V1, on_complaint_created),
+        Subscription(COMPLAINT_LETTER_ISSUED_V1, on_letter_issued),
+        Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
         Subscription(COMPENSATION_GRANTED_V1, on_compensation_granted),
         Subscription(FOLLOWUP_DUE_V1, on_followup_due),
         Subscription(COMPLAINT_STATUS_CHANGED_V1, on_status_changed),

@@ -8,10 +8,12 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID, uuid4
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.events.contracts import ERASED
+from complaints_common.telemetry import current_trace_context
 from complaints_notifications.domain.messages import Recipient
 from complaints_notifications.store.tables import (
     COMPOSE_LOCK_SPACE,
@@ -56,7 +58,13 @@ async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipien
 
 
 async def queue_message(
-    session: AsyncConnection, *, event_id: str, complaint_id: UUID, kind: str, data: dict[str, Any]
+    session: AsyncConnection,
+    *,
+    event_id: str,
+    client_id: str | None,
+    complaint_id: UUID,
+    kind: str,
+    data: dict[str, Any],
 ) -> UUID | None:
     """Record that `kind` must be said for this event; None if it was already recorded."""
     statement = (
@@ -64,10 +72,12 @@ async def queue_message(
         .values(
             id=uuid4(),
             event_id=event_id,
+            client_id=client_id,
             complaint_id=complaint_id,
             kind=kind,
             channel="pending",
             data=data,
+            trace_context=current_trace_context(),
             status=AWAITING_RECIPIENT,
         )
         .on_conflict_do_nothing()
@@ -213,13 +223,30 @@ async def email_threads(session: AsyncConnection, rows: list[dict[str, Any]]) ->
     return threads
 
 
-async def replay(session: AsyncConnection, message_id: UUID, now: datetime) -> dict[str, Any] | None:
-    """Queue a failed or dead-lettered message again with a fresh retry budget; None if it is not
-    replayable (unknown, or not failed). Its id, and so its idempotency key, stays the same."""
+def visible(client_id: str, confidential: bool) -> list[ColumnElement[bool]]:
+    """The client's own messages; a confidential complaint's only for a caller allowed to read
+    confidential complaints."""
+    conditions = [messages.c.client_id == client_id]
+    if not confidential:
+        secret = select(recipients.c.complaint_id).where(recipients.c.confidential)
+        conditions.append(messages.c.complaint_id.not_in(secret.scalar_subquery()))
+    return conditions
+
+
+async def replay(
+    session: AsyncConnection, client_id: str, message_id: UUID, now: datetime
+) -> dict[str, Any] | None:
+    """Queue a failed or dead-lettered message of the client again with a fresh retry budget; None
+    if it is not replayable (unknown, another client's, or not failed). Its id, and so its
+    idempotency key, stays the same."""
     row = (
         await session.execute(
             update(messages)
-            .where(messages.c.id == message_id, messages.c.status.in_(REPLAYABLE))
+            .where(
+                messages.c.id == message_id,
+                messages.c.client_id == client_id,
+                messages.c.status.in_(REPLAYABLE),
+            )
             .values(status=QUEUED, failures=0, next_attempt_at=now, last_error=None)
             .returning(*messages.c)
         )
@@ -227,24 +254,31 @@ async def replay(session: AsyncConnection, message_id: UUID, now: datetime) -> d
     return dict(row._mapping) if row else None
 
 
-async def message_by_id(session: AsyncConnection, message_id: UUID) -> dict[str, Any] | None:
-    row = (await session.execute(select(messages).where(messages.c.id == message_id))).first()
+async def message_by_id(
+    session: AsyncConnection, message_id: UUID, client_id: str, confidential: bool = True
+) -> dict[str, Any] | None:
+    query = select(messages).where(messages.c.id == message_id, *visible(client_id, confidential))
+    row = (await session.execute(query)).first()
     return dict(row._mapping) if row else None
 
 
-async def messages_for(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
+async def messages_for(
+    session: AsyncConnection, client_id: str, complaint_id: UUID, confidential: bool
+) -> list[dict[str, Any]]:
     rows = await session.execute(
-        select(messages).where(messages.c.complaint_id == complaint_id).order_by(messages.c.created_at)
+        select(messages)
+        .where(messages.c.complaint_id == complaint_id, *visible(client_id, confidential))
+        .order_by(messages.c.created_at)
     )
     return [dict(row._mapping) for row in rows]
 
 
 async def messages_for_customer(
-    session: AsyncConnection, customer_id: str, limit: int, offset: int
+    session: AsyncConnection, client_id: str, customer_id: str, confidential: bool, limit: int, offset: int
 ) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(messages)
-        .where(messages.c.customer_id == customer_id)
+        .where(messages.c.customer_id == customer_id, *visible(client_id, confidential))
         .order_by(messages.c.created_at.desc(), messages.c.id)
         .limit(limit)
         .offset(offset)
@@ -263,3 +297,39 @@ async def attempts_of(session: AsyncConnection, message_ids: list[UUID]) -> dict
         for row in rows:
             found[row.message_id].append(dict(row._mapping))
     return found
+
+
+# The contact keeps the customer's id and language: nothing that names or reaches them.
+_FORGOTTEN_CONTACT = (
+    "contact - 'name' - 'email' - 'phone' - 'time_zone' || '{\"preferred_channel\": \"none\"}'::jsonb"
+)
+
+
+async def forget_customer(session: AsyncConnection, complaint_id: UUID) -> None:
+    """Erasure: the contact, the addresses and every word sent; kinds, channels, statuses and times
+    stay. A message not sent yet never will be."""
+    await session.execute(
+        update(recipients)
+        .where(recipients.c.complaint_id == complaint_id)
+        .values(contact=literal_column(_FORGOTTEN_CONTACT))
+    )
+    await session.execute(
+        update(messages)
+        .where(messages.c.complaint_id == complaint_id, messages.c.status.in_([QUEUED, AWAITING_RECIPIENT]))
+        .values(status=FAILED, last_error="the customer's data was erased before sending")
+    )
+    await session.execute(
+        update(messages)
+        .where(messages.c.complaint_id == complaint_id)
+        .values(
+            recipient=None,
+            subject=case((messages.c.subject.is_(None), None), else_=ERASED),
+            body=case((messages.c.body.is_(None), None), else_=ERASED),
+            html=None,
+            data=literal_column("data - 'customer' - 'explanation'"),
+        )
+    )
+    of_complaint = select(messages.c.id).where(messages.c.complaint_id == complaint_id)
+    await session.execute(
+        update(delivery_attempts).where(delivery_attempts.c.message_id.in_(of_complaint)).values(detail=None)
+    )

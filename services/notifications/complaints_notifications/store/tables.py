@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
+from complaints_common.keys import api_keys_table
 from complaints_common.messaging import inbox_table, outbox_table
 
 SCHEMA = "notifications"
@@ -53,6 +54,9 @@ messages = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("event_id", Text, nullable=False),
+    # The CRM client (tenant): from the event, else from the recipient when it is composed. The API
+    # shows a client its own messages only.
+    Column("client_id", Text),
     Column("complaint_id", UUID(as_uuid=True), nullable=False),
     Column("customer_id", Text),
     Column("kind", Text, nullable=False),
@@ -64,6 +68,9 @@ messages = Table(
     Column("html", Text),
     # The event's data, kept until the message can be composed (the recipient may arrive later).
     Column("data", JSONB, nullable=False),
+    # The trace context of the event that asked for the message: sending it, even after retries,
+    # continues the complaint's trace, so notification.status stays in it.
+    Column("trace_context", JSONB, nullable=False, server_default="{}"),
     # awaiting_recipient -> queued -> sending -> sent | queued (retry) | failed | dead_lettered
     Column("status", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -80,7 +87,7 @@ messages = Table(
     # One message per event and kind, whatever the redelivery.
     UniqueConstraint("event_id", "kind"),
     Index("ix_messages_complaint", "complaint_id", "created_at"),
-    Index("ix_messages_customer", "customer_id", "created_at"),
+    Index("ix_messages_client_customer", "client_id", "customer_id", "created_at"),
     Index(
         "ix_messages_due",
         "next_attempt_at",
@@ -104,5 +111,6 @@ delivery_attempts = Table(
     UniqueConstraint("message_id", "attempt"),
 )
 
+api_keys = api_keys_table(metadata)
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)

@@ -1,0 +1,78 @@
+"""Regulated handling's use cases: which deadline profile and calendar a complaint gets, the
+letter a lifecycle action sends, and an erasure request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from complaints_common.events.contracts import ComplaintErasureRequestedV1
+from complaints_common.events.envelope import COMPLAINT_ERASURE_REQUESTED_V1, Event
+from complaints_common.messaging import Outbox
+from complaints_intake.api.models import Transition
+from complaints_intake.domain.complaint import ComplaintDraft
+from complaints_intake.domain.deadlines import Choice, Letter, shipped_rules
+from complaints_intake.domain.letters import LetterDraft, shipped_letters
+from complaints_intake.domain.lifecycle import LETTERS
+from complaints_intake.events.publishing import SOURCE
+from complaints_intake.store.erasure import record_erasure
+from complaints_intake.store.regulated import selections_for
+
+
+async def deadline_basis(
+    session: AsyncConnection, client_id: str, draft: ComplaintDraft
+) -> tuple[Choice, Choice]:
+    """The profile and the calendar a new complaint gets, each with the reason."""
+    tenant, category = await selections_for(session, client_id, draft.category)
+    rules = shipped_rules()
+    profile = rules.profile_for(tenant, category)
+    assert profile.name is not None
+    return profile, rules.calendar_for(profile.name, draft.customer.region, tenant, category)
+
+
+def letter_for(row: dict[str, Any], body: Transition) -> LetterDraft | None:
+    """The letter `body`'s action sends, with its regime's required content in the customer's
+    language; None for an action that sends none. LetterIncomplete when content is missing."""
+    if body.action not in LETTERS:
+        return None
+    kind = Letter(body.action.value)
+    profile = shipped_rules().profiles.get(row["deadline_profile"] or "")
+    regime = profile.regime if profile else None
+    language = str(row["customer"].get("language") or "en")
+    return LetterDraft(
+        kind=kind,
+        regime=regime,
+        language=language,
+        required_content=shipped_letters().required_content(regime, kind, language),
+        outcome=body.outcome,
+        redress=body.redress,
+        explanation=body.explanation,
+    )
+
+
+async def request_erasure(
+    session: AsyncConnection,
+    outbox: Outbox,
+    erasure_id: UUID,
+    client_id: str,
+    customer_id: str,
+    actor: str,
+    at: datetime,
+) -> list[UUID]:
+    """Audit the request and publish it per complaint (the key every consumer orders by); intake
+    pseudonymises its own data as it consumes the event, like the other services."""
+    ids = await record_erasure(session, erasure_id, client_id, customer_id, actor, at)
+    for complaint_id in ids:
+        data = ComplaintErasureRequestedV1(
+            complaint_id=complaint_id,
+            client_id=client_id,
+            erasure_id=erasure_id,
+            customer_id=customer_id,
+            requested_by=actor,
+            requested_at=at,
+        )
+        await outbox.add(session, Event(COMPLAINT_ERASURE_REQUESTED_V1, data, SOURCE))
+    return ids
