@@ -34,7 +34,14 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/p
 	$(UV) sync --frozen --all-packages --all-groups --quiet
 	@touch $@
 
-install: $(VENV)/.synced
+install: $(VENV)/.synced $(TOOLS)/.kafka-installed
+
+# Apache Kafka's jars resolve from Maven Central here, once, where Java and Maven exist (the stamp
+# stays missing where they do not, and each make says so in one line; Tansu serves instead).
+$(TOOLS)/.kafka-installed: $(VENV)/.synced libs/devstack/kafka/pom.xml
+	@$(VENV)/bin/complaints-dev install-kafka && $(VENV)/bin/python -c \
+		"import sys; from complaints_devstack import kafka; sys.exit(0 if kafka.installed() else 1)" \
+		&& touch $@ || true
 
 # npm ci from the lock into tools/standards/node_modules (ignored by git); no install scripts run.
 # Without npm, one line says so and the tests skip only the checks that need node.

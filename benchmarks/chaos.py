@@ -228,6 +228,10 @@ class Chaos:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.stack.bootstrap, request_timeout_ms=5000)
         await consumer.start()
         try:
+            # Metadata for every topic first: a consumer with no subscription knows of none on
+            # Apache Kafka (Tansu answered an empty metadata request with all its topics, so
+            # without this the dead letters would go uncounted on Kafka).
+            await consumer.topics()
             for name in names:
                 partitions = consumer.partitions_for_topic(name) or set()
                 tps = [TopicPartition(name, p) for p in partitions]

@@ -190,11 +190,15 @@ def _bench_broker(r: dict[str, Any]) -> list[str]:
 
 
 def chaos_markdown(r: dict[str, Any]) -> str:
+    kind = r.get("broker", "tansu")
+    command, name = (
+        ("make chaos", "chaos") if kind == "tansu" else (f"make chaos BROKER={kind}", f"chaos-{kind}")
+    )
     lines = [
         "# Fault injection",
         "",
-        "Written by `make chaos` (`.venv/bin/python -m benchmarks.chaos`);",
-        "raw figures in [chaos.json](chaos.json). Each fault hits the embedded stack under a steady",
+        f"Written by `{command}` (`.venv/bin/python -m benchmarks.chaos --broker {kind}`);",
+        f"raw figures in [{name}.json]({name}.json). Each fault hits the embedded stack under a steady",
         f"open-loop load of {r['rate_per_s']:.0f} complaints/s "
         f"({r['timing']['load_before_fault_s']} s of load before it,",
         f"{r['timing']['load_after_s']} s after, the fault included). After",
@@ -207,7 +211,6 @@ def chaos_markdown(r: dict[str, Any]) -> str:
     ]
     if r.get("quick"):
         lines += ["**Quick smoke run (`--quick`): two short faults, not figures to quote.**", ""]
-    kind = r.get("broker", "tansu")
     broker = BROKER_LABELS.get(kind, kind)
     if r.get("kafka_version"):
         broker = broker.replace("Apache Kafka", f"Apache Kafka {r['kafka_version']}")

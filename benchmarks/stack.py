@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import subprocess
@@ -60,6 +61,31 @@ def run_directory(keep: Path | None, prefix: str) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         yield Path(tmp)
+
+
+class _Replicas(httpx.AsyncBaseTransport):
+    """Sends each request to the next replica's port; one that refuses the connection (killed, not
+    yet started) is skipped, as a Service drops an endpoint that is not ready. Nothing was sent to
+    it, so trying the next is safe."""
+
+    def __init__(self, ports: list[int], limits: httpx.Limits) -> None:
+        self._ports = ports
+        self._turn = itertools.count()
+        self._inner = httpx.AsyncHTTPTransport(limits=limits)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        first = next(self._turn)
+        for attempt in range(len(self._ports)):
+            request.url = request.url.copy_with(port=self._ports[(first + attempt) % len(self._ports)])
+            try:
+                return await self._inner.handle_async_request(request)
+            except httpx.ConnectError:
+                if attempt == len(self._ports) - 1:
+                    raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 @dataclass
@@ -151,7 +177,11 @@ class Stack:
         return self.specs[service].base_url
 
     def intake_client(self, **options: Any) -> httpx.AsyncClient:
-        """What the load generators file complaints with: a CRM's client of intake."""
+        """What the load generators file complaints with: a CRM's client of intake (of all its
+        replicas in turn, as behind a Kubernetes Service)."""
+        ports = [self.specs[i].port for i in self.instances(("intake",))]
+        if len(ports) > 1:
+            options["transport"] = _Replicas(ports, limits=options.pop("limits", httpx.Limits()))
         return httpx.AsyncClient(
             base_url=self.url("intake"), headers={"X-API-Key": API_KEY}, timeout=30, **options
         )

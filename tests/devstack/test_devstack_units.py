@@ -23,7 +23,12 @@ from complaints_devstack.launcher import (
     service_env,
 )
 from complaints_devstack.ports import free_port, port_in_use
-from complaints_devstack.testing import docker_available, require_asyncpg_url, with_database
+from complaints_devstack.testing import (
+    brokers_under_test,
+    docker_available,
+    require_asyncpg_url,
+    with_database,
+)
 
 
 def test_hash_api_key_is_hex_sha256() -> None:
@@ -135,3 +140,17 @@ def test_url_helpers() -> None:
         assert "X must be a postgresql+asyncpg://" in str(exc)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_broker_choice_for_the_tests(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("COMPLAINTS_TEST_NO_DOCKER", "1")
+    assert brokers_under_test({"COMPLAINTS_TEST_BROKER": "tansu"}) == (["tansu"], None)
+    with pytest.raises(ValueError, match="COMPLAINTS_TEST_BROKER"):
+        brokers_under_test({"COMPLAINTS_TEST_BROKER": "redpanda"})
+    # No Java on PATH: Tansu only, and one line that says why.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    brokers, why = brokers_under_test({})
+    assert brokers == ["tansu"]
+    assert why is not None and "no java on PATH" in why and "\n" not in why
+    with pytest.raises(RuntimeError, match="no java on PATH"):
+        brokers_under_test({"COMPLAINTS_TEST_BROKER": "kafka"})

@@ -129,7 +129,10 @@ class ConsumerRunner:
         async with asyncio.TaskGroup() as group:
             for records in batch.values():
                 group.create_task(self._process_partition(records))
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        # A rebalance while the batch ran may have moved partitions to another replica: their new
+        # owner starts from the last commit, and the inbox absorbs what it sees again.
+        assigned = consumer.assignment()
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if tp in assigned}
         await self._commit(consumer, offsets)
         self._record_lag(consumer, offsets)
 
@@ -140,13 +143,18 @@ class ConsumerRunner:
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
         # An uncommitted offset only means redelivery, which the inbox absorbs.
+        if not offsets:
+            return
         try:
             await asyncio.wait_for(consumer.commit(offsets), OFFSET_COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
             log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
 
     def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        assigned = consumer.assignment()  # highwater() asserts the partition is still ours
         for tp, position in offsets.items():
+            if tp not in assigned:
+                continue
             highwater = consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group).set(

@@ -47,6 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # Every embedded cluster shares one id: their storage is copied from one formatted template.
 CLUSTER_ID = "V2XzsXQ3U32mvjsOKgXNNw"
 MIN_JAVA = 17
+NODE_IDS = (1, 2, 3)
 REPLICATION_FACTOR = 3
 MIN_INSYNC_REPLICAS = 2
 # A small heap per node is plenty for test traffic; SerialGC keeps GC threads off the two cores.
@@ -144,6 +145,15 @@ def unavailable_reason() -> str | None:
 
 def _libs_complete(libs: Path) -> bool:
     return (libs / ".complete").is_file()
+
+
+def installed(node_ids: Sequence[int] = NODE_IDS) -> bool:
+    """True when the jars are resolved and the storage of every node id is formatted (no Maven, no
+    JVM needed to tell)."""
+    template = cache_dir() / "formatted"
+    return _libs_complete(cache_dir() / "libs") and all(
+        (template / f"node-{i}" / ".complete").is_file() for i in node_ids
+    )
 
 
 @contextmanager
