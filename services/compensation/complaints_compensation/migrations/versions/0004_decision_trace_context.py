@@ -1,7 +1,7 @@
-"""messages keep the trace context of the event that asked for them (delivery continues it)
+"""decisions keep the complaint's trace context (the voucher-expiry loop continues it)
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01 11:10:00.000000
 """
 
@@ -11,24 +11,24 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
     op.add_column(
-        "messages",
+        "decisions",
         sa.Column(
             "trace_context",
             postgresql.JSONB(astext_type=sa.Text()),
             server_default="{}",
             nullable=False,
         ),
-        schema="notifications",
+        schema="compensation",
     )
 
 
 def downgrade() -> None:
-    op.drop_column("messages", "trace_context", schema="notifications")
+    op.drop_column("decisions", "trace_context", schema="compensation")
