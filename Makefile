@@ -5,13 +5,20 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+# The standards' own checkers from npm (Redocly CLI, the AsyncAPI parser), pinned in the committed lock.
+STANDARDS := tools/standards
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+# BROKER: the embedded broker of make run / chaos (tansu or kafka, default tansu) and of make bench
+# (tansu, kafka or both, default both). REPLICAS: processes per service in make run.
+REPLICAS ?= 1
 
-.PHONY: help install run test lint typecheck bench chaos profile journey clean
+.PHONY: help install standards-tools run test lint typecheck bench chaos profile journey clean
 
 help:
 	@echo "make run      start the whole platform on embedded PostgreSQL and Kafka (Ctrl-C stops it)"
+	@echo "              BROKER=kafka: on a three-node Apache Kafka cluster (needs Java 17+ and Maven)"
+	@echo "              REPLICAS=2: two processes of every service"
 	@echo "make test     run the whole test suite on real servers"
 	@echo "make lint     ruff and mypy"
 	@echo "make bench    run the benchmarks and write docs/benchmarks"
@@ -29,10 +36,19 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/p
 
 install: $(VENV)/.synced
 
-run: install
-	$(VENV)/bin/complaints-dev run
+# npm ci from the lock into tools/standards/node_modules (ignored by git); no install scripts run.
+# Without npm, one line says so and the tests skip only the checks that need node.
+$(STANDARDS)/node_modules/.installed: $(STANDARDS)/package-lock.json $(STANDARDS)/package.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(STANDARDS) --no-audit --no-fund --ignore-scripts --prefer-offline --loglevel=error && touch $@; \
+	else echo "npm not found: the Redocly and AsyncAPI parser checks are skipped"; fi
 
-test: install
+standards-tools: $(STANDARDS)/node_modules/.installed
+
+run: install
+	COMPLAINTS_BROKER=$(or $(BROKER),tansu) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
+
+test: install standards-tools
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
 
 lint: install
@@ -41,10 +57,10 @@ lint: install
 	$(VENV)/bin/mypy libs services
 
 bench: install
-	$(VENV)/bin/python -m benchmarks
+	$(VENV)/bin/python -m benchmarks --broker $(or $(BROKER),both)
 
 chaos: install
-	$(VENV)/bin/python -m benchmarks.chaos
+	$(VENV)/bin/python -m benchmarks.chaos --broker $(or $(BROKER),tansu)
 
 profile: install
 	$(VENV)/bin/python -m benchmarks.profile
@@ -53,4 +69,4 @@ journey: install
 	$(VENV)/bin/complaints-dev journey $(ID)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(STANDARDS)/node_modules .run .pytest_cache .mypy_cache .ruff_cache

@@ -4,8 +4,13 @@ PostgreSQL: `COMPLAINTS_TEST_DATABASE_URL` (a postgresql+asyncpg URL to a databa
 the tests may create databases), else a testcontainers container when a Docker engine answers, else
 an embedded PostgreSQL in a temporary directory on a free port.
 
-Kafka: `COMPLAINTS_TEST_KAFKA_BOOTSTRAP` ("host:port"), else a testcontainers Kafka (KRaft) when
-Docker answers, else the embedded Tansu broker on a free port.
+Kafka: `COMPLAINTS_TEST_KAFKA_BOOTSTRAP` ("host:port") for every broker-facing test; else those tests
+run once per broker of `COMPLAINTS_TEST_BROKER` (`tansu`, `kafka` or `both`, the default where Java
+17+ and Maven are found; without them a line in the header says why Kafka was skipped): the embedded
+Tansu broker on a free port, and Apache Kafka as a three-broker KRaft cluster (complaints_devstack.kafka,
+or a testcontainers Kafka when Docker answers) with replication factor 3 and min.insync.replicas 2.
+`kafka_broker` is parametrised per session, so pytest runs every Tansu test, stops Tansu, then starts
+Kafka for the rest; tests that need only PostgreSQL run once.
 
 Isolation is per test, not per session: `database_url` is a fresh database and `topics` a fresh set
 of prefixed topics (services read `<SVC>_TOPIC_PREFIX`), so tests never see each other's data.
@@ -21,10 +26,13 @@ from pathlib import Path
 import pytest
 
 from complaints_common.events.topics import all_topics_with_dead_letters
+from complaints_devstack import kafka
 from complaints_devstack.broker import EmbeddedBroker, create_topics, delete_topics
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
 from complaints_devstack.testing import (
+    BrokerUnderTest,
+    brokers_under_test,
     create_database,
     docker_available,
     drop_database,
@@ -72,21 +80,62 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
         print(f"could not drop test database {name}: {exc}")
 
 
-@pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """ "host:port" of a Kafka-protocol broker."""
-    configured = os.environ.get("COMPLAINTS_TEST_KAFKA_BOOTSTRAP")
-    if configured:
-        yield configured
+CONFIGURED_KAFKA = os.environ.get("COMPLAINTS_TEST_KAFKA_BOOTSTRAP")
+BROKERS, KAFKA_SKIPPED = (["configured"], None) if CONFIGURED_KAFKA else brokers_under_test(os.environ)
+_kafka_start_seconds: list[float] = []
+
+
+def pytest_report_header() -> list[str]:
+    return [f"brokers: {', '.join(BROKERS)}", *([KAFKA_SKIPPED] if KAFKA_SKIPPED else [])]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for seconds in _kafka_start_seconds:
+        terminalreporter.write_line(
+            f"Apache Kafka {kafka.kafka_version()}: 3-broker cluster started in {seconds:.1f} s"
+        )
+    if KAFKA_SKIPPED:
+        terminalreporter.write_line(KAFKA_SKIPPED)
+
+
+@pytest.fixture(scope="session", params=BROKERS)
+def kafka_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BrokerUnderTest]:
+    """A Kafka-protocol broker; every test that uses it runs once per broker in `BROKERS`."""
+    if request.param == "configured":
+        assert CONFIGURED_KAFKA
+        yield BrokerUnderTest("configured", CONFIGURED_KAFKA)
+    elif request.param == "tansu":
+        log_path = tmp_path_factory.mktemp("embedded-broker") / "broker.log"
+        with EmbeddedBroker(free_port(), log_path=log_path) as broker:
+            yield BrokerUnderTest("tansu", broker.bootstrap_servers)
     elif docker_available():
         from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
-            yield container.get_bootstrap_server()
+            yield BrokerUnderTest("kafka", container.get_bootstrap_server())
     else:
-        log_path = tmp_path_factory.mktemp("embedded-broker") / "broker.log"
-        with EmbeddedBroker(free_port(), log_path=log_path) as broker:
-            yield broker.bootstrap_servers
+        # Not under tmp_path: a concurrent pytest session may prune this one's numbered directory.
+        with (
+            scratch_dir("complaints-test-kafka-") as workdir,
+            kafka.EmbeddedKafkaCluster(workdir, java_opts=kafka.TEST_JAVA_OPTS) as cluster,
+        ):
+            assert cluster.start_seconds is not None
+            _kafka_start_seconds.append(cluster.start_seconds)
+            yield BrokerUnderTest(
+                "kafka",
+                cluster.bootstrap_servers,
+                replication_factor=kafka.REPLICATION_FACTOR,
+                min_insync_replicas=kafka.MIN_INSYNC_REPLICAS,
+                cluster=cluster,
+            )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: BrokerUnderTest) -> str:
+    """ "host:port[,host:port...]" of the broker this run of the test is on."""
+    return kafka_broker.bootstrap
 
 
 @pytest.fixture(name="scratch_dir")
@@ -103,10 +152,18 @@ def topic_prefix() -> str:
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[str]:
+async def topics(
+    kafka_broker: BrokerUnderTest, kafka_bootstrap: str, topic_prefix: str
+) -> AsyncIterator[str]:
     """Every platform topic (and dead-letter topic) created under `topic_prefix`; yields the prefix."""
     specs = all_topics_with_dead_letters()
-    await create_topics(kafka_bootstrap, specs, prefix=topic_prefix)
+    await create_topics(
+        kafka_bootstrap,
+        specs,
+        prefix=topic_prefix,
+        replication_factor=kafka_broker.replication_factor,
+        min_insync_replicas=kafka_broker.min_insync_replicas,
+    )
     yield topic_prefix
     try:
         await delete_topics(kafka_bootstrap, specs, prefix=topic_prefix, timeout_s=5.0)

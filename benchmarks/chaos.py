@@ -1,9 +1,15 @@
 """`make chaos`: faults under a steady load, then the invariants checked from the services' own data.
 
-One embedded stack (PostgreSQL behind a delay proxy, the Tansu broker, the four services as
-subprocesses). For each fault: a steady open-loop load of complaints starts, the fault hits, the
-load goes on for a while, then the platform gets time to settle and the invariants are checked
-against every complaint intake accepted (a 201) during that fault's window:
+One embedded stack (PostgreSQL behind a delay proxy, a broker, the four services as subprocesses).
+`--broker tansu` (the default): the Tansu broker, one process per service. `--broker kafka`: a
+three-node Apache Kafka cluster (topics replicated 3 ways, min.insync.replicas 2) and two replicas
+of every service in its consumer groups, with the broker faults a real cluster has (the leader of
+the busiest partitions killed, the active controller killed, a rolling restart, one replica of each
+service killed during a rebalance) and no pausing of the services around any fault.
+
+For each fault: a steady open-loop load of complaints starts, the fault hits, the load goes on for
+a while, then the platform gets time to settle and the invariants are checked against every
+complaint intake accepted (a 201) during that fault's window:
 
 - every accepted complaint is in intake and acknowledged exactly once (notifications.messages,
   kind 'acknowledgement');
@@ -30,6 +36,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from benchmarks import report
 from benchmarks.complaints import ROOT, bodies
@@ -38,11 +45,17 @@ from benchmarks.openloop import LoadResult, offer_load
 from benchmarks.proxy import DelayProxy
 from benchmarks.stack import SERVICES, Stack, run_directory
 from complaints_common.db import asyncpg_dsn
-from complaints_common.events.topics import all_topics_with_dead_letters
+from complaints_common.events.topics import TOPICS, all_topics_with_dead_letters
+from complaints_devstack import kafka
+from complaints_devstack.broker import EmbeddedBroker
+from complaints_devstack.ports import LOCALHOST
 
 RATE = 30.0
 SLOW_DB_DELAY_S = 0.05
 BROKER_DOWN_S = 2.0
+KAFKA_NODE_DOWN_S = 5.0
+KAFKA_REPLICAS = 2
+IN_SYNC_TIMEOUT_S = 60.0
 
 Fault = Callable[["Chaos"], Awaitable[str]]
 
@@ -81,7 +94,7 @@ class Chaos:
         is assigned. So the services are paused (SIGSTOP) for the moment the topics take to be
         re-created, as if the broker had come back with them; they see the outage itself.
         """
-        assert self.stack.broker is not None
+        assert isinstance(self.stack.broker, EmbeddedBroker)
         await self.read_dead_letters()  # the restart forgets them
         since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
         await asyncio.to_thread(self.stack.broker.kill)
@@ -97,6 +110,101 @@ class Chaos:
             f"broker killed, down for {BROKER_DOWN_S:.0f} s, started empty (memory only), topics "
             f"re-created while the services were paused (SIGSTOP), republish since {since}: "
             + "; ".join(f"{s}: {n}" for s, n in zip(SERVICES, notes, strict=True))
+        )
+
+    @property
+    def cluster(self) -> kafka.EmbeddedKafkaCluster:
+        assert isinstance(self.stack.broker, kafka.EmbeddedKafkaCluster)
+        return self.stack.broker
+
+    async def _partition_leaders(self) -> dict[int, int]:
+        """How many partitions of the platform's event topics each node leads."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.bootstrap, request_timeout_ms=5000)
+        await admin.start()
+        try:
+            described = await admin.describe_topics([t.name for t in TOPICS])
+        finally:
+            await admin.close()
+        led: dict[int, int] = {}
+        for topic in described:
+            for partition in topic["partitions"]:
+                led[partition["leader"]] = led.get(partition["leader"], 0) + 1
+        return led
+
+    async def _fully_replicated(self) -> float:
+        """Wait (up to a minute) until every partition has all its replicas in sync again; the
+        seconds it took."""
+        started = time.monotonic()
+        names = [t.name for t in all_topics_with_dead_letters()]
+        while time.monotonic() - started < IN_SYNC_TIMEOUT_S:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.bootstrap, request_timeout_ms=5000)
+            try:
+                await admin.start()
+                described = await admin.describe_topics(names)
+                if all(len(p["isr"]) == len(p["replicas"]) for t in described for p in t["partitions"]):
+                    break
+            except Exception:  # noqa: S110 - a node is still coming back; ask again
+                pass
+            finally:
+                await admin.close()
+            await asyncio.sleep(0.5)
+        return time.monotonic() - started
+
+    async def _kill_node_and_back(self, node_id: int) -> float:
+        await asyncio.to_thread(self.cluster.kill_node, node_id)
+        await asyncio.sleep(KAFKA_NODE_DOWN_S)
+        await asyncio.to_thread(self.cluster.start_node, node_id)
+        return await self._fully_replicated()
+
+    async def kill_busiest_leader(self) -> str:
+        led = await self._partition_leaders()
+        node_id = max(led, key=lambda n: led[n])
+        in_sync_after = await self._kill_node_and_back(node_id)
+        return (
+            f"kill -9 node {node_id}, leader of {led[node_id]} of the event topics' partitions "
+            f"(leaders: {led}); started again after {KAFKA_NODE_DOWN_S:.0f} s; all replicas in sync "
+            f"{in_sync_after:.1f} s after its start"
+        )
+
+    async def kill_controller(self) -> str:
+        ports = [node.port for node in self.cluster.nodes.values()]
+        leader = next((q for q in (kafka.quorum_leader(LOCALHOST, p) for p in ports) if q), None)
+        assert leader is not None, "no node named the quorum's leader"
+        in_sync_after = await self._kill_node_and_back(leader)
+        new_leader = next((q for q in (kafka.quorum_leader(LOCALHOST, p) for p in ports) if q), None)
+        return (
+            f"kill -9 node {leader}, the active controller (quorum leader, DescribeQuorum); "
+            f"started again after {KAFKA_NODE_DOWN_S:.0f} s; controller now node {new_leader}; "
+            f"all replicas in sync {in_sync_after:.1f} s after its start"
+        )
+
+    async def rolling_restart(self) -> str:
+        """As an operator rolls a cluster: one node at a time, the next only when all is in sync."""
+        waits = []
+        for node_id in list(self.cluster.nodes):
+            await asyncio.to_thread(self.cluster.restart_node, node_id)
+            waits.append(await self._fully_replicated())
+        return "controlled restart of nodes 1, 2, 3 in turn, each after all replicas were in sync " + (
+            f"(in sync {', '.join(f'{w:.1f}' for w in waits)} s after each start)"
+        )
+
+    async def kill_replicas_during_rebalance(self) -> str:
+        """The second replica of every service leaves and rejoins (its groups rebalance), and while
+        they do, the first replica of every service is killed with kill -9 and started again."""
+        for service in SERVICES:
+            self.stack.stop(f"{service}-2")
+            self.stack.start(f"{service}-2")
+        await asyncio.sleep(0.5)  # the groups are rebalancing: one member left, one is joining
+        for service in SERVICES:
+            self.stack.kill(service)
+        await asyncio.sleep(1.0)
+        for service in SERVICES:
+            self.stack.start(service)
+        instances = [i for s in SERVICES for i in (s, f"{s}-2")]
+        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, i) for i in instances))
+        return (
+            "second replica of every service stopped and started (rebalance), and meanwhile the first "
+            "replica of every service killed with kill -9 and restarted after 1 s"
         )
 
     async def restart_postgres(self) -> str:
@@ -134,14 +242,29 @@ class Chaos:
         return dict(self.dlq_seen)
 
 
-FAULTS: list[tuple[str, Fault]] = [
+SERVICE_FAULTS: list[tuple[str, Fault]] = [
     *[(f"kill -9 {s}", lambda c, s=s: c.kill_and_restart(s)) for s in SERVICES],
     ("kill -9 compensation + notifications", lambda c: c.kill_and_restart("compensation", "notifications")),
     ("kill -9 intake + followup", lambda c: c.kill_and_restart("intake", "followup")),
-    ("broker restart", lambda c: c.restart_broker()),
+]
+DATABASE_FAULTS: list[tuple[str, Fault]] = [
     ("PostgreSQL restart", lambda c: c.restart_postgres()),
     ("slow database (+50 ms)", lambda c: c.slow_database()),
 ]
+FAULTS: dict[str, list[tuple[str, Fault]]] = {
+    "tansu": [*SERVICE_FAULTS, ("broker restart", lambda c: c.restart_broker()), *DATABASE_FAULTS],
+    "kafka": [
+        *[(f"{name} (one of {KAFKA_REPLICAS} replicas)", fault) for name, fault in SERVICE_FAULTS],
+        ("kill -9 the leader of the busiest partitions", lambda c: c.kill_busiest_leader()),
+        ("kill -9 the active controller", lambda c: c.kill_controller()),
+        ("rolling restart of the three brokers", lambda c: c.rolling_restart()),
+        (
+            "kill -9 one replica of each service during a rebalance",
+            lambda c: c.kill_replicas_during_rebalance(),
+        ),
+        *DATABASE_FAULTS,
+    ],
+}
 
 
 # -- invariants -----------------------------------------------------------------------------------
@@ -241,14 +364,15 @@ async def run_all(chaos: Chaos, faults: list[tuple[str, Fault]], timing: Timing)
     return [await run_fault(chaos, name, fault, timing) for name, fault in faults]
 
 
-def run(quick: bool, workdir: Path, only: list[str] | None = None) -> dict[str, Any]:
+def run(quick: bool, workdir: Path, only: list[str] | None = None, broker: str = "tansu") -> dict[str, Any]:
     timing = (
         Timing(before_s=2, after_s=4, settle_s=30) if quick else Timing(before_s=3, after_s=8, settle_s=30)
     )
-    faults = [FAULTS[1], FAULTS[-1]] if quick else FAULTS
+    candidates = FAULTS[broker]
+    faults = [candidates[1], candidates[-1]] if quick else candidates
     if only:
-        faults = [(name, fault) for name, fault in FAULTS if any(word in name for word in only)]
-    stack = Stack(workdir)
+        faults = [(name, fault) for name, fault in candidates if any(word in name for word in only)]
+    stack = Stack(workdir, broker_kind=broker, replicas=KAFKA_REPLICAS if broker == "kafka" else 1)
     proxy: DelayProxy | None = None
     try:
         print(f"chaos: starting the embedded stack in {workdir}")
@@ -269,6 +393,9 @@ def run(quick: bool, workdir: Path, only: list[str] | None = None) -> dict[str, 
     return {
         "machine": machine(),
         "quick": quick,
+        "broker": broker,
+        "kafka_version": kafka.kafka_version() if broker == "kafka" else None,
+        "replicas_per_service": stack.replicas,
         "rate_per_s": RATE,
         "timing": {"load_before_fault_s": timing.before_s, "load_after_s": timing.after_s},
         "faults": rows,
@@ -287,16 +414,21 @@ def main(argv: list[str] | None = None) -> int:
         metavar="WORD",
         help="run only the faults whose name holds WORD (repeatable)",
     )
+    parser.add_argument("--broker", choices=("tansu", "kafka"), default="tansu")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (logs, data)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    if args.broker == "kafka" and (reason := kafka.unavailable_reason()) is not None:
+        raise SystemExit(f"chaos: Apache Kafka cannot run here: {reason}")
     with run_directory(args.keep, "complaints-chaos-") as directory:
-        results = run(args.quick, directory, args.only)
+        results = run(args.quick, directory, args.only, args.broker)
     results["wall_clock_s"] = round(time.monotonic() - started, 1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "chaos.json").write_text(json.dumps(results, indent=2) + "\n")
-    (args.out / "chaos.md").write_text(report.chaos_markdown(results))
+    # The Tansu run keeps its report; the Kafka run writes one beside it.
+    name = "chaos" if args.broker == "tansu" else f"chaos-{args.broker}"
+    (args.out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / f"{name}.md").write_text(report.chaos_markdown(results))
     print(
         f"chaos: done in {results['wall_clock_s']} s: lost {results['total_lost']}, "
         f"duplicated {results['total_duplicated']}, dead letters {results['dead_letters_total']}"

@@ -6,7 +6,7 @@ measures, at a steady open-loop load (10 complaints/s by default, for 20 s):
 - the idle CPU of every process (nothing offered for 10 s): the cost of polling alone;
 - CPU milliseconds per complaint per service, with the idle cost of the same time taken off;
 - database transactions and rows per complaint (pg_stat_database), messages consumed per
-  complaint per service and topic (the services' own `consumer_messages_total`);
+  complaint per service and topic (the services' own `complaints_consumer_messages_total`);
 - py-spy samples of every service during a second window of the same load (the profiler's
   own cost kept out of the figures above): the share of busy samples by package (leaf frames)
   and the project's own functions with the largest inclusive share.
@@ -46,7 +46,7 @@ LOOP_FILE = "asyncio/runners.py"
 # Entry frames every sample passes through: they say nothing about where the time goes.
 ENTRY_FUNCTIONS = frozenset({"cli", "serve", "supervise", "<module>"})
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*):\d+\)$")
-_METRIC = re.compile(r"^consumer_messages_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
+_METRIC = re.compile(r"^complaints_consumer_messages_total\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
 
 
 def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
@@ -137,9 +137,9 @@ async def offer(stack: Stack, rate: float, seconds: float) -> int:
 
 
 def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
-    assert stack.postgres is not None and stack.broker is not None
+    assert stack.postgres is not None
     services = dict(stack.pids())
-    pids = {**services, "postgresql": stack.postgres.pid or 0, "broker": stack.broker.pid or 0}
+    pids = {**services, "postgresql": stack.postgres.pid or 0, **stack.broker_pids()}
     asyncio.run(offer(stack, 5, 3))  # warm-up: group joins, caches, prepared statements
     time.sleep(3)
 

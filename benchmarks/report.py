@@ -23,23 +23,93 @@ def _v(value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
-def bench_markdown(r: dict[str, Any]) -> str:
-    t = r["throughput"]
-    e = r["end_to_end"]
+BROKER_LABELS = {
+    "tansu": "Tansu (embedded, memory only, one node)",
+    "kafka": "Apache Kafka (three KRaft nodes, replication 3, min.insync.replicas 2, idempotent acks=all)",
+}
+
+
+def bench_markdown(results: dict[str, Any]) -> str:
+    """Every broker's run, the key figures side by side first."""
+    runs: dict[str, dict[str, Any]] = results["brokers"]
+    first = next(iter(runs.values()))
     lines = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`.venv/bin/python -m benchmarks`); the raw figures are in",
-        "[results.json](results.json). Every run starts its own embedded stack (PostgreSQL 18, the Tansu",
-        "broker, the four services as subprocesses) on this machine; the load generators run on it too.",
-        "What limits the figures, measured with a profiler: [limits.md](limits.md) and `make profile`.",
+        "Written by `make bench` (`.venv/bin/python -m benchmarks --broker tansu|kafka|both`); the raw",
+        "figures are in [results.json](results.json). Each broker's run starts its own embedded stack",
+        "(PostgreSQL 18, the broker, the four services as subprocesses) on this machine, one after the",
+        "other in the same invocation; the load generators run on it too. What limits the figures,",
+        "measured with a profiler: [limits.md](limits.md) and `make profile`.",
         "",
     ]
-    if r.get("quick"):
+    if first.get("quick"):
         lines += ["**Quick smoke run (`--quick`): a few seconds per part, not figures to quote.**", ""]
-    lines += _machine(r["machine"])
+    lines += _machine(first["machine"])
+    if len(runs) > 1:
+        lines += _side_by_side(runs)
+    for kind, r in runs.items():
+        broker = r.get("broker", {})
+        started = broker.get("start_s")
+        lines += [
+            f"## On {BROKER_LABELS.get(kind, kind)}",
+            "",
+            f"Broker: {broker.get('name', kind)} {broker.get('version', '')}".rstrip()
+            + (f", started in {started} s." if started is not None else "."),
+            "",
+            *_bench_broker(r),
+        ]
+    lines += [f"Wall clock of the whole run: {results.get('wall_clock_s', 'n/a')} s.", ""]
+    return "\n".join(lines)
+
+
+def _side_by_side(runs: dict[str, dict[str, Any]]) -> list[str]:
+    kinds = list(runs)
+    lines = [
+        "## Side by side",
+        "",
+        "| figure | " + " | ".join(kinds) + " |",
+        "| --- |" + " --- |" * len(kinds),
+    ]
+
+    def row(label: str, pick: Any) -> None:
+        lines.append(f"| {label} | " + " | ".join(_v(pick(runs[k])) for k in kinds) + " |")
+
+    row("intake requests/s (64 connections)", lambda r: r["throughput"]["intake"]["requests_per_s"])
+    row("intake POST p99 ms (64 connections)", lambda r: r["throughput"]["intake"]["p99_ms"])
+    row("highest sustained complaints/s", lambda r: r["end_to_end"]["highest_sustained_per_s"])
+    offered = [row_["offered_per_s"] for row_ in runs[kinds[0]]["end_to_end"]["loads"]]
+    for rate in offered:
+
+        def granted(r: dict[str, Any], rate: int = rate) -> str | None:
+            load = next((x for x in r["end_to_end"]["loads"] if x["offered_per_s"] == rate), None)
+            if load is None or "skipped" in load:
+                return None
+            g = load["post_to_compensation_granted"]
+            return f"{_v(g['p50_ms'])} / {_v(g['p99_ms'])}"
+
+        row(f"POST -> granted p50 / p99 ms at {rate}/s", granted)
+
+    def broker_cpu(r: dict[str, Any]) -> float | None:
+        res = r["resources_at_highest_sustained"]
+        cpu = [
+            v["cpu_percent_of_one_core"]
+            for k, v in res.items()
+            if isinstance(v, dict) and k.startswith(("broker", "kafka-"))
+        ]
+        return round(sum(cpu), 1) if cpu else None
+
+    row("broker CPU % of a core at the highest sustained load (all nodes)", broker_cpu)
+    return [*lines, ""]
+
+
+def _bench_broker(r: dict[str, Any]) -> list[str]:
+    """One broker's run: its tables, under level-3 headings."""
+    t = r["throughput"]
+    e = r["end_to_end"]
+    lines: list[str] = []
     lines += [
-        f"## Intake against a bare baseline ({t['concurrency']} connections, {t['seconds']:.0f} s, locust)",
+        f"### Intake against a bare baseline ({t['concurrency']} connections, {t['seconds']:.0f} s, locust)",
         "",
         "The baseline (`benchmarks/baseline_app.py`) is FastAPI validating a complaint-shaped body and",
         "inserting one row with asyncpg, under the same uvicorn settings. Intake runs alone (its events",
@@ -63,7 +133,7 @@ def bench_markdown(r: dict[str, Any]) -> str:
         "",
     ]
     lines += [
-        "## End-to-end latency at steady offered loads",
+        "### End-to-end latency at steady offered loads",
         "",
         "Open-loop generator (`benchmarks/openloop.py`); bodies from the CFPB sample.",
         f"Latency: {e['latency_measured_as']}.",
@@ -105,7 +175,7 @@ def bench_markdown(r: dict[str, Any]) -> str:
     lines += ["", f"**Highest sustained load: {_v(e['highest_sustained_per_s'])} complaints/s.**", ""]
     res = r["resources_at_highest_sustained"]
     lines += [
-        f"## CPU and memory per process at {res['offered_per_s']} complaints/s",
+        f"### CPU and memory per process at {res['offered_per_s']} complaints/s",
         "",
         "| process | CPU % of one core (mean) | memory (PSS) peak MiB | PSS mean MiB |",
         "| --- | --- | --- | --- |",
@@ -115,8 +185,8 @@ def bench_markdown(r: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {s['cpu_percent_of_one_core']} | {s['pss_peak_mib']} | {s['pss_mean_mib']} |"
             )
-    lines += ["", f"Wall clock of the whole run: {r.get('wall_clock_s', 'n/a')} s.", ""]
-    return "\n".join(lines)
+    lines += ["", f"Wall clock of this broker's run: {r.get('wall_clock_s', 'n/a')} s.", ""]
+    return lines
 
 
 def chaos_markdown(r: dict[str, Any]) -> str:
@@ -137,6 +207,15 @@ def chaos_markdown(r: dict[str, Any]) -> str:
     ]
     if r.get("quick"):
         lines += ["**Quick smoke run (`--quick`): two short faults, not figures to quote.**", ""]
+    kind = r.get("broker", "tansu")
+    broker = BROKER_LABELS.get(kind, kind)
+    if r.get("kafka_version"):
+        broker = broker.replace("Apache Kafka", f"Apache Kafka {r['kafka_version']}")
+    lines += [
+        f"Broker: {broker}; {r.get('replicas_per_service', 1)} process(es) of every service"
+        + (" in its consumer groups. No service is paused around any fault." if kind == "kafka" else "."),
+        "",
+    ]
     lines += _machine(r["machine"])
     lines += [
         "| fault | accepted | POSTs refused/failed | in flight | complete after | lost | duplicated "

@@ -1,7 +1,9 @@
 """The embedded stack a benchmark or fault run starts for itself, in a temporary directory.
 
-PostgreSQL and the Tansu broker on free ports, every topic created, then each service migrated and
-served as a real subprocess (`complaints-<svc> migrate`, `complaints-<svc> serve`), its environment
+PostgreSQL and a broker on free ports (the Tansu broker, or with `broker="kafka"` a three-node Apache
+Kafka cluster with topics replicated 3 ways, `min.insync.replicas=2`), every topic created, then
+each service migrated and served as a real subprocess (`complaints-<svc> migrate`,
+`complaints-<svc> serve`), `replicas` processes of each (`intake`, `intake-2`, ...), its environment
 built by the launcher's `service_env`, as tests/e2e/conftest.py does. Tracing is off (no spans
 file, OTEL_TRACES_EXPORTER=none): the load runs measure the platform, not the span exporter.
 """
@@ -23,6 +25,7 @@ from typing import IO, Any
 import httpx
 
 from complaints_common.events.topics import all_topics_with_dead_letters
+from complaints_devstack import kafka
 from complaints_devstack.broker import EmbeddedBroker, create_topics
 from complaints_devstack.launcher import (
     SERVICE_ORDER,
@@ -65,9 +68,12 @@ class Stack:
     a proxy in front of PostgreSQL (the chaos suite's slow-database fault)."""
 
     workdir: Path
+    broker_kind: str = "tansu"  # or "kafka"
+    replicas: int = 1
+    # Extra environment per service (every replica of it gets it).
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     postgres: EmbeddedPostgres | None = None
-    broker: EmbeddedBroker | None = None
+    broker: EmbeddedBroker | kafka.EmbeddedKafkaCluster | None = None
     service_database_url: str | None = None
     specs: dict[str, ServiceSpec] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -82,13 +88,39 @@ class Stack:
             self.workdir / "pgdata", free_port(), log_path=self.workdir / "postgres.log"
         )
         self.postgres.start()
-        self.broker = EmbeddedBroker(free_port(), log_path=self.workdir / "broker.log")
-        self.broker.start()
+        if self.broker_kind == "kafka":
+            self.broker = kafka.EmbeddedKafkaCluster(self.workdir / "kafka")
+            self.broker.start()
+            print(f"started Apache Kafka {self.broker.version} in {self.broker.start_seconds:.1f} s")
+        else:
+            self.broker = EmbeddedBroker(free_port(), log_path=self.workdir / "broker.log")
+            self.broker.start()
         self.create_topics()
-        self.specs = {spec.name: replace(spec, port=free_port()) for spec in default_services({})}
+        services = default_services({"COMPLAINTS_REPLICAS": str(self.replicas)})
+        self.specs = {spec.instance: replace(spec, port=free_port()) for spec in services}
 
     def create_topics(self, prefix: str = "") -> None:
-        asyncio.run(create_topics(self.bootstrap, all_topics_with_dead_letters(), prefix))
+        on_kafka = isinstance(self.broker, kafka.EmbeddedKafkaCluster)
+        replicas, min_insync = (kafka.REPLICATION_FACTOR, kafka.MIN_INSYNC_REPLICAS) if on_kafka else (1, 1)
+        asyncio.run(
+            create_topics(
+                self.bootstrap,
+                all_topics_with_dead_letters(),
+                prefix,
+                replication_factor=replicas,
+                min_insync_replicas=min_insync,
+            )
+        )
+
+    def broker_pids(self) -> dict[str, int]:
+        """The broker's processes by name: `broker` (Tansu) or `kafka-1` ... `kafka-3`."""
+        if isinstance(self.broker, kafka.EmbeddedKafkaCluster):
+            return {f"kafka-{i}": node.pid or 0 for i, node in self.broker.nodes.items()}
+        return {"broker": self.broker.pid or 0} if self.broker is not None else {}
+
+    def instances(self, services: tuple[str, ...] = SERVICES) -> list[str]:
+        """Every replica's process name of the given services, in service order."""
+        return [instance for instance, spec in self.specs.items() if spec.name in services]
 
     @property
     def database_url(self) -> str:
@@ -112,7 +144,7 @@ class Stack:
             settings=_SETTINGS,
         )
         env.pop(self.specs[service].env_prefix + "SPANS_FILE", None)
-        env.update(self.extra_env.get(service, {}))
+        env.update(self.extra_env.get(self.specs[service].name, {}))
         return env
 
     def url(self, service: str) -> str:
@@ -125,8 +157,10 @@ class Stack:
         )
 
     def migrate(self, service: str) -> None:
+        argv = self.specs[service].migrate
+        assert argv is not None, f"{service} is a further replica: its service's first one migrates"
         result = subprocess.run(  # noqa: S603 - our own console script
-            self.specs[service].migrate,
+            argv,
             env=self.env(service),
             capture_output=True,
             timeout=120,
@@ -198,10 +232,11 @@ class Stack:
         raise TimeoutError(f"{service} not ready within {timeout} s: {self.log_tail(service)}")
 
     def start_services(self, services: tuple[str, ...] = SERVICES) -> None:
-        for service in services:
-            self.start(service)
-        for service in services:
-            self.wait_ready(service)
+        """Start every replica of the given services and wait until each is ready."""
+        for instance in self.instances(services):
+            self.start(instance)
+        for instance in self.instances(services):
+            self.wait_ready(instance)
 
     def log_tail(self, service: str) -> str:
         path = self.workdir / f"{service}.log"

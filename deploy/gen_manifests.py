@@ -5,6 +5,8 @@ The topics come from `complaints_common.events.topics` (the single source of nam
 retention). From it and from the SERVICES table below this script writes:
 
 - deploy/k8s/components/kafka-topics/: a Strimzi KafkaTopic for every topic and dead-letter topic;
+- deploy/k8s/kafka/: the Strimzi Kafka cluster itself (three KRaft nodes, each broker and controller),
+  of the Apache Kafka version and broker settings the tests run against (complaints_devstack.kafka);
 - deploy/k8s/components/<service>/: the Kubernetes resources of one service (API and worker
   Deployments, migration Job, Service, HPA, KEDA ScaledObject, PDBs, RBAC, NetworkPolicies);
 - deploy/compose/create-topics.sh: the topic-creation script of the Compose stack.
@@ -37,9 +39,11 @@ from complaints_common.events.topics import (
     TopicSpec,
     all_topics_with_dead_letters,
 )
+from complaints_devstack import kafka as tested_kafka
 
 DEPLOY = Path(__file__).resolve().parent
 K8S_COMPONENTS = DEPLOY / "k8s" / "components"
+K8S_KAFKA = DEPLOY / "k8s" / "kafka"
 COMPOSE = DEPLOY / "compose"
 
 PART_OF = "complaints"
@@ -158,11 +162,11 @@ def kafka_topic(topic: TopicSpec) -> dict[str, Any]:
         "spec": {
             "topicName": topic.name,
             "partitions": topic.partitions,
-            "replicas": 3,
+            "replicas": tested_kafka.REPLICATION_FACTOR,
             "config": {
                 "retention.ms": topic.retention_hours * 3600 * 1000,
                 "cleanup.policy": "compact" if topic.compacted else "delete",
-                "min.insync.replicas": 2,
+                "min.insync.replicas": tested_kafka.MIN_INSYNC_REPLICAS,
             },
         },
     }
@@ -185,6 +189,61 @@ def topics_component() -> dict[str, str]:
     }
 
 
+def kafka_cluster() -> dict[str, str]:
+    """The Strimzi Kafka cluster: the Apache Kafka version and broker settings the tests ran."""
+    labels = {"strimzi.io/cluster": KAFKA_CLUSTER, "app.kubernetes.io/part-of": PART_OF}
+    node_pool = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaNodePool",
+        "metadata": {"name": "combined", "namespace": "kafka", "labels": labels},
+        "spec": {
+            # Each node is broker and controller, as in the tests' embedded cluster.
+            "replicas": 3,
+            "roles": ["controller", "broker"],
+            "storage": {
+                "type": "jbod",
+                "volumes": [
+                    {
+                        "id": 0,
+                        "type": "persistent-claim",
+                        "size": "100Gi",
+                        "deleteClaim": False,
+                        "kraftMetadata": "shared",
+                    }
+                ],
+            },
+        },
+    }
+    cluster = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "Kafka",
+        "metadata": {
+            "name": KAFKA_CLUSTER,
+            "namespace": "kafka",
+            "labels": {"app.kubernetes.io/part-of": PART_OF},
+            "annotations": {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"},
+        },
+        "spec": {
+            "kafka": {
+                "version": tested_kafka.kafka_version(),
+                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
+                "config": dict(tested_kafka.PRODUCTION_CONFIG),
+            },
+            # The topic operator applies the generated KafkaTopics (components/kafka-topics).
+            "entityOperator": {"topicOperator": {}},
+        },
+    }
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["kafka-cluster.yaml"],
+    }
+    return {
+        "kustomization.yaml": HEADER + yaml.dump(kustomization, Dumper=_Dumper, sort_keys=False),
+        "kafka-cluster.yaml": dump_all([node_pool, cluster]),
+    }
+
+
 def compose_topics_script() -> str:
     lines = [
         "#!/bin/sh",
@@ -192,13 +251,15 @@ def compose_topics_script() -> str:
         "# Do not edit. Creates every topic and dead-letter topic of the platform (idempotent).",
         "set -eu",
         'BOOTSTRAP="${BOOTSTRAP:-kafka:9092}"',
-        'REPLICATION="${REPLICATION:-1}"',
+        f'REPLICATION="${{REPLICATION:-{tested_kafka.REPLICATION_FACTOR}}}"',
+        f'MIN_INSYNC="${{MIN_INSYNC:-{tested_kafka.MIN_INSYNC_REPLICAS}}}"',
         'TOPICS_CLI="${TOPICS_CLI:-/opt/kafka/bin/kafka-topics.sh}"',
         "",
         "create() {",
         '  "$TOPICS_CLI" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \\',
         '    --topic "$1" --partitions "$2" --replication-factor "$REPLICATION" \\',
-        '    --config "retention.ms=$3" --config cleanup.policy=delete',
+        '    --config "retention.ms=$3" --config cleanup.policy=delete \\',
+        '    --config "min.insync.replicas=$MIN_INSYNC"',
         "}",
         "",
     ]
@@ -798,13 +859,15 @@ def generate() -> dict[Path, str]:
     for svc in SERVICES:
         for rel, text in service_component(svc).items():
             files[K8S_COMPONENTS / rel] = text
+    for rel, text in kafka_cluster().items():
+        files[K8S_KAFKA / rel] = text
     files[COMPOSE / "create-topics.sh"] = compose_topics_script()
     return files
 
 
 def generated_dirs() -> list[Path]:
     """Folders that hold nothing but generated files (a stale file in them is an error)."""
-    return [K8S_COMPONENTS / "kafka-topics", *(K8S_COMPONENTS / s.name for s in SERVICES)]
+    return [K8S_COMPONENTS / "kafka-topics", K8S_KAFKA, *(K8S_COMPONENTS / s.name for s in SERVICES)]
 
 
 def differences(files: dict[Path, str]) -> list[str]:

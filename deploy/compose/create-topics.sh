@@ -3,13 +3,15 @@
 # Do not edit. Creates every topic and dead-letter topic of the platform (idempotent).
 set -eu
 BOOTSTRAP="${BOOTSTRAP:-kafka:9092}"
-REPLICATION="${REPLICATION:-1}"
+REPLICATION="${REPLICATION:-3}"
+MIN_INSYNC="${MIN_INSYNC:-2}"
 TOPICS_CLI="${TOPICS_CLI:-/opt/kafka/bin/kafka-topics.sh}"
 
 create() {
   "$TOPICS_CLI" --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
     --topic "$1" --partitions "$2" --replication-factor "$REPLICATION" \
-    --config "retention.ms=$3" --config cleanup.policy=delete
+    --config "retention.ms=$3" --config cleanup.policy=delete \
+    --config "min.insync.replicas=$MIN_INSYNC"
 }
 
 create complaint.created 6 604800000

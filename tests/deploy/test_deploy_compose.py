@@ -10,10 +10,14 @@ from typing import Any
 import pytest
 import yaml
 
+from complaints_devstack import kafka as tested_kafka
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_DIR = ROOT / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "compose.yaml"
 SERVICES = ("intake", "compensation", "followup", "notifications")
+KAFKA_NODES = ("kafka-1", "kafka-2", "kafka-3")
+BOOTSTRAP = ",".join(f"{node}:9092" for node in KAFKA_NODES)
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +51,28 @@ def test_the_schema_check_catches_mistakes(tool: Callable[[str], str], tmp_path:
 
 def test_infrastructure(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    kafka = services["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
-    assert kafka["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"  # KRaft
-    assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    for node in KAFKA_NODES:
+        kafka = services[node]
+        # The version and broker settings the tests ran against (complaints_devstack.kafka).
+        assert kafka["image"] == f"apache/kafka:{tested_kafka.kafka_version()}", node
+        env = kafka["environment"]
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller", node  # KRaft, combined nodes
+        for key, value in tested_kafka.PRODUCTION_CONFIG.items():
+            assert env["KAFKA_" + key.upper().replace(".", "_")] == value, (node, key)
+        assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"
     postgres_major = int(services["postgres"]["image"].split(":")[1].split("-")[0].split(".")[0])
     assert postgres_major >= 16
     assert "jaeger" in services["jaeger"]["image"]
     assert services["otel-collector"]["image"].startswith("otel/opentelemetry-collector")
     assert services["prometheus"]["image"].startswith("prom/prometheus:")
     topics = services["kafka-topics"]
-    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert topics["image"] == services["kafka-1"]["image"]
+    assert topics["environment"]["REPLICATION"] == str(tested_kafka.REPLICATION_FACTOR)
+    assert topics["environment"]["MIN_INSYNC"] == str(tested_kafka.MIN_INSYNC_REPLICAS)
+    for node in KAFKA_NODES:
+        assert topics["depends_on"][node]["condition"] == "service_healthy"
     assert any("create-topics.sh" in v for v in topics["volumes"])
-    for name in ("kafka", "postgres", "prometheus"):
+    for name in (*KAFKA_NODES, "postgres", "prometheus"):
         assert "healthcheck" in services[name], name
 
 
@@ -86,7 +99,7 @@ def test_every_service_has_migrate_api_and_worker(compose: dict[str, Any]) -> No
             prefix = svc.upper() + "_"
             assert env[f"{prefix}DATABASE_URL"].startswith("postgresql+asyncpg://"), name
             assert "@postgres:5432/" in env[f"{prefix}DATABASE_URL"], name
-            assert env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092", name
+            assert env[f"{prefix}KAFKA_BOOTSTRAP_SERVERS"] == BOOTSTRAP, name
             assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318", name
             assert env["OTEL_SERVICE_NAME"] == svc, name
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from complaints_common.events.topics import TOPICS, all_topics_with_dead_letters
+from complaints_devstack import kafka as tested_kafka
 
 
 def test_committed_output_matches_the_generator(generator: ModuleType) -> None:
@@ -87,3 +88,17 @@ def test_consumer_table_matches_the_services_subscriptions(generator: ModuleType
         f"{service} subscribes to {sorted(subscribed)} but deploy/gen_manifests.py SERVICES says "
         f"{sorted(declared)}: update SERVICES and run `python deploy/gen_manifests.py`"
     )
+
+
+def test_the_strimzi_cluster_runs_what_the_tests_ran(generator: ModuleType) -> None:
+    """Same Apache Kafka version and broker settings as the tests' embedded cluster; three nodes,
+    each broker and controller."""
+    text = generator.generate()[generator.K8S_KAFKA / "kafka-cluster.yaml"]
+    resources = {doc["kind"]: doc for doc in yaml.safe_load_all(text) if doc}
+    kafka = resources["Kafka"]["spec"]["kafka"]
+    assert kafka["version"] == tested_kafka.kafka_version()
+    assert kafka["config"] == tested_kafka.PRODUCTION_CONFIG
+    pool = resources["KafkaNodePool"]
+    assert pool["spec"]["replicas"] == 3
+    assert set(pool["spec"]["roles"]) == {"broker", "controller"}
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == resources["Kafka"]["metadata"]["name"]

@@ -240,7 +240,7 @@ def test_idempotent_producer_per_overlay(rendered: dict[str, Resources]) -> None
         )
 
     assert platform("prod")["kafka-idempotent-producer"] == "true"
-    assert platform("dev")["kafka-idempotent-producer"] == "false"
+    assert platform("dev")["kafka-idempotent-producer"] == "true"  # Strimzi: Apache Kafka
     assert platform("prod")["environment"] == "prod"
     assert platform("dev")["environment"] == "dev"
 

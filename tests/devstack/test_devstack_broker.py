@@ -8,6 +8,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from complaints_common.events.topics import COMPLAINT_CREATED, all_topics_with_dead_letters
+from complaints_common.kafka import broker_profile
 from complaints_devstack.broker import (
     EmbeddedBroker,
     EmbeddedBrokerError,
@@ -28,6 +29,8 @@ def test_broker_starts_stops_and_restarts_empty() -> None:
     with broker:
         assert broker.bootstrap_servers == f"127.0.0.1:{broker.port}"
         assert answers_metadata("127.0.0.1", broker.port)
+        # Told apart from Apache Kafka by its ApiVersions: no idempotent producer, short fetch waits.
+        assert not asyncio.run(broker_profile(broker.bootstrap_servers)).apache_kafka
         asyncio.run(create_topics(broker.bootstrap_servers, [COMPLAINT_CREATED]))
         broker.restart()
         assert broker.is_running()

@@ -9,11 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from complaints_common.api import hash_key as hash_api_key
 from complaints_common.settings import ApiKey
 from complaints_devstack.launcher import (
     DEV_API_KEY,
     LaunchConfig,
+    LaunchError,
     ServiceSpec,
     default_services,
     dev_api_keys_json,
@@ -63,6 +66,26 @@ def test_default_services_order_ports_and_executables() -> None:
     assert services[0].serve == (str(venv_bin / "complaints-intake"), "serve")
     assert services[0].migrate == (str(venv_bin / "complaints-intake"), "migrate")
     assert services[3].env_prefix == "NOTIFICATIONS_"
+
+
+def test_replicas_share_the_service_name_with_ports_of_their_own() -> None:
+    services = default_services({"COMPLAINTS_REPLICAS": "2"})
+    assert [(s.instance, s.port, s.migrate is not None) for s in services[:4]] == [
+        ("intake", 8081, True),
+        ("intake-2", 8091, False),  # migrations run once per service
+        ("compensation", 8082, True),
+        ("compensation-2", 8092, False),
+    ]
+    assert {s.env_prefix for s in services[:2]} == {"INTAKE_"}  # one service, one set of settings
+    with pytest.raises(LaunchError, match="COMPLAINTS_REPLICAS"):
+        default_services({"COMPLAINTS_REPLICAS": "0"})
+
+
+def test_the_embedded_broker_is_tansu_unless_kafka_is_asked_for() -> None:
+    assert LaunchConfig.from_env({}).broker == "tansu"
+    assert LaunchConfig.from_env({"COMPLAINTS_BROKER": "Kafka"}).broker == "kafka"
+    with pytest.raises(LaunchError, match="COMPLAINTS_BROKER"):
+        LaunchConfig.from_env({"COMPLAINTS_BROKER": "redpanda"})
 
 
 def test_launch_config_from_env() -> None:

@@ -12,7 +12,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from complaints_common.db import asyncpg_dsn
 from complaints_devstack.launcher import (
@@ -33,6 +34,9 @@ from complaints_devstack.ports import free_port
 from complaints_devstack.service_testing import FAST_SETTINGS, local_issuer
 
 API_KEY = "e2e-test-key"
+# A worker is ready once its consumers hold partitions: after a kill -9 the dead member must time out
+# of its group first, and on a machine shared by several suites rebalances take longer still.
+READY_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -105,7 +109,7 @@ class Platform:
                 process.kill()
         self.processes.clear()
 
-    async def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+    async def wait_ready(self, service: str, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient() as client:
             while time.monotonic() < deadline:
@@ -136,6 +140,18 @@ class Platform:
             return list(await conn.fetch(query, *args))
         finally:
             await conn.close()
+
+    def observer(self, topics: Iterable[str], name: str) -> AIOKafkaConsumer:
+        """A test's own consumer group on these (unprefixed) topics, from their beginning; not started."""
+        return AIOKafkaConsumer(
+            *(self.prefix + topic for topic in topics),
+            bootstrap_servers=self.bootstrap,
+            group_id=self.prefix + name,
+            auto_offset_reset="earliest",
+            session_timeout_ms=2000,
+            heartbeat_interval_ms=300,
+            request_timeout_ms=5000,
+        )
 
     def spans(self) -> list[dict[str, Any]]:
         found = []

@@ -37,7 +37,7 @@ async def _collect(
         for records in batch.values():
             for record in records:
                 headers = {k: v.decode() for k, v in record.headers}
-                if record.key == complaint_id.encode():
+                if record.key == complaint_id.encode() and headers["ce_type"] in wanted:
                     seen.setdefault(headers["ce_type"], (record, headers, time.monotonic()))
     return seen
 
@@ -68,14 +68,8 @@ def total(values: dict[str, float], service: str, name: str, **labels: str) -> f
 async def test_a_complaint_travels_the_whole_way_in_one_trace(
     platform: Any, kafka_bootstrap: str, wait_for: Any
 ) -> None:
-    consumer = AIOKafkaConsumer(
-        *(platform.prefix + t for t in ("complaint.created", "compensation.granted", "followup.due")),
-        bootstrap_servers=kafka_bootstrap,
-        group_id=platform.prefix + "e2e-observer",
-        auto_offset_reset="earliest",
-        session_timeout_ms=2000,
-        heartbeat_interval_ms=300,
-        request_timeout_ms=5000,
+    consumer = platform.observer(
+        ("complaint.created", "compensation.granted", "followup.due"), "e2e-observer"
     )
     await consumer.start()
     before = await scrape(platform)
@@ -165,19 +159,34 @@ async def test_a_complaint_travels_the_whole_way_in_one_trace(
     def moved(service: str, name: str, **labels: str) -> float:
         return total(after, service, name, **labels) - total(before, service, name, **labels)
 
-    assert moved("intake", "http_request_duration_seconds_count", route="/v1/complaints", status="201") == 1
-    assert moved("intake", "outbox_published_total", topic="complaint.created") == 1
     assert (
-        moved("compensation", "consumer_messages_total", topic=p + "complaint.created", outcome="processed")
+        moved(
+            "intake", "complaints_http_request_duration_seconds_count", route="/v1/complaints", status="201"
+        )
+        == 1
+    )
+    assert moved("intake", "complaints_outbox_published_total", topic="complaint.created") == 1
+    assert (
+        moved(
+            "compensation",
+            "complaints_consumer_messages_total",
+            topic=p + "complaint.created",
+            outcome="processed",
+        )
         == 1
     )
     assert (
-        moved("compensation", "consumer_handler_duration_seconds_count", topic=p + "complaint.created") == 1
+        moved(
+            "compensation",
+            "complaints_consumer_handler_duration_seconds_count",
+            topic=p + "complaint.created",
+        )
+        == 1
     )
     assert moved("compensation", "compensation_decisions_total", status="granted") == 1
     assert moved("compensation", "compensation_granted_value_total", currency="EUR") > 0
     assert moved("followup", "followup_timers_fired_total", kind="satisfaction_check") == 1
     assert moved("notifications", "notification_deliveries_total", outcome="sent") >= 3
-    assert total(after, "intake", "outbox_backlog_messages") == 0
-    assert any(k.startswith("compensation:consumer_lag_messages{") for k in after)
+    assert total(after, "intake", "complaints_outbox_backlog_messages") == 0
+    assert any(k.startswith("compensation:complaints_consumer_lag_messages{") for k in after)
     assert any(k.startswith("followup:followup_timers_overdue{") for k in after)

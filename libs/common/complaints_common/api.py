@@ -11,11 +11,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaints_common import metrics
 from complaints_common.identity import KeyLoader, KeyRing, Principal, TokenVerifier, hash_key, key_principal
 from complaints_common.problems import (
+    AuthChallenge,
     Forbidden,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -35,6 +37,17 @@ __all__ = [
 ]
 
 API_KEY_HEADER = "X-API-Key"
+# The schemes a client may authenticate with, as every 401's WWW-Authenticate names them: a bearer
+# token where the service trusts an issuer, and an API key always. Add a scheme here when the API
+# accepts one more.
+BEARER_CHALLENGE = AuthChallenge("Bearer", (("realm", "complaints"),))
+API_KEY_CHALLENGE = AuthChallenge("ApiKey", (("header", API_KEY_HEADER),))
+
+
+def auth_challenges(bearer_accepted: bool) -> tuple[AuthChallenge, ...]:
+    return (BEARER_CHALLENGE, API_KEY_CHALLENGE) if bearer_accepted else (API_KEY_CHALLENGE,)
+
+
 api_key_scheme = APIKeyHeader(
     name=API_KEY_HEADER,
     scheme_name="ApiKey",
@@ -90,29 +103,44 @@ async def platform_operator(principal: Annotated[Principal, Depends(current_prin
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+NO_AUTH: dict[str, Any] = {"security": []}
+READINESS_CHECK_TIMEOUT_S = 2.0
+
+
+class NotReady(Exception):
+    """Raised by a readiness check that answers but is not ready yet; its message says why
+    (component states, never data), and /readyz passes it on."""
 
 
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process is up.")
+    # Probes and scrapes carry no credentials: documented as needing none.
+    @router.get("/healthz", summary="Liveness: the process is up.", openapi_extra=NO_AUTH)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @router.get(
         "/readyz",
-        summary="Readiness: the database and the broker answer.",
-        responses={503: {"description": "A dependency does not answer."}},
+        summary="Readiness: the dependencies answer; a worker's consumers hold their partitions.",
+        description=(
+            "200 when the database and the broker answer and, in a worker, every consumer has joined "
+            "its group and holds partitions and the outbox relay leads or stands by."
+        ),
+        responses={503: {"description": "A dependency does not answer, or a worker is not ready yet."}},
+        openapi_extra=NO_AUTH,
     )
     async def readyz() -> dict[str, Any]:
         failed = []
         for name, check in checks.items():
             try:
-                await asyncio.wait_for(check(), timeout=2.0)
+                await asyncio.wait_for(check(), timeout=READINESS_CHECK_TIMEOUT_S)
+            except NotReady as exc:
+                failed.append(f"{name} ({exc})")
             except Exception:
-                failed.append(name)
+                failed.append(f"{name} (not reachable)")
         if failed:
-            raise ServiceUnavailable(f"Not reachable: {', '.join(failed)}.")
+            raise ServiceUnavailable(f"Not ready: {'; '.join(failed)}.")
         return {"status": "ready", "checks": sorted(checks)}
 
     @router.get("/metrics", summary="Prometheus metrics.", include_in_schema=False)
@@ -122,18 +150,31 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     return router
 
 
-def _route_template(scope: Scope) -> str:
-    """The matched route's template (routing records it in the scope), not the raw path, so
-    complaint ids do not explode the label's cardinality."""
+UNMATCHED_ROUTE = "unmatched"
+
+
+def _route_template(app: ASGIApp, scope: Scope) -> str:
+    """The matched route's template, not the raw path, so complaint ids do not explode the label's
+    cardinality. FastAPI's routes record themselves in the scope; the framework's own (the OpenAPI
+    document, the docs pages) do not, so they are matched here. A path no route matches is labelled
+    `unmatched`, which no template (they all start with "/") can be."""
     route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    if route is not None:
+        return str(getattr(route, "path", UNMATCHED_ROUTE))
+    for candidate in getattr(app, "routes", ()):
+        match, _ = candidate.matches(scope)
+        if match is not Match.NONE:  # PARTIAL: the path is a route, the method is not allowed
+            return str(getattr(candidate, "path", UNMATCHED_ROUTE))
+    return UNMATCHED_ROUTE
 
 
 class LatencyMiddleware:
     """Records every request's latency by route; plain ASGI, so it costs next to nothing."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes_of: ASGIApp) -> None:
         self.app = app
+        # The application whose routes name the label (the middleware wraps it, so it cannot ask).
+        self.routes_of = routes_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,7 +192,7 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, observe_status)
         finally:
-            route = _route_template(scope)
+            route = _route_template(self.routes_of, scope)
             metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 time.perf_counter() - started
             )
@@ -221,9 +262,9 @@ def install_common(
 ) -> None:
     """Problem details for every error, bearer tokens and API keys, health and metrics routes,
     latency metrics, the body size limit."""
-    app.state.token_verifier = TokenVerifier(settings)
+    app.state.token_verifier = verifier = TokenVerifier(settings)
     app.state.key_ring = KeyRing(settings.api_keys, settings.api_key_refresh_s, load_keys)
-    install_problem_details(app)
+    install_problem_details(app, settings.problem_base_uri, auth_challenges(verifier.configured))
     app.include_router(health_router(checks))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
-    app.add_middleware(LatencyMiddleware)
+    app.add_middleware(LatencyMiddleware, routes_of=app)

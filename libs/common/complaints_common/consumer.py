@@ -85,14 +85,29 @@ class ConsumerRunner:
         self.handlers = {s.contract.ce_type: s.handler for s in subscriptions}
         self.topics = sorted({settings.topic(s.contract.topic.name) for s in subscriptions})
         self._stop = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._has_held_partitions = False
+
+    def not_ready(self) -> str | None:
+        """Why this consumer cannot take a message at once (None: it has joined its group and holds
+        partitions). A worker is ready only then, so the first complaint goes as fast as the next."""
+        if self._consumer is None:
+            return f"consumer group {self.group} has not started"
+        if self._consumer.assignment():
+            self._has_held_partitions = True
+        elif not self._has_held_partitions:
+            return f"consumer group {self.group} has not been assigned partitions yet"
+        # A later rebalance (another replica joining) briefly empties the assignment: still ready.
+        return None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; any failure restarts the consumer, uncommitted, after a pause."""
         self._stop = stop
         while not stop.is_set():
-            consumer = new_consumer(self.settings, self.group, self.topics)
+            consumer = await new_consumer(self.settings, self.group, self.topics)
             try:
                 await consumer.start()
+                self._consumer = consumer
                 log.info("consumer started", extra={"group": self.group, "topics": self.topics})
                 while not stop.is_set():
                     await self.poll_once(consumer)
@@ -100,6 +115,7 @@ class ConsumerRunner:
                 log.warning("consumer restarting", extra={"group": self.group, "error": safe_error(exc)})
                 await asyncio.sleep(1.0)
             finally:
+                self._consumer, self._has_held_partitions = None, False
                 await _stop_quietly(consumer)
 
     async def poll_once(self, consumer: AIOKafkaConsumer) -> None:

@@ -38,7 +38,7 @@ async def replay_dead_letters(settings: ServiceSettings, group: str, topic: str)
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms),
     )
-    producer = new_producer(settings)
+    producer = await new_producer(settings)
     await consumer.start()
     await producer.start()
     replayed = 0

@@ -1,27 +1,95 @@
-"""Kafka clients configured one way for every service."""
+"""Kafka clients configured one way for every service.
+
+Production is Apache Kafka: the producer is idempotent with `acks=all` and consumers use Kafka's
+fetch wait. Which broker answers is read from its ApiVersions when a client is made, so the same
+code runs unchanged on the embedded Tansu broker, which answers `InitProducerId` with an error and
+holds every fetch open for its whole wait. A setting given explicitly always wins.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import struct
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from complaints_common.settings import ServiceSettings
 
+# ApiVersions keys only Apache Kafka's KRaft brokers serve (DescribeQuorum, ConsumerGroupHeartbeat).
+_KRAFT_API_KEYS = frozenset({55, 68})
+# Tansu holds a fetch open for the whole wait: at aiokafka's 500 ms default that is ~200 ms a hop.
+_TANSU_FETCH_MAX_WAIT_MS = 25
+_PROBE_TIMEOUT_S = 5.0
 
-def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
-    """acks=all so a published outbox row survives a broker failover; idempotence where supported."""
+
+@dataclass(frozen=True)
+class BrokerProfile:
+    """What the broker behind the bootstrap servers can do, as the clients need to know it."""
+
+    apache_kafka: bool
+
+    def idempotent(self, settings: ServiceSettings) -> bool:
+        configured = settings.kafka_idempotent_producer
+        return self.apache_kafka if configured is None else configured
+
+    def fetch_max_wait_ms(self, settings: ServiceSettings) -> int:
+        configured = settings.kafka_fetch_max_wait_ms
+        if configured is not None:
+            return configured
+        # Kafka answers a fetch as soon as a record arrives, so its default costs no latency.
+        return 500 if self.apache_kafka else _TANSU_FETCH_MAX_WAIT_MS
+
+
+async def broker_profile(bootstrap_servers: str) -> BrokerProfile:
+    """Ask the first bootstrap server that answers for its ApiVersions (v0, which every broker
+    serves). When none answers, assume production (Apache Kafka): the client will retry anyway."""
+    for server in bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            keys = await asyncio.wait_for(_api_keys(host.strip("[]"), int(port)), _PROBE_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError, struct.error, asyncio.IncompleteReadError):
+            continue
+        return BrokerProfile(apache_kafka=bool(keys & _KRAFT_API_KEYS))
+    return BrokerProfile(apache_kafka=True)
+
+
+async def _api_keys(host: str, port: int) -> set[int]:
+    correlation_id = 1
+    client_id = b"complaints-probe"
+    request = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(struct.pack(">i", len(request)) + request)
+        await writer.drain()
+        (size,) = struct.unpack(">i", await reader.readexactly(4))
+        payload = await reader.readexactly(size)
+    finally:
+        writer.close()
+    answered_id, _error, count = struct.unpack_from(">ihi", payload, 0)
+    if answered_id != correlation_id:
+        raise ValueError("ApiVersions answer with a foreign correlation id")
+    return {struct.unpack_from(">h", payload, 10 + 6 * i)[0] for i in range(count)}
+
+
+async def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    """acks=all so a published outbox row survives a broker failover; idempotent on Apache Kafka, so
+    a retried send after a lost answer is not written twice (and per-partition order holds)."""
+    profile = await broker_profile(settings.kafka_bootstrap_servers)
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         acks="all",
-        enable_idempotence=settings.kafka_idempotent_producer,
+        enable_idempotence=profile.idempotent(settings),
         request_timeout_ms=settings.kafka_request_timeout_ms,
         linger_ms=0,
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
 
 
-def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AIOKafkaConsumer:
+async def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AIOKafkaConsumer:
     """Offsets are committed by hand, only after the database commit of the messages' effects."""
+    profile = await broker_profile(settings.kafka_bootstrap_servers)
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -34,6 +102,6 @@ def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AI
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms),
         max_poll_records=settings.consumer_batch_size,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        fetch_max_wait_ms=profile.fetch_max_wait_ms(settings),
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )

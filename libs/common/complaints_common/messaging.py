@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from opentelemetry import propagate
@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import driver
-from complaints_common.events.envelope import Event
+from complaints_common.events.envelope import Event, EventContract
 
 AGGREGATE_TYPE = "complaint"
 
@@ -100,8 +100,10 @@ def _table(metadata: MetaData, name: str, factory: Callable[[MetaData], Table]) 
 class Outbox:
     """Writes events in the caller's transaction; the relay sends them after commit."""
 
-    def __init__(self, metadata: MetaData) -> None:
+    def __init__(self, metadata: MetaData, publishes: Iterable[EventContract[Any]] | None = None) -> None:
+        """`publishes`: the contracts this service declares it publishes; None accepts any (tests)."""
         self.table = _table(metadata, "outbox", outbox_table)
+        self.publishes = None if publishes is None else frozenset(c.ce_type for c in publishes)
         # Straight to the driver: one outbox row per event makes this one of the hottest statements.
         self._insert = (
             f'INSERT INTO "{metadata.schema}".outbox '
@@ -134,11 +136,12 @@ class Outbox:
         else:
             await connection.executemany(self._insert, values)
 
-    @staticmethod
-    def row(event: Event[Any]) -> dict[str, Any]:
+    def row(self, event: Event[Any]) -> dict[str, Any]:
         """The outbox row of an event (payload as JSON text), with the trace context current *now*:
         build it inside the span the event belongs to (a timer firing days later builds it in the
         scheduling trace)."""
+        if self.publishes is not None and event.contract.ce_type not in self.publishes:
+            raise ValueError(f"{event.contract.ce_type} is not among the events this service publishes")
         headers = event.ce_headers()
         # The trace context of the writing transaction, so the relay continues this trace.
         propagate.inject(headers)

@@ -1,38 +1,49 @@
-"""Prometheus metrics every service exposes at /metrics; service-specific ones live beside their code."""
+"""Prometheus metrics every service exposes at /metrics; service-specific ones live beside their code.
+
+Named as Prometheus asks: the shared ones carry the application prefix `complaints_` (the service's
+own carry their domain's: `compensation_`, `followup_`, `notification_`), base units, `_total` on
+counters. No `*_created` series: they double the series count and no dashboard reads them.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 HTTP_REQUEST_SECONDS = Histogram(
-    "http_request_duration_seconds",
+    "complaints_http_request_duration_seconds",
     "HTTP request latency by route.",
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 CONSUMER_HANDLER_SECONDS = Histogram(
-    "consumer_handler_duration_seconds",
+    "complaints_consumer_handler_duration_seconds",
     "Time to process one message, database commit included.",
     ["topic", "group"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 CONSUMER_MESSAGES = Counter(
-    "consumer_messages_total",
+    "complaints_consumer_messages_total",
     "Messages seen by a consumer, by outcome (processed, duplicate, ignored, dead_lettered).",
     ["topic", "group", "outcome"],
 )
 CONSUMER_LAG = Gauge(
-    "consumer_lag_messages", "High-water mark minus committed position.", ["topic", "partition", "group"]
+    "complaints_consumer_lag_messages",
+    "High-water mark minus committed position.",
+    ["topic", "partition", "group"],
 )
 DEAD_LETTERS = Counter(
-    "dead_letter_messages_total", "Messages parked on a dead-letter topic.", ["topic", "group", "reason"]
+    "complaints_dead_letter_messages_total",
+    "Messages parked on a dead-letter topic.",
+    ["topic", "group", "reason"],
 )
-OUTBOX_BACKLOG = Gauge("outbox_backlog_messages", "Outbox rows not yet published.")
-OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished row.")
-OUTBOX_PUBLISHED = Counter("outbox_published_total", "Outbox rows published to Kafka.", ["topic"])
-OUTBOX_FAILURES = Counter("outbox_publish_failures_total", "Failed attempts to publish a batch.")
+OUTBOX_BACKLOG = Gauge("complaints_outbox_backlog_messages", "Outbox rows not yet published.")
+OUTBOX_OLDEST_AGE = Gauge("complaints_outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished row.")
+OUTBOX_PUBLISHED = Counter("complaints_outbox_published_total", "Outbox rows published to Kafka.", ["topic"])
+OUTBOX_FAILURES = Counter("complaints_outbox_publish_failures_total", "Failed attempts to publish a batch.")
 BACKGROUND_LOOP_RESTARTS = Counter(
-    "background_loop_restarts_total",
+    "complaints_background_loop_restarts_total",
     "Background loops (relay, consumers, workers) restarted after an unexpected error.",
     ["loop"],
 )

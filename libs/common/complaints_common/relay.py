@@ -56,6 +56,15 @@ class OutboxRelay:
         self._stop = asyncio.Event()
         self._last_housekeeping = 0.0
         self._last_backlog = -BACKLOG_INTERVAL_S
+        # None until the relay has asked for the leadership; then whether it holds it.
+        self.leader: bool | None = None
+
+    def not_ready(self) -> str | None:
+        """None once the relay holds the leadership or knows another replica does (a hot standby
+        is ready: rolling out a second worker must not wait for the first to die)."""
+        if self.leader is None:
+            return "the outbox relay has not reached the database yet"
+        return None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set, reconnecting after any database failure."""
@@ -88,13 +97,15 @@ class OutboxRelay:
                 if sent < self.settings.outbox_batch_size:
                     await self._wait_for_work(stop)
         finally:
+            self.leader = None
             await asyncio.shield(conn.close(timeout=5))
 
     async def _become_leader(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
         """Wait for the advisory lock: only its holder relays, so order is kept across replicas."""
         key = f"outbox-relay:{self.schema}"
         while not stop.is_set():
-            if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+            self.leader = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+            if self.leader:
                 return
             await sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
 

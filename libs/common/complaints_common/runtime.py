@@ -25,10 +25,11 @@ from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import MetaData, Table
 
-from complaints_common.api import install_common
+from complaints_common.api import NotReady, ReadinessCheck, install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
 from complaints_common.dlq import replay_command
+from complaints_common.events.envelope import API_KEY_CHANGED_V1, EventContract
 from complaints_common.kafka import new_producer
 from complaints_common.keys import key_loader, key_subscription
 from complaints_common.loops import BackgroundLoop, supervise
@@ -67,6 +68,9 @@ class Runtime:
     outbox: Outbox
     inbox: Inbox
     state: dict[str, Any] = field(default_factory=dict)
+    # What a worker waits for before it is ready: each says why not yet, or None (consumers joined
+    # with partitions, the relay leading or standing by). Filled as the worker's loops are built.
+    worker_probes: list[Callable[[], str | None]] = field(default_factory=list)
     _producer: AIOKafkaProducer | None = None
 
     @property
@@ -77,8 +81,16 @@ class Runtime:
         return self._producer
 
     async def start(self) -> None:
-        self._producer = new_producer(self.settings)
+        self._producer = await new_producer(self.settings)
         await self._producer.start()
+
+    async def workers_ready(self) -> None:
+        """A readiness check: raises NotReady naming what the worker still waits for."""
+        waiting = [reason for reason in (probe() for probe in self.worker_probes) if reason]
+        if not self.worker_probes:
+            waiting = ["the worker's loops have not started"]
+        if waiting:
+            raise NotReady("; ".join(waiting))
 
     async def stop(self) -> None:
         if self._producer is not None:
@@ -93,7 +105,13 @@ class Runtime:
 
 @dataclass(frozen=True)
 class ServiceDefinition:
-    """What makes one service: its settings, tables, routes, subscriptions and background loops."""
+    """What makes one service: its settings, tables, routes, subscriptions and background loops.
+
+    `consumes` and `publishes` declare its event contracts without a running runtime: the event
+    catalog, the AsyncAPI document and the README's table are generated from them. They are held to
+    the code: the worker refuses to start when its subscriptions differ from `consumes`, and the
+    outbox refuses an event whose contract is not in `publishes`.
+    """
 
     name: str
     title: str
@@ -101,6 +119,8 @@ class ServiceDefinition:
     settings_factory: Callable[[], ServiceSettings]
     metadata: MetaData
     migrations: Path
+    consumes: tuple[EventContract[Any], ...] = ()
+    publishes: tuple[EventContract[Any], ...] = ()
     routers: Callable[[Runtime], Sequence[APIRouter]] = lambda _: ()
     subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _: ()
     background: Callable[[Runtime], Sequence[BackgroundLoop]] = lambda _: ()
@@ -115,7 +135,7 @@ class ServiceDefinition:
             settings=settings,
             metadata=self.metadata,
             db=Database(settings.database_dsn, pool_size=settings.database_pool_size),
-            outbox=Outbox(self.metadata),
+            outbox=Outbox(self.metadata, self.contracts_published()),
             inbox=Inbox(self.metadata),
         )
 
@@ -128,8 +148,10 @@ class ServiceDefinition:
         return subscriptions
 
     def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
-        loops: list[BackgroundLoop] = [OutboxRelay(runtime.settings, runtime.schema, runtime.producer).run]
-        subscriptions = self.all_subscriptions(runtime)
+        relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
+        loops: list[BackgroundLoop] = [relay.run]
+        probes = [relay.not_ready]
+        subscriptions = self.checked_subscriptions(runtime)
         if subscriptions:
             runner = ConsumerRunner(
                 group=self.name,
@@ -140,8 +162,33 @@ class ServiceDefinition:
                 producer=runtime.producer,
             )
             loops.append(runner.run)
+            probes.append(runner.not_ready)
+        runtime.worker_probes[:] = probes
         loops.extend(self.background(runtime))
         return loops
+
+    def contracts_consumed(self) -> tuple[EventContract[Any], ...]:
+        """What the service declares it consumes, and the API keys' events for a service that keeps a
+        copy of them: the receive operations of the AsyncAPI document."""
+        keeps_keys = self._key_table() is not None and not self.issues_keys
+        return (*self.consumes, API_KEY_CHANGED_V1) if keeps_keys else self.consumes
+
+    def contracts_published(self) -> tuple[EventContract[Any], ...]:
+        """What the service declares it publishes (intake also the API keys it issues)."""
+        return (*self.publishes, API_KEY_CHANGED_V1) if self.issues_keys else self.publishes
+
+    def checked_subscriptions(self, runtime: Runtime) -> Sequence[Subscription]:
+        """Every subscription (the API keys' included), which must be exactly what the service
+        declares it consumes (the published contract)."""
+        subscriptions = self.all_subscriptions(runtime)
+        running = sorted(s.contract.ce_type for s in subscriptions)
+        declared = sorted(c.ce_type for c in self.contracts_consumed())
+        if running != declared:
+            raise RuntimeError(
+                f"{self.name} subscribes to {running} but declares it consumes {declared}: "
+                "keep ServiceDefinition.consumes and the subscriptions in step"
+            )
+        return subscriptions
 
     def create_app(self, settings: ServiceSettings | None = None, mode: Mode = Mode.API) -> FastAPI:
         settings = settings or self.settings_factory()
@@ -152,15 +199,20 @@ class ServiceDefinition:
             version=self.version,
             lifespan=lambda app: self._lifespan(app, runtime, mode),
             openapi_tags=self.openapi_tags,
+            license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+            # Relative: the API is documented wherever it is deployed (behind an ingress, on a laptop).
+            servers=[{"url": "/", "description": f"This {self.name} service."}],
         )
         app.state.runtime = runtime
+        checks: dict[str, ReadinessCheck] = {
+            "database": runtime.db.ping,
+            "broker": lambda: _broker_ping(runtime),
+        }
+        if mode.runs_worker:
+            # An API-only process stays ready on its dependencies alone; a worker waits for its loops.
+            checks["worker"] = runtime.workers_ready
         keys = self._key_table()
-        install_common(
-            app,
-            settings,
-            {"database": runtime.db.ping, "broker": lambda: _broker_ping(runtime)},
-            key_loader(runtime.db, keys) if keys is not None else None,
-        )
+        install_common(app, settings, checks, key_loader(runtime.db, keys) if keys is not None else None)
         if mode.runs_api:
             for router in self.routers(runtime):
                 app.include_router(router, dependencies=[Depends(refuse_control_characters)])

@@ -54,15 +54,16 @@ class ServiceSettings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:55432/complaints")
     database_pool_size: int = Field(default=10, ge=1, le=200)
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
-    # Tansu answers InitProducerId with an error, so the idempotent producer is opt-in.
-    kafka_idempotent_producer: bool = False
+    # None: on where the broker is Apache Kafka (read from its ApiVersions, complaints_common.kafka),
+    # off on the embedded Tansu broker, which answers InitProducerId with an error.
+    kafka_idempotent_producer: bool | None = None
     kafka_request_timeout_ms: int = Field(default=15000, ge=1000)
     kafka_session_timeout_ms: int = Field(default=10000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(default=3000, ge=100)
-    # How long the broker may hold a fetch open waiting for data. Apache Kafka answers as soon as a
-    # record arrives, so any value costs it no latency; the embedded Tansu broker holds the fetch for
-    # the whole wait, which at aiokafka's default (500 ms) adds ~200 ms to every hop. Keep it low there.
-    kafka_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10000)
+    # How long the broker may hold a fetch open waiting for data. None: Kafka's default (500 ms) on
+    # Apache Kafka, which answers as soon as a record arrives; 25 ms on the embedded Tansu broker,
+    # which holds the fetch for the whole wait (at 500 ms that adds ~200 ms to every hop).
+    kafka_fetch_max_wait_ms: int | None = Field(default=None, ge=1, le=10000)
     # How often clients re-read the cluster's metadata: how soon they see a topic re-created or
     # repartitioned. At aiokafka's default (5 min) two services' consumers sat idle for minutes after
     # a broker restart in `make chaos` (topics re-created after they had reconnected); the stall did
@@ -88,6 +89,11 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_batch_size: int = Field(default=200, ge=1, le=5000)
     log_level: str = "INFO"
+    # Problem `type` URIs are this followed by the problem's name; point it where docs/problems is
+    # published (each name has its page there, docs/problems/<name>.md).
+    problem_base_uri: str = Field(
+        default="https://complaints.example.com/problems/", pattern=r"^[a-z][a-z0-9+.-]*:.*/$"
+    )
     # A JSON-lines file that every finished span is appended to, for the journey view on a laptop.
     spans_file: Path | None = None
 

@@ -12,10 +12,11 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -29,6 +30,27 @@ from opentelemetry.sdk.trace.export import (
 from pythonjsonlogger.json import JsonFormatter
 
 _configured = False
+_tracer = trace.get_tracer(__name__)
+
+
+def current_trace_context() -> dict[str, str]:
+    """The W3C trace context current now, to store with work done later (a timer, a delivery), so
+    that the later work continues the complaint's trace instead of starting one of its own."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def continued_trace(
+    name: str, stored: Mapping[str, str] | None, attributes: Mapping[str, str | int] | None = None
+) -> Iterator[trace.Span]:
+    """A span, current while the block runs, that continues a trace stored by `current_trace_context`:
+    the events the block writes carry that trace."""
+    with _tracer.start_as_current_span(
+        name, context=propagate.extract(dict(stored or {})), attributes=dict(attributes or {})
+    ) as span:
+        yield span
 
 
 class JsonLinesSpanExporter(SpanExporter):

@@ -12,8 +12,16 @@ from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
-from complaints_common.api import API_KEY_HEADER, Principal, hash_key, install_common, require_scope
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.api import (
+    API_KEY_HEADER,
+    NotReady,
+    Principal,
+    auth_challenges,
+    hash_key,
+    install_common,
+    require_scope,
+)
+from complaints_common.problems import DEFAULT_PROBLEM_BASE_URI, Conflict, NotFound, www_authenticate
 from complaints_common.settings import ApiKey, ServiceSettings
 from complaints_devstack.service_testing import bearer, local_issuer
 
@@ -36,6 +44,7 @@ class Health:
 
     def __init__(self) -> None:
         self.broker_down = False
+        self.worker_waits_for: str | None = None
 
     async def database(self) -> None:
         return None
@@ -43,6 +52,10 @@ class Health:
     async def broker(self) -> None:
         if self.broker_down:
             raise ConnectionRefusedError(f"broker refused {SECRET_EMAIL}")
+
+    async def worker(self) -> None:
+        if self.worker_waits_for:
+            raise NotReady(self.worker_waits_for)
 
 
 def build_app(health: Health) -> FastAPI:
@@ -53,7 +66,9 @@ def build_app(health: Health) -> FastAPI:
         ApiKey(client="ops", sha256=hash_key(ADMIN_KEY), scopes=["admin"]),
     ]
     settings = ServiceSettings(api_keys=keys, auth=local_issuer().settings(), max_body_bytes=4096)
-    install_common(app, settings, {"database": health.database, "broker": health.broker})
+    install_common(
+        app, settings, {"database": health.database, "broker": health.broker, "worker": health.worker}
+    )
 
     @app.post("/filings")
     async def file_one(
@@ -217,14 +232,42 @@ async def test_a_missing_field_and_a_bad_path_value_are_named(client: httpx.Asyn
     assert {e["field"] for e in body["errors"]} == {"body.severity", "body.amount"}
 
 
-async def test_a_body_that_is_not_json_is_422(client: httpx.AsyncClient) -> None:
+async def test_a_body_that_is_not_json_is_400_and_valid_json_with_bad_content_is_422(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.post(
         "/filings",
         content=f'{{"reference": "{SECRET_EMAIL}"',
         headers={API_KEY_HEADER: FILE_KEY, "content-type": "application/json"},
     )
-    assert_problem(response, 422)
+    malformed = assert_problem(response, 400)
+    assert malformed["type"] == DEFAULT_PROBLEM_BASE_URI + "malformed-request"
     assert SECRET_EMAIL not in response.text
+    invalid = assert_problem(
+        await client.post("/filings", json={**VALID, "severity": "dire"}, headers={API_KEY_HEADER: FILE_KEY}),
+        422,
+    )
+    assert invalid["type"] == DEFAULT_PROBLEM_BASE_URI + "request-validation-failed"
+
+
+async def test_every_401_names_the_schemes_in_www_authenticate(client: httpx.AsyncClient) -> None:
+    for headers in ({}, {API_KEY_HEADER: "not-a-key"}):
+        response = await client.post("/filings", json=VALID, headers=headers)
+        assert response.status_code == 401
+        # This app trusts the test issuer: bearer tokens first, then the API key.
+        assert response.headers["www-authenticate"] == 'Bearer realm="complaints", ApiKey header="X-API-Key"'
+    assert www_authenticate(auth_challenges(bearer_accepted=False)) == 'ApiKey header="X-API-Key"'
+    ok = await client.get("/filings/1", headers={API_KEY_HEADER: READ_KEY})
+    assert "www-authenticate" not in ok.headers
+
+
+async def test_problem_types_are_absolute_and_one_per_kind(client: httpx.AsyncClient) -> None:
+    raised = assert_problem(await client.get("/filings/missing", headers={API_KEY_HEADER: READ_KEY}), 404)
+    no_route = assert_problem(await client.get("/no/such/route", headers={API_KEY_HEADER: READ_KEY}), 404)
+    assert raised["type"] == no_route["type"] == DEFAULT_PROBLEM_BASE_URI + "not-found"
+    assert raised["title"] == no_route["title"]
+    wrong_method = assert_problem(await client.delete("/filings"), 405)
+    assert wrong_method["type"] == DEFAULT_PROBLEM_BASE_URI + "method-not-allowed"
 
 
 async def test_raised_problems_keep_their_status(client: httpx.AsyncClient) -> None:
@@ -260,7 +303,7 @@ async def test_healthz_is_200_without_a_key(client: httpx.AsyncClient) -> None:
 async def test_readyz_is_200_when_every_check_passes(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": ["broker", "database"]}
+    assert response.json() == {"status": "ready", "checks": ["broker", "database", "worker"]}
 
 
 async def test_readyz_is_503_naming_the_failed_check(client: httpx.AsyncClient, health: Health) -> None:
@@ -274,13 +317,21 @@ async def test_readyz_is_503_naming_the_failed_check(client: httpx.AsyncClient, 
     assert (await client.get("/readyz")).status_code == 200
 
 
+async def test_readyz_says_what_a_worker_still_waits_for(client: httpx.AsyncClient, health: Health) -> None:
+    health.worker_waits_for = "consumer group intake has not been assigned partitions yet"
+    body = assert_problem(await client.get("/readyz"), 503)
+    assert body["detail"] == "Not ready: worker (consumer group intake has not been assigned partitions yet)."
+    health.worker_waits_for = None
+    assert (await client.get("/readyz")).status_code == 200
+
+
 async def test_metrics_serve_prometheus_text_with_route_templates(client: httpx.AsyncClient) -> None:
     await client.get("/filings/f-4711-unique", headers={API_KEY_HEADER: READ_KEY})
     response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
-    assert "# TYPE http_request_duration_seconds histogram" in text
+    assert "# TYPE complaints_http_request_duration_seconds histogram" in text
     assert 'route="/filings/{filing_id}"' in text
     assert "f-4711-unique" not in text, "raw paths would explode label cardinality"
 

@@ -38,7 +38,7 @@ def event() -> Event[ComplaintCreatedV1]:
 
 def test_an_outbox_row_has_the_debezium_router_columns() -> None:
     e = event()
-    row = Outbox.row(e)
+    row = Outbox(schema_metadata("test")).row(e)
     assert row["id"] == UUID(e.id)
     assert row["aggregatetype"] == "complaint"
     assert row["aggregateid"] == e.subject
@@ -51,7 +51,7 @@ def test_an_outbox_row_has_the_debezium_router_columns() -> None:
 def test_an_outbox_row_written_in_a_span_captures_its_trace_context() -> None:
     tracer = TracerProvider().get_tracer("test")
     with tracer.start_as_current_span("write") as span:
-        row = Outbox.row(event())
+        row = Outbox(schema_metadata("test")).row(event())
     ctx = span.get_span_context()
     assert row["headers"]["traceparent"].startswith(f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-")
 

@@ -7,6 +7,7 @@ table) and its own prefixed topics, so tests never see each other's rows or mess
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -131,7 +132,6 @@ def make_settings(database_url: str, kafka_bootstrap: str, topics: str) -> Calla
             "kafka_session_timeout_ms": 2000,
             "kafka_heartbeat_interval_ms": 300,
             "kafka_request_timeout_ms": 1500,
-            "kafka_idempotent_producer": False,
             "outbox_poll_interval_s": 0.1,
             "consumer_max_attempts": 3,
         }
@@ -148,7 +148,7 @@ def settings(make_settings: Callable[..., ServiceSettings]) -> ServiceSettings:
 
 @pytest.fixture
 async def producer(settings: ServiceSettings) -> AsyncIterator[AIOKafkaProducer]:
-    client = new_producer(settings)
+    client = await new_producer(settings)
     await client.start()
     try:
         yield client
@@ -508,7 +508,7 @@ async def test_a_failed_send_is_recorded_and_retried(
     client = FailingProducer(failures=1, bootstrap_servers=kafka_bootstrap, acks="all")
     await client.start()
     events = [complaint_event(n=n) for n in range(3)]
-    failures_before = counter("outbox_publish_failures_total")
+    failures_before = counter("complaints_outbox_publish_failures_total")
     try:
         async with (
             TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader,
@@ -521,7 +521,7 @@ async def test_a_failed_send_is_recorded_and_retried(
     finally:
         await client.stop()
     assert sorted(ce_ids(records)) == sorted(e.id for e in events)
-    assert counter("outbox_publish_failures_total") == failures_before + 1
+    assert counter("complaints_outbox_publish_failures_total") == failures_before + 1
     rows = await scratch.rows(f"SELECT attempts, last_error FROM {SCHEMA}.outbox")
     assert sorted(rows) == [(2, None)] * len(events), "one failed attempt, then published; error cleared"
 
@@ -697,16 +697,72 @@ async def test_a_redelivered_event_takes_effect_once(
     async with running(make_runner(scratch, settings, producer, handler).run) as loop:
 
         async def all_seen() -> bool:
-            return counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") >= 2
+            return (
+                counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate")
+                >= 2
+            )
 
         await wait_until(all_seen, "both redeliveries seen", TIMEOUT_S, loop)
 
     assert await scratch.effect_counts() == {event.id: 1, other.id: 1}
     assert handler.calls == [event.id, other.id]
-    assert counter("consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 2
-    assert counter("consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 2
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 2
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 2
     inbox = await scratch.rows(f"SELECT consumer_group, message_id, topic FROM {SCHEMA}.inbox ORDER BY 2")
     assert sorted(inbox) == sorted([(GROUP, event.id, topic), (GROUP, other.id, topic)])
+
+
+async def test_two_replicas_share_the_work_and_keep_each_complaints_order_across_rebalances(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
+) -> None:
+    """Two consumers of one group (two replicas of a service): the second joining and the first
+    leaving both rebalance the partitions mid-stream, yet every event takes effect once and each
+    complaint's events take effect in the order they were produced."""
+    topic = settings.topic("complaint.created")
+    complaints = [uuid4() for _ in range(12)]
+    events = [complaint_event(cid, n) for n in range(20) for cid in complaints]
+    position = {event.id: i for i, event in enumerate(events)}
+    first, second = Recorder(scratch), Recorder(scratch)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+
+    async def send(batch: list[Event[Any]]) -> None:
+        for event in batch:  # keyed by complaint: the partitioner keeps a complaint on one partition
+            await producer.send_and_wait(
+                topic, event.payload_json().encode(), key=event.subject.encode(), headers=raw_headers(event)
+            )
+
+    async def effects_at_least(count: int) -> bool:
+        return int(await scratch.scalar(f"SELECT count(*) FROM {SCHEMA}.effects")) >= count
+
+    pending = iter(events[40:])
+
+    async def second_at_work() -> bool:
+        # The stream keeps flowing while the group rebalances, so the second has work once assigned.
+        await send(list(itertools.islice(pending, 1)))
+        return bool(second.calls)
+
+    replica_a = asyncio.create_task(make_runner(scratch, settings, producer, first).run(stop_first))
+    replica_b: asyncio.Task[None] | None = None
+    try:
+        await send(events[:40])
+        await wait_until(lambda: effects_at_least(1), "the first replica at work")
+        replica_b = asyncio.create_task(make_runner(scratch, settings, producer, second).run(stop_second))
+        await wait_until(second_at_work, "the second replica given partitions and work", 60)
+        stop_first.set()  # the first replica leaves: its partitions move to the second
+        await asyncio.wait_for(replica_a, TIMEOUT_S)
+        await send(list(pending))
+        await wait_until(lambda: effects_at_least(len(events)), "every event applied", 60)
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.wait_for(asyncio.gather(replica_a, *([replica_b] if replica_b else [])), TIMEOUT_S)
+
+    assert await scratch.effect_counts() == {event.id: 1 for event in events}, "each event exactly once"
+    assert first.calls and second.calls, "both replicas did part of the work"
+    applied = await scratch.rows(f"SELECT event_id, complaint_id FROM {SCHEMA}.effects ORDER BY n")
+    for complaint_id in complaints:
+        order = [position[event_id] for event_id, cid in applied if cid == str(complaint_id)]
+        assert order == sorted(order), f"complaint {complaint_id} applied out of order: {order}"
 
 
 async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
@@ -768,9 +824,9 @@ async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
         assert record.key == record_key, name
         original = [h for h in record.headers if not h[0].startswith("dlq_")]
         assert original == record_headers, f"{name}: the original headers are kept"
-    assert counter("dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed") == len(
-        malformed
-    )
+    assert counter(
+        "complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed"
+    ) == len(malformed)
 
 
 async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
@@ -838,7 +894,10 @@ async def test_a_transient_failure_is_retried_and_never_dead_lettered(
     assert handler.calls == [flaky.id, flaky.id, flaky.id, after.id]
     assert await scratch.effect_counts() == {flaky.id: 1, after.id: 1}
     assert parked == []
-    assert counter("dead_letter_messages_total", topic=topic, group=GROUP, reason="handler_failed") == 0
+    assert (
+        counter("complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="handler_failed")
+        == 0
+    )
 
 
 async def committed_offset(settings: ServiceSettings, topic: str, partition: int = 0) -> int | None:

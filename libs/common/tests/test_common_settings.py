@@ -35,7 +35,7 @@ def test_defaults_without_environment() -> None:
     assert settings.service_name == "examplesvc"
     assert settings.topic_prefix == ""
     assert settings.api_keys == []
-    assert settings.kafka_idempotent_producer is False
+    assert settings.kafka_idempotent_producer is None  # decided from the broker
     assert settings.example_limit == 5
 
 

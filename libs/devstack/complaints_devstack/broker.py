@@ -148,31 +148,41 @@ async def create_topics(
     topics: Iterable[TopicSpec] | None = None,
     prefix: str = "",
     *,
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
     timeout_s: float = 30.0,
 ) -> None:
     """Create each topic (named prefix + spec.name) with its partitions; existing ones are kept.
 
     `topics` defaults to every platform topic and its dead-letter topic. The partitions of an
-    existing topic are not checked or changed.
+    existing topic are not checked or changed. A three-broker Apache Kafka cluster takes
+    replication factor 3 with `min.insync.replicas` 2, as in production (deploy/).
     """
     specs = list(all_topics_with_dead_letters() if topics is None else topics)
+    replication = (replication_factor, min_insync_replicas)
     try:
-        await asyncio.wait_for(_create_topics(bootstrap, specs, prefix), timeout_s)
+        await asyncio.wait_for(_create_topics(bootstrap, specs, prefix, replication), timeout_s)
     except TimeoutError as exc:
         raise EmbeddedBrokerError(
             f"creating topics on {bootstrap} did not finish within {timeout_s} s"
         ) from exc
 
 
-async def _create_topics(bootstrap: str, specs: list[TopicSpec], prefix: str) -> None:
+async def _create_topics(
+    bootstrap: str, specs: list[TopicSpec], prefix: str, replication: tuple[int, int]
+) -> None:
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+    replication_factor, min_insync_replicas = replication
     new_topics = [
         NewTopic(
             prefix + spec.name,
             spec.partitions,
-            1,
-            topic_configs={"retention.ms": str(spec.retention_hours * 3600 * 1000)},
+            replication_factor,
+            topic_configs={
+                "retention.ms": str(spec.retention_hours * 3600 * 1000),
+                "min.insync.replicas": str(min_insync_replicas),
+            },
         )
         for spec in specs
     ]
@@ -190,6 +200,31 @@ async def _create_topics(bootstrap: str, specs: list[TopicSpec], prefix: str) ->
     ]
     if failures:
         raise EmbeddedBrokerError(f"could not create topics on {bootstrap}: {'; '.join(failures)}")
+    await _wait_until_served(bootstrap, [topic.name for topic in new_topics])
+
+
+async def _wait_until_served(bootstrap: str, names: list[str]) -> None:
+    """Wait until the topics are served with a leader for each partition, asked via each server.
+
+    Apache Kafka answers CreateTopics once the controller has committed them; each broker learns of
+    them a moment later, and a client that asks that broker meanwhile is told the topic does not
+    exist (no automatic creation papers over it, as on Tansu, which is done at once).
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    for server in bootstrap.split(","):
+        admin = AIOKafkaAdminClient(bootstrap_servers=server, request_timeout_ms=10000)
+        await admin.start()
+        try:
+            while True:
+                described = await admin.describe_topics(names)
+                if all(
+                    t["error_code"] == 0 and all(p["leader"] >= 0 for p in t["partitions"]) for t in described
+                ):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await admin.close()
 
 
 async def delete_topics(

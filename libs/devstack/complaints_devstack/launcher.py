@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
@@ -32,6 +32,7 @@ import httpx
 
 from complaints_common.api import hash_key
 from complaints_common.events.topics import TopicSpec, all_topics_with_dead_letters
+from complaints_devstack import kafka
 from complaints_devstack._process import (
     ChildServer,
     log_tail,
@@ -59,6 +60,9 @@ DEFAULT_SERVICE_PORTS: Mapping[str, int] = {
     "notifications": 8084,
 }
 SERVICE_ORDER: tuple[str, ...] = tuple(DEFAULT_SERVICE_PORTS)
+# Replica k (2, 3, ...) of a service listens on its port + REPLICA_PORT_STEP * (k - 1).
+REPLICA_PORT_STEP = 10
+BROKERS = ("tansu", "kafka")
 
 _Step = Callable[[], None]
 
@@ -82,10 +86,17 @@ class ServiceSpec:
     port: int
     serve: tuple[str, ...]
     migrate: tuple[str, ...] | None = None
+    # 1 for the first process of a service; 2, 3, ... for further replicas in its consumer groups.
+    replica: int = 1
 
     @property
     def env_prefix(self) -> str:
         return self.name.upper() + "_"
+
+    @property
+    def instance(self) -> str:
+        """The process's own name (logs, pid files): `followup`, `followup-2`, ..."""
+        return self.name if self.replica == 1 else f"{self.name}-{self.replica}"
 
     @property
     def base_url(self) -> str:
@@ -98,12 +109,22 @@ def service_executable(name: str) -> Path:
 
 
 def default_services(environ: Mapping[str, str]) -> list[ServiceSpec]:
-    """The four services in start order, with `COMPLAINTS_<SVC>_PORT` overrides applied."""
+    """The four services in start order, with `COMPLAINTS_<SVC>_PORT` overrides applied, each run
+    `COMPLAINTS_REPLICAS` times (default 1): the replicas share its consumer groups and database,
+    and its outbox relay and timers run in one of them at a time (advisory locks)."""
+    replicas = int(environ.get("COMPLAINTS_REPLICAS") or "1")
+    if replicas < 1:
+        raise LaunchError(f"COMPLAINTS_REPLICAS must be 1 or more, got {replicas}")
     services = []
     for name in SERVICE_ORDER:
         port = int(environ.get(f"COMPLAINTS_{name.upper()}_PORT", DEFAULT_SERVICE_PORTS[name]))
         exe = str(service_executable(name))
-        services.append(ServiceSpec(name, port, serve=(exe, "serve"), migrate=(exe, "migrate")))
+        first = ServiceSpec(name, port, serve=(exe, "serve"), migrate=(exe, "migrate"))
+        services.append(first)
+        services += [
+            replace(first, port=port + REPLICA_PORT_STEP * (k - 1), migrate=None, replica=k)
+            for k in range(2, replicas + 1)
+        ]
     return services
 
 
@@ -151,6 +172,7 @@ class LaunchConfig:
     services: Sequence[ServiceSpec] = ()
     database_url: str | None = None
     kafka_bootstrap: str | None = None
+    broker: str = "tansu"  # the embedded broker: tansu, or kafka (a three-node Apache Kafka cluster)
     pg_port: int = DEFAULT_PG_PORT
     kafka_port: int = DEFAULT_KAFKA_PORT
     api_keys_json: str | None = None  # None: the development key
@@ -163,7 +185,11 @@ class LaunchConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, run_dir: Path = Path(".run")) -> LaunchConfig:
         env = dict(os.environ if environ is None else environ)
+        broker = env.get("COMPLAINTS_BROKER", "tansu").strip().lower() or "tansu"
+        if broker not in BROKERS:
+            raise LaunchError(f"COMPLAINTS_BROKER must be one of {', '.join(BROKERS)}, got {broker!r}")
         return cls(
+            broker=broker,
             run_dir=run_dir,
             services=default_services(env),
             database_url=env.get("COMPLAINTS_DATABASE_URL") or None,
@@ -277,7 +303,7 @@ class Launcher:
         self.config = config
         self.say = _Say(out or sys.stdout)
         self.postgres: EmbeddedPostgres | None = None
-        self.broker: EmbeddedBroker | None = None
+        self.broker: EmbeddedBroker | kafka.EmbeddedKafkaCluster | None = None
         self.database_url = config.database_url or ""
         self.kafka_bootstrap = config.kafka_bootstrap or ""
         self._children: list[_Child] = []
@@ -357,8 +383,17 @@ class Launcher:
             self._start_broker()
         self._check_stop()
         self.say(f"creating {len(self.config.topics)} topics on {self.kafka_bootstrap}")
+        on_kafka = isinstance(self.broker, kafka.EmbeddedKafkaCluster)
+        replicas, min_insync = (kafka.REPLICATION_FACTOR, kafka.MIN_INSYNC_REPLICAS) if on_kafka else (1, 1)
         try:
-            asyncio.run(create_topics(self.kafka_bootstrap, self.config.topics))
+            asyncio.run(
+                create_topics(
+                    self.kafka_bootstrap,
+                    self.config.topics,
+                    replication_factor=replicas,
+                    min_insync_replicas=min_insync,
+                )
+            )
         except Exception as exc:
             raise LaunchError(f"could not create the topics: {exc}") from exc
 
@@ -374,6 +409,12 @@ class Launcher:
         self.database_url = pg.url()
 
     def _start_broker(self) -> None:
+        if self.config.broker == "kafka":
+            reason = kafka.unavailable_reason()
+            if reason is None:
+                self._start_kafka()
+                return
+            self.say(f"Apache Kafka cannot run here ({reason}): using the Tansu broker instead")
         broker = EmbeddedBroker(self.config.kafka_port, log_path=self.config.logs_dir / "broker.log")
         self.say(f"starting the Kafka-protocol broker (Tansu, memory only) on port {broker.port}")
         self.broker = broker
@@ -381,6 +422,21 @@ class Launcher:
         if broker.pid is not None:
             self._pids.record("broker", broker.pid, broker.argv)
         self.kafka_bootstrap = broker.bootstrap_servers
+
+    def _start_kafka(self) -> None:
+        ports = [self.config.kafka_port + i for i in range(3)]
+        cluster = kafka.EmbeddedKafkaCluster(self.config.run_dir / "kafka", broker_ports=ports)
+        self.say(
+            f"starting Apache Kafka {cluster.version} (3 KRaft nodes, data in {cluster.workdir}) "
+            f"on ports {', '.join(map(str, ports))}"
+        )
+        self.broker = cluster
+        _start_server(cluster)
+        for node in cluster.nodes.values():
+            if node.pid is not None:
+                self._pids.record(f"kafka-{node.node_id}", node.pid, node.argv)
+        self.say(f"Apache Kafka started in {cluster.start_seconds:.1f} s")
+        self.kafka_bootstrap = cluster.bootstrap_servers
 
     # -- services -------------------------------------------------------------------------------
 
@@ -448,37 +504,44 @@ class Launcher:
 
     def _start_service(self, spec: ServiceSpec) -> None:
         self._check_stop()
-        self.say(f"starting {spec.name} on {spec.base_url}")
-        child = self._spawn(spec, spec.serve, spec.name)
+        self.say(f"starting {spec.instance} on {spec.base_url}")
+        child = self._spawn(spec, spec.serve, spec.instance)
         self._children.append(child)
-        self._pids.record(spec.name, child.proc.pid, spec.serve)
+        self._pids.record(spec.instance, child.proc.pid, spec.serve)
 
     def _wait_ready(self) -> None:
+        """Until every service's /readyz answers 200: a worker's only once its consumers hold their
+        partitions, so a complaint filed as soon as "up" is printed goes as fast as any later one."""
         pending = list(self._children)
+        why: dict[str, str] = {}
         deadline = time.monotonic() + self.config.ready_timeout
         with httpx.Client(timeout=1.0) as client:
             while pending:
                 for child in list(pending):
                     if child.proc.poll() is not None:
                         raise LaunchError(self._died(child))
-                    if _is_ready(client, child.spec):
-                        self.say(f"{child.spec.name} is ready")
+                    not_ready = _not_ready_reason(client, child.spec)
+                    if not_ready is None:
+                        self.say(f"{child.spec.instance} is ready")
                         pending.remove(child)
+                    else:
+                        why[child.spec.instance] = not_ready
                 if pending and time.monotonic() > deadline:
-                    raise LaunchError(self._not_ready(pending))
+                    raise LaunchError(self._not_ready(pending, why))
                 if pending:
                     self._sleep(0.1)
 
     def _died(self, child: _Child) -> str:
         return (
-            f"{child.spec.name} exited unexpectedly (exit {child.proc.returncode}); "
+            f"{child.spec.instance} exited unexpectedly (exit {child.proc.returncode}); "
             f"log {child.log_path}:\n{log_tail(child.log_path)}"
         )
 
-    def _not_ready(self, pending: list[_Child]) -> str:
+    def _not_ready(self, pending: list[_Child], why: dict[str, str]) -> str:
         parts = [
-            f"{c.spec.name} did not answer {c.spec.base_url}/readyz with 200 within "
-            f"{self.config.ready_timeout} s; log {c.log_path}:\n{log_tail(c.log_path)}"
+            f"{c.spec.instance} did not answer {c.spec.base_url}/readyz with 200 within "
+            f"{self.config.ready_timeout} s (last answer: {why.get(c.spec.instance, 'none')}); "
+            f"log {c.log_path}:\n{log_tail(c.log_path)}"
             for c in pending
         ]
         return "\n".join(parts)
@@ -511,12 +574,13 @@ class Launcher:
         for child in self._children:
             wait_or_kill(child.proc, max(0.0, deadline - time.monotonic()))
             child.log.close()
-            self._pids.forget(child.spec.name)
+            self._pids.forget(child.spec.instance)
         self._children.clear()
         if self.broker is not None:
             self.say("stopping the broker")
             self.broker.stop()
-            self._pids.forget("broker")
+            for name in ("broker", "kafka-1", "kafka-2", "kafka-3"):
+                self._pids.forget(name)
         if self.postgres is not None:
             self.say("stopping PostgreSQL")
             self.postgres.stop()
@@ -559,10 +623,14 @@ class Launcher:
 
     def _infra_lines(self) -> list[str]:
         pg = "embedded, data in " + str(self.postgres.data_dir) if self.postgres else "external"
-        kafka = "embedded Tansu, memory only" if self.broker else "external"
+        broker = "external"
+        if isinstance(self.broker, kafka.EmbeddedKafkaCluster):
+            broker = f"embedded Apache Kafka {self.broker.version}, data in {self.broker.workdir}"
+        elif self.broker is not None:
+            broker = "embedded Tansu, memory only"
         return [
             f"  PostgreSQL     {_mask(self.database_url)}   ({pg})",
-            f"  Kafka          {self.kafka_bootstrap}   ({kafka})",
+            f"  Kafka          {self.kafka_bootstrap}   ({broker})",
             f"  logs           {self.config.logs_dir}/",
         ]
 
@@ -570,7 +638,7 @@ class Launcher:
         self._print_banner(self._infra_lines(), "the infrastructure is up (Ctrl-C stops it)")
 
     def _banner(self) -> None:
-        lines = [f"  {c.spec.name:<14} {c.spec.base_url}" for c in self._children]
+        lines = [f"  {c.spec.instance:<14} {c.spec.base_url}" for c in self._children]
         lines += self._infra_lines() + self._curl_lines()
         self._print_banner(lines, "the platform is up (Ctrl-C stops it)")
 
@@ -600,18 +668,25 @@ class Launcher:
         return lines
 
 
-def _start_server(server: ChildServer) -> None:
+def _start_server(server: ChildServer | kafka.EmbeddedKafkaCluster) -> None:
     try:
         server.start()
     except Exception as exc:
         raise LaunchError(str(exc)) from exc
 
 
-def _is_ready(client: httpx.Client, spec: ServiceSpec) -> bool:
+def _not_ready_reason(client: httpx.Client, spec: ServiceSpec) -> str | None:
+    """None when the service is ready; else why not, as its /readyz problem detail says."""
     try:
-        return client.get(f"{spec.base_url}/readyz").status_code == 200
-    except httpx.HTTPError:
-        return False
+        response = client.get(f"{spec.base_url}/readyz")
+    except httpx.HTTPError as exc:
+        return f"no answer ({type(exc).__name__})"
+    if response.status_code == 200:
+        return None
+    try:
+        return str(response.json().get("detail") or response.status_code)
+    except ValueError:
+        return f"HTTP {response.status_code}"
 
 
 def _mask(url: str) -> str:

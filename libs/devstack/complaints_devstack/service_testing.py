@@ -4,8 +4,9 @@
         response = await client.post("/v1/complaints", json=...)
 
 The schema is migrated first; the app's lifespan starts the producer, relay, consumers and loops
-(mode SERVE), and `client` talks to the app in-process with every scope granted (an API key of
-tenant `crm-test`); `bearer(...)` makes the headers of a person's token from the test issuer.
+(mode SERVE), and once /readyz says ready (consumers hold their partitions) `client` talks to the app
+in-process with every scope granted (an API key of tenant `crm-test`); `bearer(...)` makes the
+headers of a person's token from the test issuer.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ FAST_SETTINGS: dict[str, Any] = {
     "outbox_poll_interval_s": 0.5,
 }
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+READY_TIMEOUT_S = 30.0
 
 
 @functools.cache
@@ -89,4 +91,14 @@ async def running_service(
         async with httpx.AsyncClient(
             transport=transport, base_url="http://test", headers={"X-API-Key": key}
         ) as client:
+            await _until_ready(client)
             yield app, client
+
+
+async def _until_ready(client: httpx.AsyncClient, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """As the launcher does: a worker takes messages at once only when /readyz says so."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while (response := await client.get("/readyz")).status_code != 200:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not ready within {timeout_s} s: {response.text}")
+        await asyncio.sleep(0.05)

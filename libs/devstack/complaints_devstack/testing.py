@@ -10,14 +10,47 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from complaints_common.db import asyncpg_dsn
+from complaints_devstack import kafka
 
 ASYNCPG_SCHEME = "postgresql+asyncpg://"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+BROKER_CHOICES = ("tansu", "kafka", "both")
+
+
+def brokers_under_test(environ: Mapping[str, str]) -> tuple[list[str], str | None]:
+    """The brokers the broker-facing tests run on (`COMPLAINTS_TEST_BROKER`, default both), and one
+    line saying why Apache Kafka was left out when Java or Maven is missing (None otherwise)."""
+    wanted = environ.get("COMPLAINTS_TEST_BROKER", "both").strip().lower() or "both"
+    if wanted not in BROKER_CHOICES:
+        raise ValueError(f"COMPLAINTS_TEST_BROKER must be one of {', '.join(BROKER_CHOICES)}, got {wanted!r}")
+    if wanted == "tansu":
+        return ["tansu"], None
+    reason = None if docker_available() else kafka.unavailable_reason()
+    if reason is None:
+        return (["tansu", "kafka"] if wanted == "both" else ["kafka"]), None
+    if wanted == "kafka":
+        raise RuntimeError(f"COMPLAINTS_TEST_BROKER=kafka, but Apache Kafka cannot run here: {reason}")
+    return ["tansu"], f"Apache Kafka skipped ({reason}): the broker-facing tests run on Tansu only"
+
+
+@dataclass(frozen=True)
+class BrokerUnderTest:
+    """The broker a test runs against: what kind, where, and how its topics are replicated."""
+
+    kind: str
+    bootstrap: str
+    replication_factor: int = 1
+    min_insync_replicas: int = 1
+    # The embedded Apache Kafka cluster, for tests that kill or restart one of its brokers.
+    cluster: kafka.EmbeddedKafkaCluster | None = None
 
 
 def docker_available(timeout_s: float = 3.0) -> bool:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
+from complaints_common.telemetry import continued_trace
 from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
 from complaints_compensation.store import decisions as store
@@ -21,10 +22,15 @@ async def expire_due(runtime: Runtime) -> int:
     async with runtime.db.transaction() as session:
         rows = await reports.expired_vouchers(session, datetime.now(UTC), BATCH)
         for row in rows:
-            await store.update_decision(
-                session, row["id"], voucher_status="expired", voucher_changed_at=datetime.now(UTC)
-            )
-            await recorder.publish_voucher(session, row, "expired", "system", None)
+            with continued_trace(
+                "compensation.voucher expire",
+                row["trace_context"],
+                {"complaints.complaint_id": str(row["complaint_id"])},
+            ):
+                await store.update_decision(
+                    session, row["id"], voucher_status="expired", voucher_changed_at=datetime.now(UTC)
+                )
+                await recorder.publish_voucher(session, row, "expired", "system", None)
     return len(rows)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_compensation.api.routes import (
@@ -34,6 +35,12 @@ SERVICE = ServiceDefinition(
     settings_factory=CompensationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    consumes=(ev.COMPLAINT_CREATED_V1,),
+    publishes=(
+        ev.COMPENSATION_GRANTED_V1,
+        ev.COMPENSATION_DECISION_RECORDED_V1,
+        ev.VOUCHER_CHANGED_V1,
+    ),
     routers=lambda runtime: [
         decision_router(runtime),
         approval_router(runtime),

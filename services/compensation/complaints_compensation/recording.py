@@ -1,8 +1,9 @@
 """Recording a decision and publishing what it causes, in the caller's transaction (the outbox).
 
 Used by the consumer (automatic decisions) and by the REST API (proposals, approvals, vouchers), so a
-decision is written and announced one way only: a grant publishes `compensation.granted`; any other
-status publishes `compensation.decision_recorded` naming the rule that decided it.
+decision is written and announced one way only: every decision taken or changed publishes
+`compensation.decision_recorded` naming the rule that decided it, and a grant also publishes
+`compensation.granted` (what billing and the customer's notification need).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from complaints_common.events.envelope import (
 )
 from complaints_common.messaging import Outbox
 from complaints_common.runtime import Runtime
+from complaints_common.telemetry import current_trace_context
 from complaints_compensation.domain.policy import AUTHORITY_OF_ROLE, VOUCHER_KINDS, Decision, new_voucher_code
 from complaints_compensation.domain.rules import DEFAULT_POLICY_FILE, Policy, Role, load_policy_file
 from complaints_compensation.settings import CompensationSettings
@@ -44,8 +46,12 @@ log = logging.getLogger(__name__)
 DECISIONS = Counter(
     "compensation_decisions_total", "Compensation decisions by status and authority.", ["status", "authority"]
 )
+# Money is counted per currency: each `currency` series is an amount in that currency, so sum or
+# rate within one currency only (there is no conversion; docs/operations.md).
 GRANTED_VALUE = Counter(
-    "compensation_granted_value_total", "Retail value of the compensation granted, by currency.", ["currency"]
+    "compensation_granted_value_total",
+    "Retail value of the compensation granted, in the currency its label names; never sum across currencies.",
+    ["currency"],
 )
 BUDGET_EXCEEDED = Gauge(
     "compensation_budget_exceeded",
@@ -96,6 +102,8 @@ class Recorder:
             "channel": complaint.channel,
             "order_ref": decision.order_ref,
             "decided_at": now,
+            # The complaint's trace, continued when the voucher expires days later.
+            "trace_context": current_trace_context(),
         }
         if decision.status == "granted":
             row |= self._grant_columns(offer, proposed_by, now)
@@ -154,8 +162,11 @@ class Recorder:
             granted_at=row["settled_at"],
         )
         await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
+        await self.publish_recorded(session, row, decided_by=row["granted_by"], at=row["settled_at"])
 
-    async def publish_recorded(self, session: AsyncConnection, row: dict[str, Any], decided_by: str) -> None:
+    async def publish_recorded(
+        self, session: AsyncConnection, row: dict[str, Any], decided_by: str, at: datetime | None = None
+    ) -> None:
         recorded = CompensationDecisionRecordedV1(
             complaint_id=row["complaint_id"],
             client_id=row["client_id"],
@@ -167,7 +178,7 @@ class Recorder:
             policy_version=row["policy_version"],
             reason=(row.get("reason") or None) and str(row["reason"])[:200],
             decided_by=decided_by,
-            decided_at=datetime.now(UTC),
+            decided_at=at or datetime.now(UTC),
         )
         await self.outbox.add(session, Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE))
 

@@ -101,8 +101,10 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     async with runtime.db.transaction() as session:
         from sqlalchemy import text
 
-        rows = (await session.execute(text("SELECT count(*) FROM compensation.outbox"))).scalar_one()
-    assert rows == 1
+        rows = (await session.execute(text("SELECT type FROM compensation.outbox ORDER BY type"))).scalars()
+        types = list(rows)
+    # One grant, announced once: compensation.granted and its decision record.
+    assert types == ["complaints.compensation.decision_recorded.v1", "complaints.compensation.granted.v1"]
 
 
 async def _decide(app: FastAPI, data: ComplaintCreatedV1) -> None:

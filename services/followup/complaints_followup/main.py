@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_followup.api.routes import followup_router
@@ -34,6 +35,18 @@ def build_service(clock: Clock = system_clock) -> ServiceDefinition:
         settings_factory=FollowupSettings,
         metadata=metadata,
         migrations=Path(__file__).parent / "migrations",
+        consumes=(
+            ev.COMPLAINT_CREATED_V1,
+            ev.COMPLAINT_STATUS_CHANGED_V1,
+            ev.COMPLAINT_DEADLINES_CHANGED_V1,
+            ev.COMPENSATION_GRANTED_V1,
+            ev.COMPENSATION_DECISION_RECORDED_V1,
+        ),
+        publishes=(
+            ev.FOLLOWUP_SCHEDULED_V1,
+            ev.FOLLOWUP_DUE_V1,
+            ev.FOLLOWUP_OUTCOME_V1,
+        ),
         routers=lambda runtime: [followup_router(runtime, clock)],
         subscriptions=subscriptions,
         background=lambda runtime: [timer_loop(runtime, clock)],

@@ -150,7 +150,8 @@ async def test_bad_outcomes_are_refused_with_a_problem(followup: Followup) -> No
     not_due = await followup.outcome(scheduled["id"], reached=True, satisfied=True)
     assert not_due.status_code == 409
     inconsistent = await followup.outcome(scheduled["id"], reached=False, csat=3)
-    assert inconsistent.status_code == 422 and inconsistent.json()["type"] == "request-validation-failed"
+    assert inconsistent.status_code == 422
+    assert inconsistent.json()["type"].endswith("/request-validation-failed")
     missing = await followup.outcome(str(uuid4()), reached=False)
     assert missing.status_code == 404 and missing.json()["status"] == 404
     out_of_range = await followup.outcome(scheduled["id"], reached=True, satisfied=True, nps=11)
@@ -193,7 +194,7 @@ async def test_an_agent_sets_a_manual_follow_up_that_fires_and_one_cancelled_tha
 
     await deliver(followup.runtime, status_changed(complaint_id, "x", "resolved", "closed", T0 + 5 * DAY))
     closed = await followup.client.post(f"/v1/complaints/{complaint_id}/followups", json=body)
-    assert closed.status_code == 409 and closed.json()["type"] == "conflict"
+    assert closed.status_code == 409 and closed.json()["type"].endswith("/conflict")
 
 
 async def test_worklist_lists_due_and_overdue_follow_ups_oldest_first_page_by_page(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import Runtime, ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_intake.api.access import access_guard
@@ -47,6 +48,19 @@ SERVICE = ServiceDefinition(
     settings_factory=IntakeSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    consumes=(
+        ev.NOTIFICATION_STATUS_V1,
+        ev.COMPENSATION_GRANTED_V1,
+        ev.COMPENSATION_DECISION_RECORDED_V1,
+        ev.FOLLOWUP_SCHEDULED_V1,
+        ev.FOLLOWUP_DUE_V1,
+        ev.FOLLOWUP_OUTCOME_V1,
+    ),
+    publishes=(
+        ev.COMPLAINT_CREATED_V1,
+        ev.COMPLAINT_STATUS_CHANGED_V1,
+        ev.COMPLAINT_DEADLINES_CHANGED_V1,
+    ),
     # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
     routers=lambda runtime: guarded(runtime),
     subscriptions=subscriptions,

@@ -37,6 +37,7 @@ from complaints_common.db import asyncpg_dsn
 from complaints_common.events.contracts import NotificationStatus
 from complaints_common.loops import periodically, wait_for_wake
 from complaints_common.runtime import Runtime
+from complaints_common.telemetry import continued_trace
 from complaints_notifications.channels.base import Outgoing, PermanentFailure, TransientFailure, Transport
 from complaints_notifications.channels.email import message_id_header
 from complaints_notifications.channels.registry import transports as configured_transports
@@ -123,20 +124,29 @@ class DeliveryWorker:
     async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> None:
         async with self._limit:
             row = claimed.row
-            transport = self._transport(row)
-            started = asyncio.get_running_loop().time()
-            try:
-                reference = await transport.send(self._outgoing(row, thread))
-            except TransientFailure as exc:
-                await self._failed(claimed, str(exc), permanent=False)
-            except PermanentFailure as exc:
-                await self._failed(claimed, str(exc), permanent=True)
-            except Exception as exc:  # a bug or an unexpected library error: retried, never silent
-                log.exception("unexpected delivery error", extra={"message_id": str(row["id"])})
-                await self._failed(claimed, f"unexpected {type(exc).__name__}", permanent=False)
-            else:
-                SEND_SECONDS.labels(row["channel"]).observe(asyncio.get_running_loop().time() - started)
-                await self._sent(claimed, reference)
+            with continued_trace(
+                "notification deliver",
+                row["trace_context"],
+                {"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
+            ):
+                await self._send(claimed, thread)
+
+    async def _send(self, claimed: Claimed, thread: list[UUID]) -> None:
+        row = claimed.row
+        transport = self._transport(row)
+        started = asyncio.get_running_loop().time()
+        try:
+            reference = await transport.send(self._outgoing(row, thread))
+        except TransientFailure as exc:
+            await self._failed(claimed, str(exc), permanent=False)
+        except PermanentFailure as exc:
+            await self._failed(claimed, str(exc), permanent=True)
+        except Exception as exc:  # a bug or an unexpected library error: retried, never silent
+            log.exception("unexpected delivery error", extra={"message_id": str(row["id"])})
+            await self._failed(claimed, f"unexpected {type(exc).__name__}", permanent=False)
+        else:
+            SEND_SECONDS.labels(row["channel"]).observe(asyncio.get_running_loop().time() - started)
+            await self._sent(claimed, reference)
 
     def _transport(self, row: dict[str, Any]) -> Transport:
         return self.transports[Channel(row["channel"])]

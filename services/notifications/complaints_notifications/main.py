@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_notifications.api.routes import message_router
@@ -28,6 +29,13 @@ SERVICE = ServiceDefinition(
     settings_factory=NotificationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    consumes=(
+        ev.COMPLAINT_CREATED_V1,
+        ev.COMPLAINT_STATUS_CHANGED_V1,
+        ev.COMPENSATION_GRANTED_V1,
+        ev.FOLLOWUP_DUE_V1,
+    ),
+    publishes=(ev.NOTIFICATION_STATUS_V1,),
     routers=lambda runtime: [message_router(runtime)],
     subscriptions=subscriptions,
     background=background,

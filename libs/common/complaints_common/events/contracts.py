@@ -204,6 +204,17 @@ class FollowupDueV1(EventData):
     deadline_name: str | None = Field(default=None, max_length=60)
 
 
+class FollowupScheduledV1(EventData):
+    """A satisfaction check was scheduled for the complaint, due at `due_at`. The CRM's journey shows
+    the follow-up as soon as it is planned; `followup.due` says when it fell due."""
+
+    followup_id: UUID
+    customer_id: str = Field(max_length=100)
+    kind: FollowupKind
+    due_at: datetime
+    scheduled_at: datetime
+
+
 class FollowupOutcomeV1(EventData):
     """An agent recorded the call-back: reached or not, satisfied or not. A dissatisfied outcome
     makes intake reopen and escalate the complaint."""

@@ -70,6 +70,7 @@ VOUCHER_CHANGED_V1 = EventContract(
     "compensation.voucher_changed", 1, c.VoucherChangedV1, COMPENSATION_DECIDED
 )
 FOLLOWUP_DUE_V1 = EventContract("followup.due", 1, c.FollowupDueV1, FOLLOWUP_DUE)
+FOLLOWUP_SCHEDULED_V1 = EventContract("followup.scheduled", 1, c.FollowupScheduledV1, FOLLOWUP_DUE)
 FOLLOWUP_OUTCOME_V1 = EventContract("followup.outcome", 1, c.FollowupOutcomeV1, FOLLOWUP_OUTCOME)
 NOTIFICATION_STATUS_V1 = EventContract("notification.status", 1, c.NotificationStatusV1, NOTIFICATION_STATUS)
 API_KEY_CHANGED_V1 = EventContract("platform.api_key_changed", 1, c.ApiKeyChangedV1, API_KEYS)
@@ -83,6 +84,7 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         COMPENSATION_GRANTED_V1,
         COMPENSATION_DECISION_RECORDED_V1,
         VOUCHER_CHANGED_V1,
+        FOLLOWUP_SCHEDULED_V1,
         FOLLOWUP_DUE_V1,
         FOLLOWUP_OUTCOME_V1,
         NOTIFICATION_STATUS_V1,

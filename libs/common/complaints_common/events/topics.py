@@ -39,7 +39,11 @@ COMPENSATION_GRANTED = TopicSpec(
     "compensation.granted", 6, 24 * 7, "Compensation was granted to the customer for a complaint."
 )
 FOLLOWUP_DUE = TopicSpec(
-    "followup.due", 6, 24 * 7, "A follow-up (satisfaction check or deadline watch) fell due."
+    "followup.due",
+    6,
+    24 * 7,
+    "Follow-ups: a satisfaction check was scheduled, or a follow-up (satisfaction check, deadline "
+    "watch, call-back) fell due.",
 )
 
 COMPLAINT_UPDATED = TopicSpec(

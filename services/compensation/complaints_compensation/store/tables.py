@@ -31,6 +31,8 @@ decisions = Table(
     # active | redeemed | expired | clawed_back (only for decisions that carry a voucher)
     Column("voucher_status", Text),
     Column("voucher_changed_at", DateTime(timezone=True)),
+    # The trace of the complaint the decision is for: the expiry loop continues it.
+    Column("trace_context", JSONB, nullable=False, server_default="{}"),
     Column("rule_id", Text, nullable=False),  # the rule that decided (offer, abuse or authority rule)
     Column("offer_rule_id", Text),  # the policy rule that made the offer
     Column("policy_version", Text, nullable=False),

@@ -14,7 +14,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +22,7 @@ from complaints_common.events.contracts import FollowupDueV1
 from complaints_common.events.envelope import FOLLOWUP_DUE_V1, Event
 from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
+from complaints_common.telemetry import continued_trace
 from complaints_followup import metrics
 from complaints_followup.domain.schedule import (
     CancelReason,
@@ -37,7 +37,6 @@ from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import claim_due, lock_customers, recently_surveyed, unclaim
 
 SOURCE = "/complaints/followup"
-tracer = trace.get_tracer(__name__)
 
 
 async def fire_due_timers(runtime: Runtime, clock: Clock, limit: int) -> int:
@@ -97,10 +96,10 @@ async def _write_events(
     scheduled its timer, so a complaint's journey stays one trace even days later."""
     outbox_rows = []
     for row in rows:
-        with tracer.start_as_current_span(
+        with continued_trace(
             "followup.due fire",
-            context=propagate.extract(row["trace_context"]),
-            attributes={"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
+            row["trace_context"],
+            {"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
         ):
             due = FollowupDueV1(
                 complaint_id=row["complaint_id"],

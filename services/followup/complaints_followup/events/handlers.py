@@ -7,6 +7,8 @@
 | complaint.status_changed closed   | every scheduled timer of the complaint is cancelled             |
 | complaint.deadlines_changed       | deadline watches rescheduled or cancelled to match the new set  |
 | compensation.granted              | satisfaction check; the remedy is remembered for the results    |
+
+A satisfaction check newly scheduled is announced as `followup.scheduled` (with its due time).
 | compensation.decision_recorded    | pending_approval/held defers surveys; rejected cancels the check |
 """
 
@@ -24,6 +26,7 @@ from complaints_common.events.contracts import (
     ComplaintCreatedV1,
     ComplaintDeadlinesChangedV1,
     ComplaintStatusChangedV1,
+    FollowupScheduledV1,
 )
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
@@ -31,8 +34,10 @@ from complaints_common.events.envelope import (
     COMPLAINT_CREATED_V1,
     COMPLAINT_DEADLINES_CHANGED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
+    FOLLOWUP_SCHEDULED_V1,
     Event,
 )
+from complaints_common.messaging import Outbox
 from complaints_common.runtime import Runtime
 from complaints_followup.domain.schedule import (
     DEADLINE_KINDS,
@@ -41,6 +46,7 @@ from complaints_followup.domain.schedule import (
     deadline_timers,
     satisfaction_check_due,
 )
+from complaints_followup.events.firing import SOURCE
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store import complaints as known
 from complaints_followup.store.timers import cancel, schedule, sync_deadline_timers
@@ -53,8 +59,9 @@ RESOLVED = "resolved"
 class Scheduler:
     """Turns what happened to a complaint into the timers it needs."""
 
-    def __init__(self, settings: FollowupSettings) -> None:
+    def __init__(self, settings: FollowupSettings, outbox: Outbox) -> None:
         self.settings = settings
+        self.outbox = outbox
 
     async def on_complaint_created(self, session: AsyncConnection, event: Event[Any]) -> None:
         data: ComplaintCreatedV1 = event.data
@@ -135,7 +142,7 @@ class Scheduler:
         if row is None or row["customer_id"] is None or row["client_id"] is None or row["status"] == CLOSED:
             return
         delay = timedelta(seconds=self.settings.satisfaction_delay_s)
-        await schedule(
+        timer = await schedule(
             session,
             client_id=row["client_id"],
             complaint_id=row["complaint_id"],
@@ -145,6 +152,16 @@ class Scheduler:
             team=self.settings.default_team,
             agent_id=row["agent_id"],
         )
+        if timer is not None:
+            scheduled = FollowupScheduledV1(
+                complaint_id=timer["complaint_id"],
+                followup_id=timer["id"],
+                customer_id=timer["customer_id"],
+                kind=timer["kind"],
+                due_at=timer["due_at"],
+                scheduled_at=timer["created_at"],
+            )
+            await self.outbox.add(session, Event(FOLLOWUP_SCHEDULED_V1, scheduled, SOURCE))
 
     async def sync_deadlines(self, session: AsyncConnection, row: dict[str, Any] | None) -> None:
         """Deadline watches follow the newest set of due times while the complaint is open."""
@@ -165,7 +182,7 @@ class Scheduler:
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
-    scheduler = Scheduler(cast(FollowupSettings, runtime.settings))
+    scheduler = Scheduler(cast(FollowupSettings, runtime.settings), runtime.outbox)
     return [
         Subscription(COMPLAINT_CREATED_V1, scheduler.on_complaint_created),
         Subscription(COMPLAINT_STATUS_CHANGED_V1, scheduler.on_status_changed),

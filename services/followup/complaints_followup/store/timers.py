@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from opentelemetry import propagate
 from sqlalchemy import ColumnElement, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.telemetry import current_trace_context
 from complaints_followup.domain.schedule import (
     DEADLINE_KINDS,
     CancelReason,
@@ -82,19 +82,13 @@ async def schedule(
         customer_id=customer_id,
         kind=kind,
         due_at=due_at,
-        trace_context=_current_trace_context(),
+        trace_context=current_trace_context(),
         attempt=attempt,
         reason_key=reason_key,
         **details,
     )
     row = (await session.execute(_SCHEDULE_IF_NEW_RETURNING, timer)).first()
     return dict(row._mapping) if row else None
-
-
-def _current_trace_context() -> dict[str, str]:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
 
 
 async def cancel(
@@ -132,7 +126,7 @@ async def sync_deadline_timers(
     await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, *gone)
     if not wanted:
         return
-    trace_context = _current_trace_context()
+    trace_context = current_trace_context()
     rows = [
         _timer(
             client_id=client_id,

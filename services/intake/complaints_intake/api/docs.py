@@ -8,6 +8,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details.",
     "required": ["type", "title", "status"],
+    # Extension members (RFC 9457 §3.2), e.g. the complaint a 409 points at.
+    "additionalProperties": True,
     "properties": {
         "type": {"type": "string", "description": "What kind of problem; stable, for code to branch on."},
         "title": {"type": "string"},

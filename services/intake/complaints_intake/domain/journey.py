@@ -18,6 +18,7 @@ from complaints_common.events.contracts import (
     FollowupDueV1,
     FollowupOutcomeKind,
     FollowupOutcomeV1,
+    FollowupScheduledV1,
     Money,
     NotificationStatusV1,
     OfferKind,
@@ -87,7 +88,9 @@ def on_decision(journey: Journey, data: CompensationDecisionRecordedV1) -> Journ
     return journey.model_copy(update={"compensation": step})
 
 
-def on_followup_due(journey: Journey, data: FollowupDueV1) -> Journey:
+def on_followup_due(journey: Journey, data: FollowupDueV1 | FollowupScheduledV1) -> Journey:
+    """A satisfaction check scheduled (followup.scheduled) or fallen due: shown with its due time
+    until its outcome is recorded."""
     if data.kind != "satisfaction_check":
         return journey
     if journey.followup is not None and journey.followup.status == "done":

@@ -18,6 +18,7 @@ from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
     FOLLOWUP_DUE_V1,
     FOLLOWUP_OUTCOME_V1,
+    FOLLOWUP_SCHEDULED_V1,
     NOTIFICATION_STATUS_V1,
     Event,
 )
@@ -75,6 +76,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(NOTIFICATION_STATUS_V1, on_notification),
         Subscription(COMPENSATION_GRANTED_V1, journey_only(j.on_granted)),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, journey_only(j.on_decision)),
+        Subscription(FOLLOWUP_SCHEDULED_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_DUE_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_OUTCOME_V1, on_followup_outcome),
     ]

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.telemetry import current_trace_context
 from complaints_notifications.domain.messages import Recipient
 from complaints_notifications.store.tables import (
     COMPOSE_LOCK_SPACE,
@@ -75,6 +76,7 @@ async def queue_message(
             kind=kind,
             channel="pending",
             data=data,
+            trace_context=current_trace_context(),
             status=AWAITING_RECIPIENT,
         )
         .on_conflict_do_nothing()

@@ -68,6 +68,9 @@ messages = Table(
     Column("html", Text),
     # The event's data, kept until the message can be composed (the recipient may arrive later).
     Column("data", JSONB, nullable=False),
+    # The trace context of the event that asked for the message: sending it, even after retries,
+    # continues the complaint's trace, so notification.status stays in it.
+    Column("trace_context", JSONB, nullable=False, server_default="{}"),
     # awaiting_recipient -> queued -> sending -> sent | queued (retry) | failed | dead_lettered
     Column("status", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
