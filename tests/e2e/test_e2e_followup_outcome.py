@@ -10,6 +10,8 @@ from uuid import uuid4
 
 import pytest
 
+from complaints_devstack.service_testing import bearer
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "docs/examples/complaint.json").read_text())
@@ -24,7 +26,9 @@ async def test_a_dissatisfied_call_back_reopens_and_escalates_the_complaint_in_i
         assert filed.status_code == 201, filed.text
         complaint_id = filed.json()["id"]
         resolved = await intake.post(
-            f"/v1/complaints/{complaint_id}/transitions", json={"action": "resolve", "actor": "agent-17"}
+            f"/v1/complaints/{complaint_id}/transitions",
+            json={"action": "resolve"},
+            headers=bearer("crm-e2e", "agent-17", "agent"),
         )
         assert resolved.status_code == 200, resolved.text
         assert resolved.json()["status"] == "resolved"
@@ -37,10 +41,11 @@ async def test_a_dissatisfied_call_back_reopens_and_escalates_the_complaint_in_i
     due = await wait_for(satisfaction_check_due)
     assert due, "the satisfaction check never fell due"
 
-    async with platform.client("followup") as followup:
+    # The agent who made the call is the token's person, never a body field.
+    async with platform.client("followup", bearer("crm-e2e", "agent-17", "agent")) as followup:
         recorded = await followup.post(
             f"/v1/followups/{due['id']}/outcome",
-            json={"reached": True, "satisfied": False, "csat": 1, "nps": 0, "agent_id": "agent-17"},
+            json={"reached": True, "satisfied": False, "csat": 1, "nps": 0},
         )
         assert recorded.status_code == 200, recorded.text
         assert recorded.json()["outcome"] == "dissatisfied"

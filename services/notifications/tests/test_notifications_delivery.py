@@ -34,7 +34,7 @@ from complaints_common.events.envelope import (
     FOLLOWUP_DUE_V1,
     Event,
 )
-from complaints_devstack.service_testing import running_service
+from complaints_devstack.service_testing import bearer, running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 from complaints_notifications.main import SERVICE
 from complaints_notifications.settings import NotificationSettings
@@ -86,10 +86,11 @@ async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0)
         await asyncio.sleep(0.05)
 
 
-def created(complaint_id: UUID, **customer: Any) -> Event[ComplaintCreatedV1]:
+def created(complaint_id: UUID, confidential: bool = False, **customer: Any) -> Event[ComplaintCreatedV1]:
     data = ComplaintCreatedV1.model_validate(
         {
             "complaint_id": complaint_id,
+            "confidential": confidential,
             "reference": "CMP-TEST-0001",
             "client_id": "crm-test",
             "customer": {"customer_id": "CUST-9", "name": "Ivan Petrov", **customer},
@@ -214,6 +215,26 @@ async def test_email_in_the_customers_language_once_threaded_with_the_voucher(
 
 async def _received(mailbox: Any, count: int) -> bool:
     return len(mailbox.received) >= count
+
+
+async def test_a_confidential_complaints_messages_need_the_confidential_scope(
+    database_url: str, kafka_bootstrap: str, topics: str
+) -> None:
+    complaint_id = uuid4()
+    async with notifications(database_url, kafka_bootstrap, topics) as (app, client):
+        await publish(app, created(complaint_id, confidential=True, email="secret@example.com"))
+        assert await eventually(lambda: messages(client, complaint_id)), "nothing recorded"
+        agent, supervisor = bearer("crm-test", "agent-1", "agent"), bearer("crm-test", "sup-1", "supervisor")
+        hidden = await client.get(f"/v1/complaints/{complaint_id}/messages", headers=agent)
+        assert hidden.status_code == 404, "without the confidential scope, as if there were none"
+        listed = await client.get("/v1/customers/CUST-9/deliveries", headers=agent)
+        assert "secret@example.com" not in listed.text
+        seen = await client.get(f"/v1/complaints/{complaint_id}/messages", headers=supervisor)
+        assert seen.status_code == 200 and seen.json()[0]["recipient"] == "secret@example.com"
+        other = await client.get(
+            f"/v1/complaints/{complaint_id}/messages", headers=bearer("crm-other", "sup-1", "supervisor")
+        )
+        assert other.status_code == 404, "another client's complaint answers like a missing one"
 
 
 async def test_sms_retried_then_dead_lettered_then_replayed_with_the_same_key(
