@@ -1,8 +1,8 @@
 """Tenants: the CRM client on every message, a per-client customer index; the copy of the issued
 API keys
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-12-01 12:00:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 from complaints_common.db import schema_metadata
 from complaints_common.keys import api_keys_table
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
