@@ -46,6 +46,17 @@ NOT_PER_RESOURCE: dict[tuple[str, str, str], int] = {
     ("intake", "POST", "/v1/complaints"): 201,  # files A's own complaint
     ("intake", "POST", "/v1/admin/api-keys"): 403,  # a key for B's client
     ("compensation", "PUT", "/v1/policy"): 403,  # the platform's policy: an operator's only
+    ("intake", "PUT", "/v1/deadline-profiles/selection"): 200,  # A's own choice of profiles
+    ("intake", "POST", "/v1/customers/{customer_id}/erasure"): 202,  # A's own customer of that id
+}
+
+
+# Listings whose query has required parameters: the values A asks for (B's rows must not be in them).
+REQUIRED_QUERY = {
+    (
+        "intake",
+        "/v1/reports/complaints-return",
+    ): "?regime=uk-fca&from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
 }
 
 
@@ -154,6 +165,7 @@ async def test_tenant_a_never_reaches_tenant_bs_resources_through_any_documented
                     url = path
                     for name in params:
                         url = url.replace("{" + name + "}", str(b[name]))
+                    url += REQUIRED_QUERY.get((service, path), "")
                     body = example_body(operation, spec)
                     response = await call(client, method.upper(), url, body)
                     checked[label] = response.status_code
