@@ -21,12 +21,20 @@ def declared_query_parameters(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
+# Per route, computed on its first request: routes live as long as the app, and walking the
+# dependency tree on every request would be work repeated on the hot path.
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
 async def refuse_unknown_query_parameters(request: Request) -> None:
     """A dependency for routers whose query strings are filters."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    unknown = sorted(set(request.query_params) - declared_query_parameters(route.dependant))
+    declared = _DECLARED.get(id(route))
+    if declared is None:
+        declared = _DECLARED[id(route)] = declared_query_parameters(route.dependant)
+    unknown = sorted(set(request.query_params) - declared)
     if unknown:
         raise RequestValidationError(
             [
