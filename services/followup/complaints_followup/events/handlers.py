@@ -156,6 +156,7 @@ class Scheduler:
         if timer is not None:
             scheduled = FollowupScheduledV1(
                 complaint_id=timer["complaint_id"],
+                client_id=timer["client_id"],
                 followup_id=timer["id"],
                 customer_id=timer["customer_id"],
                 kind=timer["kind"],
