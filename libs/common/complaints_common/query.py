@@ -21,9 +21,10 @@ def declared_query_parameters(dependant: Dependant) -> frozenset[str]:
     return frozenset(names)
 
 
-# Per route, computed on its first request: routes live as long as the app, and walking the
-# dependency tree on every request would be work repeated on the hot path.
-_DECLARED: dict[int, frozenset[str]] = {}
+# Kept on the route itself, computed on its first request: walking the dependency tree on every
+# request would be work repeated on the hot path. (Not a dict keyed by id(route): an id is reused once
+# an app's routes are freed, as tests create and drop apps; Starlette routes are not hashable.)
+_DECLARED = "complaints_declared_query_parameters"
 
 
 async def refuse_unknown_query_parameters(request: Request) -> None:
@@ -31,9 +32,10 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    declared = _DECLARED.get(id(route))
+    declared: frozenset[str] | None = getattr(route, _DECLARED, None)
     if declared is None:
-        declared = _DECLARED[id(route)] = declared_query_parameters(route.dependant)
+        declared = declared_query_parameters(route.dependant)
+        setattr(route, _DECLARED, declared)
     unknown = sorted(set(request.query_params) - declared)
     if unknown:
         raise RequestValidationError(
