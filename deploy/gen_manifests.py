@@ -731,23 +731,16 @@ def network_policies(svc: ServiceSpec) -> list[dict[str, Any]]:
             {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
-                "metadata": {"name": f"{svc.name}-egress-providers", "labels": app_labels(svc)},
+                "metadata": {"name": f"{svc.name}-egress-providers", "labels": labels(svc, "worker")},
                 "spec": {
-                    "podSelector": {
-                        "matchLabels": {"app.kubernetes.io/name": svc.name},
-                        "matchExpressions": [
-                            {
-                                "key": "app.kubernetes.io/component",
-                                "operator": "In",
-                                "values": ["api", "worker"],
-                            }
-                        ],
-                    },
+                    # Only the worker sends (its delivery loop); the API queues messages in the database.
+                    "podSelector": {"matchLabels": selector(svc, "worker")},
                     "policyTypes": ["Egress"],
                     "egress": [
                         {
-                            # SMTP submission, the SMS provider and CRM webhooks on the internet;
-                            # private and link-local ranges (cloud metadata) stay closed.
+                            # SMTP submission (587 STARTTLS, 465 implicit TLS), the SMS provider and
+                            # CRM webhooks on the internet; private and link-local ranges (cloud
+                            # metadata) stay closed.
                             "to": [
                                 {
                                     "ipBlock": {
@@ -764,6 +757,7 @@ def network_policies(svc: ServiceSpec) -> list[dict[str, Any]]:
                             ],
                             "ports": [
                                 {"protocol": "TCP", "port": 587},
+                                {"protocol": "TCP", "port": 465},
                                 {"protocol": "TCP", "port": 443},
                             ],
                         }
@@ -774,7 +768,25 @@ def network_policies(svc: ServiceSpec) -> list[dict[str, Any]]:
     return policies
 
 
-def ingress(svc: ServiceSpec) -> dict[str, Any]:
+ADMIN_PREFIX = "/v1/admin"
+
+
+def public_prefixes(paths: Iterable[str]) -> list[str]:
+    """`/v1/<resource>` for every resource of the API but the admin routes: NGINX cannot exclude a
+    path, so the public ones are listed (a resource added to intake's API is added here by the
+    generator, and tests/deploy fails until the output is regenerated)."""
+    prefixes = {"/".join(path.split("/")[:3]) for path in paths if path.startswith("/v1/")}
+    return sorted(prefix for prefix in prefixes if prefix != ADMIN_PREFIX)
+
+
+def intake_api_paths() -> list[str]:
+    """The paths of intake's OpenAPI document, from its code (no server is started)."""
+    from complaints_intake.main import SERVICE
+
+    return list(SERVICE.create_app().openapi()["paths"])
+
+
+def ingress(svc: ServiceSpec, public_prefixes: list[str]) -> dict[str, Any]:
     backend = {"service": {"name": f"{svc.name}-api", "port": {"name": "http"}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -791,10 +803,14 @@ def ingress(svc: ServiceSpec) -> dict[str, Any]:
                 {
                     "host": "complaints.example.com",
                     "http": {
-                        # Only the versioned API and its description: /healthz, /readyz and
-                        # /metrics stay inside the cluster.
+                        # The CRMs' API and its description, one prefix per resource of the API:
+                        # /v1/admin (issuing keys), /healthz, /readyz and /metrics stay inside the
+                        # cluster (operators reach them through the internal Service).
                         "paths": [
-                            {"path": "/v1", "pathType": "Prefix", "backend": backend},
+                            *(
+                                {"path": path, "pathType": "Prefix", "backend": backend}
+                                for path in public_prefixes
+                            ),
                             {"path": "/openapi.json", "pathType": "Exact", "backend": backend},
                         ]
                     },
@@ -833,7 +849,7 @@ def service_component(svc: ServiceSpec) -> dict[str, str]:
     if policies:
         files["networkpolicies.yaml"] = policies
     if svc.public_api:
-        files["ingress.yaml"] = [ingress(svc)]
+        files["ingress.yaml"] = [ingress(svc, public_prefixes(intake_api_paths()))]
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
