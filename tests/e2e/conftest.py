@@ -181,7 +181,9 @@ async def platform(
 
 
 @pytest.fixture
-async def intake_without_broker(database_url: str, tmp_path: Path) -> AsyncIterator[tuple[Platform, EmbeddedBroker]]:
+async def intake_without_broker(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Platform, EmbeddedBroker]]:
     """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), migrated but
     not started, and a Tansu broker of their own that is not started either: an outage that is real
     while the session's broker keeps serving every other test."""

@@ -33,6 +33,7 @@ from complaints_common.events.envelope import (
     decode_event,
     headers_dict,
 )
+from complaints_common.events.ids import caused_by
 from complaints_common.events.topics import DEAD_LETTER_SUFFIX
 from complaints_common.kafka import new_consumer
 from complaints_common.messaging import Inbox
@@ -58,11 +59,15 @@ class Subscription:
 async def apply_once(
     db: Database, inbox: Inbox, group: str, topic: str, event: Event[Any], handler: Handler
 ) -> bool:
-    """Claim the event in the inbox and run the handler in one transaction; False for a redelivery."""
+    """Claim the event in the inbox and run the handler in one transaction; False for a redelivery.
+
+    The events the handler makes get ids derived from this event's (complaints_common.events.ids),
+    so handling it again after a restore emits what downstream inboxes already hold."""
     async with db.transaction() as session:
         if not await inbox.claim(session, group, event.id, topic):
             return False
-        await handler(session, event)
+        with caused_by(event.id, f"{group}/{event.contract.ce_type}"):
+            await handler(session, event)
         return True
 
 

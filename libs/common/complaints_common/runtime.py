@@ -270,7 +270,6 @@ class ServiceDefinition:
             await _finish(tasks)
             await runtime.stop()
 
-
     async def _run_worker(self, runtime: Runtime, stop: asyncio.Event) -> None:
         """Connect the producer (however long the broker is away), then run every loop supervised."""
         await runtime.connect_producer(stop)

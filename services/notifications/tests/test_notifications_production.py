@@ -44,7 +44,7 @@ def test_the_service_does_not_start_in_production_without_real_channels() -> Non
         **{k: v for k, v in os.environ.items() if not k.startswith("NOTIFICATIONS_")},
         "NOTIFICATIONS_PRODUCTION": "true",
     }
-    done = subprocess.run(  # noqa: S603 - our own console script
+    done = subprocess.run(
         [str(exe), "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode != 0
