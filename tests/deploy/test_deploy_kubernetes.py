@@ -35,6 +35,8 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject-v1alpha1.schema.json",
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "strimzi-kafkatopic-v1beta2.schema.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring-prometheusrule-v1.schema.json",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring-podmonitor-v1.schema.json",
 }
 SERVICES = ("intake", "compensation", "followup", "notifications")
 OVERLAYS = ("dev", "prod")

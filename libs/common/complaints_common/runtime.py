@@ -40,7 +40,7 @@ from complaints_common.kafka import new_producer, probe_broker
 from complaints_common.keys import key_loader, key_subscription
 from complaints_common.loops import BackgroundLoop, sleep_or_stop, supervise
 from complaints_common.messaging import Inbox, Outbox
-from complaints_common.relay import OutboxRelay, republish_since
+from complaints_common.relay import OutboxRelay, backlog_gauges, republish_since
 from complaints_common.settings import ServiceSettings
 from complaints_common.telemetry import setup_logging, setup_telemetry, shutdown_telemetry
 from complaints_common.text_input import refuse_control_characters
@@ -180,7 +180,7 @@ class ServiceDefinition:
 
     def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
         relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
-        loops: list[BackgroundLoop] = [relay.run]
+        loops: list[BackgroundLoop] = [relay.run, backlog_gauges(runtime.db, runtime.schema)]
         probes = [relay.not_ready]
         subscriptions = self.checked_subscriptions(runtime)
         if subscriptions:
