@@ -23,8 +23,14 @@ from pathlib import Path
 from uuid import uuid4
 
 from complaints_common.events.contracts import ComplaintCreatedV1
-from complaints_compensation.domain.policy import CustomerHistory, Decision, decide, frontline_options, judge
-from complaints_compensation.domain.policy import wants_options
+from complaints_compensation.domain.policy import (
+    CustomerHistory,
+    Decision,
+    decide,
+    frontline_options,
+    judge,
+    wants_options,
+)
 from complaints_compensation.domain.rules import Policy, load_policy_file
 
 SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cfpb-complaints-sample.csv"

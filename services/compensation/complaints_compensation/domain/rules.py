@@ -189,7 +189,8 @@ class CustomerValue(Strict):
     tier_factors: dict[str, Annotated[Decimal, Field(ge=1, le=5)]] = Field(default_factory=dict)
     tenure_factors: list[TenureFactor] = Field(default_factory=list, max_length=20)
     frontline_authority: dict[str, Annotated[Decimal, Field(ge=1, le=5)]] = Field(
-        default_factory=dict, description="Agent limit multiplier per tier (supervisors' limits are not changed)."
+        default_factory=dict,
+        description="Agent limit multiplier per tier (supervisors' limits are not changed).",
     )
     max_factor: Annotated[Decimal, Field(ge=1, le=5)] = Decimal("2")
 
