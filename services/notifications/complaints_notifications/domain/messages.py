@@ -109,7 +109,9 @@ class Owner:
 SUPERVISOR_KINDS = frozenset({MessageKind.ESCALATED})
 
 
-def next_contact(deadlines: list[dict[str, Any]] | tuple[dict[str, Any], ...], now: datetime, within: timedelta) -> str:
+def next_contact(
+    deadlines: list[dict[str, Any]] | tuple[dict[str, Any], ...], now: datetime, within: timedelta
+) -> str:
     """The day the customer will next hear from us: the complaint's earliest open due time still
     ahead, and never later than `within` (the progress update keeps that promise)."""
     latest = now + within

@@ -54,7 +54,29 @@ async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipien
         reference=row.reference,
         confidential=row.confidential,
         contact=dict(row.contact),
+        deadlines=tuple(row.deadlines or ()),
     )
+
+
+async def update_recipient(session: AsyncConnection, complaint_id: UUID, **values: Any) -> None:
+    await session.execute(
+        update(recipients).where(recipients.c.complaint_id == complaint_id).values(**values)
+    )
+
+
+async def silent_open_complaints(
+    session: AsyncConnection, told_before: datetime, batch: int
+) -> list[dict[str, Any]]:
+    """Open complaints whose customer has heard nothing since `told_before`; replicas skip each
+    other's locked rows."""
+    query = (
+        select(recipients.c.complaint_id, recipients.c.client_id, recipients.c.progress_updates)
+        .where(recipients.c.open, recipients.c.last_told_at < told_before)
+        .order_by(recipients.c.last_told_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return [dict(row._mapping) for row in await session.execute(query)]
 
 
 async def queue_message(
