@@ -66,7 +66,11 @@ async def test_an_agent_gives_options_and_records_the_customers_choice(
     again = await client.post(url, json={"option_id": "retail.defective"}, headers=agent)
     assert again.status_code == 409
     closed = (await client.get(f"/v1/complaints/{data.complaint_id}/options")).json()
-    assert (closed["status"], closed["chosen_option"], closed["closed_by"]) == ("chosen", "option.refund", "agent-3")
+    assert (closed["status"], closed["chosen_option"], closed["closed_by"]) == (
+        "chosen",
+        "option.refund",
+        "agent-3",
+    )
     assert await outbox_types(app, data.complaint_id) == [
         "complaints.compensation.options_offered.v1",
         "complaints.compensation.decision_recorded.v1",
@@ -80,7 +84,11 @@ async def test_a_proposal_above_authority_waits_and_unchosen_options_lapse_to_th
     app, client = compensation
     proposed_over = complaint(category="speed", stake="40.00", tags=["industry:telecom"], agent_id="agent-4")
     await _decide(app, proposed_over)
-    offer = {"kind": "fixed_credit", "description": "A credit.", "value": {"amount": "150.00", "currency": "EUR"}}
+    offer = {
+        "kind": "fixed_credit",
+        "description": "A credit.",
+        "value": {"amount": "150.00", "currency": "EUR"},
+    }
     proposal = await client.post(
         f"/v1/complaints/{proposed_over.complaint_id}/proposals",
         json={"offer": offer},
@@ -126,5 +134,8 @@ async def test_without_an_agent_the_automatic_grant_stays_and_a_valued_customer_
     second = (await client.get(f"/v1/complaints/{gold.complaint_id}/decision")).json()
     assert first["status"] == second["status"] == "granted"
     # 25% of 100 = 25.00; gold (1.3) with over ten years (1.2): 1.56 times as much.
-    assert (Decimal(first["value_amount"]), Decimal(second["value_amount"])) == (Decimal("25.00"), Decimal("39.00"))
+    assert (Decimal(first["value_amount"]), Decimal(second["value_amount"])) == (
+        Decimal("25.00"),
+        Decimal("39.00"),
+    )
     assert second["offer"]["description"].startswith("Купон"), "the offer in the customer's language"
