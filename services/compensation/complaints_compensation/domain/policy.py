@@ -159,6 +159,7 @@ def customer_factor(
 
 def _amount(spec: Value, stake: Money | None, factor: Decimal) -> Decimal:
     """A value, floor and cap scaled by what the customer is worth (statutory ones are not)."""
+    factor = factor if spec.by_customer_value else Decimal(1)
     if spec.fixed is not None:
         value = spec.fixed * factor
     else:

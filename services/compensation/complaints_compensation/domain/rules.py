@@ -80,6 +80,13 @@ class Value(Strict):
     percent_of_stake: Annotated[Decimal, Field(ge=0, le=1000)] | None = None
     minimum: Amount = Decimal("0")
     maximum: Amount | None = None
+    by_customer_value: bool = Field(
+        default=True,
+        description=(
+            "Whether the customer's value factor (customer_value) scales it; false for what is owed "
+            "as it is, such as the money at stake refunded."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_basis(self) -> Value:
@@ -99,12 +106,12 @@ def _check_description(description: str) -> str:
     """Refused at load or PUT, rather than failing a decision later."""
     try:
         fields = [f for _, f, spec, conv in string.Formatter().parse(description) if f is not None]
+        unknown = sorted(set(fields) - DESCRIPTION_FIELDS)
+        if unknown:
+            raise ValueError(f"the description names unknown placeholders: {', '.join(unknown)}")
         description.format(value=Decimal("1.00"), currency="EUR", trouble=Decimal("1.00"))
-    except (ValueError, IndexError, KeyError, AttributeError) as exc:
+    except (IndexError, KeyError, AttributeError) as exc:
         raise ValueError(f"the description cannot be filled in: {exc}") from exc
-    unknown = sorted(set(fields) - DESCRIPTION_FIELDS)
-    if unknown:
-        raise ValueError(f"the description names unknown placeholders: {', '.join(unknown)}")
     return description
 
 
