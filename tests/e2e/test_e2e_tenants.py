@@ -111,7 +111,13 @@ async def seed_tenant_b(platform: Any) -> dict[str, Any]:
 
         decision = await until(decided)
         assert decision and decision["status"] == "granted" and decision["voucher_code"], decision
-        followups = await until(lambda: _json_list(followup, f"/v1/complaints/{complaint_id}/followups"))
+
+        async def satisfaction_check() -> list[dict[str, Any]]:
+            # The grant's satisfaction check: it stays (a deadline watch ends when its deadline is met).
+            found = await _json_list(followup, f"/v1/complaints/{complaint_id}/followups")
+            return [f for f in found if f["kind"] == "satisfaction_check"]
+
+        followups = await until(satisfaction_check)
         messages = await until(lambda: _json_list(notifications, f"/v1/complaints/{complaint_id}/messages"))
         assert followups and messages
     async with platform.client("intake", B_ADMIN) as admin:

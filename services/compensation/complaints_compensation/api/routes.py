@@ -185,15 +185,17 @@ def decision_router(runtime: Runtime) -> APIRouter:
             except IntegrityError as exc:
                 raise Conflict("The complaint or its order already has a compensation.") from exc
             assert decision_id is not None
-            # The agent's own offer instead of the options: the customer's options close with it.
-            await option_store.close(
-                session,
-                complaint_id,
-                status="proposed",
-                closed_by=principal.actor_id,
-                closed_at=now,
-                decision_id=decision_id,
-            )
+            # The agent's own offer instead of the options: the customer's options close with it
+            # (unless an abuse rule refused it: then they stay, for another choice or the lapse).
+            if decision.status != "refused":
+                await option_store.close(
+                    session,
+                    complaint_id,
+                    status="proposed",
+                    closed_by=principal.actor_id,
+                    closed_at=now,
+                    decision_id=decision_id,
+                )
             row = await store.decision_by_id(session, principal.client, decision_id)
         return DecisionView.model_validate(row)
 
@@ -296,15 +298,17 @@ def option_router(runtime: Runtime) -> APIRouter:
             except IntegrityError as exc:
                 raise Conflict("The complaint or its order already has a compensation.") from exc
             assert decision_id is not None
-            await option_store.close(
-                session,
-                complaint_id,
-                status="chosen",
-                chosen_option=body.option_id,
-                closed_by=principal.actor_id,
-                closed_at=now,
-                decision_id=decision_id,
-            )
+            # Refused by an abuse rule meanwhile (recorded, naming the rule): the options stay open.
+            if decision.status != "refused":
+                await option_store.close(
+                    session,
+                    complaint_id,
+                    status="chosen",
+                    chosen_option=body.option_id,
+                    closed_by=principal.actor_id,
+                    closed_at=now,
+                    decision_id=decision_id,
+                )
             decided = await store.decision_by_id(session, principal.client, decision_id)
         return DecisionView.model_validate(decided)
 

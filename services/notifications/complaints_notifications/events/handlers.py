@@ -52,6 +52,7 @@ from complaints_notifications.store.messages import (
     lock_complaint,
     queue_message,
     recipient_of,
+    record_state,
     save_recipient,
     set_composed,
     update_recipient,
@@ -207,20 +208,27 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 
     async def on_status_changed(session: AsyncConnection, event: Event[Any]) -> None:
         data = event.data.model_dump(mode="json")
-        # The due times before the message is composed: it names the next contact from them.
-        await update_recipient(
+        # The compose lock before the recipient's row, the order the progress loop takes them in;
+        # the due times before the message is composed: it names the next contact from them.
+        await lock_complaint(session, event.data.complaint_id)
+        await record_state(
             session,
             event.data.complaint_id,
-            deadlines=data["deadlines"],
-            open=data["to_status"] not in ("resolved", "closed"),
+            event.data.client_id,
+            event.data.customer_id,
+            data["deadlines"],
+            data["to_status"] not in ("resolved", "closed"),
         )
         kind = status_update_kind(data)
         if kind is not None:
             await record(session, event, kind)
 
     async def on_deadlines_changed(session: AsyncConnection, event: Event[Any]) -> None:
+        await lock_complaint(session, event.data.complaint_id)
         deadlines = [d.model_dump(mode="json") for d in event.data.deadlines]
-        await update_recipient(session, event.data.complaint_id, deadlines=deadlines)
+        recipient = await recipient_of(session, event.data.complaint_id)
+        customer_id = recipient.customer_id if recipient else ""
+        await record_state(session, event.data.complaint_id, event.data.client_id, customer_id, deadlines)
 
     async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
         await forget_customer(session, event.data.complaint_id)

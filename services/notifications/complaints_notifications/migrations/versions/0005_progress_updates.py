@@ -42,6 +42,11 @@ def upgrade() -> None:
         sa.Column("progress_updates", sa.Integer(), server_default="0", nullable=False),
         schema=SCHEMA,
     )
+    op.add_column(
+        "recipients",
+        sa.Column("filed", sa.Boolean(), server_default=sa.text("true"), nullable=False),
+        schema=SCHEMA,
+    )
     # Complaints already known count from now: none gets a progress update at once after the upgrade.
     op.execute("UPDATE notifications.recipients SET last_told_at = now()")
     op.create_index(
@@ -55,5 +60,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_recipients_open_last_told", table_name="recipients", schema=SCHEMA)
-    for column in ("progress_updates", "last_told_at", "open", "deadlines"):
+    for column in ("filed", "progress_updates", "last_told_at", "open", "deadlines"):
         op.drop_column("recipients", column, schema=SCHEMA)
