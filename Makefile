@@ -5,6 +5,9 @@ UV_VERSION := 0.13.9
 TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
+# promtool, built from source by `make install` (tests/deploy/test_deploy_monitoring.py reads the version here).
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL := $(TOOLS)/promtool/$(PROMTOOL_VERSION)/promtool
 # The standards' own checkers from npm (Redocly CLI, the AsyncAPI parser), pinned in the committed lock.
 STANDARDS := tools/standards
 export UV_PYTHON_DOWNLOADS := never
@@ -45,9 +48,6 @@ $(TOOLS)/.kafka-installed: $(VENV)/.synced libs/devstack/kafka/pom.xml
 
 # promtool (Prometheus's rule checker) built once from the Go module proxy into .tools/bin, pinned;
 # offline afterwards. Without Go, one line says so and the tests skip only the promtool checks.
-# tests/deploy/test_deploy_monitoring.py reads the version from here.
-PROMTOOL_VERSION := v0.316.0
-PROMTOOL := $(TOOLS)/promtool/$(PROMTOOL_VERSION)/promtool
 $(PROMTOOL):
 	@if command -v go >/dev/null 2>&1; then \
 		GOBIN=$(CURDIR)/$(dir $(PROMTOOL)) GOFLAGS=-mod=mod go install \

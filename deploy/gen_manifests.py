@@ -1196,7 +1196,8 @@ DASHBOARD_PANELS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
         (
             (
                 "{{kind}}",
-                'sum by (kind) (increase(followup_timers_fired_total{kind=~"deadline_warning|deadline_breach"}[1h]))',
+                "sum by (kind) (increase(followup_timers_fired_total"
+                '{kind=~"deadline_warning|deadline_breach"}[1h]))',
             ),
             ("overdue timers", "sum (followup_timers_overdue)"),
         ),
