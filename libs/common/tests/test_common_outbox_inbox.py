@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common import consumer as consumer_module
 from complaints_common import relay as relay_module
-from complaints_common.consumer import ConsumerRunner, Subscription
+from complaints_common.consumer import ConsumerRunner, Handler, Subscription
 from complaints_common.db import Database, asyncpg_dsn, schema_metadata
 from complaints_common.dlq import replay_dead_letters
 from complaints_common.errors import DomainError, is_transient, safe_error
@@ -657,7 +657,7 @@ class Recorder:
 
 
 def make_runner(
-    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Recorder
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler
 ) -> ConsumerRunner:
     return ConsumerRunner(
         group=GROUP,
@@ -1133,14 +1133,7 @@ async def test_the_lag_gauge_grows_while_a_handler_is_stuck_and_falls_once_it_mo
         await release.wait()
         await recorder(session, event)
 
-    runner = ConsumerRunner(
-        group=GROUP,
-        subscriptions=[Subscription(COMPLAINT_CREATED_V1, stuck)],
-        settings=settings,
-        db=scratch.db,
-        inbox=scratch.inbox,
-        producer=producer,
-    )
+    runner = make_runner(scratch, settings, producer, stuck)
     async with running(runner.run) as loop:
         await wait_until(lambda: _holds_partitions(runner), "the consumer holds partitions", TIMEOUT_S, loop)
         for n in range(5):
