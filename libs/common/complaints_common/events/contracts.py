@@ -39,6 +39,9 @@ ERASED = "[erased]"
 DeadlineKind = Literal["statutory", "operational"]
 LetterKind = Literal["holding_response", "summary_resolution", "final_response"]
 Outcome = Literal["upheld", "partly_upheld", "rejected"]
+RepeatKind = Literal["duplicate", "repeat"]
+# Open-ended so a new flag never breaks an older consumer; every flag means "a person decides".
+CustomerFlag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["repeated_extreme"])]
 
 
 class Payload(BaseModel):
@@ -125,6 +128,23 @@ class ComplaintCreatedV1(EventData):
     confidential: bool = False
     tags: list[str] = Field(default_factory=list, max_length=20)
     deadlines: list[Deadline] = Field(default_factory=list, max_length=20)
+    # What compensation's abuse rules need (nobody paid twice, the flagged not rewarded); optional
+    # so that events written before they travelled stay readable.
+    repeat_of: UUID | None = Field(
+        default=None, description="The earlier complaint of this customer this one repeats or duplicates."
+    )
+    repeat_kind: RepeatKind | None = Field(
+        default=None,
+        description="duplicate: the same matter filed again soon (never compensated twice); repeat: back "
+        "about the same category or product.",
+    )
+    customer_flags: list[CustomerFlag] = Field(
+        default_factory=list,
+        max_length=10,
+        description="What intake knows of the customer that a person should weigh, e.g. repeated_extreme "
+        "(critical complaints keep coming: review, do not reward). Compensation holds the automatic "
+        "grant of a flagged customer's complaint for a supervisor.",
+    )
 
 
 class ComplaintStatusChangedV1(EventData):

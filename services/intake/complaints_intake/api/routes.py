@@ -34,7 +34,7 @@ from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.domain.deadlines import compute, shipped_rules
 from complaints_intake.domain.letters import LetterIncomplete
 from complaints_intake.domain.lifecycle import IllegalTransition, apply
-from complaints_intake.domain.repeats import classify
+from complaints_intake.domain.repeats import classify, customer_flags
 from complaints_intake.events.publishing import SOURCE, record_change
 from complaints_intake.regulation import deadline_basis, letter_for
 from complaints_intake.settings import IntakeSettings
@@ -45,7 +45,7 @@ from complaints_intake.store.complaints import (
     insert_complaint,
     lifecycle_of,
 )
-from complaints_intake.store.search import earlier_complaints
+from complaints_intake.store.search import earlier_complaints, severities_of
 
 # A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
 REFERENCE_ATTEMPTS = 3
@@ -96,14 +96,23 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             assert profile.name is not None
             due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
             deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+            policy = settings.repeat_policy()
+            customer_id = body.customer.customer_id
+            earlier = await earlier_complaints(
+                session, principal.client, customer_id, filed_at - policy.repeat_window
+            )
+            link = classify(body.category, body.product, filed_at, earlier, policy)
+            # This complaint counts too: the one that makes the pattern is already held for review.
+            severities = await severities_of(
+                session, principal.client, customer_id, filed_at - policy.extreme_window
+            )
+            flags = customer_flags([*severities, (body.severity, filed_at)], filed_at, policy)
             event = Event(
                 COMPLAINT_CREATED_V1,
-                created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
+                created_event(
+                    complaint_id, reference, principal.client, filed_at, body, deadlines, link, flags
+                ),
                 SOURCE,
-            )
-            policy = settings.repeat_policy()
-            earlier = await earlier_complaints(
-                session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
             )
             row = await insert_complaint(
                 session,
@@ -113,7 +122,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 filed_at=filed_at,
                 draft=body,
                 actor=principal.actor_id,
-                link=classify(body.category, body.product, filed_at, earlier, policy),
+                link=link,
                 profile=profile,
                 calendar=calendar,
                 due_times=due_times,

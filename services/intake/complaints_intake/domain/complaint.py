@@ -22,6 +22,7 @@ from complaints_common.events.contracts import (
     Money,
     Severity,
 )
+from complaints_intake.domain.repeats import CustomerFlag, RepeatLink
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
@@ -112,10 +113,14 @@ def created_event(
     filed_at: datetime,
     draft: ComplaintDraft,
     deadlines: list[Deadline] | None = None,
+    link: RepeatLink | None = None,
+    flags: list[CustomerFlag] | None = None,
 ) -> ComplaintCreatedV1:
     """The data of `complaint.created`: what the other services need and no more.
 
-    The description (the customer's own words) stays in intake; no consumer needs it.
+    The description (the customer's own words) stays in intake; no consumer needs it. The repeat
+    link and the customer's flags travel so compensation never pays a duplicate nor rewards a
+    flagged customer automatically.
     """
     return ComplaintCreatedV1(
         complaint_id=complaint_id,
@@ -134,4 +139,7 @@ def created_event(
         confidential=draft.confidential,
         tags=draft.tags,
         deadlines=deadlines or [],
+        repeat_of=link.repeat_of if link else None,
+        repeat_kind=link.kind.value if link else None,
+        customer_flags=[flag.value for flag in flags or []],
     )
