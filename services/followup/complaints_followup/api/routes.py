@@ -197,8 +197,10 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
             "9-10) gets a review request. Reached and dissatisfied: `followup.outcome` dissatisfied, on "
             "which intake reopens and escalates the complaint. Not reached: the next attempt is scheduled "
             "(`FOLLOWUP_RETRY_SPACING_S` later) until `FOLLOWUP_MAX_CALL_ATTEMPTS`, then the follow-up "
-            "is closed as unreachable. The comment is stored, never logged or published. An outcome can "
-            "be recorded once, on a fired satisfaction check or manual follow-up."
+            "is closed as unreachable (an early attempt's retry comes no earlier than the check was due). "
+            "The comment is stored, never logged or published. An outcome can be recorded once, on a "
+            "satisfaction check or manual follow-up, whenever the agent reaches the customer: before it "
+            "falls due (it closes unfired) or after."
         ),
         responses={**NOT_FOUND, **CONFLICT, **INVALID},
     )
@@ -252,7 +254,8 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                 kind=row["kind"],
                 reason_key=row["reason_key"],
                 attempt=row["attempt"] + 1,
-                due_at=now + timedelta(seconds=settings.retry_spacing_s),
+                # Not reached before the check was due: the planned call still comes, no earlier.
+                due_at=max(now + timedelta(seconds=settings.retry_spacing_s), row["due_at"]),
                 team=row["team"],
                 agent_id=row["agent_id"],
                 note=row["note"],
@@ -333,9 +336,9 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
 def _check_open(row: dict[str, Any]) -> None:
     if row["kind"] not in ACTIONABLE_KINDS:
         raise Conflict(f"A {row['kind']} follow-up takes no outcome.")
-    if row["status"] == FollowupStatus.SCHEDULED:
-        raise Conflict("The follow-up is not due yet.")
-    if row["status"] != FollowupStatus.FIRED:
+    # Early is normal: the agent reached the customer before the check fell due (it exists only
+    # once compensation was granted or the complaint resolved). The outcome closes it unfired.
+    if row["status"] not in (FollowupStatus.SCHEDULED, FollowupStatus.FIRED):
         raise Conflict(f"The follow-up is {row['status']}; its outcome cannot be recorded again.")
 
 

@@ -84,7 +84,12 @@ class ComplaintView(BaseModel):
     deadline_profile_reason: str | None = Field(description="Why the complaint got this profile.")
     calendar: str | None = Field(description="The calendar its business days count on.")
     calendar_reason: str | None = Field(description="Why this calendar.")
-    deadlines: list[DueTimeView]
+    deadlines: list[DueTimeView] = Field(
+        description=(
+            "The profile's due times; once reopened also `reopened_resolution`, running from the "
+            "latest reopen to the next resolution (the profile's `reopened` rule)."
+        )
+    )
     next_due_at: datetime | None = Field(description="The earliest due time still running.")
     repeat_of: UUID | None = Field(description="The earlier complaint of this customer this one repeats.")
     repeat_kind: str | None = Field(description="'duplicate' (same matter, soon after) or 'repeat'.")

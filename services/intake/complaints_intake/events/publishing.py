@@ -138,5 +138,6 @@ async def recompute_deadlines(
         [(Status(to), at) for _, at, to in history if to is not None],
         calendar=row["calendar"] if row["calendar"] in shipped_rules().calendars else None,
         letters=[(Letter(action), at) for action, at, _ in history if action in LETTER_ACTIONS],
+        reopens=[at for action, at, _ in history if action == Action.REOPEN.value],
     )
     return due_times, await set_deadlines(session, row["id"], due_times)
