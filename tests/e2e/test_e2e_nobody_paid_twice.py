@@ -61,6 +61,29 @@ async def test_a_complaint_and_its_duplicate_a_second_apart_get_one_grant(
         ).json()
     assert [d["complaint_id"] for d in granted["items"]] == [first.json()["id"]]
 
+    # The one grant clawed back later: on the complaint's journey and in its history, who and why.
+    supervisor = bearer("crm-e2e", "sup-3", "supervisor")
+    async with platform.client("compensation", supervisor) as compensation:
+        clawed = await compensation.post(
+            f"/v1/decisions/{original['id']}/clawback", json={"reason": "claimed twice by phone"}
+        )
+    assert clawed.status_code == 200, clawed.text
+
+    async def clawback_shown() -> dict[str, Any] | None:
+        async with platform.client("intake") as intake:
+            complaint = (await intake.get(f"/v1/complaints/{first.json()['id']}")).json()
+        step = complaint["journey"]["compensation"]
+        return step if step and step["voucher"] == "clawed_back" else None
+
+    step = await wait_for(clawback_shown)
+    assert step, "the clawback never reached the complaint's journey"
+    assert step["decision_id"] == original["id"] and step["status"] == "granted"
+    assert (step["voucher_changed_by"], step["voucher_reason"]) == ("sup-3", "claimed twice by phone")
+    async with platform.client("intake") as intake:
+        history = (await intake.get(f"/v1/complaints/{first.json()['id']}/history")).json()["entries"]
+    clawback = [e for e in history if e["action"] == "compensation_clawed_back"]
+    assert [(e["actor"], e["note"]) for e in clawback] == [("sup-3", "claimed twice by phone")]
+
 
 async def test_a_flagged_customers_complaint_waits_for_approval(platform: Any, wait_for: Any) -> None:
     """Three critical complaints in the window flag the customer `repeated_extreme`: the third's

@@ -155,6 +155,11 @@ class ComplaintStatusChangedV1(EventData):
     from_status: ComplaintStatus
     to_status: ComplaintStatus
     reopened: bool = False
+    escalated: bool | None = Field(
+        default=None,
+        description="True when this change is an escalation (the level rose). Every later change keeps "
+        "the level, so only this says the escalation happened now; None from producers before it.",
+    )
     escalation_level: int = Field(default=0, ge=0, le=10)
     reason: str | None = Field(default=None, max_length=100, description="A reason code, never free text.")
     actor: str = Field(max_length=100, description="Who made the change: an agent id or a service.")

@@ -26,6 +26,8 @@ class DecisionView(BaseModel):
     voucher_code: str | None
     voucher_expires_at: datetime | None
     voucher_status: str | None
+    voucher_changed_by: str | None = Field(default=None, description="Who redeemed or clawed it back.")
+    voucher_reason: str | None = Field(default=None, description="Why, in their words.")
     rule_id: str = Field(description="The rule that decided: the offer rule, or the abuse/authority rule.")
     offer_rule_id: str | None = Field(description="The policy rule that made the offer.")
     policy_version: str

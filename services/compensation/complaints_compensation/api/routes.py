@@ -357,10 +357,15 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         return DecisionView.model_validate(row)
 
     async def _change(session: Any, row: dict[str, Any], change: Any, by: str, reason: str | None) -> None:
-        row |= {"voucher_status": change, "voucher_changed_at": datetime.now(UTC)}
-        await store.update_decision(
-            session, row["id"], voucher_status=change, voucher_changed_at=row["voucher_changed_at"]
-        )
+        # Who and why stay on the decision, the audit of who granted and who took back what.
+        values = {
+            "voucher_status": change,
+            "voucher_changed_at": datetime.now(UTC),
+            "voucher_changed_by": by,
+            "voucher_reason": reason,
+        }
+        row |= values
+        await store.update_decision(session, row["id"], **values)
         await recorder.publish_voucher(session, row, change, by, reason)
 
     return router

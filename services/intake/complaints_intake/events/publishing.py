@@ -70,6 +70,7 @@ async def record_change(
             from_status=change.before.status,
             to_status=change.after.status,
             reopened=change.action is Action.REOPEN,
+            escalated=change.action is Action.ESCALATE,
             escalation_level=change.after.escalation_level,
             reason=reason,
             actor=actor,
