@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaints_common.events.contracts import Money, Offer, OfferKind
+from complaints_common.events.contracts import Offer, OfferKind
+from complaints_common.validation import MoneyIn, NonBlank, RequestModel
 
 
 class DecisionView(BaseModel):
@@ -64,14 +65,12 @@ class RejectRequest(SignOffRequest):
     reason: str = Field(min_length=3, max_length=200)
 
 
-class ProposedOffer(BaseModel):
+class ProposedOffer(RequestModel):
     """What the agent offers, valued at retail. Its cost to us is worked out from the policy."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: OfferKind
-    description: str = Field(max_length=500)
-    value: Money
+    description: NonBlank = Field(min_length=1, max_length=500)
+    value: MoneyIn
     percentage: Decimal | None = Field(default=None, ge=0, le=100)
 
 
@@ -111,7 +110,7 @@ class ClawbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "duplicate claim"}]})
 
-    reason: str = Field(min_length=3, max_length=200)
+    reason: NonBlank = Field(min_length=3, max_length=200)
 
 
 class PolicyVersion(BaseModel):

@@ -15,6 +15,7 @@ from complaints_common.api import Principal, platform_operator, require_scope
 from complaints_common.events.contracts import DecisionStatus, Offer
 from complaints_common.problems import Conflict, Forbidden, NotFound
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_compensation.api.models import (
     ClawbackRequest,
     DecisionPage,
@@ -418,8 +419,8 @@ def report_router(runtime: Runtime) -> APIRouter:
     async def spend(
         principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Literal["category", "rule", "agent", "month"] = "category",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryTime | None = None,
+        until: QueryTime | None = None,
     ) -> SpendReport:
         async with runtime.db.transaction() as session:
             lines = await reports.spend(session, principal.client, group_by, since, until)

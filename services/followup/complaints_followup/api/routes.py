@@ -16,6 +16,7 @@ from complaints_common.events.contracts import FollowupOutcomeV1
 from complaints_common.events.envelope import FOLLOWUP_OUTCOME_V1, Event
 from complaints_common.problems import Conflict, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_followup.api.models import (
     FollowupView,
     Grouping,
@@ -320,8 +321,8 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Annotated[list[Grouping] | None, Query()] = None,
         period: Period = "week",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryTime | None = None,
+        until: QueryTime | None = None,
     ) -> OutcomeSummary:
         groups = list(dict.fromkeys(group_by or ["period"]))
         async with runtime.db.transaction() as session:

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from complaints_common.events.contracts import Deadline, Money, Outcome
+from complaints_common.validation import MoneyIn, NonBlank, RequestModel
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 from complaints_intake.domain.journey import Journey
 from complaints_intake.domain.lifecycle import LETTERS, Action, RootCause, allowed_actions
@@ -28,6 +29,7 @@ EXAMPLE_DRAFT: dict[str, Any] = {
     "severity": "medium",
     "description": "I was charged twice for October.",
     "amount_at_stake": {"amount": "39.90", "currency": "EUR"},
+    "occurred_at": "2026-10-31T18:00:00Z",
     "agent_id": "agent-17",
     "crm_reference": "CASE-000123",
 }
@@ -114,7 +116,7 @@ class ComplaintView(BaseModel):
         )
 
 
-class Transition(BaseModel):
+class Transition(RequestModel):
     """One step in the complaint's life and why. Who asked is the authenticated caller (the
     person of a bearer token, else the API key), recorded in the history."""
 
@@ -134,7 +136,7 @@ class Transition(BaseModel):
     reason: ReasonCode | None = Field(
         default=None, description="A reason code (published in events, so never free text)."
     )
-    note: str | None = Field(
+    note: NonBlank | None = Field(
         default=None, min_length=1, max_length=2000, description="Free text for the audit; never published."
     )
     root_cause: RootCause | None = Field(
@@ -143,8 +145,8 @@ class Transition(BaseModel):
     outcome: Outcome | None = Field(
         default=None, description="Required with `final_response`: upheld, partly_upheld or rejected."
     )
-    redress: Money | None = Field(default=None, description="Only with `final_response`: what is offered.")
-    explanation: str | None = Field(
+    redress: MoneyIn | None = Field(default=None, description="Only with `final_response`: what is offered.")
+    explanation: NonBlank | None = Field(
         default=None,
         min_length=1,
         max_length=5000,

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from complaints_common.api import Principal, require_scope
 from complaints_common.problems import Unprocessable
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_intake.api.docs import AUTH_ERRORS, problem
-from complaints_intake.api.search import aware
 from complaints_intake.domain.deadlines import shipped_rules
 from complaints_intake.domain.returns import ComplaintsReturn, Figures, complaints_return
 from complaints_intake.store.returns import return_inputs
@@ -132,11 +132,15 @@ def reports_router(runtime: Runtime) -> APIRouter:
         request: Request,
         principal: Annotated[Principal, Depends(require_scope("read"))],
         regime: Annotated[str, Query(examples=["uk-fca"], description="uk-fca or us-cfpb.")],
-        period_from: Annotated[datetime, Query(alias="from", description="Start of the period.")],
-        period_to: Annotated[datetime, Query(alias="to", description="End of the period (excluded).")],
+        period_from: Annotated[
+            QueryTime, Query(alias="from", description="Start of the period (with a time zone).")
+        ],
+        period_to: Annotated[
+            QueryTime, Query(alias="to", description="End of the period (excluded; with a time zone).")
+        ],
         format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides Accept.")] = None,
     ) -> Response | ComplaintsReturnView:
-        start, end = aware(period_from), aware(period_to)
+        start, end = period_from, period_to
         assert start is not None and end is not None
         profiles = [n for n, p in shipped_rules().profiles.items() if p.regime == regime]
         if not profiles:

@@ -17,6 +17,7 @@ from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Channel, Severity
 from complaints_common.query import refuse_unknown_query_parameters
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_intake.api.docs import AUTH_ERRORS, problem
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
 from complaints_intake.domain.complaint import Status
@@ -127,8 +128,10 @@ def search_router(runtime: Runtime) -> APIRouter:
         q: Annotated[
             str | None, Query(min_length=1, max_length=200, description="Words of the description.")
         ] = None,
-        filed_from: Annotated[datetime | None, Query(description="Filed at or after.")] = None,
-        filed_to: Annotated[datetime | None, Query(description="Filed before.")] = None,
+        filed_from: Annotated[
+            QueryTime | None, Query(description="Filed at or after (with a time zone).")
+        ] = None,
+        filed_to: Annotated[QueryTime | None, Query(description="Filed before (with a time zone).")] = None,
         overdue: bool | None = None,
         due_within_hours: Annotated[float | None, Query(gt=0, le=24 * 366)] = None,
         confidential: bool | None = None,
@@ -147,8 +150,8 @@ def search_router(runtime: Runtime) -> APIRouter:
             severity=severity,
             customer_id=customer_id,
             agent_id=agent_id,
-            filed_from=aware(filed_from),
-            filed_to=aware(filed_to),
+            filed_from=filed_from,
+            filed_to=filed_to,
             confidential=confidential,
             crm_reference=crm_reference,
             reference=reference,
@@ -206,10 +209,3 @@ def search_router(runtime: Runtime) -> APIRouter:
         )
 
     return router
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """A time without a zone is read as UTC, the zone every stored time is in."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
