@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from typing import Any, get_args
 
 import pytest
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from complaints_common.openapi import api_routes
 from complaints_devstack.service_testing import running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 
@@ -53,8 +53,8 @@ def lax_body_models(app: Any) -> set[str]:
     """The models a route takes as its body (or inside it) that accept unknown fields."""
     return {
         model.__name__
-        for route in app.routes
-        if isinstance(route, APIRoute) and route.body_field is not None
+        for route in api_routes(app)
+        if route.body_field is not None
         for model in body_models(route.body_field.field_info.annotation)
         if model.model_config.get("extra") != "forbid"
     }

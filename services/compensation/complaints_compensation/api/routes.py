@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, platform_operator, require_scope
 from complaints_common.events.contracts import DecisionStatus, Offer
-from complaints_common.problems import Conflict, Forbidden, NotFound
+from complaints_common.openapi import VALIDATION_EXAMPLE, problem_response
+from complaints_common.problems import Conflict, Forbidden, NotFound, RequestValidationFailed
 from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
 from complaints_compensation.api.models import (
@@ -35,24 +36,25 @@ from complaints_compensation.store import decisions as store
 from complaints_compensation.store import policies as policy_store
 from complaints_compensation.store import reports
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[
     int, Query(ge=0, le=10_000, description="Rows to skip (at most 10,000: narrow the filter).")
 ]
 
 
-def problem(description: str) -> dict[str, Any]:
-    return {"description": description, **PROBLEM}
-
-
 NO_SUCH_DECISION = "No such decision."
 SIGN_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: problem(
-        "The approver may not sign: not a person's token, own proposal, signed already, or too junior."
+    403: problem_response(
+        "The approver may not sign: not a person's token, own proposal, signed already, or too junior.",
+        Forbidden,
+        "Four eyes: this person has already signed this decision.",
     ),
-    404: problem(NO_SUCH_DECISION),
-    409: problem("The decision is not waiting for approval, or granting it would pass the customer's caps."),
+    404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION),
+    409: problem_response(
+        "The decision is not waiting for approval, or granting it would pass the customer's caps.",
+        Conflict,
+        "The decision is granted, not waiting for approval.",
+    ),
 }
 
 
@@ -92,7 +94,13 @@ def decision_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/complaints/{complaint_id}/decision",
         summary="The latest compensation decision for a complaint",
-        responses={404: problem("No decision (yet) for this complaint.")},
+        responses={
+            404: problem_response(
+                "No decision (yet) for this complaint.",
+                NotFound,
+                "No compensation decision for this complaint yet.",
+            )
+        },
     )
     async def read_decision(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -128,7 +136,7 @@ def decision_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/decisions/{decision_id}",
         summary="One decision with its sign-offs",
-        responses={404: problem(NO_SUCH_DECISION)},
+        responses={404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION)},
     )
     async def read_one(
         decision_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -142,8 +150,16 @@ def decision_router(runtime: Runtime) -> APIRouter:
         status_code=201,
         summary="An agent proposes compensation; within the agent's limit it is granted at once",
         responses={
-            404: problem("Compensation has not seen this complaint (yet)."),
-            409: problem("The complaint already has a live compensation."),
+            404: problem_response(
+                "Compensation has not seen this complaint (yet).",
+                NotFound,
+                "Compensation has not seen this complaint (yet).",
+            ),
+            409: problem_response(
+                "The complaint already has a live compensation.",
+                Conflict,
+                "The complaint already has a granted or waiting compensation.",
+            ),
         },
     )
     async def propose(
@@ -318,7 +334,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
     @router.post(
         "/vouchers/{code}/redeem",
         summary="Redeem a voucher: single use, before its expiry",
-        responses={404: problem("No such voucher."), 409: problem("Already used, expired or clawed back.")},
+        responses={
+            404: problem_response("No such voucher.", NotFound, "No such voucher."),
+            409: problem_response(
+                "Already used, expired or clawed back.", Conflict, "The voucher is redeemed."
+            ),
+        },
     )
     async def redeem(
         code: Annotated[str, Path(max_length=64)],
@@ -341,8 +362,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         "/decisions/{decision_id}/clawback",
         summary="Claw back a grant later found abusive; its voucher can no longer be used",
         responses={
-            404: problem(NO_SUCH_DECISION),
-            409: problem("Not a granted decision, or clawed back already."),
+            404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION),
+            409: problem_response(
+                "Not a granted decision, or clawed back already.",
+                Conflict,
+                "Only a granted decision can be clawed back, once.",
+            ),
         },
     )
     async def claw_back(
@@ -395,9 +420,22 @@ def policy_router(runtime: Runtime) -> APIRouter:
             "It is validated whole, including every offer description's placeholders."
         ),
         responses={
-            403: problem("Only a platform operator replaces the policy."),
-            409: problem("This version exists with other content: give the new policy a new version."),
-            422: problem("The policy is not valid; the errors name each field."),
+            403: problem_response(
+                "Only a platform operator replaces the policy.",
+                Forbidden,
+                "This operation spans every client: only a platform operator may do it.",
+            ),
+            409: problem_response(
+                "This version exists with other content: give the new policy a new version.",
+                Conflict,
+                "Policy version 2026.12-default-1 exists with other content.",
+            ),
+            422: problem_response(
+                "The policy is not valid; the errors name each field.",
+                RequestValidationFailed,
+                "1 field(s) are not valid.",
+                errors=VALIDATION_EXAMPLE,
+            ),
         },
     )
     async def replace_policy(

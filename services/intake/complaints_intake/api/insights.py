@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from complaints_common.api import Principal, require_scope
 from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
-from complaints_intake.api.docs import AUTH_ERRORS
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.store.insights import insights
 
 
@@ -67,7 +67,7 @@ def insights_router(runtime: Runtime) -> APIRouter:
             "customer expectation) and channel; repeat rate; median and p90 time to acknowledge and to "
             "resolve; deadlines missed. Over this client's complaints, optionally within a filing period."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def read_insights(
         principal: Annotated[Principal, Depends(require_scope("read"))],

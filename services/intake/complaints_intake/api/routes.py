@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS, NOT_FOUND, problem
+from complaints_intake.api.docs import NOT_FOUND, RATE_LIMITED
 from complaints_intake.api.idempotency import (
     IdempotencyKey,
+    IdempotencyKeyReused,
     remember,
     replay_if_seen,
     request_hash,
@@ -143,20 +145,18 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "`Idempotency-Key` so a retry never files it twice."
         ),
         responses={
-            **AUTH_ERRORS,
-            409: problem(
+            **RATE_LIMITED,
+            409: problem_response(
                 "The CRM reference is already used by this client: `complaint_id` and `complaint_url` "
                 "name the complaint filed under it, so a CRM that lost the first response can recover.",
-                409,
-                "conflict",
+                Conflict,
                 "This CRM reference was already used for another complaint.",
                 complaint_id="0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
                 complaint_url="/v1/complaints/0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
             ),
-            422: problem(
+            422: problem_response(
                 "A field is not valid, or the Idempotency-Key was used for another request.",
-                422,
-                "idempotency-key-reused",
+                IdempotencyKeyReused,
                 "This Idempotency-Key was first used with a different request; use a new key per operation.",
             ),
         },
@@ -205,7 +205,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         "/{complaint_id}",
         summary="Read a complaint",
         description="The complaint with its status, due times and journey through the other services.",
-        responses={**AUTH_ERRORS, **NOT_FOUND},
+        responses={**RATE_LIMITED, **NOT_FOUND},
     )
     async def read_complaint(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -233,18 +233,16 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "before sending with a 422 problem `letter-incomplete`."
         ),
         responses={
-            **AUTH_ERRORS,
+            **RATE_LIMITED,
             **NOT_FOUND,
-            409: problem(
+            409: problem_response(
                 "The action is not allowed in the complaint's state.",
-                409,
-                "illegal-transition",
+                IllegalTransitionProblem,
                 "Cannot close a complaint that is received; allowed only from: resolved.",
             ),
-            422: problem(
+            422: problem_response(
                 "A field is not valid, or the letter would lack content its regulator requires.",
-                422,
-                "letter-incomplete",
+                LetterIncompleteProblem,
                 "The final response would lack required content in 'fa': fos_right_to_refer, "
                 "fos_time_limit, fos_contact. Add the approved wording to the letter rules.",
                 missing=["fos_right_to_refer", "fos_time_limit", "fos_contact"],
@@ -291,7 +289,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         "/{complaint_id}/history",
         summary="Read a complaint's history",
         description="Every change in order: who, when, from which status to which, and why.",
-        responses={**AUTH_ERRORS, **NOT_FOUND},
+        responses={**RATE_LIMITED, **NOT_FOUND},
     )
     async def read_history(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]

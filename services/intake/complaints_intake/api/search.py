@@ -15,10 +15,11 @@ from fastapi_problem.error import StatusProblem
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Channel, Severity
+from complaints_common.openapi import problem_response
 from complaints_common.query import refuse_unknown_query_parameters
 from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
-from complaints_intake.api.docs import AUTH_ERRORS, problem
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
@@ -102,11 +103,10 @@ def search_router(runtime: Runtime) -> APIRouter:
             "with the `confidential` scope."
         ),
         responses={
-            **AUTH_ERRORS,
-            422: problem(
+            **RATE_LIMITED,
+            422: problem_response(
                 "A filter or the cursor is not valid, or a query parameter is unknown.",
-                422,
-                "invalid-cursor",
+                InvalidCursor,
                 "Pass back `next_cursor` exactly as it was returned.",
             ),
         },
@@ -175,7 +175,7 @@ def search_router(runtime: Runtime) -> APIRouter:
             "`repeated_extreme` when critical complaints keep coming, so the agent never makes the "
             "customer repeat themselves and nobody pays twice."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def customer_complaints(
         customer_id: Annotated[str, Path(min_length=1, max_length=100)],
