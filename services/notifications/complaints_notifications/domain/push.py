@@ -306,7 +306,9 @@ CATALOGUE: tuple[Documented, ...] = (
 
 
 def push_body(type_: str, data: BaseModel, at: datetime | None = None) -> str:
-    return Push[BaseModel](type=type_, timestamp=at or datetime.now(UTC), data=data).model_dump_json()
+    # serialize_as_any: the data's own fields, not those of the BaseModel it is declared as.
+    push = Push[BaseModel](type=type_, timestamp=at or datetime.now(UTC), data=data)
+    return push.model_dump_json(serialize_as_any=True)
 
 
 def decision_push(data: dict[str, Any]) -> tuple[PushType, DecisionData] | None:
@@ -333,7 +335,7 @@ class TargetRefused(ValueError):
 def refused_address(addresses: Sequence[IpAddress], allowed: Sequence[IpNetwork]) -> IpAddress | None:
     """The first address that is not public (private, loopback, link-local, shared, reserved,
     multicast, unspecified...) and not in a network the operator allowed; None if all may be called.
-    An IPv4-mapped IPv6 address is judged as the IPv4 address it carries."""
+    An IPv4-mapped IPv6 address is judged (and returned) as the IPv4 address it carries."""
     for address in addresses:
         judged: IpAddress = address
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
@@ -341,7 +343,7 @@ def refused_address(addresses: Sequence[IpAddress], allowed: Sequence[IpNetwork]
         if any(judged in network for network in allowed):
             continue
         if not judged.is_global or judged.is_multicast:
-            return address
+            return judged
     return None
 
 

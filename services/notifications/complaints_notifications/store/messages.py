@@ -268,7 +268,10 @@ def visible(client_id: str, confidential: bool) -> list[ColumnElement[bool]]:
     conditions = [messages.c.client_id == client_id]
     if not confidential:
         secret = select(recipients.c.complaint_id).where(recipients.c.confidential)
-        conditions.append(messages.c.complaint_id.not_in(secret.scalar_subquery()))
+        # A test delivery (no complaint) is about nothing confidential.
+        conditions.append(
+            or_(messages.c.complaint_id.is_(None), messages.c.complaint_id.not_in(secret.scalar_subquery()))
+        )
     return conditions
 
 
