@@ -323,8 +323,12 @@ def push_documentation() -> APIRouter:
                 f"`{documented.type}`, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, "
                 "`webhook-signature`). Answer 2xx to acknowledge; anything else is retried with backoff."
             ),
-            # Deep-merged into the generated operation: the payload's real example.
-            openapi_extra={"requestBody": {"content": {"application/json": {"example": documented.example}}}},
+            # Deep-merged into the generated operation: the payload's real example, and no credentials
+            # (the receiver authenticates the push by its signature).
+            openapi_extra={
+                "requestBody": {"content": {"application/json": {"example": documented.example}}},
+                "security": [],
+            },
             responses={200: {"description": "Received."}},
         )
     return webhooks

@@ -86,9 +86,9 @@ class DecisionData(PushData):
     status: DecisionStatus = Field(
         description="pending_approval or held (approval waiting), granted, refused or rejected (declined)."
     )
-    offer: PushedOffer | None
+    offer: PushedOffer | None = None
     rule_id: str = Field(description="The policy rule that decided.")
-    reason: str | None = Field(description="A reason code, never free text.")
+    reason: str | None = Field(default=None, description="A reason code, never free text.")
     decided_by: str = Field(description="'auto', or the person who decided.")
     decided_at: datetime
 
@@ -99,7 +99,7 @@ class StatusChangedData(PushData):
     to_status: ComplaintStatus
     reopened: bool
     escalation_level: int
-    reason: str | None
+    reason: str | None = None
     actor: str
     changed_at: datetime
 
@@ -107,7 +107,7 @@ class StatusChangedData(PushData):
 class DeadlineData(PushData):
     followup_id: UUID
     customer_id: str
-    deadline_name: str | None = Field(examples=["final_response"])
+    deadline_name: str | None = Field(default=None, examples=["final_response"])
     due_at: datetime = Field(description="When the deadline falls (warned) or fell (breached).")
     fired_at: datetime
 
@@ -117,8 +117,8 @@ class FollowupOutcomeData(PushData):
     customer_id: str
     outcome: FollowupOutcomeKind
     attempt: int
-    csat: int | None
-    nps: int | None
+    csat: int | None = None
+    nps: int | None = None
     recorded_by: str
     recorded_at: datetime
 
@@ -131,7 +131,7 @@ class DeliveryFailedData(PushData):
         description="failed (will not succeed) or dead_lettered (retries spent)."
     )
     attempts: int
-    error: str | None = Field(description="A status code or error class, never an address.")
+    error: str | None = Field(default=None, description="A status code or error class, never an address.")
     at: datetime
 
 
@@ -139,10 +139,10 @@ class CallbackTaskData(PushData):
     message_id: UUID
     reference: str = Field(description="The reference the customer quotes.")
     customer_id: str
-    followup_id: UUID | None
-    followup_kind: str | None
-    deadline_name: str | None
-    due_at: str | None
+    followup_id: UUID | None = None
+    followup_kind: str | None = None
+    deadline_name: str | None = None
+    due_at: str | None = None
     attempt: int
     summary: str = Field(description="The task in a sentence, for the agent's queue.")
 
