@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr
+from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from complaints_common.settings import ServiceSettings
@@ -83,3 +83,11 @@ class NotificationSettings(ServiceSettings):
     delivery_concurrency: int = Field(default=16, ge=1, le=256)
     # A message claimed longer ago than this (its worker died mid-send) is claimed again.
     delivery_lease_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _production_encrypts_webhook_secrets_with_its_own_key(self) -> NotificationSettings:
+        if self.production and not self.webhook_encryption_keys:
+            raise ValueError(
+                "production: set NOTIFICATIONS_WEBHOOK_ENCRYPTION_KEYS (webhook secrets at rest)"
+            )
+        return self

@@ -47,7 +47,6 @@ class PushType(StrEnum):
 
 # Sent only when asked for (POST /v1/webhooks/{id}/test), whatever the subscription chose.
 TEST_PUSH = "webhook.test"
-PUSH_KINDS = frozenset({*PushType, TEST_PUSH})
 
 DECISION_PUSHES: dict[DecisionStatus, PushType] = {
     "pending_approval": PushType.APPROVAL_WAITING,
@@ -350,7 +349,7 @@ def refused_address(addresses: Sequence[IpAddress], allowed: Sequence[IpNetwork]
 def address_class(address: IpAddress) -> str:
     """What kind of non-public address it is, for the refusal's detail (the address itself is not
     echoed: the caller knows what their host resolves to)."""
-    for name in ("loopback", "link_local", "private", "multicast", "reserved", "unspecified"):
+    for name in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
         if getattr(address, f"is_{name}"):
             return name.replace("_", "-")
     return "non-public"

@@ -26,7 +26,8 @@ from complaints_notifications.store.tables import webhook_secrets, webhook_subsc
 
 log = logging.getLogger(__name__)
 
-# Only where no key is configured (a laptop, the tests): known to anyone who reads this file.
+# Only where no key is configured (a laptop, the tests; production refuses to start without one):
+# known to anyone who reads this file.
 DEVELOPMENT_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"complaints-notifications-dev-only").digest())
 
 
