@@ -61,6 +61,9 @@ class Platform:
             "FOLLOWUP_SATISFACTION_DELAY_S": str(self.satisfaction_delay_s),
             "FOLLOWUP_TIMER_POLL_INTERVAL_S": "0.2",
             "OTEL_TRACES_EXPORTER": "none",
+            # The test's webhook receivers listen on loopback over http: allowed explicitly.
+            "NOTIFICATIONS_WEBHOOK_ALLOW_HTTP": "true",
+            "NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
         }
         return service_env(
             self.specs[service],

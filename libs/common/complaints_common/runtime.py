@@ -129,6 +129,8 @@ class ServiceDefinition:
     # the `platform.api-keys` topic in its own `api_keys` table.
     issues_keys: bool = False
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    # What the service pushes to its clients (FastAPI's `webhooks`): documented, never served.
+    webhooks: Callable[[], APIRouter] | None = None
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
         return Runtime(
@@ -204,6 +206,8 @@ class ServiceDefinition:
             servers=[{"url": "/", "description": f"This {self.name} service."}],
         )
         app.state.runtime = runtime
+        if self.webhooks is not None:
+            app.webhooks.include_router(self.webhooks())
         checks: dict[str, ReadinessCheck] = {
             "database": runtime.db.ping,
             "broker": lambda: _broker_ping(runtime),
