@@ -1,7 +1,7 @@
 """The four services as real subprocesses on the test's own database and topics.
 
-`platform` starts them (migrate, then serve), waits until each answers /readyz, and stops them after
-the test. Tests may kill -9 and restart a service to prove nothing is lost.
+`platform` serves them on the test's database (a copy of the session's template, which the
+services' own `migrate` built), waits until each answers /readyz, and stops them after the test. Tests may kill -9 and restart a service to prove nothing is lost.
 """
 
 from __future__ import annotations
@@ -80,16 +80,6 @@ class Platform:
 
     def url(self, service: str) -> str:
         return self.specs[service].base_url
-
-    def migrate(self, service: str) -> None:
-        subprocess.run(
-            self.specs[service].migrate,
-            env=self.env(service),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=60,
-        )
 
     def start(self, service: str) -> None:
         log = (self.workdir / f"{service}.log").open("ab")
@@ -172,8 +162,7 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     stack = Platform(database_url, kafka_bootstrap, topics, tmp_path)
     stack.specs = {spec.name: replace(spec, port=free_port()) for spec in default_services({})}
-    for service in SERVICE_ORDER:
-        stack.migrate(service)
+    # No migrate here: `database_url` is a copy of a template the services' own `migrate` built.
     try:
         for service in SERVICE_ORDER:
             stack.start(service)
