@@ -33,8 +33,11 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
-	$(UV) sync --frozen --all-packages --all-groups --quiet
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on these machines) Python never
+# caches what it compiles, so every service process the tests start would compile its libraries
+# again (measured: importing a service took 3.2 s of CPU, 1.4 s with the bytecode installed).
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml Makefile
+	$(UV) sync --frozen --all-packages --all-groups --quiet --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.synced $(TOOLS)/.kafka-installed $(PROMTOOL)

@@ -209,22 +209,30 @@ class Chaos:
         )
 
     async def kill_replicas_during_rebalance(self) -> str:
-        """The second replica of every service leaves and rejoins (its groups rebalance), and while
-        they do, the first replica of every service is killed with kill -9 and started again."""
-        for service in SERVICES:
-            self.stack.stop(f"{service}-2")
-            self.stack.start(f"{service}-2")
-        await asyncio.sleep(0.5)  # the groups are rebalancing: one member left, one is joining
+        """One replica of every service is killed with kill -9 while its groups rebalance, and the
+        other stays up throughout. The second replica of every service restarts cleanly (it leaves
+        its groups, then joins them again); as soon as it serves HTTP its consumers are joining, and
+        the first replica is killed then, started again after 1 s. The second replica is the one
+        left standing: intake keeps taking complaints on it, and the groups move every partition to
+        it once the killed member's session has timed out."""
+        rejoining = [f"{s}-2" for s in SERVICES]
+        await asyncio.gather(*(asyncio.to_thread(self.stack.stop, i) for i in rejoining))
+        for instance in rejoining:
+            self.stack.start(instance)
+        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_answering, i) for i in rejoining))
+        # Not ready yet means its consumers do not hold partitions yet: the rebalance is under way.
+        ready = await asyncio.gather(*(asyncio.to_thread(self.stack.answers, i, "/readyz") for i in rejoining))
+        joining = [i for i, is_ready in zip(rejoining, ready, strict=True) if not is_ready]
         for service in SERVICES:
             self.stack.kill(service)
         await asyncio.sleep(1.0)
         for service in SERVICES:
             self.stack.start(service)
-        instances = [i for s in SERVICES for i in (s, f"{s}-2")]
-        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, i) for i in instances))
+        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, i) for i in self.stack.instances()))
         return (
-            "second replica of every service stopped and started (rebalance), and meanwhile the first "
-            "replica of every service killed with kill -9 and restarted after 1 s"
+            "second replica of every service restarted cleanly (its groups rebalance); once it served "
+            f"HTTP (still joining: {', '.join(joining) or 'none'}), the first replica of every service "
+            "killed with kill -9 and started again after 1 s; the second stayed up"
         )
 
     async def restart_postgres(self) -> str:

@@ -113,8 +113,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec(
         "notifications",
-        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, FOLLOWUP_DUE, API_KEYS),
-        "Tells customers and CRMs (SMTP, SMS, signed webhooks); operator API.",
+        (
+            COMPLAINT_CREATED,
+            COMPLAINT_UPDATED,
+            COMPENSATION_GRANTED,
+            COMPENSATION_DECIDED,
+            FOLLOWUP_DUE,
+            FOLLOWUP_OUTCOME,
+            API_KEYS,
+        ),
+        "Tells customers and CRMs (SMTP, SMS, signed webhooks); operator and webhook API.",
         calls_out=True,
     ),
 )

@@ -50,7 +50,7 @@ def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
 @pytest.fixture
 def mail_platform(mailbox: Mailbox, kafka_broker: Any, request: pytest.FixtureRequest) -> Any:
     # Started only after the environment names the SMTP server. `kafka_broker` is named here so
-    # that pytest parametrises this test per broker (a dynamic getfixturevalue cannot).
+    # that pytest parametrises the broker (a dynamic getfixturevalue cannot).
     return request.getfixturevalue("platform")
 
 

@@ -160,6 +160,8 @@ class ServiceDefinition:
     # the `platform.api-keys` topic in its own `api_keys` table.
     issues_keys: bool = False
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    # What the service pushes to its clients (FastAPI's `webhooks`): documented, never served.
+    webhooks: Callable[[], APIRouter] | None = None
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
         return Runtime(
@@ -235,6 +237,8 @@ class ServiceDefinition:
             servers=[{"url": "/", "description": f"This {self.name} service."}],
         )
         app.state.runtime = runtime
+        if self.webhooks is not None:
+            app.webhooks.include_router(self.webhooks())
         checks: dict[str, ReadinessCheck] = {"database": runtime.db.ping}
         if mode.runs_worker:
             # The API process is ready on its database alone (the outbox holds what the broker

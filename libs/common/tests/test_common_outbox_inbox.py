@@ -50,7 +50,7 @@ from complaints_common.messaging import Inbox, Outbox, inbox_table, notify_trigg
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.every_broker]
 
 SCHEMA = "testsvc"
 GROUP = "testgrp"
