@@ -80,12 +80,16 @@ async def migrated_template(pg_server_url: str) -> str:
 
     async def migrate(spec: ServiceSpec) -> None:
         assert spec.migrate is not None
-        env = service_env(spec, base_env=os.environ, database_url=url, kafka_bootstrap="127.0.0.1:1", api_keys_json="[]")
+        env = service_env(
+            spec, base_env=os.environ, database_url=url, kafka_bootstrap="127.0.0.1:1", api_keys_json="[]"
+        )
         process = await asyncio.create_subprocess_exec(
             *spec.migrate, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
         )
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-        assert process.returncode == 0, f"{spec.name} migrate failed: {stderr.decode(errors='replace')[-3000:]}"
+        assert process.returncode == 0, (
+            f"{spec.name} migrate failed: {stderr.decode(errors='replace')[-3000:]}"
+        )
 
     await asyncio.gather(*(migrate(spec) for spec in default_services({})))
     return name

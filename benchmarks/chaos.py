@@ -221,7 +221,9 @@ class Chaos:
             self.stack.start(instance)
         await asyncio.gather(*(asyncio.to_thread(self.stack.wait_answering, i) for i in rejoining))
         # Not ready yet means its consumers do not hold partitions yet: the rebalance is under way.
-        ready = await asyncio.gather(*(asyncio.to_thread(self.stack.answers, i, "/readyz") for i in rejoining))
+        ready = await asyncio.gather(
+            *(asyncio.to_thread(self.stack.answers, i, "/readyz") for i in rejoining)
+        )
         joining = [i for i, is_ready in zip(rejoining, ready, strict=True) if not is_ready]
         for service in SERVICES:
             self.stack.kill(service)

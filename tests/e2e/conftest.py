@@ -1,7 +1,8 @@
 """The four services as real subprocesses on the test's own database and topics.
 
 `platform` serves them on the test's database (a copy of the session's template, which the
-services' own `migrate` built), waits until each answers /readyz, and stops them after the test. Tests may kill -9 and restart a service to prove nothing is lost.
+services' own `migrate` built), waits until each answers /readyz, and stops them after the test.
+Tests may kill -9 and restart a service to prove nothing is lost.
 """
 
 from __future__ import annotations
@@ -176,19 +177,17 @@ async def platform(
 async def intake_without_broker(
     database_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Platform, EmbeddedBroker]]:
-    """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), migrated but
-    not started, and a Tansu broker of their own that is not started either: an outage that is real
-    while the session's broker keeps serving every other test."""
+    """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), not started,
+    and a Tansu broker of their own that is not started either: an outage that is real while the
+    session's broker keeps serving every other test."""
     broker = EmbeddedBroker(free_port(), log_path=tmp_path / "tansu.log")
     stack = Platform(database_url, broker.bootstrap_servers, "", tmp_path)
     (intake,) = [spec for spec in default_services({}) if spec.name == "intake"]
     exe = intake.serve[0]
     stack.specs = {
-        "intake": replace(intake, port=free_port()),
         "intake-api": replace(intake, port=free_port(), serve=(exe, "api")),
         "intake-worker": replace(intake, port=free_port(), serve=(exe, "worker")),
     }
-    stack.migrate("intake")
     try:
         yield stack, broker
     finally:
