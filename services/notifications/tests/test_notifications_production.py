@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +15,13 @@ from pydantic import ValidationError
 
 from complaints_notifications.settings import NotificationSettings, SmtpSecurity
 
-REAL_CHANNELS = {"smtp_host": "smtp.example.com", "sms_endpoint": "https://sms.example.com/send"}
+# Production also asks for the webhook secrets' own encryption key: given, so each test sees its refusal.
+ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+REAL_CHANNELS = {
+    "smtp_host": "smtp.example.com",
+    "sms_endpoint": "https://sms.example.com/send",
+    "webhook_encryption_keys": [ENCRYPTION_KEY],
+}
 
 
 def test_smtp_is_starttls_on_the_submission_port_by_default() -> None:
@@ -43,6 +51,7 @@ def test_the_service_does_not_start_in_production_without_real_channels() -> Non
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("NOTIFICATIONS_")},
         "NOTIFICATIONS_PRODUCTION": "true",
+        "NOTIFICATIONS_WEBHOOK_ENCRYPTION_KEYS": json.dumps([ENCRYPTION_KEY]),
     }
     done = subprocess.run(
         [str(exe), "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
