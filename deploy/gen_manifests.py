@@ -1050,7 +1050,8 @@ def slo_rule_groups() -> list[dict[str, Any]]:
                 "expr": f"{slo.ratio(long)} > {burn} * {slo.error_budget} and "
                 f"{slo.ratio(short)} > {burn} * {slo.error_budget}",
                 "for": duration,
-                "labels": {"severity": severity, "team": "complaints", "slo": slo.name},
+                # The window tells the fast burn from the slow one (and keeps their series apart).
+                "labels": {"severity": severity, "team": "complaints", "slo": slo.name, "window": long},
                 "annotations": {
                     "summary": f"{slo.description} The error budget burns {burn}x too fast "
                     f"({long} and {short} windows).",

@@ -47,6 +47,13 @@ async def test_intake_files_a_complaint_with_no_broker_and_the_event_flows_once_
     assert waiting.status_code == 503, waiting.text
     assert "producer" in waiting.json()["detail"]
     assert await _unpublished(stack, complaint_id) == 1
+    # Every process reads the outbox, the API and a worker without a relay too: the age is visible.
+    for process in ("intake-api", "intake-worker"):
+        async with stack.client(process) as client:
+            gauges = _gauges((await client.get("/metrics")).text)
+        assert gauges["complaints_outbox_backlog_messages"] >= 1, process
+        assert gauges["complaints_outbox_oldest_unsent_age_seconds"] > 0, process
+        assert gauges["complaints_relay_active"] == 0, process
 
     await asyncio.to_thread(broker.start)
     await create_topics(broker.bootstrap_servers)
@@ -71,3 +78,9 @@ async def _unpublished(stack: Any, complaint_id: str) -> int:
         complaint_id,
     )
     return int(rows[0]["n"])
+
+
+def _gauges(exposition: str) -> dict[str, float]:
+    """The unlabelled samples of a Prometheus text exposition."""
+    samples = (line.split() for line in exposition.splitlines() if line and not line.startswith("#"))
+    return {parts[0]: float(parts[1]) for parts in samples if len(parts) == 2 and "{" not in parts[0]}

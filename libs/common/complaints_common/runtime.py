@@ -182,7 +182,7 @@ class ServiceDefinition:
 
     def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
         relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
-        loops: list[BackgroundLoop] = [relay.run, backlog_gauges(runtime.db, runtime.schema)]
+        loops: list[BackgroundLoop] = [relay.run]
         probes = [relay.not_ready]
         subscriptions = self.checked_subscriptions(runtime)
         if subscriptions:
@@ -262,11 +262,14 @@ class ServiceDefinition:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI, runtime: Runtime, mode: Mode) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        tasks: list[asyncio.Task[None]] = []
+        # Every process reads the outbox's backlog (an API pod, a standby, a worker still waiting
+        # for the broker): whichever replica is scraped tells the truth.
+        gauges = backlog_gauges(runtime.db, runtime.schema)
+        tasks = [asyncio.create_task(supervise(_loop_name(gauges), gauges, stop))]
         if mode.runs_worker:
             self.checked_subscriptions(runtime)  # a misdeclared service fails its start, loudly
             runtime.worker_probes[:] = [runtime.producer_not_ready]
-            tasks = [asyncio.create_task(self._run_worker(runtime, stop))]
+            tasks.append(asyncio.create_task(self._run_worker(runtime, stop)))
         try:
             yield
         finally:
