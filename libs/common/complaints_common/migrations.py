@@ -15,6 +15,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from complaints_common.db import connect_options
+from complaints_common.settings import ServiceSettings
+
 
 def run_alembic_env() -> None:
     config = context.config
@@ -31,12 +34,16 @@ def run_alembic_env() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    asyncio.run(_run_online(url, metadata))
+    asyncio.run(_run_online(url, metadata, config.attributes.get("settings")))
 
 
-async def _run_online(url: str, metadata: MetaData) -> None:
+async def _run_online(url: str, metadata: MetaData, settings: ServiceSettings | None) -> None:
     schema = metadata.schema
-    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
+    # The services' TLS, without their statement timeouts: a migration may rightly run long.
+    options = connect_options(url, settings, timeouts=False)
+    engine = create_async_engine(
+        options.engine_url, connect_args=options.connect_args, poolclass=NullPool, hide_parameters=True
+    )
     try:
         async with engine.connect() as conn:
             # Session-level lock: held across the commit below until the connection closes.

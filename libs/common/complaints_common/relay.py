@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from complaints_common import metrics
-from complaints_common.db import asyncpg_dsn
+from complaints_common.db import connect_raw
 from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient
 from complaints_common.loops import sleep_or_stop, wait_for_wake
 from complaints_common.messaging import notify_channel
@@ -84,7 +84,7 @@ class OutboxRelay:
             await self._relay_until_stopped(stop)
 
     async def _relay_until_stopped(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
+        conn = await connect_raw(self.settings)
         try:
             await self._become_leader(conn, stop)
             if stop.is_set():
@@ -218,7 +218,7 @@ async def republish_since(settings: ServiceSettings, schema: str, since: datetim
 
     For a broker that lost data; consumers' inboxes drop what they had already applied.
     """
-    conn = await asyncpg.connect(asyncpg_dsn(settings.database_dsn))
+    conn = await connect_raw(settings)
     try:
         status = await conn.execute(
             f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since

@@ -134,7 +134,7 @@ class ServiceDefinition:
         return Runtime(
             settings=settings,
             metadata=self.metadata,
-            db=Database(settings.database_dsn, pool_size=settings.database_pool_size),
+            db=Database.for_service(settings),
             outbox=Outbox(self.metadata, self.contracts_published()),
             inbox=Inbox(self.metadata),
         )
@@ -270,7 +270,10 @@ def run_migrations(definition: ServiceDefinition, settings: ServiceSettings) -> 
 
     config = Config()
     config.set_main_option("script_location", str(definition.migrations))
-    config.attributes["database_url"] = settings.database_dsn
+    # The migrator role, which owns the schema; the services run as a role that cannot create objects.
+    migrator = settings.migration_database_url
+    config.attributes["database_url"] = migrator.get_secret_value() if migrator else settings.database_dsn
+    config.attributes["settings"] = settings
     config.attributes["metadata"] = definition.metadata
     command.upgrade(config, "head")
 

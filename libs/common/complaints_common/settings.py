@@ -82,7 +82,26 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:55432/complaints")
+    # The migrator role's URL, for `migrate` only (it owns the schema and creates objects); the
+    # runtime role of `database_url` only reads and writes rows. Unset: `migrate` uses database_url.
+    migration_database_url: SecretStr | None = None
+    # The SQLAlchemy pool of each process: at most pool size + overflow connections (besides the raw
+    # connections of the relay and delivery loops; docs/operations.md, "Connection budget").
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=0, ge=0, le=200)
+    # TLS to PostgreSQL, as libpq names it; the URL's own `?sslmode=&sslrootcert=` win over these.
+    # verify-full checks the server's certificate against `database_sslrootcert` and its host name.
+    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        None
+    )
+    database_sslrootcert: Path | None = None
+    database_sslcert: Path | None = None
+    database_sslkey: Path | None = None
+    # Per connection of the services (not of `migrate`); 0 switches one off. A statement or lock
+    # wait cut short is retried as a transient error, never dead-lettered.
+    database_statement_timeout_ms: int = Field(default=30000, ge=0)
+    database_lock_timeout_ms: int = Field(default=10000, ge=0)
+    database_idle_in_transaction_timeout_ms: int = Field(default=60000, ge=0)
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
     kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     # None: on where the broker is Apache Kafka (read from its ApiVersions, complaints_common.kafka),
