@@ -3,6 +3,10 @@
 Each service's `migrations/env.py` calls `run_alembic_env()`. The version table lives in the
 service's schema, and an advisory lock makes concurrent `migrate` runs (several pods) wait for each
 other instead of racing.
+
+Migrations run as the migrator role, which owns the schema; the services run as a runtime role that
+may read and write rows but create nothing. After every upgrade the migrator grants the runtime role
+exactly that on what the schema holds (`runtime_grants`), so a new table is usable at once.
 """
 
 from __future__ import annotations
@@ -34,10 +38,24 @@ def run_alembic_env() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    asyncio.run(_run_online(url, metadata, config.attributes.get("settings")))
+    runtime_role: str | None = config.attributes.get("runtime_role")
+    asyncio.run(_run_online(url, metadata, config.attributes.get("settings"), runtime_role))
 
 
-async def _run_online(url: str, metadata: MetaData, settings: ServiceSettings | None) -> None:
+def runtime_grants(schema: str, role: str) -> list[str]:
+    """What the runtime role may do in the service's schema: use it, and read and write rows and
+    sequences; no CREATE, so it cannot add, alter or drop objects (it owns none)."""
+    return [
+        f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"',
+        f'REVOKE CREATE ON SCHEMA "{schema}" FROM "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
+        f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"',
+    ]
+
+
+async def _run_online(
+    url: str, metadata: MetaData, settings: ServiceSettings | None, runtime_role: str | None
+) -> None:
     schema = metadata.schema
     # The services' TLS, without their statement timeouts: a migration may rightly run long.
     options = connect_options(url, settings, timeouts=False)
@@ -53,6 +71,10 @@ async def _run_online(url: str, metadata: MetaData, settings: ServiceSettings | 
             await conn.commit()
             await conn.run_sync(_run_sync, metadata)
             await conn.commit()
+            if runtime_role is not None:
+                for grant in runtime_grants(schema, runtime_role):
+                    await conn.execute(text(grant))
+                await conn.commit()
     finally:
         await engine.dispose()
 

@@ -23,7 +23,7 @@ import uvicorn
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData, Table, make_url
 
 from complaints_common.api import NotReady, ReadinessCheck, install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
@@ -270,10 +270,15 @@ def run_migrations(definition: ServiceDefinition, settings: ServiceSettings) -> 
 
     config = Config()
     config.set_main_option("script_location", str(definition.migrations))
-    # The migrator role, which owns the schema; the services run as a role that cannot create objects.
+    # The migrator role, which owns the schema; the services run as database_url's role, which is
+    # granted row access only (complaints_common.migrations.runtime_grants).
     migrator = settings.migration_database_url
     config.attributes["database_url"] = migrator.get_secret_value() if migrator else settings.database_dsn
     config.attributes["settings"] = settings
+    if migrator is not None:
+        runtime_role = make_url(settings.database_dsn).username
+        if runtime_role and runtime_role != make_url(migrator.get_secret_value()).username:
+            config.attributes["runtime_role"] = runtime_role
     config.attributes["metadata"] = definition.metadata
     command.upgrade(config, "head")
 
