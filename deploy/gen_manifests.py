@@ -1034,6 +1034,66 @@ def service_component(svc: ServiceSpec) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Connection budget (docs/operations.md, "Connection budget"; tests/deploy holds the docs to this)
+
+ROLLING_SURGE = 0.25  # the Deployments' maxSurge: a rollout adds this share of pods for a while
+BUDGET_START = "<!-- connection-budget:start (deploy/gen_manifests.py --budget) -->"
+BUDGET_END = "<!-- connection-budget:end -->"
+
+
+def overlay_api_max_replicas(overlay: str) -> int:
+    """The APIs' HPA maxReplicas in an overlay (its hpa patch, else the generated one)."""
+    patch = DEPLOY / "k8s" / "overlays" / overlay / "patches" / "hpa.yaml"
+    for op in yaml.safe_load(patch.read_text(encoding="utf-8")) if patch.is_file() else []:
+        if op.get("path") == "/spec/maxReplicas":
+            return int(op["value"])
+    return int(api_hpa(SERVICES[0])["spec"]["maxReplicas"])
+
+
+def connection_budget(svc: ServiceSpec, overlay: str = "prod") -> dict[str, int]:
+    """The most PostgreSQL connections the service opens in an overlay: every API and worker pod
+    at its full pool (ServiceDefinition.connection_budget), the rollout's surge pods, the Job."""
+    from complaints_common.runtime import Mode
+    from complaints_common.settings import ServiceSettings
+
+    definition = importlib.import_module(f"complaints_{svc.name}.main").SERVICE
+    settings = ServiceSettings.model_construct(
+        database_pool_size=DATABASE_POOL_SIZE, database_max_overflow=DATABASE_MAX_OVERFLOW
+    )
+    api_pods = overlay_api_max_replicas(overlay)
+    worker_pods = svc.max_workers
+    per_api = definition.connection_budget(settings, Mode.API)
+    per_worker = definition.connection_budget(settings, Mode.WORKER)
+
+    def surge(pods: int) -> int:
+        return -(-pods * int(ROLLING_SURGE * 100) // 100)  # rounded up, as Kubernetes does
+
+    total = (api_pods + surge(api_pods)) * per_api + (worker_pods + surge(worker_pods)) * per_worker + 1
+    return {
+        "per_api": per_api,
+        "per_worker": per_worker,
+        "api_pods": api_pods,
+        "worker_pods": worker_pods,
+        "total": total,
+    }
+
+
+def connection_budget_table(overlay: str = "prod") -> str:
+    rows = [
+        f"{BUDGET_START}",
+        "| service | per API pod | per worker pod | API pods (max) | worker pods (max) | most at once |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    grand = 0
+    for svc in SERVICES:
+        b = connection_budget(svc, overlay)
+        grand += b["total"]
+        rows.append(
+            f"| {svc.name} | {b['per_api']} | {b['per_worker']} | {b['api_pods']} | "
+            f"{b['worker_pods']} | {b['total']} |"
+        )
+    rows += [f"| **all four** | | | | | **{grand}** |", BUDGET_END]
+    return "\n".join(rows)
 
 
 def generate() -> dict[Path, str]:
@@ -1075,7 +1135,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="only compare; exit 1 when a file is out of date"
     )
+    parser.add_argument(
+        "--budget", action="store_true", help="print the connection budget table of docs/operations.md"
+    )
     args = parser.parse_args(argv)
+    if args.budget:
+        print(connection_budget_table())
+        return 0
     files = generate()
     if args.check:
         stale = differences(files)

@@ -2,8 +2,9 @@
 
 - built-in kinds: kubernetes-validate (strict: unknown fields fail) against a pinned Kubernetes
   version (KUBERNETES_VERSION below);
-- CRDs (KEDA ScaledObject and TriggerAuthentication, Strimzi KafkaTopic and KafkaUser): JSON Schemas written for this project from the
-  CRDs' documented shape (tests/deploy/schemas), since no upstream schema is available offline;
+- CRDs (KEDA ScaledObject and TriggerAuthentication, Strimzi KafkaTopic and KafkaUser): JSON
+  Schemas written for this project from the CRDs' documented shape (tests/deploy/schemas), since
+  no upstream schema is available offline;
 - the platform's own rules: probes, security contexts, /tmp, migration Job + waiting initContainer,
   HPA/KEDA/PDB for every workload, partition caps, network policies, secrets, per-overlay settings.
 """

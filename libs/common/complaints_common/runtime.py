@@ -129,6 +129,9 @@ class ServiceDefinition:
     # the `platform.api-keys` topic in its own `api_keys` table.
     issues_keys: bool = False
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    # PostgreSQL connections the background loops hold outside the pool (notifications' delivery
+    # loop keeps one for LISTEN and its liveness lock); the relay's own is counted on top.
+    loop_connections: int = 0
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
         return Runtime(
@@ -138,6 +141,12 @@ class ServiceDefinition:
             outbox=Outbox(self.metadata, self.contracts_published()),
             inbox=Inbox(self.metadata),
         )
+
+    def connection_budget(self, settings: ServiceSettings, mode: Mode) -> int:
+        """The most PostgreSQL connections one process of the service opens: its pool with the
+        whole overflow in use, and in a worker the relay's connection and the loops' own."""
+        pool = settings.database_pool_size + settings.database_max_overflow
+        return pool + (1 + self.loop_connections if mode.runs_worker else 0)
 
     def all_subscriptions(self, runtime: Runtime) -> list[Subscription]:
         """The service's own subscriptions, and the API keys' for a service that keeps a copy."""

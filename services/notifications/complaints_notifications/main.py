@@ -41,6 +41,7 @@ SERVICE = ServiceDefinition(
     routers=lambda runtime: [message_router(runtime)],
     subscriptions=subscriptions,
     background=background,
+    loop_connections=1,  # the delivery loop's LISTEN connection (delivery.DeliveryWorker._listen)
     openapi_tags=[
         {"name": "messages", "description": "What the customer was told, and every attempt to deliver it."}
     ],
