@@ -57,6 +57,7 @@ async def _run_online(
     url: str, metadata: MetaData, settings: ServiceSettings | None, runtime_role: str | None
 ) -> None:
     schema = metadata.schema
+    assert schema is not None
     # The services' TLS, without their statement timeouts: a migration may rightly run long.
     options = connect_options(url, settings, timeouts=False)
     engine = create_async_engine(
