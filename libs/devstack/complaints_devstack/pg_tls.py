@@ -11,7 +11,6 @@ certificate check while the database it reaches is the embedded PostgreSQL itsel
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import struct
 import threading
@@ -19,24 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from complaints_devstack.ports import LOCALHOST
+from complaints_devstack.ports import LOCALHOST, forward
 
 # PostgreSQL's negotiation codes (protocol 3.0, "SSLRequest" and "GSSENCRequest").
 SSL_REQUEST = 80877103
 GSSENC_REQUEST = 80877104
 _HANDSHAKE_TIMEOUT_S = 10.0
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while chunk := await reader.read(65536):
-            writer.write(chunk)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            writer.close()
 
 
 class TlsFront:
@@ -59,7 +46,7 @@ class TlsFront:
         except (OSError, TimeoutError, asyncio.IncompleteReadError):
             writer.close()
             return
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        await asyncio.gather(forward(reader, upstream_writer), forward(upstream_reader, writer))
 
     @staticmethod
     async def _negotiate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
