@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from complaints_common import metrics
-from complaints_common.db import connect_raw
+from complaints_common.db import connect_options, connect_raw
 from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient
 from complaints_common.loops import sleep_or_stop, wait_for_wake
 from complaints_common.messaging import notify_channel
@@ -218,7 +218,8 @@ async def republish_since(settings: ServiceSettings, schema: str, since: datetim
 
     For a broker that lost data; consumers' inboxes drop what they had already applied.
     """
-    conn = await connect_raw(settings)
+    # An operator's one-off UPDATE over the retention window may rightly outlast the statement timeout.
+    conn = await connect_options(settings.database_dsn, settings, timeouts=False).connect()
     try:
         status = await conn.execute(
             f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since

@@ -174,3 +174,17 @@ def test_the_tls_parameters_leave_the_dsn() -> None:
     options = connect_options("postgresql+asyncpg://u:p%40ss@h:5/db?sslmode=require&application_name=x")
     assert options.dsn == "postgresql://u:p%40ss@h:5/db?application_name=x"
     assert options.ssl == "require"
+
+
+def test_the_urls_tls_parameters_win_over_the_settings(authorities: Authorities) -> None:
+    settings = _settings(
+        "postgresql+asyncpg://u@h:5/db?sslmode=require",
+        database_sslmode="verify-full",
+        database_sslrootcert=authorities.ca_file,
+    )
+    assert connect_options(settings.database_dsn, settings).ssl == "require"
+    verified = connect_options("postgresql+asyncpg://u@h:5/db", settings).ssl
+    assert isinstance(verified, ssl.SSLContext)
+    assert verified.check_hostname and verified.verify_mode == ssl.CERT_REQUIRED
+    # SQLAlchemy's boolean spelling.
+    assert connect_options("postgresql+asyncpg://u@h:5/db?ssl=true").ssl == "require"

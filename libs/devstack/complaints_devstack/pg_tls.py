@@ -79,7 +79,16 @@ def tls_front(upstream_host: str, upstream_port: int, cert_chain: Path, key: Pat
     try:
         yield front
     finally:
-        loop.call_soon_threadsafe(server.close)
+        asyncio.run_coroutine_threadsafe(_shut_down(server), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+async def _shut_down(server: asyncio.Server) -> None:
+    """Stop accepting and end the sessions still relayed, so the loop closes with nothing pending."""
+    server.close()
+    sessions = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in sessions:
+        task.cancel()
+    await asyncio.gather(*sessions, return_exceptions=True)
