@@ -9,8 +9,8 @@ from fastapi import FastAPI
 from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
+from complaints_notifications import delivery, progress
 from complaints_notifications.api.routes import message_router
-from complaints_notifications.delivery import background
 from complaints_notifications.events.handlers import subscriptions
 from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.store.tables import metadata
@@ -32,6 +32,7 @@ SERVICE = ServiceDefinition(
     consumes=(
         ev.COMPLAINT_CREATED_V1,
         ev.COMPLAINT_STATUS_CHANGED_V1,
+        ev.COMPLAINT_DEADLINES_CHANGED_V1,
         ev.COMPENSATION_GRANTED_V1,
         ev.FOLLOWUP_DUE_V1,
         ev.COMPLAINT_LETTER_ISSUED_V1,
@@ -40,7 +41,7 @@ SERVICE = ServiceDefinition(
     publishes=(ev.NOTIFICATION_STATUS_V1,),
     routers=lambda runtime: [message_router(runtime)],
     subscriptions=subscriptions,
-    background=background,
+    background=lambda runtime: [*delivery.background(runtime), *progress.background(runtime)],
     loop_connections=1,  # the delivery loop's LISTEN connection (delivery.DeliveryWorker._listen)
     openapi_tags=[
         {"name": "messages", "description": "What the customer was told, and every attempt to deliver it."}
