@@ -15,12 +15,15 @@ from pydantic import ValidationError
 
 from complaints_notifications.settings import NotificationSettings, SmtpSecurity
 
-# Production also asks for the webhook secrets' own encryption key: given, so each test sees its refusal.
+# Production also asks for the webhook secrets' own encryption key and Kafka over TLS: given, so
+# each test sees its own refusal.
 ENCRYPTION_KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
+KAFKA_TLS = {"protocol": "SSL"}
 REAL_CHANNELS = {
     "smtp_host": "smtp.example.com",
     "sms_endpoint": "https://sms.example.com/send",
     "webhook_encryption_keys": [ENCRYPTION_KEY],
+    "kafka_security": KAFKA_TLS,
 }
 
 
@@ -52,6 +55,7 @@ def test_the_service_does_not_start_in_production_without_real_channels() -> Non
         **{k: v for k, v in os.environ.items() if not k.startswith("NOTIFICATIONS_")},
         "NOTIFICATIONS_PRODUCTION": "true",
         "NOTIFICATIONS_WEBHOOK_ENCRYPTION_KEYS": json.dumps([ENCRYPTION_KEY]),
+        "NOTIFICATIONS_KAFKA_SECURITY__PROTOCOL": KAFKA_TLS["protocol"],
     }
     done = subprocess.run(
         [str(exe), "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
