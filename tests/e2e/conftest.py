@@ -1,7 +1,8 @@
 """The four services as real subprocesses on the test's own database and topics.
 
 `platform` serves them on the test's database (a copy of the session's template, which the
-services' own `migrate` built), waits until each answers /readyz, and stops them after the test. Tests may kill -9 and restart a service to prove nothing is lost.
+services' own `migrate` built), waits until each answers /readyz, and stops them after the test.
+Tests may kill -9 and restart a service to prove nothing is lost.
 """
 
 from __future__ import annotations
