@@ -24,6 +24,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from complaints_common.db import asyncpg_dsn
+from complaints_devstack.broker import EmbeddedBroker
 from complaints_devstack.launcher import (
     SERVICE_ORDER,
     ServiceSpec,
@@ -62,6 +63,9 @@ class Platform:
             "FOLLOWUP_SATISFACTION_DELAY_S": str(self.satisfaction_delay_s),
             "FOLLOWUP_TIMER_POLL_INTERVAL_S": "0.2",
             "OTEL_TRACES_EXPORTER": "none",
+            # The test's webhook receivers listen on loopback over http: allowed explicitly.
+            "NOTIFICATIONS_WEBHOOK_ALLOW_HTTP": "true",
+            "NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
         }
         return service_env(
             self.specs[service],
@@ -167,6 +171,30 @@ async def platform(
         yield stack
     finally:
         stack.stop_all()
+
+
+@pytest.fixture
+async def intake_without_broker(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Platform, EmbeddedBroker]]:
+    """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), migrated but
+    not started, and a Tansu broker of their own that is not started either: an outage that is real
+    while the session's broker keeps serving every other test."""
+    broker = EmbeddedBroker(free_port(), log_path=tmp_path / "tansu.log")
+    stack = Platform(database_url, broker.bootstrap_servers, "", tmp_path)
+    (intake,) = [spec for spec in default_services({}) if spec.name == "intake"]
+    exe = intake.serve[0]
+    stack.specs = {
+        "intake": replace(intake, port=free_port()),
+        "intake-api": replace(intake, port=free_port(), serve=(exe, "api")),
+        "intake-worker": replace(intake, port=free_port(), serve=(exe, "worker")),
+    }
+    stack.migrate("intake")
+    try:
+        yield stack, broker
+    finally:
+        stack.stop_all()
+        broker.stop()
 
 
 async def eventually(probe: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:

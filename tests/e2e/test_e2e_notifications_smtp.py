@@ -40,6 +40,7 @@ def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
     controller.start()
     monkeypatch.setenv("NOTIFICATIONS_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFICATIONS_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("NOTIFICATIONS_SMTP_SECURITY", "plaintext")  # the local test server
     try:
         yield box
     finally:

@@ -84,7 +84,7 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     decision = await decision_of(client, data.complaint_id)
     assert decision["status"] == "granted" and decision["within_frontline"]
     assert decision["voucher_code"] and decision["rule_id"] == "any.billing-credit"
-    assert decision["policy_version"] == "2026.12-default-1"
+    assert decision["policy_version"] == "2026.12-default-2"
 
     # Two replicas deciding the same complaint at the same moment.
     runtime = app.state.runtime
@@ -260,7 +260,7 @@ async def test_abuse_caps_refuse_and_name_the_rule_and_the_trail_is_queryable(
     replaced = await client.put("/v1/policy", json=policy, headers=OPERATOR)
     assert replaced.status_code == 200, replaced.text
     versions = [v["version"] for v in (await client.get("/v1/policy/versions")).json()]
-    assert set(versions) == {"tight-1", "2026.12-default-1"}
+    assert set(versions) == {"tight-1", "2026.12-default-2"}
     policy["description"] = "changed without a new version"
     assert (await client.put("/v1/policy", json=policy, headers=OPERATOR)).status_code == 409
     broken = {**policy, "version": "broken", "rules": []}
@@ -302,8 +302,15 @@ async def test_a_voucher_is_single_use_and_can_be_clawed_back(
     assert redeemed.json()["voucher_status"] == "redeemed"
     assert (await client.post(f"/v1/vouchers/{code}/redeem", json={})).status_code == 409
     assert (await client.post("/v1/vouchers/NOPE-NOPE/redeem", json={})).status_code == 404
-    clawed = await client.post(f"/v1/decisions/{decision['id']}/clawback", json={"reason": "abuse"})
+    clawed = await client.post(
+        f"/v1/decisions/{decision['id']}/clawback",
+        json={"reason": "abuse"},
+        headers=person("sup-4", "supervisor"),
+    )
     assert clawed.json()["voucher_status"] == "clawed_back"
+    # Who took it back and why stay on the decision's audit.
+    audited = (await client.get(f"/v1/decisions/{decision['id']}")).json()
+    assert (audited["voucher_changed_by"], audited["voucher_reason"]) == ("sup-4", "abuse")
     report = (await client.get("/v1/reports/spend", params={"group_by": "rule"})).json()
     assert report["lines"] == [] and report["decided"] == 1 and report["frontline_share"] == "1.0000"
 

@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaints_common.events.contracts import Money, Offer, OfferKind
+from complaints_common.events.contracts import Offer, OfferKind
+from complaints_common.validation import MoneyIn, NonBlank, RequestModel
 
 
 class DecisionView(BaseModel):
@@ -26,6 +27,8 @@ class DecisionView(BaseModel):
     voucher_code: str | None
     voucher_expires_at: datetime | None
     voucher_status: str | None
+    voucher_changed_by: str | None = Field(default=None, description="Who redeemed or clawed it back.")
+    voucher_reason: str | None = Field(default=None, description="Why, in their words.")
     rule_id: str = Field(description="The rule that decided: the offer rule, or the abuse/authority rule.")
     offer_rule_id: str | None = Field(description="The policy rule that made the offer.")
     policy_version: str
@@ -62,14 +65,12 @@ class RejectRequest(SignOffRequest):
     reason: str = Field(min_length=3, max_length=200)
 
 
-class ProposedOffer(BaseModel):
+class ProposedOffer(RequestModel):
     """What the agent offers, valued at retail. Its cost to us is worked out from the policy."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: OfferKind
-    description: str = Field(max_length=500)
-    value: Money
+    description: NonBlank = Field(min_length=1, max_length=500)
+    value: MoneyIn
     percentage: Decimal | None = Field(default=None, ge=0, le=100)
 
 
@@ -96,6 +97,46 @@ class ProposalRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class OptionView(BaseModel):
+    option_id: str = Field(description="The policy rule that makes this offer.")
+    offer: Offer
+    within_your_authority: bool = Field(
+        description="Whether the caller's verified role may grant it on the spot (an API key: the agent's)."
+    )
+
+
+class OptionSetView(BaseModel):
+    """The options the front line gives the customer, and what became of them."""
+
+    complaint_id: UUID
+    status: Literal["open", "chosen", "proposed", "lapsed"] = Field(
+        description="open: waiting for the customer's choice; chosen; proposed (the agent's own offer "
+        "instead); lapsed (no choice by `choose_by`: the first option was granted automatically)."
+    )
+    options: list[OptionView]
+    policy_version: str
+    offered_at: datetime
+    choose_by: datetime
+    chosen_option: str | None
+    closed_by: str | None = Field(description="Who recorded the choice or proposal ('auto' when lapsed).")
+    closed_at: datetime | None
+    decision_id: UUID | None
+
+
+class ChoiceRequest(BaseModel):
+    """Which option the customer chose. Who records it, and with which authority, is the caller."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"option_id": "retail.defective", "reason": "customer chose the fix"}]
+        },
+    )
+
+    option_id: str = Field(min_length=1, max_length=100)
+    reason: str | None = Field(default=None, max_length=200)
+
+
 class VoucherAction(BaseModel):
     """Why (who acts is the authenticated caller)."""
 
@@ -109,7 +150,7 @@ class ClawbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "duplicate claim"}]})
 
-    reason: str = Field(min_length=3, max_length=200)
+    reason: NonBlank = Field(min_length=3, max_length=200)
 
 
 class PolicyVersion(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -13,12 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, platform_operator, require_scope
 from complaints_common.events.contracts import DecisionStatus, Offer
-from complaints_common.problems import Conflict, Forbidden, NotFound
+from complaints_common.openapi import VALIDATION_EXAMPLE, problem_response
+from complaints_common.problems import Conflict, Forbidden, NotFound, RequestValidationFailed
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_compensation.api.models import (
+    ChoiceRequest,
     ClawbackRequest,
     DecisionPage,
     DecisionView,
+    OptionSetView,
+    OptionView,
     PolicyVersion,
     ProposalRequest,
     RejectRequest,
@@ -27,31 +33,34 @@ from complaints_compensation.api.models import (
     VoucherAction,
 )
 from complaints_compensation.domain import approvals
-from complaints_compensation.domain.policy import ComplaintFacts, cap_check, judge, priced
+from complaints_compensation.domain.policy import ComplaintFacts, cap_check, judge, priced, required_role
 from complaints_compensation.domain.rules import ROLES, Policy, Role
 from complaints_compensation.recording import components
 from complaints_compensation.store import decisions as store
+from complaints_compensation.store import options as option_store
 from complaints_compensation.store import policies as policy_store
 from complaints_compensation.store import reports
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[
     int, Query(ge=0, le=10_000, description="Rows to skip (at most 10,000: narrow the filter).")
 ]
 
 
-def problem(description: str) -> dict[str, Any]:
-    return {"description": description, **PROBLEM}
-
-
 NO_SUCH_DECISION = "No such decision."
+NO_OPTIONS = "No options for this complaint: it had no agent on the line, or compensation has not seen it."
 SIGN_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: problem(
-        "The approver may not sign: not a person's token, own proposal, signed already, or too junior."
+    403: problem_response(
+        "The approver may not sign: not a person's token, own proposal, signed already, or too junior.",
+        Forbidden,
+        "Four eyes: this person has already signed this decision.",
     ),
-    404: problem(NO_SUCH_DECISION),
-    409: problem("The decision is not waiting for approval, or granting it would pass the customer's caps."),
+    404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION),
+    409: problem_response(
+        "The decision is not waiting for approval, or granting it would pass the customer's caps.",
+        Conflict,
+        "The decision is granted, not waiting for approval.",
+    ),
 }
 
 
@@ -91,7 +100,13 @@ def decision_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/complaints/{complaint_id}/decision",
         summary="The latest compensation decision for a complaint",
-        responses={404: problem("No decision (yet) for this complaint.")},
+        responses={
+            404: problem_response(
+                "No decision (yet) for this complaint.",
+                NotFound,
+                "No compensation decision for this complaint yet.",
+            )
+        },
     )
     async def read_decision(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -127,7 +142,7 @@ def decision_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/decisions/{decision_id}",
         summary="One decision with its sign-offs",
-        responses={404: problem(NO_SUCH_DECISION)},
+        responses={404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION)},
     )
     async def read_one(
         decision_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -141,8 +156,16 @@ def decision_router(runtime: Runtime) -> APIRouter:
         status_code=201,
         summary="An agent proposes compensation; within the agent's limit it is granted at once",
         responses={
-            404: problem("Compensation has not seen this complaint (yet)."),
-            409: problem("The complaint already has a live compensation."),
+            404: problem_response(
+                "Compensation has not seen this complaint (yet).",
+                NotFound,
+                "Compensation has not seen this complaint (yet).",
+            ),
+            409: problem_response(
+                "The complaint already has a live compensation.",
+                Conflict,
+                "The complaint already has a granted or waiting compensation.",
+            ),
         },
     )
     async def propose(
@@ -175,8 +198,139 @@ def decision_router(runtime: Runtime) -> APIRouter:
             except IntegrityError as exc:
                 raise Conflict("The complaint or its order already has a compensation.") from exc
             assert decision_id is not None
+            # The agent's own offer instead of the options: the customer's options close with it
+            # (unless an abuse rule refused it: then they stay, for another choice or the lapse).
+            if decision.status != "refused":
+                await option_store.close(
+                    session,
+                    complaint_id,
+                    status="proposed",
+                    closed_by=principal.actor_id,
+                    closed_at=now,
+                    decision_id=decision_id,
+                )
             row = await store.decision_by_id(session, principal.client, decision_id)
         return DecisionView.model_validate(row)
+
+    return router
+
+
+def option_router(runtime: Runtime) -> APIRouter:
+    """The front line's options: what the agent may offer, and the customer's choice."""
+    router = APIRouter(prefix="/v1", tags=["options"])
+    book, recorder = components(runtime)
+
+    @router.get(
+        "/complaints/{complaint_id}/options",
+        summary="The offers the agent may make the customer, and what became of them (scope: read)",
+        description=(
+            "Where an agent was on the line (the complaint names its agent and came in on one of the "
+            "policy's `frontline_options.channels`), two or three offers of different kinds, each "
+            "within the front line's authority for this customer. `within_your_authority` is the "
+            "caller's own verified role's limit (an API key has the agent's)."
+        ),
+        responses={404: problem_response(NO_OPTIONS, NotFound, NO_OPTIONS)},
+    )
+    async def read_options(
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
+    ) -> OptionSetView:
+        async with runtime.db.transaction() as session:
+            row = await option_store.option_set(session, principal.client, complaint_id)
+            if row is None:
+                raise NotFound(NO_OPTIONS)
+            policy = await book.current(session)
+            known = await store.known_complaint(session, principal.client, complaint_id)
+        assert known is not None  # options are made for a known complaint
+        tier = known[0].customer.tier
+        role = acting_role(principal)
+
+        def within(offer: Offer) -> bool:
+            needed = required_role(policy, offer.value, tier)
+            return needed is not None and ROLES.index(needed) <= ROLES.index(role)
+
+        options = [Offer.model_validate(o["offer"]) for o in row["options"]]
+        return OptionSetView.model_validate(
+            row
+            | {
+                "options": [
+                    OptionView(option_id=o["option_id"], offer=offer, within_your_authority=within(offer))
+                    for o, offer in zip(row["options"], options, strict=True)
+                ]
+            }
+        )
+
+    @router.post(
+        "/complaints/{complaint_id}/choice",
+        status_code=201,
+        summary="Record the customer's choice; within the caller's authority it is granted (scope: file)",
+        description=(
+            "Who records the choice, and with which authority, is the authenticated caller (a person's "
+            "verified role; an API key has the agent's limit). Within that authority the offer is "
+            "granted at once and the customer told; above it, it waits for approval like a proposal."
+        ),
+        responses={
+            404: problem_response(
+                NO_OPTIONS + " Or the option id is not one of the complaint's options.",
+                NotFound,
+                "'refund' is not one of this complaint's options.",
+            ),
+            409: problem_response(
+                "The options are closed: chosen, proposed over or lapsed.",
+                Conflict,
+                "The options are chosen.",
+            ),
+        },
+    )
+    async def choose(
+        complaint_id: UUID,
+        body: ChoiceRequest,
+        principal: Annotated[Principal, Depends(require_scope("file"))],
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            known = await store.known_complaint(session, principal.client, complaint_id)
+            if known is None:
+                raise NotFound(NO_OPTIONS)
+            complaint, email, phone = known
+            await store.lock_customer(session, principal.client, complaint.customer.customer_id)
+            row = await option_store.option_set(session, principal.client, complaint_id, for_update=True)
+            if row is None:
+                raise NotFound(NO_OPTIONS)
+            if row["status"] != "open":
+                raise Conflict(f"The options are {row['status']}.")
+            chosen = next((o for o in row["options"] if o["option_id"] == body.option_id), None)
+            if chosen is None:
+                raise NotFound(f"{body.option_id!r} is not one of this complaint's options.")
+            policy = await book.current(session)
+            now = datetime.now(UTC)
+            order_ref = ComplaintFacts.of(complaint).order_ref
+            history = await store.customer_history(
+                session, complaint, policy.abuse, now, (email, phone), order_ref
+            )
+            offer = Offer.model_validate(chosen["offer"])
+            role = acting_role(principal)
+            decision = judge(policy, body.option_id, offer, complaint, history, now, proposer_role=role)
+            if body.reason:
+                decision = replace(decision, reason=decision.reason or body.reason)
+            try:
+                decision_id = await recorder.record_new(
+                    session, complaint, decision, principal.actor_id, policy
+                )
+            except IntegrityError as exc:
+                raise Conflict("The complaint or its order already has a compensation.") from exc
+            assert decision_id is not None
+            # Refused by an abuse rule meanwhile (recorded, naming the rule): the options stay open.
+            if decision.status != "refused":
+                await option_store.close(
+                    session,
+                    complaint_id,
+                    status="chosen",
+                    chosen_option=body.option_id,
+                    closed_by=principal.actor_id,
+                    closed_at=now,
+                    decision_id=decision_id,
+                )
+            decided = await store.decision_by_id(session, principal.client, decision_id)
+        return DecisionView.model_validate(decided)
 
     return router
 
@@ -317,7 +471,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
     @router.post(
         "/vouchers/{code}/redeem",
         summary="Redeem a voucher: single use, before its expiry",
-        responses={404: problem("No such voucher."), 409: problem("Already used, expired or clawed back.")},
+        responses={
+            404: problem_response("No such voucher.", NotFound, "No such voucher."),
+            409: problem_response(
+                "Already used, expired or clawed back.", Conflict, "The voucher is redeemed."
+            ),
+        },
     )
     async def redeem(
         code: Annotated[str, Path(max_length=64)],
@@ -340,8 +499,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         "/decisions/{decision_id}/clawback",
         summary="Claw back a grant later found abusive; its voucher can no longer be used",
         responses={
-            404: problem(NO_SUCH_DECISION),
-            409: problem("Not a granted decision, or clawed back already."),
+            404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION),
+            409: problem_response(
+                "Not a granted decision, or clawed back already.",
+                Conflict,
+                "Only a granted decision can be clawed back, once.",
+            ),
         },
     )
     async def claw_back(
@@ -357,10 +520,15 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         return DecisionView.model_validate(row)
 
     async def _change(session: Any, row: dict[str, Any], change: Any, by: str, reason: str | None) -> None:
-        row |= {"voucher_status": change, "voucher_changed_at": datetime.now(UTC)}
-        await store.update_decision(
-            session, row["id"], voucher_status=change, voucher_changed_at=row["voucher_changed_at"]
-        )
+        # Who and why stay on the decision, the audit of who granted and who took back what.
+        values = {
+            "voucher_status": change,
+            "voucher_changed_at": datetime.now(UTC),
+            "voucher_changed_by": by,
+            "voucher_reason": reason,
+        }
+        row |= values
+        await store.update_decision(session, row["id"], **values)
         await recorder.publish_voucher(session, row, change, by, reason)
 
     return router
@@ -389,9 +557,22 @@ def policy_router(runtime: Runtime) -> APIRouter:
             "It is validated whole, including every offer description's placeholders."
         ),
         responses={
-            403: problem("Only a platform operator replaces the policy."),
-            409: problem("This version exists with other content: give the new policy a new version."),
-            422: problem("The policy is not valid; the errors name each field."),
+            403: problem_response(
+                "Only a platform operator replaces the policy.",
+                Forbidden,
+                "This operation spans every client: only a platform operator may do it.",
+            ),
+            409: problem_response(
+                "This version exists with other content: give the new policy a new version.",
+                Conflict,
+                "Policy version 2026.12-default-1 exists with other content.",
+            ),
+            422: problem_response(
+                "The policy is not valid; the errors name each field.",
+                RequestValidationFailed,
+                "1 field(s) are not valid.",
+                errors=VALIDATION_EXAMPLE,
+            ),
         },
     )
     async def replace_policy(
@@ -413,8 +594,8 @@ def report_router(runtime: Runtime) -> APIRouter:
     async def spend(
         principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Literal["category", "rule", "agent", "month"] = "category",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryTime | None = None,
+        until: QueryTime | None = None,
     ) -> SpendReport:
         async with runtime.db.transaction() as session:
             lines = await reports.spend(session, principal.client, group_by, since, until)

@@ -31,6 +31,8 @@ decisions = Table(
     # active | redeemed | expired | clawed_back (only for decisions that carry a voucher)
     Column("voucher_status", Text),
     Column("voucher_changed_at", DateTime(timezone=True)),
+    Column("voucher_changed_by", Text),
+    Column("voucher_reason", Text),  # the person's own words: erased with the customer's data
     # The trace of the complaint the decision is for: the expiry loop continues it.
     Column("trace_context", JSONB, nullable=False, server_default="{}"),
     Column("rule_id", Text, nullable=False),  # the rule that decided (offer, abuse or authority rule)
@@ -90,6 +92,29 @@ complaints = Table(
     Index("ix_complaints_client_customer_filed", "client_id", "customer_id", "filed_at"),
     Index("ix_complaints_client_email", "client_id", "email_sha256"),
     Index("ix_complaints_client_phone", "client_id", "phone_sha256"),
+)
+
+# The options the front line gives a customer where an agent is on the line, and what became of
+# them: chosen (by whom, which decision), proposed over (the agent's own offer), or lapsed (no choice
+# by `choose_by`: the first option was granted automatically).
+option_sets = Table(
+    "option_sets",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("options", JSONB, nullable=False),  # [{"option_id", "offer"}], in the order offered
+    Column("policy_version", Text, nullable=False),
+    # open | chosen | proposed | lapsed
+    Column("status", Text, nullable=False, server_default="open"),
+    Column("offered_at", DateTime(timezone=True), nullable=False),
+    Column("choose_by", DateTime(timezone=True), nullable=False),
+    Column("chosen_option", Text),
+    Column("closed_by", Text),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("decision_id", UUID(as_uuid=True)),
+    Column("trace_context", JSONB, nullable=False, server_default="{}"),
+    Index("ix_option_sets_open_choose_by", "choose_by", postgresql_where=text("status = 'open'")),
 )
 
 policies = Table(

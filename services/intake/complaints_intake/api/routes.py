@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
-from complaints_common.problems import Conflict, NotFound, Unprocessable
+from complaints_common.openapi import problem_response
+from complaints_common.problems import Conflict, Forbidden, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS, NOT_FOUND, problem
+from complaints_intake.api.docs import NOT_FOUND, RATE_LIMITED
 from complaints_intake.api.idempotency import (
     IdempotencyKey,
+    IdempotencyKeyReused,
     remember,
     replay_if_seen,
     request_hash,
@@ -26,6 +28,7 @@ from complaints_intake.api.idempotency import (
 from complaints_intake.api.models import (
     ComplaintHistory,
     ComplaintView,
+    ConductFlag,
     FileComplaint,
     HistoryEntry,
     Transition,
@@ -33,19 +36,21 @@ from complaints_intake.api.models import (
 from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.domain.deadlines import compute, shipped_rules
 from complaints_intake.domain.letters import LetterIncomplete
-from complaints_intake.domain.lifecycle import IllegalTransition, apply
-from complaints_intake.domain.repeats import classify
+from complaints_intake.domain.lifecycle import Action, IllegalTransition, apply
+from complaints_intake.domain.repeats import classify, customer_flags
 from complaints_intake.events.publishing import SOURCE, record_change
 from complaints_intake.regulation import deadline_basis, letter_for
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.complaints import (
+    ABUSIVE_CONDUCT,
     complaint_with_crm_reference,
     get_complaint,
     history_of,
     insert_complaint,
     lifecycle_of,
+    set_abusive_conduct,
 )
-from complaints_intake.store.search import earlier_complaints
+from complaints_intake.store.search import earlier_complaints, severities_of
 
 # A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
 REFERENCE_ATTEMPTS = 3
@@ -96,14 +101,23 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             assert profile.name is not None
             due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
             deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+            policy = settings.repeat_policy()
+            customer_id = body.customer.customer_id
+            earlier = await earlier_complaints(
+                session, principal.client, customer_id, filed_at - policy.repeat_window
+            )
+            link = classify(body.category, body.product, filed_at, earlier, policy)
+            # This complaint counts too: the one that makes the pattern is already held for review.
+            severities = await severities_of(
+                session, principal.client, customer_id, filed_at - policy.extreme_window
+            )
+            flags = customer_flags([*severities, (body.severity, filed_at)], filed_at, policy)
             event = Event(
                 COMPLAINT_CREATED_V1,
-                created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
+                created_event(
+                    complaint_id, reference, principal.client, filed_at, body, deadlines, link, flags
+                ),
                 SOURCE,
-            )
-            policy = settings.repeat_policy()
-            earlier = await earlier_complaints(
-                session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
             )
             row = await insert_complaint(
                 session,
@@ -113,7 +127,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 filed_at=filed_at,
                 draft=body,
                 actor=principal.actor_id,
-                link=classify(body.category, body.product, filed_at, earlier, policy),
+                link=link,
                 profile=profile,
                 calendar=calendar,
                 due_times=due_times,
@@ -134,20 +148,18 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "`Idempotency-Key` so a retry never files it twice."
         ),
         responses={
-            **AUTH_ERRORS,
-            409: problem(
+            **RATE_LIMITED,
+            409: problem_response(
                 "The CRM reference is already used by this client: `complaint_id` and `complaint_url` "
                 "name the complaint filed under it, so a CRM that lost the first response can recover.",
-                409,
-                "conflict",
+                Conflict,
                 "This CRM reference was already used for another complaint.",
                 complaint_id="0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
                 complaint_url="/v1/complaints/0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
             ),
-            422: problem(
+            422: problem_response(
                 "A field is not valid, or the Idempotency-Key was used for another request.",
-                422,
-                "idempotency-key-reused",
+                IdempotencyKeyReused,
                 "This Idempotency-Key was first used with a different request; use a new key per operation.",
             ),
         },
@@ -196,7 +208,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         "/{complaint_id}",
         summary="Read a complaint",
         description="The complaint with its status, due times and journey through the other services.",
-        responses={**AUTH_ERRORS, **NOT_FOUND},
+        responses={**RATE_LIMITED, **NOT_FOUND},
     )
     async def read_complaint(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -224,18 +236,16 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "before sending with a 422 problem `letter-incomplete`."
         ),
         responses={
-            **AUTH_ERRORS,
+            **RATE_LIMITED,
             **NOT_FOUND,
-            409: problem(
+            409: problem_response(
                 "The action is not allowed in the complaint's state.",
-                409,
-                "illegal-transition",
+                IllegalTransitionProblem,
                 "Cannot close a complaint that is received; allowed only from: resolved.",
             ),
-            422: problem(
+            422: problem_response(
                 "A field is not valid, or the letter would lack content its regulator requires.",
-                422,
-                "letter-incomplete",
+                LetterIncompleteProblem,
                 "The final response would lack required content in 'fa': fos_right_to_refer, "
                 "fos_time_limit, fos_contact. Add the approved wording to the letter rules.",
                 missing=["fos_right_to_refer", "fos_time_limit", "fos_contact"],
@@ -278,11 +288,68 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             await remember(session, principal.client, idempotency_key, 200, view, None)
         return view
 
+    @router.post(
+        "/{complaint_id}/abusive-conduct",
+        response_model=ComplaintView,
+        summary="Flag abusive conduct towards staff; the complaint moves to a supervisor (scope: file)",
+        description=(
+            "An agent flags abusive conduct by the customer towards staff (separate from compensation "
+            "abuse). Who flags it is the agent of the bearer token (an API key acts for nobody and is "
+            "refused). The complaint is escalated to a supervisor (published as "
+            "`complaint.status_changed` with reason `abusive_conduct`), the flag is audited in the "
+            "history, shows on the customer's complaints (flag `abusive_conduct`) and is counted in "
+            "the insights. A complaint is flagged once."
+        ),
+        responses={
+            **NOT_FOUND,
+            403: problem_response(
+                "Only a person flags abusive conduct: send the agent's bearer token.",
+                Forbidden,
+                "Only a person flags abusive conduct: send the agent's bearer token, not an API key.",
+            ),
+            409: problem_response(
+                "Flagged already, or the complaint cannot be escalated further.",
+                Conflict,
+                "Abusive conduct was already flagged on this complaint.",
+            ),
+        },
+    )
+    async def flag_abusive_conduct(
+        complaint_id: UUID,
+        body: ConductFlag,
+        principal: Annotated[Principal, Depends(require_scope("file"))],
+    ) -> ComplaintView:
+        if principal.actor is None:
+            raise Forbidden(
+                "Only a person flags abusive conduct: send the agent's bearer token, not an API key."
+            )
+        async with runtime.db.transaction() as session:
+            row = await visible_complaint(session, complaint_id, principal, for_update=True)
+            if row["abusive_conduct_at"] is not None:
+                raise Conflict("Abusive conduct was already flagged on this complaint.")
+            now = datetime.now(UTC)
+            try:
+                change = apply(lifecycle_of(row), Action.ESCALATE, at=now)
+            except IllegalTransition as exc:
+                raise IllegalTransitionProblem(str(exc)) from exc
+            await set_abusive_conduct(session, complaint_id, now, principal.actor_id)
+            updated = await record_change(
+                session,
+                runtime.outbox,
+                {**row, "abusive_conduct_at": now, "abusive_conduct_by": principal.actor_id},
+                change,
+                at=now,
+                actor=principal.actor_id,
+                reason=ABUSIVE_CONDUCT,
+                note=body.note,
+            )
+        return ComplaintView.from_row(updated)
+
     @router.get(
         "/{complaint_id}/history",
         summary="Read a complaint's history",
         description="Every change in order: who, when, from which status to which, and why.",
-        responses={**AUTH_ERRORS, **NOT_FOUND},
+        responses={**RATE_LIMITED, **NOT_FOUND},
     )
     async def read_history(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, require_scope
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound
 from complaints_common.runtime import Runtime
 from complaints_notifications.store.messages import (
@@ -47,19 +48,23 @@ class MessageView(BaseModel):
     and where its delivery stands."""
 
     id: UUID = Field(examples=[EXAMPLE_ID])
-    complaint_id: UUID
+    complaint_id: UUID | None = Field(description="None only for a webhook subscription's test delivery.")
     customer_id: str | None = Field(examples=["CUST-1042"])
     kind: str = Field(
         examples=["acknowledgement"],
         description=(
             "acknowledgement, compensation, satisfaction_survey, resolved, reopened, escalated, "
-            "callback_task; the regulatory letters holding_response, summary_resolution, final_response."
+            "callback_task; the regulatory letters holding_response, summary_resolution, final_response; "
+            "for a push to a webhook subscription, its push type (e.g. complaint.status_changed)."
         ),
     )
     channel: str = Field(
         description="email, sms, webhook; pending until the recipient is known.", examples=["email"]
     )
-    recipient: str | None = Field(examples=["ana.lima@example.com"])
+    recipient: str | None = Field(
+        description="The address; for a push, the webhook subscription's id.",
+        examples=["ana.lima@example.com"],
+    )
     language: str | None = Field(description="The locale the template was rendered in.", examples=["en"])
     subject: str | None
     body: str | None
@@ -83,18 +88,15 @@ class DeliveryView(MessageView):
 
 
 Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: {"description": "No such message.", "content": {"application/problem+json": {}}}}
-AUTH: Responses = {
-    401: {"description": "No valid bearer token or API key.", "content": {"application/problem+json": {}}},
-    403: {"description": "The key lacks the scope.", "content": {"application/problem+json": {}}},
-    422: {"description": "A parameter is not valid.", "content": {"application/problem+json": {}}},
+NOT_FOUND: Responses = {
+    404: problem_response("No such message or complaint visible to this key.", NotFound, "No such message.")
 }
 MessageId = Annotated[UUID, Path(description="The message (delivery) id.", examples=[EXAMPLE_ID])]
 CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1042"])]
 
 
 def message_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
+    router = APIRouter(prefix="/v1", tags=["messages"])
 
     async def complaint_messages(
         session: AsyncConnection, principal: Principal, complaint_id: UUID
@@ -176,10 +178,11 @@ def message_router(runtime: Runtime) -> APIRouter:
         status_code=202,
         responses={
             **NOT_FOUND,
-            409: {
-                "description": "The message is not failed or dead-lettered.",
-                "content": {"application/problem+json": {}},
-            },
+            409: problem_response(
+                "The message is not failed or dead-lettered.",
+                Conflict,
+                "Only a failed or dead-lettered message can be replayed; this one is sent.",
+            ),
         },
     )
     async def replay_delivery(
