@@ -218,6 +218,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             event.data.customer_id,
             data["deadlines"],
             data["to_status"] not in ("resolved", "closed"),
+            int(data.get("escalation_level") or 0),
         )
         kind = status_update_kind(data)
         if kind is not None:
