@@ -144,8 +144,10 @@ async def queue_message(
     complaint_id: UUID,
     kind: str,
     data: dict[str, Any],
+    subscription_id: UUID | None = None,
 ) -> UUID | None:
-    """Record that `kind` must be said for this event; None if it was already recorded."""
+    """Record that `kind` must be said for this event (to the subscription, for a call-back task
+    pushed to one); None if it was already recorded."""
     statement = (
         insert(messages)
         .values(
@@ -158,12 +160,49 @@ async def queue_message(
             data=data,
             trace_context=current_trace_context(),
             status=AWAITING_RECIPIENT,
+            subscription_id=subscription_id,
         )
         .on_conflict_do_nothing()
         .returning(messages.c.id)
     )
     row = (await session.execute(statement)).first()
     return row[0] if row else None
+
+
+async def queue_push(
+    session: AsyncConnection,
+    *,
+    message_id: UUID,
+    event_id: str,
+    client_id: str,
+    complaint_id: UUID | None,
+    kind: str,
+    subscription_id: UUID,
+    body: str,
+    now: datetime,
+) -> bool:
+    """Queue a push to one subscription, ready to send; False if this event already queued it."""
+    statement = (
+        insert(messages)
+        .values(
+            id=message_id,
+            event_id=event_id,
+            client_id=client_id,
+            complaint_id=complaint_id,
+            kind=kind,
+            channel="webhook",
+            recipient=str(subscription_id),
+            subscription_id=subscription_id,
+            body=body,
+            data={},
+            trace_context=current_trace_context(),
+            status=QUEUED,
+            next_attempt_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(messages.c.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
@@ -308,7 +347,10 @@ def visible(client_id: str, confidential: bool) -> list[ColumnElement[bool]]:
     conditions = [messages.c.client_id == client_id]
     if not confidential:
         secret = select(recipients.c.complaint_id).where(recipients.c.confidential)
-        conditions.append(messages.c.complaint_id.not_in(secret.scalar_subquery()))
+        # A test delivery (no complaint) is about nothing confidential.
+        conditions.append(
+            or_(messages.c.complaint_id.is_(None), messages.c.complaint_id.not_in(secret.scalar_subquery()))
+        )
     return conditions
 
 
