@@ -66,7 +66,7 @@ REQUIRED_QUERY = {
     (
         "intake",
         "/v1/reports/complaints-return",
-    ): "?regime=uk-fca&from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+    ): "?regime=uk-fca&from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z",  # queries reach 10 years ahead
 }
 
 
