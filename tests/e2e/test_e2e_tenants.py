@@ -104,13 +104,30 @@ async def seed_tenant_b(platform: Any) -> dict[str, Any]:
         assert filed.status_code == 201, filed.text
         complaint_id = filed.json()["id"]
 
+        async def offered() -> Any:
+            response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
+            return response.json() if response.status_code == 200 else None
+
+        # B's agent took the call: the customer's options, and B's agent records their choice.
+        options = await until(offered)
+        assert options and options["status"] == "open", options
+        first = options["options"][0]["option_id"]
+        chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
+        assert chosen.status_code == 201, chosen.text
+
         async def decided() -> Any:
             response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
             return response.json() if response.status_code == 200 else None
 
         decision = await until(decided)
         assert decision and decision["status"] == "granted" and decision["voucher_code"], decision
-        followups = await until(lambda: _json_list(followup, f"/v1/complaints/{complaint_id}/followups"))
+
+        async def satisfaction_check() -> list[dict[str, Any]]:
+            # The grant's satisfaction check: it stays (a deadline watch ends when its deadline is met).
+            found = await _json_list(followup, f"/v1/complaints/{complaint_id}/followups")
+            return [f for f in found if f["kind"] == "satisfaction_check"]
+
+        followups = await until(satisfaction_check)
         messages = await until(lambda: _json_list(notifications, f"/v1/complaints/{complaint_id}/messages"))
         assert followups and messages
     async with platform.client("intake", B_ADMIN) as admin:
@@ -228,6 +245,17 @@ async def customer_ids_and_orders_are_the_clients_own(platform: Any) -> None:
     ):
         filed = await intake.post("/v1/complaints", json=complaint("a.customer@example.invalid", "A-1"))
         complaint_id = filed.json()["id"]
+
+        async def offered() -> Any:
+            response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
+            return response.json() if response.status_code == 200 else None
+
+        # B's agent took the call: the customer's options, and B's agent records their choice.
+        options = await until(offered)
+        assert options and options["status"] == "open", options
+        first = options["options"][0]["option_id"]
+        chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
+        assert chosen.status_code == 201, chosen.text
 
         async def decided() -> Any:
             response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")

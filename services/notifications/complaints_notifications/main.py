@@ -9,9 +9,9 @@ from fastapi import FastAPI
 from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
+from complaints_notifications import delivery, progress
 from complaints_notifications.api.routes import message_router
 from complaints_notifications.api.webhooks import push_documentation, webhook_router
-from complaints_notifications.delivery import background
 from complaints_notifications.events.handlers import subscriptions
 from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.store.tables import metadata
@@ -34,6 +34,7 @@ SERVICE = ServiceDefinition(
     consumes=(
         ev.COMPLAINT_CREATED_V1,
         ev.COMPLAINT_STATUS_CHANGED_V1,
+        ev.COMPLAINT_DEADLINES_CHANGED_V1,
         ev.COMPENSATION_GRANTED_V1,
         ev.FOLLOWUP_DUE_V1,
         ev.COMPLAINT_LETTER_ISSUED_V1,
@@ -45,7 +46,7 @@ SERVICE = ServiceDefinition(
     routers=lambda runtime: [message_router(runtime), webhook_router(runtime)],
     webhooks=push_documentation,
     subscriptions=subscriptions,
-    background=background,
+    background=lambda runtime: [*delivery.background(runtime), *progress.background(runtime)],
     openapi_tags=[
         {"name": "messages", "description": "What the customer was told, and every attempt to deliver it."},
         {

@@ -74,6 +74,15 @@ class NotificationSettings(ServiceSettings):
 
     survey_url: str = "https://survey.example.com/{reference}"
 
+    # Who handles complaints in the customer's eyes: every message names the care team (or, once
+    # escalated, a supervisor on it) and these ways to reach them.
+    care_email: str = Field(default="care@example.com", max_length=254)
+    care_phone: str = Field(default="+44 20 7946 0000", max_length=32)
+    # An open complaint whose customer has heard nothing for this long gets a short progress update;
+    # it is also the latest next-contact date any message promises.
+    progress_update_after_h: float = Field(default=72.0, gt=0, le=24 * 14)
+    progress_check_interval_s: float = Field(default=60.0, gt=0)
+
     # The delivery loop.
     delivery_max_attempts: int = Field(default=6, ge=1, le=50)
     delivery_backoff_base_s: float = Field(default=2.0, gt=0)

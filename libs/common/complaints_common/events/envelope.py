@@ -72,6 +72,9 @@ COMPENSATION_GRANTED_V1 = EventContract(
 COMPENSATION_DECISION_RECORDED_V1 = EventContract(
     "compensation.decision_recorded", 1, c.CompensationDecisionRecordedV1, COMPENSATION_DECIDED
 )
+COMPENSATION_OPTIONS_OFFERED_V1 = EventContract(
+    "compensation.options_offered", 1, c.CompensationOptionsOfferedV1, COMPENSATION_DECIDED
+)
 VOUCHER_CHANGED_V1 = EventContract(
     "compensation.voucher_changed", 1, c.VoucherChangedV1, COMPENSATION_DECIDED
 )
@@ -91,6 +94,7 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         COMPLAINT_ERASURE_REQUESTED_V1,
         COMPENSATION_GRANTED_V1,
         COMPENSATION_DECISION_RECORDED_V1,
+        COMPENSATION_OPTIONS_OFFERED_V1,
         VOUCHER_CHANGED_V1,
         FOLLOWUP_SCHEDULED_V1,
         FOLLOWUP_DUE_V1,

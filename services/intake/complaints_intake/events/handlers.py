@@ -16,6 +16,7 @@ from complaints_common.consumer import Subscription
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
+    COMPENSATION_OPTIONS_OFFERED_V1,
     COMPLAINT_ERASURE_REQUESTED_V1,
     FOLLOWUP_DUE_V1,
     FOLLOWUP_OUTCOME_V1,
@@ -88,6 +89,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
         Subscription(COMPENSATION_GRANTED_V1, on_granted),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, journey_only(j.on_decision)),
+        Subscription(COMPENSATION_OPTIONS_OFFERED_V1, journey_only(j.on_options)),
         Subscription(FOLLOWUP_SCHEDULED_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_DUE_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_OUTCOME_V1, on_followup_outcome),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,7 @@ from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
+    COMPLAINT_DEADLINES_CHANGED_V1,
     COMPLAINT_ERASURE_REQUESTED_V1,
     COMPLAINT_LETTER_ISSUED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
@@ -34,10 +35,12 @@ from complaints_common.runtime import Runtime
 from complaints_notifications.domain.messages import (
     Channel,
     MessageKind,
+    Owner,
     QuietHours,
     Recipient,
     customer_address,
     customer_zone,
+    next_contact,
     status_update_kind,
     template_variables,
 )
@@ -60,8 +63,10 @@ from complaints_notifications.store.messages import (
     lock_complaint,
     queue_message,
     recipient_of,
+    record_state,
     save_recipient,
     set_composed,
+    update_recipient,
 )
 from complaints_notifications.store.webhooks import subscribed
 
@@ -74,6 +79,8 @@ class Composer:
         self.templates = templates
         self.outbox = outbox
         self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
+        self.owner = Owner(settings.care_email, settings.care_phone)
+        self.progress_after = timedelta(hours=settings.progress_update_after_h)
 
     async def compose_awaiting(self, session: AsyncConnection, complaint_id: UUID) -> None:
         # After this transaction's write, before its reads: an event racing complaint.created on
@@ -101,7 +108,10 @@ class Composer:
             await self.outbox.add(session, status_event({**row, **values}, "failed", now))
             await push_delivery_failed(session, {**row, **values}, FAILED, values["last_error"], now)
             return
-        variables = template_variables(kind, recipient, row["data"], self.settings.survey_url)
+        next_on = next_contact(recipient.deadlines, now, self.progress_after)
+        variables = template_variables(
+            kind, recipient, row["data"], self.settings.survey_url, self.owner, next_on
+        )
         if channel is Channel.WEBHOOK:
             rendered_body = self.templates.render(kind, channel, "en", variables).text
             body = webhook_body(kind, row, recipient, rendered_body)
@@ -114,6 +124,8 @@ class Composer:
                 "html": rendered.html,
                 "language": rendered.locale,
             }
+            # The customer heard from us: the progress interval starts again.
+            await update_recipient(session, row["complaint_id"], last_told_at=now)
         values |= {"status": QUEUED, "next_attempt_at": self.first_attempt_at(channel, recipient, now)}
         await set_composed(session, row["id"], values)
 
@@ -156,12 +168,20 @@ def webhook_body(kind: MessageKind, row: dict[str, Any], recipient: Recipient, s
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
+def composer_of(runtime: Runtime) -> Composer:
+    """The process's one composer (consumers and the progress loop share it). The templates are
+    compiled and rendered against sample data here, as the worker starts: a template error stops
+    the start instead of failing a send."""
+    if "composer" not in runtime.state:
+        settings = runtime.settings
+        assert isinstance(settings, NotificationSettings)
+        runtime.state["composer"] = Composer(settings, Templates.load(), runtime.outbox)
+    composer: Composer = runtime.state["composer"]
+    return composer
+
+
 def subscriptions(runtime: Runtime) -> list[Subscription]:
-    settings = runtime.settings
-    assert isinstance(settings, NotificationSettings)
-    # Compiled and rendered against sample data here, as the worker starts: a template error
-    # stops the start instead of failing a send.
-    composer = Composer(settings, Templates.load(), runtime.outbox)
+    composer = composer_of(runtime)
 
     async def record(
         session: AsyncConnection,
@@ -193,6 +213,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
                 "contact": complaint.customer.model_dump(mode="json"),
                 "confidential": complaint.confidential,
                 "client_id": complaint.client_id,
+                "deadlines": [d.model_dump(mode="json") for d in complaint.deadlines],
+                "last_told_at": datetime.now(UTC),
             },
         )
         await record(session, event, MessageKind.ACKNOWLEDGEMENT)
@@ -227,6 +249,17 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def on_status_changed(session: AsyncConnection, event: Event[Any]) -> None:
         data = event.data.model_dump(mode="json")
         await pushed(session, event, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data))
+        # The compose lock before the recipient's row, the order the progress loop takes them in;
+        # the due times before the message is composed: it names the next contact from them.
+        await lock_complaint(session, event.data.complaint_id)
+        await record_state(
+            session,
+            event.data.complaint_id,
+            event.data.client_id,
+            event.data.customer_id,
+            data["deadlines"],
+            data["to_status"] not in ("resolved", "closed"),
+        )
         kind = status_update_kind(data)
         if kind is not None:
             await record(session, event, kind)
@@ -239,6 +272,13 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def on_followup_outcome(session: AsyncConnection, event: Event[Any]) -> None:
         data = FollowupOutcomeData.model_validate(event.data.model_dump(mode="json"))
         await pushed(session, event, PushType.FOLLOWUP_OUTCOME, data)
+
+    async def on_deadlines_changed(session: AsyncConnection, event: Event[Any]) -> None:
+        await lock_complaint(session, event.data.complaint_id)
+        deadlines = [d.model_dump(mode="json") for d in event.data.deadlines]
+        recipient = await recipient_of(session, event.data.complaint_id)
+        customer_id = recipient.customer_id if recipient else ""
+        await record_state(session, event.data.complaint_id, event.data.client_id, customer_id, deadlines)
 
     async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
         await forget_customer(session, event.data.complaint_id)
@@ -253,6 +293,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(COMPENSATION_GRANTED_V1, on_compensation_granted),
         Subscription(FOLLOWUP_DUE_V1, on_followup_due),
         Subscription(COMPLAINT_STATUS_CHANGED_V1, on_status_changed),
+        Subscription(COMPLAINT_DEADLINES_CHANGED_V1, on_deadlines_changed),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, on_decision_recorded),
         Subscription(FOLLOWUP_OUTCOME_V1, on_followup_outcome),
     ]

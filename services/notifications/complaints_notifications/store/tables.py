@@ -47,6 +47,17 @@ recipients = Table(
     Column("confidential", Boolean, nullable=False),
     # The CRM client that filed the complaint: where its webhooks go.
     Column("client_id", Text),
+    # The complaint's due times as intake last published them (the next-contact date every message
+    # names), whether it is still open, and when the customer was last told anything: a complaint
+    # open and silent for longer than the progress interval gets a progress update.
+    Column("deadlines", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("open", Boolean, nullable=False, server_default=text("true")),
+    Column("last_told_at", DateTime(timezone=True)),
+    Column("progress_updates", Integer, nullable=False, server_default="0"),
+    # False while only a later event's state is known (it overtook complaint.created on its topic):
+    # no message is composed for the complaint until it is filed.
+    Column("filed", Boolean, nullable=False, server_default=text("true")),
+    Index("ix_recipients_open_last_told", "last_told_at", postgresql_where=text("open")),
 )
 
 messages = Table(
