@@ -173,3 +173,39 @@ def test_documented_problem_examples_use_absolute_types_with_a_page(
         assert uri.startswith(DEFAULT_PROBLEM_BASE_URI), uri
         assert re.fullmatch(r"[a-z-]+", uri.removeprefix(DEFAULT_PROBLEM_BASE_URI)), uri
         assert (PROBLEM_DOCS / f"{uri.removeprefix(DEFAULT_PROBLEM_BASE_URI)}.md").exists(), uri
+
+
+def test_every_operation_names_its_scope_its_auth_errors_and_a_real_example_per_problem(
+    openapi: dict[str, dict[str, Any]],
+) -> None:
+    """What an integrator relies on: the scope each operation needs, 401/403 where a caller is
+    needed, and a real example (absolute type with its page, a title, a detail) on every problem."""
+    incomplete = []
+    for service, document in openapi.items():
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                label = f"{service} {method.upper()} {path}"
+                responses = operation["responses"]
+                if operation.get("security") != []:
+                    scopes = operation.get("x-required-scopes")
+                    if not scopes and not operation.get("x-platform-operator"):
+                        incomplete.append(f"{label}: no scope")
+                    if scopes and not all(req == dict.fromkeys(req, scopes) for req in operation["security"]):
+                        incomplete.append(f"{label}: security requirements without the scope")
+                    if scopes and f"`{scopes[0]}`" not in operation.get("description", ""):
+                        incomplete.append(f"{label}: the description does not name the scope")
+                    incomplete += [f"{label}: no {s}" for s in ("401", "403") if s not in responses]
+                for status, response in responses.items():
+                    media = response.get("content", {}).get("application/problem+json")
+                    if media is None:
+                        continue
+                    example = media.get("example")
+                    if not example or not example.get("detail") or not example.get("title"):
+                        incomplete.append(f"{label} {status}: no real example")
+                        continue
+                    name = example["type"].removeprefix(DEFAULT_PROBLEM_BASE_URI)
+                    if not (PROBLEM_DOCS / f"{name}.md").exists():
+                        incomplete.append(f"{label} {status}: {example['type']} has no page")
+                    if status.isdigit() and example["status"] != int(status):
+                        incomplete.append(f"{label} {status}: the example says {example['status']}")
+    assert not incomplete, "\n".join(incomplete)

@@ -59,3 +59,7 @@ async def test_a_dissatisfied_call_back_reopens_and_escalates_the_complaint_in_i
     assert complaint, "intake did not reopen the complaint"
     assert complaint["status"] == "in_progress" and complaint["escalation_level"] == 1
     assert complaint["reopen_count"] == 1
+    # A reopened complaint keeps a running deadline, shown on the complaint.
+    running = next(d for d in complaint["deadlines"] if d["name"] == "reopened_resolution")
+    assert running["met_at"] is None and running["due_at"] is not None
+    assert complaint["next_due_at"] is not None

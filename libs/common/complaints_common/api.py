@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from complaints_common import metrics
 from complaints_common.identity import KeyLoader, KeyRing, Principal, TokenVerifier, hash_key, key_principal
+from complaints_common.openapi import PLATFORM_OPERATOR, REQUIRED_SCOPE, document_operations
 from complaints_common.problems import (
     AuthChallenge,
     Forbidden,
@@ -23,6 +24,7 @@ from complaints_common.problems import (
     ServiceUnavailable,
     Unauthorised,
     install_problem_details,
+    www_authenticate,
 )
 from complaints_common.settings import ServiceSettings
 
@@ -92,6 +94,7 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
             raise Forbidden(f"This operation needs the '{scope}' scope.")
         return principal
 
+    setattr(dependency, REQUIRED_SCOPE, scope)  # what the OpenAPI document names for the operation
     return dependency
 
 
@@ -100,6 +103,9 @@ async def platform_operator(principal: Annotated[Principal, Depends(current_prin
     if not principal.platform_operator:
         raise Forbidden("This operation spans every client: only a platform operator may do it.")
     return principal
+
+
+setattr(platform_operator, PLATFORM_OPERATOR, True)
 
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -124,8 +130,9 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         "/readyz",
         summary="Readiness: the dependencies answer; a worker's consumers hold their partitions.",
         description=(
-            "200 when the database and the broker answer and, in a worker, every consumer has joined "
-            "its group and holds partitions and the outbox relay leads or stands by."
+            "200 when the database answers and, in a worker, the broker answers, the producer is "
+            "connected, every consumer has joined its group and holds partitions and the outbox relay "
+            "leads or stands by. The API process does not need the broker: writes go to the outbox."
         ),
         responses={503: {"description": "A dependency does not answer, or a worker is not ready yet."}},
         openapi_extra=NO_AUTH,
@@ -264,7 +271,9 @@ def install_common(
     latency metrics, the body size limit."""
     app.state.token_verifier = verifier = TokenVerifier(settings)
     app.state.key_ring = KeyRing(settings.api_keys, settings.api_key_refresh_s, load_keys)
-    install_problem_details(app, settings.problem_base_uri, auth_challenges(verifier.configured))
+    challenges = auth_challenges(verifier.configured)
+    install_problem_details(app, settings.problem_base_uri, challenges)
+    document_operations(app, settings.problem_base_uri, www_authenticate(challenges))
     app.include_router(health_router(checks))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, routes_of=app)

@@ -255,7 +255,8 @@ def _document_problems(
                 }
             for status, response in responses.items():
                 if status in ("4XX", "5XX"):
-                    # The library's catch-all carries a placeholder example; the schema says it all.
+                    # The library's catch-all carries a placeholder example; the schema says it
+                    # all (openapi.document_operations writes a real example).
                     response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
                 content = response.get("content", {})
                 # FastAPI's own 422 schema, under application/json: what we answer is a problem.

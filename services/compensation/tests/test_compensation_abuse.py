@@ -126,3 +126,29 @@ def test_caps_add_up_decisions_across_currencies_with_the_policys_rates() -> Non
 def test_the_order_reference_comes_from_the_tags() -> None:
     decision = decide(complaint(tags=["order:ORD-77"]), TIGHT, CustomerHistory(), NOW)
     assert decision.order_ref == "ORD-77"
+
+
+def test_a_duplicate_is_refused_whatever_its_offer_naming_its_original() -> None:
+    original = complaint(category="other", stake="40.00")
+    duplicate = complaint(
+        category="other", stake="40.00", repeat_of=str(original.complaint_id), repeat_kind="duplicate"
+    )
+    decision = decide(duplicate, TIGHT, CustomerHistory(), NOW)
+    assert (decision.status, decision.rule_id) == ("refused", "abuse.duplicate-complaint")
+    assert decision.reason is not None and str(original.complaint_id) in decision.reason
+    assert decision.offer_rule_id == "any.goodwill-coupon"
+    # A repeat (the same customer back about something else) is compensated as usual.
+    repeat = complaint(
+        category="other", stake="40.00", repeat_of=str(original.complaint_id), repeat_kind="repeat"
+    )
+    assert decide(repeat, TIGHT, CustomerHistory(), NOW).status == "granted"
+
+
+def test_a_flagged_customers_grant_waits_for_a_person_but_an_apology_and_a_right_do_not() -> None:
+    flags = {"customer_flags": ["repeated_extreme"]}
+    held = decide(complaint(category="other", stake="40.00", **flags), TIGHT, CustomerHistory(), NOW)
+    assert (held.status, held.rule_id) == ("held", "abuse.customer-flagged")
+    assert held.reason is not None and "repeated_extreme" in held.reason
+    apology = decide(complaint(tags=["customer_error"], **flags), TIGHT, CustomerHistory(), NOW)
+    eu261 = decide(complaint(tags=["eu261", "distance_km:800"], **flags), TIGHT, CustomerHistory(), NOW)
+    assert apology.status == "granted" and eu261.status == "granted"

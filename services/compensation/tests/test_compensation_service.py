@@ -302,8 +302,15 @@ async def test_a_voucher_is_single_use_and_can_be_clawed_back(
     assert redeemed.json()["voucher_status"] == "redeemed"
     assert (await client.post(f"/v1/vouchers/{code}/redeem", json={})).status_code == 409
     assert (await client.post("/v1/vouchers/NOPE-NOPE/redeem", json={})).status_code == 404
-    clawed = await client.post(f"/v1/decisions/{decision['id']}/clawback", json={"reason": "abuse"})
+    clawed = await client.post(
+        f"/v1/decisions/{decision['id']}/clawback",
+        json={"reason": "abuse"},
+        headers=person("sup-4", "supervisor"),
+    )
     assert clawed.json()["voucher_status"] == "clawed_back"
+    # Who took it back and why stay on the decision's audit.
+    audited = (await client.get(f"/v1/decisions/{decision['id']}")).json()
+    assert (audited["voucher_changed_by"], audited["voucher_reason"]) == ("sup-4", "abuse")
     report = (await client.get("/v1/reports/spend", params={"group_by": "rule"})).json()
     assert report["lines"] == [] and report["decided"] == 1 and report["frontline_share"] == "1.0000"
 

@@ -144,11 +144,40 @@ async def test_a_happy_customer_gets_a_review_request(followup: Followup) -> Non
     assert kinds == ["satisfaction_check", "review_request"]
 
 
+async def test_an_outcome_is_recorded_when_the_agent_reaches_the_customer_before_the_check_is_due(
+    followup: Followup,
+) -> None:
+    """Early contact is normal: the check closes unfired, and a second outcome is refused."""
+    complaint_id = await followup.settled()
+    [scheduled] = await followup.followups(complaint_id)
+    assert scheduled["status"] == "scheduled"
+    early = await followup.outcome(scheduled["id"], reached=True, satisfied=False, csat=2)
+    assert early.status_code == 200, early.text
+    assert early.json()["outcome"] == "dissatisfied"
+    [event] = await followup.events("complaints.followup.outcome.v1")
+    assert event["outcome"] == "dissatisfied"
+    followup.clock.advance(7 * DAY)
+    await asyncio.sleep(0.2)  # many timer polls
+    assert [f["status"] for f in await followup.followups(complaint_id)] == ["done"]
+    assert await followup.events("complaints.followup.due.v1") == []
+    again = await followup.outcome(scheduled["id"], reached=True, satisfied=True)
+    assert again.status_code == 409
+
+
+async def test_an_early_unreached_call_is_retried_no_earlier_than_the_check_was_due(
+    followup: Followup,
+) -> None:
+    complaint_id = await followup.settled()
+    [scheduled] = await followup.followups(complaint_id)
+    missed = await followup.outcome(scheduled["id"], reached=False)
+    assert missed.status_code == 200, missed.text
+    retry = missed.json()["next_followup"]
+    assert retry["attempt"] == 2 and retry["due_at"] == scheduled["due_at"]
+
+
 async def test_bad_outcomes_are_refused_with_a_problem(followup: Followup) -> None:
     complaint_id = await followup.settled()
     [scheduled] = await followup.followups(complaint_id)
-    not_due = await followup.outcome(scheduled["id"], reached=True, satisfied=True)
-    assert not_due.status_code == 409
     inconsistent = await followup.outcome(scheduled["id"], reached=False, csat=3)
     assert inconsistent.status_code == 422
     assert inconsistent.json()["type"].endswith("/request-validation-failed")

@@ -219,3 +219,31 @@ def test_pauses_come_from_the_audited_history() -> None:
         ("pause", t[5]),
     ]
     assert pauses_from(history) == [Pause(t[1], t[2]), Pause(t[3], t[4]), Pause(t[5], None)]
+
+
+def test_a_reopened_complaint_runs_the_profiles_reopened_deadline_from_its_latest_reopen() -> None:
+    filed = utc(2026, 11, 2, 9, 0)
+    resolved, reopened = filed + timedelta(days=3), filed + timedelta(days=10)
+    reached = [(Status.RECEIVED, filed), (Status.RESOLVED, resolved), (Status.IN_PROGRESS, reopened)]
+    times = {d.name: d for d in compute(RULES, "standard", filed, [], reached, reopens=[reopened])}
+    assert times["final_response"].met_at == resolved  # the original stays met
+    running = times["reopened_resolution"]
+    assert (running.due_at, running.met_at, running.kind) == (
+        reopened + timedelta(days=15),
+        None,
+        "operational",
+    )
+    assert next_due(list(times.values())) == reopened + timedelta(days=15)
+    # Waiting on the customer after the reopen stops it; resolving again meets it.
+    waiting = Pause(reopened + timedelta(days=1), None)
+    paused = compute(RULES, "standard", filed, [waiting], reached, reopens=[reopened])
+    assert paused[-1].paused and paused[-1].due_at is None
+    again = [*reached, (Status.RESOLVED, reopened + timedelta(days=2))]
+    met = compute(RULES, "standard", filed, [], again, reopens=[reopened])[-1]
+    assert met.met_at == reopened + timedelta(days=2) and not met.missed(reopened + timedelta(days=30))
+
+
+def test_every_shipped_profile_states_its_reopened_deadline() -> None:
+    for name, profile in RULES.profiles.items():
+        assert profile.reopened.name == "reopened_resolution", name
+        assert profile.reopened.met_by is Status.RESOLVED

@@ -81,3 +81,42 @@ def test_a_follow_up_goes_from_scheduled_to_done() -> None:
     assert done.followup is not None
     assert (done.followup.status, done.followup.outcome, done.followup.csat) == ("done", "satisfied", 5)
     assert j.on_followup_due(done, due).followup == done.followup
+
+
+def test_a_clawback_shows_who_and_why_even_when_it_overtakes_its_grant() -> None:
+    """The grant (compensation.granted) and the clawback (compensation.decided) travel on two
+    topics: whichever comes first, the journey ends with the clawback and its reason."""
+    decision_id = uuid4()
+    grant = c.CompensationGrantedV1(
+        complaint_id=CID,
+        decision_id=decision_id,
+        customer_id="C",
+        offer=OFFER,
+        rule_id="r",
+        policy_version="1",
+        granted_by="auto",
+        granted_at=NOW,
+    )
+    clawback = c.VoucherChangedV1(
+        complaint_id=CID,
+        decision_id=decision_id,
+        change="clawed_back",
+        changed_by="sup-3",
+        changed_at=NOW + timedelta(days=1),
+        reason="claimed twice",
+    )
+    for events in ((grant, clawback), (clawback, grant)):
+        journey = j.Journey()
+        for event in events:
+            journey = (
+                j.on_granted(journey, event)
+                if isinstance(event, c.CompensationGrantedV1)
+                else j.on_voucher_changed(journey, event)
+            )
+        step = journey.compensation
+        assert step is not None and step.decision_id == decision_id and step.status == "granted"
+        assert (step.voucher, step.voucher_changed_by, step.voucher_reason) == (
+            "clawed_back",
+            "sup-3",
+            "claimed twice",
+        )

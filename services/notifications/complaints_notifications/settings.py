@@ -1,12 +1,17 @@
 """Notifications' settings: environment variables prefixed NOTIFICATIONS_.
 
 No channel is configured by default: messages then go to the `log` transport (ids only, never
-content), so a laptop stack and the e2e platform work without an SMTP server or SMS provider.
+content), so a laptop stack and the e2e platform work without an SMTP server or SMS provider. That
+transport marks a message `sent` although nobody received it, so in production
+(`NOTIFICATIONS_PRODUCTION=true`) the service refuses to start without a real SMTP server and SMS
+provider. SMTP speaks TLS by default (STARTTLS; implicit TLS on request); plaintext is an explicit
+opt-in for a local test server, refused in production.
 """
 
 from __future__ import annotations
 
 from datetime import time
+from enum import StrEnum
 
 from pydantic import BaseModel, Field, IPvAnyNetwork, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -26,6 +31,12 @@ class WebhookTarget(BaseModel):
     secrets: list[SecretStr] = Field(min_length=1, description="Standard Webhooks secrets, `whsec_<base64>`.")
 
 
+class SmtpSecurity(StrEnum):
+    STARTTLS = "starttls"  # submission (port 587): the server must offer STARTTLS
+    TLS = "tls"  # implicit TLS (port 465)
+    PLAINTEXT = "plaintext"  # a local test server only; refused in production
+
+
 class NotificationSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", env_nested_delimiter="__")
 
@@ -34,11 +45,11 @@ class NotificationSettings(ServiceSettings):
 
     # E-mail over SMTP; unset host = the log transport.
     smtp_host: str | None = None
-    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_port: int = Field(default=587, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_start_tls: bool = False
-    smtp_use_tls: bool = False
+    # The server's certificate is verified against the system's CAs in both TLS modes.
+    smtp_security: SmtpSecurity = SmtpSecurity.STARTTLS
     smtp_timeout_s: float = Field(default=10.0, gt=0)
     mail_from: str = "Customer Care <care@example.com>"
     message_id_domain: str = "complaints.example.com"
@@ -99,4 +110,25 @@ class NotificationSettings(ServiceSettings):
             raise ValueError(
                 "production: set NOTIFICATIONS_WEBHOOK_ENCRYPTION_KEYS (webhook secrets at rest)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _production_needs_real_channels(self) -> NotificationSettings:
+        if not self.production:
+            return self
+        missing = [
+            name
+            for name, configured in (
+                ("NOTIFICATIONS_SMTP_HOST", self.smtp_host),
+                ("NOTIFICATIONS_SMS_ENDPOINT", self.sms_endpoint),
+            )
+            if not configured
+        ]
+        if missing:
+            raise ValueError(
+                f"production: {', '.join(missing)} unset; messages would go to the log transport and be "
+                "marked sent without reaching anybody"
+            )
+        if self.smtp_security is SmtpSecurity.PLAINTEXT:
+            raise ValueError("production: plaintext SMTP is refused; use starttls or tls")
         return self

@@ -139,7 +139,12 @@ async def test_email_in_the_customers_language_once_threaded_with_the_voucher(
 ) -> None:
     complaint_id = uuid4()
     async with notifications(
-        database_url, kafka_bootstrap, topics, smtp_host="127.0.0.1", smtp_port=smtp_server.port
+        database_url,
+        kafka_bootstrap,
+        topics,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_security="plaintext",
     ) as (app, client):
         acknowledgement = created(complaint_id, email="ivan@example.com", language="ru")
         await publish(app, acknowledgement)
@@ -215,6 +220,47 @@ async def test_email_in_the_customers_language_once_threaded_with_the_voucher(
 
 async def _received(mailbox: Any, count: int) -> bool:
     return len(mailbox.received) >= count
+
+
+def status_changed(
+    complaint_id: UUID, before: str, after: str, **fields: Any
+) -> Event[ComplaintStatusChangedV1]:
+    data = ComplaintStatusChangedV1.model_validate(
+        {
+            "complaint_id": complaint_id,
+            "client_id": "crm-test",
+            "customer_id": "CUST-9",
+            "from_status": before,
+            "to_status": after,
+            "actor": "agent-1",
+            "changed_at": datetime.now(UTC),
+            **fields,
+        }
+    )
+    return Event(COMPLAINT_STATUS_CHANGED_V1, data, "/complaints/intake")
+
+
+async def test_one_escalation_email_per_escalation_whatever_follows_or_is_redelivered(
+    database_url: str, kafka_bootstrap: str, topics: str, smtp_server: Any
+) -> None:
+    """An escalated complaint's next change (here: started) keeps the level; it used to say
+    "escalated" again, a second after the first. Only the escalation itself says it, once."""
+    complaint_id = uuid4()
+    async with notifications(
+        database_url, kafka_bootstrap, topics, smtp_host="127.0.0.1", smtp_port=smtp_server.port
+    ) as (app, client):
+        escalation = status_changed(
+            complaint_id, "acknowledged", "acknowledged", escalated=True, escalation_level=1
+        )
+        started = status_changed(
+            complaint_id, "acknowledged", "in_progress", escalated=False, escalation_level=1
+        )
+        await publish(app, created(complaint_id, email="ivan@example.com"), escalation, escalation, started)
+        assert await eventually(lambda: _received(smtp_server, 2)), "no escalation e-mail arrived"
+        await asyncio.sleep(1.0)
+        log = await messages(client, complaint_id)
+        assert [m["kind"] for m in log] == ["acknowledgement", "escalated"]
+        assert len(smtp_server.received) == 2, "the same escalation e-mail went out twice"
 
 
 async def test_a_confidential_complaints_messages_need_the_confidential_scope(

@@ -40,7 +40,15 @@ def test_preferred_channel_with_fallbacks() -> None:
 def test_status_updates_only_for_resolution_reopening_and_escalation() -> None:
     assert status_update_kind({"to_status": "resolved"}) is MessageKind.RESOLVED
     assert status_update_kind({"to_status": "in_progress", "reopened": True}) is MessageKind.REOPENED
-    assert status_update_kind({"to_status": "in_progress", "escalation_level": 2}) is MessageKind.ESCALATED
+    assert status_update_kind({"to_status": "in_progress", "escalation_level": 2, "escalated": True}) is (
+        MessageKind.ESCALATED
+    )
+    # An escalated complaint's later change keeps its level: no second "escalated".
+    later = {"from_status": "acknowledged", "to_status": "in_progress", "escalation_level": 2}
+    assert status_update_kind({**later, "escalated": False}) is None
+    # Events from before `escalated` travelled: the escalation is the change that keeps the status.
+    assert status_update_kind(later) is None
+    assert status_update_kind({**later, "from_status": "in_progress"}) is MessageKind.ESCALATED
     assert status_update_kind({"to_status": "acknowledged"}) is None
     assert status_update_kind({"to_status": "closed", "escalation_level": 1}) is None
 

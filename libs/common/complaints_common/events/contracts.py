@@ -39,6 +39,9 @@ ERASED = "[erased]"
 DeadlineKind = Literal["statutory", "operational"]
 LetterKind = Literal["holding_response", "summary_resolution", "final_response"]
 Outcome = Literal["upheld", "partly_upheld", "rejected"]
+RepeatKind = Literal["duplicate", "repeat"]
+# Open-ended so a new flag never breaks an older consumer; every flag means "a person decides".
+CustomerFlag = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["repeated_extreme"])]
 
 
 class Payload(BaseModel):
@@ -125,6 +128,23 @@ class ComplaintCreatedV1(EventData):
     confidential: bool = False
     tags: list[str] = Field(default_factory=list, max_length=20)
     deadlines: list[Deadline] = Field(default_factory=list, max_length=20)
+    # What compensation's abuse rules need (nobody paid twice, the flagged not rewarded); optional
+    # so that events written before they travelled stay readable.
+    repeat_of: UUID | None = Field(
+        default=None, description="The earlier complaint of this customer this one repeats or duplicates."
+    )
+    repeat_kind: RepeatKind | None = Field(
+        default=None,
+        description="duplicate: the same matter filed again soon (never compensated twice); repeat: back "
+        "about the same category or product.",
+    )
+    customer_flags: list[CustomerFlag] = Field(
+        default_factory=list,
+        max_length=10,
+        description="What intake knows of the customer that a person should weigh, e.g. repeated_extreme "
+        "(critical complaints keep coming: review, do not reward). Compensation holds the automatic "
+        "grant of a flagged customer's complaint for a supervisor.",
+    )
 
 
 class ComplaintStatusChangedV1(EventData):
@@ -135,6 +155,11 @@ class ComplaintStatusChangedV1(EventData):
     from_status: ComplaintStatus
     to_status: ComplaintStatus
     reopened: bool = False
+    escalated: bool | None = Field(
+        default=None,
+        description="True when this change is an escalation (the level rose). Every later change keeps "
+        "the level, so only this says the escalation happened now; None from producers before it.",
+    )
     escalation_level: int = Field(default=0, ge=0, le=10)
     reason: str | None = Field(default=None, max_length=100, description="A reason code, never free text.")
     actor: str = Field(max_length=100, description="Who made the change: an agent id or a service.")

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
-from uuid import uuid4
 
 from pydantic import ValidationError
 
 from complaints_common.events import contracts as c
+from complaints_common.events.ids import new_event_id
 from complaints_common.events.topics import (
     API_KEYS,
     COMPENSATION_DECIDED,
@@ -112,7 +112,8 @@ class Event(Generic[DataT]):
     contract: EventContract[DataT]
     data: DataT
     source: str
-    id: str = field(default_factory=lambda: str(uuid4()))
+    # Random, or derived from the event a consumer is handling (complaints_common.events.ids).
+    id: str = field(default_factory=new_event_id)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property

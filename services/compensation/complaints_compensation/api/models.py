@@ -9,7 +9,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from complaints_common.events.contracts import Money, Offer, OfferKind
+from complaints_common.events.contracts import Offer, OfferKind
+from complaints_common.validation import MoneyIn, NonBlank, RequestModel
 
 
 class DecisionView(BaseModel):
@@ -26,6 +27,8 @@ class DecisionView(BaseModel):
     voucher_code: str | None
     voucher_expires_at: datetime | None
     voucher_status: str | None
+    voucher_changed_by: str | None = Field(default=None, description="Who redeemed or clawed it back.")
+    voucher_reason: str | None = Field(default=None, description="Why, in their words.")
     rule_id: str = Field(description="The rule that decided: the offer rule, or the abuse/authority rule.")
     offer_rule_id: str | None = Field(description="The policy rule that made the offer.")
     policy_version: str
@@ -62,14 +65,12 @@ class RejectRequest(SignOffRequest):
     reason: str = Field(min_length=3, max_length=200)
 
 
-class ProposedOffer(BaseModel):
+class ProposedOffer(RequestModel):
     """What the agent offers, valued at retail. Its cost to us is worked out from the policy."""
 
-    model_config = ConfigDict(extra="forbid")
-
     kind: OfferKind
-    description: str = Field(max_length=500)
-    value: Money
+    description: NonBlank = Field(min_length=1, max_length=500)
+    value: MoneyIn
     percentage: Decimal | None = Field(default=None, ge=0, le=100)
 
 
@@ -149,7 +150,7 @@ class ClawbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "duplicate claim"}]})
 
-    reason: str = Field(min_length=3, max_length=200)
+    reason: NonBlank = Field(min_length=3, max_length=200)
 
 
 class PolicyVersion(BaseModel):

@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, platform_operator, require_scope
 from complaints_common.events.contracts import DecisionStatus, Offer
-from complaints_common.problems import Conflict, Forbidden, NotFound
+from complaints_common.openapi import VALIDATION_EXAMPLE, problem_response
+from complaints_common.problems import Conflict, Forbidden, NotFound, RequestValidationFailed
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_compensation.api.models import (
     ChoiceRequest,
     ClawbackRequest,
@@ -39,29 +41,26 @@ from complaints_compensation.store import options as option_store
 from complaints_compensation.store import policies as policy_store
 from complaints_compensation.store import reports
 
-PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[
     int, Query(ge=0, le=10_000, description="Rows to skip (at most 10,000: narrow the filter).")
 ]
 
 
-def problem(description: str) -> dict[str, Any]:
-    return {"description": description, **PROBLEM}
-
-
 NO_SUCH_DECISION = "No such decision."
-AUTH: dict[int | str, dict[str, Any]] = {
-    401: problem("No valid bearer token or API key."),
-    403: problem("The caller lacks the scope this operation needs."),
-}
 NO_OPTIONS = "No options for this complaint: it had no agent on the line, or compensation has not seen it."
 SIGN_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
-    403: problem(
-        "The approver may not sign: not a person's token, own proposal, signed already, or too junior."
+    403: problem_response(
+        "The approver may not sign: not a person's token, own proposal, signed already, or too junior.",
+        Forbidden,
+        "Four eyes: this person has already signed this decision.",
     ),
-    404: problem(NO_SUCH_DECISION),
-    409: problem("The decision is not waiting for approval, or granting it would pass the customer's caps."),
+    404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION),
+    409: problem_response(
+        "The decision is not waiting for approval, or granting it would pass the customer's caps.",
+        Conflict,
+        "The decision is granted, not waiting for approval.",
+    ),
 }
 
 
@@ -101,7 +100,13 @@ def decision_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/complaints/{complaint_id}/decision",
         summary="The latest compensation decision for a complaint",
-        responses={404: problem("No decision (yet) for this complaint.")},
+        responses={
+            404: problem_response(
+                "No decision (yet) for this complaint.",
+                NotFound,
+                "No compensation decision for this complaint yet.",
+            )
+        },
     )
     async def read_decision(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -137,7 +142,7 @@ def decision_router(runtime: Runtime) -> APIRouter:
     @router.get(
         "/decisions/{decision_id}",
         summary="One decision with its sign-offs",
-        responses={404: problem(NO_SUCH_DECISION)},
+        responses={404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION)},
     )
     async def read_one(
         decision_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -151,8 +156,16 @@ def decision_router(runtime: Runtime) -> APIRouter:
         status_code=201,
         summary="An agent proposes compensation; within the agent's limit it is granted at once",
         responses={
-            404: problem("Compensation has not seen this complaint (yet)."),
-            409: problem("The complaint already has a live compensation."),
+            404: problem_response(
+                "Compensation has not seen this complaint (yet).",
+                NotFound,
+                "Compensation has not seen this complaint (yet).",
+            ),
+            409: problem_response(
+                "The complaint already has a live compensation.",
+                Conflict,
+                "The complaint already has a granted or waiting compensation.",
+            ),
         },
     )
     async def propose(
@@ -216,7 +229,7 @@ def option_router(runtime: Runtime) -> APIRouter:
             "within the front line's authority for this customer. `within_your_authority` is the "
             "caller's own verified role's limit (an API key has the agent's)."
         ),
-        responses={**AUTH, 404: problem(NO_OPTIONS)},
+        responses={404: problem_response(NO_OPTIONS, NotFound, NO_OPTIONS)},
     )
     async def read_options(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -256,9 +269,16 @@ def option_router(runtime: Runtime) -> APIRouter:
             "granted at once and the customer told; above it, it waits for approval like a proposal."
         ),
         responses={
-            **AUTH,
-            404: problem(NO_OPTIONS + " Or the option id is not one of the complaint's options."),
-            409: problem("The options are closed: chosen, proposed over or lapsed."),
+            404: problem_response(
+                NO_OPTIONS + " Or the option id is not one of the complaint's options.",
+                NotFound,
+                "'refund' is not one of this complaint's options.",
+            ),
+            409: problem_response(
+                "The options are closed: chosen, proposed over or lapsed.",
+                Conflict,
+                "The options are chosen.",
+            ),
         },
     )
     async def choose(
@@ -451,7 +471,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
     @router.post(
         "/vouchers/{code}/redeem",
         summary="Redeem a voucher: single use, before its expiry",
-        responses={404: problem("No such voucher."), 409: problem("Already used, expired or clawed back.")},
+        responses={
+            404: problem_response("No such voucher.", NotFound, "No such voucher."),
+            409: problem_response(
+                "Already used, expired or clawed back.", Conflict, "The voucher is redeemed."
+            ),
+        },
     )
     async def redeem(
         code: Annotated[str, Path(max_length=64)],
@@ -474,8 +499,12 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         "/decisions/{decision_id}/clawback",
         summary="Claw back a grant later found abusive; its voucher can no longer be used",
         responses={
-            404: problem(NO_SUCH_DECISION),
-            409: problem("Not a granted decision, or clawed back already."),
+            404: problem_response(NO_SUCH_DECISION, NotFound, NO_SUCH_DECISION),
+            409: problem_response(
+                "Not a granted decision, or clawed back already.",
+                Conflict,
+                "Only a granted decision can be clawed back, once.",
+            ),
         },
     )
     async def claw_back(
@@ -491,10 +520,15 @@ def voucher_router(runtime: Runtime) -> APIRouter:
         return DecisionView.model_validate(row)
 
     async def _change(session: Any, row: dict[str, Any], change: Any, by: str, reason: str | None) -> None:
-        row |= {"voucher_status": change, "voucher_changed_at": datetime.now(UTC)}
-        await store.update_decision(
-            session, row["id"], voucher_status=change, voucher_changed_at=row["voucher_changed_at"]
-        )
+        # Who and why stay on the decision, the audit of who granted and who took back what.
+        values = {
+            "voucher_status": change,
+            "voucher_changed_at": datetime.now(UTC),
+            "voucher_changed_by": by,
+            "voucher_reason": reason,
+        }
+        row |= values
+        await store.update_decision(session, row["id"], **values)
         await recorder.publish_voucher(session, row, change, by, reason)
 
     return router
@@ -523,9 +557,22 @@ def policy_router(runtime: Runtime) -> APIRouter:
             "It is validated whole, including every offer description's placeholders."
         ),
         responses={
-            403: problem("Only a platform operator replaces the policy."),
-            409: problem("This version exists with other content: give the new policy a new version."),
-            422: problem("The policy is not valid; the errors name each field."),
+            403: problem_response(
+                "Only a platform operator replaces the policy.",
+                Forbidden,
+                "This operation spans every client: only a platform operator may do it.",
+            ),
+            409: problem_response(
+                "This version exists with other content: give the new policy a new version.",
+                Conflict,
+                "Policy version 2026.12-default-1 exists with other content.",
+            ),
+            422: problem_response(
+                "The policy is not valid; the errors name each field.",
+                RequestValidationFailed,
+                "1 field(s) are not valid.",
+                errors=VALIDATION_EXAMPLE,
+            ),
         },
     )
     async def replace_policy(
@@ -547,8 +594,8 @@ def report_router(runtime: Runtime) -> APIRouter:
     async def spend(
         principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Literal["category", "rule", "agent", "month"] = "category",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryTime | None = None,
+        until: QueryTime | None = None,
     ) -> SpendReport:
         async with runtime.db.transaction() as session:
             lines = await reports.spend(session, principal.client, group_by, since, until)

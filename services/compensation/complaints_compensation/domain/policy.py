@@ -8,7 +8,7 @@ and which role's authority it needs. Every decision names the rule and the polic
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
@@ -20,6 +20,9 @@ CENT = Decimal("0.01")
 VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no look-alikes (0/O, 1/I/L)
 # Offers that are redeemed later carry a voucher code; a refund is paid and an apology is words.
 VOUCHER_KINDS = frozenset({"percentage_discount", "fixed_credit", "free_service", "free_product", "coupon"})
+# The rules intake's facts decide by (named in the decision like every abuse rule).
+DUPLICATE_RULE = "abuse.duplicate-complaint"
+FLAGGED_RULE = "abuse.customer-flagged"
 Status = Literal["granted", "pending_approval", "refused", "held"]
 Authority = Literal["frontline", "supervisor", "manager"]
 AUTHORITY_OF_ROLE: dict[Role, Authority] = {
@@ -272,13 +275,26 @@ def decide(
     history: CustomerHistory | None = None,
     now: datetime | None = None,
 ) -> Decision:
-    """The automatic decision for a newly filed complaint."""
+    """The automatic decision for a newly filed complaint.
+
+    What intake knows of the complaint comes first: a duplicate (the same matter filed again soon)
+    is refused, whatever the offer, since its original is compensated already; a flagged
+    customer's grant is held for a person (statutory entitlements and apologies excepted).
+    """
     history = history or CustomerHistory()
     today = (now or datetime.now(UTC)).date()
     rule = first_matching_rule(policy.rules, complaint, history, today)
     assert rule is not None, "a policy's last rule matches every complaint"
     offer = make_offer(rule, complaint, policy, customer_factor(policy, complaint, history, today))
-    return judge(policy, rule.id, offer, complaint, history, now, statutory=rule.statutory)
+    judged = judge(policy, rule.id, offer, complaint, history, now, statutory=rule.statutory)
+    if complaint.repeat_kind == "duplicate":
+        reason = f"duplicate of complaint {complaint.repeat_of}, which is compensated on its own"
+        return replace(judged, status="refused", rule_id=DUPLICATE_RULE, reason=reason)
+    rewards = judged.status in ("granted", "pending_approval") and offer.value.amount > 0
+    if complaint.customer_flags and rewards and not rule.statutory:
+        reason = f"customer flagged {', '.join(complaint.customer_flags)}: review, do not reward"
+        return replace(judged, status="held", rule_id=FLAGGED_RULE, reason=reason)
+    return judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +317,8 @@ def frontline_options(
     policy's own offer (the fix) first, then the matching alternatives, each within the agent's
     authority for this customer and clear of the abuse rules. Fewer when fewer qualify: a customer
     whose first offer an abuse rule stops gets no options (the automatic decision names the rule)."""
+    if complaint.repeat_kind == "duplicate" or complaint.customer_flags:
+        return []  # nothing to offer at the front line: the automatic decision refuses or holds
     today = (now or datetime.now(UTC)).date()
     factor = customer_factor(policy, complaint, history, today)
     primary = first_matching_rule(policy.rules, complaint, history, today)

@@ -17,10 +17,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from complaints_common.events.contracts import Channel, OfferKind, Severity
+from complaints_common.validation import AmountText, SupportedCurrency
 
 DEFAULT_POLICY_FILE = Path(__file__).with_name("default_policy.yaml")
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+# Amounts as decimal strings (YAML numbers are read as decimals, never floats); currencies the
+# platform supports.
+Amount = AmountText
+Currency = SupportedCurrency
 Role = Literal["agent", "supervisor", "manager"]
 ROLES: tuple[Role, ...] = ("agent", "supervisor", "manager")
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
@@ -324,9 +327,14 @@ def load_policy_file(path: Path = DEFAULT_POLICY_FILE) -> Policy:
 
 
 class _DecimalLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that reads YAML floats as Decimal."""
+    """SafeLoader that reads YAML numbers as Decimal."""
 
 
 _DecimalLoader.add_constructor(
     "tag:yaml.org,2002:float", lambda loader, node: Decimal(loader.construct_scalar(node))
+)
+# Whole numbers too: an amount such as `fixed: 0` is a decimal like any other (counts and days
+# take a whole Decimal as their int).
+_DecimalLoader.add_constructor(
+    "tag:yaml.org,2002:int", lambda loader, node: Decimal(loader.construct_scalar(node))
 )

@@ -12,7 +12,7 @@ from sqlalchemy import BindParameter, Select, bindparam, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.events.contracts import ComplaintCreatedV1
+from complaints_common.events.contracts import ERASED, ComplaintCreatedV1
 from complaints_compensation.domain.policy import CustomerHistory
 from complaints_compensation.domain.rules import AbuseLimits
 from complaints_compensation.store.tables import complaints, decisions
@@ -255,4 +255,9 @@ async def forget_contact(session: AsyncConnection, complaint_id: UUID) -> None:
         update(complaints)
         .where(complaints.c.complaint_id == complaint_id)
         .values(email_sha256=None, phone_sha256=None)
+    )
+    await session.execute(
+        update(decisions)
+        .where(decisions.c.complaint_id == complaint_id, decisions.c.voucher_reason.is_not(None))
+        .values(voucher_reason=ERASED)
     )

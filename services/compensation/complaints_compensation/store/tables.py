@@ -31,6 +31,8 @@ decisions = Table(
     # active | redeemed | expired | clawed_back (only for decisions that carry a voucher)
     Column("voucher_status", Text),
     Column("voucher_changed_at", DateTime(timezone=True)),
+    Column("voucher_changed_by", Text),
+    Column("voucher_reason", Text),  # the person's own words: erased with the customer's data
     # The trace of the complaint the decision is for: the expiry loop continues it.
     Column("trace_context", JSONB, nullable=False, server_default="{}"),
     Column("rule_id", Text, nullable=False),  # the rule that decided (offer, abuse or authority rule)

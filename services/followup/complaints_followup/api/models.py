@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any, Literal, cast
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
+from complaints_common.validation import NonBlank, PlannedTime
 from complaints_followup.domain.outcome import Outcome
 
 FOLLOWUP_EXAMPLE: dict[str, Any] = {
@@ -61,7 +62,7 @@ class ManualFollowupIn(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "due_at": "2026-11-25T09:30:00Z",
+                    "due_at": "2027-01-15T09:30:00Z",
                     "team": "customer-care",
                     "agent_id": "agent-17",
                     "note": "Call after the replacement is delivered.",
@@ -70,14 +71,16 @@ class ManualFollowupIn(BaseModel):
         },
     )
 
-    due_at: AwareDatetime = Field(description="When the call-back falls due (with a time zone).")
+    due_at: PlannedTime = Field(
+        description="When the call-back falls due: with a time zone, from now to a year ahead."
+    )
     team: str | None = Field(
         default=None, min_length=1, max_length=100, description="Defaults to the service's team."
     )
     agent_id: str | None = Field(
         default=None, min_length=1, max_length=100, description="Whose worklist it goes to (an assignment)."
     )
-    note: str | None = Field(
+    note: NonBlank | None = Field(
         default=None, max_length=2000, description="Stored for the agent; never logged or published."
     )
 
@@ -101,7 +104,7 @@ class OutcomeIn(BaseModel):
     satisfied: bool | None = Field(default=None, description="Required when reached.")
     csat: int | None = Field(default=None, ge=1, le=5, description="Customer satisfaction, 1-5.")
     nps: int | None = Field(default=None, ge=0, le=10, description="Likelihood to recommend, 0-10.")
-    comment: str | None = Field(
+    comment: NonBlank | None = Field(
         default=None, max_length=2000, description="Personal data: stored, never logged or published."
     )
 

@@ -14,8 +14,10 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import FollowupOutcomeV1
 from complaints_common.events.envelope import FOLLOWUP_OUTCOME_V1, Event
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
+from complaints_common.validation import QueryTime
 from complaints_followup.api.models import (
     FollowupView,
     Grouping,
@@ -42,34 +44,21 @@ from complaints_followup.store.outcomes import outcome_summary, record_outcome, 
 from complaints_followup.store.tables import followups
 from complaints_followup.store.timers import followup_by_id, followups_for, schedule
 
-PROBLEM = "application/problem+json"
 # Alike for "absent" and "another client's"; the id is not echoed back.
 NO_COMPLAINT = "No such complaint is known to follow-up (yet)."
 NO_FOLLOWUP = "No such follow-up."
 
 
-def _problem(description: str, type_: str, status_: int, detail: str) -> dict[str, Any]:
-    example = {"type": type_, "title": description, "status": status_, "detail": detail}
-    return {"description": description, "content": {PROBLEM: {"example": example}}}
-
-
 Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: _problem("Not found.", "not-found", 404, NO_FOLLOWUP)}
+NOT_FOUND: Responses = {404: problem_response("Not found.", NotFound, NO_FOLLOWUP)}
 CONFLICT: Responses = {
-    409: _problem("Conflict with the current state.", "conflict", 409, "This follow-up is done.")
-}
-INVALID: Responses = {
-    422: _problem("The request is not valid.", "request-validation-failed", 422, "1 field(s) are not valid.")
-}
-AUTH: Responses = {
-    401: _problem("Authentication required.", "unauthorised", 401, "The API key is not valid."),
-    403: _problem("Not allowed.", "forbidden", 403, "This operation needs the 'file' scope."),
+    409: problem_response("Conflict with the current state.", Conflict, "This follow-up is done.")
 }
 
 
 def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
     settings = cast(FollowupSettings, runtime.settings)
-    router = APIRouter(prefix="/v1", responses={**AUTH})
+    router = APIRouter(prefix="/v1")
 
     def view(row: dict[str, Any]) -> FollowupView:
         overdue_before = clock() - timedelta(seconds=settings.overdue_after_s)
@@ -106,7 +95,7 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
             "and then waits on the team's worklist for its outcome. Send `Idempotency-Key` to make a "
             "retried request return the same follow-up. The note is stored, never logged or published."
         ),
-        responses={**NOT_FOUND, **CONFLICT, **INVALID},
+        responses={**NOT_FOUND, **CONFLICT},
     )
     async def set_manual_followup(
         complaint_id: UUID,
@@ -197,10 +186,12 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
             "9-10) gets a review request. Reached and dissatisfied: `followup.outcome` dissatisfied, on "
             "which intake reopens and escalates the complaint. Not reached: the next attempt is scheduled "
             "(`FOLLOWUP_RETRY_SPACING_S` later) until `FOLLOWUP_MAX_CALL_ATTEMPTS`, then the follow-up "
-            "is closed as unreachable. The comment is stored, never logged or published. An outcome can "
-            "be recorded once, on a fired satisfaction check or manual follow-up."
+            "is closed as unreachable (an early attempt's retry comes no earlier than the check was due). "
+            "The comment is stored, never logged or published. An outcome can be recorded once, on a "
+            "satisfaction check or manual follow-up, whenever the agent reaches the customer: before it "
+            "falls due (it closes unfired) or after."
         ),
-        responses={**NOT_FOUND, **CONFLICT, **INVALID},
+        responses={**NOT_FOUND, **CONFLICT},
     )
     async def record_callback(
         followup_id: UUID,
@@ -252,7 +243,8 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
                 kind=row["kind"],
                 reason_key=row["reason_key"],
                 attempt=row["attempt"] + 1,
-                due_at=now + timedelta(seconds=settings.retry_spacing_s),
+                # Not reached before the check was due: the planned call still comes, no earlier.
+                due_at=max(now + timedelta(seconds=settings.retry_spacing_s), row["due_at"]),
                 team=row["team"],
                 agent_id=row["agent_id"],
                 note=row["note"],
@@ -278,7 +270,6 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
             "and agent. `state=overdue` keeps those due more than `FOLLOWUP_OVERDUE_AFTER_S` ago. "
             "Cursor-paginated: pass `next_cursor` back as `cursor`."
         ),
-        responses={**INVALID},
     )
     async def get_worklist(
         principal: Annotated[Principal, Depends(require_scope("read"))],
@@ -311,14 +302,13 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
             "Recorded outcomes grouped by any of period (day, week or month of recording), category, agent "
             "(who recorded it), remedy (the compensation offer kind; `none` without compensation) and kind."
         ),
-        responses={**INVALID},
     )
     async def summarise_outcomes(
         principal: Annotated[Principal, Depends(require_scope("read"))],
         group_by: Annotated[list[Grouping] | None, Query()] = None,
         period: Period = "week",
-        since: datetime | None = None,
-        until: datetime | None = None,
+        since: QueryTime | None = None,
+        until: QueryTime | None = None,
     ) -> OutcomeSummary:
         groups = list(dict.fromkeys(group_by or ["period"]))
         async with runtime.db.transaction() as session:
@@ -333,9 +323,9 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
 def _check_open(row: dict[str, Any]) -> None:
     if row["kind"] not in ACTIONABLE_KINDS:
         raise Conflict(f"A {row['kind']} follow-up takes no outcome.")
-    if row["status"] == FollowupStatus.SCHEDULED:
-        raise Conflict("The follow-up is not due yet.")
-    if row["status"] != FollowupStatus.FIRED:
+    # Early is normal: the agent reached the customer before the check fell due (it exists only
+    # once compensation was granted or the complaint resolved). The outcome closes it unfired.
+    if row["status"] not in (FollowupStatus.SCHEDULED, FollowupStatus.FIRED):
         raise Conflict(f"The follow-up is {row['status']}; its outcome cannot be recorded again.")
 
 

@@ -20,9 +20,10 @@ from complaints_common.api import Principal, hash_key, require_scope
 from complaints_common.events.contracts import ApiKeyChangedV1
 from complaints_common.events.envelope import API_KEY_CHANGED_V1, Event
 from complaints_common.identity import KeyRing
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Forbidden, NotFound
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS, problem
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.events.publishing import SOURCE
 from complaints_intake.store.keys import insert_key, keys_of, revoke_key
 
@@ -100,7 +101,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
             "names the client); only its SHA-256 is stored, with who issued it. Every service honours "
             "the key within seconds."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def issue(body: IssueKey, request: Request, principal: AdminPrincipal) -> IssuedKey:
         client = body.client_id or principal.client
@@ -125,7 +126,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
         "",
         summary="List API keys",
         description="The caller's client's keys (every client's for a platform operator), without secrets.",
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def list_keys(principal: AdminPrincipal) -> list[KeyView]:
         async with runtime.db.transaction() as session:
@@ -139,7 +140,10 @@ def admin_router(runtime: Runtime) -> APIRouter:
             "The key stops working at once on this replica and within `API_KEY_REFRESH_S` (2 s by "
             "default) plus the event's relay on every replica of every service."
         ),
-        responses={**AUTH_ERRORS, 404: problem("No such key.", 404, "not-found", "No API key with this id.")},
+        responses={
+            **RATE_LIMITED,
+            404: problem_response("No such key.", NotFound, "No API key with this id."),
+        },
     )
     async def revoke(key_id: UUID, request: Request, principal: AdminPrincipal) -> KeyView:
         async with runtime.db.transaction() as session:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.domain.deadlines import DeadlineSpec, Selection, shipped_rules
 from complaints_intake.store.regulated import TENANT_WIDE, replace_settings, settings_of
 
@@ -100,7 +100,7 @@ def deadline_profiles_router(runtime: Runtime) -> APIRouter:
             "operational: paused while waiting on the customer), every business-day calendar with "
             "the years its holidays cover, and the calling client's selection."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def list_profiles(
         principal: Annotated[Principal, Depends(require_scope("read"))],
@@ -138,7 +138,7 @@ def deadline_profiles_router(runtime: Runtime) -> APIRouter:
             "Replaces the calling client's selection. It applies to complaints filed from now on; "
             "each complaint shows the profile and calendar it got and why."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def choose(
         body: DeadlineSelection, principal: Annotated[Principal, Depends(require_scope("manage"))]

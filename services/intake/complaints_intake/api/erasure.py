@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.regulation import request_erasure
 
 
@@ -37,7 +37,7 @@ def erasure_router(runtime: Runtime) -> APIRouter:
             "least once and applied idempotently, so a crash part-way resumes; a repeated request "
             "is harmless. The records themselves are purged after the retention period."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def erase(
         customer_id: Annotated[str, Path(min_length=1, max_length=100)],

@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS
-from complaints_intake.api.search import aware
+from complaints_common.validation import QueryTime
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.store.insights import insights
 
 
@@ -70,17 +70,17 @@ def insights_router(runtime: Runtime) -> APIRouter:
             "customer expectation) and channel; repeat rate; median and p90 time to acknowledge and to "
             "resolve; deadlines missed. Over this client's complaints, optionally within a filing period."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def read_insights(
         principal: Annotated[Principal, Depends(require_scope("read"))],
-        filed_from: Annotated[datetime | None, Query(description="Filed at or after.")] = None,
-        filed_to: Annotated[datetime | None, Query(description="Filed before.")] = None,
+        filed_from: Annotated[
+            QueryTime | None, Query(description="Filed at or after (with a time zone).")
+        ] = None,
+        filed_to: Annotated[QueryTime | None, Query(description="Filed before (with a time zone).")] = None,
     ) -> Insights:
         async with runtime.db.transaction() as session:
-            figures = await insights(
-                session, principal.client, aware(filed_from), aware(filed_to), datetime.now(UTC)
-            )
+            figures = await insights(session, principal.client, filed_from, filed_to, datetime.now(UTC))
         return Insights.model_validate(figures)
 
     return router

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from complaints_common.events.contracts import Deadline, Money, Outcome
+from complaints_common.validation import MoneyIn, NonBlank, RequestModel
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 from complaints_intake.domain.journey import Journey
 from complaints_intake.domain.lifecycle import LETTERS, Action, RootCause, allowed_actions
@@ -28,6 +29,7 @@ EXAMPLE_DRAFT: dict[str, Any] = {
     "severity": "medium",
     "description": "I was charged twice for October.",
     "amount_at_stake": {"amount": "39.90", "currency": "EUR"},
+    "occurred_at": "2026-10-31T18:00:00Z",
     "agent_id": "agent-17",
     "crm_reference": "CASE-000123",
 }
@@ -84,7 +86,12 @@ class ComplaintView(BaseModel):
     deadline_profile_reason: str | None = Field(description="Why the complaint got this profile.")
     calendar: str | None = Field(description="The calendar its business days count on.")
     calendar_reason: str | None = Field(description="Why this calendar.")
-    deadlines: list[DueTimeView]
+    deadlines: list[DueTimeView] = Field(
+        description=(
+            "The profile's due times; once reopened also `reopened_resolution`, running from the "
+            "latest reopen to the next resolution (the profile's `reopened` rule)."
+        )
+    )
     next_due_at: datetime | None = Field(description="The earliest due time still running.")
     repeat_of: UUID | None = Field(description="The earlier complaint of this customer this one repeats.")
     repeat_kind: str | None = Field(description="'duplicate' (same matter, soon after) or 'repeat'.")
@@ -112,7 +119,7 @@ class ComplaintView(BaseModel):
         )
 
 
-class Transition(BaseModel):
+class Transition(RequestModel):
     """One step in the complaint's life and why. Who asked is the authenticated caller (the
     person of a bearer token, else the API key), recorded in the history."""
 
@@ -132,7 +139,7 @@ class Transition(BaseModel):
     reason: ReasonCode | None = Field(
         default=None, description="A reason code (published in events, so never free text)."
     )
-    note: str | None = Field(
+    note: NonBlank | None = Field(
         default=None, min_length=1, max_length=2000, description="Free text for the audit; never published."
     )
     root_cause: RootCause | None = Field(
@@ -141,8 +148,8 @@ class Transition(BaseModel):
     outcome: Outcome | None = Field(
         default=None, description="Required with `final_response`: upheld, partly_upheld or rejected."
     )
-    redress: Money | None = Field(default=None, description="Only with `final_response`: what is offered.")
-    explanation: str | None = Field(
+    redress: MoneyIn | None = Field(default=None, description="Only with `final_response`: what is offered.")
+    explanation: NonBlank | None = Field(
         default=None,
         min_length=1,
         max_length=5000,

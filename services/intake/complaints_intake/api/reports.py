@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Unprocessable
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS, problem
-from complaints_intake.api.search import aware
+from complaints_common.validation import QueryTime
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.domain.deadlines import shipped_rules
 from complaints_intake.domain.returns import ComplaintsReturn, Figures, complaints_return
 from complaints_intake.store.returns import return_inputs
@@ -123,20 +124,26 @@ def reports_router(runtime: Runtime) -> APIRouter:
         ),
         response_model=ComplaintsReturnView,
         responses={
-            **AUTH_ERRORS,
+            **RATE_LIMITED,
             200: {"content": {CSV_TYPE: {"schema": {"type": "string"}}}},
-            422: problem("Unknown regime or an empty period.", 422, "unprocessable", "Unknown regime 'xx'."),
+            422: problem_response(
+                "Unknown regime or an empty period.", Unprocessable, "Unknown regime 'xx'."
+            ),
         },
     )
     async def complaints_return_report(
         request: Request,
         principal: Annotated[Principal, Depends(require_scope("read"))],
         regime: Annotated[str, Query(examples=["uk-fca"], description="uk-fca or us-cfpb.")],
-        period_from: Annotated[datetime, Query(alias="from", description="Start of the period.")],
-        period_to: Annotated[datetime, Query(alias="to", description="End of the period (excluded).")],
+        period_from: Annotated[
+            QueryTime, Query(alias="from", description="Start of the period (with a time zone).")
+        ],
+        period_to: Annotated[
+            QueryTime, Query(alias="to", description="End of the period (excluded; with a time zone).")
+        ],
         format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides Accept.")] = None,
     ) -> Response | ComplaintsReturnView:
-        start, end = aware(period_from), aware(period_to)
+        start, end = period_from, period_to
         assert start is not None and end is not None
         profiles = [n for n, p in shipped_rules().profiles.items() if p.regime == regime]
         if not profiles:

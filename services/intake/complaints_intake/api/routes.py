@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, Forbidden, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS, NOT_FOUND, problem
+from complaints_intake.api.docs import NOT_FOUND, RATE_LIMITED
 from complaints_intake.api.idempotency import (
     IdempotencyKey,
+    IdempotencyKeyReused,
     remember,
     replay_if_seen,
     request_hash,
@@ -35,7 +37,7 @@ from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.domain.deadlines import compute, shipped_rules
 from complaints_intake.domain.letters import LetterIncomplete
 from complaints_intake.domain.lifecycle import Action, IllegalTransition, apply
-from complaints_intake.domain.repeats import classify
+from complaints_intake.domain.repeats import classify, customer_flags
 from complaints_intake.events.publishing import SOURCE, record_change
 from complaints_intake.regulation import deadline_basis, letter_for
 from complaints_intake.settings import IntakeSettings
@@ -48,7 +50,7 @@ from complaints_intake.store.complaints import (
     lifecycle_of,
     set_abusive_conduct,
 )
-from complaints_intake.store.search import earlier_complaints
+from complaints_intake.store.search import earlier_complaints, severities_of
 
 # A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
 REFERENCE_ATTEMPTS = 3
@@ -99,14 +101,23 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             assert profile.name is not None
             due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
             deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+            policy = settings.repeat_policy()
+            customer_id = body.customer.customer_id
+            earlier = await earlier_complaints(
+                session, principal.client, customer_id, filed_at - policy.repeat_window
+            )
+            link = classify(body.category, body.product, filed_at, earlier, policy)
+            # This complaint counts too: the one that makes the pattern is already held for review.
+            severities = await severities_of(
+                session, principal.client, customer_id, filed_at - policy.extreme_window
+            )
+            flags = customer_flags([*severities, (body.severity, filed_at)], filed_at, policy)
             event = Event(
                 COMPLAINT_CREATED_V1,
-                created_event(complaint_id, reference, principal.client, filed_at, body, deadlines),
+                created_event(
+                    complaint_id, reference, principal.client, filed_at, body, deadlines, link, flags
+                ),
                 SOURCE,
-            )
-            policy = settings.repeat_policy()
-            earlier = await earlier_complaints(
-                session, principal.client, body.customer.customer_id, filed_at - policy.repeat_window
             )
             row = await insert_complaint(
                 session,
@@ -116,7 +127,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 filed_at=filed_at,
                 draft=body,
                 actor=principal.actor_id,
-                link=classify(body.category, body.product, filed_at, earlier, policy),
+                link=link,
                 profile=profile,
                 calendar=calendar,
                 due_times=due_times,
@@ -137,20 +148,18 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "`Idempotency-Key` so a retry never files it twice."
         ),
         responses={
-            **AUTH_ERRORS,
-            409: problem(
+            **RATE_LIMITED,
+            409: problem_response(
                 "The CRM reference is already used by this client: `complaint_id` and `complaint_url` "
                 "name the complaint filed under it, so a CRM that lost the first response can recover.",
-                409,
-                "conflict",
+                Conflict,
                 "This CRM reference was already used for another complaint.",
                 complaint_id="0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
                 complaint_url="/v1/complaints/0b9f4a52-8d2e-4c51-9a57-3f1d2c8e6b10",
             ),
-            422: problem(
+            422: problem_response(
                 "A field is not valid, or the Idempotency-Key was used for another request.",
-                422,
-                "idempotency-key-reused",
+                IdempotencyKeyReused,
                 "This Idempotency-Key was first used with a different request; use a new key per operation.",
             ),
         },
@@ -199,7 +208,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         "/{complaint_id}",
         summary="Read a complaint",
         description="The complaint with its status, due times and journey through the other services.",
-        responses={**AUTH_ERRORS, **NOT_FOUND},
+        responses={**RATE_LIMITED, **NOT_FOUND},
     )
     async def read_complaint(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
@@ -227,18 +236,16 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "before sending with a 422 problem `letter-incomplete`."
         ),
         responses={
-            **AUTH_ERRORS,
+            **RATE_LIMITED,
             **NOT_FOUND,
-            409: problem(
+            409: problem_response(
                 "The action is not allowed in the complaint's state.",
-                409,
-                "illegal-transition",
+                IllegalTransitionProblem,
                 "Cannot close a complaint that is received; allowed only from: resolved.",
             ),
-            422: problem(
+            422: problem_response(
                 "A field is not valid, or the letter would lack content its regulator requires.",
-                422,
-                "letter-incomplete",
+                LetterIncompleteProblem,
                 "The final response would lack required content in 'fa': fos_right_to_refer, "
                 "fos_time_limit, fos_contact. Add the approved wording to the letter rules.",
                 missing=["fos_right_to_refer", "fos_time_limit", "fos_contact"],
@@ -294,18 +301,15 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             "the insights. A complaint is flagged once."
         ),
         responses={
-            **AUTH_ERRORS,
             **NOT_FOUND,
-            403: problem(
+            403: problem_response(
                 "Only a person flags abusive conduct: send the agent's bearer token.",
-                403,
-                "forbidden",
+                Forbidden,
                 "Only a person flags abusive conduct: send the agent's bearer token, not an API key.",
             ),
-            409: problem(
+            409: problem_response(
                 "Flagged already, or the complaint cannot be escalated further.",
-                409,
-                "conflict",
+                Conflict,
                 "Abusive conduct was already flagged on this complaint.",
             ),
         },
@@ -345,7 +349,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
         "/{complaint_id}/history",
         summary="Read a complaint's history",
         description="Every change in order: who, when, from which status to which, and why.",
-        responses={**AUTH_ERRORS, **NOT_FOUND},
+        responses={**RATE_LIMITED, **NOT_FOUND},
     )
     async def read_history(
         complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]

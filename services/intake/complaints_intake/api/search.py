@@ -15,9 +15,11 @@ from fastapi_problem.error import StatusProblem
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Channel, Severity
+from complaints_common.openapi import problem_response
 from complaints_common.query import refuse_unknown_query_parameters
 from complaints_common.runtime import Runtime
-from complaints_intake.api.docs import AUTH_ERRORS, problem
+from complaints_common.validation import QueryTime
+from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
@@ -102,11 +104,10 @@ def search_router(runtime: Runtime) -> APIRouter:
             "with the `confidential` scope."
         ),
         responses={
-            **AUTH_ERRORS,
-            422: problem(
+            **RATE_LIMITED,
+            422: problem_response(
                 "A filter or the cursor is not valid, or a query parameter is unknown.",
-                422,
-                "invalid-cursor",
+                InvalidCursor,
                 "Pass back `next_cursor` exactly as it was returned.",
             ),
         },
@@ -128,8 +129,10 @@ def search_router(runtime: Runtime) -> APIRouter:
         q: Annotated[
             str | None, Query(min_length=1, max_length=200, description="Words of the description.")
         ] = None,
-        filed_from: Annotated[datetime | None, Query(description="Filed at or after.")] = None,
-        filed_to: Annotated[datetime | None, Query(description="Filed before.")] = None,
+        filed_from: Annotated[
+            QueryTime | None, Query(description="Filed at or after (with a time zone).")
+        ] = None,
+        filed_to: Annotated[QueryTime | None, Query(description="Filed before (with a time zone).")] = None,
         overdue: bool | None = None,
         due_within_hours: Annotated[float | None, Query(gt=0, le=24 * 366)] = None,
         confidential: bool | None = None,
@@ -148,8 +151,8 @@ def search_router(runtime: Runtime) -> APIRouter:
             severity=severity,
             customer_id=customer_id,
             agent_id=agent_id,
-            filed_from=aware(filed_from),
-            filed_to=aware(filed_to),
+            filed_from=filed_from,
+            filed_to=filed_to,
             confidential=confidential,
             crm_reference=crm_reference,
             reference=reference,
@@ -173,7 +176,7 @@ def search_router(runtime: Runtime) -> APIRouter:
             "`repeated_extreme` when critical complaints keep coming, so the agent never makes the "
             "customer repeat themselves and nobody pays twice."
         ),
-        responses={**AUTH_ERRORS},
+        responses={**RATE_LIMITED},
     )
     async def customer_complaints(
         customer_id: Annotated[str, Path(min_length=1, max_length=100)],
@@ -211,10 +214,3 @@ def search_router(runtime: Runtime) -> APIRouter:
         )
 
     return router
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """A time without a zone is read as UTC, the zone every stored time is in."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from complaints_common.events.contracts import (
     Channel,
@@ -19,10 +19,13 @@ from complaints_common.events.contracts import (
     CustomerContact,
     Deadline,
     LanguageTag,
-    Money,
     Severity,
 )
+from complaints_common.validation import Language, MoneyIn, NonBlank, PastTime, RequestModel
+from complaints_intake.domain.repeats import CustomerFlag, RepeatLink
 
+# The address each preferred channel needs (post and none need none here).
+CHANNEL_ADDRESS = {"email": "email", "sms": "phone", "phone": "phone"}
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 
@@ -36,7 +39,7 @@ class Status(StrEnum):
 
 
 class Customer(BaseModel):
-    """The customer as the CRM knows them."""
+    """The customer as the CRM knows them (as stored and shown)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -52,7 +55,11 @@ class Customer(BaseModel):
         default=None, pattern=r"^\+?[0-9 ()-]{6,32}$", max_length=32, examples=["+44 20 7946 0958"]
     )
     preferred_channel: ContactChannel = Field(
-        default="email", description="How the customer wants to hear back."
+        default="email",
+        description=(
+            "How the customer wants to hear back. When given, email needs `email`, sms and phone "
+            "need `phone`; by default e-mail, else SMS, whichever address there is."
+        ),
     )
     language: LanguageTag = Field(default="en", description="BCP 47 language tag, e.g. en, ru, fa.")
     tier: str | None = Field(default=None, max_length=40, examples=["gold"])
@@ -64,21 +71,46 @@ class Customer(BaseModel):
     )
 
 
-class ComplaintDraft(BaseModel):
+class CustomerIn(Customer, RequestModel):
+    """The customer as a CRM files them: a real language, and the preferred channel's address."""
+
+    name: NonBlank | None = Field(default=None, min_length=1, max_length=200, examples=["Ana Lima"])
+    language: Language = Field(
+        default="en",
+        description=(
+            "BCP 47 language tag with an ISO 639-1 language, e.g. en, ru, fa, pt-BR. Messages use the "
+            "most specific locale shipped, then the language alone, then English."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _reachable_as_preferred(self) -> CustomerIn:
+        """A channel the CRM chose needs its address; the default (email) falls back to what the
+        customer gave (notifications: e-mail, else SMS, else the message is recorded as failed)."""
+        needed = CHANNEL_ADDRESS.get(self.preferred_channel)
+        chosen = "preferred_channel" in self.model_fields_set
+        if chosen and needed is not None and getattr(self, needed) is None:
+            raise ValueError(f"preferred_channel {self.preferred_channel} needs the customer's {needed}")
+        return self
+
+
+class ComplaintDraft(RequestModel):
     """A complaint as filed: everything the agent captured, validated with a limit on every size."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    customer: Customer
+    customer: CustomerIn
     channel: Channel = Field(description="Where the customer complained.")
     category: ShortText = Field(description="What the complaint is about.", examples=["billing"])
-    product: str | None = Field(default=None, min_length=1, max_length=200, examples=["Fibre 500"])
+    product: NonBlank | None = Field(default=None, min_length=1, max_length=200, examples=["Fibre 500"])
     severity: Severity = "medium"
-    description: str = Field(
+    description: NonBlank = Field(
         min_length=1, max_length=10_000, description="The complaint in the customer's own words."
     )
-    amount_at_stake: Money | None = Field(default=None, description="What the customer says is at stake.")
-    occurred_at: datetime | None = Field(default=None, description="When the problem happened.")
+    amount_at_stake: MoneyIn | None = Field(
+        default=None, description='What the customer says is at stake (a decimal string, e.g. "39.90").'
+    )
+    occurred_at: PastTime | None = Field(
+        default=None, description="When the problem happened: with a time zone, within ten years, not ahead."
+    )
     agent_id: str | None = Field(default=None, min_length=1, max_length=100, description="Who took it.")
     crm_reference: str | None = Field(
         default=None, min_length=1, max_length=100, description="The CRM's own case id; unique per client."
@@ -112,10 +144,14 @@ def created_event(
     filed_at: datetime,
     draft: ComplaintDraft,
     deadlines: list[Deadline] | None = None,
+    link: RepeatLink | None = None,
+    flags: list[CustomerFlag] | None = None,
 ) -> ComplaintCreatedV1:
     """The data of `complaint.created`: what the other services need and no more.
 
-    The description (the customer's own words) stays in intake; no consumer needs it.
+    The description (the customer's own words) stays in intake; no consumer needs it. The repeat
+    link and the customer's flags travel so compensation never pays a duplicate nor rewards a
+    flagged customer automatically.
     """
     return ComplaintCreatedV1(
         complaint_id=complaint_id,
@@ -134,4 +170,7 @@ def created_event(
         confidential=draft.confidential,
         tags=draft.tags,
         deadlines=deadlines or [],
+        repeat_of=link.repeat_of if link else None,
+        repeat_kind=link.kind.value if link else None,
+        customer_flags=[flag.value for flag in flags or []],
     )

@@ -64,6 +64,7 @@ CALENDAR_SECONDS = {
 }
 BUSINESS_UNITS = frozenset({Unit.BUSINESS_DAYS, Unit.BUSINESS_HOURS})
 CALENDAR_WARNING = timedelta(days=90)
+REOPENED = "reopened_resolution"
 
 
 class CalendarSpec(BaseModel):
@@ -117,6 +118,16 @@ class Profile(BaseModel):
         default=3, ge=1, le=100, description="How long the complaint record is kept from receipt."
     )
     deadlines: list[DeadlineSpec]
+    reopened: DeadlineSpec = Field(
+        default_factory=lambda: DeadlineSpec(
+            name=REOPENED, amount=15, unit=Unit.CALENDAR_DAYS, met_by=Status.RESOLVED
+        ),
+        description=(
+            "The deadline a reopened complaint runs on: from its latest reopen, met by the next "
+            "resolution, operational (paused while waiting on the customer). The original deadlines "
+            "keep the times they were met."
+        ),
+    )
 
     def retained_after(self, now: datetime) -> datetime:
         """Complaints received before this are past their retention and purged."""
@@ -127,7 +138,7 @@ class Profile(BaseModel):
 
     @property
     def needs_calendar(self) -> bool:
-        return any(d.unit in BUSINESS_UNITS for d in self.deadlines)
+        return any(d.unit in BUSINESS_UNITS for d in [*self.deadlines, self.reopened])
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,9 +390,13 @@ def compute(
     *,
     calendar: str | None = None,
     letters: Sequence[tuple[Letter, datetime]] = (),
+    reopens: Sequence[datetime] = (),
 ) -> list[DueTime]:
-    """Every due time of `profile` for a complaint filed at `filed_at`, given its pauses and letters
-    so far, counting business days on `calendar` (the profile's own when None)."""
+    """Every due time of `profile` for a complaint filed at `filed_at`, given its pauses, letters
+    and reopens so far, counting business days on `calendar` (the profile's own when None).
+
+    A reopened complaint keeps a running deadline: the profile's `reopened` one, from the latest
+    reopen until the next resolution (an earlier resolution met the original deadlines for good)."""
     chosen = calendar or rules.profiles[profile].calendar
     first_letter: dict[Letter, datetime] = {}
     for letter, at in sorted(letters, key=lambda item: item[1]):
@@ -407,7 +422,25 @@ def compute(
             due = due_at(filed_at, clock, length, relevant)
         paused = due is None and met is None
         result.append(DueTime(spec.name, profile, due, paused, met, spec.breach, spec.kind))
+    if reopens:
+        result.append(_reopened(rules, profile, max(reopens), pauses, reached, chosen))
     return result
+
+
+def _reopened(
+    rules: DeadlineRules,
+    profile: str,
+    reopened_at: datetime,
+    pauses: Sequence[Pause],
+    reached: Sequence[tuple[Status, datetime]],
+    calendar: str | None,
+) -> DueTime:
+    spec = rules.profiles[profile].reopened
+    met = met_at(spec.met_by, [(status, at) for status, at in reached if at > reopened_at])
+    since = [p for p in pauses if p.started >= reopened_at and (met is None or p.started < met)]
+    clock, length = clock_for(spec, rules, calendar)
+    due = due_at(reopened_at, clock, length, since)
+    return DueTime(spec.name, profile, due, due is None and met is None, met, spec.breach, spec.kind)
 
 
 def next_due(due_times: Sequence[DueTime]) -> datetime | None:

@@ -1,13 +1,15 @@
 """The complaint's journey through the other services, as intake learns it from their events.
 
 A CRM reads one resource and sees how far the complaint has come: acknowledgement sent,
-compensation granted or awaiting approval, follow-up scheduled or done. Pure rules, no I/O.
+compensation granted or awaiting approval (and later redeemed, expired or clawed back, by whom and
+why), follow-up scheduled or done. Pure rules, no I/O.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +25,8 @@ from complaints_common.events.contracts import (
     Money,
     NotificationStatusV1,
     OfferKind,
+    VoucherChange,
+    VoucherChangedV1,
 )
 
 ACKNOWLEDGEMENT_KIND = "acknowledgement"
@@ -30,9 +34,22 @@ ACKNOWLEDGEMENT_KIND = "acknowledgement"
 
 class CompensationStep(BaseModel):
     status: DecisionStatus = Field(description="granted, pending_approval, refused, held or rejected.")
+    decision_id: UUID | None = Field(default=None, description="The decision in compensation's audit.")
     kind: OfferKind | None = None
     value: Money | None = Field(default=None, description="The offer's value to the customer, at retail.")
     decided_at: datetime
+    voucher: VoucherChange | None = Field(
+        default=None, description="What became of the grant later: redeemed, expired or clawed_back."
+    )
+    voucher_changed_at: datetime | None = None
+    voucher_changed_by: str | None = Field(default=None, description="Who redeemed or clawed it back.")
+    voucher_reason: str | None = Field(default=None, description="Why, in their words (a clawback's reason).")
+
+    def same_decision(self, decision_id: UUID) -> bool:
+        return self.decision_id == decision_id
+
+
+VOUCHER_FIELDS = ("voucher", "voucher_changed_at", "voucher_changed_by", "voucher_reason")
 
 
 class OptionShown(BaseModel):
@@ -88,9 +105,38 @@ def on_notification(journey: Journey, data: NotificationStatusV1) -> Journey:
     return journey
 
 
+def _replace_step(journey: Journey, step: CompensationStep) -> Journey:
+    """A decision's step; what became of its voucher is kept (the grant and the voucher change
+    travel on two topics, so the change may come first)."""
+    current = journey.compensation
+    if current is not None and step.decision_id is not None and current.same_decision(step.decision_id):
+        step = step.model_copy(update={name: getattr(current, name) for name in VOUCHER_FIELDS})
+    return journey.model_copy(update={"compensation": step})
+
+
 def on_granted(journey: Journey, data: CompensationGrantedV1) -> Journey:
     step = CompensationStep(
-        status="granted", kind=data.offer.kind, value=data.offer.value, decided_at=data.granted_at
+        status="granted",
+        decision_id=data.decision_id,
+        kind=data.offer.kind,
+        value=data.offer.value,
+        decided_at=data.granted_at,
+    )
+    return _replace_step(journey, step)
+
+
+def on_voucher_changed(journey: Journey, data: VoucherChangedV1) -> Journey:
+    """A grant redeemed, expired or clawed back, with who and why, on the complaint's journey."""
+    current = journey.compensation
+    if current is None or not current.same_decision(data.decision_id):
+        current = CompensationStep(status="granted", decision_id=data.decision_id, decided_at=data.changed_at)
+    step = current.model_copy(
+        update={
+            "voucher": data.change,
+            "voucher_changed_at": data.changed_at,
+            "voucher_changed_by": data.changed_by,
+            "voucher_reason": data.reason,
+        }
     )
     return journey.model_copy(update={"compensation": step})
 
@@ -126,11 +172,12 @@ def on_decision(journey: Journey, data: CompensationDecisionRecordedV1) -> Journ
         return journey
     step = CompensationStep(
         status=data.status,
+        decision_id=data.decision_id,
         kind=data.offer.kind if data.offer else None,
         value=data.offer.value if data.offer else None,
         decided_at=data.decided_at,
     )
-    return journey.model_copy(update={"compensation": step})
+    return _replace_step(journey, step)
 
 
 def on_followup_due(journey: Journey, data: FollowupDueV1 | FollowupScheduledV1) -> Journey:

@@ -70,6 +70,7 @@ async def record_change(
             from_status=change.before.status,
             to_status=change.after.status,
             reopened=change.action is Action.REOPEN,
+            escalated=change.action is Action.ESCALATE,
             escalation_level=change.after.escalation_level,
             reason=reason,
             actor=actor,
@@ -138,5 +139,6 @@ async def recompute_deadlines(
         [(Status(to), at) for _, at, to in history if to is not None],
         calendar=row["calendar"] if row["calendar"] in shipped_rules().calendars else None,
         letters=[(Letter(action), at) for action, at, _ in history if action in LETTER_ACTIONS],
+        reopens=[at for action, at, _ in history if action == Action.REOPEN.value],
     )
     return due_times, await set_deadlines(session, row["id"], due_times)

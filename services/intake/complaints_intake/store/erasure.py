@@ -83,8 +83,15 @@ async def pseudonymise(session: AsyncConnection, complaint_id: UUID) -> None:
     # Events still in the outbox (sent or not): complaint.created's contact, a letter's words.
     await session.execute(text(_SCRUB_OUTBOX_CONTACT), params)
     await session.execute(text(_SCRUB_OUTBOX_EXPLANATION), params)
+    # A clawback's reason on the journey is someone's free text.
+    await session.execute(text(_SCRUB_JOURNEY_REASON), params)
 
 
+_SCRUB_JOURNEY_REASON = """
+    UPDATE intake.complaints
+    SET journey = jsonb_set(journey, '{compensation,voucher_reason}', to_jsonb(CAST(:erased AS text)))
+    WHERE id = CAST(:id AS uuid) AND journey->'compensation'->>'voucher_reason' IS NOT NULL
+"""
 _SCRUB_REPLAYS = """
     UPDATE intake.idempotency_keys
     SET response = jsonb_set(

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, require_scope
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound
 from complaints_common.runtime import Runtime
 from complaints_notifications.store.messages import (
@@ -87,18 +88,15 @@ class DeliveryView(MessageView):
 
 
 Responses = dict[int | str, dict[str, Any]]
-NOT_FOUND: Responses = {404: {"description": "No such message.", "content": {"application/problem+json": {}}}}
-AUTH: Responses = {
-    401: {"description": "No valid bearer token or API key.", "content": {"application/problem+json": {}}},
-    403: {"description": "The key lacks the scope.", "content": {"application/problem+json": {}}},
-    422: {"description": "A parameter is not valid.", "content": {"application/problem+json": {}}},
+NOT_FOUND: Responses = {
+    404: problem_response("No such message or complaint visible to this key.", NotFound, "No such message.")
 }
 MessageId = Annotated[UUID, Path(description="The message (delivery) id.", examples=[EXAMPLE_ID])]
 CustomerId = Annotated[str, Path(min_length=1, max_length=100, examples=["CUST-1042"])]
 
 
 def message_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["messages"], responses=AUTH)
+    router = APIRouter(prefix="/v1", tags=["messages"])
 
     async def complaint_messages(
         session: AsyncConnection, principal: Principal, complaint_id: UUID
@@ -180,10 +178,11 @@ def message_router(runtime: Runtime) -> APIRouter:
         status_code=202,
         responses={
             **NOT_FOUND,
-            409: {
-                "description": "The message is not failed or dead-lettered.",
-                "content": {"application/problem+json": {}},
-            },
+            409: problem_response(
+                "The message is not failed or dead-lettered.",
+                Conflict,
+                "Only a failed or dead-lettered message can be replayed; this one is sent.",
+            ),
         },
     )
     async def replay_delivery(

@@ -17,9 +17,10 @@ from fastapi_problem.error import StatusProblem
 from pydantic import BaseModel, ConfigDict, Field
 
 from complaints_common.api import Principal, require_scope
+from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound
 from complaints_common.runtime import Runtime
-from complaints_notifications.api.routes import AUTH, Responses
+from complaints_notifications.api.routes import Responses
 from complaints_notifications.channels.targets import TargetPolicy
 from complaints_notifications.domain.push import CATALOGUE, Push, PushType, TargetRefused
 from complaints_notifications.pushes import push_test
@@ -38,21 +39,15 @@ class WebhookTargetRefused(StatusProblem):
     status = 422
 
 
-def problem_response(description: str, status_: int, type_: str, detail: str) -> dict[str, Any]:
-    example = {"type": type_, "title": description, "status": status_, "detail": detail}
-    return {"description": description, "content": {"application/problem+json": {"example": example}}}
-
-
 NOT_FOUND: Responses = {
     404: problem_response(
-        "No such subscription (or another client's).", 404, "not-found", "No subscription has this id."
+        "No such subscription (or another client's).", NotFound, "No subscription has this id."
     )
 }
 REFUSED: Responses = {
     422: problem_response(
         "The body is not valid, or the target URL may not be called (type webhook-target-refused).",
-        422,
-        "webhook-target-refused",
+        WebhookTargetRefused,
         "The target's host resolves to a private address, which is not allowed.",
     )
 }
@@ -162,7 +157,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
     assert isinstance(settings, NotificationSettings)
     policy = TargetPolicy.of(settings)
     box = store.SecretBox.of(settings)
-    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=AUTH)
+    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
     async def checked(url: str) -> str:
         try:
@@ -189,9 +184,8 @@ def webhook_router(runtime: Runtime) -> APIRouter:
             **REFUSED,
             409: problem_response(
                 "The client has as many subscriptions as allowed.",
-                409,
-                "conflict",
-                "At most 20 subscriptions.",
+                Conflict,
+                "At most 20 subscriptions per client.",
             ),
         },
     )

@@ -85,16 +85,24 @@ LETTERS = frozenset(
 
 def status_update_kind(data: dict[str, Any]) -> MessageKind | None:
     """A short update for resolution, reopening and escalation; other status changes say nothing,
-    nor does one a regulatory letter tells the customer of."""
+    nor does one a regulatory letter tells the customer of.
+
+    Only the escalation itself says "escalated": an escalated complaint's later changes (start,
+    acknowledge) carry the same level, and once sent the customer one e-mail per change a second
+    apart. Events from before `escalated` travelled: an escalation is the change that keeps the status.
+    """
     if data.get("letter_kind"):
         return None
     if data.get("reopened"):
         return MessageKind.REOPENED
     if data.get("to_status") == "resolved":
         return MessageKind.RESOLVED
-    if int(data.get("escalation_level") or 0) > 0 and data.get("to_status") != "closed":
-        return MessageKind.ESCALATED
-    return None
+    escalated = data.get("escalated")
+    if escalated is None:
+        escalated = int(data.get("escalation_level") or 0) > 0 and data.get("from_status") == data.get(
+            "to_status"
+        )
+    return MessageKind.ESCALATED if escalated else None
 
 
 @dataclass(frozen=True, slots=True)

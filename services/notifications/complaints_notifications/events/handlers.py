@@ -248,7 +248,6 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
 
     async def on_status_changed(session: AsyncConnection, event: Event[Any]) -> None:
         data = event.data.model_dump(mode="json")
-        await pushed(session, event, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data))
         # The compose lock before the recipient's row, the order the progress loop takes them in;
         # the due times before the message is composed: it names the next contact from them.
         await lock_complaint(session, event.data.complaint_id)
@@ -260,9 +259,17 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             data["deadlines"],
             data["to_status"] not in ("resolved", "closed"),
         )
+        await pushed(session, event, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data))
         kind = status_update_kind(data)
         if kind is not None:
             await record(session, event, kind)
+
+    async def on_deadlines_changed(session: AsyncConnection, event: Event[Any]) -> None:
+        await lock_complaint(session, event.data.complaint_id)
+        deadlines = [d.model_dump(mode="json") for d in event.data.deadlines]
+        recipient = await recipient_of(session, event.data.complaint_id)
+        customer_id = recipient.customer_id if recipient else ""
+        await record_state(session, event.data.complaint_id, event.data.client_id, customer_id, deadlines)
 
     async def on_decision_recorded(session: AsyncConnection, event: Event[Any]) -> None:
         decision = decision_push(event.data.model_dump(mode="json"))
@@ -272,13 +279,6 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def on_followup_outcome(session: AsyncConnection, event: Event[Any]) -> None:
         data = FollowupOutcomeData.model_validate(event.data.model_dump(mode="json"))
         await pushed(session, event, PushType.FOLLOWUP_OUTCOME, data)
-
-    async def on_deadlines_changed(session: AsyncConnection, event: Event[Any]) -> None:
-        await lock_complaint(session, event.data.complaint_id)
-        deadlines = [d.model_dump(mode="json") for d in event.data.deadlines]
-        recipient = await recipient_of(session, event.data.complaint_id)
-        customer_id = recipient.customer_id if recipient else ""
-        await record_state(session, event.data.complaint_id, event.data.client_id, customer_id, deadlines)
 
     async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
         await forget_customer(session, event.data.complaint_id)
