@@ -130,7 +130,7 @@ class MoneyIn(Money):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    amount: AmountText  # type: ignore[assignment]  # the same Decimal, taken only from a string
+    amount: AmountText  # the same Decimal, taken only from a string
     currency: SupportedCurrency
 
 
