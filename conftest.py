@@ -19,8 +19,10 @@ Set `COMPLAINTS_TEST_NO_DOCKER=1` to skip the Docker probe.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,7 @@ import pytest
 from complaints_common.events.topics import all_topics_with_dead_letters
 from complaints_devstack import kafka
 from complaints_devstack.broker import EmbeddedBroker, create_topics, delete_topics
+from complaints_devstack.launcher import ServiceSpec, default_services, service_env
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
 from complaints_devstack.testing import (
@@ -68,11 +71,32 @@ def pg_server_url() -> Iterator[str]:
             yield server.url("postgres")
 
 
-@pytest.fixture
-async def database_url(pg_server_url: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test (dropped afterwards, best effort)."""
-    name = unique_database_name()
+@pytest.fixture(scope="session")
+async def migrated_template(pg_server_url: str) -> str:
+    """A database with every service's schema migrated to head, once per session, by each service's
+    own `complaints-<svc> migrate` (the four at once); `database_url` copies it for each test."""
+    name = unique_database_name("template_")
     url = await create_database(pg_server_url, name)
+
+    async def migrate(spec: ServiceSpec) -> None:
+        assert spec.migrate is not None
+        env = service_env(spec, base_env=os.environ, database_url=url, kafka_bootstrap="127.0.0.1:1", api_keys_json="[]")
+        process = await asyncio.create_subprocess_exec(
+            *spec.migrate, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+        )
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+        assert process.returncode == 0, f"{spec.name} migrate failed: {stderr.decode(errors='replace')[-3000:]}"
+
+    await asyncio.gather(*(migrate(spec) for spec in default_services({})))
+    return name
+
+
+@pytest.fixture
+async def database_url(pg_server_url: str, migrated_template: str) -> AsyncIterator[str]:
+    """A fresh database for one test (dropped afterwards, best effort): a copy of the migrated
+    template, so every service's schema is there at head and nothing else is."""
+    name = unique_database_name()
+    url = await create_database(pg_server_url, name, template=migrated_template)
     yield url
     try:
         await drop_database(pg_server_url, name)
@@ -82,6 +106,7 @@ async def database_url(pg_server_url: str) -> AsyncIterator[str]:
 
 CONFIGURED_KAFKA = os.environ.get("COMPLAINTS_TEST_KAFKA_BOOTSTRAP")
 BROKERS, KAFKA_SKIPPED = (["configured"], None) if CONFIGURED_KAFKA else brokers_under_test(os.environ)
+ONE_BROKER = BROKERS[0]
 _kafka_start_seconds: list[float] = []
 
 
@@ -98,15 +123,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(KAFKA_SKIPPED)
 
 
-@pytest.fixture(scope="session", params=BROKERS)
-def kafka_broker(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BrokerUnderTest]:
-    """A Kafka-protocol broker; every test that uses it runs once per broker in `BROKERS`."""
-    if request.param == "configured":
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "every_broker: a broker-facing test, run once per broker under test (others run on one broker)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that needs a broker runs on ONE_BROKER; one marked `every_broker` runs once per
+    broker in BROKERS. (A service's HTTP, tenant and domain tests need a broker for their relay
+    and consumers, but what they prove does not depend on which one.)"""
+    if "kafka_broker" in metafunc.fixturenames:
+        every = metafunc.definition.get_closest_marker("every_broker") is not None
+        brokers = BROKERS if every else [ONE_BROKER]
+        metafunc.parametrize("kafka_broker", brokers, indirect=True, scope="session")
+
+
+@contextmanager
+def _started_broker(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerUnderTest]:
+    if kind == "configured":
         assert CONFIGURED_KAFKA
         yield BrokerUnderTest("configured", CONFIGURED_KAFKA)
-    elif request.param == "tansu":
+    elif kind == "tansu":
         log_path = tmp_path_factory.mktemp("embedded-broker") / "broker.log"
         with EmbeddedBroker(free_port(), log_path=log_path) as broker:
             yield BrokerUnderTest("tansu", broker.bootstrap_servers)
@@ -130,6 +169,29 @@ def kafka_broker(
                 min_insync_replicas=kafka.MIN_INSYNC_REPLICAS,
                 cluster=cluster,
             )
+
+
+@pytest.fixture(scope="session")
+def _brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], BrokerUnderTest]]:
+    """Each broker starts on first use and runs until the session ends: pytest tears a
+    parametrised session fixture down whenever the next test wants the other broker."""
+    with ExitStack() as stack:
+        started: dict[str, BrokerUnderTest] = {}
+
+        def broker(kind: str) -> BrokerUnderTest:
+            if kind not in started:
+                started[kind] = stack.enter_context(_started_broker(kind, tmp_path_factory))
+            return started[kind]
+
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(
+    request: pytest.FixtureRequest, _brokers: Callable[[str], BrokerUnderTest]
+) -> BrokerUnderTest:
+    """A Kafka-protocol broker (parametrised by pytest_generate_tests)."""
+    return _brokers(request.param)
 
 
 @pytest.fixture(scope="session")

@@ -53,6 +53,7 @@ from complaints_devstack.ports import LOCALHOST
 RATE = 30.0
 SLOW_DB_DELAY_S = 0.05
 BROKER_DOWN_S = 2.0
+BROKER_OUTAGE_S = 60.0
 KAFKA_NODE_DOWN_S = 5.0
 KAFKA_REPLICAS = 2
 IN_SYNC_TIMEOUT_S = 60.0
@@ -84,7 +85,7 @@ class Chaos:
         await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, s) for s in services))
         return f"kill -9 {', '.join(services)}, restarted after 1 s"
 
-    async def restart_broker(self) -> str:
+    async def restart_broker(self, down_s: float = BROKER_DOWN_S) -> str:
         """The broker dies and comes back empty; the operator re-creates the topics and re-publishes.
 
         Apache Kafka keeps its topics over a restart and runs without auto-creation; the embedded
@@ -98,7 +99,7 @@ class Chaos:
         await self.read_dead_letters()  # the restart forgets them
         since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
         await asyncio.to_thread(self.stack.broker.kill)
-        await asyncio.sleep(BROKER_DOWN_S)
+        await asyncio.sleep(down_s)
         self.stack.pause_services()
         try:
             await asyncio.to_thread(self.stack.broker.start)
@@ -107,9 +108,28 @@ class Chaos:
             self.stack.resume_services()
         notes = [await asyncio.to_thread(self.stack.republish, s, since) for s in SERVICES]
         return (
-            f"broker killed, down for {BROKER_DOWN_S:.0f} s, started empty (memory only), topics "
+            f"broker killed, down for {down_s:.0f} s, started empty (memory only), topics "
             f"re-created while the services were paused (SIGSTOP), republish since {since}: "
             + "; ".join(f"{s}: {n}" for s, n in zip(SERVICES, notes, strict=True))
+        )
+
+    async def broker_outage(self) -> str:
+        """The broker unreachable for a minute under load. Intake's API needs only its database, so
+        it answers 201 throughout; what it accepts waits in the outbox and flows once the broker is
+        back. On Tansu the broker comes back empty (as `restart_broker`); on Apache Kafka every
+        node is killed and started again with its data."""
+        if isinstance(self.stack.broker, EmbeddedBroker):
+            return await self.restart_broker(down_s=BROKER_OUTAGE_S)
+        nodes = list(self.cluster.nodes)
+        for node_id in nodes:
+            await asyncio.to_thread(self.cluster.kill_node, node_id)
+        await asyncio.sleep(BROKER_OUTAGE_S)
+        for node_id in nodes:
+            await asyncio.to_thread(self.cluster.start_node, node_id)
+        in_sync_after = await self._fully_replicated()
+        return (
+            f"kill -9 of all {len(nodes)} nodes, down for {BROKER_OUTAGE_S:.0f} s, started again with "
+            f"their data; all replicas in sync {in_sync_after:.1f} s after the start"
         )
 
     @property
@@ -189,22 +209,30 @@ class Chaos:
         )
 
     async def kill_replicas_during_rebalance(self) -> str:
-        """The second replica of every service leaves and rejoins (its groups rebalance), and while
-        they do, the first replica of every service is killed with kill -9 and started again."""
-        for service in SERVICES:
-            self.stack.stop(f"{service}-2")
-            self.stack.start(f"{service}-2")
-        await asyncio.sleep(0.5)  # the groups are rebalancing: one member left, one is joining
+        """One replica of every service is killed with kill -9 while its groups rebalance, and the
+        other stays up throughout. The second replica of every service restarts cleanly (it leaves
+        its groups, then joins them again); as soon as it serves HTTP its consumers are joining, and
+        the first replica is killed then, started again after 1 s. The second replica is the one
+        left standing: intake keeps taking complaints on it, and the groups move every partition to
+        it once the killed member's session has timed out."""
+        rejoining = [f"{s}-2" for s in SERVICES]
+        await asyncio.gather(*(asyncio.to_thread(self.stack.stop, i) for i in rejoining))
+        for instance in rejoining:
+            self.stack.start(instance)
+        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_answering, i) for i in rejoining))
+        # Not ready yet means its consumers do not hold partitions yet: the rebalance is under way.
+        ready = await asyncio.gather(*(asyncio.to_thread(self.stack.answers, i, "/readyz") for i in rejoining))
+        joining = [i for i, is_ready in zip(rejoining, ready, strict=True) if not is_ready]
         for service in SERVICES:
             self.stack.kill(service)
         await asyncio.sleep(1.0)
         for service in SERVICES:
             self.stack.start(service)
-        instances = [i for s in SERVICES for i in (s, f"{s}-2")]
-        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, i) for i in instances))
+        await asyncio.gather(*(asyncio.to_thread(self.stack.wait_ready, i) for i in self.stack.instances()))
         return (
-            "second replica of every service stopped and started (rebalance), and meanwhile the first "
-            "replica of every service killed with kill -9 and restarted after 1 s"
+            "second replica of every service restarted cleanly (its groups rebalance); once it served "
+            f"HTTP (still joining: {', '.join(joining) or 'none'}), the first replica of every service "
+            "killed with kill -9 and started again after 1 s; the second stayed up"
         )
 
     async def restart_postgres(self) -> str:
@@ -255,8 +283,14 @@ DATABASE_FAULTS: list[tuple[str, Fault]] = [
     ("PostgreSQL restart", lambda c: c.restart_postgres()),
     ("slow database (+50 ms)", lambda c: c.slow_database()),
 ]
+BROKER_OUTAGE = (f"broker down {BROKER_OUTAGE_S:.0f} s", lambda c: c.broker_outage())
 FAULTS: dict[str, list[tuple[str, Fault]]] = {
-    "tansu": [*SERVICE_FAULTS, ("broker restart", lambda c: c.restart_broker()), *DATABASE_FAULTS],
+    "tansu": [
+        *SERVICE_FAULTS,
+        ("broker restart", lambda c: c.restart_broker()),
+        BROKER_OUTAGE,
+        *DATABASE_FAULTS,
+    ],
     "kafka": [
         *[(f"{name} (one of {KAFKA_REPLICAS} replicas)", fault) for name, fault in SERVICE_FAULTS],
         ("kill -9 the leader of the busiest partitions", lambda c: c.kill_busiest_leader()),
@@ -266,8 +300,13 @@ FAULTS: dict[str, list[tuple[str, Fault]]] = {
             "kill -9 one replica of each service during a rebalance",
             lambda c: c.kill_replicas_during_rebalance(),
         ),
+        BROKER_OUTAGE,
         *DATABASE_FAULTS,
     ],
+}
+# A fault that lasts longer than the usual load gets a load that outlasts it.
+FAULT_TIMINGS: dict[str, Timing] = {
+    BROKER_OUTAGE[0]: Timing(before_s=3, after_s=BROKER_OUTAGE_S + 15, settle_s=120),
 }
 
 
@@ -365,7 +404,7 @@ async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> di
 
 
 async def run_all(chaos: Chaos, faults: list[tuple[str, Fault]], timing: Timing) -> list[dict[str, Any]]:
-    return [await run_fault(chaos, name, fault, timing) for name, fault in faults]
+    return [await run_fault(chaos, name, fault, FAULT_TIMINGS.get(name, timing)) for name, fault in faults]
 
 
 def run(quick: bool, workdir: Path, only: list[str] | None = None, broker: str = "tansu") -> dict[str, Any]:

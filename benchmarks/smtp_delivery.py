@@ -130,6 +130,7 @@ async def run(args: argparse.Namespace, database_url: str, bootstrap: str) -> No
         prefix,
         smtp_host="127.0.0.1",
         smtp_port=controller.port,
+        smtp_security="plaintext",
         delivery_poll_interval_s=0.5,
     )
     try:

@@ -246,20 +246,27 @@ class Stack:
         )
         return (result.stdout + result.stderr).decode(errors="replace").strip().splitlines()[-1:][0]
 
-    def wait_ready(self, service: str, timeout: float = 90.0) -> None:
+    def answers(self, service: str, path: str) -> bool:
+        """True when the service answers `path` (/healthz: it serves; /readyz: it is ready) with 200."""
+        try:
+            return httpx.get(self.url(service) + path, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_answering(self, service: str, path: str = "/healthz", timeout: float = 90.0) -> None:
+        """Wait until the service answers `path` with 200 (raises when it exits or times out)."""
         deadline = time.monotonic() + timeout
-        with httpx.Client() as client:
-            while time.monotonic() < deadline:
-                process = self.processes[service]
-                if process.poll() is not None:
-                    raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
-                try:
-                    if client.get(self.url(service) + "/readyz", timeout=2).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.2)
-        raise TimeoutError(f"{service} not ready within {timeout} s: {self.log_tail(service)}")
+        while time.monotonic() < deadline:
+            process = self.processes[service]
+            if process.poll() is not None:
+                raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
+            if self.answers(service, path):
+                return
+            time.sleep(0.05 if path == "/healthz" else 0.2)
+        raise TimeoutError(f"{service} did not answer {path} within {timeout} s: {self.log_tail(service)}")
+
+    def wait_ready(self, service: str, timeout: float = 90.0) -> None:
+        self.wait_answering(service, "/readyz", timeout)
 
     def start_services(self, services: tuple[str, ...] = SERVICES) -> None:
         """Start every replica of the given services and wait until each is ready."""

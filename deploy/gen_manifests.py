@@ -19,6 +19,7 @@ cluster through the overlays' patches.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -112,8 +113,16 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ),
     ServiceSpec(
         "notifications",
-        (COMPLAINT_CREATED, COMPLAINT_UPDATED, COMPENSATION_GRANTED, FOLLOWUP_DUE, API_KEYS),
-        "Tells customers and CRMs (SMTP, SMS, signed webhooks); operator API.",
+        (
+            COMPLAINT_CREATED,
+            COMPLAINT_UPDATED,
+            COMPENSATION_GRANTED,
+            COMPENSATION_DECIDED,
+            FOLLOWUP_DUE,
+            FOLLOWUP_OUTCOME,
+            API_KEYS,
+        ),
+        "Tells customers and CRMs (SMTP, SMS, signed webhooks); operator and webhook API.",
         calls_out=True,
     ),
 )
@@ -238,16 +247,20 @@ def kafka_cluster() -> dict[str, str]:
             },
             # The topic operator applies the generated KafkaTopics (components/kafka-topics).
             "entityOperator": {"topicOperator": {}},
+            # Consumer lag as the brokers see it (kafka_consumergroup_lag), for the alerts: a
+            # worker's own gauge cannot report a consumer that is not running.
+            "kafkaExporter": {"groupRegex": GROUPS_RE, "topicRegex": ".*"},
         },
     }
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
-        "resources": ["kafka-cluster.yaml"],
+        "resources": ["kafka-cluster.yaml", "kafka-exporter-podmonitor.yaml"],
     }
     return {
         "kustomization.yaml": HEADER + yaml.dump(kustomization, Dumper=_Dumper, sort_keys=False),
         "kafka-cluster.yaml": dump_all([node_pool, cluster]),
+        "kafka-exporter-podmonitor.yaml": dump_all([kafka_exporter_pod_monitor()]),
     }
 
 
@@ -731,23 +744,16 @@ def network_policies(svc: ServiceSpec) -> list[dict[str, Any]]:
             {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
-                "metadata": {"name": f"{svc.name}-egress-providers", "labels": app_labels(svc)},
+                "metadata": {"name": f"{svc.name}-egress-providers", "labels": labels(svc, "worker")},
                 "spec": {
-                    "podSelector": {
-                        "matchLabels": {"app.kubernetes.io/name": svc.name},
-                        "matchExpressions": [
-                            {
-                                "key": "app.kubernetes.io/component",
-                                "operator": "In",
-                                "values": ["api", "worker"],
-                            }
-                        ],
-                    },
+                    # Only the worker sends (its delivery loop); the API queues messages in the database.
+                    "podSelector": {"matchLabels": selector(svc, "worker")},
                     "policyTypes": ["Egress"],
                     "egress": [
                         {
-                            # SMTP submission, the SMS provider and CRM webhooks on the internet;
-                            # private and link-local ranges (cloud metadata) stay closed.
+                            # SMTP submission (587 STARTTLS, 465 implicit TLS), the SMS provider and
+                            # CRM webhooks on the internet; private and link-local ranges (cloud
+                            # metadata) stay closed.
                             "to": [
                                 {
                                     "ipBlock": {
@@ -764,6 +770,7 @@ def network_policies(svc: ServiceSpec) -> list[dict[str, Any]]:
                             ],
                             "ports": [
                                 {"protocol": "TCP", "port": 587},
+                                {"protocol": "TCP", "port": 465},
                                 {"protocol": "TCP", "port": 443},
                             ],
                         }
@@ -774,7 +781,25 @@ def network_policies(svc: ServiceSpec) -> list[dict[str, Any]]:
     return policies
 
 
-def ingress(svc: ServiceSpec) -> dict[str, Any]:
+ADMIN_PREFIX = "/v1/admin"
+
+
+def public_prefixes(paths: Iterable[str]) -> list[str]:
+    """`/v1/<resource>` for every resource of the API but the admin routes: NGINX cannot exclude a
+    path, so the public ones are listed (a resource added to intake's API is added here by the
+    generator, and tests/deploy fails until the output is regenerated)."""
+    prefixes = {"/".join(path.split("/")[:3]) for path in paths if path.startswith("/v1/")}
+    return sorted(prefix for prefix in prefixes if prefix != ADMIN_PREFIX)
+
+
+def intake_api_paths() -> list[str]:
+    """The paths of intake's OpenAPI document, from its code (no server is started)."""
+    from complaints_intake.main import SERVICE
+
+    return list(SERVICE.create_app().openapi()["paths"])
+
+
+def ingress(svc: ServiceSpec, public_prefixes: list[str]) -> dict[str, Any]:
     backend = {"service": {"name": f"{svc.name}-api", "port": {"name": "http"}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
@@ -791,10 +816,14 @@ def ingress(svc: ServiceSpec) -> dict[str, Any]:
                 {
                     "host": "complaints.example.com",
                     "http": {
-                        # Only the versioned API and its description: /healthz, /readyz and
-                        # /metrics stay inside the cluster.
+                        # The CRMs' API and its description, one prefix per resource of the API:
+                        # /v1/admin (issuing keys), /healthz, /readyz and /metrics stay inside the
+                        # cluster (operators reach them through the internal Service).
                         "paths": [
-                            {"path": "/v1", "pathType": "Prefix", "backend": backend},
+                            *(
+                                {"path": path, "pathType": "Prefix", "backend": backend}
+                                for path in public_prefixes
+                            ),
                             {"path": "/openapi.json", "pathType": "Exact", "backend": backend},
                         ]
                     },
@@ -833,7 +862,7 @@ def service_component(svc: ServiceSpec) -> dict[str, str]:
     if policies:
         files["networkpolicies.yaml"] = policies
     if svc.public_api:
-        files["ingress.yaml"] = [ingress(svc)]
+        files["ingress.yaml"] = [ingress(svc, public_prefixes(intake_api_paths()))]
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1alpha1",
         "kind": "Component",
@@ -856,6 +885,418 @@ def service_component(svc: ServiceSpec) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Monitoring: alerts, SLOs, scraping and the dashboard (deploy/k8s/components/monitoring)
+
+MONITORING = K8S_COMPONENTS / "monitoring"
+# Where docs/operations.md is published: every alert links its section ("Alerts" there).
+RUNBOOK_BASE = "https://complaints.example.com/docs/operations.md"
+# The services' consumer groups as Kafka knows them (a topic prefix may stand before the name).
+GROUPS_RE = ".*(" + "|".join(s.name for s in SERVICES) + ")"
+FACTS = "namespace, service"  # the labels the PodMonitor gives every series of the platform
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    duration: str
+    severity: str  # critical: page someone now; warning: a ticket for working hours
+    summary: str
+
+    @property
+    def anchor(self) -> str:
+        """The runbook section's anchor (a heading `### <name>` in docs/operations.md)."""
+        return self.name.lower()
+
+    def rule(self) -> dict[str, Any]:
+        return {
+            "alert": self.name,
+            "expr": self.expr,
+            "for": self.duration,
+            "labels": {"severity": self.severity, "team": "complaints"},
+            "annotations": {"summary": self.summary, "runbook_url": f"{RUNBOOK_BASE}#{self.anchor}"},
+        }
+
+
+ALERTS: tuple[Alert, ...] = (
+    Alert(
+        "ComplaintsOutboxStuck",
+        f"max by ({FACTS}) (complaints_outbox_oldest_unsent_age_seconds) > 60",
+        "2m",
+        "critical",
+        "{{ $labels.service }}: an outbox row has waited {{ $value | humanizeDuration }} to be published.",
+    ),
+    Alert(
+        "ComplaintsNoActiveRelay",
+        f"sum by ({FACTS}) (complaints_relay_active) < 1",
+        "5m",
+        "critical",
+        "{{ $labels.service }}: no worker holds the outbox relay's lock; nothing is published.",
+    ),
+    Alert(
+        "ComplaintsDeadLetters",
+        f"sum by ({FACTS}, topic) (increase(complaints_dead_letter_messages_total[10m])) > 0",
+        "0m",
+        "warning",
+        "{{ $labels.service }} parked messages of {{ $labels.topic }} on its dead-letter topic.",
+    ),
+    Alert(
+        "ComplaintsConsumerLag",
+        f'sum by (consumergroup) (kafka_consumergroup_lag{{consumergroup=~"{GROUPS_RE}"}}) > 100',
+        "10m",
+        "warning",
+        "{{ $labels.consumergroup }} lags {{ $value }} messages behind (the broker's view) for 10 minutes.",
+    ),
+    Alert(
+        "ComplaintsConsumerStuck",
+        f"max by ({FACTS}, group) (complaints_consumer_lag_messages) > 0 and on ({FACTS}, group) "
+        f"(time() - max by ({FACTS}, group) (complaints_consumer_last_commit_timestamp_seconds)) > 300",
+        "5m",
+        "critical",
+        "{{ $labels.service }}: consumer group {{ $labels.group }} has messages waiting and committed "
+        "nothing for 5 minutes.",
+    ),
+    Alert(
+        "ComplaintsLoopRestarting",
+        f"sum by ({FACTS}, loop) (increase(complaints_background_loop_restarts_total[1h])) > 3",
+        "0m",
+        "warning",
+        "{{ $labels.service }}: {{ $labels.loop }} restarted {{ $value }} times in an hour.",
+    ),
+    Alert(
+        "ComplaintsDeadlineBreached",
+        'sum by (namespace) (increase(followup_timers_fired_total{kind="deadline_breach"}[15m])) > 0',
+        "0m",
+        "warning",
+        "A statutory or service deadline of a complaint has been missed.",
+    ),
+    Alert(
+        "ComplaintsTimersOverdue",
+        "max by (namespace) (followup_timers_overdue) > 0",
+        "10m",
+        "warning",
+        "Follow-up timers are past due and not fired: the timer loop is behind or down.",
+    ),
+    Alert(
+        "ComplaintsDeliveryFailures",
+        "sum by (namespace, channel) "
+        '(increase(notification_deliveries_total{outcome=~"failed|dead_lettered"}[15m])) > 0',
+        "0m",
+        "warning",
+        "Customer messages over {{ $labels.channel }} failed for good in the last 15 minutes.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Slo:
+    """A ratio SLI with multi-window, multi-burn-rate alerts (the Google SRE workbook's table)."""
+
+    name: str
+    objective: float
+    good: str  # PromQL selector of good events (a counter, rate taken per window)
+    total: str
+    description: str
+
+    @property
+    def error_budget(self) -> float:
+        return round(1 - self.objective, 6)
+
+    def ratio(self, window: str) -> str:
+        return f"complaints:{self.name}:error_ratio_rate{window}"
+
+
+SLOS: tuple[Slo, ...] = (
+    Slo(
+        "intake_availability",
+        0.999,
+        'complaints_http_request_duration_seconds_count{service="intake",method="POST",'
+        'route="/v1/complaints",status!~"5.."}',
+        'complaints_http_request_duration_seconds_count{service="intake",method="POST",route="/v1/complaints"}',
+        "99.9% of POST /v1/complaints answer without a server error (5xx), over 30 days.",
+    ),
+    Slo(
+        "acknowledgement_latency",
+        0.99,
+        'intake_acknowledgement_seconds_bucket{le="5.0"}',
+        "intake_acknowledgement_seconds_count",
+        "99% of complaints are acknowledged to the customer within 5 s of their POST, over 30 days.",
+    ),
+)
+# (long window, short window, burn rate, severity, for): 2% of the 30-day budget in an hour pages,
+# 5% in 6 hours pages, 10% in 3 days opens a ticket.
+BURN_RATES = (
+    ("1h", "5m", 14.4, "critical", "2m"),
+    ("6h", "30m", 6.0, "critical", "15m"),
+    ("3d", "6h", 1.0, "warning", "1h"),
+)
+SLO_WINDOWS = ("5m", "30m", "1h", "6h", "3d")
+
+
+def slo_rule_groups() -> list[dict[str, Any]]:
+    groups = []
+    for slo in SLOS:
+        records = [
+            {
+                "record": slo.ratio(window),
+                "expr": f"1 - (sum(rate({slo.good}[{window}])) / sum(rate({slo.total}[{window}])))",
+                "labels": {"slo": slo.name},
+            }
+            for window in SLO_WINDOWS
+        ]
+        alerts = [
+            {
+                "alert": f"ComplaintsSloBurn{''.join(w.title() for w in slo.name.split('_'))}",
+                "expr": f"{slo.ratio(long)} > {burn} * {slo.error_budget} and "
+                f"{slo.ratio(short)} > {burn} * {slo.error_budget}",
+                "for": duration,
+                "labels": {"severity": severity, "team": "complaints", "slo": slo.name},
+                "annotations": {
+                    "summary": f"{slo.description} The error budget burns {burn}x too fast "
+                    f"({long} and {short} windows).",
+                    "runbook_url": f"{RUNBOOK_BASE}#slo-{slo.name.replace('_', '-')}",
+                },
+            }
+            for long, short, burn, severity, duration in BURN_RATES
+        ]
+        groups.append({"name": f"complaints-slo-{slo.name}", "rules": records + alerts})
+    return groups
+
+
+def prometheus_rule_groups() -> list[dict[str, Any]]:
+    """The rule groups, as Prometheus reads them (promtool checks exactly these)."""
+    return [{"name": "complaints-alerts", "rules": [a.rule() for a in ALERTS]}, *slo_rule_groups()]
+
+
+def monitoring_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/part-of": PART_OF, "app.kubernetes.io/component": "monitoring"}
+
+
+def prometheus_rule() -> dict[str, Any]:
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "complaints", "labels": monitoring_labels()},
+        "spec": {"groups": prometheus_rule_groups()},
+    }
+
+
+def pod_monitor() -> dict[str, Any]:
+    """Scrapes /metrics of every API and worker pod; `service` and `process` come from pod labels."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {"name": "complaints", "labels": monitoring_labels()},
+        "spec": {
+            "selector": {
+                "matchLabels": {"app.kubernetes.io/part-of": PART_OF},
+                "matchExpressions": [
+                    {"key": "app.kubernetes.io/component", "operator": "In", "values": ["api", "worker"]}
+                ],
+            },
+            "podMetricsEndpoints": [
+                {
+                    "port": "http",
+                    "path": "/metrics",
+                    "interval": "15s",
+                    "relabelings": [
+                        {
+                            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                            "targetLabel": "service",
+                        },
+                        {
+                            "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+                            "targetLabel": "process",
+                        },
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def kafka_exporter_pod_monitor() -> dict[str, Any]:
+    """Consumer lag as the brokers see it: Strimzi's Kafka Exporter (enabled on the cluster)."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PodMonitor",
+        "metadata": {
+            "name": f"{KAFKA_CLUSTER}-kafka-exporter",
+            "namespace": "kafka",
+            "labels": {"app.kubernetes.io/part-of": PART_OF},
+        },
+        "spec": {
+            "selector": {"matchLabels": {"strimzi.io/name": f"{KAFKA_CLUSTER}-kafka-exporter"}},
+            "podMetricsEndpoints": [{"port": "tcp-prometheus", "path": "/metrics", "interval": "30s"}],
+        },
+    }
+
+
+DASHBOARD_PANELS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    (
+        "POST -> acknowledgement (journey latency)",
+        "s",
+        (
+            ("p50", "histogram_quantile(0.5, sum by (le) (rate(intake_acknowledgement_seconds_bucket[5m])))"),
+            (
+                "p99",
+                "histogram_quantile(0.99, sum by (le) (rate(intake_acknowledgement_seconds_bucket[5m])))",
+            ),
+        ),
+    ),
+    (
+        "Complaints filed per second",
+        "reqps",
+        (
+            (
+                "{{status}}",
+                "sum by (status) (rate(complaints_http_request_duration_seconds_count"
+                '{service="intake",method="POST",route="/v1/complaints"}[5m]))',
+            ),
+        ),
+    ),
+    (
+        "SLO error ratios (1h)",
+        "percentunit",
+        tuple((slo.name, slo.ratio("1h")) for slo in SLOS),
+    ),
+    (
+        "Consumer lag (broker's view)",
+        "short",
+        (
+            (
+                "{{consumergroup}} {{topic}}",
+                f'sum by (consumergroup, topic) (kafka_consumergroup_lag{{consumergroup=~"{GROUPS_RE}"}})',
+            ),
+        ),
+    ),
+    (
+        "Consumer lag (each worker's view)",
+        "short",
+        (("{{service}} {{group}}", "sum by (service, group) (complaints_consumer_lag_messages)"),),
+    ),
+    (
+        "Outbox: oldest unsent row",
+        "s",
+        (("{{service}}", "max by (service) (complaints_outbox_oldest_unsent_age_seconds)"),),
+    ),
+    (
+        "Outbox: backlog and active relays",
+        "short",
+        (
+            ("backlog {{service}}", "max by (service) (complaints_outbox_backlog_messages)"),
+            ("relays active {{service}}", "sum by (service) (complaints_relay_active)"),
+        ),
+    ),
+    (
+        "Dead letters (per 10 min)",
+        "short",
+        (
+            (
+                "{{service}} {{topic}}",
+                "sum by (service, topic) (increase(complaints_dead_letter_messages_total[10m]))",
+            ),
+        ),
+    ),
+    (
+        "Deadlines: warnings and breaches (per hour)",
+        "short",
+        (
+            (
+                "{{kind}}",
+                "sum by (kind) (increase(followup_timers_fired_total"
+                '{kind=~"deadline_warning|deadline_breach"}[1h]))',
+            ),
+            ("overdue timers", "sum (followup_timers_overdue)"),
+        ),
+    ),
+    (
+        "Customer messages by outcome",
+        "short",
+        (("{{channel}} {{outcome}}", "sum by (channel, outcome) (rate(notification_deliveries_total[5m]))"),),
+    ),
+    (
+        "Background loop restarts (per hour)",
+        "short",
+        (
+            (
+                "{{service}} {{loop}}",
+                "sum by (service, loop) (increase(complaints_background_loop_restarts_total[1h]))",
+            ),
+        ),
+    ),
+)
+
+
+def dashboard() -> dict[str, Any]:
+    """A Grafana dashboard (schemaVersion 39) of the journey, throughput, lag, outbox, dead letters
+    and deadlines; the data source is a variable, so it imports into any Grafana."""
+    datasource = {"type": "prometheus", "uid": "${datasource}"}
+    panels = []
+    for n, (title, unit, queries) in enumerate(DASHBOARD_PANELS):
+        panels.append(
+            {
+                "id": n + 1,
+                "type": "timeseries",
+                "title": title,
+                "datasource": datasource,
+                "gridPos": {"h": 8, "w": 12, "x": 12 * (n % 2), "y": 8 * (n // 2)},
+                "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+                "targets": [
+                    {
+                        "refId": chr(ord("A") + i),
+                        "datasource": datasource,
+                        "expr": expr,
+                        "legendFormat": legend,
+                    }
+                    for i, (legend, expr) in enumerate(queries)
+                ],
+            }
+        )
+    return {
+        "uid": "complaints-platform",
+        "title": "Complaints platform",
+        "tags": ["complaints"],
+        "schemaVersion": 39,
+        "version": 1,
+        "editable": False,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "30s",
+        "templating": {
+            "list": [
+                {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Data source"}
+            ]
+        },
+        "panels": panels,
+    }
+
+
+DASHBOARD_FILE = "complaints-dashboard.json"
+
+
+def monitoring_component() -> dict[str, str]:
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1alpha1",
+        "kind": "Component",
+        "resources": ["prometheusrule.yaml", "podmonitor.yaml"],
+        # Grafana's dashboard sidecar (kube-prometheus-stack) loads ConfigMaps with this label.
+        "configMapGenerator": [
+            {
+                "name": "complaints-dashboard",
+                "files": [DASHBOARD_FILE],
+                "options": {"labels": {**monitoring_labels(), "grafana_dashboard": "1"}},
+            }
+        ],
+    }
+    return {
+        "kustomization.yaml": HEADER + yaml.dump(kustomization, Dumper=_Dumper, sort_keys=False),
+        "prometheusrule.yaml": dump_all([prometheus_rule()]),
+        "podmonitor.yaml": dump_all([pod_monitor()]),
+        DASHBOARD_FILE: json.dumps(dashboard(), indent=2) + "\n",
+    }
+
+
+# --------------------------------------------------------------------------------------------------
 
 
 def generate() -> dict[Path, str]:
@@ -868,13 +1309,20 @@ def generate() -> dict[Path, str]:
             files[K8S_COMPONENTS / rel] = text
     for rel, text in kafka_cluster().items():
         files[K8S_KAFKA / rel] = text
+    for rel, text in monitoring_component().items():
+        files[MONITORING / rel] = text
     files[COMPOSE / "create-topics.sh"] = compose_topics_script()
     return files
 
 
 def generated_dirs() -> list[Path]:
     """Folders that hold nothing but generated files (a stale file in them is an error)."""
-    return [K8S_COMPONENTS / "kafka-topics", K8S_KAFKA, *(K8S_COMPONENTS / s.name for s in SERVICES)]
+    return [
+        K8S_COMPONENTS / "kafka-topics",
+        K8S_KAFKA,
+        MONITORING,
+        *(K8S_COMPONENTS / s.name for s in SERVICES),
+    ]
 
 
 def differences(files: dict[Path, str]) -> list[str]:

@@ -35,6 +35,8 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 CRD_SCHEMAS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "keda-scaledobject-v1alpha1.schema.json",
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "strimzi-kafkatopic-v1beta2.schema.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring-prometheusrule-v1.schema.json",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring-podmonitor-v1.schema.json",
 }
 SERVICES = ("intake", "compensation", "followup", "notifications")
 OVERLAYS = ("dev", "prod")
@@ -459,14 +461,28 @@ def test_network_policies_allow_only_what_is_needed(rendered: dict[str, Resource
         assert {53, 5432, 4318} <= egress, name
         if component == "migrate":
             assert ingress == set(), f"{name}: nothing calls the migration Job"
-            assert egress == {53, 5432, 4317, 4318}, name
+            assert egress == {53, 5432, 4318}, name
             continue
-        assert {9092, 443} <= egress, name  # Kafka; the API server for the migration wait
         assert ingress == {8080}, name
-        if svc == "notifications":
-            assert 587 in egress, name
-        else:
-            assert 587 not in egress, name
+        # The API server for the migration wait; Kafka for workers only (the API writes the outbox).
+        expected = {53, 5432, 4318, 443, 6443} | ({9092, 9093} if component == "worker" else set())
+        if svc == "notifications" and component == "worker":
+            expected |= {587, 465}  # SMTP submission and implicit TLS; 443 is the SMS and webhooks'
+        assert egress == expected, name
+    # 443 to every address is only the notifications worker's (its providers); the API server's
+    # rule names addresses.
+    for policy in policies:
+        for rule in policy["spec"].get("egress", []):
+            wide = [peer for peer in rule.get("to", []) if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"]
+            if wide:
+                assert policy["metadata"]["name"] == "notifications-egress-providers", policy["metadata"]
+                assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+    apiserver = by_kind(policies, "NetworkPolicy")["allow-kube-apiserver"]["spec"]["egress"]
+    assert all(
+        "/" in peer["ipBlock"]["cidr"] and not peer["ipBlock"]["cidr"].startswith("0.")
+        for r in apiserver
+        for peer in r["to"]
+    )
     # The public ingress reaches intake's API and nothing else.
     public = [
         p
@@ -482,7 +498,9 @@ def test_network_policies_allow_only_what_is_needed(rendered: dict[str, Resource
     ingresses = by_kind(rendered[overlay], "Ingress")
     assert set(ingresses) == {"intake-api"}
     paths = {p["path"] for p in ingresses["intake-api"]["spec"]["rules"][0]["http"]["paths"]}
-    assert not paths & {"/healthz", "/readyz", "/metrics", "/"}
+    assert not paths & {"/healthz", "/readyz", "/metrics", "/", "/v1"}
+    assert not [p for p in paths if p.startswith("/v1/admin")], "the admin API must not be public"
+    assert "/v1/complaints" in paths
 
 
 # ------------------------------------------------------------------------------ secrets

@@ -18,7 +18,7 @@ from complaints_devstack.broker import (
 from complaints_devstack.broker import topic_partitions as partition_counts
 from complaints_devstack.ports import free_port, port_in_use
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.every_broker]
 
 # Tansu's first group generation is 0, after which aiokafka skips LeaveGroup: keep timeouts short.
 CONSUMER_SETTINGS = {"session_timeout_ms": 2000, "heartbeat_interval_ms": 300, "request_timeout_ms": 1500}

@@ -17,6 +17,7 @@ from complaints_devstack.testing import BrokerUnderTest, brokers_under_test
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.every_broker,
     pytest.mark.skipif(
         "kafka" not in brokers_under_test(os.environ)[0], reason="Apache Kafka is not under test"
     ),

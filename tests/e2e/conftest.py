@@ -1,7 +1,7 @@
 """The four services as real subprocesses on the test's own database and topics.
 
-`platform` starts them (migrate, then serve), waits until each answers /readyz, and stops them after
-the test. Tests may kill -9 and restart a service to prove nothing is lost.
+`platform` serves them on the test's database (a copy of the session's template, which the
+services' own `migrate` built), waits until each answers /readyz, and stops them after the test. Tests may kill -9 and restart a service to prove nothing is lost.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from complaints_common.db import asyncpg_dsn
+from complaints_devstack.broker import EmbeddedBroker
 from complaints_devstack.launcher import (
     SERVICE_ORDER,
     ServiceSpec,
@@ -61,6 +62,9 @@ class Platform:
             "FOLLOWUP_SATISFACTION_DELAY_S": str(self.satisfaction_delay_s),
             "FOLLOWUP_TIMER_POLL_INTERVAL_S": "0.2",
             "OTEL_TRACES_EXPORTER": "none",
+            # The test's webhook receivers listen on loopback over http: allowed explicitly.
+            "NOTIFICATIONS_WEBHOOK_ALLOW_HTTP": "true",
+            "NOTIFICATIONS_WEBHOOK_ALLOWED_NETWORKS": '["127.0.0.0/8"]',
         }
         return service_env(
             self.specs[service],
@@ -76,16 +80,6 @@ class Platform:
 
     def url(self, service: str) -> str:
         return self.specs[service].base_url
-
-    def migrate(self, service: str) -> None:
-        subprocess.run(
-            self.specs[service].migrate,
-            env=self.env(service),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=60,
-        )
 
     def start(self, service: str) -> None:
         log = (self.workdir / f"{service}.log").open("ab")
@@ -168,8 +162,7 @@ async def platform(
 ) -> AsyncIterator[Platform]:
     stack = Platform(database_url, kafka_bootstrap, topics, tmp_path)
     stack.specs = {spec.name: replace(spec, port=free_port()) for spec in default_services({})}
-    for service in SERVICE_ORDER:
-        stack.migrate(service)
+    # No migrate here: `database_url` is a copy of a template the services' own `migrate` built.
     try:
         for service in SERVICE_ORDER:
             stack.start(service)
@@ -177,6 +170,30 @@ async def platform(
         yield stack
     finally:
         stack.stop_all()
+
+
+@pytest.fixture
+async def intake_without_broker(
+    database_url: str, tmp_path: Path
+) -> AsyncIterator[tuple[Platform, EmbeddedBroker]]:
+    """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), migrated but
+    not started, and a Tansu broker of their own that is not started either: an outage that is real
+    while the session's broker keeps serving every other test."""
+    broker = EmbeddedBroker(free_port(), log_path=tmp_path / "tansu.log")
+    stack = Platform(database_url, broker.bootstrap_servers, "", tmp_path)
+    (intake,) = [spec for spec in default_services({}) if spec.name == "intake"]
+    exe = intake.serve[0]
+    stack.specs = {
+        "intake": replace(intake, port=free_port()),
+        "intake-api": replace(intake, port=free_port(), serve=(exe, "api")),
+        "intake-worker": replace(intake, port=free_port(), serve=(exe, "worker")),
+    }
+    stack.migrate("intake")
+    try:
+        yield stack, broker
+    finally:
+        stack.stop_all()
+        broker.stop()
 
 
 async def eventually(probe: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:

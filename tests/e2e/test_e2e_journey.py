@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from complaints_devstack.journey import journey_report
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.every_broker]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((ROOT / "docs/examples/complaint.json").read_text())

@@ -40,6 +40,7 @@ def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
     controller.start()
     monkeypatch.setenv("NOTIFICATIONS_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("NOTIFICATIONS_SMTP_PORT", str(controller.port))
+    monkeypatch.setenv("NOTIFICATIONS_SMTP_SECURITY", "plaintext")  # the local test server
     try:
         yield box
     finally:
@@ -49,7 +50,7 @@ def mailbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Mailbox]:
 @pytest.fixture
 def mail_platform(mailbox: Mailbox, kafka_broker: Any, request: pytest.FixtureRequest) -> Any:
     # Started only after the environment names the SMTP server. `kafka_broker` is named here so
-    # that pytest parametrises this test per broker (a dynamic getfixturevalue cannot).
+    # that pytest parametrises the broker (a dynamic getfixturevalue cannot).
     return request.getfixturevalue("platform")
 
 

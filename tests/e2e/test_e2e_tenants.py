@@ -40,7 +40,15 @@ B_ADMIN = bearer(B, "admin-b", "admin")
 B_AGENT = bearer(B, "agent-b", "agent")
 B_EMAIL = "only.tenant.b@example.invalid"
 # Path parameters that name one resource; `customer_id` names a listing (a customer id is per client).
-RESOURCE_PARAMS = {"complaint_id", "decision_id", "followup_id", "message_id", "code", "key_id"}
+RESOURCE_PARAMS = {
+    "complaint_id",
+    "decision_id",
+    "followup_id",
+    "message_id",
+    "code",
+    "key_id",
+    "subscription_id",
+}
 # Operations that change something without naming a resource in their path: what A may do there.
 NOT_PER_RESOURCE: dict[tuple[str, str, str], int] = {
     ("intake", "POST", "/v1/complaints"): 201,  # files A's own complaint
@@ -48,6 +56,8 @@ NOT_PER_RESOURCE: dict[tuple[str, str, str], int] = {
     ("compensation", "PUT", "/v1/policy"): 403,  # the platform's policy: an operator's only
     ("intake", "PUT", "/v1/deadline-profiles/selection"): 200,  # A's own choice of profiles
     ("intake", "POST", "/v1/customers/{customer_id}/erasure"): 202,  # A's own customer of that id
+    # A's own subscription; the documented example's host does not resolve: webhook-target-refused.
+    ("notifications", "POST", "/v1/webhooks"): 422,
 }
 
 
@@ -94,18 +104,40 @@ async def seed_tenant_b(platform: Any) -> dict[str, Any]:
         assert filed.status_code == 201, filed.text
         complaint_id = filed.json()["id"]
 
+        async def offered() -> Any:
+            response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
+            return response.json() if response.status_code == 200 else None
+
+        # B's agent took the call: the customer's options, and B's agent records their choice.
+        options = await until(offered)
+        assert options and options["status"] == "open", options
+        first = options["options"][0]["option_id"]
+        chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
+        assert chosen.status_code == 201, chosen.text
+
         async def decided() -> Any:
             response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
             return response.json() if response.status_code == 200 else None
 
         decision = await until(decided)
         assert decision and decision["status"] == "granted" and decision["voucher_code"], decision
-        followups = await until(lambda: _json_list(followup, f"/v1/complaints/{complaint_id}/followups"))
+
+        async def satisfaction_check() -> list[dict[str, Any]]:
+            # The grant's satisfaction check: it stays (a deadline watch ends when its deadline is met).
+            found = await _json_list(followup, f"/v1/complaints/{complaint_id}/followups")
+            return [f for f in found if f["kind"] == "satisfaction_check"]
+
+        followups = await until(satisfaction_check)
         messages = await until(lambda: _json_list(notifications, f"/v1/complaints/{complaint_id}/messages"))
         assert followups and messages
     async with platform.client("intake", B_ADMIN) as admin:
         key = await admin.post("/v1/admin/api-keys", json={"scopes": ["read"], "label": "b"})
         assert key.status_code == 201, key.text
+    async with platform.client("notifications", B_ADMIN) as admin:
+        # Nothing listens there, and nothing in the test is ever declined: no push is attempted.
+        hook = {"url": "http://127.0.0.1:9/hooks", "event_types": ["compensation.declined"]}
+        subscription = await admin.post("/v1/webhooks", json=hook)
+        assert subscription.status_code == 201, subscription.text
     return {
         "complaint_id": complaint_id,
         "reference": filed.json()["reference"],
@@ -114,6 +146,7 @@ async def seed_tenant_b(platform: Any) -> dict[str, Any]:
         "followup_id": followups[0]["id"],
         "message_id": messages[0]["id"],
         "key_id": key.json()["id"],
+        "subscription_id": subscription.json()["id"],
         "customer_id": "CUST-1",
     }
 
@@ -125,7 +158,18 @@ async def _json_list(client: httpx.AsyncClient, path: str) -> list[dict[str, Any
 
 def leaks(text: str, b: dict[str, Any]) -> list[str]:
     """B's ids, voucher code, reference or customer contact found in a response to A."""
-    marks = [b[k] for k in ("complaint_id", "decision_id", "code", "followup_id", "message_id", "key_id")]
+    marks = [
+        b[k]
+        for k in (
+            "complaint_id",
+            "decision_id",
+            "code",
+            "followup_id",
+            "message_id",
+            "key_id",
+            "subscription_id",
+        )
+    ]
     return [mark for mark in [*marks, b["reference"], B_EMAIL] if mark in text]
 
 
@@ -202,6 +246,17 @@ async def customer_ids_and_orders_are_the_clients_own(platform: Any) -> None:
         filed = await intake.post("/v1/complaints", json=complaint("a.customer@example.invalid", "A-1"))
         complaint_id = filed.json()["id"]
 
+        async def offered() -> Any:
+            response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
+            return response.json() if response.status_code == 200 else None
+
+        # B's agent took the call: the customer's options, and B's agent records their choice.
+        options = await until(offered)
+        assert options and options["status"] == "open", options
+        first = options["options"][0]["option_id"]
+        chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
+        assert chosen.status_code == 201, chosen.text
+
         async def decided() -> Any:
             response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
             return response.json() if response.status_code == 200 else None
@@ -221,6 +276,9 @@ async def b_is_untouched(platform: Any, b: dict[str, Any]) -> None:
         keys = (await intake.get("/v1/admin/api-keys")).json()
         assert [k["revoked_at"] for k in keys if k["id"] == b["key_id"]] == [None]
         assert (await intake.get(f"/v1/complaints/{b['complaint_id']}")).status_code == 200
+    async with platform.client("notifications", B_ADMIN) as notifications:
+        subscription = (await notifications.get(f"/v1/webhooks/{b['subscription_id']}")).json()
+        assert subscription["event_types"] == ["compensation.declined"] and len(subscription["secrets"]) == 1
 
 
 async def schemathesis_as_a_finds_no_error_and_no_leak(platform: Any, b: dict[str, Any]) -> None:

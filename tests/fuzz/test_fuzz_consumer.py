@@ -26,7 +26,7 @@ from complaints_devstack.service_testing import test_settings as service_setting
 from complaints_notifications.main import SERVICE
 from complaints_notifications.settings import NotificationSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.every_broker]
 
 Headers = list[tuple[str, bytes]]
 

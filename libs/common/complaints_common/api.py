@@ -130,8 +130,9 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         "/readyz",
         summary="Readiness: the dependencies answer; a worker's consumers hold their partitions.",
         description=(
-            "200 when the database and the broker answer and, in a worker, every consumer has joined "
-            "its group and holds partitions and the outbox relay leads or stands by."
+            "200 when the database answers and, in a worker, the broker answers, the producer is "
+            "connected, every consumer has joined its group and holds partitions and the outbox relay "
+            "leads or stands by. The API process does not need the broker: writes go to the outbox."
         ),
         responses={503: {"description": "A dependency does not answer, or a worker is not ready yet."}},
         openapi_extra=NO_AUTH,

@@ -33,8 +33,10 @@ from complaints_common.events.envelope import (
     decode_event,
     headers_dict,
 )
+from complaints_common.events.ids import caused_by
 from complaints_common.events.topics import DEAD_LETTER_SUFFIX
 from complaints_common.kafka import new_consumer
+from complaints_common.loops import sleep_or_stop
 from complaints_common.messaging import Inbox
 from complaints_common.settings import ServiceSettings
 
@@ -45,6 +47,9 @@ tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[AsyncConnection, Event[Any]], Awaitable[None]]
 OFFSET_COMMIT_TIMEOUT_S = 10.0
+# How often the lag gauge asks the broker for the log-end offsets, beside the polling: a consumer
+# whose handler is stuck still reports its lag growing.
+LAG_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +63,15 @@ class Subscription:
 async def apply_once(
     db: Database, inbox: Inbox, group: str, topic: str, event: Event[Any], handler: Handler
 ) -> bool:
-    """Claim the event in the inbox and run the handler in one transaction; False for a redelivery."""
+    """Claim the event in the inbox and run the handler in one transaction; False for a redelivery.
+
+    The events the handler makes get ids derived from this event's (complaints_common.events.ids),
+    so handling it again after a restore emits what downstream inboxes already hold."""
     async with db.transaction() as session:
         if not await inbox.claim(session, group, event.id, topic):
             return False
-        await handler(session, event)
+        with caused_by(event.id, f"{group}/{event.contract.ce_type}"):
+            await handler(session, event)
         return True
 
 
@@ -87,6 +96,8 @@ class ConsumerRunner:
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._has_held_partitions = False
+        self._committed: dict[TopicPartition, int] = {}
+        self._lag_reported: set[TopicPartition] = set()
 
     def not_ready(self) -> str | None:
         """Why this consumer cannot take a message at once (None: it has joined its group and holds
@@ -109,13 +120,18 @@ class ConsumerRunner:
                 await consumer.start()
                 self._consumer = consumer
                 log.info("consumer started", extra={"group": self.group, "topics": self.topics})
-                while not stop.is_set():
-                    await self.poll_once(consumer)
+                lag = asyncio.create_task(self._report_lag(consumer, stop))
+                try:
+                    while not stop.is_set():
+                        await self.poll_once(consumer)
+                finally:
+                    lag.cancel()
             except Exception as exc:
                 log.warning("consumer restarting", extra={"group": self.group, "error": safe_error(exc)})
                 await asyncio.sleep(1.0)
             finally:
                 self._consumer, self._has_held_partitions = None, False
+                self._committed.clear()
                 await _stop_quietly(consumer)
 
     async def poll_once(self, consumer: AIOKafkaConsumer) -> None:
@@ -134,7 +150,6 @@ class ConsumerRunner:
         assigned = consumer.assignment()
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if tp in assigned}
         await self._commit(consumer, offsets)
-        self._record_lag(consumer, offsets)
 
     async def _process_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         for record in records:
@@ -149,17 +164,31 @@ class ConsumerRunner:
             await asyncio.wait_for(consumer.commit(offsets), OFFSET_COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
             log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
+            return
+        self._committed.update(offsets)
+        metrics.CONSUMER_LAST_COMMIT.labels(self.group).set(time.time())
 
-    def _record_lag(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        assigned = consumer.assignment()  # highwater() asserts the partition is still ours
-        for tp, position in offsets.items():
-            if tp not in assigned:
-                continue
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group).set(
-                    max(0, highwater - position)
-                )
+    async def _report_lag(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Every few seconds: log-end offset (asked of the broker) minus the committed offset, per
+        partition held; series of partitions no longer held are dropped."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(self._lag_once(consumer), OFFSET_COMMIT_TIMEOUT_S)
+            except Exception as exc:  # the gauge is best effort; the consumer loop reports outages
+                log.debug("consumer lag not read", extra={"group": self.group, "error": repr(exc)})
+            await sleep_or_stop(stop, LAG_INTERVAL_S)
+
+    async def _lag_once(self, consumer: AIOKafkaConsumer) -> None:
+        assigned = set(consumer.assignment())
+        ends = await consumer.end_offsets(list(assigned)) if assigned else {}
+        for tp, end in ends.items():
+            committed = self._committed.get(tp)
+            if committed is None:
+                committed = await consumer.committed(tp) or 0
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group).set(max(0, end - committed))
+        for tp in self._lag_reported - assigned:
+            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition), self.group)
+        self._lag_reported = assigned
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Process one record completely: applied once, ignored as a duplicate, or dead-lettered."""

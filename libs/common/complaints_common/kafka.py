@@ -44,6 +44,11 @@ class BrokerProfile:
 async def broker_profile(bootstrap_servers: str) -> BrokerProfile:
     """Ask the first bootstrap server that answers for its ApiVersions (v0, which every broker
     serves). When none answers, assume production (Apache Kafka): the client will retry anyway."""
+    return await probe_broker(bootstrap_servers) or BrokerProfile(apache_kafka=True)
+
+
+async def probe_broker(bootstrap_servers: str) -> BrokerProfile | None:
+    """The profile of the first bootstrap server that answers; None when none does."""
     for server in bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
@@ -51,7 +56,7 @@ async def broker_profile(bootstrap_servers: str) -> BrokerProfile:
         except (OSError, TimeoutError, ValueError, struct.error, asyncio.IncompleteReadError):
             continue
         return BrokerProfile(apache_kafka=bool(keys & _KRAFT_API_KEYS))
-    return BrokerProfile(apache_kafka=True)
+    return None
 
 
 async def _api_keys(host: str, port: int) -> set[int]:
@@ -72,10 +77,10 @@ async def _api_keys(host: str, port: int) -> set[int]:
     return {struct.unpack_from(">h", payload, 10 + 6 * i)[0] for i in range(count)}
 
 
-async def new_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+async def new_producer(settings: ServiceSettings, profile: BrokerProfile | None = None) -> AIOKafkaProducer:
     """acks=all so a published outbox row survives a broker failover; idempotent on Apache Kafka, so
     a retried send after a lost answer is not written twice (and per-partition order holds)."""
-    profile = await broker_profile(settings.kafka_bootstrap_servers)
+    profile = profile or await broker_profile(settings.kafka_bootstrap_servers)
     return AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=settings.service_name,

@@ -30,16 +30,27 @@ CONSUMER_MESSAGES = Counter(
 )
 CONSUMER_LAG = Gauge(
     "complaints_consumer_lag_messages",
-    "High-water mark minus committed position.",
+    "Log-end offset minus this consumer's committed offset, asked of the broker every few seconds "
+    "(so it grows while a consumer is stuck), per partition it holds.",
     ["topic", "partition", "group"],
+)
+CONSUMER_LAST_COMMIT = Gauge(
+    "complaints_consumer_last_commit_timestamp_seconds",
+    "Unix time of the consumer group's last successful offset commit in this process.",
+    ["group"],
 )
 DEAD_LETTERS = Counter(
     "complaints_dead_letter_messages_total",
     "Messages parked on a dead-letter topic.",
     ["topic", "group", "reason"],
 )
+# Read from the database by every worker replica (not only the one relaying), every few seconds.
 OUTBOX_BACKLOG = Gauge("complaints_outbox_backlog_messages", "Outbox rows not yet published.")
 OUTBOX_OLDEST_AGE = Gauge("complaints_outbox_oldest_unsent_age_seconds", "Age of the oldest unpublished row.")
+RELAY_ACTIVE = Gauge(
+    "complaints_relay_active",
+    "1 in the one replica whose outbox relay holds the lock and publishes, 0 in every other process.",
+)
 OUTBOX_PUBLISHED = Counter("complaints_outbox_published_total", "Outbox rows published to Kafka.", ["topic"])
 OUTBOX_FAILURES = Counter("complaints_outbox_publish_failures_total", "Failed attempts to publish a batch.")
 BACKGROUND_LOOP_RESTARTS = Counter(

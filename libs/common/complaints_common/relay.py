@@ -22,11 +22,12 @@ from aiokafka import AIOKafkaProducer
 from opentelemetry import context, propagate
 from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from sqlalchemy import text
 
 from complaints_common import metrics
-from complaints_common.db import asyncpg_dsn
+from complaints_common.db import Database, asyncpg_dsn
 from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient
-from complaints_common.loops import sleep_or_stop, wait_for_wake
+from complaints_common.loops import BackgroundLoop, every, periodically, sleep_or_stop, wait_for_wake
 from complaints_common.messaging import notify_channel
 from complaints_common.settings import ServiceSettings
 
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 
 TRACE_HEADERS = frozenset(propagate.get_global_textmap().fields) | {"traceparent", "tracestate"}
 HOUSEKEEPING_INTERVAL_S = 300.0
-# The backlog gauges cost a count over the unpublished rows: at most once a second, not per batch.
-BACKLOG_INTERVAL_S = 1.0
+# The backlog gauges cost a count over the unpublished rows (a partial index): every few seconds, in
+# every worker replica, the relay's standbys included.
+BACKLOG_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,6 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._last_housekeeping = 0.0
-        self._last_backlog = -BACKLOG_INTERVAL_S
         # None until the relay has asked for the leadership; then whether it holds it.
         self.leader: bool | None = None
 
@@ -98,6 +99,7 @@ class OutboxRelay:
                     await self._wait_for_work(stop)
         finally:
             self.leader = None
+            metrics.RELAY_ACTIVE.set(0)
             await asyncio.shield(conn.close(timeout=5))
 
     async def _become_leader(self, conn: asyncpg.Connection, stop: asyncio.Event) -> None:
@@ -105,6 +107,7 @@ class OutboxRelay:
         key = f"outbox-relay:{self.schema}"
         while not stop.is_set():
             self.leader = bool(await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key))
+            metrics.RELAY_ACTIVE.set(1 if self.leader else 0)
             if self.leader:
                 return
             await sleep_or_stop(stop, self.settings.outbox_poll_interval_s)
@@ -119,7 +122,6 @@ class OutboxRelay:
     async def relay_batch(self, conn: asyncpg.Connection) -> int:
         """Send the oldest unpublished rows; returns how many were published."""
         rows = await self._fetch(conn)
-        await self._update_backlog(conn)
         if not rows:
             return 0
         try:
@@ -184,17 +186,6 @@ class OutboxRelay:
         finally:
             context.detach(token)
 
-    async def _update_backlog(self, conn: asyncpg.Connection) -> None:
-        now = time.monotonic()
-        if now - self._last_backlog < BACKLOG_INTERVAL_S:
-            return
-        self._last_backlog = now
-        count, oldest = await conn.fetchrow(
-            f'SELECT count(*), min(created_at) FROM "{self.schema}".outbox WHERE published_at IS NULL'
-        )
-        metrics.OUTBOX_BACKLOG.set(count)
-        metrics.OUTBOX_OLDEST_AGE.set(_age_seconds(oldest))
-
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:
         """Drop published rows past the retention window, and inbox rows well past it."""
         now = time.monotonic()
@@ -211,6 +202,27 @@ class OutboxRelay:
             f'DELETE FROM "{self.schema}".inbox WHERE received_at < now() - make_interval(hours => $1)',
             hours * 4,
         )
+
+
+def backlog_gauges(db: Database, schema: str) -> BackgroundLoop:
+    """A loop for every worker replica: the outbox's backlog and the age of its oldest unsent row,
+    read from the database, so that every replica reports the truth (a standby and a replica whose
+    relay lost the lock included), not only the relay that holds it."""
+    query = text(f'SELECT count(*), min(created_at) FROM "{schema}".outbox WHERE published_at IS NULL')
+
+    async def turn() -> bool:
+        with suppress_instrumentation():
+            async with db.transaction() as session:
+                count, oldest = (await session.execute(query)).one()
+        metrics.OUTBOX_BACKLOG.set(count)
+        metrics.OUTBOX_OLDEST_AGE.set(_age_seconds(oldest))
+        return False
+
+    async def run(stop: asyncio.Event) -> None:
+        await periodically(stop, "outbox backlog", turn, every(BACKLOG_INTERVAL_S))
+
+    run.__qualname__ = "OutboxBacklog.run"
+    return run
 
 
 async def republish_since(settings: ServiceSettings, schema: str, since: datetime) -> int:

@@ -4,6 +4,11 @@
 background loops (it still serves /healthz, /readyz and /metrics); `serve` does both in one process
 (the laptop stack); `migrate` upgrades the service's schema; `republish` re-sends the outbox since a
 point in time.
+
+The API process never touches Kafka: its writes go to the outbox, so it starts and stays ready with
+its database alone, and accepts complaints through a broker outage. A worker connects its producer in
+the background (retrying while the broker is away, never failing its start-up, so a restarting pod
+does not crash-loop) and is ready once its producer is connected and its consumers hold partitions.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import MetaData, Table
@@ -30,11 +36,11 @@ from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
 from complaints_common.dlq import replay_command
 from complaints_common.events.envelope import API_KEY_CHANGED_V1, EventContract
-from complaints_common.kafka import new_producer
+from complaints_common.kafka import new_producer, probe_broker
 from complaints_common.keys import key_loader, key_subscription
-from complaints_common.loops import BackgroundLoop, supervise
+from complaints_common.loops import BackgroundLoop, sleep_or_stop, supervise
 from complaints_common.messaging import Inbox, Outbox
-from complaints_common.relay import OutboxRelay, republish_since
+from complaints_common.relay import OutboxRelay, backlog_gauges, republish_since
 from complaints_common.settings import ServiceSettings
 from complaints_common.telemetry import setup_logging, setup_telemetry, shutdown_telemetry
 from complaints_common.text_input import refuse_control_characters
@@ -42,6 +48,8 @@ from complaints_common.text_input import refuse_control_characters
 log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_S = 10.0
+PRODUCER_RETRY_S = 1.0
+PRODUCER_RETRY_MAX_S = 15.0
 
 
 class Mode(StrEnum):
@@ -75,14 +83,37 @@ class Runtime:
 
     @property
     def producer(self) -> AIOKafkaProducer:
-        """Started with the app: aiokafka clients must be created inside the event loop."""
+        """Connected by a worker's start (`connect_producer`): aiokafka clients must be created
+        inside the event loop."""
         if self._producer is None:
-            raise RuntimeError("the Kafka producer starts with the application")
+            raise RuntimeError("the Kafka producer is not connected (yet)")
         return self._producer
 
-    async def start(self) -> None:
-        self._producer = await new_producer(self.settings)
-        await self._producer.start()
+    async def connect_producer(self, stop: asyncio.Event) -> None:
+        """Connect the producer, retrying while the broker is unreachable, until connected or `stop`.
+
+        The producer is made only once a broker answers: its settings follow the broker's kind
+        (Apache Kafka or Tansu), which cannot be read while nothing answers."""
+        pause = PRODUCER_RETRY_S
+        while self._producer is None and not stop.is_set():
+            profile = await probe_broker(self.settings.kafka_bootstrap_servers)
+            error: Exception | None = None
+            if profile is not None:
+                producer = await new_producer(self.settings, profile)
+                try:
+                    await producer.start()
+                except (KafkaError, OSError) as exc:
+                    await _stop_quietly(producer)
+                    error = exc
+                else:
+                    self._producer = producer
+                    return
+            log.warning("the broker does not answer; retrying", extra={"error": repr(error)})
+            await sleep_or_stop(stop, pause)
+            pause = min(pause * 2, PRODUCER_RETRY_MAX_S)
+
+    def producer_not_ready(self) -> str | None:
+        return None if self._producer is not None else "the Kafka producer has not connected yet"
 
     async def workers_ready(self) -> None:
         """A readiness check: raises NotReady naming what the worker still waits for."""
@@ -94,7 +125,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self._producer is not None:
-            await self._producer.stop()
+            await _stop_quietly(self._producer)
         await self.db.dispose()
 
     @property
@@ -129,6 +160,8 @@ class ServiceDefinition:
     # the `platform.api-keys` topic in its own `api_keys` table.
     issues_keys: bool = False
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
+    # What the service pushes to its clients (FastAPI's `webhooks`): documented, never served.
+    webhooks: Callable[[], APIRouter] | None = None
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
         return Runtime(
@@ -149,7 +182,7 @@ class ServiceDefinition:
 
     def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
         relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
-        loops: list[BackgroundLoop] = [relay.run]
+        loops: list[BackgroundLoop] = [relay.run, backlog_gauges(runtime.db, runtime.schema)]
         probes = [relay.not_ready]
         subscriptions = self.checked_subscriptions(runtime)
         if subscriptions:
@@ -163,7 +196,7 @@ class ServiceDefinition:
             )
             loops.append(runner.run)
             probes.append(runner.not_ready)
-        runtime.worker_probes[:] = probes
+        runtime.worker_probes[:] = [runtime.producer_not_ready, *probes]
         loops.extend(self.background(runtime))
         return loops
 
@@ -204,12 +237,13 @@ class ServiceDefinition:
             servers=[{"url": "/", "description": f"This {self.name} service."}],
         )
         app.state.runtime = runtime
-        checks: dict[str, ReadinessCheck] = {
-            "database": runtime.db.ping,
-            "broker": lambda: _broker_ping(runtime),
-        }
+        if self.webhooks is not None:
+            app.webhooks.include_router(self.webhooks())
+        checks: dict[str, ReadinessCheck] = {"database": runtime.db.ping}
         if mode.runs_worker:
-            # An API-only process stays ready on its dependencies alone; a worker waits for its loops.
+            # The API process is ready on its database alone (the outbox holds what the broker
+            # cannot take yet); a worker also needs the broker and waits for its loops.
+            checks["broker"] = lambda: _broker_ping(runtime)
             checks["worker"] = runtime.workers_ready
         keys = self._key_table()
         install_common(app, settings, checks, key_loader(runtime.db, keys) if keys is not None else None)
@@ -228,19 +262,26 @@ class ServiceDefinition:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: FastAPI, runtime: Runtime, mode: Mode) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        await runtime.start()
         tasks: list[asyncio.Task[None]] = []
         if mode.runs_worker:
-            tasks = [
-                asyncio.create_task(supervise(_loop_name(loop), loop, stop))
-                for loop in self.worker_loops(runtime)
-            ]
+            self.checked_subscriptions(runtime)  # a misdeclared service fails its start, loudly
+            runtime.worker_probes[:] = [runtime.producer_not_ready]
+            tasks = [asyncio.create_task(self._run_worker(runtime, stop))]
         try:
             yield
         finally:
             stop.set()
             await _finish(tasks)
             await runtime.stop()
+
+    async def _run_worker(self, runtime: Runtime, stop: asyncio.Event) -> None:
+        """Connect the producer (however long the broker is away), then run every loop supervised."""
+        await runtime.connect_producer(stop)
+        if stop.is_set():
+            return
+        await asyncio.gather(
+            *(supervise(_loop_name(loop), loop, stop) for loop in self.worker_loops(runtime))
+        )
 
 
 def _loop_name(loop: BackgroundLoop) -> str:
@@ -250,6 +291,14 @@ def _loop_name(loop: BackgroundLoop) -> str:
 
 async def _broker_ping(runtime: Runtime) -> None:
     await runtime.producer.client.fetch_all_metadata()
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    """Stopping is best effort: a producer that never connected has nothing to flush."""
+    try:
+        await asyncio.wait_for(producer.stop(), SHUTDOWN_GRACE_S)
+    except Exception as exc:
+        log.debug("producer stop failed", extra={"error": repr(exc)})
 
 
 async def _finish(tasks: list[asyncio.Task[None]]) -> None:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
@@ -30,9 +31,10 @@ from sqlalchemy import BigInteger, Column, Identity, Table, Text, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common import consumer as consumer_module
 from complaints_common import relay as relay_module
 from complaints_common.consumer import ConsumerRunner, Subscription
-from complaints_common.db import Database, schema_metadata
+from complaints_common.db import Database, asyncpg_dsn, schema_metadata
 from complaints_common.dlq import replay_dead_letters
 from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
@@ -48,7 +50,7 @@ from complaints_common.messaging import Inbox, Outbox, inbox_table, notify_trigg
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.every_broker]
 
 SCHEMA = "testsvc"
 GROUP = "testgrp"
@@ -1067,3 +1069,98 @@ async def test_a_replayed_dead_letter_is_processed_once_the_cause_is_fixed(
 async def test_replay_refuses_a_topic_that_is_not_a_dead_letter_topic(settings: ServiceSettings) -> None:
     with pytest.raises(ValueError, match="not a dead-letter topic"):
         await replay_dead_letters(settings, GROUP, "complaint.created")
+
+
+# --- gauges every replica reports truthfully -------------------------------------------------------
+
+
+def gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, labels)
+
+
+async def test_a_standby_reads_the_outbox_age_and_only_the_lock_holder_is_the_active_relay(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(relay_module, "BACKLOG_INTERVAL_S", 0.1)
+    await scratch.write(complaint_event(n=1), complaint_event(n=2))
+    async with scratch.db.transaction() as session:
+        await session.execute(text(f"UPDATE {SCHEMA}.outbox SET created_at = now() - interval '90 seconds'"))
+    # Another replica's relay holds the lock: this one stands by and must still see the backlog.
+    holder = await asyncpg.connect(asyncpg_dsn(settings.database_dsn))
+    try:
+        assert await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"outbox-relay:{SCHEMA}")
+        relay = OutboxRelay(settings, SCHEMA, producer)
+        async with (
+            running(relay.run) as relaying,
+            running(relay_module.backlog_gauges(scratch.db, SCHEMA)) as gauges,
+        ):
+
+            async def standing_by_and_seeing_the_age() -> bool:
+                age = gauge("complaints_outbox_oldest_unsent_age_seconds") or 0.0
+                return relay.leader is False and age >= 90
+
+            await wait_until(
+                standing_by_and_seeing_the_age, "a standby's outbox gauges", TIMEOUT_S, relaying, gauges
+            )
+            assert gauge("complaints_outbox_backlog_messages") == 2
+            assert gauge("complaints_relay_active") == 0
+
+            await holder.execute("SELECT pg_advisory_unlock_all()")
+
+            async def leading_and_sent() -> bool:
+                return (
+                    gauge("complaints_relay_active") == 1 and gauge("complaints_outbox_backlog_messages") == 0
+                )
+
+            await wait_until(
+                leading_and_sent, "the relay leads and the backlog is sent", TIMEOUT_S, relaying, gauges
+            )
+            assert gauge("complaints_outbox_oldest_unsent_age_seconds") == 0
+        assert gauge("complaints_relay_active") == 0, "a stopped relay is not active"
+    finally:
+        await holder.close()
+
+
+async def test_the_lag_gauge_grows_while_a_handler_is_stuck_and_falls_once_it_moves(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "LAG_INTERVAL_S", 0.1)
+    topic = settings.topic("complaint.created")
+    release = asyncio.Event()
+    recorder = Recorder(scratch)
+
+    async def stuck(session: AsyncConnection, event: Event[Any]) -> None:
+        await release.wait()
+        await recorder(session, event)
+
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[Subscription(COMPLAINT_CREATED_V1, stuck)],
+        settings=settings,
+        db=scratch.db,
+        inbox=scratch.inbox,
+        producer=producer,
+    )
+    async with running(runner.run) as loop:
+        await wait_until(lambda: _holds_partitions(runner), "the consumer holds partitions", TIMEOUT_S, loop)
+        for n in range(5):
+            await produce_event(producer, topic, complaint_event(n=n))
+
+        def lag() -> float:
+            return gauge("complaints_consumer_lag_messages", topic=topic, partition="0", group=GROUP) or 0.0
+
+        async def grown() -> bool:
+            return lag() == 5
+
+        await wait_until(grown, "the lag of a stuck consumer reported", TIMEOUT_S, loop)
+        release.set()
+
+        async def caught_up() -> bool:
+            return lag() == 0 and len(recorder.calls) == 5
+
+        await wait_until(caught_up, "the lag back to 0", TIMEOUT_S, loop)
+    assert (gauge("complaints_consumer_last_commit_timestamp_seconds", group=GROUP) or 0) > time.time() - 60
+
+
+async def _holds_partitions(runner: ConsumerRunner) -> bool:
+    return runner.not_ready() is None

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -118,6 +119,73 @@ def kill_child(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+# The guard's own program: wait for end of file on stdin (the parent never writes, so that comes
+# only when the parent's end of the pipe closes: when it exits, however it dies), then SIGKILL the
+# child unless it has gone already. A pid is matched with its start time, so a reused pid is safe.
+_GUARD_PROGRAM = """
+import os, select, signal, sys
+pid, started = int(sys.argv[1]), sys.argv[2]
+def start_time():
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+while start_time() == started:
+    if select.select([0], [], [], 1.0)[0]:
+        if start_time() == started:
+            os.kill(pid, signal.SIGKILL)
+        break
+"""
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc/<pid>/stat field 22), or None."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+class ParentDeathGuard:
+    """Kills a child with SIGKILL when this process dies, even by kill -9 (no atexit runs then).
+
+    A tiny Python process holds the read end of a pipe whose write end only this process has; the
+    kernel closes that end whatever way this process ends. Where there is no /proc (macOS) it does
+    nothing. `close()` after the child has been reaped lets the guard go.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self._write: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        started = _start_time(pid)
+        if started is None:
+            return
+        read, self._write = os.pipe()  # not inherited by any other child (PEP 446)
+        try:
+            self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and program
+                [sys.executable, "-I", "-S", "-c", _GUARD_PROGRAM, str(pid), started],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C of the terminal is the parent's to handle
+            )
+        finally:
+            os.close(read)
+
+    def close(self) -> None:
+        if self._write is not None:
+            os.close(self._write)
+            self._write = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
 
 
 class ChildServer:

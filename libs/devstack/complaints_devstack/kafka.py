@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from complaints_devstack._process import ChildServer, log_tail
+from complaints_devstack._process import ChildServer, ParentDeathGuard, log_tail
 from complaints_devstack.broker import _recv_exact
 from complaints_devstack.ports import LOCALHOST, free_port, port_in_use
 
@@ -285,6 +285,7 @@ class KafkaNode(ChildServer):
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._guard: ParentDeathGuard | None = None
 
     def __repr__(self) -> str:
         return f"KafkaNode(id={self.node_id}, port={self.port})"
@@ -309,7 +310,15 @@ class KafkaNode(ChildServer):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        # atexit covers a normal exit; the guard also a parent killed with kill -9 (no orphan JVMs).
+        self._guard = ParentDeathGuard(self._proc.pid)
         atexit.register(self._stop_at_exit)
+
+    def _forget(self) -> None:
+        super()._forget()
+        if self._guard is not None:
+            self._guard.close()
+            self._guard = None
 
     def terminate(self) -> None:
         """Ask the node to stop (a controlled shutdown) without waiting; `stop` then waits."""

@@ -124,9 +124,11 @@ async def _execute_on_server(server_url: str, sql: str) -> None:
         await conn.close()
 
 
-async def create_database(server_url: str, name: str) -> str:
-    """Create database `name` on the server of server_url; returns its URL."""
-    await _execute_on_server(server_url, f'CREATE DATABASE "{_check_identifier(name)}"')
+async def create_database(server_url: str, name: str, template: str | None = None) -> str:
+    """Create database `name` on the server of server_url (a copy of database `template` if given);
+    returns its URL."""
+    copy = f' TEMPLATE "{_check_identifier(template)}"' if template else ""
+    await _execute_on_server(server_url, f'CREATE DATABASE "{_check_identifier(name)}"{copy}')
     return with_database(server_url, name)
 
 

@@ -12,6 +12,7 @@ from complaints_common.runtime import cli as run_cli
 from complaints_compensation.api.routes import (
     approval_router,
     decision_router,
+    option_router,
     policy_router,
     report_router,
     voucher_router,
@@ -39,10 +40,12 @@ SERVICE = ServiceDefinition(
     publishes=(
         ev.COMPENSATION_GRANTED_V1,
         ev.COMPENSATION_DECISION_RECORDED_V1,
+        ev.COMPENSATION_OPTIONS_OFFERED_V1,
         ev.VOUCHER_CHANGED_V1,
     ),
     routers=lambda runtime: [
         decision_router(runtime),
+        option_router(runtime),
         approval_router(runtime),
         voucher_router(runtime),
         policy_router(runtime),
@@ -52,6 +55,7 @@ SERVICE = ServiceDefinition(
     background=background,
     openapi_tags=[
         {"name": "decisions", "description": "Compensation decisions, proposals and the audit trail."},
+        {"name": "options", "description": "The front line's options for the customer, and their choice."},
         {"name": "approvals", "description": "Sign-off of decisions above frontline authority."},
         {"name": "vouchers", "description": "Redemption and clawback of granted vouchers."},
         {"name": "policy", "description": "The compensation policy: versioned rules as data."},

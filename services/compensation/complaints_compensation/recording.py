@@ -20,24 +20,34 @@ from complaints_common.db import after_commit
 from complaints_common.events.contracts import (
     CompensationDecisionRecordedV1,
     CompensationGrantedV1,
+    CompensationOptionsOfferedV1,
     ComplaintCreatedV1,
     Offer,
+    OfferOption,
     VoucherChange,
     VoucherChangedV1,
 )
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
+    COMPENSATION_OPTIONS_OFFERED_V1,
     VOUCHER_CHANGED_V1,
     Event,
 )
 from complaints_common.messaging import Outbox
 from complaints_common.runtime import Runtime
 from complaints_common.telemetry import current_trace_context
-from complaints_compensation.domain.policy import AUTHORITY_OF_ROLE, VOUCHER_KINDS, Decision, new_voucher_code
+from complaints_compensation.domain.policy import (
+    AUTHORITY_OF_ROLE,
+    VOUCHER_KINDS,
+    Decision,
+    Option,
+    new_voucher_code,
+)
 from complaints_compensation.domain.rules import DEFAULT_POLICY_FILE, Policy, Role, load_policy_file
 from complaints_compensation.settings import CompensationSettings
 from complaints_compensation.store import decisions as store
+from complaints_compensation.store import options as option_store
 from complaints_compensation.store.policies import PolicyBook
 
 SOURCE = "/complaints/compensation"
@@ -116,6 +126,37 @@ class Recorder:
         else:
             await self.publish_recorded(session, row, decided_by=proposed_by)
         return decision_id
+
+    async def offer_options(
+        self, session: AsyncConnection, complaint: ComplaintCreatedV1, options: list[Option], policy: Policy
+    ) -> bool:
+        """Store the front line's options for the complaint and publish them; False when they exist."""
+        now = datetime.now(UTC)
+        offered = [OfferOption(option_id=o.option_id, offer=o.offer) for o in options]
+        row = {
+            "complaint_id": complaint.complaint_id,
+            "client_id": complaint.client_id,
+            "customer_id": complaint.customer.customer_id,
+            "options": [o.model_dump(mode="json") for o in offered],
+            "policy_version": policy.version,
+            "offered_at": now,
+            "choose_by": now + timedelta(minutes=policy.frontline_options.choose_within_minutes),
+            # The complaint's trace, continued when the options lapse.
+            "trace_context": current_trace_context(),
+        }
+        if not await option_store.insert_option_set(session, row):
+            return False
+        event = CompensationOptionsOfferedV1(
+            complaint_id=complaint.complaint_id,
+            client_id=complaint.client_id,
+            customer_id=complaint.customer.customer_id,
+            options=offered,
+            policy_version=policy.version,
+            choose_by=row["choose_by"],
+            offered_at=now,
+        )
+        await self.outbox.add(session, Event(COMPENSATION_OPTIONS_OFFERED_V1, event, SOURCE))
+        return True
 
     def _grant_columns(self, offer: Offer, granted_by: str, now: datetime) -> dict[str, Any]:
         voucher = offer.kind in VOUCHER_KINDS and offer.value.amount > 0

@@ -20,3 +20,5 @@ class CompensationSettings(ServiceSettings):
     policy_file: Path | None = None
     # How often the voucher-expiry loop looks for vouchers past their expiry.
     voucher_expiry_interval_s: float = Field(default=60.0, gt=0)
+    # How often the lapse loop grants the first option of options whose choice was not recorded in time.
+    options_lapse_interval_s: float = Field(default=30.0, gt=0)

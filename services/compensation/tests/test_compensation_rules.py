@@ -23,7 +23,7 @@ def offer_of(**kwargs: Any) -> tuple[str, str, Decimal, Decimal, str]:
 
 def test_the_default_policy_loads_with_a_version_and_a_catch_all() -> None:
     assert DEFAULT_POLICY_FILE.exists()
-    assert POLICY.version == "2026.12-default-1"
+    assert POLICY.version == "2026.12-default-2"
     assert POLICY.rules[-1].match.is_catch_all
 
 
@@ -56,9 +56,10 @@ def test_walking_skeleton_example_gets_a_billing_credit_within_frontline_authori
     assert (d.rule_id, d.offer.kind, d.offer.value.amount) == (
         "any.billing-credit",
         "fixed_credit",
-        Decimal("47.88"),
+        Decimal("49.90"),
     )
-    assert d.offer.cost.amount == Decimal("40.70") and d.within_frontline_authority
+    # The overcharge back (39.90) and 10.00 for the trouble (a fifth of it, at least 10).
+    assert d.offer.cost.amount == Decimal("44.91") and d.within_frontline_authority
     assert d.policy_version == POLICY.version
 
 
@@ -67,7 +68,7 @@ def test_walking_skeleton_example_gets_a_billing_credit_within_frontline_authori
     [
         (
             {"category": "outage", "severity": "critical", "stake": "30.00", "tags": ["industry:telecom"]},
-            ("telecom.outage", "free_service", Decimal("30.00"), Decimal("4.50"), "granted"),
+            ("telecom.outage", "free_service", Decimal("45.00"), Decimal("6.75"), "granted"),
         ),
         (
             {"category": "speed", "stake": "40.00", "tags": ["industry:telecom"]},
@@ -79,7 +80,7 @@ def test_walking_skeleton_example_gets_a_billing_credit_within_frontline_authori
         ),
         (
             {"category": "delivery", "stake": None, "tags": ["industry:retail"]},
-            ("retail.delivery", "coupon", Decimal("5.00"), Decimal("2.00"), "granted"),
+            ("retail.delivery", "coupon", Decimal("15.00"), Decimal("6.00"), "granted"),
         ),
         (
             {"category": "noise", "stake": "180.00", "tags": ["industry:hotel"]},
@@ -91,11 +92,11 @@ def test_walking_skeleton_example_gets_a_billing_credit_within_frontline_authori
         ),
         (
             {"category": "fees", "stake": "35.00", "currency": "USD", "tags": ["industry:bank"]},
-            ("bank.fees", "refund", Decimal("35.00"), Decimal("35.00"), "granted"),
+            ("bank.fees", "refund", Decimal("45.00"), Decimal("45.00"), "granted"),
         ),
         (
             {"category": "fees", "stake": "300.00", "tags": ["industry:bank"]},
-            ("bank.fees", "refund", Decimal("300.00"), Decimal("300.00"), "pending_approval"),
+            ("bank.fees", "refund", Decimal("310.00"), Decimal("310.00"), "pending_approval"),
         ),
         (
             {"category": "mortgage", "severity": "high", "stake": None, "tags": ["industry:bank"]},

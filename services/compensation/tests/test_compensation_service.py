@@ -84,7 +84,7 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     decision = await decision_of(client, data.complaint_id)
     assert decision["status"] == "granted" and decision["within_frontline"]
     assert decision["voucher_code"] and decision["rule_id"] == "any.billing-credit"
-    assert decision["policy_version"] == "2026.12-default-1"
+    assert decision["policy_version"] == "2026.12-default-2"
 
     # Two replicas deciding the same complaint at the same moment.
     runtime = app.state.runtime
@@ -260,7 +260,7 @@ async def test_abuse_caps_refuse_and_name_the_rule_and_the_trail_is_queryable(
     replaced = await client.put("/v1/policy", json=policy, headers=OPERATOR)
     assert replaced.status_code == 200, replaced.text
     versions = [v["version"] for v in (await client.get("/v1/policy/versions")).json()]
-    assert set(versions) == {"tight-1", "2026.12-default-1"}
+    assert set(versions) == {"tight-1", "2026.12-default-2"}
     policy["description"] = "changed without a new version"
     assert (await client.put("/v1/policy", json=policy, headers=OPERATOR)).status_code == 409
     broken = {**policy, "version": "broken", "rules": []}

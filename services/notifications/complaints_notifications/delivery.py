@@ -42,6 +42,7 @@ from complaints_notifications.channels.base import Outgoing, PermanentFailure, T
 from complaints_notifications.channels.email import message_id_header
 from complaints_notifications.channels.registry import transports as configured_transports
 from complaints_notifications.domain.messages import Channel, QuietHours, customer_zone, retry_delay
+from complaints_notifications.pushes import push_delivery_failed, reported
 from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.status import status_event
 from complaints_notifications.store.messages import (
@@ -124,11 +125,10 @@ class DeliveryWorker:
     async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> None:
         async with self._limit:
             row = claimed.row
-            with continued_trace(
-                "notification deliver",
-                row["trace_context"],
-                {"complaints.complaint_id": str(row["complaint_id"]), "complaints.kind": row["kind"]},
-            ):
+            attributes = {"complaints.kind": row["kind"]}
+            if row["complaint_id"] is not None:
+                attributes["complaints.complaint_id"] = str(row["complaint_id"])
+            with continued_trace("notification deliver", row["trace_context"], attributes):
                 await self._send(claimed, thread)
 
     async def _send(self, claimed: Claimed, thread: list[UUID]) -> None:
@@ -164,6 +164,7 @@ class DeliveryWorker:
             language=row["language"],
             created_at=row["created_at"],
             thread=[message_id_header(i, self.settings.message_id_domain) for i in thread],
+            subscription_id=row["subscription_id"],
         )
 
     async def _sent(self, claimed: Claimed, reference: str | None) -> None:
@@ -182,7 +183,8 @@ class DeliveryWorker:
                     "provider_reference": reference,
                 },
             )
-            await self.runtime.outbox.add(session, status_event(claimed.row, SENT, now))
+            if reported(claimed.row["kind"]):
+                await self.runtime.outbox.add(session, status_event(claimed.row, SENT, now))
         DELIVERIES.labels(claimed.row["channel"], SENT).inc()
         log.info(
             "message sent",
@@ -220,8 +222,9 @@ class DeliveryWorker:
                 detail=error[:500],
                 message_values=values,
             )
-            if give_up:
+            if give_up and reported(row["kind"]):
                 await self.runtime.outbox.add(session, status_event(row, status, now))
+                await push_delivery_failed(session, row, status, error[:500], now)
         DELIVERIES.labels(row["channel"], outcome).inc()
         log.warning(
             "message not delivered",
@@ -260,7 +263,7 @@ def background(runtime: Runtime) -> list[Any]:
 
     async def deliver(stop: asyncio.Event) -> None:
         async with httpx.AsyncClient() as client:
-            transports = configured_transports(settings, client)
+            transports = configured_transports(settings, client, runtime.db)
             try:
                 await DeliveryWorker(runtime, transports).run(stop)
             finally:

@@ -61,6 +61,10 @@ def sample_variables(kind: MessageKind) -> dict[str, Any]:
         "reference": "CMP-2026-000123",
         "customer_name": "Ana Lima",
         "confidential": False,
+        "owner_email": "care@example.com",
+        "owner_phone": "+44 20 7946 0000",
+        "supervisor": kind is MessageKind.ESCALATED,
+        "next_contact": "2026-12-04",
     }
     letter = {
         "outcome": "partly_upheld",

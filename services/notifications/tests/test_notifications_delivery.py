@@ -139,7 +139,12 @@ async def test_email_in_the_customers_language_once_threaded_with_the_voucher(
 ) -> None:
     complaint_id = uuid4()
     async with notifications(
-        database_url, kafka_bootstrap, topics, smtp_host="127.0.0.1", smtp_port=smtp_server.port
+        database_url,
+        kafka_bootstrap,
+        topics,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_security="plaintext",
     ) as (app, client):
         acknowledgement = created(complaint_id, email="ivan@example.com", language="ru")
         await publish(app, acknowledgement)

@@ -129,3 +129,51 @@ def test_letters_carry_their_required_content_and_the_firms_words(
         assert "We uphold your complaint in part. We are offering you 50.00 GBP" in email
     else:
         assert "You will have our final response by 2026-12-21." in email
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def stock_apologies() -> list[str]:
+    text = README.read_text()
+    listed = text[text.index("<!-- stock-apologies -->") : text.index("<!-- /stock-apologies -->")]
+    return [line.strip()[3:-1] for line in listed.splitlines() if line.startswith("- `")]
+
+
+def customer_templates() -> list[Path]:
+    root = Path(Templates().directory)
+    return [p for p in root.glob("*/*.j2") if not p.name.startswith("callback_task")]
+
+
+def test_no_template_uses_a_stock_apology_formula() -> None:
+    formulas = stock_apologies()
+    assert len(formulas) >= 10
+    for path in customer_templates():
+        text = path.read_text().lower()
+        for formula in formulas:
+            assert formula.lower() not in text, f"{path.parent.name}/{path.name} says {formula!r}"
+
+
+@pytest.mark.parametrize("confidential", [False, True])
+def test_every_message_in_every_language_names_its_owner_and_the_next_contact(
+    templates: Templates, confidential: bool
+) -> None:
+    rendered = 0
+    for kind, locale, channel in itertools.product(MessageKind, templates.locales(), Channel):
+        if kind is MessageKind.CALLBACK_TASK or channel not in (Channel.EMAIL, Channel.SMS):
+            continue
+        variables = {**sample_variables(kind), "confidential": confidential}
+        message = templates.render(kind, channel, locale, variables)
+        assert message.locale == locale, f"{kind}.{channel} is not shipped in {locale}"
+        where = f"{locale}/{kind.value}.{channel.value}"
+        assert variables["owner_email"] in message.text and variables["owner_phone"] in message.text, where
+        assert variables["next_contact"] in message.text, where
+        rendered += 1
+    assert rendered == (len(MessageKind) - 1) * 2 * len(templates.locales())
+
+
+def test_an_escalated_message_names_a_supervisor_as_its_owner(templates: Templates) -> None:
+    variables = sample_variables(MessageKind.ESCALATED)
+    owners = {"en": "supervisor", "ru": "руководитель", "fa": "سرپرست"}
+    for locale, word in owners.items():
+        assert word in templates.render(MessageKind.ESCALATED, Channel.EMAIL, locale, variables).text

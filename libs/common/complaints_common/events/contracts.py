@@ -238,6 +238,27 @@ class CompensationGrantedV1(EventData):
     granted_at: datetime
 
 
+class OfferOption(BaseModel):
+    """One offer the front line may make: the policy rule that makes it, and the offer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    option_id: str = Field(max_length=100, examples=["retail.defective"])
+    offer: Offer
+
+
+class CompensationOptionsOfferedV1(EventData):
+    """An agent is on the line: instead of one automatic offer, the customer is given two or three
+    options of different kinds, each within the front line's authority, to choose from. The choice
+    (or, when none is recorded by `choose_by`, the first option) arrives as a decision."""
+
+    customer_id: str = Field(max_length=100)
+    options: list[OfferOption] = Field(min_length=2, max_length=3)
+    policy_version: str = Field(max_length=40)
+    choose_by: datetime
+    offered_at: datetime
+
+
 class CompensationDecisionRecordedV1(EventData):
     """A compensation decision was taken or changed: granted, waiting for approval, refused or held
     by an abuse rule, or rejected by an approver. The rule that decided it is named."""

@@ -10,11 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
-from uuid import uuid4
 
 from pydantic import ValidationError
 
 from complaints_common.events import contracts as c
+from complaints_common.events.ids import new_event_id
 from complaints_common.events.topics import (
     API_KEYS,
     COMPENSATION_DECIDED,
@@ -72,6 +72,9 @@ COMPENSATION_GRANTED_V1 = EventContract(
 COMPENSATION_DECISION_RECORDED_V1 = EventContract(
     "compensation.decision_recorded", 1, c.CompensationDecisionRecordedV1, COMPENSATION_DECIDED
 )
+COMPENSATION_OPTIONS_OFFERED_V1 = EventContract(
+    "compensation.options_offered", 1, c.CompensationOptionsOfferedV1, COMPENSATION_DECIDED
+)
 VOUCHER_CHANGED_V1 = EventContract(
     "compensation.voucher_changed", 1, c.VoucherChangedV1, COMPENSATION_DECIDED
 )
@@ -91,6 +94,7 @@ CONTRACTS: dict[str, EventContract[Any]] = {
         COMPLAINT_ERASURE_REQUESTED_V1,
         COMPENSATION_GRANTED_V1,
         COMPENSATION_DECISION_RECORDED_V1,
+        COMPENSATION_OPTIONS_OFFERED_V1,
         VOUCHER_CHANGED_V1,
         FOLLOWUP_SCHEDULED_V1,
         FOLLOWUP_DUE_V1,
@@ -108,7 +112,8 @@ class Event(Generic[DataT]):
     contract: EventContract[DataT]
     data: DataT
     source: str
-    id: str = field(default_factory=lambda: str(uuid4()))
+    # Random, or derived from the event a consumer is handling (complaints_common.events.ids).
+    id: str = field(default_factory=new_event_id)
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property

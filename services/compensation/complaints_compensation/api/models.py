@@ -97,6 +97,46 @@ class ProposalRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
+class OptionView(BaseModel):
+    option_id: str = Field(description="The policy rule that makes this offer.")
+    offer: Offer
+    within_your_authority: bool = Field(
+        description="Whether the caller's verified role may grant it on the spot (an API key: the agent's)."
+    )
+
+
+class OptionSetView(BaseModel):
+    """The options the front line gives the customer, and what became of them."""
+
+    complaint_id: UUID
+    status: Literal["open", "chosen", "proposed", "lapsed"] = Field(
+        description="open: waiting for the customer's choice; chosen; proposed (the agent's own offer "
+        "instead); lapsed (no choice by `choose_by`: the first option was granted automatically)."
+    )
+    options: list[OptionView]
+    policy_version: str
+    offered_at: datetime
+    choose_by: datetime
+    chosen_option: str | None
+    closed_by: str | None = Field(description="Who recorded the choice or proposal ('auto' when lapsed).")
+    closed_at: datetime | None
+    decision_id: UUID | None
+
+
+class ChoiceRequest(BaseModel):
+    """Which option the customer chose. Who records it, and with which authority, is the caller."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"option_id": "retail.defective", "reason": "customer chose the fix"}]
+        },
+    )
+
+    option_id: str = Field(min_length=1, max_length=100)
+    reason: str | None = Field(default=None, max_length=200)
+
+
 class VoucherAction(BaseModel):
     """Why (who acts is the authenticated caller)."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -18,9 +19,12 @@ from complaints_common.problems import Conflict, Forbidden, NotFound, RequestVal
 from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
 from complaints_compensation.api.models import (
+    ChoiceRequest,
     ClawbackRequest,
     DecisionPage,
     DecisionView,
+    OptionSetView,
+    OptionView,
     PolicyVersion,
     ProposalRequest,
     RejectRequest,
@@ -29,10 +33,11 @@ from complaints_compensation.api.models import (
     VoucherAction,
 )
 from complaints_compensation.domain import approvals
-from complaints_compensation.domain.policy import ComplaintFacts, cap_check, judge, priced
+from complaints_compensation.domain.policy import ComplaintFacts, cap_check, judge, priced, required_role
 from complaints_compensation.domain.rules import ROLES, Policy, Role
 from complaints_compensation.recording import components
 from complaints_compensation.store import decisions as store
+from complaints_compensation.store import options as option_store
 from complaints_compensation.store import policies as policy_store
 from complaints_compensation.store import reports
 
@@ -43,6 +48,7 @@ Offset = Annotated[
 
 
 NO_SUCH_DECISION = "No such decision."
+NO_OPTIONS = "No options for this complaint: it had no agent on the line, or compensation has not seen it."
 SIGN_OFF_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: problem_response(
         "The approver may not sign: not a person's token, own proposal, signed already, or too junior.",
@@ -192,8 +198,139 @@ def decision_router(runtime: Runtime) -> APIRouter:
             except IntegrityError as exc:
                 raise Conflict("The complaint or its order already has a compensation.") from exc
             assert decision_id is not None
+            # The agent's own offer instead of the options: the customer's options close with it
+            # (unless an abuse rule refused it: then they stay, for another choice or the lapse).
+            if decision.status != "refused":
+                await option_store.close(
+                    session,
+                    complaint_id,
+                    status="proposed",
+                    closed_by=principal.actor_id,
+                    closed_at=now,
+                    decision_id=decision_id,
+                )
             row = await store.decision_by_id(session, principal.client, decision_id)
         return DecisionView.model_validate(row)
+
+    return router
+
+
+def option_router(runtime: Runtime) -> APIRouter:
+    """The front line's options: what the agent may offer, and the customer's choice."""
+    router = APIRouter(prefix="/v1", tags=["options"])
+    book, recorder = components(runtime)
+
+    @router.get(
+        "/complaints/{complaint_id}/options",
+        summary="The offers the agent may make the customer, and what became of them (scope: read)",
+        description=(
+            "Where an agent was on the line (the complaint names its agent and came in on one of the "
+            "policy's `frontline_options.channels`), two or three offers of different kinds, each "
+            "within the front line's authority for this customer. `within_your_authority` is the "
+            "caller's own verified role's limit (an API key has the agent's)."
+        ),
+        responses={404: problem_response(NO_OPTIONS, NotFound, NO_OPTIONS)},
+    )
+    async def read_options(
+        complaint_id: UUID, principal: Annotated[Principal, Depends(require_scope("read"))]
+    ) -> OptionSetView:
+        async with runtime.db.transaction() as session:
+            row = await option_store.option_set(session, principal.client, complaint_id)
+            if row is None:
+                raise NotFound(NO_OPTIONS)
+            policy = await book.current(session)
+            known = await store.known_complaint(session, principal.client, complaint_id)
+        assert known is not None  # options are made for a known complaint
+        tier = known[0].customer.tier
+        role = acting_role(principal)
+
+        def within(offer: Offer) -> bool:
+            needed = required_role(policy, offer.value, tier)
+            return needed is not None and ROLES.index(needed) <= ROLES.index(role)
+
+        options = [Offer.model_validate(o["offer"]) for o in row["options"]]
+        return OptionSetView.model_validate(
+            row
+            | {
+                "options": [
+                    OptionView(option_id=o["option_id"], offer=offer, within_your_authority=within(offer))
+                    for o, offer in zip(row["options"], options, strict=True)
+                ]
+            }
+        )
+
+    @router.post(
+        "/complaints/{complaint_id}/choice",
+        status_code=201,
+        summary="Record the customer's choice; within the caller's authority it is granted (scope: file)",
+        description=(
+            "Who records the choice, and with which authority, is the authenticated caller (a person's "
+            "verified role; an API key has the agent's limit). Within that authority the offer is "
+            "granted at once and the customer told; above it, it waits for approval like a proposal."
+        ),
+        responses={
+            404: problem_response(
+                NO_OPTIONS + " Or the option id is not one of the complaint's options.",
+                NotFound,
+                "'refund' is not one of this complaint's options.",
+            ),
+            409: problem_response(
+                "The options are closed: chosen, proposed over or lapsed.",
+                Conflict,
+                "The options are chosen.",
+            ),
+        },
+    )
+    async def choose(
+        complaint_id: UUID,
+        body: ChoiceRequest,
+        principal: Annotated[Principal, Depends(require_scope("file"))],
+    ) -> DecisionView:
+        async with runtime.db.transaction() as session:
+            known = await store.known_complaint(session, principal.client, complaint_id)
+            if known is None:
+                raise NotFound(NO_OPTIONS)
+            complaint, email, phone = known
+            await store.lock_customer(session, principal.client, complaint.customer.customer_id)
+            row = await option_store.option_set(session, principal.client, complaint_id, for_update=True)
+            if row is None:
+                raise NotFound(NO_OPTIONS)
+            if row["status"] != "open":
+                raise Conflict(f"The options are {row['status']}.")
+            chosen = next((o for o in row["options"] if o["option_id"] == body.option_id), None)
+            if chosen is None:
+                raise NotFound(f"{body.option_id!r} is not one of this complaint's options.")
+            policy = await book.current(session)
+            now = datetime.now(UTC)
+            order_ref = ComplaintFacts.of(complaint).order_ref
+            history = await store.customer_history(
+                session, complaint, policy.abuse, now, (email, phone), order_ref
+            )
+            offer = Offer.model_validate(chosen["offer"])
+            role = acting_role(principal)
+            decision = judge(policy, body.option_id, offer, complaint, history, now, proposer_role=role)
+            if body.reason:
+                decision = replace(decision, reason=decision.reason or body.reason)
+            try:
+                decision_id = await recorder.record_new(
+                    session, complaint, decision, principal.actor_id, policy
+                )
+            except IntegrityError as exc:
+                raise Conflict("The complaint or its order already has a compensation.") from exc
+            assert decision_id is not None
+            # Refused by an abuse rule meanwhile (recorded, naming the rule): the options stay open.
+            if decision.status != "refused":
+                await option_store.close(
+                    session,
+                    complaint_id,
+                    status="chosen",
+                    chosen_option=body.option_id,
+                    closed_by=principal.actor_id,
+                    closed_at=now,
+                    decision_id=decision_id,
+                )
+            decided = await store.decision_by_id(session, principal.client, decision_id)
+        return DecisionView.model_validate(decided)
 
     return router
 

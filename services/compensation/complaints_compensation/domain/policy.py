@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 from complaints_common.events.contracts import ComplaintCreatedV1, Money, Offer, OfferKind
-from complaints_compensation.domain.rules import ROLES, Match, Policy, Role, Rule
+from complaints_compensation.domain.rules import ROLES, Match, Policy, Role, Rule, Value
 
 CENT = Decimal("0.01")
 VOUCHER_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no look-alikes (0/O, 1/I/L)
@@ -42,6 +42,9 @@ class CustomerHistory:
     channels_in_velocity_window: frozenset[str] = frozenset()
     customers_sharing_contact: int = 1
     order_already_compensated: bool = False
+    # Learned from the customer's earlier complaints here (all time, not the abuse window).
+    prior_complaints: int = 0
+    first_seen: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +57,8 @@ class ComplaintFacts:
     order_ref: str | None
     purchased_on: date | None
     spend: Decimal | None
+    customer_since: date | None = None
+    lifetime_spend: Decimal | None = None
 
     @classmethod
     def of(cls, complaint: ComplaintCreatedV1) -> ComplaintFacts:
@@ -64,18 +69,30 @@ class ComplaintFacts:
                 numbers[name] = Decimal(raw)
             except InvalidOperation:
                 continue
-        try:
-            purchased = date.fromisoformat(pairs["purchased"]) if "purchased" in pairs else None
-        except ValueError:
-            purchased = None
         return cls(
             industry=pairs.get("industry"),
             tags=frozenset(complaint.tags),
             numbers=numbers,
             order_ref=pairs.get("order"),
-            purchased_on=purchased,
+            purchased_on=_date_tag(pairs, "purchased"),
             spend=numbers.get("spend"),
+            customer_since=_date_tag(pairs, "customer_since"),
+            lifetime_spend=numbers.get("lifetime_spend"),
         )
+
+    def tenure_years(self, history: CustomerHistory, today: date) -> Decimal | None:
+        """Years a customer: since the CRM's `customer_since`, else since their first complaint here."""
+        since = self.customer_since or (history.first_seen.date() if history.first_seen else None)
+        if since is None:
+            return None
+        return (Decimal((today - since).days) / Decimal("365.25")).quantize(Decimal("0.01"))
+
+
+def _date_tag(pairs: dict[str, str], name: str) -> date | None:
+    try:
+        return date.fromisoformat(pairs[name]) if name in pairs else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +117,13 @@ class Decision:
         return AUTHORITY_OF_ROLE[self.required_role]
 
 
-def matches(rule_match: Match, complaint: ComplaintCreatedV1, facts: ComplaintFacts, prior: int) -> bool:
+def matches(
+    rule_match: Match,
+    complaint: ComplaintCreatedV1,
+    facts: ComplaintFacts,
+    history: CustomerHistory,
+    today: date,
+) -> bool:
     stake = complaint.amount_at_stake.amount if complaint.amount_at_stake else None
     checks = (
         not rule_match.industries or facts.industry in rule_match.industries,
@@ -112,48 +135,71 @@ def matches(rule_match: Match, complaint: ComplaintCreatedV1, facts: ComplaintFa
         set(rule_match.tags_all) <= facts.tags,
         not set(rule_match.tags_none) & facts.tags,
         rule_match.amount_at_stake is None or rule_match.amount_at_stake.holds(stake),
-        rule_match.prior_grants is None or rule_match.prior_grants.holds(Decimal(prior)),
+        rule_match.prior_grants is None or rule_match.prior_grants.holds(Decimal(history.grants_in_window)),
         all(r.holds(facts.numbers.get(name)) for name, r in rule_match.facts.items()),
+        rule_match.tenure_years is None or rule_match.tenure_years.holds(facts.tenure_years(history, today)),
+        rule_match.lifetime_spend is None or rule_match.lifetime_spend.holds(facts.lifetime_spend),
+        rule_match.prior_complaints is None
+        or rule_match.prior_complaints.holds(Decimal(history.prior_complaints)),
     )
     return all(checks)
 
 
-def first_matching_rule(policy: Policy, complaint: ComplaintCreatedV1, history: CustomerHistory) -> Rule:
+def first_matching_rule(
+    rules: list[Rule], complaint: ComplaintCreatedV1, history: CustomerHistory, today: date
+) -> Rule | None:
     facts = ComplaintFacts.of(complaint)
-    for rule in policy.rules:
-        if matches(rule.match, complaint, facts, history.grants_in_window):
-            return rule
-    raise AssertionError("unreachable: a policy's last rule matches every complaint")
+    return next((rule for rule in rules if matches(rule.match, complaint, facts, history, today)), None)
 
 
-def make_offer(rule: Rule, complaint: ComplaintCreatedV1, policy: Policy) -> Offer:
+def customer_factor(
+    policy: Policy, complaint: ComplaintCreatedV1, history: CustomerHistory, today: date
+) -> Decimal:
+    """How much more generous the policy is with this customer (1 for a new, untiered one)."""
+    tenure = ComplaintFacts.of(complaint).tenure_years(history, today)
+    return policy.customer_value.factor(complaint.customer.tier, tenure)
+
+
+def _amount(spec: Value, stake: Money | None, factor: Decimal) -> Decimal:
+    """A value, floor and cap scaled by what the customer is worth (statutory ones are not)."""
+    factor = factor if spec.by_customer_value else Decimal(1)
+    if spec.fixed is not None:
+        value = spec.fixed * factor
+    else:
+        assert spec.percent_of_stake is not None
+        value = (stake.amount if stake else Decimal("0")) * spec.percent_of_stake / 100 * factor
+        value = max(value, spec.minimum * factor)
+        if spec.maximum is not None:
+            value = min(value, spec.maximum * factor)
+    return value.quantize(CENT, ROUND_HALF_UP)
+
+
+def make_offer(
+    rule: Rule, complaint: ComplaintCreatedV1, policy: Policy, factor: Decimal = Decimal(1)
+) -> Offer:
     template = rule.offer
     stake = complaint.amount_at_stake
     currency = template.currency or (stake.currency if stake else policy.default_currency)
-    spec = template.value
-    if spec.fixed is not None:
-        value = spec.fixed
-    else:
-        assert spec.percent_of_stake is not None
-        value = (stake.amount if stake else Decimal("0")) * spec.percent_of_stake / 100
-        value = max(value, spec.minimum)
-        if spec.maximum is not None:
-            value = min(value, spec.maximum)
-    value = value.quantize(CENT, ROUND_HALF_UP)
+    factor = Decimal(1) if rule.statutory else factor
+    fix = _amount(template.value, stake, factor)
+    trouble = _amount(template.for_trouble, stake, factor) if template.for_trouble else Decimal("0.00")
+    value = fix + trouble
     cost = (value * template.cost_ratio).quantize(CENT, ROUND_HALF_UP)
+    text = template.describe(complaint.customer.language)
     return Offer(
         kind=template.kind,
-        description=template.description.format(value=value, currency=currency)[:500],
+        description=text.format(value=fix, currency=currency, trouble=trouble)[:500],
         value=Money(amount=value, currency=currency),
         cost=Money(amount=cost, currency=currency),
         percentage=template.percentage,
     )
 
 
-def required_role(policy: Policy, value: Money) -> Role | None:
-    """The lowest role whose limit covers the value; None when no one's does (or no limit is set)."""
+def required_role(policy: Policy, value: Money, tier: str | None = None) -> Role | None:
+    """The lowest role whose limit covers the value (the agent's raised for a valued tier); None
+    when no one's does (or no limit is set)."""
     for role in ROLES:
-        limit = policy.limit(role, value.currency)
+        limit = policy.limit(role, value.currency, tier)
         if limit is not None and value.amount <= limit:
             return role
     return None
@@ -236,8 +282,10 @@ def decide(
     customer's grant is held for a person (statutory entitlements and apologies excepted).
     """
     history = history or CustomerHistory()
-    rule = first_matching_rule(policy, complaint, history)
-    offer = make_offer(rule, complaint, policy)
+    today = (now or datetime.now(UTC)).date()
+    rule = first_matching_rule(policy.rules, complaint, history, today)
+    assert rule is not None, "a policy's last rule matches every complaint"
+    offer = make_offer(rule, complaint, policy, customer_factor(policy, complaint, history, today))
     judged = judge(policy, rule.id, offer, complaint, history, now, statutory=rule.statutory)
     if complaint.repeat_kind == "duplicate":
         reason = f"duplicate of complaint {complaint.repeat_of}, which is compensated on its own"
@@ -247,6 +295,49 @@ def decide(
         reason = f"customer flagged {', '.join(complaint.customer_flags)}: review, do not reward"
         return replace(judged, status="held", rule_id=FLAGGED_RULE, reason=reason)
     return judged
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One offer the agent may make: the rule that makes it, and the offer itself."""
+
+    option_id: str
+    offer: Offer
+
+
+def wants_options(policy: Policy, complaint: ComplaintCreatedV1) -> bool:
+    """Whether an agent is on the line to give the customer a choice (else the automatic grant)."""
+    return complaint.agent_id is not None and complaint.channel in policy.frontline_options.channels
+
+
+def frontline_options(
+    policy: Policy, complaint: ComplaintCreatedV1, history: CustomerHistory, now: datetime | None = None
+) -> list[Option]:
+    """Two or three offers of different kinds the front line may make without asking anyone: the
+    policy's own offer (the fix) first, then the matching alternatives, each within the agent's
+    authority for this customer and clear of the abuse rules. Fewer when fewer qualify: a customer
+    whose first offer an abuse rule stops gets no options (the automatic decision names the rule)."""
+    if complaint.repeat_kind == "duplicate" or complaint.customer_flags:
+        return []  # nothing to offer at the front line: the automatic decision refuses or holds
+    today = (now or datetime.now(UTC)).date()
+    factor = customer_factor(policy, complaint, history, today)
+    primary = first_matching_rule(policy.rules, complaint, history, today)
+    assert primary is not None, "a policy's last rule matches every complaint"
+    candidates = [primary, *policy.frontline_options.alternatives]
+    facts = ComplaintFacts.of(complaint)
+    chosen: list[Option] = []
+    for rule in candidates:
+        if len(chosen) >= policy.frontline_options.count:
+            break
+        if rule is not primary and not matches(rule.match, complaint, facts, history, today):
+            continue
+        offer = make_offer(rule, complaint, policy, factor)
+        if any(o.offer.kind == offer.kind for o in chosen):
+            continue  # options of different kinds: a choice, not three of the same
+        verdict = judge(policy, rule.id, offer, complaint, history, now, statutory=rule.statutory)
+        if verdict.status == "granted":
+            chosen.append(Option(rule.id, offer))
+    return chosen
 
 
 def judge(
@@ -263,6 +354,7 @@ def judge(
     """Check an offer (from a rule or an agent's proposal) against abuse rules and authority."""
     facts = ComplaintFacts.of(complaint)
     today = (now or datetime.now(UTC)).date()
+    tier = complaint.customer.tier
 
     def decision(status: Status, rule_id: str, role: Role, reason: str | None = None) -> Decision:
         return Decision(
@@ -280,8 +372,8 @@ def judge(
     stopped = None if statutory else abuse_check(policy, offer, facts, history, today)
     if stopped is not None:
         status, rule_id, reason = stopped
-        return decision(status, rule_id, required_role(policy, offer.value) or "manager", reason)
-    role = "agent" if statutory else required_role(policy, offer.value)
+        return decision(status, rule_id, required_role(policy, offer.value, tier) or "manager", reason)
+    role = "agent" if statutory else required_role(policy, offer.value, tier)
     if role is None:
         reason = f"{offer.value.amount} {offer.value.currency} is above every authority limit"
         return decision("refused", "authority.no-limit", "manager", reason)

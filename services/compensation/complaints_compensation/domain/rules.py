@@ -63,6 +63,12 @@ class Match(Strict):
     amount_at_stake: Range | None = None
     prior_grants: Range | None = None
     facts: dict[str, Range] = Field(default_factory=dict)
+    # What the customer is worth to the business (see `CustomerValue`): years since the tag
+    # `customer_since:YYYY-MM-DD` (else since their first complaint here), the tag
+    # `lifetime_spend:<amount>`, and their complaints filed before this one.
+    tenure_years: Range | None = None
+    lifetime_spend: Range | None = None
+    prior_complaints: Range | None = None
 
     @property
     def is_catch_all(self) -> bool:
@@ -77,6 +83,13 @@ class Value(Strict):
     percent_of_stake: Annotated[Decimal, Field(ge=0, le=1000)] | None = None
     minimum: Amount = Decimal("0")
     maximum: Amount | None = None
+    by_customer_value: bool = Field(
+        default=True,
+        description=(
+            "Whether the customer's value factor (customer_value) scales it; false for what is owed "
+            "as it is, such as the money at stake refunded."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_basis(self) -> Value:
@@ -88,15 +101,42 @@ class Value(Strict):
 
 
 # What an offer's description may name; anything else would fail when a decision renders it.
-DESCRIPTION_FIELDS = frozenset({"value", "currency"})
+DESCRIPTION_FIELDS = frozenset({"value", "currency", "trouble"})
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")]
+
+
+def _check_description(description: str) -> str:
+    """Refused at load or PUT, rather than failing a decision later."""
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(description) if f is not None]
+        unknown = sorted(set(fields) - DESCRIPTION_FIELDS)
+        if unknown:
+            raise ValueError(f"the description names unknown placeholders: {', '.join(unknown)}")
+        description.format(value=Decimal("1.00"), currency="EUR", trouble=Decimal("1.00"))
+    except (IndexError, KeyError, AttributeError) as exc:
+        raise ValueError(f"the description cannot be filled in: {exc}") from exc
+    return description
 
 
 class OfferTemplate(Strict):
-    """The offer a rule makes. `description` may use {value} and {currency}."""
+    """The offer a rule makes. `description` (the default text, English in the shipped policy) and
+    each of `descriptions` (per locale: `ru`, `fa`, `pt-br`...) may use {value}, {currency} and
+    {trouble}; the customer's language picks the text (see `describe`)."""
 
     kind: OfferKind
     description: str = Field(min_length=1, max_length=400)
+    descriptions: dict[Locale, Annotated[str, Field(min_length=1, max_length=400)]] = Field(
+        default_factory=dict,
+        description="The description in other languages, by lower-case BCP 47 tag.",
+    )
     value: Value
+    for_trouble: Value | None = Field(
+        default=None,
+        description=(
+            "Something for the customer's trouble on top of the fix (a credit, in the same currency): "
+            "its value is added to the offer's and named by {trouble} in the description."
+        ),
+    )
     cost_ratio: Annotated[Decimal, Field(ge=0, le=1)] = Field(
         description="Our cost as a share of the retail value (a coupon costs us about 40%)."
     )
@@ -106,16 +146,25 @@ class OfferTemplate(Strict):
     @field_validator("description")
     @classmethod
     def _fillable(cls, description: str) -> str:
-        """Refused here, at load or PUT, rather than failing a decision later."""
-        try:
-            fields = [f for _, f, spec, conv in string.Formatter().parse(description) if f is not None]
-            description.format(value=Decimal("1.00"), currency="EUR")
-        except (ValueError, IndexError, KeyError, AttributeError) as exc:
-            raise ValueError(f"the description cannot be filled in: {exc}") from exc
-        unknown = sorted(set(fields) - DESCRIPTION_FIELDS)
-        if unknown:
-            raise ValueError(f"the description names unknown placeholders: {', '.join(unknown)}")
-        return description
+        return _check_description(description)
+
+    @field_validator("descriptions")
+    @classmethod
+    def _each_fillable(cls, descriptions: dict[str, str]) -> dict[str, str]:
+        for text in descriptions.values():
+            _check_description(text)
+        return descriptions
+
+    def describe(self, language: str | None) -> str:
+        """The description in the customer's language: the exact tag (`pt-br`), then its primary
+        language (`pt`), then the default `description`."""
+        tag = (language or "").strip().lower().replace("_", "-")
+        parts = tag.split("-") if tag else []
+        for i in range(len(parts), 0, -1):
+            text = self.descriptions.get("-".join(parts[:i]))
+            if text is not None:
+                return text
+        return self.description
 
     @model_validator(mode="after")
     def _percentage_for_discounts(self) -> OfferTemplate:
@@ -132,6 +181,51 @@ class Rule(Strict):
     statutory: bool = Field(
         default=False, description="A legal entitlement (e.g. EU261): granted without approval."
     )
+
+
+class TenureFactor(Strict):
+    min_years: Annotated[Decimal, Field(ge=0)]
+    factor: Annotated[Decimal, Field(ge=1, le=5)]
+
+
+class CustomerValue(Strict):
+    """How what a customer is worth sizes their offers and the front line's authority for them.
+
+    An offer's value (its floor and cap too) is multiplied by the customer's tier factor and by the
+    factor of the longest tenure band they reach; `frontline_authority` raises the agent's limit for
+    a tier, so a valued customer's larger offer is still settled on the call.
+    """
+
+    tier_factors: dict[str, Annotated[Decimal, Field(ge=1, le=5)]] = Field(default_factory=dict)
+    tenure_factors: list[TenureFactor] = Field(default_factory=list, max_length=20)
+    frontline_authority: dict[str, Annotated[Decimal, Field(ge=1, le=5)]] = Field(
+        default_factory=dict,
+        description="Agent limit multiplier per tier (supervisors' limits are not changed).",
+    )
+    max_factor: Annotated[Decimal, Field(ge=1, le=5)] = Decimal("2")
+
+    def factor(self, tier: str | None, tenure_years: Decimal | None) -> Decimal:
+        factor = self.tier_factors.get(tier or "", Decimal(1))
+        if tenure_years is not None:
+            reached = [band.factor for band in self.tenure_factors if tenure_years >= band.min_years]
+            factor *= max(reached, default=Decimal(1))
+        return min(factor, self.max_factor)
+
+
+class FrontlineOptions(Strict):
+    """The options an agent gives the customer instead of one automatic offer.
+
+    Where an agent is on the line (the complaint names its agent and came in on one of `channels`),
+    compensation computes up to `count` offers of different kinds: the first matching policy rule (the
+    fix), then the first matching `alternatives` (a goodwill gesture, a refund where something is at
+    stake), each within the agent's authority. The agent records the customer's choice; without one
+    after `choose_within_minutes`, the first option is granted automatically, so nobody waits for ever.
+    """
+
+    channels: list[Channel] = Field(default_factory=list)
+    count: int = Field(default=3, ge=2, le=3)
+    choose_within_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+    alternatives: list[Rule] = Field(default_factory=list, max_length=20)
 
 
 class AbuseLimits(Strict):
@@ -168,6 +262,8 @@ class Policy(Strict):
     authority: dict[Role, dict[Currency, Amount]]
     abuse: AbuseLimits = Field(default_factory=AbuseLimits)
     budget: Budget = Field(default_factory=Budget)
+    customer_value: CustomerValue = Field(default_factory=CustomerValue)
+    frontline_options: FrontlineOptions = Field(default_factory=FrontlineOptions)
     rules: list[Rule] = Field(min_length=1, max_length=1000)
 
     @field_validator("authority")
@@ -194,7 +290,7 @@ class Policy(Strict):
 
     @model_validator(mode="after")
     def _unique_ids_and_catch_all(self) -> Policy:
-        ids = [rule.id for rule in self.rules]
+        ids = [rule.id for rule in (*self.rules, *self.frontline_options.alternatives)]
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"rule ids must be unique: {', '.join(duplicates)}")
@@ -202,8 +298,14 @@ class Policy(Strict):
             raise ValueError("the last rule must match every complaint (an empty 'match')")
         return self
 
-    def limit(self, role: Role, currency: str) -> Decimal | None:
-        return self.authority[role].get(currency)
+    def limit(self, role: Role, currency: str, tier: str | None = None) -> Decimal | None:
+        """The role's limit; the agent's is raised for a tier the policy values more."""
+        limit = self.authority[role].get(currency)
+        if limit is None or role != "agent":
+            return limit
+        return (limit * self.customer_value.frontline_authority.get(tier or "", Decimal(1))).quantize(
+            Decimal("0.01")
+        )
 
     def rate(self, currency: str) -> Decimal | None:
         """One unit of `currency` in the default currency; None when the policy sets no rate."""

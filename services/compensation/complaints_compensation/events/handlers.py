@@ -11,7 +11,7 @@ from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, COMPLAINT_ERASURE_REQUESTED_V1, Event
 from complaints_common.runtime import Runtime
-from complaints_compensation.domain.policy import ComplaintFacts, decide
+from complaints_compensation.domain.policy import ComplaintFacts, decide, frontline_options, wants_options
 from complaints_compensation.recording import Recorder, components
 from complaints_compensation.store import decisions as store
 from complaints_compensation.store.policies import PolicyBook
@@ -20,7 +20,8 @@ from complaints_compensation.store.policies import PolicyBook
 async def decide_automatically(
     session: AsyncConnection, complaint: ComplaintCreatedV1, book: PolicyBook, recorder: Recorder
 ) -> None:
-    """The automatic decision for a new complaint: at most one, whatever the redelivery."""
+    """The automatic decision for a new complaint, at most one whatever the redelivery; where an
+    agent is on the line, the options the agent gives the customer instead (two or more)."""
     await store.lock_customer(session, complaint.client_id, complaint.customer.customer_id)
     await store.remember_complaint(session, complaint)
     policy = await book.current(session)
@@ -29,6 +30,11 @@ async def decide_automatically(
     history = await store.customer_history(
         session, complaint, policy.abuse, now, contact, ComplaintFacts.of(complaint).order_ref
     )
+    if wants_options(policy, complaint):
+        options = frontline_options(policy, complaint, history, now)
+        if len(options) >= 2:  # one option is no choice: then the automatic grant, as without an agent
+            await recorder.offer_options(session, complaint, options, policy)
+            return
     decision = decide(complaint, policy, history, now)
     await recorder.record_new(session, complaint, decision, "auto", policy)
 

@@ -111,6 +111,15 @@ def _customer_history_query() -> Select[Any]:
         .limit(1)
         .exists()
         .label("order_compensated"),
+        # What the customer's earlier complaints here teach (the customer value rules).
+        select(func.count())
+        .where(mine, complaints.c.customer_id == customer, complaints.c.filed_at < bindparam("filed_at"))
+        .scalar_subquery()
+        .label("prior_complaints"),
+        select(func.min(complaints.c.filed_at))
+        .where(mine, complaints.c.customer_id == customer)
+        .scalar_subquery()
+        .label("first_seen"),
     )
 
 
@@ -139,6 +148,7 @@ async def customer_history(
                 "phone": phone,
                 "order_ref": order_ref,
                 "exclude": exclude,
+                "filed_at": complaint.filed_at,
             },
         )
     ).one()
@@ -149,6 +159,8 @@ async def customer_history(
         channels_in_velocity_window=frozenset(row.channels or ()) | {complaint.channel},
         customers_sharing_contact=1 + int(row.others_sharing_contact),
         order_already_compensated=bool(row.order_compensated),
+        prior_complaints=int(row.prior_complaints),
+        first_seen=row.first_seen,
     )
 
 

@@ -94,6 +94,29 @@ complaints = Table(
     Index("ix_complaints_client_phone", "client_id", "phone_sha256"),
 )
 
+# The options the front line gives a customer where an agent is on the line, and what became of
+# them: chosen (by whom, which decision), proposed over (the agent's own offer), or lapsed (no choice
+# by `choose_by`: the first option was granted automatically).
+option_sets = Table(
+    "option_sets",
+    metadata,
+    Column("complaint_id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("customer_id", Text, nullable=False),
+    Column("options", JSONB, nullable=False),  # [{"option_id", "offer"}], in the order offered
+    Column("policy_version", Text, nullable=False),
+    # open | chosen | proposed | lapsed
+    Column("status", Text, nullable=False, server_default="open"),
+    Column("offered_at", DateTime(timezone=True), nullable=False),
+    Column("choose_by", DateTime(timezone=True), nullable=False),
+    Column("chosen_option", Text),
+    Column("closed_by", Text),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("decision_id", UUID(as_uuid=True)),
+    Column("trace_context", JSONB, nullable=False, server_default="{}"),
+    Index("ix_option_sets_open_choose_by", "choose_by", postgresql_where=text("status = 'open'")),
+)
+
 policies = Table(
     "policies",
     metadata,

@@ -45,6 +45,9 @@ class Insights(BaseModel):
     repeat_rate: float = Field(description="Share of complaints linked as a repeat or duplicate.")
     reopened: int
     escalated: int
+    abusive_conduct: int = Field(
+        description="Complaints on which an agent flagged abusive conduct towards staff."
+    )
     by_category: list[Breakdown]
     by_product: list[Breakdown]
     by_root_cause: list[Breakdown]

@@ -97,6 +97,9 @@ class ComplaintView(BaseModel):
     repeat_kind: str | None = Field(description="'duplicate' (same matter, soon after) or 'repeat'.")
     outcome: Outcome | None = Field(description="The final response's outcome.")
     redress: Money | None = Field(description="The redress the final response offered.")
+    abusive_conduct_at: datetime | None = Field(
+        description="When an agent flagged abusive conduct towards staff (it moved to a supervisor)."
+    )
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ComplaintView:
@@ -208,6 +211,9 @@ class ComplaintSummary(BaseModel):
     next_due_at: datetime | None = Field(description="The earliest due time still running.")
     repeat_of: UUID | None
     repeat_kind: str | None
+    abusive_conduct_at: datetime | None = Field(
+        description="When an agent flagged abusive conduct towards staff on this complaint."
+    )
 
 
 class ComplaintPage(BaseModel):
@@ -215,6 +221,16 @@ class ComplaintPage(BaseModel):
 
     items: list[ComplaintSummary]
     next_cursor: str | None = Field(examples=["eyJmIjoiMjAyNi0xMS0yM1QxNjowMDowMCswMDowMCJ9"])
+
+
+class ConductFlag(BaseModel):
+    """What happened, for the supervisor (who flags it is the authenticated agent, never the body)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "Shouted and swore at the agent twice."}]}
+    )
+
+    note: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class CustomerComplaints(BaseModel):
@@ -225,7 +241,8 @@ class CustomerComplaints(BaseModel):
     open: int
     repeats: int = Field(description="How many were linked as a repeat or duplicate of an earlier one.")
     flags: list[str] = Field(
-        description="'repeated_extreme' when critical complaints keep coming: review, do not reward."
+        description="'repeated_extreme' when critical complaints keep coming: review, do not reward; "
+        "'abusive_conduct' when an agent flagged abusive conduct towards staff on one of them."
     )
     items: list[ComplaintSummary]
     next_cursor: str | None

@@ -15,7 +15,7 @@ from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
 from complaints_common.openapi import problem_response
-from complaints_common.problems import Conflict, NotFound, Unprocessable
+from complaints_common.problems import Conflict, Forbidden, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import NOT_FOUND, RATE_LIMITED
 from complaints_intake.api.idempotency import (
@@ -28,6 +28,7 @@ from complaints_intake.api.idempotency import (
 from complaints_intake.api.models import (
     ComplaintHistory,
     ComplaintView,
+    ConductFlag,
     FileComplaint,
     HistoryEntry,
     Transition,
@@ -35,17 +36,19 @@ from complaints_intake.api.models import (
 from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.domain.deadlines import compute, shipped_rules
 from complaints_intake.domain.letters import LetterIncomplete
-from complaints_intake.domain.lifecycle import IllegalTransition, apply
+from complaints_intake.domain.lifecycle import Action, IllegalTransition, apply
 from complaints_intake.domain.repeats import classify, customer_flags
 from complaints_intake.events.publishing import SOURCE, record_change
 from complaints_intake.regulation import deadline_basis, letter_for
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.complaints import (
+    ABUSIVE_CONDUCT,
     complaint_with_crm_reference,
     get_complaint,
     history_of,
     insert_complaint,
     lifecycle_of,
+    set_abusive_conduct,
 )
 from complaints_intake.store.search import earlier_complaints, severities_of
 
@@ -284,6 +287,63 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             view = ComplaintView.from_row(updated)
             await remember(session, principal.client, idempotency_key, 200, view, None)
         return view
+
+    @router.post(
+        "/{complaint_id}/abusive-conduct",
+        response_model=ComplaintView,
+        summary="Flag abusive conduct towards staff; the complaint moves to a supervisor (scope: file)",
+        description=(
+            "An agent flags abusive conduct by the customer towards staff (separate from compensation "
+            "abuse). Who flags it is the agent of the bearer token (an API key acts for nobody and is "
+            "refused). The complaint is escalated to a supervisor (published as "
+            "`complaint.status_changed` with reason `abusive_conduct`), the flag is audited in the "
+            "history, shows on the customer's complaints (flag `abusive_conduct`) and is counted in "
+            "the insights. A complaint is flagged once."
+        ),
+        responses={
+            **NOT_FOUND,
+            403: problem_response(
+                "Only a person flags abusive conduct: send the agent's bearer token.",
+                Forbidden,
+                "Only a person flags abusive conduct: send the agent's bearer token, not an API key.",
+            ),
+            409: problem_response(
+                "Flagged already, or the complaint cannot be escalated further.",
+                Conflict,
+                "Abusive conduct was already flagged on this complaint.",
+            ),
+        },
+    )
+    async def flag_abusive_conduct(
+        complaint_id: UUID,
+        body: ConductFlag,
+        principal: Annotated[Principal, Depends(require_scope("file"))],
+    ) -> ComplaintView:
+        if principal.actor is None:
+            raise Forbidden(
+                "Only a person flags abusive conduct: send the agent's bearer token, not an API key."
+            )
+        async with runtime.db.transaction() as session:
+            row = await visible_complaint(session, complaint_id, principal, for_update=True)
+            if row["abusive_conduct_at"] is not None:
+                raise Conflict("Abusive conduct was already flagged on this complaint.")
+            now = datetime.now(UTC)
+            try:
+                change = apply(lifecycle_of(row), Action.ESCALATE, at=now)
+            except IllegalTransition as exc:
+                raise IllegalTransitionProblem(str(exc)) from exc
+            await set_abusive_conduct(session, complaint_id, now, principal.actor_id)
+            updated = await record_change(
+                session,
+                runtime.outbox,
+                {**row, "abusive_conduct_at": now, "abusive_conduct_by": principal.actor_id},
+                change,
+                at=now,
+                actor=principal.actor_id,
+                reason=ABUSIVE_CONDUCT,
+                note=body.note,
+            )
+        return ComplaintView.from_row(updated)
 
     @router.get(
         "/{complaint_id}/history",

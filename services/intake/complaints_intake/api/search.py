@@ -23,11 +23,12 @@ from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
-from complaints_intake.domain.repeats import customer_flags
+from complaints_intake.domain.repeats import CustomerFlag, customer_flags
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.search import (
     Filters,
     Position,
+    abusive_conduct_flagged,
     count_complaints,
     find_complaints,
     severities_of,
@@ -198,12 +199,16 @@ def search_router(runtime: Runtime) -> APIRouter:
             severities = await severities_of(
                 session, principal.client, customer_id, now - policy.extreme_window
             )
+            abusive = await abusive_conduct_flagged(session, principal.client, customer_id)
         return CustomerComplaints(
             customer_id=customer_id,
             total=total,
             open=still_open,
             repeats=repeats,
-            flags=customer_flags(severities, now, policy),
+            flags=[
+                *customer_flags(severities, now, policy),
+                *([CustomerFlag.ABUSIVE_CONDUCT] if abusive else []),
+            ],
             items=listed.items,
             next_cursor=listed.next_cursor,
         )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from complaints_common.events.contracts import (
     CompensationDecisionRecordedV1,
     CompensationGrantedV1,
+    CompensationOptionsOfferedV1,
     DecisionStatus,
     FollowupDueV1,
     FollowupOutcomeKind,
@@ -51,6 +52,24 @@ class CompensationStep(BaseModel):
 VOUCHER_FIELDS = ("voucher", "voucher_changed_at", "voucher_changed_by", "voucher_reason")
 
 
+class OptionShown(BaseModel):
+    option_id: str
+    kind: OfferKind
+    value: Money
+
+
+class OptionsStep(BaseModel):
+    """The options the agent gave the customer, and which one settled it."""
+
+    status: Literal["offered", "settled"]
+    options: list[OptionShown]
+    offered_at: datetime
+    choose_by: datetime
+    chosen: str | None = Field(
+        default=None, description="The option the customer chose (None: the agent proposed their own)."
+    )
+
+
 class FollowupStep(BaseModel):
     status: Literal["scheduled", "done"]
     kind: str = Field(examples=["satisfaction_check"])
@@ -68,6 +87,9 @@ class Journey(BaseModel):
     )
     acknowledgement_failed: bool = False
     compensation: CompensationStep | None = None
+    compensation_options: OptionsStep | None = Field(
+        default=None, description="Where an agent was on the line: the customer's options, and the choice."
+    )
     followup: FollowupStep | None = None
 
 
@@ -119,7 +141,30 @@ def on_voucher_changed(journey: Journey, data: VoucherChangedV1) -> Journey:
     return journey.model_copy(update={"compensation": step})
 
 
+def on_options(journey: Journey, data: CompensationOptionsOfferedV1) -> Journey:
+    if journey.compensation_options is not None:
+        return journey  # offered once per complaint; a redelivery or a late copy changes nothing
+    step = OptionsStep(
+        status="offered",
+        options=[
+            OptionShown(option_id=o.option_id, kind=o.offer.kind, value=o.offer.value) for o in data.options
+        ],
+        offered_at=data.offered_at,
+        choose_by=data.choose_by,
+    )
+    return journey.model_copy(update={"compensation_options": step})
+
+
 def on_decision(journey: Journey, data: CompensationDecisionRecordedV1) -> Journey:
+    options = journey.compensation_options
+    if options is not None and options.status == "offered":
+        # The first decision after the options settles them: a chosen (or lapsed-to) option names
+        # its rule; anything else was the agent's own proposal.
+        ids = {o.option_id for o in options.options}
+        settled = options.model_copy(
+            update={"status": "settled", "chosen": data.rule_id if data.rule_id in ids else None}
+        )
+        journey = journey.model_copy(update={"compensation_options": settled})
     current = journey.compensation
     # Events of one complaint arrive in order, but a grant and its decision record travel on two
     # topics: never let an older decision overwrite a newer one.

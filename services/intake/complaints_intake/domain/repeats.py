@@ -20,6 +20,8 @@ class RepeatKind(StrEnum):
 
 class CustomerFlag(StrEnum):
     REPEATED_EXTREME = "repeated_extreme"
+    # An agent flagged abusive conduct towards staff on one of the customer's complaints.
+    ABUSIVE_CONDUCT = "abusive_conduct"
 
 
 @dataclass(frozen=True, slots=True)

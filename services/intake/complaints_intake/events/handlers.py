@@ -10,12 +10,14 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.consumer import Subscription
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
+    COMPENSATION_OPTIONS_OFFERED_V1,
     COMPLAINT_ERASURE_REQUESTED_V1,
     FOLLOWUP_DUE_V1,
     FOLLOWUP_OUTCOME_V1,
@@ -37,6 +39,12 @@ FOLLOWUP_ACTOR = "followup"
 NOTIFICATIONS_ACTOR = "notifications"
 CLAWBACK_ACTION = "compensation_clawed_back"
 JourneyStep = Callable[[j.Journey, Any], j.Journey]
+# POST -> acknowledgement sent: the latency SLO (deploy/k8s/components/monitoring) is read from it.
+ACKNOWLEDGEMENT_SECONDS = Histogram(
+    "intake_acknowledgement_seconds",
+    "From a complaint's filing to its acknowledgement leaving the notifications service.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+)
 
 
 def subscriptions(runtime: Runtime) -> list[Subscription]:
@@ -63,6 +71,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         if row is None or data.kind != j.ACKNOWLEDGEMENT_KIND or data.status != "sent":
             return
         if row["status"] == Status.RECEIVED:
+            # Once per complaint (the first acknowledgement moves it on): the latency SLO's measure.
+            ACKNOWLEDGEMENT_SECONDS.observe(max(0.0, (data.at - row["filed_at"]).total_seconds()))
             change = apply(lifecycle_of(row), Action.ACKNOWLEDGE)
             await _record(
                 session, runtime, row, [change], data.at, NOTIFICATIONS_ACTOR, "acknowledgement_sent"
@@ -107,6 +117,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(COMPLAINT_ERASURE_REQUESTED_V1, on_erasure),
         Subscription(COMPENSATION_GRANTED_V1, on_granted),
         Subscription(COMPENSATION_DECISION_RECORDED_V1, journey_only(j.on_decision)),
+        Subscription(COMPENSATION_OPTIONS_OFFERED_V1, journey_only(j.on_options)),
         Subscription(VOUCHER_CHANGED_V1, on_voucher_changed),
         Subscription(FOLLOWUP_SCHEDULED_V1, journey_only(j.on_followup_due)),
         Subscription(FOLLOWUP_DUE_V1, journey_only(j.on_followup_due)),

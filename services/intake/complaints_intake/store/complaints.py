@@ -252,3 +252,15 @@ async def complaint_with_crm_reference(
         )
     )
     return row.scalar_one_or_none()
+
+
+# The reason code of the escalation an abusive-conduct flag makes (history, status change, insights).
+ABUSIVE_CONDUCT = "abusive_conduct"
+
+
+async def set_abusive_conduct(session: AsyncConnection, complaint_id: UUID, at: datetime, by: str) -> None:
+    await session.execute(
+        update(complaints)
+        .where(complaints.c.id == complaint_id)
+        .values(abusive_conduct_at=at, abusive_conduct_by=by)
+    )

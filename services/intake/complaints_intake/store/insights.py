@@ -114,6 +114,7 @@ async def insights(
                 func.count().filter(c.repeat_of.is_not(None)),
                 func.count().filter(c.reopen_count > 0),
                 func.count().filter(c.escalation_level > 0),
+                func.count().filter(c.abusive_conduct_at.is_not(None)),
             ).where(where)
         )
     ).one()
@@ -124,6 +125,7 @@ async def insights(
         "repeat_rate": (totals[1] / total) if total else 0.0,
         "reopened": int(totals[2]),
         "escalated": int(totals[3]),
+        "abusive_conduct": int(totals[4]),
         "by_category": await breakdown(session, where, c.category),
         "by_product": await breakdown(session, where, c.product),
         "by_root_cause": await breakdown(session, where, c.root_cause),

@@ -160,6 +160,15 @@ async def severities_of(
     return [(r.severity, r.filed_at) for r in rows]
 
 
+async def abusive_conduct_flagged(session: AsyncConnection, client_id: str, customer_id: str) -> bool:
+    """Whether an agent flagged abusive conduct on any of the customer's complaints (ever)."""
+    c = complaints.c
+    query = select(c.id).where(
+        c.client_id == client_id, c.customer_id == customer_id, c.abusive_conduct_at.is_not(None)
+    )
+    return (await session.execute(query.limit(1))).first() is not None
+
+
 async def count_complaints(
     session: AsyncConnection, f: Filters, open_statuses: list[str]
 ) -> tuple[int, int, int]:

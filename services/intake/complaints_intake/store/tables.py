@@ -58,6 +58,10 @@ complaints = Table(
     Column("acknowledged_at", DateTime(timezone=True)),
     Column("resolved_at", DateTime(timezone=True)),
     Column("closed_at", DateTime(timezone=True)),
+    # Abusive conduct towards staff, flagged by an agent (separate from compensation abuse): when
+    # and by whom. The flag moved the complaint to a supervisor (an escalation).
+    Column("abusive_conduct_at", DateTime(timezone=True)),
+    Column("abusive_conduct_by", Text),
     # What the other services said back (compensation, follow-up, notifications): the journey.
     Column("journey", JSONB, nullable=False, server_default="{}"),
     # Due times and the profile they were computed from (domain/deadlines.py), the business-day

@@ -48,19 +48,23 @@ class MessageView(BaseModel):
     and where its delivery stands."""
 
     id: UUID = Field(examples=[EXAMPLE_ID])
-    complaint_id: UUID
+    complaint_id: UUID | None = Field(description="None only for a webhook subscription's test delivery.")
     customer_id: str | None = Field(examples=["CUST-1042"])
     kind: str = Field(
         examples=["acknowledgement"],
         description=(
             "acknowledgement, compensation, satisfaction_survey, resolved, reopened, escalated, "
-            "callback_task; the regulatory letters holding_response, summary_resolution, final_response."
+            "callback_task; the regulatory letters holding_response, summary_resolution, final_response; "
+            "for a push to a webhook subscription, its push type (e.g. complaint.status_changed)."
         ),
     )
     channel: str = Field(
         description="email, sms, webhook; pending until the recipient is known.", examples=["email"]
     )
-    recipient: str | None = Field(examples=["ana.lima@example.com"])
+    recipient: str | None = Field(
+        description="The address; for a push, the webhook subscription's id.",
+        examples=["ana.lima@example.com"],
+    )
     language: str | None = Field(description="The locale the template was rendered in.", examples=["en"])
     subject: str | None
     body: str | None

@@ -13,7 +13,8 @@ class Outgoing:
     """One message on its way: the stored row, as a transport sees it."""
 
     id: UUID
-    complaint_id: UUID
+    # None only for a subscription's test delivery.
+    complaint_id: UUID | None
     kind: str
     channel: str
     recipient: str
@@ -24,6 +25,8 @@ class Outgoing:
     created_at: datetime
     # Message-IDs of this complaint's earlier e-mails, oldest first: the thread to hang this one on.
     thread: list[str] = field(default_factory=list)
+    # The webhook subscription a push goes to (None: the operator-configured client webhook).
+    subscription_id: UUID | None = None
 
 
 class TransientFailure(Exception):

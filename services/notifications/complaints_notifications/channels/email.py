@@ -15,7 +15,7 @@ from email.utils import format_datetime
 import aiosmtplib
 
 from complaints_notifications.channels.base import Outgoing, PermanentFailure, TransientFailure
-from complaints_notifications.settings import NotificationSettings
+from complaints_notifications.settings import NotificationSettings, SmtpSecurity
 
 
 def message_id_header(message_id: object, domain: str) -> str:
@@ -113,8 +113,8 @@ class SmtpTransport:
             port=s.smtp_port,
             username=s.smtp_username,
             password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-            start_tls=s.smtp_start_tls,
-            use_tls=s.smtp_use_tls,
+            start_tls=s.smtp_security is SmtpSecurity.STARTTLS,
+            use_tls=s.smtp_security is SmtpSecurity.TLS,
             timeout=s.smtp_timeout_s,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from complaints_common.db import Database
 from complaints_notifications.channels.base import Transport
 from complaints_notifications.channels.email import SmtpTransport
 from complaints_notifications.channels.log import LogTransport
@@ -13,10 +14,12 @@ from complaints_notifications.domain.messages import Channel
 from complaints_notifications.settings import NotificationSettings
 
 
-def transports(settings: NotificationSettings, client: httpx.AsyncClient) -> dict[Channel, Transport]:
+def transports(
+    settings: NotificationSettings, client: httpx.AsyncClient, db: Database
+) -> dict[Channel, Transport]:
     log = LogTransport()
     return {
         Channel.EMAIL: SmtpTransport(settings) if settings.smtp_host else log,
         Channel.SMS: HttpSmsTransport(settings, client) if settings.sms_endpoint else log,
-        Channel.WEBHOOK: WebhookTransport(settings, client),
+        Channel.WEBHOOK: WebhookTransport(settings, client, db),
     }

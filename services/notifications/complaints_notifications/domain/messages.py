@@ -23,6 +23,8 @@ class MessageKind(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     ESCALATED = "escalated"
+    # A short word while a complaint waits: nothing else has told the customer how it is going.
+    PROGRESS_UPDATE = "progress_update"
     # The regulatory letters (complaint.letter_issued), their required content already chosen.
     HOLDING_RESPONSE = "holding_response"
     SUMMARY_RESOLUTION = "summary_resolution"
@@ -51,6 +53,8 @@ class Recipient:
     reference: str
     confidential: bool
     contact: dict[str, Any]
+    # The complaint's due times as intake last published them: when the customer hears from us next.
+    deadlines: tuple[dict[str, Any], ...] = ()
 
     @property
     def language(self) -> str:
@@ -101,14 +105,53 @@ def status_update_kind(data: dict[str, Any]) -> MessageKind | None:
     return MessageKind.ESCALATED if escalated else None
 
 
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who handles the complaint in the customer's eyes, and how to reach them (every message says)."""
+
+    email: str
+    phone: str
+
+
+# Who handles a complaint that was escalated or moved to a supervisor (the templates word it).
+SUPERVISOR_KINDS = frozenset({MessageKind.ESCALATED})
+
+
+def next_contact(
+    deadlines: list[dict[str, Any]] | tuple[dict[str, Any], ...], now: datetime, within: timedelta
+) -> str:
+    """The day the customer will next hear from us: the complaint's earliest open due time still
+    ahead, and never later than `within` (the progress update keeps that promise)."""
+    latest = now + within
+    due = [
+        datetime.fromisoformat(str(d["due_at"]))
+        for d in deadlines
+        if d.get("due_at") and not d.get("met_at") and d.get("breach", True)
+    ]
+    ahead = [at for at in due if now < at < latest]
+    return min(ahead, default=latest).date().isoformat()
+
+
 def template_variables(
-    kind: MessageKind, recipient: Recipient, data: dict[str, Any], survey_url: str
+    kind: MessageKind,
+    recipient: Recipient,
+    data: dict[str, Any],
+    survey_url: str,
+    owner: Owner,
+    next_contact_on: str,
 ) -> dict[str, Any]:
-    """What the templates of `kind` may use; only what the wording needs, nothing more."""
+    """What the templates of `kind` may use; only what the wording needs, nothing more. Every
+    customer message names its owner (the team, or a supervisor), how to reach them, and when the
+    customer hears from us next."""
     variables: dict[str, Any] = {
         "reference": recipient.reference,
         "customer_name": recipient.name,
         "confidential": recipient.confidential,
+        "owner_email": owner.email,
+        "owner_phone": owner.phone,
+        "supervisor": kind in SUPERVISOR_KINDS
+        or (kind is MessageKind.REOPENED and int(data.get("escalation_level") or 0) > 0),
+        "next_contact": next_contact_on,
     }
     if kind is MessageKind.ACKNOWLEDGEMENT:
         variables["respond_by"] = respond_by(data.get("deadlines") or [])

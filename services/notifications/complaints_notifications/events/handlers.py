@@ -9,7 +9,8 @@ template in the customer's language and queues the message; a database trigger t
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,12 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.consumer import Subscription
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import (
+    COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
     COMPLAINT_CREATED_V1,
+    COMPLAINT_DEADLINES_CHANGED_V1,
     COMPLAINT_ERASURE_REQUESTED_V1,
     COMPLAINT_LETTER_ISSUED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
+    FOLLOWUP_OUTCOME_V1,
     Event,
 )
 from complaints_common.messaging import Outbox
@@ -31,13 +35,23 @@ from complaints_common.runtime import Runtime
 from complaints_notifications.domain.messages import (
     Channel,
     MessageKind,
+    Owner,
     QuietHours,
     Recipient,
     customer_address,
     customer_zone,
+    next_contact,
     status_update_kind,
     template_variables,
 )
+from complaints_notifications.domain.push import (
+    FollowupOutcomeData,
+    PushType,
+    StatusChangedData,
+    deadline_push,
+    decision_push,
+)
+from complaints_notifications.pushes import push, push_delivery_failed
 from complaints_notifications.rendering import Templates
 from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.status import status_event
@@ -49,9 +63,12 @@ from complaints_notifications.store.messages import (
     lock_complaint,
     queue_message,
     recipient_of,
+    record_state,
     save_recipient,
     set_composed,
+    update_recipient,
 )
+from complaints_notifications.store.webhooks import subscribed
 
 
 class Composer:
@@ -62,6 +79,8 @@ class Composer:
         self.templates = templates
         self.outbox = outbox
         self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
+        self.owner = Owner(settings.care_email, settings.care_phone)
+        self.progress_after = timedelta(hours=settings.progress_update_after_h)
 
     async def compose_awaiting(self, session: AsyncConnection, complaint_id: UUID) -> None:
         # After this transaction's write, before its reads: an event racing complaint.created on
@@ -76,7 +95,7 @@ class Composer:
     async def compose(self, session: AsyncConnection, row: dict[str, Any], recipient: Recipient) -> None:
         kind = MessageKind(row["kind"])
         now = datetime.now(UTC)
-        channel, address = self.destination(kind, recipient)
+        channel, address = self.destination(kind, row, recipient)
         values: dict[str, Any] = {
             "channel": channel.value,
             "recipient": address,
@@ -87,8 +106,12 @@ class Composer:
             values |= {"status": FAILED, "last_error": "no address to reach the recipient on"}
             await set_composed(session, row["id"], values)
             await self.outbox.add(session, status_event({**row, **values}, "failed", now))
+            await push_delivery_failed(session, {**row, **values}, FAILED, values["last_error"], now)
             return
-        variables = template_variables(kind, recipient, row["data"], self.settings.survey_url)
+        next_on = next_contact(recipient.deadlines, now, self.progress_after)
+        variables = template_variables(
+            kind, recipient, row["data"], self.settings.survey_url, self.owner, next_on
+        )
         if channel is Channel.WEBHOOK:
             rendered_body = self.templates.render(kind, channel, "en", variables).text
             body = webhook_body(kind, row, recipient, rendered_body)
@@ -101,12 +124,18 @@ class Composer:
                 "html": rendered.html,
                 "language": rendered.locale,
             }
+            # The customer heard from us: the progress interval starts again.
+            await update_recipient(session, row["complaint_id"], last_told_at=now)
         values |= {"status": QUEUED, "next_attempt_at": self.first_attempt_at(channel, recipient, now)}
         await set_composed(session, row["id"], values)
 
-    def destination(self, kind: MessageKind, recipient: Recipient) -> tuple[Channel, str | None]:
+    def destination(
+        self, kind: MessageKind, row: dict[str, Any], recipient: Recipient
+    ) -> tuple[Channel, str | None]:
         if kind is MessageKind.CALLBACK_TASK:
-            return Channel.WEBHOOK, recipient.client_id
+            # To the subscription it was recorded for, else the operator-configured client webhook.
+            subscription_id = row.get("subscription_id")
+            return Channel.WEBHOOK, str(subscription_id) if subscription_id else recipient.client_id
         return customer_address(recipient.contact)
 
     def first_attempt_at(self, channel: Channel, recipient: Recipient, now: datetime) -> datetime:
@@ -139,23 +168,38 @@ def webhook_body(kind: MessageKind, row: dict[str, Any], recipient: Recipient, s
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
-    settings = runtime.settings
-    assert isinstance(settings, NotificationSettings)
-    # Compiled and rendered against sample data here, as the worker starts: a template error
-    # stops the start instead of failing a send.
-    composer = Composer(settings, Templates.load(), runtime.outbox)
+def composer_of(runtime: Runtime) -> Composer:
+    """The process's one composer (consumers and the progress loop share it). The templates are
+    compiled and rendered against sample data here, as the worker starts: a template error stops
+    the start instead of failing a send."""
+    if "composer" not in runtime.state:
+        settings = runtime.settings
+        assert isinstance(settings, NotificationSettings)
+        runtime.state["composer"] = Composer(settings, Templates.load(), runtime.outbox)
+    composer: Composer = runtime.state["composer"]
+    return composer
 
-    async def record(session: AsyncConnection, event: Event[Any], kind: MessageKind) -> None:
+
+def subscriptions(runtime: Runtime) -> list[Subscription]:
+    composer = composer_of(runtime)
+
+    async def record(
+        session: AsyncConnection,
+        event: Event[Any],
+        kind: MessageKind,
+        subscriptions: Sequence[UUID | None] = (None,),
+    ) -> None:
         complaint_id = event.data.complaint_id
-        await queue_message(
-            session,
-            event_id=event.id,
-            client_id=event.data.client_id,
-            complaint_id=complaint_id,
-            kind=kind,
-            data=event.data.model_dump(mode="json"),
-        )
+        for subscription_id in subscriptions:
+            await queue_message(
+                session,
+                event_id=event.id,
+                client_id=event.data.client_id,
+                complaint_id=complaint_id,
+                kind=kind,
+                data=event.data.model_dump(mode="json"),
+                subscription_id=subscription_id,
+            )
         await composer.compose_awaiting(session, complaint_id)
 
     async def on_complaint_created(session: AsyncConnection, event: Event[Any]) -> None:
@@ -169,6 +213,8 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
                 "contact": complaint.customer.model_dump(mode="json"),
                 "confidential": complaint.confidential,
                 "client_id": complaint.client_id,
+                "deadlines": [d.model_dump(mode="json") for d in complaint.deadlines],
+                "last_told_at": datetime.now(UTC),
             },
         )
         await record(session, event, MessageKind.ACKNOWLEDGEMENT)
@@ -176,18 +222,63 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
     async def on_compensation_granted(session: AsyncConnection, event: Event[Any]) -> None:
         await record(session, event, MessageKind.COMPENSATION)
 
-    async def on_followup_due(session: AsyncConnection, event: Event[Any]) -> None:
-        kind = (
-            MessageKind.SATISFACTION_SURVEY
-            if event.data.kind == "satisfaction_check"
-            else MessageKind.CALLBACK_TASK
+    async def pushed(session: AsyncConnection, event: Event[Any], push_type: PushType, data: Any) -> None:
+        await push(
+            session,
+            event_id=event.id,
+            client_id=event.data.client_id,
+            complaint_id=event.data.complaint_id,
+            push_type=push_type,
+            data=data,
         )
-        await record(session, event, kind)
+
+    async def on_followup_due(session: AsyncConnection, event: Event[Any]) -> None:
+        if event.data.kind == "satisfaction_check":
+            await record(session, event, MessageKind.SATISFACTION_SURVEY)
+            return
+        deadline = deadline_push(event.data.model_dump(mode="json"))
+        if deadline is not None:
+            await pushed(session, event, *deadline)
+        await record_callback_task(session, event)
+
+    async def record_callback_task(session: AsyncConnection, event: Event[Any]) -> None:
+        """One per subscription to call-back tasks; without any, one to the operator's fallback."""
+        subscriptions = await subscribed(session, event.data.client_id, PushType.CALLBACK_TASK)
+        await record(session, event, MessageKind.CALLBACK_TASK, subscriptions or [None])
 
     async def on_status_changed(session: AsyncConnection, event: Event[Any]) -> None:
-        kind = status_update_kind(event.data.model_dump(mode="json"))
+        data = event.data.model_dump(mode="json")
+        # The compose lock before the recipient's row, the order the progress loop takes them in;
+        # the due times before the message is composed: it names the next contact from them.
+        await lock_complaint(session, event.data.complaint_id)
+        await record_state(
+            session,
+            event.data.complaint_id,
+            event.data.client_id,
+            event.data.customer_id,
+            data["deadlines"],
+            data["to_status"] not in ("resolved", "closed"),
+        )
+        await pushed(session, event, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data))
+        kind = status_update_kind(data)
         if kind is not None:
             await record(session, event, kind)
+
+    async def on_deadlines_changed(session: AsyncConnection, event: Event[Any]) -> None:
+        await lock_complaint(session, event.data.complaint_id)
+        deadlines = [d.model_dump(mode="json") for d in event.data.deadlines]
+        recipient = await recipient_of(session, event.data.complaint_id)
+        customer_id = recipient.customer_id if recipient else ""
+        await record_state(session, event.data.complaint_id, event.data.client_id, customer_id, deadlines)
+
+    async def on_decision_recorded(session: AsyncConnection, event: Event[Any]) -> None:
+        decision = decision_push(event.data.model_dump(mode="json"))
+        if decision is not None:
+            await pushed(session, event, *decision)
+
+    async def on_followup_outcome(session: AsyncConnection, event: Event[Any]) -> None:
+        data = FollowupOutcomeData.model_validate(event.data.model_dump(mode="json"))
+        await pushed(session, event, PushType.FOLLOWUP_OUTCOME, data)
 
     async def on_erasure(session: AsyncConnection, event: Event[Any]) -> None:
         await forget_customer(session, event.data.complaint_id)
@@ -202,4 +293,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
         Subscription(COMPENSATION_GRANTED_V1, on_compensation_granted),
         Subscription(FOLLOWUP_DUE_V1, on_followup_due),
         Subscription(COMPLAINT_STATUS_CHANGED_V1, on_status_changed),
+        Subscription(COMPLAINT_DEADLINES_CHANGED_V1, on_deadlines_changed),
+        Subscription(COMPENSATION_DECISION_RECORDED_V1, on_decision_recorded),
+        Subscription(FOLLOWUP_OUTCOME_V1, on_followup_outcome),
     ]

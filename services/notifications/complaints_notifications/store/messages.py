@@ -33,7 +33,43 @@ REPLAYABLE = (FAILED, DEAD_LETTERED)
 
 
 async def save_recipient(session: AsyncConnection, values: dict[str, Any]) -> None:
-    await session.execute(insert(recipients).values(**values).on_conflict_do_nothing())
+    """The complaint's recipient, from complaint.created; where a later event's state came first,
+    its due times and open flag are kept (they are newer), the rest filled in."""
+    statement = insert(recipients).values(**values, filed=True)
+    filled = {k: statement.excluded[k] for k in values if k not in ("complaint_id", "deadlines")}
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[recipients.c.complaint_id],
+            set_={**filled, "filed": True},
+            where=~recipients.c.filed,
+        )
+    )
+
+
+async def record_state(
+    session: AsyncConnection,
+    complaint_id: UUID,
+    client_id: str | None,
+    customer_id: str,
+    deadlines: list[dict[str, Any]],
+    open_: bool | None = None,
+) -> None:
+    """A status or due-time change: kept on the recipient, or on a placeholder until
+    complaint.created arrives (the events travel on different topics)."""
+    state: dict[str, Any] = {"deadlines": deadlines} | ({} if open_ is None else {"open": open_})
+    statement = insert(recipients).values(
+        complaint_id=complaint_id,
+        client_id=client_id,
+        customer_id=customer_id,
+        reference="",
+        contact={},
+        confidential=False,
+        filed=False,
+        **state,
+    )
+    await session.execute(
+        statement.on_conflict_do_update(index_elements=[recipients.c.complaint_id], set_=state)
+    )
 
 
 async def lock_complaint(session: AsyncConnection, complaint_id: UUID) -> None:
@@ -45,7 +81,8 @@ async def lock_complaint(session: AsyncConnection, complaint_id: UUID) -> None:
 
 
 async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipient | None:
-    row = (await session.execute(select(recipients).where(recipients.c.complaint_id == complaint_id))).first()
+    query = select(recipients).where(recipients.c.complaint_id == complaint_id, recipients.c.filed)
+    row = (await session.execute(query)).first()
     if row is None:
         return None
     return Recipient(
@@ -54,7 +91,43 @@ async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipien
         reference=row.reference,
         confidential=row.confidential,
         contact=dict(row.contact),
+        deadlines=tuple(row.deadlines or ()),
     )
+
+
+async def update_recipient(session: AsyncConnection, complaint_id: UUID, **values: Any) -> None:
+    await session.execute(
+        update(recipients).where(recipients.c.complaint_id == complaint_id).values(**values)
+    )
+
+
+async def silent_open_complaints(session: AsyncConnection, told_before: datetime, batch: int) -> list[UUID]:
+    """Open complaints whose customer has heard nothing since `told_before` (unlocked: the caller
+    takes each one's compose lock first, then `still_silent`, the order the consumers lock in)."""
+    query = (
+        select(recipients.c.complaint_id)
+        .where(recipients.c.open, recipients.c.last_told_at < told_before)
+        .order_by(recipients.c.last_told_at)
+        .limit(batch)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def still_silent(
+    session: AsyncConnection, complaint_id: UUID, told_before: datetime
+) -> dict[str, Any] | None:
+    """The recipient, locked, if the complaint is still open and silent since `told_before`."""
+    query = (
+        select(recipients.c.client_id, recipients.c.progress_updates)
+        .where(
+            recipients.c.complaint_id == complaint_id,
+            recipients.c.open,
+            recipients.c.last_told_at < told_before,
+        )
+        .with_for_update()
+    )
+    row = (await session.execute(query)).first()
+    return dict(row._mapping) if row else None
 
 
 async def queue_message(
@@ -65,8 +138,10 @@ async def queue_message(
     complaint_id: UUID,
     kind: str,
     data: dict[str, Any],
+    subscription_id: UUID | None = None,
 ) -> UUID | None:
-    """Record that `kind` must be said for this event; None if it was already recorded."""
+    """Record that `kind` must be said for this event (to the subscription, for a call-back task
+    pushed to one); None if it was already recorded."""
     statement = (
         insert(messages)
         .values(
@@ -79,12 +154,49 @@ async def queue_message(
             data=data,
             trace_context=current_trace_context(),
             status=AWAITING_RECIPIENT,
+            subscription_id=subscription_id,
         )
         .on_conflict_do_nothing()
         .returning(messages.c.id)
     )
     row = (await session.execute(statement)).first()
     return row[0] if row else None
+
+
+async def queue_push(
+    session: AsyncConnection,
+    *,
+    message_id: UUID,
+    event_id: str,
+    client_id: str,
+    complaint_id: UUID | None,
+    kind: str,
+    subscription_id: UUID,
+    body: str,
+    now: datetime,
+) -> bool:
+    """Queue a push to one subscription, ready to send; False if this event already queued it."""
+    statement = (
+        insert(messages)
+        .values(
+            id=message_id,
+            event_id=event_id,
+            client_id=client_id,
+            complaint_id=complaint_id,
+            kind=kind,
+            channel="webhook",
+            recipient=str(subscription_id),
+            subscription_id=subscription_id,
+            body=body,
+            data={},
+            trace_context=current_trace_context(),
+            status=QUEUED,
+            next_attempt_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(messages.c.id)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
@@ -229,7 +341,10 @@ def visible(client_id: str, confidential: bool) -> list[ColumnElement[bool]]:
     conditions = [messages.c.client_id == client_id]
     if not confidential:
         secret = select(recipients.c.complaint_id).where(recipients.c.confidential)
-        conditions.append(messages.c.complaint_id.not_in(secret.scalar_subquery()))
+        # A test delivery (no complaint) is about nothing confidential.
+        conditions.append(
+            or_(messages.c.complaint_id.is_(None), messages.c.complaint_id.not_in(secret.scalar_subquery()))
+        )
     return conditions
 
 
@@ -311,7 +426,8 @@ async def forget_customer(session: AsyncConnection, complaint_id: UUID) -> None:
     await session.execute(
         update(recipients)
         .where(recipients.c.complaint_id == complaint_id)
-        .values(contact=literal_column(_FORGOTTEN_CONTACT))
+        # Nobody left to give progress updates to.
+        .values(contact=literal_column(_FORGOTTEN_CONTACT), open=False)
     )
     await session.execute(
         update(messages)

@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from complaints_common.db import schema_metadata
 from complaints_common.keys import api_keys_table
@@ -47,6 +47,17 @@ recipients = Table(
     Column("confidential", Boolean, nullable=False),
     # The CRM client that filed the complaint: where its webhooks go.
     Column("client_id", Text),
+    # The complaint's due times as intake last published them (the next-contact date every message
+    # names), whether it is still open, and when the customer was last told anything: a complaint
+    # open and silent for longer than the progress interval gets a progress update.
+    Column("deadlines", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("open", Boolean, nullable=False, server_default=text("true")),
+    Column("last_told_at", DateTime(timezone=True)),
+    Column("progress_updates", Integer, nullable=False, server_default="0"),
+    # False while only a later event's state is known (it overtook complaint.created on its topic):
+    # no message is composed for the complaint until it is filed.
+    Column("filed", Boolean, nullable=False, server_default=text("true")),
+    Index("ix_recipients_open_last_told", "last_told_at", postgresql_where=text("open")),
 )
 
 messages = Table(
@@ -57,8 +68,10 @@ messages = Table(
     # The CRM client (tenant): from the event, else from the recipient when it is composed. The API
     # shows a client its own messages only.
     Column("client_id", Text),
-    Column("complaint_id", UUID(as_uuid=True), nullable=False),
+    # None only for a webhook subscription's test delivery, which is about no complaint.
+    Column("complaint_id", UUID(as_uuid=True)),
     Column("customer_id", Text),
+    # A message kind (to the customer, or the CRM's call-back task), or a push type (push.py).
     Column("kind", Text, nullable=False),
     Column("channel", Text, nullable=False),
     Column("recipient", Text),
@@ -84,8 +97,11 @@ messages = Table(
     Column("claimed_by", Text),
     Column("last_error", Text),
     Column("provider_reference", Text),
-    # One message per event and kind, whatever the redelivery.
-    UniqueConstraint("event_id", "kind"),
+    # The webhook subscription a push goes to; None for a message to the customer, and for a
+    # call-back task to the operator-configured webhook (settings `webhooks`).
+    Column("subscription_id", UUID(as_uuid=True)),
+    # One message per event, kind and subscription, whatever the redelivery.
+    UniqueConstraint("event_id", "kind", "subscription_id", postgresql_nulls_not_distinct=True),
     Index("ix_messages_complaint", "complaint_id", "created_at"),
     Index("ix_messages_client_customer", "client_id", "customer_id", "created_at"),
     Index(
@@ -109,6 +125,39 @@ delivery_attempts = Table(
     Column("detail", Text),
     Column("provider_reference", Text),
     UniqueConstraint("message_id", "attempt"),
+)
+
+# A CRM client's webhook: where to push which event types. Managed through /v1/webhooks.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("client_id", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),
+    Column("description", Text),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_webhook_subscriptions_client", "client_id", "created_at"),
+)
+
+# A subscription's signing secrets: every one not expired signs (a rotation's overlap). Kept
+# encrypted (Fernet, keys from the settings): the database alone does not give them away.
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column(
+        "subscription_id",
+        UUID(as_uuid=True),
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("encrypted", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Index("ix_webhook_secrets_subscription", "subscription_id"),
 )
 
 api_keys = api_keys_table(metadata)

@@ -1,0 +1,69 @@
+"""Progress updates: a complaint still open whose customer has heard nothing for the progress
+interval (`NOTIFICATIONS_PROGRESS_UPDATE_AFTER_H`) gets a short word on how it is going, with its
+owner and the next-contact date like every message. One message per silent interval: its event id
+counts the updates, so a replica or a retry after a crash records the same one once."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from complaints_common.loops import every, periodically
+from complaints_common.runtime import Runtime
+from complaints_notifications.domain.messages import MessageKind
+from complaints_notifications.events.handlers import Composer, composer_of
+from complaints_notifications.settings import NotificationSettings
+from complaints_notifications.store.messages import (
+    lock_complaint,
+    queue_message,
+    silent_open_complaints,
+    still_silent,
+    update_recipient,
+)
+
+BATCH = 100
+
+
+async def send_progress_updates(runtime: Runtime, composer: Composer, now: datetime | None = None) -> int:
+    """Record and compose one batch of progress updates, each complaint in its own transaction
+    under its compose lock (as the consumers take it); how many were sent."""
+    now = now or datetime.now(UTC)
+    told_before = now - composer.progress_after
+    async with runtime.db.transaction() as session:
+        candidates = await silent_open_complaints(session, told_before, BATCH)
+    sent = 0
+    for complaint_id in candidates:
+        async with runtime.db.transaction() as session:
+            await lock_complaint(session, complaint_id)
+            row = await still_silent(session, complaint_id, told_before)
+            if row is None:
+                continue  # told meanwhile, closed, or updated by another replica
+            count = int(row["progress_updates"]) + 1
+            await queue_message(
+                session,
+                event_id=f"progress:{complaint_id}:{count}",
+                client_id=row["client_id"],
+                complaint_id=complaint_id,
+                kind=MessageKind.PROGRESS_UPDATE,
+                data={"update": count},
+            )
+            # Told now, even when the message cannot be composed: one update per silent interval.
+            await update_recipient(session, complaint_id, progress_updates=count, last_told_at=now)
+            await composer.compose_awaiting(session, complaint_id)
+            sent += 1
+    return sent
+
+
+def background(runtime: Runtime) -> list[Any]:
+    settings = runtime.settings
+    assert isinstance(settings, NotificationSettings)
+    composer = composer_of(runtime)
+
+    async def turn() -> bool:
+        return await send_progress_updates(runtime, composer) >= BATCH  # more may be waiting
+
+    async def loop(stop: asyncio.Event) -> None:
+        await periodically(stop, "progress updates", turn, every(settings.progress_check_interval_s))
+
+    return [loop]

@@ -1,0 +1,110 @@
+"""Pushing to the CRM's webhook subscriptions: one queued message per subscription that chose the
+push type, written in the transaction of whatever caused it (an event's inbox transaction, a failed
+delivery's outcome, a test request), and sent by the delivery loop like every other message:
+signed, retried with backoff, dead-lettered, replayable.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from complaints_notifications.domain.messages import MessageKind
+from complaints_notifications.domain.push import (
+    TEST_PUSH,
+    DeliveryFailedData,
+    PushType,
+    TestData,
+    push_body,
+)
+from complaints_notifications.store.messages import queue_push
+from complaints_notifications.store.webhooks import subscribed
+
+
+async def push(
+    session: AsyncConnection,
+    *,
+    event_id: str,
+    client_id: str | None,
+    complaint_id: UUID | None,
+    push_type: PushType,
+    data: BaseModel,
+) -> int:
+    """Queue the push for each of the client's subscriptions to `push_type`; how many there are."""
+    subscriptions = await subscribed(session, client_id, push_type)
+    now = datetime.now(UTC)
+    body = push_body(push_type, data, now)
+    for subscription_id in subscriptions:
+        assert client_id is not None
+        await queue_push(
+            session,
+            message_id=uuid4(),
+            event_id=event_id,
+            client_id=client_id,
+            complaint_id=complaint_id,
+            kind=push_type,
+            subscription_id=subscription_id,
+            body=body,
+            now=now,
+        )
+    return len(subscriptions)
+
+
+async def push_test(session: AsyncConnection, client_id: str, subscription_id: UUID) -> UUID:
+    message_id = uuid4()
+    now = datetime.now(UTC)
+    data = TestData(subscription_id=subscription_id, message="A test delivery from the complaint platform.")
+    await queue_push(
+        session,
+        message_id=message_id,
+        event_id=f"test:{message_id}",
+        client_id=client_id,
+        complaint_id=None,
+        kind=TEST_PUSH,
+        subscription_id=subscription_id,
+        body=push_body(TEST_PUSH, data, now),
+        now=now,
+    )
+    return message_id
+
+
+# The messages whose fate is reported (notification.status, and a delivery-failed push): those to
+# the customer and the call-back tasks; a push's is not, so a failing endpoint feeds itself nothing.
+REPORTED = frozenset(MessageKind)
+
+
+def reported(kind: str) -> bool:
+    return kind in REPORTED
+
+
+async def push_delivery_failed(
+    session: AsyncConnection, row: dict[str, Any], status: str, error: str | None, at: datetime
+) -> None:
+    """A message to the customer (or a call-back task) that will not be delivered, pushed."""
+    if not reported(row["kind"]) or row["complaint_id"] is None:
+        return
+    data = DeliveryFailedData.model_validate(
+        {
+            "complaint_id": row["complaint_id"],
+            "message_id": row["id"],
+            "kind": row["kind"],
+            "channel": row["channel"],
+            "status": status,
+            "attempts": max(1, int(row.get("attempts") or 0)),
+            "error": error,
+            "at": at,
+        }
+    )
+    await push(
+        session,
+        # Once per message and failure: a replayed message that fails again is pushed again.
+        event_id=f"delivery:{row['id']}:{row.get('attempts') or 0}",
+        client_id=row.get("client_id"),
+        complaint_id=row["complaint_id"],
+        push_type=PushType.DELIVERY_FAILED,
+        data=data,
+    )

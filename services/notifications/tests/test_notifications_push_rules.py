@@ -1,0 +1,119 @@
+"""Pure rules of pushes: which addresses a webhook may reach, which decision is which push, what a
+push body holds, and that production keeps webhook secrets under its own key."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from complaints_notifications.domain.push import (
+    CATALOGUE,
+    PushType,
+    StatusChangedData,
+    TargetRefused,
+    address_class,
+    check_scheme,
+    decision_push,
+    push_body,
+    refused_address,
+)
+from complaints_notifications.settings import NotificationSettings
+from complaints_notifications.store.webhooks import SecretBox, new_secret
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.0.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.0.1", "private"),
+        ("fd00::1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("100.64.0.1", "non-public"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("::ffff:10.0.0.1", "private"),
+    ],
+)
+def test_non_public_addresses_are_refused_with_their_class(address: str, kind: str) -> None:
+    public = ipaddress.ip_address("93.184.215.14")
+    refused = refused_address([public, ipaddress.ip_address(address)], [])
+    assert refused is not None and address_class(refused) == kind
+
+
+def test_public_addresses_and_allowed_networks_pass() -> None:
+    addresses = [ipaddress.ip_address(a) for a in ("93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c")]
+    assert refused_address(addresses, []) is None
+    loopback = [ipaddress.ip_address("127.0.0.1")]
+    assert refused_address(loopback, [ipaddress.ip_network("127.0.0.0/8")]) is None
+    assert refused_address(loopback, [ipaddress.ip_network("10.0.0.0/8")]) is not None
+
+
+def test_https_is_required_unless_the_operator_allows_http() -> None:
+    check_scheme("https", allow_http=False)
+    check_scheme("http", allow_http=True)
+    for scheme, allow in (("http", False), ("ftp", True), ("file", False)):
+        with pytest.raises(TargetRefused):
+            check_scheme(scheme, allow_http=allow)
+
+
+def test_each_decision_status_is_one_push() -> None:
+    base = {
+        "complaint_id": str(uuid4()),
+        "decision_id": str(uuid4()),
+        "customer_id": "C-1",
+        "rule_id": "r",
+        "decided_by": "auto",
+        "decided_at": "2026-12-01T10:00:00Z",
+    }
+    expected = {
+        "pending_approval": PushType.APPROVAL_WAITING,
+        "held": PushType.APPROVAL_WAITING,
+        "granted": PushType.GRANTED,
+        "refused": PushType.DECLINED,
+        "rejected": PushType.DECLINED,
+    }
+    for status, push in expected.items():
+        found = decision_push({**base, "status": status})
+        assert found is not None and found[0] is push and found[1].status == status
+
+
+def test_a_push_body_is_type_timestamp_and_the_datas_own_fields() -> None:
+    data = StatusChangedData.model_validate(
+        {
+            "complaint_id": str(uuid4()),
+            "customer_id": "C-1",
+            "from_status": "received",
+            "to_status": "acknowledged",
+            "reopened": False,
+            "escalation_level": 0,
+            "actor": "notifications",
+            "changed_at": "2026-12-01T10:00:00Z",
+        }
+    )
+    body = json.loads(push_body(PushType.STATUS_CHANGED, data, datetime(2026, 12, 1, tzinfo=UTC)))
+    assert body["type"] == "complaint.status_changed" and body["timestamp"].startswith("2026-12-01")
+    assert body["data"]["to_status"] == "acknowledged" and body["data"]["reason"] is None
+
+
+def test_every_documented_example_is_a_valid_payload_of_its_type() -> None:
+    assert {d.type for d in CATALOGUE} == {*PushType, "webhook.test"}
+    for documented in CATALOGUE:
+        documented.data.model_validate(documented.example["data"])
+
+
+def test_secrets_are_sealed_not_stored_in_clear_and_production_needs_its_own_key() -> None:
+    secret = new_secret()
+    box = SecretBox([])
+    sealed = box.seal(secret)
+    assert secret not in sealed and box.open(sealed) == secret
+    with pytest.raises(ValidationError, match="WEBHOOK_ENCRYPTION_KEYS"):
+        NotificationSettings(production=True)
