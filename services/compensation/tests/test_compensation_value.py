@@ -140,7 +140,7 @@ def test_prior_complaints_and_lifetime_spend_can_be_matched() -> None:
             "offer": {
                 "kind": "fixed_credit",
                 "description": "{value} {currency}",
-                "value": {"fixed": 60},
+                "value": {"fixed": "60.00"},  # amounts are decimal strings
                 "cost_ratio": 1,
             },
         },

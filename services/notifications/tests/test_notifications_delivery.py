@@ -247,7 +247,12 @@ async def test_one_escalation_email_per_escalation_whatever_follows_or_is_redeli
     "escalated" again, a second after the first. Only the escalation itself says it, once."""
     complaint_id = uuid4()
     async with notifications(
-        database_url, kafka_bootstrap, topics, smtp_host="127.0.0.1", smtp_port=smtp_server.port
+        database_url,
+        kafka_bootstrap,
+        topics,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_security="plaintext",
     ) as (app, client):
         escalation = status_changed(
             complaint_id, "acknowledged", "acknowledged", escalated=True, escalation_level=1
