@@ -7,7 +7,7 @@
   `en`, `pt-BR`, `sr-Latn-RS`) whose language is an ISO 639-1 code. Messages are written in the
   most specific locale shipped, then its language alone, then English (`pt-BR` -> `pt` -> `en`).
 - **Times**: with a time zone (an offset or `Z`) and within the bounds the field states (e.g. a
-  problem that happened up to ten years ago and not in the future; a call-back planned from now to
+  problem that happened up to a century ago and not in the future; a call-back planned from now to
   a year ahead, by the service's clock).
 - **Text**: a required text is more than blanks.
 - **Unknown fields** are refused (`RequestModel`): a typo is a 422 naming the field, not silently
@@ -169,11 +169,11 @@ def _span(delta: timedelta) -> str:
 
 # A few minutes ahead is a caller's clock running fast, not the future.
 CLOCK_SKEW = timedelta(minutes=5)
-# When something already happened: up to ten years ago, not in the future.
-PastTime = Annotated[AwareDatetime, AfterValidator(time_within(past=timedelta(days=3653), future=CLOCK_SKEW))]
+# When something already happened: up to a century ago (regulators see complaints about old
+# products), not in the future.
+CENTURY = timedelta(days=36525)
+PastTime = Annotated[AwareDatetime, AfterValidator(time_within(past=CENTURY, future=CLOCK_SKEW))]
 # When something is planned: from a moment ago to a year ahead (`refuse_unless_within`).
 PLANNED_PAST, PLANNED_FUTURE = CLOCK_SKEW, timedelta(days=366)
 # A bound of a query over stored times (filed, recorded): any year a complaint can be in.
-QueryTime = Annotated[
-    AwareDatetime, AfterValidator(time_within(past=timedelta(days=36525), future=timedelta(days=3653)))
-]
+QueryTime = Annotated[AwareDatetime, AfterValidator(time_within(past=CENTURY, future=timedelta(days=3653)))]
