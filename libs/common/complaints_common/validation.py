@@ -175,5 +175,6 @@ CENTURY = timedelta(days=36525)
 PastTime = Annotated[AwareDatetime, AfterValidator(time_within(past=CENTURY, future=CLOCK_SKEW))]
 # When something is planned: from a moment ago to a year ahead (`refuse_unless_within`).
 PLANNED_PAST, PLANNED_FUTURE = CLOCK_SKEW, timedelta(days=366)
-# A bound of a query over stored times (filed, recorded): any year a complaint can be in.
-QueryTime = Annotated[AwareDatetime, AfterValidator(time_within(past=CENTURY, future=timedelta(days=3653)))]
+# A bound of a query over stored times (filed, recorded): within a century either way (an open
+# end such as 2100 is a fair "until further notice"; the year 2300 is a typo).
+QueryTime = Annotated[AwareDatetime, AfterValidator(time_within(past=CENTURY, future=CENTURY))]
