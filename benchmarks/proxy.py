@@ -8,10 +8,9 @@ time; 0 forwards at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 
-from complaints_devstack.ports import LOCALHOST, free_port
+from complaints_devstack.ports import LOCALHOST, forward, free_port
 
 
 class DelayProxy:
@@ -47,17 +46,5 @@ class DelayProxy:
         except OSError:
             client_w.close()  # PostgreSQL is down (a restart fault): the client sees a refused session
             return
-        await asyncio.gather(self._pump(client_r, server_w), self._pump(server_r, client_w))
-
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                if self.delay_s > 0:
-                    await asyncio.sleep(self.delay_s)
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            with contextlib.suppress(OSError):
-                writer.close()
+        delay = lambda: self.delay_s  # noqa: E731 - read on every chunk: the chaos script changes it
+        await asyncio.gather(forward(client_r, server_w, delay), forward(server_r, client_w, delay))

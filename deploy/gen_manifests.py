@@ -8,7 +8,10 @@ retention). From it and from the SERVICES table below this script writes:
 - deploy/k8s/kafka/: the Strimzi Kafka cluster itself (three KRaft nodes, each broker and controller),
   of the Apache Kafka version and broker settings the tests run against (complaints_devstack.kafka);
 - deploy/k8s/components/<service>/: the Kubernetes resources of one service (API and worker
-  Deployments, migration Job, Service, HPA, KEDA ScaledObject, PDBs, RBAC, NetworkPolicies);
+  Deployments, migration Job, Service, HPA, KEDA ScaledObject, PDBs, RBAC, NetworkPolicies), and
+  its Kafka identity: a Strimzi KafkaUser whose ACLs are exactly the topics and groups the service
+  declares (`consumes`/`publishes` of its ServiceDefinition), one for its dead-letter replays, and
+  the KEDA TriggerAuthentication its scaler logs in with;
 - deploy/compose/create-topics.sh: the topic-creation script of the Compose stack.
 
 The output is committed. `python deploy/gen_manifests.py` rewrites it; `--check` exits 1 and names the
@@ -19,6 +22,7 @@ cluster through the overlays' patches.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Iterable
@@ -34,6 +38,7 @@ from complaints_common.events.topics import (
     COMPENSATION_GRANTED,
     COMPLAINT_CREATED,
     COMPLAINT_UPDATED,
+    DEAD_LETTER_SUFFIX,
     FOLLOWUP_DUE,
     FOLLOWUP_OUTCOME,
     NOTIFICATION_STATUS,
@@ -51,7 +56,19 @@ PART_OF = "complaints"
 HTTP_PORT = 8080
 RUN_AS = 10001
 KAFKA_CLUSTER = "complaints"
-KAFKA_BOOTSTRAP = "complaints-kafka-bootstrap.kafka.svc:9092"
+# The clients' listener: TLS with SCRAM-SHA-512 (Strimzi KafkaUsers); 9094 serves mTLS instead.
+KAFKA_SCRAM_PORT = 9093
+KAFKA_MTLS_PORT = 9094
+KAFKA_BOOTSTRAP = f"complaints-kafka-bootstrap.kafka.svc:{KAFKA_SCRAM_PORT}"
+# Where the User Operator writes each KafkaUser's Secret (the services' namespace, see the overlays).
+APP_NAMESPACE = "complaints"
+# The CA certificates the clients verify the servers with, as Secrets of the services' namespace:
+# Strimzi's cluster CA (public part of `complaints-cluster-ca-cert` of namespace kafka, copied) and
+# the PostgreSQL server's CA.
+KAFKA_CA_SECRET = f"{KAFKA_CLUSTER}-cluster-ca-cert"
+KAFKA_CA_FILE = "/etc/complaints/kafka-ca/ca.crt"
+POSTGRES_CA_SECRET = "complaints-postgres-ca"  # noqa: S105 - a Secret's name
+POSTGRES_CA_FILE = "/etc/complaints/postgres-ca/ca.crt"
 VERSION_LABEL = "app.kubernetes.io/version"
 
 HEADER = (
@@ -126,6 +143,12 @@ SERVICES: tuple[ServiceSpec, ...] = (
         calls_out=True,
     ),
 )
+
+
+# Each pod's SQLAlchemy pool (<SVC>_DATABASE_POOL_SIZE, _MAX_OVERFLOW): docs/operations.md,
+# "Connection budget", computes what they add up to per replica and per service.
+DATABASE_POOL_SIZE = 5
+DATABASE_MAX_OVERFLOW = 0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -242,11 +265,34 @@ def kafka_cluster() -> dict[str, str]:
         "spec": {
             "kafka": {
                 "version": tested_kafka.kafka_version(),
-                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
+                # No plaintext listener: clients log in with SCRAM-SHA-512 over TLS, or with a
+                # client certificate (mTLS); both verify the brokers against the cluster CA.
+                "listeners": [
+                    {
+                        "name": "scram",
+                        "port": KAFKA_SCRAM_PORT,
+                        "type": "internal",
+                        "tls": True,
+                        "authentication": {"type": "scram-sha-512"},
+                    },
+                    {
+                        "name": "mtls",
+                        "port": KAFKA_MTLS_PORT,
+                        "type": "internal",
+                        "tls": True,
+                        "authentication": {"type": "tls"},
+                    },
+                ],
+                # Each KafkaUser's ACLs (components/<service>/kafka-users.yaml) are all it may do.
+                "authorization": {"type": "simple"},
                 "config": dict(tested_kafka.PRODUCTION_CONFIG),
             },
-            # The topic operator applies the generated KafkaTopics (components/kafka-topics).
-            "entityOperator": {"topicOperator": {}},
+            # The topic operator applies the generated KafkaTopics (components/kafka-topics); the
+            # user operator the KafkaUsers, writing their Secrets into the services' namespace.
+            "entityOperator": {
+                "topicOperator": {},
+                "userOperator": {"watchedNamespace": APP_NAMESPACE},
+            },
             # Consumer lag as the brokers see it (kafka_consumergroup_lag), for the alerts: a
             # worker's own gauge cannot report a consumer that is not running.
             "kafkaExporter": {"groupRegex": GROUPS_RE, "topicRegex": ".*"},
@@ -333,6 +379,25 @@ CONTAINER_SECURITY = {
 TMP_VOLUME = {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
 TMP_MOUNT = {"name": "tmp", "mountPath": "/tmp"}  # noqa: S108 - the pod's own emptyDir
 
+
+def ca_volume(name: str, secret: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "secret": {
+            "secretName": secret,
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+            "defaultMode": 0o444,
+        },
+    }
+
+
+def ca_mount(name: str, file: str) -> dict[str, Any]:
+    return {"name": name, "mountPath": file.rsplit("/", 1)[0], "readOnly": True}
+
+
+CA_VOLUMES = [ca_volume("kafka-ca", KAFKA_CA_SECRET), ca_volume("postgres-ca", POSTGRES_CA_SECRET)]
+CA_MOUNTS = [ca_mount("kafka-ca", KAFKA_CA_FILE), ca_mount("postgres-ca", POSTGRES_CA_FILE)]
+
 # Only the wait-for-migration initContainer gets an API token, read-only and short-lived.
 KUBE_API_VOLUME = {
     "name": "kube-api-access",
@@ -381,6 +446,21 @@ def env(svc: ServiceSpec, process: str) -> list[dict[str, Any]]:
             "name": f"{p}TOPIC_PREFIX",
             "valueFrom": {"configMapKeyRef": {"name": "complaints-platform", "key": "topic-prefix"}},
         },
+        # The service's KafkaUser (SCRAM-SHA-512): Strimzi's User Operator keeps its password in
+        # the Secret named after the user; TLS verifies the brokers against the cluster CA.
+        {
+            "name": f"{p}KAFKA_SECURITY__PROTOCOL",
+            "valueFrom": {
+                "configMapKeyRef": {"name": "complaints-platform", "key": "kafka-security-protocol"}
+            },
+        },
+        {"name": f"{p}KAFKA_SECURITY__SASL_MECHANISM", "value": "SCRAM-SHA-512"},
+        {"name": f"{p}KAFKA_SECURITY__SASL_USERNAME", "value": svc.name},
+        {
+            "name": f"{p}KAFKA_SECURITY__SASL_PASSWORD",
+            "valueFrom": {"secretKeyRef": {"name": svc.name, "key": "password"}},
+        },
+        {"name": f"{p}KAFKA_SECURITY__CA_FILE", "value": KAFKA_CA_FILE},
         {
             "name": "OTEL_RESOURCE_ATTRIBUTES",
             "value": (
@@ -462,7 +542,7 @@ def app_deployment(svc: ServiceSpec, process: str) -> dict[str, Any]:
             resources("100m", "192Mi", "1", "512Mi") if is_api else resources("100m", "256Mi", "1", "512Mi")
         ),
         "securityContext": CONTAINER_SECURITY,
-        "volumeMounts": [TMP_MOUNT],
+        "volumeMounts": [TMP_MOUNT, *CA_MOUNTS],
     }
     return {
         "apiVersion": "apps/v1",
@@ -513,7 +593,7 @@ def app_deployment(svc: ServiceSpec, process: str) -> dict[str, Any]:
                     ],
                     "initContainers": [wait_for_migration(svc)],
                     "containers": [container],
-                    "volumes": [TMP_VOLUME, KUBE_API_VOLUME],
+                    "volumes": [TMP_VOLUME, KUBE_API_VOLUME, *CA_VOLUMES],
                 },
             },
         },
@@ -553,13 +633,15 @@ def migration_job(svc: ServiceSpec) -> dict[str, Any]:
                             "imagePullPolicy": "IfNotPresent",
                             "args": ["migrate"],
                             "env": env(svc, "migrate"),
-                            "envFrom": env_from(svc),
+                            # <SVC>_MIGRATION_DATABASE_URL: the migrator role, which owns the
+                            # schema; only this Job sees it (the services run as the runtime role).
+                            "envFrom": [*env_from(svc), {"secretRef": {"name": f"{svc.name}-migrator"}}],
                             "resources": resources("50m", "128Mi", "500m", "256Mi"),
                             "securityContext": CONTAINER_SECURITY,
-                            "volumeMounts": [TMP_MOUNT],
+                            "volumeMounts": [TMP_MOUNT, *CA_MOUNTS],
                         }
                     ],
-                    "volumes": [TMP_VOLUME],
+                    "volumes": [TMP_VOLUME, *CA_VOLUMES],
                 },
             },
         },
@@ -621,7 +703,11 @@ def worker_scaled_object(svc: ServiceSpec) -> dict[str, Any]:
                 "offsetResetPolicy": "earliest",
                 # Never more replicas than the topic has partitions: idle consumers help nobody.
                 "allowIdleConsumers": "false",
+                # KEDA reads the lag as the service's own KafkaUser (its ACLs describe the group).
+                "sasl": "scram_sha512",
+                "tls": "enable",
             },
+            "authenticationRef": {"name": f"{svc.name}-kafka"},
         }
         for topic in svc.consumes
     ]
@@ -833,6 +919,93 @@ def ingress(svc: ServiceSpec, public_prefixes: list[str]) -> dict[str, Any]:
     }
 
 
+def declared_topics(svc: ServiceSpec) -> tuple[list[str], list[str]]:
+    """The topics the service declares it consumes and publishes (its ServiceDefinition, which
+    the worker and the outbox hold the code to), sorted."""
+    definition = importlib.import_module(f"complaints_{svc.name}.main").SERVICE
+    consumed = sorted({c.topic.name for c in definition.contracts_consumed()})
+    published = sorted({c.topic.name for c in definition.contracts_published()})
+    return consumed, published
+
+
+def acl(kind: str, name: str, operations: Iterable[str]) -> dict[str, Any]:
+    return {
+        "resource": {"type": kind, "name": name, "patternType": "literal"},
+        "operations": sorted(operations),
+        "host": "*",
+    }
+
+
+def kafka_user_acls(svc: ServiceSpec) -> list[dict[str, Any]]:
+    """Exactly what the service's clients do: read what it consumes (and describe it, for the
+    lag), write what it publishes and the dead letters of what it consumes, in its own group."""
+    consumed, published = declared_topics(svc)
+    operations: dict[str, set[str]] = {}
+    for name in consumed:
+        operations.setdefault(name, set()).update({"Read", "Describe"})
+        operations.setdefault(name + DEAD_LETTER_SUFFIX, set()).update({"Write", "Describe"})
+    for name in published:
+        operations.setdefault(name, set()).update({"Write", "Describe"})
+    acls = [acl("topic", name, ops) for name, ops in sorted(operations.items())]
+    return [*acls, acl("group", svc.name, {"Read"})]
+
+
+def kafka_user(
+    svc: ServiceSpec, name: str | None = None, acls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaUser",
+        "metadata": {
+            "name": name or svc.name,
+            "labels": {"strimzi.io/cluster": KAFKA_CLUSTER, **app_labels(svc)},
+        },
+        "spec": {
+            # The password lands in the Secret of the same name (key `password`). For mTLS instead,
+            # `type: tls` gives user.crt and user.key, and the clients set
+            # <SVC>_KAFKA_SECURITY__PROTOCOL=SSL, _CERT_FILE and _KEY_FILE (docs/operations.md).
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls if acls is not None else kafka_user_acls(svc)},
+        },
+    }
+
+
+def dlq_replayer_user(svc: ServiceSpec) -> dict[str, Any]:
+    """`replay-dlq` sends a parked record back to the topic it came from, which the service only
+    reads: a user of its own, used for the replay alone, so the running service cannot write
+    events it does not own."""
+    consumed, _ = declared_topics(svc)
+    acls = [
+        *(acl("topic", name + DEAD_LETTER_SUFFIX, {"Read", "Describe"}) for name in consumed),
+        *(acl("topic", name, {"Write", "Describe"}) for name in consumed),
+        acl("group", f"{svc.name}-dlq-replay", {"Read"}),
+    ]
+    return kafka_user(svc, f"{svc.name}-dlq-replayer", acls)
+
+
+def trigger_authentication(svc: ServiceSpec) -> dict[str, Any]:
+    """How KEDA's Kafka scaler logs in: as the service's KafkaUser, verifying the cluster CA."""
+    return {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": f"{svc.name}-kafka", "labels": labels(svc, "worker")},
+        "spec": {
+            "secretTargetRef": [
+                {"parameter": "password", "name": svc.name, "key": "password"},
+                {"parameter": "ca", "name": KAFKA_CA_SECRET, "key": "ca.crt"},
+            ],
+            # The user name, as the worker container has it.
+            "env": [
+                {
+                    "parameter": "username",
+                    "name": f"{svc.prefix}KAFKA_SECURITY__SASL_USERNAME",
+                    "containerName": "worker",
+                }
+            ],
+        },
+    }
+
+
 def service_component(svc: ServiceSpec) -> dict[str, str]:
     config = {
         f"{svc.prefix}HTTP_HOST": "0.0.0.0",
@@ -840,7 +1013,11 @@ def service_component(svc: ServiceSpec) -> dict[str, str]:
         f"{svc.prefix}LOG_LEVEL": "INFO",
         # Per pod; (API max replicas + worker max replicas) x pool must fit PostgreSQL's
         # max_connections share of this service (docs/operations.md, "Scale").
-        f"{svc.prefix}DATABASE_POOL_SIZE": "5",
+        f"{svc.prefix}DATABASE_POOL_SIZE": str(DATABASE_POOL_SIZE),
+        f"{svc.prefix}DATABASE_MAX_OVERFLOW": str(DATABASE_MAX_OVERFLOW),
+        # TLS to PostgreSQL, the server's certificate and host name checked against its CA.
+        f"{svc.prefix}DATABASE_SSLMODE": "verify-full",
+        f"{svc.prefix}DATABASE_SSLROOTCERT": POSTGRES_CA_FILE,
         "OTEL_SERVICE_NAME": svc.name,
     }
     files: dict[str, list[dict[str, Any]]] = {
@@ -857,6 +1034,7 @@ def service_component(svc: ServiceSpec) -> dict[str, str]:
             pdb(svc, "worker"),
         ],
         "rbac.yaml": rbac(svc),
+        "kafka-users.yaml": [kafka_user(svc), dlq_replayer_user(svc), trigger_authentication(svc)],
     }
     policies = network_policies(svc)
     if policies:
@@ -1297,6 +1475,66 @@ def monitoring_component() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Connection budget (docs/operations.md, "Connection budget"; tests/deploy holds the docs to this)
+
+ROLLING_SURGE = 0.25  # the Deployments' maxSurge: a rollout adds this share of pods for a while
+BUDGET_START = "<!-- connection-budget:start (deploy/gen_manifests.py --budget) -->"
+BUDGET_END = "<!-- connection-budget:end -->"
+
+
+def overlay_api_max_replicas(overlay: str) -> int:
+    """The APIs' HPA maxReplicas in an overlay (its hpa patch, else the generated one)."""
+    patch = DEPLOY / "k8s" / "overlays" / overlay / "patches" / "hpa.yaml"
+    for op in yaml.safe_load(patch.read_text(encoding="utf-8")) if patch.is_file() else []:
+        if op.get("path") == "/spec/maxReplicas":
+            return int(op["value"])
+    return int(api_hpa(SERVICES[0])["spec"]["maxReplicas"])
+
+
+def connection_budget(svc: ServiceSpec, overlay: str = "prod") -> dict[str, int]:
+    """The most PostgreSQL connections the service opens in an overlay: every API and worker pod
+    at its full pool (ServiceDefinition.connection_budget), the rollout's surge pods, the Job."""
+    from complaints_common.runtime import Mode
+    from complaints_common.settings import ServiceSettings
+
+    definition = importlib.import_module(f"complaints_{svc.name}.main").SERVICE
+    settings = ServiceSettings.model_construct(
+        database_pool_size=DATABASE_POOL_SIZE, database_max_overflow=DATABASE_MAX_OVERFLOW
+    )
+    api_pods = overlay_api_max_replicas(overlay)
+    worker_pods = svc.max_workers
+    per_api = definition.connection_budget(settings, Mode.API)
+    per_worker = definition.connection_budget(settings, Mode.WORKER)
+
+    def surge(pods: int) -> int:
+        return -(-pods * int(ROLLING_SURGE * 100) // 100)  # rounded up, as Kubernetes does
+
+    total = (api_pods + surge(api_pods)) * per_api + (worker_pods + surge(worker_pods)) * per_worker + 1
+    return {
+        "per_api": per_api,
+        "per_worker": per_worker,
+        "api_pods": api_pods,
+        "worker_pods": worker_pods,
+        "total": total,
+    }
+
+
+def connection_budget_table(overlay: str = "prod") -> str:
+    rows = [
+        f"{BUDGET_START}",
+        "| service | per API pod | per worker pod | API pods (max) | worker pods (max) | most at once |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    grand = 0
+    for svc in SERVICES:
+        b = connection_budget(svc, overlay)
+        grand += b["total"]
+        rows.append(
+            f"| {svc.name} | {b['per_api']} | {b['per_worker']} | {b['api_pods']} | "
+            f"{b['worker_pods']} | {b['total']} |"
+        )
+    rows += [f"| **all four** | | | | | **{grand}** |", BUDGET_END]
+    return "\n".join(rows)
 
 
 def generate() -> dict[Path, str]:
@@ -1345,7 +1583,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="only compare; exit 1 when a file is out of date"
     )
+    parser.add_argument(
+        "--budget", action="store_true", help="print the connection budget table of docs/operations.md"
+    )
     args = parser.parse_args(argv)
+    if args.budget:
+        print(connection_budget_table())
+        return 0
     files = generate()
     if args.check:
         stale = differences(files)

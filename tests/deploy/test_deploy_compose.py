@@ -111,7 +111,18 @@ def test_postgres_roles_match_the_database_urls(compose: dict[str, Any]) -> None
         user, password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)
         assert user == svc
         assert f"CREATE ROLE {svc} LOGIN PASSWORD '{password}';" in init
-        assert f"CREATE SCHEMA {svc} AUTHORIZATION {svc};" in init
+        migrate = compose["services"][f"{svc}-migrate"]["environment"]
+        migrator_url = migrate[f"{svc.upper()}_MIGRATION_DATABASE_URL"]
+        migrator, password = migrator_url.split("://", 1)[1].split("@", 1)[0].split(":", 1)
+        assert migrator == f"{svc}_migrator"
+        assert f"CREATE ROLE {migrator} LOGIN PASSWORD '{password}';" in init
+        assert f"CREATE SCHEMA {svc} AUTHORIZATION {migrator};" in init
+        # Only the migrate one-shot holds the migrator's credentials.
+        for process in ("api", "worker"):
+            assert (
+                f"{svc.upper()}_MIGRATION_DATABASE_URL"
+                not in compose["services"][f"{svc}-{process}"]["environment"]
+            )
 
 
 def test_prometheus_scrapes_every_api_and_worker(compose: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import ModuleType
+from typing import Any
 
 import pytest
 import yaml
@@ -102,3 +103,114 @@ def test_the_strimzi_cluster_runs_what_the_tests_ran(generator: ModuleType) -> N
     assert pool["spec"]["replicas"] == 3
     assert set(pool["spec"]["roles"]) == {"broker", "controller"}
     assert pool["metadata"]["labels"]["strimzi.io/cluster"] == resources["Kafka"]["metadata"]["name"]
+
+
+# ------------------------------------------------------------------------------ connections
+
+
+def _component(generator: ModuleType, service: str, filename: str) -> list[dict[str, Any]]:
+    text = generator.generate()[generator.K8S_COMPONENTS / service / filename]
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def _grants(user: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
+    grants: dict[tuple[str, str], set[str]] = {}
+    for rule in user["spec"]["authorization"]["acls"]:
+        resource = rule["resource"]
+        assert resource["patternType"] == "literal"
+        grants.setdefault((resource["type"], resource["name"]), set()).update(rule["operations"])
+    return grants
+
+
+@pytest.mark.parametrize("service", ["intake", "compensation", "followup", "notifications"])
+def test_kafka_users_grant_exactly_what_the_service_declares(generator: ModuleType, service: str) -> None:
+    """Read what it consumes, write what it publishes and its dead letters, its own group; the
+    replayer alone may write back to the consumed topics."""
+    import importlib
+
+    definition = importlib.import_module(f"complaints_{service}.main").SERVICE
+    consumed = {c.topic.name for c in definition.contracts_consumed()}
+    published = {c.topic.name for c in definition.contracts_published()}
+    users = {d["metadata"]["name"]: d for d in _component(generator, service, "kafka-users.yaml")}
+    grants = _grants(users[service])
+    for (kind, name), operations in grants.items():
+        if kind == "group":
+            assert name == service and operations == {"Read"}
+            continue
+        expected = {"Describe"}
+        if name in consumed:
+            expected.add("Read")
+        if name in published or (name.removesuffix(".dlq") in consumed and name.endswith(".dlq")):
+            expected.add("Write")
+        assert operations == expected, name
+    topics = {name for kind, name in grants if kind == "topic"}
+    assert topics == consumed | published | {t + ".dlq" for t in consumed}
+    replayer = _grants(users[f"{service}-dlq-replayer"])
+    assert {n for (k, n), ops in replayer.items() if k == "topic" and "Write" in ops} == consumed
+    assert {n for (k, n), ops in replayer.items() if k == "topic" and "Read" in ops} == {
+        t + ".dlq" for t in consumed
+    }
+    assert users[service]["metadata"]["labels"]["strimzi.io/cluster"] == generator.KAFKA_CLUSTER
+
+
+@pytest.mark.parametrize("service", ["intake", "compensation", "followup", "notifications"])
+def test_workers_and_their_scaler_log_in_to_kafka_and_verify_tls(generator: ModuleType, service: str) -> None:
+    prefix = service.upper() + "_"
+    (auth,) = [
+        d for d in _component(generator, service, "kafka-users.yaml") if d["kind"] == "TriggerAuthentication"
+    ]
+    scaled = next(
+        d for d in _component(generator, service, "autoscaling.yaml") if d["kind"] == "ScaledObject"
+    )
+    for trigger in scaled["spec"]["triggers"]:
+        assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+        assert trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable"
+        assert trigger["metadata"]["bootstrapServers"].endswith(f":{generator.KAFKA_SCRAM_PORT}")
+    assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"password", "ca"}
+    for doc in _component(generator, service, "workloads.yaml"):
+        pod = doc["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert env[f"{prefix}KAFKA_SECURITY__SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == service
+        assert env[f"{prefix}KAFKA_SECURITY__CA_FILE"]["value"] == generator.KAFKA_CA_FILE
+        mounted = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {
+            generator.KAFKA_CA_FILE.rsplit("/", 1)[0],
+            generator.POSTGRES_CA_FILE.rsplit("/", 1)[0],
+        } <= mounted
+        migrator_secret = {"secretRef": {"name": f"{service}-migrator"}}
+        assert (migrator_secret in container["envFrom"]) == (doc["kind"] == "Job"), doc["metadata"]["name"]
+
+
+def test_postgres_is_verified_and_kafka_has_no_plaintext_listener(generator: ModuleType) -> None:
+    files = generator.generate()
+    for svc in generator.SERVICES:
+        kustomization = yaml.safe_load(files[generator.K8S_COMPONENTS / svc.name / "kustomization.yaml"])
+        literals = kustomization["configMapGenerator"][0]["literals"]
+        assert f"{svc.prefix}DATABASE_SSLMODE=verify-full" in literals
+        assert f"{svc.prefix}DATABASE_SSLROOTCERT={generator.POSTGRES_CA_FILE}" in literals
+    cluster = next(
+        d
+        for d in yaml.safe_load_all(files[generator.K8S_KAFKA / "kafka-cluster.yaml"])
+        if d["kind"] == "Kafka"
+    )
+    listeners = cluster["spec"]["kafka"]["listeners"]
+    assert all(listener["tls"] for listener in listeners)
+    assert {listener["authentication"]["type"] for listener in listeners} == {"scram-sha-512", "tls"}
+    assert cluster["spec"]["kafka"]["authorization"] == {"type": "simple"}
+
+
+def test_the_documented_connection_budget_is_the_computed_one(generator: ModuleType) -> None:
+    docs = (generator.DEPLOY.parent / "docs" / "operations.md").read_text(encoding="utf-8")
+    table = generator.connection_budget_table()
+    assert table in docs, (
+        "docs/operations.md's connection budget differs from the computed one; replace it with the "
+        f"output of `python deploy/gen_manifests.py --budget`:\n{table}"
+    )
+    notifications = generator.connection_budget(
+        next(s for s in generator.SERVICES if s.name == "notifications")
+    )
+    intake = generator.connection_budget(generator.SERVICES[0])
+    # The delivery loop's connection: one more per notifications worker than intake's.
+    assert notifications["per_worker"] == intake["per_worker"] + 1
+    assert intake["per_worker"] == intake["per_api"] + 1  # the relay's

@@ -2,8 +2,9 @@
 
 - built-in kinds: kubernetes-validate (strict: unknown fields fail) against a pinned Kubernetes
   version (KUBERNETES_VERSION below);
-- CRDs (KEDA ScaledObject, Strimzi KafkaTopic): JSON Schemas written for this project from the
-  CRDs' documented shape (tests/deploy/schemas), since no upstream schema is available offline;
+- CRDs (KEDA ScaledObject and TriggerAuthentication, Strimzi KafkaTopic and KafkaUser): JSON
+  Schemas written for this project from the CRDs' documented shape (tests/deploy/schemas), since
+  no upstream schema is available offline;
 - the platform's own rules: probes, security contexts, /tmp, migration Job + waiting initContainer,
   HPA/KEDA/PDB for every workload, partition caps, network policies, secrets, per-overlay settings.
 """
@@ -37,6 +38,8 @@ CRD_SCHEMAS = {
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "strimzi-kafkatopic-v1beta2.schema.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring-prometheusrule-v1.schema.json",
     ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring-podmonitor-v1.schema.json",
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"): "strimzi-kafkauser-v1beta2.schema.json",
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): "keda-triggerauthentication-v1alpha1.schema.json",
 }
 SERVICES = ("intake", "compensation", "followup", "notifications")
 OVERLAYS = ("dev", "prod")
@@ -136,6 +139,39 @@ def test_crd_schemas_catch_mistakes() -> None:
     typo_topic["spec"]["partition"] = 3
     assert not topic.is_valid(typo_topic)
 
+    user = crd_validator("kafka.strimzi.io/v1beta2", "KafkaUser")
+    good_user: dict[str, Any] = {
+        "apiVersion": "kafka.strimzi.io/v1beta2",
+        "kind": "KafkaUser",
+        "metadata": {"name": "svc", "labels": {"strimzi.io/cluster": "c"}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {
+                "type": "simple",
+                "acls": [{"resource": {"type": "topic", "name": "t"}, "operations": ["Read"]}],
+            },
+        },
+    }
+    assert user.is_valid(good_user)
+    bad_operation = json.loads(json.dumps(good_user))
+    bad_operation["spec"]["authorization"]["acls"][0]["operations"] = ["Reed"]
+    assert not user.is_valid(bad_operation)
+    bad_auth = json.loads(json.dumps(good_user))
+    bad_auth["spec"]["authentication"]["type"] = "scram-sha-256"  # Strimzi has only SHA-512
+    assert not user.is_valid(bad_auth)
+
+    auth = crd_validator("keda.sh/v1alpha1", "TriggerAuthentication")
+    good_auth: dict[str, Any] = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "a"},
+        "spec": {"secretTargetRef": [{"parameter": "password", "name": "s", "key": "password"}]},
+    }
+    assert auth.is_valid(good_auth)
+    typo_parameter = json.loads(json.dumps(good_auth))
+    typo_parameter["spec"]["secretTargetRef"][0]["parameter"] = "passwd"
+    assert not auth.is_valid(typo_parameter)
+
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_api_versions_are_current(rendered: dict[str, Resources], overlay: str) -> None:
@@ -148,6 +184,8 @@ def test_api_versions_are_current(rendered: dict[str, Resources], overlay: str) 
         "Ingress": "networking.k8s.io/v1",
         "ScaledObject": "keda.sh/v1alpha1",
         "KafkaTopic": "kafka.strimzi.io/v1beta2",
+        "KafkaUser": "kafka.strimzi.io/v1beta2",
+        "TriggerAuthentication": "keda.sh/v1alpha1",
     }
     for r in rendered[overlay]:
         if r["kind"] in expected:
@@ -465,7 +503,7 @@ def test_network_policies_allow_only_what_is_needed(rendered: dict[str, Resource
             continue
         assert ingress == {8080}, name
         # The API server for the migration wait; Kafka for workers only (the API writes the outbox).
-        expected = {53, 5432, 4318, 443, 6443} | ({9092, 9093} if component == "worker" else set())
+        expected = {53, 5432, 4318, 443, 6443} | ({9093, 9094} if component == "worker" else set())
         if svc == "notifications" and component == "worker":
             expected |= {587, 465}  # SMTP submission and implicit TLS; 443 is the SMS and webhooks'
         assert egress == expected, name

@@ -4,18 +4,29 @@ Work runs on a Core `AsyncConnection` in one transaction (`Database.transaction`
 session: the services use Core tables only, and the session's unit-of-work bookkeeping cost
 ~100 µs of CPU per transaction and per statement for nothing (docs/benchmarks/limits.md).
 The hottest statements (inbox claim, outbox insert) go to the driver directly (`driver`).
+
+Every connection, pooled or raw (relay, delivery loop, republish, migrations), is opened with the
+same `ConnectOptions`: TLS (libpq's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, from the URL or
+the settings) and the session timeouts. SQLAlchemy's asyncpg dialect would hand `sslmode` to
+asyncpg as an unknown keyword, and asyncpg would send SQLAlchemy's `ssl` to the server as a setting,
+so the URL's TLS parameters are taken out of it here and given to asyncpg as an SSL context.
 """
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, make_url, text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from complaints_common.settings import ServiceSettings
 
 # The actions each open transaction runs once it has committed, by the id of its connection (not in
 # Connection.info: reading that after the database dropped the connection tries to reconnect, which
@@ -97,19 +108,120 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+# The URL query parameters that say how to do TLS: libpq's, and SQLAlchemy's own `ssl`.
+TLS_PARAMETERS = ("sslmode", "ssl", "sslrootcert", "sslcert", "sslkey")
+# libpq's modes that verify the server's certificate (verify-full also its host name).
+VERIFYING_MODES = ("verify-ca", "verify-full")
+# SQLAlchemy's `?ssl=` took asyncpg's values, booleans among them.
+_SSL_ALIASES = {"true": "require", "false": "disable"}
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    """How to open a connection: the DSN without its TLS parameters, what asyncpg's `ssl` takes,
+    and the session's settings (the timeouts)."""
+
+    dsn: str  # postgresql://user:password@host:port/db (asyncpg's form)
+    ssl: ssl.SSLContext | str | None = None
+    server_settings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def engine_url(self) -> str:
+        return self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+    @property
+    def connect_args(self) -> dict[str, Any]:
+        """What SQLAlchemy's asyncpg dialect passes on to `asyncpg.connect`."""
+        args: dict[str, Any] = {"server_settings": self.server_settings}
+        if self.ssl is not None:
+            args["ssl"] = self.ssl
+        return args
+
+    async def connect(self, **kwargs: Any) -> asyncpg.Connection:
+        """A raw asyncpg connection (the relay's, a delivery loop's) with the same TLS and timeouts."""
+        return await asyncpg.connect(self.dsn, **self.connect_args, **kwargs)
+
+
+def connect_options(
+    url: str, settings: ServiceSettings | None = None, *, timeouts: bool = True
+) -> ConnectOptions:
+    """The options for `url` (a SQLAlchemy or libpq URL): the URL's TLS parameters win over the
+    settings'; `timeouts` off for migrations, whose statements may rightly run long."""
+    parsed = make_url(url)
+    query = {k: v if isinstance(v, str) else v[-1] for k, v in parsed.query.items()}
+    # The fields' defaults, not the environment's unprefixed variables, when no settings are given.
+    defaults = settings or ServiceSettings.model_construct()
+    mode = query.get("sslmode") or query.get("ssl") or defaults.database_sslmode
+    mode = _SSL_ALIASES.get(mode.lower(), mode) if mode else None
+    rootcert = query.get("sslrootcert") or defaults.database_sslrootcert
+    cert = query.get("sslcert") or defaults.database_sslcert
+    key = query.get("sslkey") or defaults.database_sslkey
+    rest = {k: v for k, v in parsed.query.items() if k not in TLS_PARAMETERS}
+    dsn = parsed.set(drivername="postgresql", query=rest).render_as_string(hide_password=False)
+    server_settings: dict[str, str] = {}
+    if timeouts:
+        server_settings = {
+            "statement_timeout": str(defaults.database_statement_timeout_ms),
+            "lock_timeout": str(defaults.database_lock_timeout_ms),
+            "idle_in_transaction_session_timeout": str(defaults.database_idle_in_transaction_timeout_ms),
+        }
+    return ConnectOptions(dsn, _tls(mode, rootcert, cert, key), server_settings)
+
+
+def _tls(
+    mode: str | None, rootcert: str | Path | None, cert: str | Path | None, key: str | Path | None
+) -> ssl.SSLContext | str | None:
+    if mode is None or mode not in VERIFYING_MODES:
+        # disable/allow/prefer/require (no verification), or None: asyncpg's default (prefer, or
+        # PGSSLMODE). Only the verifying modes are worth having in production.
+        return mode
+    context = ssl.create_default_context(cafile=str(rootcert) if rootcert else None)
+    context.check_hostname = mode == "verify-full"
+    if cert is not None:
+        context.load_cert_chain(str(cert), str(key) if key is not None else None)
+    return context
+
+
+async def connect_raw(settings: ServiceSettings) -> asyncpg.Connection:
+    """A connection outside the pool (relay, delivery loop, republish): same TLS, same timeouts."""
+    return await connect_options(settings.database_dsn, settings).connect()
+
+
 class Database:
     """One engine per process; transactions are short and commit explicitly."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int = 0,
+        settings: ServiceSettings | None = None,
+    ) -> None:
         verify_driver_adapter()
         self.url = url
+        options = connect_options(url, settings)
         # No pre-ping: it costs a round trip per transaction (measured: 5-14% of a service's CPU).
         # A connection that died with a database restart fails its first statement instead; the
         # pool is then invalidated, consumers retry that as a transient error and the API answers 503.
         # hide_parameters: an error's message (logged by uvicorn and our loops) must never carry
         # the statement's values, which hold customers' personal data.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, hide_parameters=True
+            options.engine_url,
+            connect_args=options.connect_args,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=3600,
+            hide_parameters=True,
+        )
+
+    @classmethod
+    def for_service(cls, settings: ServiceSettings) -> Database:
+        return cls(
+            settings.database_dsn,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            settings=settings,
         )
 
     @asynccontextmanager

@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from complaints_common.events.topics import DEAD_LETTER_SUFFIX
-from complaints_common.kafka import new_producer
+from complaints_common.kafka import new_consumer, new_producer
 from complaints_common.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -28,16 +28,9 @@ async def replay_dead_letters(settings: ServiceSettings, group: str, topic: str)
     """Replay `topic` (a logical `<topic>.dlq` name); returns how many records were sent back."""
     if not topic.endswith(DEAD_LETTER_SUFFIX):
         raise ValueError(f"{topic!r} is not a dead-letter topic (it must end in {DEAD_LETTER_SUFFIX})")
-    consumer = AIOKafkaConsumer(
-        settings.topic(topic),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.topic_prefix + group + "-dlq-replay",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms),
-    )
+    # Its own group (the service's name + "-dlq-replay"): its position is the replay's, not the
+    # consumers'; the service's KafkaUser holds the group ACLs by the service's name as prefix.
+    consumer = await new_consumer(settings, f"{group}-dlq-replay", [settings.topic(topic)])
     producer = await new_producer(settings)
     await consumer.start()
     await producer.start()

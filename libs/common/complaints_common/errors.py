@@ -18,8 +18,11 @@ class DomainError(Exception):
 
 
 # SQLSTATE classes that say "try again later", not "this message is bad": connection exceptions,
-# insufficient resources, operator intervention (shutdown, starting up), serialization failures.
-TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01")
+# insufficient resources, operator intervention (shutdown, starting up), serialization failures,
+# and the session timeouts (complaints_common.db): a statement cut short by statement_timeout
+# (57014), a lock wait by lock_timeout (55P03), a session ended by idle_in_transaction_session_timeout
+# (25P03). A slow database is an outage to wait out, not a bad message.
+TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57P", "40001", "40P01", "57014", "55P03", "25P03")
 
 
 # The kinds of error a restarting database or broker raises; `is_transient` tells which of them are

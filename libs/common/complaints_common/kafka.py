@@ -4,17 +4,23 @@ Production is Apache Kafka: the producer is idempotent with `acks=all` and consu
 fetch wait. Which broker answers is read from its ApiVersions when a client is made, so the same
 code runs unchanged on the embedded Tansu broker, which answers `InitProducerId` with an error and
 holds every fetch open for its whole wait. A setting given explicitly always wins.
+
+Every client (producer, consumers, the dead-letter replayer, the broker probe) is made here, with
+the service's `kafka_security` (TLS with the broker's certificate verified, SASL/SCRAM or mTLS):
+there is no other way to reach the broker, so none can forget the credentials.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from complaints_common.settings import ServiceSettings
+from complaints_common.settings import KafkaSecurity, ServiceSettings
 
 # ApiVersions keys only Apache Kafka's KRaft brokers serve (DescribeQuorum, ConsumerGroupHeartbeat).
 _KRAFT_API_KEYS = frozenset({55, 68})
@@ -41,29 +47,63 @@ class BrokerProfile:
         return 500 if self.apache_kafka else _TANSU_FETCH_MAX_WAIT_MS
 
 
-async def broker_profile(bootstrap_servers: str) -> BrokerProfile:
+def tls_context(security: KafkaSecurity) -> ssl.SSLContext | None:
+    """The TLS context of every client: the broker's certificate and host name verified against the
+    configured CA (never switched off), and the client certificate for mTLS. None for PLAINTEXT."""
+    if security.protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(
+        cafile=str(security.ca_file) if security.ca_file is not None else None
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if security.cert_file is not None and security.key_file is not None:
+        context.load_cert_chain(str(security.cert_file), str(security.key_file))
+    return context
+
+
+def client_options(settings: ServiceSettings) -> dict[str, Any]:
+    """The connection options every aiokafka client (producer, consumer, admin) takes."""
+    security = settings.kafka_security
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "security_protocol": security.protocol,
+        "ssl_context": tls_context(security),
+    }
+    if security.protocol == "SASL_SSL":
+        assert security.sasl_password is not None  # KafkaSecurity refuses SASL_SSL without one
+        options |= {
+            "sasl_mechanism": security.sasl_mechanism,
+            "sasl_plain_username": security.sasl_username,
+            "sasl_plain_password": security.sasl_password.get_secret_value(),
+        }
+    return options
+
+
+async def broker_profile(bootstrap_servers: str, security: KafkaSecurity | None = None) -> BrokerProfile:
     """Ask the first bootstrap server that answers for its ApiVersions (v0, which every broker
-    serves). When none answers, assume production (Apache Kafka): the client will retry anyway."""
-    return await probe_broker(bootstrap_servers) or BrokerProfile(apache_kafka=True)
+    serves, before any SASL handshake). When none answers, assume production (Apache Kafka): the
+    client will retry anyway."""
+    return await probe_broker(bootstrap_servers, security) or BrokerProfile(apache_kafka=True)
 
 
-async def probe_broker(bootstrap_servers: str) -> BrokerProfile | None:
+async def probe_broker(bootstrap_servers: str, security: KafkaSecurity | None = None) -> BrokerProfile | None:
     """The profile of the first bootstrap server that answers; None when none does."""
+    context = tls_context(security or KafkaSecurity())
     for server in bootstrap_servers.split(","):
         host, _, port = server.strip().rpartition(":")
         try:
-            keys = await asyncio.wait_for(_api_keys(host.strip("[]"), int(port)), _PROBE_TIMEOUT_S)
+            keys = await asyncio.wait_for(_api_keys(host.strip("[]"), int(port), context), _PROBE_TIMEOUT_S)
         except (OSError, TimeoutError, ValueError, struct.error, asyncio.IncompleteReadError):
             continue
         return BrokerProfile(apache_kafka=bool(keys & _KRAFT_API_KEYS))
     return None
 
 
-async def _api_keys(host: str, port: int) -> set[int]:
+async def _api_keys(host: str, port: int, context: ssl.SSLContext | None) -> set[int]:
     correlation_id = 1
     client_id = b"complaints-probe"
     request = struct.pack(">hhih", 18, 0, correlation_id, len(client_id)) + client_id
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=context)
     try:
         writer.write(struct.pack(">i", len(request)) + request)
         await writer.drain()
@@ -80,9 +120,9 @@ async def _api_keys(host: str, port: int) -> set[int]:
 async def new_producer(settings: ServiceSettings, profile: BrokerProfile | None = None) -> AIOKafkaProducer:
     """acks=all so a published outbox row survives a broker failover; idempotent on Apache Kafka, so
     a retried send after a lost answer is not written twice (and per-partition order holds)."""
-    profile = profile or await broker_profile(settings.kafka_bootstrap_servers)
+    profile = profile or await broker_profile(settings.kafka_bootstrap_servers, settings.kafka_security)
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         client_id=settings.service_name,
         acks="all",
         enable_idempotence=profile.idempotent(settings),
@@ -94,10 +134,10 @@ async def new_producer(settings: ServiceSettings, profile: BrokerProfile | None 
 
 async def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AIOKafkaConsumer:
     """Offsets are committed by hand, only after the database commit of the messages' effects."""
-    profile = await broker_profile(settings.kafka_bootstrap_servers)
+    profile = await broker_profile(settings.kafka_bootstrap_servers, settings.kafka_security)
     return AIOKafkaConsumer(
         *topics,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         client_id=f"{settings.service_name}-{group}",
         group_id=settings.topic_prefix + group,
         enable_auto_commit=False,

@@ -3,6 +3,10 @@
 Each service's `migrations/env.py` calls `run_alembic_env()`. The version table lives in the
 service's schema, and an advisory lock makes concurrent `migrate` runs (several pods) wait for each
 other instead of racing.
+
+Migrations run as the migrator role, which owns the schema; the services run as a runtime role that
+may read and write rows but create nothing. After every upgrade the migrator grants the runtime role
+exactly that on what the schema holds (`runtime_grants`), so a new table is usable at once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
+
+from complaints_common.db import connect_options
+from complaints_common.settings import ServiceSettings
 
 
 def run_alembic_env() -> None:
@@ -31,12 +38,31 @@ def run_alembic_env() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    asyncio.run(_run_online(url, metadata))
+    runtime_role: str | None = config.attributes.get("runtime_role")
+    asyncio.run(_run_online(url, metadata, config.attributes.get("settings"), runtime_role))
 
 
-async def _run_online(url: str, metadata: MetaData) -> None:
+def runtime_grants(schema: str, role: str) -> list[str]:
+    """What the runtime role may do in the service's schema: use it, and read and write rows and
+    sequences; no CREATE, so it cannot add, alter or drop objects (it owns none)."""
+    return [
+        f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"',
+        f'REVOKE CREATE ON SCHEMA "{schema}" FROM "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"',
+        f'GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "{schema}" TO "{role}"',
+    ]
+
+
+async def _run_online(
+    url: str, metadata: MetaData, settings: ServiceSettings | None, runtime_role: str | None
+) -> None:
     schema = metadata.schema
-    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
+    assert schema is not None
+    # The services' TLS, without their statement timeouts: a migration may rightly run long.
+    options = connect_options(url, settings, timeouts=False)
+    engine = create_async_engine(
+        options.engine_url, connect_args=options.connect_args, poolclass=NullPool, hide_parameters=True
+    )
     try:
         async with engine.connect() as conn:
             # Session-level lock: held across the commit below until the connection closes.
@@ -46,6 +72,10 @@ async def _run_online(url: str, metadata: MetaData) -> None:
             await conn.commit()
             await conn.run_sync(_run_sync, metadata)
             await conn.commit()
+            if runtime_role is not None:
+                for grant in runtime_grants(schema, runtime_role):
+                    await conn.execute(text(grant))
+                await conn.commit()
     finally:
         await engine.dispose()
 

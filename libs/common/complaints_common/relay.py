@@ -25,7 +25,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from sqlalchemy import text
 
 from complaints_common import metrics
-from complaints_common.db import Database, asyncpg_dsn
+from complaints_common.db import Database, connect_options, connect_raw
 from complaints_common.errors import INFRASTRUCTURE_ERRORS, is_transient
 from complaints_common.loops import BackgroundLoop, every, periodically, sleep_or_stop, wait_for_wake
 from complaints_common.messaging import notify_channel
@@ -85,7 +85,7 @@ class OutboxRelay:
             await self._relay_until_stopped(stop)
 
     async def _relay_until_stopped(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
+        conn = await connect_raw(self.settings)
         try:
             await self._become_leader(conn, stop)
             if stop.is_set():
@@ -230,7 +230,8 @@ async def republish_since(settings: ServiceSettings, schema: str, since: datetim
 
     For a broker that lost data; consumers' inboxes drop what they had already applied.
     """
-    conn = await asyncpg.connect(asyncpg_dsn(settings.database_dsn))
+    # An operator's one-off UPDATE over the retention window may rightly outlast the statement timeout.
+    conn = await connect_options(settings.database_dsn, settings, timeouts=False).connect()
     try:
         status = await conn.execute(
             f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since

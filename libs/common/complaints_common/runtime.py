@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, Depends, FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData, Table, make_url
 
 from complaints_common.api import NotReady, ReadinessCheck, install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
@@ -96,7 +96,7 @@ class Runtime:
         (Apache Kafka or Tansu), which cannot be read while nothing answers."""
         pause = PRODUCER_RETRY_S
         while self._producer is None and not stop.is_set():
-            profile = await probe_broker(self.settings.kafka_bootstrap_servers)
+            profile = await probe_broker(self.settings.kafka_bootstrap_servers, self.settings.kafka_security)
             error: Exception | None = None
             if profile is not None:
                 producer = await new_producer(self.settings, profile)
@@ -162,15 +162,24 @@ class ServiceDefinition:
     openapi_tags: list[dict[str, Any]] = field(default_factory=list)
     # What the service pushes to its clients (FastAPI's `webhooks`): documented, never served.
     webhooks: Callable[[], APIRouter] | None = None
+    # PostgreSQL connections the background loops hold outside the pool (notifications' delivery
+    # loop keeps one for LISTEN and its liveness lock); the relay's own is counted on top.
+    loop_connections: int = 0
 
     def runtime(self, settings: ServiceSettings) -> Runtime:
         return Runtime(
             settings=settings,
             metadata=self.metadata,
-            db=Database(settings.database_dsn, pool_size=settings.database_pool_size),
+            db=Database.for_service(settings),
             outbox=Outbox(self.metadata, self.contracts_published()),
             inbox=Inbox(self.metadata),
         )
+
+    def connection_budget(self, settings: ServiceSettings, mode: Mode) -> int:
+        """The most PostgreSQL connections one process of the service opens: its pool with the
+        whole overflow in use, and in a worker the relay's connection and the loops' own."""
+        pool = settings.database_pool_size + settings.database_max_overflow
+        return pool + (1 + self.loop_connections if mode.runs_worker else 0)
 
     def all_subscriptions(self, runtime: Runtime) -> list[Subscription]:
         """The service's own subscriptions, and the API keys' for a service that keeps a copy."""
@@ -319,7 +328,15 @@ def run_migrations(definition: ServiceDefinition, settings: ServiceSettings) -> 
 
     config = Config()
     config.set_main_option("script_location", str(definition.migrations))
-    config.attributes["database_url"] = settings.database_dsn
+    # The migrator role, which owns the schema; the services run as database_url's role, which is
+    # granted row access only (complaints_common.migrations.runtime_grants).
+    migrator = settings.migration_database_url
+    config.attributes["database_url"] = migrator.get_secret_value() if migrator else settings.database_dsn
+    config.attributes["settings"] = settings
+    if migrator is not None:
+        runtime_role = make_url(settings.database_dsn).username
+        if runtime_role and runtime_role != make_url(migrator.get_secret_value()).username:
+            config.attributes["runtime_role"] = runtime_role
     config.attributes["metadata"] = definition.metadata
     command.upgrade(config, "head")
 

@@ -6,6 +6,7 @@ Secrets (the database URL's password, API key hashes) come only from the environ
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,35 @@ class AuthSettings(BaseModel):
         return self
 
 
+class KafkaSecurity(BaseModel):
+    """How every Kafka client of a service authenticates and encrypts (`<SVC>_KAFKA_SECURITY__...`).
+
+    `protocol` is Kafka's `security.protocol`: SASL_SSL with SCRAM-SHA-512 (a Strimzi `KafkaUser`
+    with `authentication: scram-sha-512`), or SSL with a client certificate (mTLS, a `KafkaUser` with
+    `authentication: tls`). TLS always verifies the broker's certificate and host name against
+    `ca_file` (the cluster CA), or against the system's CAs when none is given.
+    """
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ca_file: Path | None = None
+    # mTLS: the client certificate (chain) and its key, PEM (Strimzi's user.crt and user.key).
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSecurity:
+        if self.protocol == "SASL_SSL" and not (self.sasl_username and self.sasl_password):
+            raise ValueError("kafka_security: SASL_SSL needs sasl_username and sasl_password")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("kafka_security: cert_file and key_file go together")
+        if self.protocol == "PLAINTEXT" and (self.ca_file or self.cert_file or self.sasl_username):
+            raise ValueError("kafka_security: TLS or SASL settings given but protocol is PLAINTEXT")
+        return self
+
+
 class ServiceSettings(BaseSettings):
     """Connection, HTTP and messaging settings; a subclass sets `env_prefix` (e.g. ``INTAKE_``)."""
 
@@ -52,8 +82,28 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:55432/complaints")
+    # The migrator role's URL, for `migrate` only (it owns the schema and creates objects); the
+    # runtime role of `database_url` only reads and writes rows. Unset: `migrate` uses database_url.
+    migration_database_url: SecretStr | None = None
+    # The SQLAlchemy pool of each process: at most pool size + overflow connections (besides the raw
+    # connections of the relay and delivery loops; docs/operations.md, "Connection budget").
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=0, ge=0, le=200)
+    # TLS to PostgreSQL, as libpq names it; the URL's own `?sslmode=&sslrootcert=` win over these.
+    # verify-full checks the server's certificate against `database_sslrootcert` and its host name.
+    database_sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = (
+        None
+    )
+    database_sslrootcert: Path | None = None
+    database_sslcert: Path | None = None
+    database_sslkey: Path | None = None
+    # Per connection of the services (not of `migrate`); 0 switches one off. A statement or lock
+    # wait cut short is retried as a transient error, never dead-lettered.
+    database_statement_timeout_ms: int = Field(default=30000, ge=0)
+    database_lock_timeout_ms: int = Field(default=10000, ge=0)
+    database_idle_in_transaction_timeout_ms: int = Field(default=60000, ge=0)
     kafka_bootstrap_servers: str = "127.0.0.1:19092"
+    kafka_security: KafkaSecurity = Field(default_factory=KafkaSecurity)
     # None: on where the broker is Apache Kafka (read from its ApiVersions, complaints_common.kafka),
     # off on the embedded Tansu broker, which answers InitProducerId with an error.
     kafka_idempotent_producer: bool | None = None
@@ -104,6 +154,8 @@ class ServiceSettings(BaseSettings):
                 raise ValueError("production: start-up API keys are refused; issue keys through intake")
             if self.auth.issuer == DEV_ISSUER:
                 raise ValueError("production: the development token issuer is refused")
+            if self.kafka_security.protocol == "PLAINTEXT":
+                raise ValueError("production: Kafka over PLAINTEXT is refused; set kafka_security")
         return self
 
     def topic(self, name: str) -> str:

@@ -122,7 +122,7 @@ def test_application_failures_are_not_transient(exc: BaseException) -> None:
 
 @pytest.mark.parametrize(
     "sqlstate",
-    ["08006", "08001", "53300", "53100", "57P01", "57P03", "40001", "40P01"],
+    ["08006", "08001", "53300", "53100", "57P01", "57P03", "40001", "40P01", "57014", "55P03", "25P03"],
 )
 def test_database_errors_of_transient_sqlstates_are_transient(sqlstate: str) -> None:
     assert is_transient(dbapi_error(sqlstate, cls=OperationalError))

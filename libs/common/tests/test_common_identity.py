@@ -108,4 +108,10 @@ def test_production_refuses_the_development_issuer_and_start_up_keys() -> None:
         ServiceSettings(production=True, auth={"issuer": DEV_ISSUER, "jwks_file": "/dev/null"})
     with pytest.raises(ValidationError, match="start-up API keys"):
         ServiceSettings(production=True, api_keys=[ApiKey(client="c", sha256="ab" * 32)])
-    ServiceSettings(production=True, auth={"issuer": "https://login.example.com/realms/crm"})
+    with pytest.raises(ValidationError, match="PLAINTEXT"):
+        ServiceSettings(production=True, auth={"issuer": "https://login.example.com/realms/crm"})
+    ServiceSettings(
+        production=True,
+        auth={"issuer": "https://login.example.com/realms/crm"},
+        kafka_security={"protocol": "SSL", "cert_file": "/c.crt", "key_file": "/c.key"},
+    )

@@ -902,6 +902,59 @@ async def test_a_transient_failure_is_retried_and_never_dead_lettered(
     )
 
 
+@dataclass
+class SlowAtFirst(Recorder):
+    """A handler whose first attempts wait longer than the session's statement timeout."""
+
+    slow_attempts: int = 2
+
+    async def __call__(self, session: AsyncConnection, event: Event[Any]) -> None:
+        if self.calls.count(event.id) < self.slow_attempts:
+            self.calls.append(event.id)
+            await session.execute(text("SELECT pg_sleep(5)"))  # cut short by statement_timeout
+        await super().__call__(session, event)
+
+
+async def test_a_statement_timeout_is_retried_and_never_dead_lettered(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+) -> None:
+    """PostgreSQL cancels the statement (57014, from the service's `database_statement_timeout_ms`):
+    a slow database, not a bad message, so the runner retries it past `consumer_max_attempts`."""
+    settings = make_settings(database_statement_timeout_ms=200, consumer_max_attempts=1)
+    topic = settings.topic("complaint.created")
+    slow = complaint_event(n=1)
+    handler = SlowAtFirst(scratch)
+    await produce_event(producer, topic, slow)
+    db = Database.for_service(settings)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[Subscription(COMPLAINT_CREATED_V1, handler)],
+        settings=settings,
+        db=db,
+        inbox=scratch.inbox,
+        producer=producer,
+    )
+    try:
+        async with (
+            TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+            running(runner.run) as loop,
+        ):
+
+            async def applied() -> bool:
+                return slow.id in await scratch.effect_counts()
+
+            await wait_until(applied, "the slow record applied", TIMEOUT_S, loop)
+            parked = await dlq.settle(0.5)
+    finally:
+        await db.dispose()
+    assert handler.calls == [slow.id] * 3
+    assert await scratch.effect_counts() == {slow.id: 1}
+    assert parked == []
+
+
 async def committed_offset(settings: ServiceSettings, topic: str, partition: int = 0) -> int | None:
     """The runner group's committed offset, read without joining the group."""
     probe = AIOKafkaConsumer(

@@ -122,3 +122,40 @@ def test_out_of_range_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         ExampleSettings()
+
+
+def test_kafka_security_is_read_from_nested_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAMPLESVC_KAFKA_SECURITY__PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("EXAMPLESVC_KAFKA_SECURITY__SASL_USERNAME", "examplesvc")
+    monkeypatch.setenv("EXAMPLESVC_KAFKA_SECURITY__SASL_PASSWORD", PASSWORD)
+    monkeypatch.setenv("EXAMPLESVC_KAFKA_SECURITY__CA_FILE", "/etc/complaints/kafka-ca/ca.crt")
+    security = ExampleSettings().kafka_security
+    assert security.protocol == "SASL_SSL"
+    assert security.sasl_mechanism == "SCRAM-SHA-512"
+    assert security.sasl_password is not None
+    assert security.sasl_password.get_secret_value() == PASSWORD
+    assert PASSWORD not in repr(ExampleSettings())
+
+
+@pytest.mark.parametrize(
+    ("security", "message"),
+    [
+        ({"protocol": "SASL_SSL", "sasl_username": "u"}, "needs sasl_username and sasl_password"),
+        ({"protocol": "SSL", "cert_file": "/c.crt"}, "cert_file and key_file go together"),
+        ({"ca_file": "/ca.crt"}, "protocol is PLAINTEXT"),
+        ({"protocol": "SASL_PLAINTEXT"}, "protocol"),
+    ],
+)
+def test_incomplete_kafka_security_is_refused(security: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        ExampleSettings(kafka_security=security)
+
+
+def test_database_pool_overflow_and_timeouts_default_sanely() -> None:
+    settings = ExampleSettings()
+    assert settings.database_max_overflow == 0  # the pool size is the most a process opens
+    assert settings.database_statement_timeout_ms == 30000
+    assert settings.database_lock_timeout_ms == 10000
+    assert settings.database_idle_in_transaction_timeout_ms == 60000
+    with pytest.raises(ValidationError):
+        ExampleSettings(database_sslmode="verify_full")

@@ -11,6 +11,10 @@ is only what makes it quick on a laptop: small heaps, fewer partitions for the i
 initial rebalance delay, and brokers fenced after 3 s without a heartbeat instead of 9 s, so a
 killed broker's partitions move within seconds.
 
+Secured listeners are opt-in (`secure=SecureListeners(...)`, for the security tests): beside the
+plaintext listener each node then serves SASL_SSL with SCRAM-SHA-512 and SSL with client certificates
+required (mTLS), from PEM files the caller makes; the default cluster stays plaintext.
+
 Storage is formatted with Kafka's own `kafka.tools.StorageTool`, once per node id, into a template
 under the cache folder; a new cluster copies the template (same cluster id), which saves three JVM
 starts (about 10 s of CPU) per cluster.
@@ -30,8 +34,9 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -85,6 +90,20 @@ EMBEDDED_CONFIG: dict[str, str] = {
     "background.threads": "2",
     "log.cleaner.threads": "1",
 }
+
+
+@dataclass(frozen=True)
+class SecureListeners:
+    """TLS listeners of an embedded cluster, beside its plaintext one (which the nodes keep among
+    themselves and for setting up): `SCRAM` (SASL_SSL, SCRAM-SHA-512) and `MTLS` (SSL, a client
+    certificate signed by a CA of the truststore required)."""
+
+    # PEM: the broker's private key (unencrypted PKCS#8) followed by its certificate chain.
+    keystore: Path
+    # PEM: the CA certificates whose client certificates the mTLS listener accepts.
+    truststore: Path
+    # SCRAM-SHA-512 users (name: password), created once the cluster is up.
+    scram_users: Mapping[str, str] = field(default_factory=dict)
 
 
 class KafkaUnavailableError(RuntimeError):
@@ -229,6 +248,45 @@ def _node_config(
     }
 
 
+def _secure_config(
+    config: dict[str, str], secure: SecureListeners, scram_port: int, mtls_port: int
+) -> dict[str, str]:
+    """`config` (a node's) with the SCRAM and mTLS listeners added."""
+    scram = f"SCRAM://{LOCALHOST}:{scram_port}"
+    mtls = f"MTLS://{LOCALHOST}:{mtls_port}"
+    return {
+        **config,
+        "listeners": f"{config['listeners']},{scram},{mtls}",
+        "advertised.listeners": f"{config['advertised.listeners']},{scram},{mtls}",
+        "listener.security.protocol.map": (
+            f"{config['listener.security.protocol.map']},SCRAM:SASL_SSL,MTLS:SSL"
+        ),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(secure.keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(secure.truststore),
+        "listener.name.scram.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.scram.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "listener.name.mtls.ssl.client.auth": "required",
+    }
+
+
+def _small_cluster_config(nodes: int) -> dict[str, str]:
+    """Replication settings a cluster of fewer than three nodes can meet (a security test's single
+    node); none for a full cluster, which runs production's."""
+    if nodes >= REPLICATION_FACTOR:
+        return {}
+    return {
+        "default.replication.factor": str(nodes),
+        "min.insync.replicas": "1",
+        "offsets.topic.replication.factor": str(nodes),
+        "transaction.state.log.replication.factor": str(nodes),
+        "transaction.state.log.min.isr": "1",
+    }
+
+
 def _write_properties(path: Path, values: dict[str, str]) -> None:
     path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
 
@@ -357,9 +415,14 @@ class EmbeddedKafkaCluster:
         broker_ports: Sequence[int] | None = None,
         java_opts: Sequence[str] = JAVA_OPTS,
         start_timeout: float = 120.0,
+        secure: SecureListeners | None = None,
     ) -> None:
-        """`broker_ports` fixes the client ports (e.g. 19092-19094 for `make run`); free ports else."""
+        """`broker_ports` fixes the client ports (e.g. 19092-19094 for `make run`); free ports else.
+        `secure` adds the SCRAM and mTLS listeners (on free ports)."""
         self.workdir = workdir.absolute()
+        self.secure = secure
+        # Node id: (SCRAM port, mTLS port), when `secure` is given.
+        self.secure_ports: dict[int, tuple[int, int]] = {}
         self.broker_ports = list(broker_ports) if broker_ports is not None else None
         self.java_opts = tuple(java_opts)
         self.start_timeout = start_timeout
@@ -370,6 +433,16 @@ class EmbeddedKafkaCluster:
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(f"{LOCALHOST}:{node.port}" for node in self.nodes.values())
+
+    @property
+    def scram_bootstrap_servers(self) -> str:
+        """The SASL_SSL (SCRAM-SHA-512) listeners; only with `secure`."""
+        return ",".join(f"{LOCALHOST}:{scram}" for scram, _ in self.secure_ports.values())
+
+    @property
+    def mtls_bootstrap_servers(self) -> str:
+        """The SSL listeners that require a client certificate; only with `secure`."""
+        return ",".join(f"{LOCALHOST}:{mtls}" for _, mtls in self.secure_ports.values())
 
     @property
     def version(self) -> str:
@@ -385,10 +458,32 @@ class EmbeddedKafkaCluster:
                 node.spawn()
             for node in self.nodes.values():
                 node.wait_ready(len(self.nodes))
+            if self.secure is not None:
+                for name, password in self.secure.scram_users.items():
+                    self.add_scram_user(name, password)
         except BaseException:
             self.stop()
             raise
         self.start_seconds = time.monotonic() - began
+
+    def add_scram_user(self, name: str, password: str, timeout_s: float = 120.0) -> None:
+        """Create (or reset) a SCRAM-SHA-512 user with Kafka's own ConfigCommand, over the
+        plaintext listener; the brokers serve it within their metadata propagation (milliseconds)."""
+        node = next(iter(self.nodes.values()))
+        argv = _java_argv(
+            node.libs,
+            TEST_JAVA_OPTS,
+            "kafka.admin.ConfigCommand",
+            *("--bootstrap-server", f"{LOCALHOST}:{node.port}", "--alter"),
+            *("--add-config", f"SCRAM-SHA-512=[iterations=4096,password={password}]"),
+            *("--entity-type", "users", "--entity-name", name),
+        )
+        done = subprocess.run(  # noqa: S603 - our own argv
+            argv, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+            raise KafkaClusterError(f"creating the SCRAM user {name!r} failed:\n{tail}")
 
     def _prepare(self) -> None:
         libs = kafka_libs()
@@ -404,9 +499,12 @@ class EmbeddedKafkaCluster:
             if not node.data_dir.exists():
                 shutil.copytree(template / f"node-{node_id}", node.data_dir)
                 (node.data_dir / ".complete").unlink()
-            _write_properties(
-                node.config_path, _node_config(node_id, port, controller_port, voters, node.data_dir)
-            )
+            config = _node_config(node_id, port, controller_port, voters, node.data_dir)
+            config |= _small_cluster_config(len(self.node_ids))
+            if self.secure is not None:
+                self.secure_ports[node_id] = (free_port(), free_port())
+                config = _secure_config(config, self.secure, *self.secure_ports[node_id])
+            _write_properties(node.config_path, config)
             self.nodes[node_id] = node
 
     def stop(self, timeout: float = 30.0) -> None:

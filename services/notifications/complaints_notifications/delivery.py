@@ -33,7 +33,7 @@ import httpx
 from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.db import asyncpg_dsn
+from complaints_common.db import connect_raw
 from complaints_common.events.contracts import NotificationStatus
 from complaints_common.loops import periodically, wait_for_wake
 from complaints_common.runtime import Runtime
@@ -242,7 +242,7 @@ class DeliveryWorker:
     async def _listen(self) -> asyncpg.Connection:
         """The worker's own connection: its liveness lock, and LISTEN for queued messages. A database
         that cannot be reached fails the turn as a transient error, which `periodically` waits out."""
-        conn = await asyncpg.connect(asyncpg_dsn(self.settings.database_dsn))
+        conn = await connect_raw(self.settings)
         try:
             await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", WORKER_LOCK_SPACE, self.worker_id)
             await conn.add_listener(DELIVERY_CHANNEL, lambda *_: self._wake.set())

@@ -47,6 +47,7 @@ SERVICE = ServiceDefinition(
     webhooks=push_documentation,
     subscriptions=subscriptions,
     background=lambda runtime: [*delivery.background(runtime), *progress.background(runtime)],
+    loop_connections=1,  # the delivery loop's LISTEN connection (delivery.DeliveryWorker._listen)
     openapi_tags=[
         {"name": "messages", "description": "What the customer was told, and every attempt to deliver it."},
         {
