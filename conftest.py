@@ -4,13 +4,16 @@ PostgreSQL: `COMPLAINTS_TEST_DATABASE_URL` (a postgresql+asyncpg URL to a databa
 the tests may create databases), else a testcontainers container when a Docker engine answers, else
 an embedded PostgreSQL in a temporary directory on a free port.
 
-Kafka: `COMPLAINTS_TEST_KAFKA_BOOTSTRAP` ("host:port") for every broker-facing test; else those tests
-run once per broker of `COMPLAINTS_TEST_BROKER` (`tansu`, `kafka` or `both`, the default where Java
-17+ and Maven are found; without them a line in the header says why Kafka was skipped): the embedded
-Tansu broker on a free port, and Apache Kafka as a three-broker KRaft cluster (complaints_devstack.kafka,
-or a testcontainers Kafka when Docker answers) with replication factor 3 and min.insync.replicas 2.
-`kafka_broker` is parametrised per session, so pytest runs every Tansu test, stops Tansu, then starts
-Kafka for the rest; tests that need only PostgreSQL run once.
+Every service's schema is migrated once per session into a template database, by the services'
+own `complaints-<svc> migrate`; `database_url` copies it for each test.
+
+Kafka: `COMPLAINTS_TEST_KAFKA_BOOTSTRAP` ("host:port") for every broker-facing test; else the brokers
+of `COMPLAINTS_TEST_BROKER` (`tansu`, `kafka` or `both`, the default where Java 17+ and Maven are
+found; without them a line in the header says why Kafka was skipped): the embedded Tansu broker on a
+free port, and Apache Kafka as a three-broker KRaft cluster (complaints_devstack.kafka, or a
+testcontainers Kafka when Docker answers) with replication factor 3 and min.insync.replicas 2. A
+test marked `every_broker` runs once per broker; any other test that needs a broker runs on the
+first one only. Each broker starts once, when a test first needs it, and runs to the session's end.
 
 Isolation is per test, not per session: `database_url` is a fresh database and `topics` a fresh set
 of prefixed topics (services read `<SVC>_TOPIC_PREFIX`), so tests never see each other's data.
@@ -87,9 +90,8 @@ async def migrated_template(pg_server_url: str) -> str:
             *spec.migrate, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
         )
         _, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
-        assert process.returncode == 0, (
-            f"{spec.name} migrate failed: {stderr.decode(errors='replace')[-3000:]}"
-        )
+        failure = stderr.decode(errors="replace")[-3000:]
+        assert process.returncode == 0, f"{spec.name} migrate failed: {failure}"
 
     await asyncio.gather(*(migrate(spec) for spec in default_services({})))
     return name

@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from complaints_common.events.topics import all_topics_with_dead_letters
 from complaints_devstack.broker import topic_partitions as partition_counts
+from complaints_devstack.launcher import SERVICE_ORDER
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +16,9 @@ seen_databases: list[str] = []
 
 
 @pytest.mark.parametrize("run", [1, 2])
-async def test_each_test_gets_a_fresh_empty_database(database_url: str, run: int) -> None:
+async def test_each_test_gets_a_fresh_database_with_every_service_migrated(
+    database_url: str, run: int
+) -> None:
     assert database_url.startswith("postgresql+asyncpg://")
     engine = create_async_engine(database_url)
     try:
@@ -24,11 +27,19 @@ async def test_each_test_gets_a_fresh_empty_database(database_url: str, run: int
             tables = (
                 await conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"))
             ).scalar_one()
+            migrated = set(
+                (
+                    await conn.execute(
+                        text("SELECT schemaname FROM pg_tables WHERE tablename = 'alembic_version'")
+                    )
+                ).scalars()
+            )
             await conn.execute(text("CREATE TABLE mine (v int)"))
     finally:
         await engine.dispose()
     assert name.startswith("t_")
     assert tables == 0, "another test's tables leaked into this database"
+    assert migrated == set(SERVICE_ORDER), "every service's schema comes migrated from the template"
     assert name not in seen_databases
     seen_databases.append(name)
 

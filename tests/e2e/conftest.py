@@ -177,14 +177,15 @@ async def platform(
 async def intake_without_broker(
     database_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[Platform, EmbeddedBroker]]:
-    """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), not started,
-    and a Tansu broker of their own that is not started either: an outage that is real while the
-    session's broker keeps serving every other test."""
+    """Intake's API and worker as separate processes (`intake-api`, `intake-worker`), on a migrated
+    database (`database_url`) but not started, and a Tansu broker of their own that is not started
+    either: an outage that is real while the session's broker keeps serving every other test."""
     broker = EmbeddedBroker(free_port(), log_path=tmp_path / "tansu.log")
     stack = Platform(database_url, broker.bootstrap_servers, "", tmp_path)
     (intake,) = [spec for spec in default_services({}) if spec.name == "intake"]
     exe = intake.serve[0]
     stack.specs = {
+        "intake": replace(intake, port=free_port()),
         "intake-api": replace(intake, port=free_port(), serve=(exe, "api")),
         "intake-worker": replace(intake, port=free_port(), serve=(exe, "worker")),
     }

@@ -59,7 +59,9 @@ async def test_kill_9_mid_batch_loses_nothing_and_doubles_nothing(platform: Any,
         told = now.get("messages compensation sent", 0)
         return now.get("decisions granted", 0) >= COMPLAINTS and acknowledged >= COMPLAINTS <= told
 
-    settled_in_time = await wait_for(settled, timeout=60)
+    # Two services rejoin their groups after kill -9: on a machine shared by several suites that took
+    # over 60 s once (load average 19).
+    settled_in_time = await wait_for(settled, timeout=120)
     assert settled_in_time, f"not every complaint was compensated and told: {await state()}"
     await asyncio.sleep(2)  # let any late redelivery land before counting duplicates
 

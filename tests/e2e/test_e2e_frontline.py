@@ -97,7 +97,9 @@ async def test_the_customer_chooses_an_option_and_is_told_it_by_its_owner_with_a
 
     # The same customer calls again; the agent offers more than their authority: it waits.
     async with platform.client("intake", AGENT) as intake:
-        second = (await intake.post("/v1/complaints", json=phone_complaint(customer_id))).json()
+        # Another matter (the same one a second later would be a duplicate: no options, refused).
+        late = phone_complaint(customer_id, category="delivery")
+        second = (await intake.post("/v1/complaints", json=late)).json()
     async with platform.client("compensation", AGENT) as compensation:
         assert await wait_for(lambda: _status(compensation, f"/v1/complaints/{second['id']}/options", 200)), (
             "no options for the second complaint"

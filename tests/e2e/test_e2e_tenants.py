@@ -66,7 +66,7 @@ REQUIRED_QUERY = {
     (
         "intake",
         "/v1/reports/complaints-return",
-    ): "?regime=uk-fca&from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00Z",
+    ): "?regime=uk-fca&from=2020-01-01T00:00:00Z&to=2030-01-01T00:00:00Z",  # queries reach 10 years ahead
 }
 
 
@@ -92,6 +92,27 @@ async def until(probe: Any, timeout: float = 30.0) -> Any:
         await asyncio.sleep(0.2)
 
 
+async def choose_first_option(compensation: httpx.AsyncClient, complaint_id: str) -> Any:
+    """An agent took the phone call: the customer's options, the first one chosen by the caller,
+    and the decision it made."""
+
+    async def offered() -> Any:
+        response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
+        return response.json() if response.status_code == 200 else None
+
+    options = await until(offered)
+    assert options and options["status"] == "open", options
+    first = options["options"][0]["option_id"]
+    chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
+    assert chosen.status_code == 201, chosen.text
+
+    async def decided() -> Any:
+        response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
+        return response.json() if response.status_code == 200 else None
+
+    return await until(decided)
+
+
 async def seed_tenant_b(platform: Any) -> dict[str, Any]:
     """B's complaint through the platform: what each service holds of it, by parameter name."""
     async with (
@@ -104,22 +125,7 @@ async def seed_tenant_b(platform: Any) -> dict[str, Any]:
         assert filed.status_code == 201, filed.text
         complaint_id = filed.json()["id"]
 
-        async def offered() -> Any:
-            response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
-            return response.json() if response.status_code == 200 else None
-
-        # B's agent took the call: the customer's options, and B's agent records their choice.
-        options = await until(offered)
-        assert options and options["status"] == "open", options
-        first = options["options"][0]["option_id"]
-        chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
-        assert chosen.status_code == 201, chosen.text
-
-        async def decided() -> Any:
-            response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
-            return response.json() if response.status_code == 200 else None
-
-        decision = await until(decided)
+        decision = await choose_first_option(compensation, complaint_id)
         assert decision and decision["status"] == "granted" and decision["voucher_code"], decision
 
         async def satisfaction_check() -> list[dict[str, Any]]:
@@ -246,22 +252,7 @@ async def customer_ids_and_orders_are_the_clients_own(platform: Any) -> None:
         filed = await intake.post("/v1/complaints", json=complaint("a.customer@example.invalid", "A-1"))
         complaint_id = filed.json()["id"]
 
-        async def offered() -> Any:
-            response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
-            return response.json() if response.status_code == 200 else None
-
-        # B's agent took the call: the customer's options, and B's agent records their choice.
-        options = await until(offered)
-        assert options and options["status"] == "open", options
-        first = options["options"][0]["option_id"]
-        chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
-        assert chosen.status_code == 201, chosen.text
-
-        async def decided() -> Any:
-            response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
-            return response.json() if response.status_code == 200 else None
-
-        decision = await until(decided)
+        decision = await choose_first_option(compensation, complaint_id)
         assert decision and (decision["status"], decision["rule_id"]) == ("granted", "any.billing-credit")
 
 

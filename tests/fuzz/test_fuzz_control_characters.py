@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -35,6 +36,24 @@ def first_valid_case(operation: Any) -> Any | None:
     return cases[0] if cases else None
 
 
+async def valid_requests(app: Any) -> AsyncIterator[tuple[Any, dict[str, Any]]]:
+    """Every /v1 operation of the app with one valid request drawn from its schema, as keyword
+    arguments for the test client (which sends the client's own all-scopes key, not the one
+    schemathesis drew from the scheme)."""
+    for operation in operations(app):
+        if not operation.path.startswith("/v1/"):
+            continue
+        case = await asyncio.to_thread(first_valid_case, operation)
+        if case is None:
+            continue
+        kwargs = case.as_transport_kwargs(base_url=BASE_URL)
+        kwargs.pop("cookies", None)
+        kwargs["headers"] = {
+            k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "x-api-key"
+        }
+        yield operation, kwargs
+
+
 def first_string_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
     if isinstance(value, str):
         return path
@@ -46,7 +65,8 @@ def first_string_path(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str
     return None
 
 
-def replaced(value: Any, path: tuple[str | int, ...], new: str) -> Any:
+def replaced(value: Any, path: tuple[str | int, ...], new: Any) -> Any:
+    """A copy of `value` with `new` at `path`."""
     if not path:
         return new
     copy = json.loads(json.dumps(value))
@@ -66,18 +86,7 @@ async def test_control_characters_are_refused_naming_the_field(
     async with running_service(
         definition, service_settings(settings_cls, database_url, kafka_bootstrap, topics)
     ) as (app, client):
-        for operation in operations(app):
-            if not operation.path.startswith("/v1/"):
-                continue
-            case = await asyncio.to_thread(first_valid_case, operation)
-            if case is None:
-                continue
-            kwargs = case.as_transport_kwargs(base_url=BASE_URL)
-            kwargs.pop("cookies", None)
-            # The client's own all-scopes key, not the one schemathesis drew from the scheme.
-            kwargs["headers"] = {
-                k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "x-api-key"
-            }
+        async for operation, kwargs in valid_requests(app):
             query_names = [p.name for p in operation.query]
             body = kwargs.get("json")
             body_path = first_string_path(body) if body is not None else None

@@ -18,8 +18,6 @@ its body, and every model inside it, refuses unknown fields.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -30,8 +28,8 @@ from complaints_common.openapi import api_routes
 from complaints_devstack.service_testing import running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 
-from .test_fuzz_control_characters import first_valid_case
-from .test_fuzz_openapi import BASE_URL, SERVICES, operations
+from .test_fuzz_control_characters import replaced, valid_requests
+from .test_fuzz_openapi import SERVICES
 
 pytestmark = pytest.mark.integration
 
@@ -90,17 +88,6 @@ def is_time(value: str) -> bool:
     return len(value) >= 20 and value[4] == "-" and value[10] == "T"
 
 
-def replaced(body: Any, path: Path, value: Any) -> Any:
-    copy = json.loads(json.dumps(body))
-    if not path:
-        return value
-    target = copy
-    for part in path[:-1]:
-        target = target[part]
-    target[path[-1]] = value
-    return copy
-
-
 def documented_example(schema: dict[str, Any], operation: Any) -> Any | None:
     """The operation's documented request example, the fullest valid body there is."""
     raw = operation.definition.raw.get("requestBody", {}).get("content", {}).get("application/json", {})
@@ -124,17 +111,7 @@ async def test_every_refused_input_class_gets_a_422_from_every_operation(
     ) as (app, client):
         assert not lax_body_models(app), "request models that accept unknown fields"
         schema = app.openapi()
-        for operation in operations(app):
-            if not operation.path.startswith("/v1/"):
-                continue
-            case = await asyncio.to_thread(first_valid_case, operation)
-            if case is None:
-                continue
-            kwargs = case.as_transport_kwargs(base_url=BASE_URL)
-            kwargs.pop("cookies", None)
-            kwargs["headers"] = {
-                k: v for k, v in (kwargs.get("headers") or {}).items() if k.lower() != "x-api-key"
-            }
+        async for operation, kwargs in valid_requests(app):
             if operation.method.upper() == "GET" and "{" in operation.path:
                 await unknown_resource_is_404(client, operation, kwargs, accepted, checked)
             body = kwargs.get("json")

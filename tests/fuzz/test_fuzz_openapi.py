@@ -71,7 +71,10 @@ async def test_fuzz_every_operation_of_a_service(
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 cases = await asyncio.to_thread(draw_cases, operation, mode, EXAMPLES)
                 for case in cases:
-                    response = await send(client, case)
+                    try:
+                        response = await send(client, case)
+                    except UnicodeEncodeError:
+                        continue  # a drawn header no HTTP client can send (non-Latin-1 text)
                     sent += 1
                     try:
                         case.validate_response(response, checks=CHECKS)

@@ -251,6 +251,42 @@ class BodyLimitMiddleware:
         await self.app(scope, counted, watched)
 
 
+class ShutdownCutoffMiddleware:
+    """A 503 problem for a request still running when the server's shutdown grace runs out.
+
+    uvicorn cancels such a request's task, and a task cancelled before it answered gets uvicorn's
+    own plain-text 500: a replica killed during a rebalance under load answered one. It is not a
+    bug of the request, and another replica will serve it, so it is a 503 to retry (its transaction
+    rolls back with the task, unless the cancellation came during the COMMIT itself, which is as
+    uncertain as a lost connection; an Idempotency-Key makes the retry safe either way).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # The answer ends the cancelled task's work: it returns, and the server goes on to shut down.
+            shutting_down = ServiceUnavailable(
+                "The service is shutting down; retry.", headers={"Retry-After": "1"}
+            )
+            await problem_response(scope, receive, send, shutting_down)
+
+
 async def problem_response(scope: Scope, receive: Receive, send: Send, problem: Exception) -> None:
     """Answer with the app's own problem handler, from a middleware outside the app's handlers."""
     app = scope["app"]
@@ -277,3 +313,4 @@ def install_common(
     app.include_router(health_router(checks))
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, routes_of=app)
+    app.add_middleware(ShutdownCutoffMiddleware)

@@ -101,7 +101,7 @@ def _example(
         else DETAIL_OF_STATUS.get(status, kind.title)
     )
     example: dict[str, Any] = {
-        "type": base_uri + kind.type_,
+        "type": f"{base_uri}{kind.type_}",
         "title": kind.title,
         "status": int(status) if status.isdigit() else kind.status,
         "detail": detail,
@@ -117,7 +117,8 @@ def document_operations(app: FastAPI, base_uri: str, challenge: str) -> None:
 
     def wrapper() -> dict[str, Any]:
         spec = published()  # FastAPI's own, cached: complete it once
-        if getattr(app.state, "documented_openapi", None) is spec:
+        completed: object = getattr(app.state, "documented_openapi", None)
+        if completed is spec:
             return spec
         for route in api_routes(app):
             markers = dict(_markers(route.dependant))

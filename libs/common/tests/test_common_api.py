@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +25,7 @@ from complaints_common.api import (
 )
 from complaints_common.problems import DEFAULT_PROBLEM_BASE_URI, Conflict, NotFound, www_authenticate
 from complaints_common.settings import ApiKey, ServiceSettings
+from complaints_devstack.ports import free_port
 from complaints_devstack.service_testing import bearer, local_issuer
 
 SECRET_EMAIL = "philomena.grubb+api@example.invalid"
@@ -371,3 +374,33 @@ async def test_the_published_422_schema_is_the_one_answered(client: httpx.AsyncC
     assert error["required"] == ["field", "loc", "message", "type"]
     response = await client.post("/filings", json={}, headers={"X-API-Key": FILE_KEY})
     assert set(response.json()["errors"][0]) == set(error["properties"])
+
+
+# --- shutdown ------------------------------------------------------------------------------------
+
+
+async def test_a_request_still_running_when_the_shutdown_grace_runs_out_is_a_503_problem() -> None:
+    """uvicorn cancels it; without ShutdownCutoffMiddleware the client got uvicorn's plain 500."""
+    app = build_app(Health())
+    entered = asyncio.Event()
+
+    @app.get("/slow")
+    async def slow() -> None:
+        entered.set()
+        await asyncio.Event().wait()  # outlasts the grace: a request stuck behind a busy database
+
+    port = free_port()
+    config = uvicorn.Config(app, port=port, log_config=None, timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        request = asyncio.create_task(http.get("/slow"))
+        await entered.wait()
+        server.should_exit = True  # what SIGTERM does
+        response = await request
+    await serving
+    body = assert_problem(response, 503)
+    assert str(body["type"]).endswith("/service-unavailable")
+    assert response.headers["retry-after"] == "1"

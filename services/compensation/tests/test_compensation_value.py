@@ -129,6 +129,13 @@ def test_options_above_the_agents_authority_or_stopped_by_abuse_rules_are_left_o
     assert frontline_options(POLICY, complaint(agent_id="agent-1"), capped, NOW) == []
 
 
+def test_where_the_policy_offers_words_only_the_agent_gets_no_money_to_choose_from() -> None:
+    repeat = CustomerHistory(grants_in_window=5)  # the repeat complainer: flagged, not rewarded
+    assert frontline_options(POLICY, complaint(stake="40.00", agent_id="agent-1"), repeat, NOW) == []
+    mistake = complaint(tags=["customer_error"], agent_id="agent-1")
+    assert frontline_options(POLICY, mistake, CustomerHistory(), NOW) == []
+
+
 def test_prior_complaints_and_lifetime_spend_can_be_matched() -> None:
     document = POLICY.model_dump(mode="json")
     document["rules"].insert(
@@ -140,7 +147,7 @@ def test_prior_complaints_and_lifetime_spend_can_be_matched() -> None:
             "offer": {
                 "kind": "fixed_credit",
                 "description": "{value} {currency}",
-                "value": {"fixed": 60},
+                "value": {"fixed": "60.00"},
                 "cost_ratio": 1,
             },
         },

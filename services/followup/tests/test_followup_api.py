@@ -222,7 +222,11 @@ async def test_an_agent_sets_a_manual_follow_up_that_fires_and_one_cancelled_tha
     assert again.status_code == 409
 
     await deliver(followup.runtime, status_changed(complaint_id, "x", "resolved", "closed", T0 + 5 * DAY))
-    closed = await followup.client.post(f"/v1/complaints/{complaint_id}/followups", json=body)
+    # Planned times are checked against the service's clock: from now to a year ahead.
+    past = await followup.client.post(f"/v1/complaints/{complaint_id}/followups", json=body)
+    assert past.status_code == 422 and past.json()["errors"][0]["field"] == "body.due_at"
+    later = {**body, "due_at": (T0 + 6 * DAY).isoformat()}
+    closed = await followup.client.post(f"/v1/complaints/{complaint_id}/followups", json=later)
     assert closed.status_code == 409 and closed.json()["type"].endswith("/conflict")
 
 

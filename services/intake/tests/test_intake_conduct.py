@@ -28,6 +28,8 @@ async def test_an_agent_flags_abusive_conduct_and_a_supervisor_takes_the_complai
     assert by_key.status_code == 403, "an API key acts for nobody: a person flags it"
     claimed = await client.post(url, json={"flagged_by": "agent-5"}, headers=bearer("crm-test", "agent-5"))
     assert claimed.status_code == 422, "who flags it is the token's person, never the body's claim"
+    blank = await client.post(url, json={"note": "   "}, headers=bearer("crm-test", "agent-5"))
+    assert blank.status_code == 422, "a note says something or is left out"
     flagged = await client.post(
         url, json={"note": "Swore at me twice."}, headers=bearer("crm-test", "agent-5")
     )

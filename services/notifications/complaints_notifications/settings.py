@@ -105,14 +105,6 @@ class NotificationSettings(ServiceSettings):
     delivery_lease_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
-    def _production_encrypts_webhook_secrets_with_its_own_key(self) -> NotificationSettings:
-        if self.production and not self.webhook_encryption_keys:
-            raise ValueError(
-                "production: set NOTIFICATIONS_WEBHOOK_ENCRYPTION_KEYS (webhook secrets at rest)"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _production_needs_real_channels(self) -> NotificationSettings:
         if not self.production:
             return self
@@ -131,4 +123,13 @@ class NotificationSettings(ServiceSettings):
             )
         if self.smtp_security is SmtpSecurity.PLAINTEXT:
             raise ValueError("production: plaintext SMTP is refused; use starttls or tls")
+        return self
+
+    # After the channels' check: a production start without channels says that first.
+    @model_validator(mode="after")
+    def _production_encrypts_webhook_secrets_with_its_own_key(self) -> NotificationSettings:
+        if self.production and not self.webhook_encryption_keys:
+            raise ValueError(
+                "production: set NOTIFICATIONS_WEBHOOK_ENCRYPTION_KEYS (webhook secrets at rest)"
+            )
         return self

@@ -12,7 +12,13 @@ from sqlalchemy import text as sql
 
 from complaints_common.events.contracts import ComplaintCreatedV1, ComplaintStatusChangedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, COMPLAINT_STATUS_CHANGED_V1, Event
-from complaints_notifications.domain.messages import next_contact
+from complaints_notifications.domain.messages import (
+    MessageKind,
+    Owner,
+    Recipient,
+    next_contact,
+    template_variables,
+)
 from complaints_notifications.events.handlers import composer_of
 from complaints_notifications.progress import send_progress_updates
 
@@ -116,3 +122,18 @@ async def _resolved_recorded(app: object, complaint_id: object) -> bool:
             )
         ).first()
     return row is not None and row.open is False
+
+
+def test_once_escalated_every_later_message_names_a_supervisor_as_its_owner() -> None:
+    owner = Owner("care@example.com", "+44 20 7946 0000")
+    contact = {"email": "a@example.com", "language": "en"}
+    plain = Recipient("CUST-1", "crm-test", "CMP-1", False, contact)
+    escalated = Recipient("CUST-1", "crm-test", "CMP-1", False, contact, escalated=True)
+    for kind in (MessageKind.PROGRESS_UPDATE, MessageKind.RESOLVED):
+        assert not template_variables(kind, plain, {}, "https://s/{reference}", owner, "2026-12-04")[
+            "supervisor"
+        ]
+        assert template_variables(kind, escalated, {}, "https://s/{reference}", owner, "2026-12-04")[
+            "supervisor"
+        ]
+    assert template_variables(MessageKind.ESCALATED, plain, {}, "", owner, "2026-12-04")["supervisor"]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr
 
 from complaints_notifications.domain.push import (
     CATALOGUE,
@@ -115,5 +115,9 @@ def test_secrets_are_sealed_not_stored_in_clear_and_production_needs_its_own_key
     box = SecretBox([])
     sealed = box.seal(secret)
     assert secret not in sealed and box.open(sealed) == secret
-    with pytest.raises(ValidationError, match="WEBHOOK_ENCRYPTION_KEYS"):
-        NotificationSettings(production=True)
+    # The rule alone (production's other requirements, Kafka TLS and real channels, aside).
+    unkeyed = NotificationSettings.model_construct(production=True, webhook_encryption_keys=[])
+    with pytest.raises(ValueError, match="WEBHOOK_ENCRYPTION_KEYS"):
+        unkeyed._production_encrypts_webhook_secrets_with_its_own_key()
+    keyed = NotificationSettings.model_construct(production=True, webhook_encryption_keys=[SecretStr("k")])
+    assert keyed._production_encrypts_webhook_secrets_with_its_own_key() is keyed

@@ -123,7 +123,7 @@ class OptionSetView(BaseModel):
     decision_id: UUID | None
 
 
-class ChoiceRequest(BaseModel):
+class ChoiceRequest(RequestModel):
     """Which option the customer chose. Who records it, and with which authority, is the caller."""
 
     model_config = ConfigDict(
@@ -133,8 +133,8 @@ class ChoiceRequest(BaseModel):
         },
     )
 
-    option_id: str = Field(min_length=1, max_length=100)
-    reason: str | None = Field(default=None, max_length=200)
+    option_id: NonBlank = Field(min_length=1, max_length=100)
+    reason: NonBlank | None = Field(default=None, max_length=200)
 
 
 class VoucherAction(BaseModel):

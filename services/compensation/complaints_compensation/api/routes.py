@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal, platform_operator, require_scope
-from complaints_common.events.contracts import DecisionStatus, Offer
+from complaints_common.events.contracts import ComplaintCreatedV1, DecisionStatus, Offer
 from complaints_common.openapi import VALIDATION_EXAMPLE, problem_response
 from complaints_common.problems import Conflict, Forbidden, NotFound, RequestValidationFailed
 from complaints_common.runtime import Runtime
@@ -35,7 +35,7 @@ from complaints_compensation.api.models import (
 from complaints_compensation.domain import approvals
 from complaints_compensation.domain.policy import ComplaintFacts, cap_check, judge, priced, required_role
 from complaints_compensation.domain.rules import ROLES, Policy, Role
-from complaints_compensation.recording import components
+from complaints_compensation.recording import Recorder, components
 from complaints_compensation.store import decisions as store
 from complaints_compensation.store import options as option_store
 from complaints_compensation.store import policies as policy_store
@@ -90,6 +90,48 @@ async def locked_decision(session: AsyncConnection, client_id: str, decision_id:
     await store.lock_customer(session, client_id, found["customer_id"])
     row = await store.decision_by_id(session, client_id, decision_id, for_update=True)
     assert row is not None  # decisions are never deleted
+    return row
+
+
+async def record_callers_offer(
+    session: AsyncConnection,
+    recorder: Recorder,
+    policy: Policy,
+    known: tuple[ComplaintCreatedV1, str | None, str | None],
+    offer: Offer,
+    offer_rule_id: str,
+    principal: Principal,
+    closing: dict[str, Any],
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """An offer the caller makes (their own proposal, or the option the customer chose): judged
+    against the caller's verified authority and the abuse rules, recorded and published, and the
+    complaint's options closed with it (`closing`), unless an abuse rule refused it: then they stay
+    open, for another choice or the lapse. The customer's lock is the caller's to hold."""
+    complaint, email, phone = known
+    now = datetime.now(UTC)
+    order_ref = ComplaintFacts.of(complaint).order_ref
+    history = await store.customer_history(session, complaint, policy.abuse, now, (email, phone), order_ref)
+    role = acting_role(principal)
+    decision = judge(policy, offer_rule_id, offer, complaint, history, now, proposer_role=role)
+    if reason:
+        decision = replace(decision, reason=decision.reason or reason)
+    try:
+        decision_id = await recorder.record_new(session, complaint, decision, principal.actor_id, policy)
+    except IntegrityError as exc:
+        raise Conflict("The complaint or its order already has a compensation.") from exc
+    assert decision_id is not None  # only the automatic decision is ever skipped
+    if decision.status != "refused":
+        await option_store.close(
+            session,
+            complaint.complaint_id,
+            **closing,
+            closed_by=principal.actor_id,
+            closed_at=now,
+            decision_id=decision_id,
+        )
+    row = await store.decision_by_id(session, principal.client, decision_id)
+    assert row is not None
     return row
 
 
@@ -177,39 +219,16 @@ def decision_router(runtime: Runtime) -> APIRouter:
             known = await store.known_complaint(session, principal.client, complaint_id)
             if known is None:
                 raise NotFound("Compensation has not seen this complaint (yet).")
-            complaint, email, phone = known
+            complaint = known[0]
             await store.lock_customer(session, principal.client, complaint.customer.customer_id)
             if await store.has_live_decision(session, complaint_id):
                 raise Conflict("The complaint already has a granted or waiting compensation.")
             policy = await book.current(session)
-            now = datetime.now(UTC)
-            order_ref = ComplaintFacts.of(complaint).order_ref
-            history = await store.customer_history(
-                session, complaint, policy.abuse, now, (email, phone), order_ref
-            )
             proposed = body.offer
             offer = priced(policy, proposed.kind, proposed.description, proposed.value, proposed.percentage)
-            role = acting_role(principal)
-            decision = judge(policy, "proposal", offer, complaint, history, now, proposer_role=role)
-            try:
-                decision_id = await recorder.record_new(
-                    session, complaint, decision, principal.actor_id, policy
-                )
-            except IntegrityError as exc:
-                raise Conflict("The complaint or its order already has a compensation.") from exc
-            assert decision_id is not None
-            # The agent's own offer instead of the options: the customer's options close with it
-            # (unless an abuse rule refused it: then they stay, for another choice or the lapse).
-            if decision.status != "refused":
-                await option_store.close(
-                    session,
-                    complaint_id,
-                    status="proposed",
-                    closed_by=principal.actor_id,
-                    closed_at=now,
-                    decision_id=decision_id,
-                )
-            row = await store.decision_by_id(session, principal.client, decision_id)
+            row = await record_callers_offer(
+                session, recorder, policy, known, offer, "proposal", principal, {"status": "proposed"}
+            )
         return DecisionView.model_validate(row)
 
     return router
@@ -290,7 +309,7 @@ def option_router(runtime: Runtime) -> APIRouter:
             known = await store.known_complaint(session, principal.client, complaint_id)
             if known is None:
                 raise NotFound(NO_OPTIONS)
-            complaint, email, phone = known
+            complaint = known[0]
             await store.lock_customer(session, principal.client, complaint.customer.customer_id)
             row = await option_store.option_set(session, principal.client, complaint_id, for_update=True)
             if row is None:
@@ -301,35 +320,11 @@ def option_router(runtime: Runtime) -> APIRouter:
             if chosen is None:
                 raise NotFound(f"{body.option_id!r} is not one of this complaint's options.")
             policy = await book.current(session)
-            now = datetime.now(UTC)
-            order_ref = ComplaintFacts.of(complaint).order_ref
-            history = await store.customer_history(
-                session, complaint, policy.abuse, now, (email, phone), order_ref
-            )
             offer = Offer.model_validate(chosen["offer"])
-            role = acting_role(principal)
-            decision = judge(policy, body.option_id, offer, complaint, history, now, proposer_role=role)
-            if body.reason:
-                decision = replace(decision, reason=decision.reason or body.reason)
-            try:
-                decision_id = await recorder.record_new(
-                    session, complaint, decision, principal.actor_id, policy
-                )
-            except IntegrityError as exc:
-                raise Conflict("The complaint or its order already has a compensation.") from exc
-            assert decision_id is not None
-            # Refused by an abuse rule meanwhile (recorded, naming the rule): the options stay open.
-            if decision.status != "refused":
-                await option_store.close(
-                    session,
-                    complaint_id,
-                    status="chosen",
-                    chosen_option=body.option_id,
-                    closed_by=principal.actor_id,
-                    closed_at=now,
-                    decision_id=decision_id,
-                )
-            decided = await store.decision_by_id(session, principal.client, decision_id)
+            closing = {"status": "chosen", "chosen_option": body.option_id}
+            decided = await record_callers_offer(
+                session, recorder, policy, known, offer, body.option_id, principal, closing, body.reason
+            )
         return DecisionView.model_validate(decided)
 
     return router

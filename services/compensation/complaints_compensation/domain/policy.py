@@ -315,14 +315,18 @@ def frontline_options(
 ) -> list[Option]:
     """Two or three offers of different kinds the front line may make without asking anyone: the
     policy's own offer (the fix) first, then the matching alternatives, each within the agent's
-    authority for this customer and clear of the abuse rules. Fewer when fewer qualify: a customer
-    whose first offer an abuse rule stops gets no options (the automatic decision names the rule)."""
+    authority for this customer and clear of the abuse rules. Fewer when fewer qualify (the caller
+    then makes the automatic decision, which names the rule that stopped an offer). None where the
+    policy's own offer is words only (a repeat complainer, the customer's own mistake, an
+    extraordinary circumstance): a choice of money there would reward what the rule refuses to."""
     if complaint.repeat_kind == "duplicate" or complaint.customer_flags:
         return []  # nothing to offer at the front line: the automatic decision refuses or holds
     today = (now or datetime.now(UTC)).date()
     factor = customer_factor(policy, complaint, history, today)
     primary = first_matching_rule(policy.rules, complaint, history, today)
     assert primary is not None, "a policy's last rule matches every complaint"
+    if primary.offer.kind == "apology":
+        return []
     candidates = [primary, *policy.frontline_options.alternatives]
     facts = ComplaintFacts.of(complaint)
     chosen: list[Option] = []

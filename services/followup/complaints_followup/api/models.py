@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal, cast
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, model_validator
 
-from complaints_common.validation import NonBlank, PlannedTime
+from complaints_common.validation import NonBlank
 from complaints_followup.domain.outcome import Outcome
 
 FOLLOWUP_EXAMPLE: dict[str, Any] = {
@@ -71,7 +71,7 @@ class ManualFollowupIn(BaseModel):
         },
     )
 
-    due_at: PlannedTime = Field(
+    due_at: AwareDatetime = Field(
         description="When the call-back falls due: with a time zone, from now to a year ahead."
     )
     team: str | None = Field(

@@ -17,7 +17,7 @@ from complaints_common.events.envelope import FOLLOWUP_OUTCOME_V1, Event
 from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound, Unprocessable
 from complaints_common.runtime import Runtime
-from complaints_common.validation import QueryTime
+from complaints_common.validation import PLANNED_FUTURE, PLANNED_PAST, QueryTime, refuse_unless_within
 from complaints_followup.api.models import (
     FollowupView,
     Grouping,
@@ -104,6 +104,9 @@ def followup_router(runtime: Runtime, clock: Clock) -> APIRouter:
         principal: Annotated[Principal, Depends(require_scope("file"))],
         idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
     ) -> FollowupView:
+        refuse_unless_within(
+            ("body", "due_at"), body.due_at, now=clock(), past=PLANNED_PAST, future=PLANNED_FUTURE
+        )
         reason_key = f"{principal.client}:{idempotency_key}" if idempotency_key else str(uuid4())
         async with runtime.db.transaction() as session:
             complaint = await known.complaint(session, complaint_id, principal.client)

@@ -223,14 +223,14 @@ class ComplaintPage(BaseModel):
     next_cursor: str | None = Field(examples=["eyJmIjoiMjAyNi0xMS0yM1QxNjowMDowMCswMDowMCJ9"])
 
 
-class ConductFlag(BaseModel):
+class ConductFlag(RequestModel):
     """What happened, for the supervisor (who flags it is the authenticated agent, never the body)."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"note": "Shouted and swore at the agent twice."}]}
     )
 
-    note: str | None = Field(default=None, min_length=1, max_length=500)
+    note: NonBlank | None = Field(default=None, min_length=1, max_length=500)
 
 
 class CustomerComplaints(BaseModel):

@@ -109,7 +109,7 @@ class ComplaintDraft(RequestModel):
         default=None, description='What the customer says is at stake (a decimal string, e.g. "39.90").'
     )
     occurred_at: PastTime | None = Field(
-        default=None, description="When the problem happened: with a time zone, within ten years, not ahead."
+        default=None, description="When the problem happened: with a time zone, within a century, not ahead."
     )
     agent_id: str | None = Field(default=None, min_length=1, max_length=100, description="Who took it.")
     crm_reference: str | None = Field(

@@ -55,6 +55,8 @@ class Recipient:
     contact: dict[str, Any]
     # The complaint's due times as intake last published them: when the customer hears from us next.
     deadlines: tuple[dict[str, Any], ...] = ()
+    # Escalated or moved to a supervisor: the supervisor owns it in every later message.
+    escalated: bool = False
 
     @property
     def language(self) -> str:
@@ -149,8 +151,7 @@ def template_variables(
         "confidential": recipient.confidential,
         "owner_email": owner.email,
         "owner_phone": owner.phone,
-        "supervisor": kind in SUPERVISOR_KINDS
-        or (kind is MessageKind.REOPENED and int(data.get("escalation_level") or 0) > 0),
+        "supervisor": kind in SUPERVISOR_KINDS or recipient.escalated,
         "next_contact": next_contact_on,
     }
     if kind is MessageKind.ACKNOWLEDGEMENT:

@@ -258,6 +258,7 @@ def subscriptions(runtime: Runtime) -> list[Subscription]:
             event.data.customer_id,
             data["deadlines"],
             data["to_status"] not in ("resolved", "closed"),
+            int(data.get("escalation_level") or 0),
         )
         await pushed(session, event, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data))
         kind = status_update_kind(data)

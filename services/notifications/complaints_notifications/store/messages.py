@@ -53,10 +53,15 @@ async def record_state(
     customer_id: str,
     deadlines: list[dict[str, Any]],
     open_: bool | None = None,
+    escalation_level: int | None = None,
 ) -> None:
     """A status or due-time change: kept on the recipient, or on a placeholder until
     complaint.created arrives (the events travel on different topics)."""
-    state: dict[str, Any] = {"deadlines": deadlines} | ({} if open_ is None else {"open": open_})
+    state: dict[str, Any] = {"deadlines": deadlines}
+    if open_ is not None:
+        state["open"] = open_
+    if escalation_level is not None:
+        state["escalation_level"] = escalation_level
     statement = insert(recipients).values(
         complaint_id=complaint_id,
         client_id=client_id,
@@ -92,6 +97,7 @@ async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipien
         confidential=row.confidential,
         contact=dict(row.contact),
         deadlines=tuple(row.deadlines or ()),
+        escalated=row.escalation_level > 0,
     )
 
 

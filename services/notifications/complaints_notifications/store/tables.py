@@ -54,6 +54,8 @@ recipients = Table(
     Column("open", Boolean, nullable=False, server_default=text("true")),
     Column("last_told_at", DateTime(timezone=True)),
     Column("progress_updates", Integer, nullable=False, server_default="0"),
+    # Escalated (or moved to a supervisor for abusive conduct): every later message names a supervisor.
+    Column("escalation_level", Integer, nullable=False, server_default="0"),
     # False while only a later event's state is known (it overtook complaint.created on its topic):
     # no message is composed for the complaint until it is filed.
     Column("filed", Boolean, nullable=False, server_default=text("true")),

@@ -44,6 +44,11 @@ def upgrade() -> None:
     )
     op.add_column(
         "recipients",
+        sa.Column("escalation_level", sa.Integer(), server_default="0", nullable=False),
+        schema=SCHEMA,
+    )
+    op.add_column(
+        "recipients",
         sa.Column("filed", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         schema=SCHEMA,
     )
@@ -60,5 +65,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_recipients_open_last_told", table_name="recipients", schema=SCHEMA)
-    for column in ("filed", "progress_updates", "last_told_at", "open", "deadlines"):
+    for column in ("filed", "escalation_level", "progress_updates", "last_told_at", "open", "deadlines"):
         op.drop_column("recipients", column, schema=SCHEMA)

@@ -1,7 +1,7 @@
 """webhook subscriptions per tenant, their signing secrets, and pushes to them as messages
 
 Revision ID: 0006
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-01 14:40:00.000000
 """
 
