@@ -35,7 +35,15 @@ SCHEMAS = {
     for schema in (json.loads(p.read_text()) for p in (ROOT / "docs/events/schemas").glob("*.json"))
 }
 # The application's prefixes (shared metrics, then each domain's) and the client library's own.
-METRIC_PREFIXES = ("complaints_", "compensation_", "followup_", "notification_", "python_", "process_")
+METRIC_PREFIXES = (
+    "complaints_",
+    "intake_",
+    "compensation_",
+    "followup_",
+    "notification_",
+    "python_",
+    "process_",
+)
 COMPLAINTS = 3
 # acknowledgement, compensation and satisfaction survey: the last events of the journey.
 NOTIFICATIONS_PER_JOURNEY = 3
