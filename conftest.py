@@ -110,6 +110,19 @@ async def database_url(pg_server_url: str, migrated_template: str) -> AsyncItera
         print(f"could not drop test database {name}: {exc}")
 
 
+@pytest.fixture
+async def empty_database_url(pg_server_url: str) -> AsyncIterator[str]:
+    """A fresh database with no schema at all, for tests of how a schema comes to be (its owner,
+    its grants); dropped afterwards, best effort."""
+    name = unique_database_name()
+    url = await create_database(pg_server_url, name)
+    yield url
+    try:
+        await drop_database(pg_server_url, name)
+    except Exception as exc:  # a leftover test database is harmless; a failed teardown is noise
+        print(f"could not drop test database {name}: {exc}")
+
+
 CONFIGURED_KAFKA = os.environ.get("COMPLAINTS_TEST_KAFKA_BOOTSTRAP")
 BROKERS, KAFKA_SKIPPED = (["configured"], None) if CONFIGURED_KAFKA else brokers_under_test(os.environ)
 ONE_BROKER = BROKERS[0]

@@ -21,13 +21,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def roles(database_url: str) -> AsyncIterator[tuple[str, str]]:
+async def roles(empty_database_url: str) -> AsyncIterator[tuple[str, str]]:
     """A migrator that may create schemas in the test database, and a runtime role that may only
     connect (as deploy/compose/postgres-init.sql sets them up)."""
     suffix = uuid4().hex[:8]
     migrator, runtime = f"migrator_{suffix}", f"runtime_{suffix}"
-    database = make_url(database_url).database
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
+    database = make_url(empty_database_url).database
+    admin = await asyncpg.connect(asyncpg_dsn(empty_database_url))
     try:
         await admin.execute(
             f'CREATE ROLE "{migrator}" LOGIN; CREATE ROLE "{runtime}" LOGIN;'
@@ -45,10 +45,10 @@ async def roles(database_url: str) -> AsyncIterator[tuple[str, str]]:
 
 
 async def test_the_runtime_role_uses_rows_and_creates_nothing(
-    database_url: str, roles: tuple[str, str]
+    empty_database_url: str, roles: tuple[str, str]
 ) -> None:
     migrator, runtime = roles
-    url = make_url(database_url)
+    url = make_url(empty_database_url)
     as_migrator = url.set(username=migrator).render_as_string(hide_password=False)
     as_runtime = url.set(username=runtime).render_as_string(hide_password=False)
     settings = FollowupSettings(
