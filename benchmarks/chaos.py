@@ -127,8 +127,7 @@ class Chaos:
         for node_id in nodes:
             await asyncio.to_thread(self.cluster.kill_node, node_id)
         await asyncio.sleep(BROKER_OUTAGE_S)
-        for node_id in nodes:
-            await asyncio.to_thread(self.cluster.start_node, node_id)
+        await asyncio.to_thread(self.cluster.start_nodes, nodes)
         in_sync_after = await self._fully_replicated()
         return (
             f"kill -9 of all {len(nodes)} nodes, down for {BROKER_OUTAGE_S:.0f} s, started again with "

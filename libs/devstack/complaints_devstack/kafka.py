@@ -528,6 +528,14 @@ class EmbeddedKafkaCluster:
         node.spawn()
         node.wait_ready(len(self.nodes))
 
+    def start_nodes(self, node_ids: list[int]) -> None:
+        """Start several stopped nodes together: a node waits for a controller quorum to catch up
+        with, so after the whole cluster went down none of them is ready until enough are back."""
+        for node_id in node_ids:
+            self.nodes[node_id].spawn()
+        for node_id in node_ids:
+            self.nodes[node_id].wait_ready(len(self.nodes))
+
     def restart_node(self, node_id: int) -> None:
         self.stop_node(node_id)
         self.start_node(node_id)
