@@ -28,6 +28,7 @@ from complaints_notifications.settings import WEBHOOK_MAX_OVERLAP_S, Notificatio
 from complaints_notifications.store import webhooks as store
 
 SCOPE = "admin"
+NO_SUBSCRIPTION = "No subscription has this id."
 EXAMPLE_SUBSCRIPTION = "5e0f8a42-9b1c-4d3e-a2f1-7c6b5a4d3e2f"
 EXAMPLE_URL = "https://crm.example.com/hooks/complaints"
 EXAMPLE_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - the documentation's example
@@ -40,9 +41,7 @@ class WebhookTargetRefused(StatusProblem):
 
 
 NOT_FOUND: Responses = {
-    404: problem_response(
-        "No such subscription (or another client's).", NotFound, "No subscription has this id."
-    )
+    404: problem_response("No such subscription (or another client's).", NotFound, NO_SUBSCRIPTION)
 }
 REFUSED: Responses = {
     422: problem_response(
@@ -222,7 +221,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
         async with runtime.db.transaction() as session:
             row = await store.one(session, principal.client, subscription_id)
         if row is None:
-            raise NotFound("No subscription has this id.")
+            raise NotFound(NO_SUBSCRIPTION)
         return (await view([row]))[0]
 
     @router.patch(
@@ -241,7 +240,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
         async with runtime.db.transaction() as session:
             row = await store.update_subscription(session, principal.client, subscription_id, values)
         if row is None:
-            raise NotFound("No subscription has this id.")
+            raise NotFound(NO_SUBSCRIPTION)
         return (await view([row]))[0]
 
     @router.post(
@@ -262,7 +261,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
         secret = store.new_secret()
         async with runtime.db.transaction() as session:
             if await store.one(session, principal.client, subscription_id, lock=True) is None:
-                raise NotFound("No subscription has this id.")
+                raise NotFound(NO_SUBSCRIPTION)
             ends = await store.rotate(
                 session,
                 box,
@@ -283,7 +282,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
     async def test(subscription_id: SubscriptionId, principal: Admin) -> TestDelivery:
         async with runtime.db.transaction() as session:
             if await store.one(session, principal.client, subscription_id) is None:
-                raise NotFound("No subscription has this id.")
+                raise NotFound(NO_SUBSCRIPTION)
             message_id = await push_test(session, principal.client, subscription_id)
         return TestDelivery(message_id=message_id, status="queued")
 
@@ -297,7 +296,7 @@ def webhook_router(runtime: Runtime) -> APIRouter:
     async def remove(subscription_id: SubscriptionId, principal: Admin) -> Response:
         async with runtime.db.transaction() as session:
             if not await store.remove(session, principal.client, subscription_id):
-                raise NotFound("No subscription has this id.")
+                raise NotFound(NO_SUBSCRIPTION)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     return router
