@@ -38,8 +38,9 @@ def test_all_four_services_declare_their_contracts() -> None:
 
 @pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
 def test_the_documented_receivers_are_the_subscriptions_that_run(service: Any) -> None:
-    runtime = service.runtime(service.settings_factory())  # built, not started: nothing connects
-    running = {s.contract.ce_type for s in service.checked_subscriptions(runtime)}
+    # Built, not started: nothing connects.
+    dependencies = service.dependencies(service.runtime(service.settings_factory()))
+    running = {s.contract.ce_type for s in service.checked_subscriptions(dependencies)}
     assert running == _operation_types(service.name, "receive")
     assert {c.ce_type for c in service.contracts_published()} == _operation_types(service.name, "send")
 
@@ -53,7 +54,9 @@ def test_a_worker_whose_subscriptions_differ_from_its_declaration_does_not_start
     intake = next(s for s in SERVICES if s.name == "intake")
     undeclared = replace(intake, consumes=intake.consumes[1:])
     with pytest.raises(RuntimeError, match="keep ServiceDefinition\\.consumes and the subscriptions in step"):
-        undeclared.checked_subscriptions(undeclared.runtime(undeclared.settings_factory()))
+        undeclared.checked_subscriptions(
+            undeclared.dependencies(undeclared.runtime(undeclared.settings_factory()))
+        )
 
 
 def test_the_outbox_refuses_an_event_the_service_does_not_declare() -> None:

@@ -72,16 +72,13 @@ def test_workers_are_capped_by_partitions(generator: ModuleType) -> None:
 def test_consumer_table_matches_the_services_subscriptions(generator: ModuleType, service: str) -> None:
     """The KEDA triggers follow what each worker really subscribes to.
 
-    A service's subscriptions are built from its runtime; a stand-in runtime with the service's real
-    settings is enough to list them (nothing connects anywhere).
+    A service's subscriptions are built from its dependencies; built, not started, nothing connects.
     """
     import importlib
-    from unittest.mock import MagicMock
 
     definition = importlib.import_module(f"complaints_{service}.main").SERVICE
-    runtime = MagicMock()
-    runtime.settings = definition.settings_factory()
-    subscriptions = definition.all_subscriptions(runtime)
+    dependencies = definition.dependencies(definition.runtime(definition.settings_factory()))
+    subscriptions = definition.all_subscriptions(dependencies)
     subscribed = {s.contract.topic.name for s in subscriptions}
     (spec,) = [s for s in generator.SERVICES if s.name == service]
     declared = {t.name for t in spec.consumes}

@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -26,6 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type,
 from complaints_common import metrics
 from complaints_common.db import Database
 from complaints_common.errors import is_transient, safe_error
+from complaints_common.events.contracts import Payload
 from complaints_common.events.envelope import (
     Event,
     EventContract,
@@ -45,7 +46,10 @@ __all__ = ["ConsumerRunner", "Handler", "Subscription", "apply_once"]
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-Handler = Callable[[AsyncConnection, Event[Any]], Awaitable[None]]
+DataT = TypeVar("DataT", bound=Payload)
+# A handler of one event type, typed by that type's data: `Subscription(COMPLAINT_CREATED_V1, h)`
+# with `h` taking `Event[ComplaintCreatedV1]` type-checks; with any other data it does not.
+Handler = Callable[[AsyncConnection, Event[DataT]], Awaitable[None]]
 OFFSET_COMMIT_TIMEOUT_S = 10.0
 # How often the lag gauge asks the broker for the log-end offsets, beside the polling: a consumer
 # whose handler is stuck still reports its lag growing.
@@ -53,15 +57,15 @@ LAG_INTERVAL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
-class Subscription:
+class Subscription(Generic[DataT]):
     """A handler for one event type; the consumer subscribes to that type's topic."""
 
-    contract: EventContract[Any]
-    handler: Handler
+    contract: EventContract[DataT]
+    handler: Handler[DataT]
 
 
 async def apply_once(
-    db: Database, inbox: Inbox, group: str, topic: str, event: Event[Any], handler: Handler
+    db: Database, inbox: Inbox, group: str, topic: str, event: Event[Any], handler: Handler[Any]
 ) -> bool:
     """Claim the event in the inbox and run the handler in one transaction; False for a redelivery.
 
@@ -80,7 +84,7 @@ class ConsumerRunner:
         self,
         *,
         group: str,
-        subscriptions: Sequence[Subscription],
+        subscriptions: Sequence[Subscription[Any]],
         settings: ServiceSettings,
         db: Database,
         inbox: Inbox,
@@ -244,7 +248,7 @@ class ConsumerRunner:
             return "dead_lettered"
         return "processed" if applied else "duplicate"
 
-    async def _apply_with_retries(self, topic: str, event: Event[Any], handler: Handler) -> bool:
+    async def _apply_with_retries(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
         async for attempt in AsyncRetrying(
             stop=self._give_up,
             wait=wait_exponential(multiplier=0.1, max=5.0),
@@ -262,7 +266,7 @@ class ConsumerRunner:
             return True
         return not is_transient(error) and state.attempt_number >= self.settings.consumer_max_attempts
 
-    async def _apply(self, topic: str, event: Event[Any], handler: Handler) -> bool:
+    async def _apply(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
         return await apply_once(self.db, self.inbox, self.group, topic, event, handler)
 
     async def _dead_letter(

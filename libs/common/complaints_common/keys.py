@@ -83,10 +83,10 @@ async def apply_key_change(session: AsyncConnection, table: Table, change: ApiKe
     )
 
 
-def key_subscription(table: Table) -> Subscription:
+def key_subscription(table: Table) -> Subscription[ApiKeyChangedV1]:
     """The consumer of `platform.api-keys` that keeps a service's own copy of the keys."""
 
-    async def on_key_changed(session: AsyncConnection, event: Event[Any]) -> None:
+    async def on_key_changed(session: AsyncConnection, event: Event[ApiKeyChangedV1]) -> None:
         await apply_key_change(session, table, event.data)
 
     return Subscription(API_KEY_CHANGED_V1, on_key_changed)

@@ -17,17 +17,17 @@ import argparse
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import MetaData, Table, make_url
 
@@ -35,6 +35,7 @@ from complaints_common.api import NotReady, ReadinessCheck, install_common
 from complaints_common.consumer import ConsumerRunner, Subscription
 from complaints_common.db import Database
 from complaints_common.dlq import replay_command
+from complaints_common.errors import is_transient, safe_error
 from complaints_common.events.envelope import API_KEY_CHANGED_V1, EventContract
 from complaints_common.kafka import new_producer, probe_broker
 from complaints_common.keys import key_loader, key_subscription
@@ -50,6 +51,12 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_S = 10.0
 PRODUCER_RETRY_S = 1.0
 PRODUCER_RETRY_MAX_S = 15.0
+# How long the start-up step (ServiceDefinition.start) waits out an unreachable database before the
+# process gives up (and its orchestrator restarts it).
+START_RETRY_S = 1.0
+START_DEADLINE_S = 60.0
+
+DependenciesT = TypeVar("DependenciesT")
 
 
 class Mode(StrEnum):
@@ -75,7 +82,7 @@ class Runtime:
     db: Database
     outbox: Outbox
     inbox: Inbox
-    state: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # going: each service's dependencies object
     # What a worker waits for before it is ready: each says why not yet, or None (consumers joined
     # with partitions, the relay leading or standing by). Filled as the worker's loops are built.
     worker_probes: list[Callable[[], str | None]] = field(default_factory=list)
@@ -135,8 +142,13 @@ class Runtime:
 
 
 @dataclass(frozen=True)
-class ServiceDefinition:
+class ServiceDefinition(Generic[DependenciesT]):
     """What makes one service: its settings, tables, routes, subscriptions and background loops.
+
+    `dependencies` builds the service's typed dependencies object (its settings, repositories, use
+    cases) once per process from the runtime; routes receive it through `dependencies_of`, and the
+    subscriptions and background loops are made from it. `start` is the explicit start-up step that
+    installs what the service needs in its database (a policy, templates) before it serves.
 
     `consumes` and `publishes` declare its event contracts without a running runtime: the event
     catalog, the AsyncAPI document and the README's table are generated from them. They are held to
@@ -150,11 +162,13 @@ class ServiceDefinition:
     settings_factory: Callable[[], ServiceSettings]
     metadata: MetaData
     migrations: Path
+    dependencies: Callable[[Runtime], DependenciesT]
+    start: Callable[[DependenciesT], Awaitable[None]] | None = None
     consumes: tuple[EventContract[Any], ...] = ()
     publishes: tuple[EventContract[Any], ...] = ()
-    routers: Callable[[Runtime], Sequence[APIRouter]] = lambda _: ()
-    subscriptions: Callable[[Runtime], Sequence[Subscription]] = lambda _: ()
-    background: Callable[[Runtime], Sequence[BackgroundLoop]] = lambda _: ()
+    routers: Callable[[DependenciesT], Sequence[APIRouter]] = lambda _: ()
+    subscriptions: Callable[[DependenciesT], Sequence[Subscription[Any]]] = lambda _: ()
+    background: Callable[[DependenciesT], Sequence[BackgroundLoop]] = lambda _: ()
     version: str = "0.1.0"
     # Intake issues the API keys (its admin API); every other service keeps a copy of them from
     # the `platform.api-keys` topic in its own `api_keys` table.
@@ -181,19 +195,19 @@ class ServiceDefinition:
         pool = settings.database_pool_size + settings.database_max_overflow
         return pool + (1 + self.loop_connections if mode.runs_worker else 0)
 
-    def all_subscriptions(self, runtime: Runtime) -> list[Subscription]:
+    def all_subscriptions(self, dependencies: DependenciesT) -> list[Subscription[Any]]:
         """The service's own subscriptions, and the API keys' for a service that keeps a copy."""
-        subscriptions = list(self.subscriptions(runtime))
+        subscriptions = list(self.subscriptions(dependencies))
         keys = self._key_table()
         if keys is not None and not self.issues_keys:
             subscriptions.append(key_subscription(keys))
         return subscriptions
 
-    def worker_loops(self, runtime: Runtime) -> list[BackgroundLoop]:
+    def worker_loops(self, runtime: Runtime, dependencies: DependenciesT) -> list[BackgroundLoop]:
         relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
         loops: list[BackgroundLoop] = [relay.run]
         probes = [relay.not_ready]
-        subscriptions = self.checked_subscriptions(runtime)
+        subscriptions = self.checked_subscriptions(dependencies)
         if subscriptions:
             runner = ConsumerRunner(
                 group=self.name,
@@ -206,7 +220,7 @@ class ServiceDefinition:
             loops.append(runner.run)
             probes.append(runner.not_ready)
         runtime.worker_probes[:] = [runtime.producer_not_ready, *probes]
-        loops.extend(self.background(runtime))
+        loops.extend(self.background(dependencies))
         return loops
 
     def contracts_consumed(self) -> tuple[EventContract[Any], ...]:
@@ -219,10 +233,10 @@ class ServiceDefinition:
         """What the service declares it publishes (intake also the API keys it issues)."""
         return (*self.publishes, API_KEY_CHANGED_V1) if self.issues_keys else self.publishes
 
-    def checked_subscriptions(self, runtime: Runtime) -> Sequence[Subscription]:
+    def checked_subscriptions(self, dependencies: DependenciesT) -> Sequence[Subscription[Any]]:
         """Every subscription (the API keys' included), which must be exactly what the service
         declares it consumes (the published contract)."""
-        subscriptions = self.all_subscriptions(runtime)
+        subscriptions = self.all_subscriptions(dependencies)
         running = sorted(s.contract.ce_type for s in subscriptions)
         declared = sorted(c.ce_type for c in self.contracts_consumed())
         if running != declared:
@@ -235,17 +249,18 @@ class ServiceDefinition:
     def create_app(self, settings: ServiceSettings | None = None, mode: Mode = Mode.API) -> FastAPI:
         settings = settings or self.settings_factory()
         runtime = self.runtime(settings)
+        dependencies = self.dependencies(runtime)
         app = FastAPI(
             title=self.title,
             description=self.description,
             version=self.version,
-            lifespan=lambda app: self._lifespan(app, runtime, mode),
+            lifespan=lambda app: self._lifespan(app, runtime, dependencies, mode),
             openapi_tags=self.openapi_tags,
             license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
             # Relative: the API is documented wherever it is deployed (behind an ingress, on a laptop).
             servers=[{"url": "/", "description": f"This {self.name} service."}],
         )
-        app.state.runtime = runtime
+        app.state.runtime, app.state.dependencies = runtime, dependencies
         if self.webhooks is not None:
             app.webhooks.include_router(self.webhooks())
         checks: dict[str, ReadinessCheck] = {"database": runtime.db.ping}
@@ -257,7 +272,7 @@ class ServiceDefinition:
         keys = self._key_table()
         install_common(app, settings, checks, key_loader(runtime.db, keys) if keys is not None else None)
         if mode.runs_api:
-            for router in self.routers(runtime):
+            for router in self.routers(dependencies):
                 app.include_router(router, dependencies=[Depends(refuse_control_characters)])
         # One span per request: the ASGI receive/send sub-spans say nothing and cost CPU.
         FastAPIInstrumentor.instrument_app(
@@ -269,16 +284,20 @@ class ServiceDefinition:
         return self.metadata.tables.get(f"{self.metadata.schema}.api_keys")
 
     @contextlib.asynccontextmanager
-    async def _lifespan(self, app: FastAPI, runtime: Runtime, mode: Mode) -> AsyncIterator[None]:
+    async def _lifespan(
+        self, app: FastAPI, runtime: Runtime, dependencies: DependenciesT, mode: Mode
+    ) -> AsyncIterator[None]:
+        if self.start is not None:
+            await _start_up(self.name, self.start, dependencies)
         stop = asyncio.Event()
         # Every process reads the outbox's backlog (an API pod, a standby, a worker still waiting
         # for the broker): whichever replica is scraped tells the truth.
         gauges = backlog_gauges(runtime.db, runtime.schema)
         tasks = [asyncio.create_task(supervise(_loop_name(gauges), gauges, stop))]
         if mode.runs_worker:
-            self.checked_subscriptions(runtime)  # a misdeclared service fails its start, loudly
+            self.checked_subscriptions(dependencies)  # a misdeclared service fails its start, loudly
             runtime.worker_probes[:] = [runtime.producer_not_ready]
-            tasks.append(asyncio.create_task(self._run_worker(runtime, stop)))
+            tasks.append(asyncio.create_task(self._run_worker(runtime, dependencies, stop)))
         try:
             yield
         finally:
@@ -286,14 +305,46 @@ class ServiceDefinition:
             await _finish(tasks)
             await runtime.stop()
 
-    async def _run_worker(self, runtime: Runtime, stop: asyncio.Event) -> None:
+    async def _run_worker(self, runtime: Runtime, dependencies: DependenciesT, stop: asyncio.Event) -> None:
         """Connect the producer (however long the broker is away), then run every loop supervised."""
         await runtime.connect_producer(stop)
         if stop.is_set():
             return
         await asyncio.gather(
-            *(supervise(_loop_name(loop), loop, stop) for loop in self.worker_loops(runtime))
+            *(supervise(_loop_name(loop), loop, stop) for loop in self.worker_loops(runtime, dependencies))
         )
+
+
+async def _start_up(
+    name: str, start: Callable[[DependenciesT], Awaitable[None]], dependencies: DependenciesT
+) -> None:
+    """Run the service's start-up step, waiting out a database that is not there yet (a pod that
+    starts beside a restarting PostgreSQL); anything else, or a minute of waiting, fails the start."""
+    deadline = asyncio.get_running_loop().time() + START_DEADLINE_S
+    while True:
+        try:
+            await start(dependencies)
+            return
+        except Exception as exc:
+            if not is_transient(exc) or asyncio.get_running_loop().time() > deadline:
+                raise
+            log.warning("start-up waits for the database", extra={"service": name, "error": safe_error(exc)})
+            await asyncio.sleep(START_RETRY_S)
+
+
+def dependencies_of(kind: type[DependenciesT]) -> Callable[[Request], DependenciesT]:
+    """A FastAPI dependency handing a route its service's dependencies object (built once at start).
+
+    `Deps = Annotated[CompensationDependencies, Depends(dependencies_of(CompensationDependencies))]`
+    lets a module-level route take `deps: Deps`, typed."""
+
+    def provide(request: Request) -> DependenciesT:
+        dependencies = request.app.state.dependencies
+        if not isinstance(dependencies, kind):
+            raise TypeError(f"this app's dependencies are {type(dependencies).__name__}, not {kind.__name__}")
+        return dependencies
+
+    return provide
 
 
 def _loop_name(loop: BackgroundLoop) -> str:
@@ -325,7 +376,7 @@ async def _finish(tasks: list[asyncio.Task[None]]) -> None:
             log.error("background loop failed", exc_info=task.exception())
 
 
-def run_migrations(definition: ServiceDefinition, settings: ServiceSettings) -> None:
+def run_migrations(definition: ServiceDefinition[Any], settings: ServiceSettings) -> None:
     from alembic import command
     from alembic.config import Config
 
@@ -344,7 +395,7 @@ def run_migrations(definition: ServiceDefinition, settings: ServiceSettings) -> 
     command.upgrade(config, "head")
 
 
-def cli(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> None:
+def cli(definition: ServiceDefinition[Any], argv: Sequence[str] | None = None) -> None:
     """The console script of a service."""
     parser = argparse.ArgumentParser(prog=f"complaints-{definition.name}", description=definition.title)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -371,7 +422,7 @@ def cli(definition: ServiceDefinition, argv: Sequence[str] | None = None) -> Non
         serve(definition, settings, Mode(args.command))
 
 
-def serve(definition: ServiceDefinition, settings: ServiceSettings, mode: Mode) -> None:
+def serve(definition: ServiceDefinition[Any], settings: ServiceSettings, mode: Mode) -> None:
     setup_telemetry(definition.name, settings.spans_file)
     app = definition.create_app(settings, mode)
     try:

@@ -81,7 +81,10 @@ def test_settings(
 
 @asynccontextmanager
 async def running_service(
-    definition: ServiceDefinition, settings: ServiceSettings, mode: Mode = Mode.SERVE, key: str = TEST_API_KEY
+    definition: ServiceDefinition[Any],
+    settings: ServiceSettings,
+    mode: Mode = Mode.SERVE,
+    key: str = TEST_API_KEY,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     # Alembic's env runs its own event loop, so migrate from a worker thread.
     await asyncio.to_thread(run_migrations, definition, settings)

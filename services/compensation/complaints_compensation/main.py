@@ -36,6 +36,7 @@ SERVICE = ServiceDefinition(
     settings_factory=CompensationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    dependencies=lambda runtime: runtime,
     consumes=(ev.COMPLAINT_CREATED_V1, ev.COMPLAINT_ERASURE_REQUESTED_V1),
     publishes=(
         ev.COMPENSATION_GRANTED_V1,

@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from complaints_common.events import envelope as ev
-from complaints_common.runtime import ServiceDefinition
+from complaints_common.runtime import Runtime, ServiceDefinition
 from complaints_common.runtime import cli as run_cli
 from complaints_followup.api.routes import followup_router
 from complaints_followup.domain.schedule import Clock, system_clock
@@ -17,7 +17,7 @@ from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import metadata
 
 
-def build_service(clock: Clock = system_clock) -> ServiceDefinition:
+def build_service(clock: Clock = system_clock) -> ServiceDefinition[Runtime]:
     """The service; tests pass their own clock so that days pass in seconds."""
     return ServiceDefinition(
         name="followup",
@@ -35,6 +35,7 @@ def build_service(clock: Clock = system_clock) -> ServiceDefinition:
         settings_factory=FollowupSettings,
         metadata=metadata,
         migrations=Path(__file__).parent / "migrations",
+        dependencies=lambda runtime: runtime,
         consumes=(
             ev.COMPLAINT_CREATED_V1,
             ev.COMPLAINT_STATUS_CHANGED_V1,

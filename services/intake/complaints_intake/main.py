@@ -54,6 +54,7 @@ SERVICE = ServiceDefinition(
     settings_factory=IntakeSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    dependencies=lambda runtime: runtime,
     consumes=(
         ev.NOTIFICATION_STATUS_V1,
         ev.COMPENSATION_GRANTED_V1,

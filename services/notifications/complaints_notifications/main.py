@@ -31,6 +31,7 @@ SERVICE = ServiceDefinition(
     settings_factory=NotificationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
+    dependencies=lambda runtime: runtime,
     consumes=(
         ev.COMPLAINT_CREATED_V1,
         ev.COMPLAINT_STATUS_CHANGED_V1,

@@ -39,7 +39,7 @@ async def decide_automatically(
     await recorder.record_new(session, complaint, decision, "auto", policy)
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
+def subscriptions(runtime: Runtime) -> list[Subscription[Any]]:
     book, recorder = components(runtime)
 
     async def on_complaint_created(session: AsyncConnection, event: Event[Any]) -> None:

@@ -183,7 +183,7 @@ class Scheduler:
         await sync_deadline_timers(session, row["client_id"], complaint_id, row["customer_id"], wanted)
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
+def subscriptions(runtime: Runtime) -> list[Subscription[Any]]:
     scheduler = Scheduler(cast(FollowupSettings, runtime.settings), runtime.outbox)
     return [
         Subscription(COMPLAINT_CREATED_V1, scheduler.on_complaint_created),

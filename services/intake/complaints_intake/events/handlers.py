@@ -47,7 +47,7 @@ ACKNOWLEDGEMENT_SECONDS = Histogram(
 )
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
+def subscriptions(runtime: Runtime) -> list[Subscription[Any]]:
     async def update_journey(
         session: AsyncConnection, event: Event[Any], step: JourneyStep
     ) -> dict[str, Any] | None:

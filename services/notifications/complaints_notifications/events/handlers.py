@@ -180,7 +180,7 @@ def composer_of(runtime: Runtime) -> Composer:
     return composer
 
 
-def subscriptions(runtime: Runtime) -> list[Subscription]:
+def subscriptions(runtime: Runtime) -> list[Subscription[Any]]:
     composer = composer_of(runtime)
 
     async def record(
