@@ -658,7 +658,7 @@ class Recorder:
 
 
 def make_runner(
-    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler[Any]
 ) -> ConsumerRunner:
     return ConsumerRunner(
         group=GROUP,
@@ -858,6 +858,30 @@ async def test_a_known_type_the_consumer_does_not_handle_is_skipped_before_decod
     assert inbox == [(good.id,)], "a skipped record claims nothing in the inbox"
 
 
+async def consume_past_the_poison(
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    handler: Handler[Any],
+    last: Event[Any],
+    dead_letters: int,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Consume until `last` took effect and `dead_letters` records were parked; what was parked."""
+    topic = settings.topic("complaint.created")
+    async with (
+        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+        running(make_runner(scratch, settings, producer, handler).run) as loop,
+    ):
+
+        async def last_applied() -> bool:
+            return last.id in await scratch.effect_counts()
+
+        await wait_until(last_applied, "the record after the poison", TIMEOUT_S, loop)
+        await dlq.read_at_least(dead_letters)
+        return await dlq.settle()
+
+
 async def test_a_partitions_records_are_applied_in_one_transaction(
     scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
 ) -> None:
@@ -893,16 +917,7 @@ async def test_a_poison_record_in_a_batch_is_isolated_and_the_others_take_effect
     for event in (before, poison, after):
         await produce_event(producer, topic, event)
 
-    async with (
-        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
-        running(make_runner(scratch, settings, producer, handler).run) as loop,
-    ):
-
-        async def after_applied() -> bool:
-            return after.id in await scratch.effect_counts()
-
-        await wait_until(after_applied, "the record after the poison", TIMEOUT_S, loop)
-        parked = await dlq.settle()
+    parked = await consume_past_the_poison(scratch, settings, producer, kafka_bootstrap, handler, after, 1)
 
     # The batch ran `before`, then failed on the poison and was rolled back whole; then each alone.
     assert handler.calls.count(before.id) == 2
@@ -928,17 +943,7 @@ async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
     for event in (domain_failure, leaky_failure, good):
         await produce_event(producer, topic, event)
 
-    async with (
-        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
-        running(make_runner(scratch, settings, producer, handler).run) as loop,
-    ):
-
-        async def good_applied() -> bool:
-            return good.id in await scratch.effect_counts()
-
-        await wait_until(good_applied, "the record after the failing ones", TIMEOUT_S, loop)
-        await dlq.read_at_least(2)
-        parked = await dlq.settle()
+    parked = await consume_past_the_poison(scratch, settings, producer, kafka_bootstrap, handler, good, 2)
 
     # The three arrive in one batch: the first fails it (nothing after it ran), then each record is
     # applied alone with its bounded attempts.
