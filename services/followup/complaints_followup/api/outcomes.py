@@ -21,7 +21,7 @@ from complaints_followup.api.models import (
 from complaints_followup.api.views import CONFLICT, NOT_FOUND, view
 from complaints_followup.application import outcomes
 from complaints_followup.domain.outcome import CallBack
-from complaints_followup.store.outcomes import OutcomeTally
+from complaints_followup.store.outcomes import OutcomeQuery
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
@@ -76,23 +76,10 @@ async def summarise_outcomes(
     until: QueryTime | None = None,
 ) -> OutcomeSummary:
     groups = list(dict.fromkeys(group_by or ["period"]))
-    tallies = await outcomes.summarise_outcomes(
-        deps, principal.client, group_by=groups, period=period, since=since, until=until
-    )
-    return OutcomeSummary(group_by=groups, period=period, groups=[_group(tally) for tally in tallies])
-
-
-def _group(tally: OutcomeTally) -> OutcomeGroup:
-    average = tally.csat_average
-    return OutcomeGroup(
-        key=tally.key,
-        recorded=tally.recorded,
-        satisfied=tally.satisfied,
-        dissatisfied=tally.dissatisfied,
-        not_reached=tally.not_reached,
-        unreachable=tally.unreachable,
-        csat_average=round(average, 2) if average is not None else None,
-        csat_answers=tally.csat_answers,
-        nps=tally.nps,
-        nps_answers=tally.nps_answers,
+    query = OutcomeQuery(group_by=groups, period=period, since=since, until=until)
+    tallies = await outcomes.summarise_outcomes(deps, principal.client, query)
+    return OutcomeSummary(
+        group_by=groups,
+        period=period,
+        groups=[OutcomeGroup.model_validate(tally, from_attributes=True) for tally in tallies],
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -18,7 +17,13 @@ from complaints_followup.events.published import followup_outcome
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store import complaints as known
 from complaints_followup.store import timers
-from complaints_followup.store.outcomes import OutcomeFields, OutcomeTally, mark_done, outcome_summary
+from complaints_followup.store.outcomes import (
+    OutcomeFields,
+    OutcomeQuery,
+    OutcomeTally,
+    mark_done,
+    outcome_summary,
+)
 from complaints_followup.store.timers import Followup
 
 
@@ -80,46 +85,33 @@ def _check_open(timer: Followup) -> None:
 async def _next_step(
     session: AsyncConnection, settings: FollowupSettings, timer: Followup, step: NextStep, now: datetime
 ) -> Followup | None:
+    """The next attempt of the same call, or a review request for a happy customer."""
     if step is NextStep.RETRY:
-        return await timers.schedule(
-            session,
-            client_id=timer.client_id,
-            complaint_id=timer.complaint_id,
-            customer_id=timer.customer_id,
-            kind=timer.kind,
-            reason_key=timer.reason_key,
-            attempt=timer.attempt + 1,
-            # Not reached before the check was due: the planned call still comes, no earlier.
-            due_at=max(now + timedelta(seconds=settings.retry_spacing_s), timer.due_at),
-            team=timer.team,
-            agent_id=timer.agent_id,
-            note=timer.note,
-        )
-    if step is NextStep.ASK_FOR_REVIEW:
-        return await timers.schedule(
-            session,
-            client_id=timer.client_id,
-            complaint_id=timer.complaint_id,
-            customer_id=timer.customer_id,
-            kind=FollowupKind.REVIEW_REQUEST,
-            reason_key=str(timer.id),
-            due_at=now + timedelta(seconds=settings.review_request_delay_s),
-            team=timer.team,
-            agent_id=timer.agent_id,
-        )
-    return None
+        kind, reason_key, attempt, note = timer.kind, timer.reason_key, timer.attempt + 1, timer.note
+        # Not reached before the check was due: the planned call still comes, no earlier.
+        due_at = max(now + timedelta(seconds=settings.retry_spacing_s), timer.due_at)
+    elif step is NextStep.ASK_FOR_REVIEW:
+        kind, reason_key, attempt, note = FollowupKind.REVIEW_REQUEST, str(timer.id), 1, None
+        due_at = now + timedelta(seconds=settings.review_request_delay_s)
+    else:
+        return None
+    return await timers.schedule(
+        session,
+        client_id=timer.client_id,
+        complaint_id=timer.complaint_id,
+        customer_id=timer.customer_id,
+        kind=kind,
+        due_at=due_at,
+        attempt=attempt,
+        reason_key=reason_key,
+        team=timer.team,
+        agent_id=timer.agent_id,
+        note=note,
+    )
 
 
 async def summarise_outcomes(
-    deps: FollowupDependencies,
-    client_id: str,
-    *,
-    group_by: Sequence[str],
-    period: str,
-    since: datetime | None,
-    until: datetime | None,
+    deps: FollowupDependencies, client_id: str, query: OutcomeQuery
 ) -> list[OutcomeTally]:
     async with deps.runtime.db.transaction() as session:
-        return await outcome_summary(
-            session, client_id, group_by=group_by, period=period, since=since, until=until
-        )
+        return await outcome_summary(session, client_id, query)

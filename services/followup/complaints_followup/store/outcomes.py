@@ -35,8 +35,19 @@ class OutcomeFields:
 
 
 @dataclass(frozen=True, slots=True)
+class OutcomeQuery:
+    """Which outcomes to count (recorded in [since, until)) and how to group them."""
+
+    group_by: Sequence[str]
+    period: str  # for the group "period": day, week or month
+    since: datetime | None
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class OutcomeTally:
-    """The outcomes of one group: `key` names the group (a period by the date it starts)."""
+    """The outcomes of one group: `key` names the group (a period by the date it starts); the CSAT
+    average is to two places."""
 
     key: dict[str, str]
     recorded: int
@@ -107,18 +118,15 @@ def _count(condition: Any) -> Any:
 
 
 async def outcome_summary(
-    session: AsyncConnection,
-    client_id: str,
-    *,
-    group_by: Sequence[str],
-    period: str,
-    since: datetime | None,
-    until: datetime | None,
+    session: AsyncConnection, client_id: str, query: OutcomeQuery
 ) -> list[OutcomeTally]:
     """Outcomes counted, CSAT averaged and NPS components counted per group."""
     keys = [
-        (name, func.date_trunc(period, followups.c.recorded_at) if name == "period" else GROUPINGS[name])
-        for name in group_by
+        (
+            name,
+            func.date_trunc(query.period, followups.c.recorded_at) if name == "period" else GROUPINGS[name],
+        )
+        for name in query.group_by
     ]
     statement = select(
         *(column.label(name) for name, column in keys),
@@ -130,14 +138,14 @@ async def outcome_summary(
         _count(followups.c.nps >= PROMOTER_NPS).cast(Integer).label("promoters"),
         _count(followups.c.nps <= DETRACTOR_NPS).cast(Integer).label("detractors"),
     ).where(followups.c.client_id == client_id, followups.c.outcome.is_not(None))
-    if since is not None:
-        statement = statement.where(followups.c.recorded_at >= since)
-    if until is not None:
-        statement = statement.where(followups.c.recorded_at < until)
+    if query.since is not None:
+        statement = statement.where(followups.c.recorded_at >= query.since)
+    if query.until is not None:
+        statement = statement.where(followups.c.recorded_at < query.until)
     columns = [column for _, column in keys]
     if columns:
         statement = statement.group_by(*columns).order_by(*columns)
-    return [_tally(row._mapping, group_by) for row in await session.execute(statement)]
+    return [_tally(row._mapping, query.group_by) for row in await session.execute(statement)]
 
 
 def _tally(values: RowMapping, group_by: Sequence[str]) -> OutcomeTally:
@@ -153,7 +161,7 @@ def _tally(values: RowMapping, group_by: Sequence[str]) -> OutcomeTally:
         dissatisfied=values["dissatisfied"],
         not_reached=values["not_reached"],
         unreachable=values["unreachable"],
-        csat_average=float(average) if average is not None else None,
+        csat_average=round(float(average), 2) if average is not None else None,
         csat_answers=values["csat_answers"],
         nps_answers=values["nps_answers"],
         promoters=values["promoters"],
