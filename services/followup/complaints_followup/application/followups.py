@@ -7,6 +7,7 @@ from datetime import datetime
 from uuid import UUID, uuid4
 
 from complaints_common.problems import Conflict, NotFound
+from complaints_followup.application.scheduling import CLOSED
 from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.domain.schedule import CancelReason, FollowupKind, FollowupStatus
 from complaints_followup.store import complaints as known
@@ -57,7 +58,7 @@ async def set_manual_followup(
         complaint = await known.complaint(session, complaint_id, client_id)
         if complaint is None or complaint.customer_id is None:
             raise NotFound(NO_COMPLAINT)
-        if complaint.status == "closed":
+        if complaint.status == CLOSED:
             raise Conflict("The complaint is closed; reopen it before setting a follow-up.")
         timer = await timers.schedule(
             session,
