@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID, uuid4
 
 from sqlalchemy import ColumnElement, Row, func, select, text, tuple_, update
@@ -85,6 +85,25 @@ _SCHEDULE_IF_NEW = insert(followups).on_conflict_do_nothing()
 _SCHEDULE_IF_NEW_RETURNING = _SCHEDULE_IF_NEW.returning(*followups.c)
 
 
+class _NewTimer(TypedDict):
+    """The parameters of one scheduled timer's insert (the statement is built once)."""
+
+    id: UUID
+    client_id: str
+    complaint_id: UUID
+    customer_id: str
+    kind: FollowupKind
+    attempt: int
+    reason_key: str
+    due_at: datetime
+    status: FollowupStatus
+    trace_context: dict[str, str]
+    deadline_name: str | None
+    team: str | None
+    agent_id: str | None
+    note: str | None
+
+
 def _timer(
     *,
     client_id: str,
@@ -99,24 +118,24 @@ def _timer(
     team: str | None = None,
     agent_id: str | None = None,
     note: str | None = None,
-) -> dict[str, Any]:
+) -> _NewTimer:
     """A scheduled timer's row; `trace_context` is the scheduling trace, which its firing continues."""
-    return {
-        "id": uuid4(),
-        "client_id": client_id,
-        "complaint_id": complaint_id,
-        "customer_id": customer_id,
-        "kind": kind,
-        "attempt": attempt,
-        "reason_key": reason_key,
-        "due_at": due_at,
-        "status": FollowupStatus.SCHEDULED,
-        "trace_context": trace_context,
-        "deadline_name": deadline_name,
-        "team": team,
-        "agent_id": agent_id,
-        "note": note,
-    }
+    return _NewTimer(
+        id=uuid4(),
+        client_id=client_id,
+        complaint_id=complaint_id,
+        customer_id=customer_id,
+        kind=kind,
+        attempt=attempt,
+        reason_key=reason_key,
+        due_at=due_at,
+        status=FollowupStatus.SCHEDULED,
+        trace_context=trace_context,
+        deadline_name=deadline_name,
+        team=team,
+        agent_id=agent_id,
+        note=note,
+    )
 
 
 async def schedule(
