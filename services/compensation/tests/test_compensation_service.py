@@ -15,10 +15,9 @@ from fastapi import FastAPI
 
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_compensation.application.deciding import decide_automatically
 from complaints_compensation.domain.rules import load_policy_file
-from complaints_compensation.events.handlers import decide_automatically
 from complaints_compensation.main import SERVICE
-from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
 from complaints_devstack import service_testing
 from complaints_devstack.service_testing import bearer
@@ -87,12 +86,11 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     assert decision["policy_version"] == "2026.12-default-2"
 
     # Two replicas deciding the same complaint at the same moment.
-    runtime = app.state.runtime
-    book, recorder = components(runtime)
+    runtime, deps = app.state.runtime, app.state.dependencies
 
     async def replica() -> None:
         async with runtime.db.transaction() as session:
-            await decide_automatically(session, data, book, recorder)
+            await decide_automatically(session, deps, data)
 
     await asyncio.gather(replica(), replica())
     await asyncio.sleep(0.5)
@@ -108,10 +106,8 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
 
 
 async def _decide(app: FastAPI, data: ComplaintCreatedV1) -> None:
-    runtime = app.state.runtime
-    book, recorder = components(runtime)
-    async with runtime.db.transaction() as session:
-        await decide_automatically(session, data, book, recorder)
+    async with app.state.runtime.db.transaction() as session:
+        await decide_automatically(session, app.state.dependencies, data)
 
 
 async def test_an_over_limit_offer_waits_and_is_granted_only_on_approval(
