@@ -94,10 +94,6 @@ class KnownComplaint:
         customer = complaint.customer
         return cls(complaint, contact_digest(customer.email), contact_digest(customer.phone))
 
-    @property
-    def contact(self) -> tuple[str | None, str | None]:
-        return self.email_sha256, self.phone_sha256
-
 
 def contact_digest(value: str | None) -> str | None:
     """Normalised, hashed: enough to see an e-mail or phone shared across customers, nothing more."""
