@@ -180,7 +180,7 @@ async def propose_compensation(
         if await store.has_live_decision(session, complaint_id):
             raise Conflict("The complaint already has a granted or waiting compensation.")
         moment = await circumstances(session, deps, known)
-        p = proposal
-        offer = priced(moment.policy, p.kind, p.description, p.value, p.percentage)
+        kind, value = proposal.kind, proposal.value
+        offer = priced(moment.policy, kind, proposal.description, value, proposal.percentage)
         closing = Closing("proposed", caller.actor_id)
         return await settle_callers_offer(session, deps, moment, "proposal", offer, caller, closing)
