@@ -242,7 +242,9 @@ def delivery_loops(deps: NotificationsDependencies) -> list[BackgroundLoop]:
 
     async def deliver(stop: asyncio.Event) -> None:
         async with httpx.AsyncClient() as client:
-            transports = configured_transports(deps.settings, client, deps.runtime.db)
+            transports = configured_transports(
+                deps.settings, client, deps.runtime.db, deps.targets, deps.secrets
+            )
             try:
                 await DeliveryWorker(deps, transports).run(stop)
             finally:
