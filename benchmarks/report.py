@@ -259,6 +259,7 @@ def profile_markdown(r: dict[str, Any]) -> str:
         "| --- | --- | --- |",
     ]
     idle, busy = r["idle_cpu_percent_of_one_core"], r["cpu_ms_per_complaint_above_idle"]
+    skipped = {(c["service"], c["topic"]): c["messages"] for c in r.get("skipped_by_type_per_complaint", [])}
     lines += [f"| {name} | {idle[name]} | {busy[name]} |" for name in busy]
     lines += [
         f"| **all** | {round(sum(idle.values()), 1)} | {round(sum(busy.values()), 1)} |",
@@ -267,9 +268,16 @@ def profile_markdown(r: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in r["database_per_complaint"].items())
         + ".",
         "",
-        "| service | consumes | messages per complaint |",
-        "| --- | --- | --- |",
-        *(f"| {c['service']} | {c['topic']} | {c['messages']} |" for c in r["consumed_per_complaint"]),
+        f"Messages handled per complaint: {_messages(r['consumed_per_complaint'])}; records of other "
+        f"services' event types skipped by their ce_type header, undecoded: "
+        f"{_messages(r.get('skipped_by_type_per_complaint', []))}.",
+        "",
+        "| service | consumes | messages per complaint handled | skipped by type |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {c['service']} | {c['topic']} | {c['messages']} | {_skipped(skipped, c)} |"
+            for c in r["consumed_per_complaint"]
+        ),
         "",
     ]
     for service, spots in r["hot_spots"].items():
@@ -286,3 +294,11 @@ def profile_markdown(r: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _messages(rows: list[dict[str, Any]]) -> float:
+    return round(sum(float(row["messages"]) for row in rows), 2)
+
+
+def _skipped(skipped: dict[tuple[str, str], float], row: dict[str, Any]) -> float:
+    return skipped.get((row["service"], row["topic"]), 0)

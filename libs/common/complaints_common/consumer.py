@@ -28,6 +28,7 @@ from complaints_common.db import Database
 from complaints_common.errors import is_transient, safe_error
 from complaints_common.events.contracts import Payload
 from complaints_common.events.envelope import (
+    CONTRACTS,
     Event,
     EventContract,
     MalformedEvent,
@@ -96,6 +97,9 @@ class ConsumerRunner:
         self.inbox = inbox
         self.producer = producer
         self.handlers = {s.contract.ce_type: s.handler for s in subscriptions}
+        # The event types that share this consumer's topics but are another service's business:
+        # passed over by their ce_type header, before any decoding, span or database work.
+        self.not_ours = {t.encode() for t in CONTRACTS if t not in self.handlers}
         self.topics = sorted({settings.topic(s.contract.topic.name) for s in subscriptions})
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -196,6 +200,9 @@ class ConsumerRunner:
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Process one record completely: applied once, ignored as a duplicate, or dead-lettered."""
+        if self._not_ours(record):
+            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, "skipped").inc()
+            return
         try:
             headers = headers_dict(record.headers)
         except MalformedEvent as exc:
@@ -225,6 +232,14 @@ class ConsumerRunner:
                 time.perf_counter() - started
             )
 
+    def _not_ours(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """A known event type this consumer does not handle, by its first ce_type header (an unknown
+        or missing type is decoded, and dead-lettered as malformed)."""
+        for key, value in record.headers or ():
+            if key == "ce_type":
+                return value in self.not_ours
+        return False
+
     async def _process_in_span(
         self, record: ConsumerRecord[bytes, bytes], headers: dict[str, str], span: trace.Span
     ) -> str:
@@ -234,9 +249,7 @@ class ConsumerRunner:
             await self._dead_letter(record, "malformed", exc)
             return "dead_lettered"
         span.set_attribute("complaints.complaint_id", event.subject)
-        handler = self.handlers.get(event.contract.ce_type)
-        if handler is None:
-            return "ignored"
+        handler = self.handlers[event.contract.ce_type]  # every other known type was skipped
         try:
             applied = await self._apply_with_retries(record.topic, event, handler)
         except Exception as exc:

@@ -40,6 +40,7 @@ from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
 from complaints_common.events.envelope import (
     COMPLAINT_CREATED_V1,
+    COMPLAINT_STATUS_CHANGED_V1,
     MAX_EVENT_BYTES,
     Event,
     decode_event,
@@ -829,6 +830,32 @@ async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
     assert counter(
         "complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed"
     ) == len(malformed)
+
+
+async def test_a_known_type_the_consumer_does_not_handle_is_skipped_before_decoding(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = settings.topic("complaint.created")
+    template = complaint_event()
+    other_type = COMPLAINT_STATUS_CHANGED_V1.ce_type.encode()
+    headers = [(k, other_type if k == "ce_type" else v) for k, v in raw_headers(template)]
+    await produce(producer, topic, b"not even JSON: never decoded", template.subject.encode(), headers)
+    good = complaint_event(n=2)
+    await produce_event(producer, topic, good)
+
+    handler = Recorder(scratch)
+    async with running(make_runner(scratch, settings, producer, handler).run) as loop:
+
+        async def good_applied() -> bool:
+            return good.id in await scratch.effect_counts()
+
+        await wait_until(good_applied, "the handled record after the skipped one", TIMEOUT_S, loop)
+
+    assert handler.calls == [good.id]
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="skipped") == 1
+    assert counter("complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed") == 0
+    inbox = await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox")
+    assert inbox == [(good.id,)], "a skipped record claims nothing in the inbox"
 
 
 async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
