@@ -206,7 +206,9 @@ def chaos_markdown(r: dict[str, Any]) -> str:
         "accepted (201) in that window: in intake, acknowledged exactly once, one automatic compensation,",
         "a satisfaction follow-up for each granted one; and the dead-letter topics are read.",
         "'In flight' counts the complaints accepted from one second before the fault on; 'complete",
-        "after' is how long after the load ended every accepted complaint had all its effects.",
+        "after' is how long after the load ended every accepted complaint had all its effects; 'backlog",
+        "drained after' is when, besides, every consumer group had caught up and every outbox was sent",
+        "(the next fault starts only then, so that each is measured on its own).",
         "",
     ]
     if r.get("quick"):
@@ -221,15 +223,16 @@ def chaos_markdown(r: dict[str, Any]) -> str:
     ]
     lines += _machine(r["machine"])
     lines += [
-        "| fault | accepted | POSTs refused/failed | in flight | complete after | lost | duplicated "
-        "| dead letters (cumulative) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| fault | accepted | POSTs refused/failed | in flight | complete after | backlog drained after "
+        "| lost | duplicated | dead letters (cumulative) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in r["faults"]:
         refused = ", ".join(f"{k}: {v}" for k, v in row["refused_or_failed_posts"].items()) or "0"
         lines.append(
             f"| {row['fault']} | {row['accepted']} | {refused} | {row['in_flight']} | "
-            f"{row.get('complete_after_load_s', 'n/a')} s | {row['lost']} | "
+            f"{row.get('complete_after_load_s', 'n/a')} s | {row.get('backlog_drained_after_s', 'n/a')} s | "
+            f"{row['lost']} | "
             f"{row['duplicated']} | {row['dead_letters_total']} |"
         )
     lines += [
