@@ -4,7 +4,6 @@ letter a lifecycle action sends, and an erasure request."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,6 +17,7 @@ from complaints_intake.domain.deadlines import Choice, Letter, shipped_rules
 from complaints_intake.domain.letters import LetterDraft, shipped_letters
 from complaints_intake.domain.lifecycle import LETTERS
 from complaints_intake.events.publishing import SOURCE
+from complaints_intake.store.complaints import ComplaintRecord
 from complaints_intake.store.erasure import record_erasure
 from complaints_intake.store.regulated import selections_for
 
@@ -33,15 +33,15 @@ async def deadline_basis(
     return profile, rules.calendar_for(profile.name, draft.customer.region, tenant, category)
 
 
-def letter_for(row: dict[str, Any], body: Transition) -> LetterDraft | None:
+def letter_for(row: ComplaintRecord, body: Transition) -> LetterDraft | None:
     """The letter `body`'s action sends, with its regime's required content in the customer's
     language; None for an action that sends none. LetterIncomplete when content is missing."""
     if body.action not in LETTERS:
         return None
     kind = Letter(body.action.value)
-    profile = shipped_rules().profiles.get(row["deadline_profile"] or "")
+    profile = shipped_rules().profiles.get(row.deadline_profile or "")
     regime = profile.regime if profile else None
-    language = str(row["customer"].get("language") or "en")
+    language = row.customer.language
     return LetterDraft(
         kind=kind,
         regime=regime,

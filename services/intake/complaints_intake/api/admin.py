@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request, status
@@ -22,10 +22,10 @@ from complaints_common.events.envelope import API_KEY_CHANGED_V1, Event
 from complaints_common.identity import KeyRing
 from complaints_common.openapi import problem_response
 from complaints_common.problems import Forbidden, NotFound
-from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import RATE_LIMITED
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.events.publishing import SOURCE
-from complaints_intake.store.keys import insert_key, keys_of, revoke_key
+from complaints_intake.store.keys import KeyRecord, insert_key, keys_of, revoke_key
 
 Scope = Literal["file", "read", "manage", "admin", "confidential"]
 KEY_PREFIX = "cmp_"
@@ -66,22 +66,23 @@ class IssuedKey(KeyView):
 AdminPrincipal = Annotated[Principal, Depends(require_scope("admin"))]
 
 
-def key_event(row: dict[str, Any], by: str) -> Event[ApiKeyChangedV1]:
+def key_event(row: KeyRecord, by: str) -> Event[ApiKeyChangedV1]:
     change = ApiKeyChangedV1(
-        key_id=row["id"],
-        client_id=row["client_id"],
-        sha256=row["sha256"],
-        scopes=list(row["scopes"]),
-        label=row["label"],
-        created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
+        key_id=row.id,
+        client_id=row.client_id,
+        sha256=row.sha256,
+        scopes=list(row.scopes),
+        label=row.label,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
         changed_by=by,
-        changed_at=row["changed_at"],
+        changed_at=row.changed_at,
     )
     return Event(API_KEY_CHANGED_V1, change, SOURCE)
 
 
-def admin_router(runtime: Runtime) -> APIRouter:
+def admin_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(prefix="/v1/admin/api-keys", tags=["admin"])
 
     async def reload(request: Request) -> None:
@@ -120,7 +121,9 @@ def admin_router(runtime: Runtime) -> APIRouter:
             )
             await runtime.outbox.add(session, key_event(row, principal.actor_id))
         await reload(request)
-        return IssuedKey.model_validate({**row, "key": secret})
+        return IssuedKey.model_validate(
+            {**KeyView.model_validate(row, from_attributes=True).model_dump(), "key": secret}
+        )
 
     @router.get(
         "",
@@ -131,7 +134,7 @@ def admin_router(runtime: Runtime) -> APIRouter:
     async def list_keys(principal: AdminPrincipal) -> list[KeyView]:
         async with runtime.db.transaction() as session:
             rows = await keys_of(session, scope_of(principal))
-        return [KeyView.model_validate(r) for r in rows]
+        return [KeyView.model_validate(r, from_attributes=True) for r in rows]
 
     @router.delete(
         "/{key_id}",
@@ -154,6 +157,6 @@ def admin_router(runtime: Runtime) -> APIRouter:
                 raise NotFound("No API key with this id.")
             await runtime.outbox.add(session, key_event(row, principal.actor_id))
         await reload(request)
-        return KeyView.model_validate(row)
+        return KeyView.model_validate(row, from_attributes=True)
 
     return router

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import RATE_LIMITED
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.domain.deadlines import DeadlineSpec, Selection, shipped_rules
 from complaints_intake.store.regulated import TENANT_WIDE, replace_settings, settings_of
 
@@ -79,7 +79,8 @@ class DeadlineProfiles(BaseModel):
     selection: DeadlineSelection = Field(description="This client's choice.")
 
 
-def deadline_profiles_router(runtime: Runtime) -> APIRouter:
+def deadline_profiles_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(prefix="/v1/deadline-profiles", tags=["deadlines"])
 
     async def current(client_id: str) -> DeadlineSelection:

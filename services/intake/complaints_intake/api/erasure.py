@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import RATE_LIMITED
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.regulation import request_erasure
 
 
@@ -22,7 +22,8 @@ class ErasureView(BaseModel):
     requested_at: datetime
 
 
-def erasure_router(runtime: Runtime) -> APIRouter:
+def erasure_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(tags=["customers"])
 
     @router.post(

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
 from complaints_intake.api.docs import RATE_LIMITED
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.store.insights import insights
 
 
@@ -59,7 +59,8 @@ class Insights(BaseModel):
     weekly: list[Week] = Field(description="Complaints filed per week (the trend).")
 
 
-def insights_router(runtime: Runtime) -> APIRouter:
+def insights_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(prefix="/v1/insights", tags=["insights"])
 
     @router.get(
@@ -81,6 +82,6 @@ def insights_router(runtime: Runtime) -> APIRouter:
     ) -> Insights:
         async with runtime.db.transaction() as session:
             figures = await insights(session, principal.client, filed_from, filed_to, datetime.now(UTC))
-        return Insights.model_validate(figures)
+        return Insights.model_validate(figures, from_attributes=True)
 
     return router

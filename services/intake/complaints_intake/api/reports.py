@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from complaints_common.api import Principal, require_scope
 from complaints_common.openapi import problem_response
 from complaints_common.problems import Unprocessable
-from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
 from complaints_intake.api.docs import RATE_LIMITED
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.domain.deadlines import shipped_rules
 from complaints_intake.domain.returns import ComplaintsReturn, Figures, complaints_return
 from complaints_intake.store.returns import return_inputs
@@ -107,7 +107,8 @@ class ComplaintsReturnView(BaseModel):
         return out.getvalue()
 
 
-def reports_router(runtime: Runtime) -> APIRouter:
+def reports_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
     @router.get(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -16,7 +16,6 @@ from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
 from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, Forbidden, NotFound, Unprocessable
-from complaints_common.runtime import Runtime
 from complaints_intake.api.docs import NOT_FOUND, RATE_LIMITED
 from complaints_intake.api.idempotency import (
     IdempotencyKey,
@@ -33,6 +32,7 @@ from complaints_intake.api.models import (
     HistoryEntry,
     Transition,
 )
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.domain.complaint import created_event, reference_for
 from complaints_intake.domain.deadlines import compute, shipped_rules
 from complaints_intake.domain.letters import LetterIncomplete
@@ -40,14 +40,13 @@ from complaints_intake.domain.lifecycle import Action, IllegalTransition, apply
 from complaints_intake.domain.repeats import classify, customer_flags
 from complaints_intake.events.publishing import SOURCE, record_change
 from complaints_intake.regulation import deadline_basis, letter_for
-from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.complaints import (
     ABUSIVE_CONDUCT,
+    ComplaintRecord,
     complaint_with_crm_reference,
     get_complaint,
     history_of,
     insert_complaint,
-    lifecycle_of,
     set_abusive_conduct,
 )
 from complaints_intake.store.search import earlier_complaints, severities_of
@@ -61,18 +60,18 @@ def violated(exc: IntegrityError) -> str | None:
     return getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
 
 
-def may_see(principal: Principal, row: dict[str, Any]) -> bool:
+def may_see(principal: Principal, row: ComplaintRecord) -> bool:
     """Same client, and for a confidential complaint a key allowed to read confidential ones."""
-    if row["client_id"] != principal.client:
+    if row.client_id != principal.client:
         return False
-    if row["confidential"]:
+    if row.confidential:
         return principal.sees_confidential
     return True
 
 
 async def visible_complaint(
     session: AsyncConnection, complaint_id: UUID, principal: Principal, *, for_update: bool = False
-) -> dict[str, Any]:
+) -> ComplaintRecord:
     """The complaint, or 404 alike for "absent" and "not yours" so ids reveal nothing."""
     row = await get_complaint(session, complaint_id, for_update=for_update)
     if row is None or not may_see(principal, row):
@@ -80,10 +79,9 @@ async def visible_complaint(
     return row
 
 
-def complaint_router(runtime: Runtime) -> APIRouter:
+def complaint_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
-    settings = runtime.settings
-    assert isinstance(settings, IntakeSettings)
 
     async def file_once(
         body: FileComplaint, principal: Principal, fingerprint: str, idempotency_key: str | None
@@ -101,7 +99,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             assert profile.name is not None
             due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
             deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
-            policy = settings.repeat_policy()
+            policy = deps.repeat_policy
             customer_id = body.customer.customer_id
             earlier = await earlier_complaints(
                 session, principal.client, customer_id, filed_at - policy.repeat_window
@@ -133,7 +131,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 due_times=due_times,
             )
             await runtime.outbox.add(session, event)
-            view = ComplaintView.from_row(row)
+            view = ComplaintView.of(row)
             await remember(session, principal.client, idempotency_key, 201, view, location)
         return view, location
 
@@ -215,7 +213,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
     ) -> ComplaintView:
         async with runtime.db.transaction() as session:
             row = await visible_complaint(session, complaint_id, principal)
-        return ComplaintView.from_row(row)
+        return ComplaintView.of(row)
 
     @router.post(
         "/{complaint_id}/transitions",
@@ -267,7 +265,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             row = await visible_complaint(session, complaint_id, principal, for_update=True)
             now = datetime.now(UTC)
             try:
-                change = apply(lifecycle_of(row), body.action, body.root_cause, at=now)
+                change = apply(row.lifecycle, body.action, body.root_cause, at=now)
                 letter = letter_for(row, body)
             except IllegalTransition as exc:
                 raise IllegalTransitionProblem(str(exc)) from exc
@@ -284,7 +282,7 @@ def complaint_router(runtime: Runtime) -> APIRouter:
                 note=body.note,
                 letter=letter,
             )
-            view = ComplaintView.from_row(updated)
+            view = ComplaintView.of(updated)
             await remember(session, principal.client, idempotency_key, 200, view, None)
         return view
 
@@ -325,25 +323,25 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             )
         async with runtime.db.transaction() as session:
             row = await visible_complaint(session, complaint_id, principal, for_update=True)
-            if row["abusive_conduct_at"] is not None:
+            if row.abusive_conduct_at is not None:
                 raise Conflict("Abusive conduct was already flagged on this complaint.")
             now = datetime.now(UTC)
             try:
-                change = apply(lifecycle_of(row), Action.ESCALATE, at=now)
+                change = apply(row.lifecycle, Action.ESCALATE, at=now)
             except IllegalTransition as exc:
                 raise IllegalTransitionProblem(str(exc)) from exc
             await set_abusive_conduct(session, complaint_id, now, principal.actor_id)
             updated = await record_change(
                 session,
                 runtime.outbox,
-                {**row, "abusive_conduct_at": now, "abusive_conduct_by": principal.actor_id},
+                row,
                 change,
                 at=now,
                 actor=principal.actor_id,
                 reason=ABUSIVE_CONDUCT,
                 note=body.note,
             )
-        return ComplaintView.from_row(updated)
+        return ComplaintView.of(updated)
 
     @router.get(
         "/{complaint_id}/history",
@@ -358,7 +356,8 @@ def complaint_router(runtime: Runtime) -> APIRouter:
             await visible_complaint(session, complaint_id, principal)
             rows = await history_of(session, complaint_id)
         return ComplaintHistory(
-            complaint_id=complaint_id, entries=[HistoryEntry.model_validate(r) for r in rows]
+            complaint_id=complaint_id,
+            entries=[HistoryEntry.model_validate(r, from_attributes=True) for r in rows],
         )
 
     return router

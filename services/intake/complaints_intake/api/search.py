@@ -7,7 +7,7 @@ import binascii
 import json
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -17,15 +17,15 @@ from complaints_common.api import Principal, require_scope
 from complaints_common.events.contracts import Channel, Severity
 from complaints_common.openapi import problem_response
 from complaints_common.query import refuse_unknown_query_parameters
-from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
 from complaints_intake.api.docs import RATE_LIMITED
 from complaints_intake.api.models import ComplaintPage, ComplaintSummary, CustomerComplaints
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import OPEN_STATUSES
 from complaints_intake.domain.repeats import CustomerFlag, customer_flags
-from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.search import (
+    ComplaintListing,
     Filters,
     Position,
     abusive_conduct_flagged,
@@ -48,8 +48,8 @@ class InvalidCursor(StatusProblem):
     status = 422
 
 
-def encode_cursor(row: dict[str, Any], sort: Sort) -> str:
-    raw = json.dumps({"f": row["filed_at"].isoformat(), "i": str(row["id"]), "s": sort.value})
+def encode_cursor(row: ComplaintListing, sort: Sort) -> str:
+    raw = json.dumps({"f": row.filed_at.isoformat(), "i": str(row.id), "s": sort.value})
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -70,10 +70,9 @@ LimitParam = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")]
 Text100 = Annotated[str | None, Query(min_length=1, max_length=100)]
 
 
-def search_router(runtime: Runtime) -> APIRouter:
+def search_router(deps: IntakeDependencies) -> APIRouter:
+    runtime = deps.runtime
     router = APIRouter(tags=["complaints"], dependencies=[Depends(refuse_unknown_query_parameters)])
-    settings = runtime.settings
-    assert isinstance(settings, IntakeSettings)
 
     async def page(filters: Filters, sort: Sort, limit: int, cursor: str | None) -> ComplaintPage:
         after = decode_cursor(cursor, sort) if cursor else None
@@ -84,7 +83,7 @@ def search_router(runtime: Runtime) -> APIRouter:
         more = len(rows) > limit
         rows = rows[:limit]
         return ComplaintPage(
-            items=[ComplaintSummary.model_validate(r) for r in rows],
+            items=[ComplaintSummary.model_validate(r, from_attributes=True) for r in rows],
             next_cursor=encode_cursor(rows[-1], sort) if more else None,
         )
 
@@ -190,7 +189,7 @@ def search_router(runtime: Runtime) -> APIRouter:
             customer_id=customer_id,
         )
         listed = await page(filters, Sort.NEWEST, limit, cursor)
-        policy = settings.repeat_policy()
+        policy = deps.repeat_policy
         now = datetime.now(UTC)
         async with runtime.db.transaction() as session:
             total, still_open, repeats = await count_complaints(
