@@ -10,14 +10,8 @@ from fastapi import APIRouter, Depends, FastAPI
 from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
+from complaints_intake.api import admin, deadline_profiles, erasure, insights, reports, routes, search
 from complaints_intake.api.access import within_rate_limit
-from complaints_intake.api.admin import admin_router
-from complaints_intake.api.deadline_profiles import deadline_profiles_router
-from complaints_intake.api.erasure import erasure_router
-from complaints_intake.api.insights import insights_router
-from complaints_intake.api.reports import reports_router
-from complaints_intake.api.routes import complaint_router
-from complaints_intake.api.search import search_router
 from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.events.handlers import subscriptions
 from complaints_intake.housekeeping import housekeeping
@@ -25,19 +19,12 @@ from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.tables import metadata
 
 
-def guarded(deps: IntakeDependencies) -> list[APIRouter]:
-    """Every API router behind the per-client rate limit."""
+def guarded(_: IntakeDependencies) -> list[APIRouter]:
+    """Every API router behind the per-client rate limit (routes take the dependencies themselves)."""
     outer = APIRouter(dependencies=[Depends(within_rate_limit)])
-    for router in (
-        search_router(deps),
-        complaint_router(deps),
-        insights_router(deps),
-        deadline_profiles_router(deps),
-        reports_router(deps),
-        erasure_router(deps),
-        admin_router(deps),
-    ):
-        outer.include_router(router)
+    # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
+    for module in (search, routes, insights, deadline_profiles, reports, erasure, admin):
+        outer.include_router(module.router)
     return [outer]
 
 
@@ -74,7 +61,6 @@ SERVICE = ServiceDefinition(
         ev.COMPLAINT_LETTER_ISSUED_V1,
         ev.COMPLAINT_ERASURE_REQUESTED_V1,
     ),
-    # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
     routers=guarded,
     subscriptions=subscriptions,
     background=housekeeping,

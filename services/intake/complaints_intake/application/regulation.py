@@ -1,24 +1,16 @@
-"""Regulated handling's use cases: which deadline profile and calendar a complaint gets, the
-letter a lifecycle action sends, and an erasure request."""
+"""Regulated handling: which deadline profile and calendar a complaint gets, and the letter a
+lifecycle action sends."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from uuid import UUID
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.events.contracts import ComplaintErasureRequestedV1
-from complaints_common.events.envelope import COMPLAINT_ERASURE_REQUESTED_V1, Event
-from complaints_common.messaging import Outbox
 from complaints_intake.api.models import Transition
 from complaints_intake.domain.complaint import ComplaintDraft
 from complaints_intake.domain.deadlines import Choice, Letter, shipped_rules
 from complaints_intake.domain.letters import LetterDraft, shipped_letters
 from complaints_intake.domain.lifecycle import LETTERS
-from complaints_intake.events.publishing import SOURCE
 from complaints_intake.store.complaints import ComplaintRecord
-from complaints_intake.store.erasure import record_erasure
 from complaints_intake.store.regulated import selections_for
 
 
@@ -51,28 +43,3 @@ def letter_for(row: ComplaintRecord, body: Transition) -> LetterDraft | None:
         redress=body.redress,
         explanation=body.explanation,
     )
-
-
-async def request_erasure(
-    session: AsyncConnection,
-    outbox: Outbox,
-    erasure_id: UUID,
-    client_id: str,
-    customer_id: str,
-    actor: str,
-    at: datetime,
-) -> list[UUID]:
-    """Audit the request and publish it per complaint (the key every consumer orders by); intake
-    pseudonymises its own data as it consumes the event, like the other services."""
-    ids = await record_erasure(session, erasure_id, client_id, customer_id, actor, at)
-    for complaint_id in ids:
-        data = ComplaintErasureRequestedV1(
-            complaint_id=complaint_id,
-            client_id=client_id,
-            erasure_id=erasure_id,
-            customer_id=customer_id,
-            requested_by=actor,
-            requested_at=at,
-        )
-        await outbox.add(session, Event(COMPLAINT_ERASURE_REQUESTED_V1, data, SOURCE))
-    return ids
