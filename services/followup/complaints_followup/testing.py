@@ -20,6 +20,7 @@ from complaints_common.events.envelope import (
     Event,
 )
 from complaints_common.runtime import Runtime, run_migrations
+from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.events.handlers import subscriptions
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
@@ -50,7 +51,8 @@ async def migrated_runtime(settings: FollowupSettings) -> Runtime:
 async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
     """Hand an event to follow-up's handler as the consumer would: inbox and effects in one
     transaction. False for a redelivery."""
-    handler = {s.contract.ce_type: s.handler for s in subscriptions(runtime)}[event.contract.ce_type]
+    handlers = subscriptions(FollowupDependencies.build(runtime))
+    handler = {s.contract.ce_type: s.handler for s in handlers}[event.contract.ce_type]
     topic = event.contract.topic.name
     return await apply_once(runtime.db, runtime.inbox, SERVICE.name, topic, event, handler)
 
