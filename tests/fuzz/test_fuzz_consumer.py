@@ -12,7 +12,6 @@ import json
 import random
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,7 +19,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from complaints_common.events.contracts import ComplaintCreatedV1
-from complaints_common.events.envelope import COMPLAINT_CREATED_V1, MAX_EVENT_BYTES, Event
+from complaints_common.events.envelope import COMPLAINT_CREATED_V1, MAX_EVENT_BYTES, Event, encode_event
+from complaints_devstack.factories import complaint_created
 from complaints_devstack.service_testing import running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 from complaints_notifications.main import SERVICE
@@ -32,24 +32,12 @@ Headers = list[tuple[str, bytes]]
 
 
 def good_event() -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1.model_validate(
-        {
-            "complaint_id": uuid.uuid4(),
-            "reference": "C26-FUZZ0001",
-            "client_id": "crm-test",
-            "customer": {"customer_id": "CUST-FUZZ", "email": "fuzz@example.com"},
-            "channel": "phone",
-            "category": "billing",
-            "severity": "medium",
-            "filed_at": datetime.now(UTC),
-        }
-    )
-    return Event(COMPLAINT_CREATED_V1, data, "/complaints/intake")
+    return complaint_created(customer_id="CUST-FUZZ", contact={"email": "fuzz@example.com"})
 
 
 def record(event: Event[Any]) -> tuple[bytes, bytes, Headers]:
-    headers = [(k, v.encode()) for k, v in event.ce_headers().items()]
-    return event.subject.encode(), event.payload_json().encode(), headers
+    encoded = encode_event(event)
+    return encoded.key, encoded.value, encoded.headers
 
 
 def malformed_records() -> dict[str, tuple[bytes | None, bytes, Headers]]:
