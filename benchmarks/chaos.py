@@ -18,6 +18,9 @@ complaint intake accepted (a 201) during that fault's window:
   (followup.followups, kind 'satisfaction_check');
 - nothing in any dead-letter topic (every complaint the load sends is valid).
 
+Then the next fault waits until every consumer group has caught up and every outbox is sent, so
+that no fault is measured on the backlog its predecessor left.
+
 Writes docs/benchmarks/chaos.json and docs/benchmarks/chaos.md. `--quick` runs two short faults.
 """
 
@@ -27,6 +30,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -44,6 +49,7 @@ from benchmarks.measure import machine
 from benchmarks.openloop import LoadResult, offer_load
 from benchmarks.proxy import DelayProxy
 from benchmarks.stack import SERVICES, Stack, run_directory
+from complaints_common.consumer import LAG_INTERVAL_S
 from complaints_common.db import asyncpg_dsn
 from complaints_common.events.topics import TOPICS, all_topics_with_dead_letters
 from complaints_devstack import kafka
@@ -60,6 +66,13 @@ IN_SYNC_TIMEOUT_S = 60.0
 # The longest wait for a fault's invariants: the check returns as soon as they hold, so this only
 # matters on a machine so loaded that recovery takes long (30 s was once too short at load 28).
 SETTLE_S = 120.0
+# After a fault's invariants hold, the platform may still be working through what the fault left
+# behind (e.g. the sends and messages of the minute's complaints a broker outage held back). The next
+# fault starts only once every consumer group has caught up and every outbox is sent, so each fault
+# is measured on its own, not on its predecessor's backlog; this bounds that wait.
+DRAIN_S = 600.0
+DRAIN_POLL_S = 2.0
+_LAG = re.compile(r"^complaints_consumer_lag_messages\{[^}]*\} (\S+)$", re.M)
 
 Fault = Callable[["Chaos"], Awaitable[str]]
 
@@ -255,6 +268,38 @@ class Chaos:
             f"every chunk to and from PostgreSQL delayed by {SLOW_DB_DELAY_S * 1000:.0f} ms each way for 8 s"
         )
 
+    async def backlog(self) -> int:
+        """Records the services' consumer groups have not committed yet (each replica's own lag
+        gauge, which it reads from the broker every 10 s), plus unsent outbox rows."""
+        rows = 0
+        conn = await asyncpg.connect(asyncpg_dsn(self.stack.database_url))
+        try:
+            for schema in SERVICES:  # our own schema names
+                unsent = f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"  # noqa: S608
+                rows += await conn.fetchval(unsent)
+        finally:
+            await conn.close()
+        async with httpx.AsyncClient(timeout=5) as client:
+            for instance in self.stack.instances():
+                text = (await client.get(self.stack.url(instance) + "/metrics")).text
+                rows += sum(int(float(value)) for value in _LAG.findall(text))
+        return rows
+
+    async def drain(self, seconds: float = DRAIN_S) -> float:
+        """Wait until nothing is left to consume or send (or the time is up); how long it took."""
+        started = time.monotonic()
+        quiet_since: float | None = None
+        while time.monotonic() - started < seconds:
+            with contextlib.suppress(OSError, asyncpg.PostgresError, httpx.HTTPError):
+                if await self.backlog() > 0:
+                    quiet_since = None
+                elif quiet_since is None:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since > LAG_INTERVAL_S:  # a fresh reading of every gauge
+                    break
+            await asyncio.sleep(DRAIN_POLL_S)
+        return time.monotonic() - started
+
     async def read_dead_letters(self) -> dict[str, int]:
         """Count the messages in every .dlq topic (cumulative: the broker restart forgets them)."""
         names = [t.name for t in all_topics_with_dead_letters() if t.name.endswith(".dlq")]
@@ -390,6 +435,7 @@ async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> di
     accepted = [s.complaint_id for s in result.accepted]
     found, complete_after = await settle(chaos.stack.database_url, accepted, timing.settle_s)
     dlq = await chaos.read_dead_letters()
+    drained_after = await chaos.drain()
     row = {
         "fault": name,
         "what_happened": what,
@@ -401,6 +447,7 @@ async def run_fault(chaos: Chaos, name: str, fault: Fault, timing: Timing) -> di
         "duplicated": sum(found[k] for k in DUPLICATED),
         "checks": found,
         "complete_after_load_s": round(complete_after, 1),
+        "backlog_drained_after_s": round(complete_after + drained_after, 1),
         "dead_letters_total": sum(dlq.values()),
     }
     print(

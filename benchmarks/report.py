@@ -206,7 +206,9 @@ def chaos_markdown(r: dict[str, Any]) -> str:
         "accepted (201) in that window: in intake, acknowledged exactly once, one automatic compensation,",
         "a satisfaction follow-up for each granted one; and the dead-letter topics are read.",
         "'In flight' counts the complaints accepted from one second before the fault on; 'complete",
-        "after' is how long after the load ended every accepted complaint had all its effects.",
+        "after' is how long after the load ended every accepted complaint had all its effects; 'backlog",
+        "drained after' is when, besides, every consumer group had caught up and every outbox was sent",
+        "(the next fault starts only then, so that each is measured on its own).",
         "",
     ]
     if r.get("quick"):
@@ -221,15 +223,16 @@ def chaos_markdown(r: dict[str, Any]) -> str:
     ]
     lines += _machine(r["machine"])
     lines += [
-        "| fault | accepted | POSTs refused/failed | in flight | complete after | lost | duplicated "
-        "| dead letters (cumulative) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| fault | accepted | POSTs refused/failed | in flight | complete after | backlog drained after "
+        "| lost | duplicated | dead letters (cumulative) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in r["faults"]:
         refused = ", ".join(f"{k}: {v}" for k, v in row["refused_or_failed_posts"].items()) or "0"
         lines.append(
             f"| {row['fault']} | {row['accepted']} | {refused} | {row['in_flight']} | "
-            f"{row.get('complete_after_load_s', 'n/a')} s | {row['lost']} | "
+            f"{row.get('complete_after_load_s', 'n/a')} s | {row.get('backlog_drained_after_s', 'n/a')} s | "
+            f"{row['lost']} | "
             f"{row['duplicated']} | {row['dead_letters_total']} |"
         )
     lines += [
@@ -259,6 +262,7 @@ def profile_markdown(r: dict[str, Any]) -> str:
         "| --- | --- | --- |",
     ]
     idle, busy = r["idle_cpu_percent_of_one_core"], r["cpu_ms_per_complaint_above_idle"]
+    skipped = {(c["service"], c["topic"]): c["messages"] for c in r.get("skipped_by_type_per_complaint", [])}
     lines += [f"| {name} | {idle[name]} | {busy[name]} |" for name in busy]
     lines += [
         f"| **all** | {round(sum(idle.values()), 1)} | {round(sum(busy.values()), 1)} |",
@@ -267,9 +271,16 @@ def profile_markdown(r: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in r["database_per_complaint"].items())
         + ".",
         "",
-        "| service | consumes | messages per complaint |",
-        "| --- | --- | --- |",
-        *(f"| {c['service']} | {c['topic']} | {c['messages']} |" for c in r["consumed_per_complaint"]),
+        f"Messages handled per complaint: {_messages(r['consumed_per_complaint'])}; records of other "
+        f"services' event types skipped by their ce_type header, undecoded: "
+        f"{_messages(r.get('skipped_by_type_per_complaint', []))}.",
+        "",
+        "| service | consumes | messages per complaint handled | skipped by type |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {c['service']} | {c['topic']} | {c['messages']} | {_skipped(skipped, c)} |"
+            for c in r["consumed_per_complaint"]
+        ),
         "",
     ]
     for service, spots in r["hot_spots"].items():
@@ -286,3 +297,11 @@ def profile_markdown(r: dict[str, Any]) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def _messages(rows: list[dict[str, Any]]) -> float:
+    return round(sum(float(row["messages"]) for row in rows), 2)
+
+
+def _skipped(skipped: dict[tuple[str, str], float], row: dict[str, Any]) -> float:
+    return skipped.get((row["service"], row["topic"]), 0)

@@ -1,18 +1,23 @@
 """The one consumer loop: inbox dedupe, manual offset commits, bounded retries, then a dead letter.
 
-For each record: open a "<topic> process" span from the record's trace headers and keep it current
-while the handler runs (so its database work and the events it writes stay in the complaint's
-trace); claim the message id in the inbox and run the handler in one transaction; commit the Kafka
-offset only after that transaction committed. A record that can never be processed goes to
-`<topic>.dlq` with the reason in its headers, and the consumer moves on.
+Batch first: the records a poll returns for one partition are applied in order in ONE transaction
+(one multi-row inbox claim, from which redeliveries drop out; the handlers; one commit), and the
+Kafka offsets are committed only after it. Records of event types the service does not handle are
+skipped by their ce_type header before anything is decoded. Each record's handler runs inside a
+"<topic> process" span opened from the record's trace headers (so its database work and the events
+it writes stay in the complaint's trace). When anything in a batch fails, the batch's transaction
+is rolled back whole and its records are applied one by one, each in its own transaction with
+bounded retries, so that a poison record is isolated: it goes to `<topic>.dlq` with the reason in
+its headers, the others take effect once, and the consumer moves on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -28,6 +33,7 @@ from complaints_common.db import Database
 from complaints_common.errors import is_transient, safe_error
 from complaints_common.events.contracts import Payload
 from complaints_common.events.envelope import (
+    CONTRACTS,
     Event,
     EventContract,
     MalformedEvent,
@@ -74,9 +80,23 @@ async def apply_once(
     async with db.transaction() as session:
         if not await inbox.claim(session, group, event.id, topic):
             return False
-        with caused_by(event.id, f"{group}/{event.contract.ce_type}"):
-            await handler(session, event)
+        await run_handler(session, group, event, handler)
         return True
+
+
+async def run_handler(session: AsyncConnection, group: str, event: Event[Any], handler: Handler[Any]) -> None:
+    with caused_by(event.id, f"{group}/{event.contract.ce_type}"):
+        await handler(session, event)
+
+
+@dataclass(frozen=True, slots=True)
+class _Received:
+    """A record decoded, with the handler of its event type."""
+
+    record: ConsumerRecord[bytes, bytes]
+    headers: dict[str, str]
+    event: Event[Any]
+    handler: Handler[Any]
 
 
 class ConsumerRunner:
@@ -96,6 +116,9 @@ class ConsumerRunner:
         self.inbox = inbox
         self.producer = producer
         self.handlers = {s.contract.ce_type: s.handler for s in subscriptions}
+        # The event types that share this consumer's topics but are another service's business:
+        # passed over by their ce_type header, before any decoding, span or database work.
+        self.not_ours = {t.encode() for t in CONTRACTS if t not in self.handlers}
         self.topics = sorted({settings.topic(s.contract.topic.name) for s in subscriptions})
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -156,8 +179,11 @@ class ConsumerRunner:
         await self._commit(consumer, offsets)
 
     async def _process_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        for record in records:
-            await self.process(record)
+        received = [item for item in [await self._receive(record) for record in records] if item]
+        if len(received) > 1 and await self._apply_batch(received):
+            return
+        for item in received:
+            await self._apply_alone(item)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
@@ -194,18 +220,36 @@ class ConsumerRunner:
             metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition), self.group)
         self._lag_reported = assigned
 
-    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        """Process one record completely: applied once, ignored as a duplicate, or dead-lettered."""
+    async def _receive(self, record: ConsumerRecord[bytes, bytes]) -> _Received | None:
+        """The record decoded and paired with its handler; None when it was skipped (another
+        service's event type) or dead-lettered (malformed)."""
+        if self._not_ours(record):
+            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, "skipped").inc()
+            return None
         try:
             headers = headers_dict(record.headers)
+            event = decode_event(record.key, record.value, headers)
         except MalformedEvent as exc:
             await self._dead_letter(record, "malformed", exc)
             metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, "dead_lettered").inc()
-            return
-        parent = propagate.extract(headers)
+            return None
+        return _Received(record, headers, event, self.handlers[event.contract.ce_type])
+
+    def _not_ours(self, record: ConsumerRecord[bytes, bytes]) -> bool:
+        """A known event type this consumer does not handle, by its first ce_type header (an unknown
+        or missing type is decoded, and dead-lettered as malformed)."""
+        for key, value in record.headers or ():
+            if key == "ce_type":
+                return value in self.not_ours
+        return False
+
+    @contextlib.contextmanager
+    def _span(self, item: _Received) -> Iterator[trace.Span]:
+        """The record's "<topic> process" span, in the trace its headers carry."""
+        record = item.record
         with tracer.start_as_current_span(
             f"{record.topic} process",
-            context=parent,
+            context=propagate.extract(item.headers),
             kind=trace.SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
@@ -214,39 +258,63 @@ class ConsumerRunner:
                 "messaging.consumer.group.name": self.group,
                 "messaging.kafka.offset": record.offset,
                 "messaging.destination.partition.id": str(record.partition),
-                "messaging.message.id": headers.get("ce_id", ""),
+                "messaging.message.id": item.event.id,
+                "complaints.complaint_id": item.event.subject,
             },
         ) as span:
-            started = time.perf_counter()
-            outcome = await self._process_in_span(record, headers, span)
-            span.set_attribute("complaints.outcome", outcome)
-            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, outcome).inc()
-            metrics.CONSUMER_HANDLER_SECONDS.labels(record.topic, self.group).observe(
-                time.perf_counter() - started
-            )
+            yield span
 
-    async def _process_in_span(
-        self, record: ConsumerRecord[bytes, bytes], headers: dict[str, str], span: trace.Span
-    ) -> str:
+    def _count(self, item: _Received, outcome: str, seconds: float) -> None:
+        metrics.CONSUMER_MESSAGES.labels(item.record.topic, self.group, outcome).inc()
+        metrics.CONSUMER_HANDLER_SECONDS.labels(item.record.topic, self.group).observe(seconds)
+
+    async def _apply_batch(self, batch: Sequence[_Received]) -> bool:
+        """Apply a partition's records in order in ONE transaction: one inbox claim for all of them
+        (redeliveries drop out), their handlers, one commit. False when anything failed: then
+        nothing of the batch took effect, and each record is applied alone, so that a poison
+        record is isolated without redoing or losing the others."""
+        done: list[tuple[_Received, str, float]] = []
         try:
-            event = decode_event(record.key, record.value, headers)
-        except MalformedEvent as exc:
-            await self._dead_letter(record, "malformed", exc)
-            return "dead_lettered"
-        span.set_attribute("complaints.complaint_id", event.subject)
-        handler = self.handlers.get(event.contract.ce_type)
-        if handler is None:
-            return "ignored"
-        try:
-            applied = await self._apply_with_retries(record.topic, event, handler)
+            async with self.db.transaction() as session:
+                fresh = await self.inbox.claim_many(
+                    session, self.group, [(item.event.id, item.record.topic) for item in batch]
+                )
+                for item in batch:
+                    with self._span(item) as span:
+                        started = time.perf_counter()
+                        outcome = "duplicate"
+                        if item.event.id in fresh:
+                            fresh.discard(item.event.id)  # the same event twice in one batch: once
+                            await run_handler(session, self.group, item.event, item.handler)
+                            outcome = "processed"
+                        span.set_attribute("complaints.outcome", outcome)
+                        done.append((item, outcome, time.perf_counter() - started))
         except Exception as exc:
-            if is_transient(exc) or self._stop.is_set():
-                # Uncommitted, so redelivered: after the outage, or to the next consumer.
-                raise
-            span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
-            await self._dead_letter(record, "handler_failed", exc)
-            return "dead_lettered"
-        return "processed" if applied else "duplicate"
+            log.info(
+                "a batch failed; its records are applied one by one",
+                extra={"group": self.group, "records": len(batch), "error": safe_error(exc)},
+            )
+            return False
+        for item, outcome, seconds in done:
+            self._count(item, outcome, seconds)
+        return True
+
+    async def _apply_alone(self, item: _Received) -> None:
+        """Apply one record in its own transaction: applied once, a duplicate, or dead-lettered."""
+        with self._span(item) as span:
+            started = time.perf_counter()
+            try:
+                applied = await self._apply_with_retries(item.record.topic, item.event, item.handler)
+                outcome = "processed" if applied else "duplicate"
+            except Exception as exc:
+                if is_transient(exc) or self._stop.is_set():
+                    # Uncommitted, so redelivered: after the outage, or to the next consumer.
+                    raise
+                span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
+                await self._dead_letter(item.record, "handler_failed", exc)
+                outcome = "dead_lettered"
+            span.set_attribute("complaints.outcome", outcome)
+            self._count(item, outcome, time.perf_counter() - started)
 
     async def _apply_with_retries(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
         async for attempt in AsyncRetrying(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from opentelemetry import propagate
@@ -166,8 +166,23 @@ class Inbox:
             f'INSERT INTO "{metadata.schema}".inbox (consumer_group, message_id, topic) '
             "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true"
         )
+        self._claim_many = (
+            f'INSERT INTO "{metadata.schema}".inbox (consumer_group, message_id, topic) '
+            "SELECT $1, m.id, m.topic FROM unnest($2::text[], $3::text[]) AS m(id, topic) "
+            "ON CONFLICT DO NOTHING RETURNING message_id"
+        )
 
     async def claim(self, session: AsyncConnection, group: str, message_id: str, topic: str) -> bool:
         """True the first time a message is seen; False for a redelivery (then do nothing)."""
         connection = await driver(session)
         return bool(await connection.fetchval(self._claim, group, message_id, topic))
+
+    async def claim_many(
+        self, session: AsyncConnection, group: str, messages: Sequence[tuple[str, str]]
+    ) -> set[str]:
+        """Claim (message id, topic) pairs in one statement; the ids seen for the first time."""
+        connection = await driver(session)
+        rows = await connection.fetch(
+            self._claim_many, group, [m for m, _ in messages], [t for _, t in messages]
+        )
+        return {row["message_id"] for row in rows}

@@ -25,7 +25,7 @@ CONSUMER_HANDLER_SECONDS = Histogram(
 )
 CONSUMER_MESSAGES = Counter(
     "complaints_consumer_messages_total",
-    "Messages seen by a consumer, by outcome (processed, duplicate, ignored, dead_lettered).",
+    "Messages seen by a consumer, by outcome (processed, duplicate, skipped by type, dead_lettered).",
     ["topic", "group", "outcome"],
 )
 CONSUMER_LAG = Gauge(

@@ -423,7 +423,7 @@ def cli(definition: ServiceDefinition[Any], argv: Sequence[str] | None = None) -
 
 
 def serve(definition: ServiceDefinition[Any], settings: ServiceSettings, mode: Mode) -> None:
-    setup_telemetry(definition.name, settings.spans_file)
+    setup_telemetry(definition.name, settings.spans_file, settings.trace_statements)
     app = definition.create_app(settings, mode)
     try:
         uvicorn.run(

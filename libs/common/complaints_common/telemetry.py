@@ -104,8 +104,13 @@ def _exporters(spans_file: Path | None) -> list[SpanExporter]:
     return exporters
 
 
-def setup_telemetry(service_name: str, spans_file: Path | None = None) -> None:
-    """Tracer provider, exporters and library instrumentation; idempotent within a process."""
+def setup_telemetry(
+    service_name: str, spans_file: Path | None = None, trace_statements: bool = False
+) -> None:
+    """Tracer provider, exporters and library instrumentation; idempotent within a process.
+
+    The provider samples as the standard `OTEL_TRACES_SAMPLER` (and `OTEL_TRACES_SAMPLER_ARG`) say,
+    e.g. `parentbased_traceidratio` with `0.1` to keep a tenth of the journeys whole."""
     global _configured
     if _configured or os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return  # the standard switch: no provider, no instrumentation, no cost
@@ -115,10 +120,10 @@ def setup_telemetry(service_name: str, spans_file: Path | None = None) -> None:
     for exporter in _exporters(spans_file):
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=200))
     trace.set_tracer_provider(provider)
-    # The standard switch for instrumentations, e.g. OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=asyncpg
-    # drops the span per database statement (about a tenth of a busy consumer's CPU).
+    # The standard switch for instrumentations (OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=aiokafka) wins
+    # over trace_statements.
     disabled = {n.strip() for n in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
-    if "asyncpg" not in disabled:
+    if trace_statements and "asyncpg" not in disabled:
         AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
     if "aiokafka" not in disabled:
         AIOKafkaInstrumentor().instrument(tracer_provider=provider)

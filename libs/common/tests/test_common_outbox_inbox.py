@@ -40,6 +40,7 @@ from complaints_common.errors import DomainError, is_transient, safe_error
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import (
     COMPLAINT_CREATED_V1,
+    COMPLAINT_STATUS_CHANGED_V1,
     MAX_EVENT_BYTES,
     Event,
     decode_event,
@@ -653,7 +654,7 @@ class Recorder:
 
 
 def make_runner(
-    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler[Any]
 ) -> ConsumerRunner:
     return ConsumerRunner(
         group=GROUP,
@@ -825,6 +826,102 @@ async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
     ) == len(malformed)
 
 
+async def test_a_known_type_the_consumer_does_not_handle_is_skipped_before_decoding(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = settings.topic("complaint.created")
+    template = complaint_event()
+    other_type = COMPLAINT_STATUS_CHANGED_V1.ce_type.encode()
+    headers = [(k, other_type if k == "ce_type" else v) for k, v in raw_headers(template)]
+    await produce(producer, topic, b"not even JSON: never decoded", template.subject.encode(), headers)
+    good = complaint_event(n=2)
+    await produce_event(producer, topic, good)
+
+    handler = Recorder(scratch)
+    async with running(make_runner(scratch, settings, producer, handler).run) as loop:
+
+        async def good_applied() -> bool:
+            return good.id in await scratch.effect_counts()
+
+        await wait_until(good_applied, "the handled record after the skipped one", TIMEOUT_S, loop)
+
+    assert handler.calls == [good.id]
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="skipped") == 1
+    assert counter("complaints_dead_letter_messages_total", topic=topic, group=GROUP, reason="malformed") == 0
+    inbox = await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox")
+    assert inbox == [(good.id,)], "a skipped record claims nothing in the inbox"
+
+
+async def consume_past_the_poison(
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    handler: Handler[Any],
+    last: Event[Any],
+    dead_letters: int,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Consume until `last` took effect and `dead_letters` records were parked; what was parked."""
+    topic = settings.topic("complaint.created")
+    async with (
+        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+        running(make_runner(scratch, settings, producer, handler).run) as loop,
+    ):
+
+        async def last_applied() -> bool:
+            return last.id in await scratch.effect_counts()
+
+        await wait_until(last_applied, "the record after the poison", TIMEOUT_S, loop)
+        await dlq.read_at_least(dead_letters)
+        return await dlq.settle()
+
+
+async def test_a_partitions_records_are_applied_in_one_transaction(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer
+) -> None:
+    topic = settings.topic("complaint.created")
+    events = [complaint_event(n=n) for n in range(5)]
+    for event in (*events, events[1]):  # and one redelivery inside the batch
+        await produce_event(producer, topic, event)
+
+    handler = Recorder(scratch)
+    async with running(make_runner(scratch, settings, producer, handler).run) as loop:
+
+        async def all_applied() -> bool:
+            return len(await scratch.effect_counts()) == len(events)
+
+        await wait_until(all_applied, "the batch applied", TIMEOUT_S, loop)
+
+    assert handler.calls == [e.id for e in events], "in partition order, the redelivery dropped out"
+    assert await scratch.effect_counts() == {e.id: 1 for e in events}
+    # now() is the transaction's start: one value for every claim means one transaction.
+    claimed_at = await scratch.rows(f"SELECT DISTINCT received_at FROM {SCHEMA}.inbox")
+    assert len(claimed_at) == 1
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 5
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 1
+
+
+async def test_a_poison_record_in_a_batch_is_isolated_and_the_others_take_effect_once(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    topic = settings.topic("complaint.created")
+    before, poison, after = (complaint_event(n=n) for n in range(3))
+    handler = Recorder(scratch, follow_on=True)
+    handler.failures[poison.id] = lambda _: DomainError("no compensation rule applies")
+    for event in (before, poison, after):
+        await produce_event(producer, topic, event)
+
+    parked = await consume_past_the_poison(scratch, settings, producer, kafka_bootstrap, handler, after, 1)
+
+    # The batch ran `before`, then failed on the poison and was rolled back whole; then each alone.
+    assert handler.calls.count(before.id) == 2
+    assert handler.calls.count(after.id) == 1
+    assert await scratch.effect_counts() == {before.id: 1, after.id: 1}, "nothing redone, nothing lost"
+    follow_ons = await scratch.rows(f"SELECT count(*) FROM {SCHEMA}.outbox")
+    assert follow_ons == [(2,)], "the rolled-back batch left no event behind"
+    assert ce_ids(parked) == [poison.id]
+
+
 async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
     scratch: Scratch,
     make_settings: Callable[..., ServiceSettings],
@@ -840,19 +937,11 @@ async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
     for event in (domain_failure, leaky_failure, good):
         await produce_event(producer, topic, event)
 
-    async with (
-        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
-        running(make_runner(scratch, settings, producer, handler).run) as loop,
-    ):
+    parked = await consume_past_the_poison(scratch, settings, producer, kafka_bootstrap, handler, good, 2)
 
-        async def good_applied() -> bool:
-            return good.id in await scratch.effect_counts()
-
-        await wait_until(good_applied, "the record after the failing ones", TIMEOUT_S, loop)
-        await dlq.read_at_least(2)
-        parked = await dlq.settle()
-
-    assert handler.calls.count(domain_failure.id) == 3
+    # The three arrive in one batch: the first fails it (nothing after it ran), then each record is
+    # applied alone with its bounded attempts.
+    assert handler.calls.count(domain_failure.id) == 1 + 3
     assert handler.calls.count(leaky_failure.id) == 3
     assert handler.calls.count(good.id) == 1
     assert await scratch.effect_counts() == {good.id: 1}, "a failed attempt leaves no effect behind"
