@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from complaints_common.runtime import Runtime
 from complaints_devstack.service_testing import migrated_runtime
-from complaints_followup.domain.schedule import system_clock
+from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.events.firing import timer_loop
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
@@ -82,7 +82,7 @@ async def load_timers(
 async def fire_all(runtimes: Sequence[Runtime], count: int) -> None:
     """Run one timer loop per replica until every timer fired."""
     stop = asyncio.Event()
-    loops = [asyncio.create_task(timer_loop(rt, system_clock)(stop)) for rt in runtimes]
+    loops = [asyncio.create_task(timer_loop(FollowupDependencies.build(rt))(stop)) for rt in runtimes]
     try:
         while await _fired_count(runtimes[0]) < count:  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.25)

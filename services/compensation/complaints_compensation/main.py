@@ -9,16 +9,10 @@ from fastapi import FastAPI
 from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
-from complaints_compensation.api.routes import (
-    approval_router,
-    decision_router,
-    option_router,
-    policy_router,
-    report_router,
-    voucher_router,
-)
+from complaints_compensation.api import approvals, decisions, options, policy, reports, vouchers
+from complaints_compensation.application.expiry import background
+from complaints_compensation.dependencies import CompensationDependencies, start
 from complaints_compensation.events.handlers import subscriptions
-from complaints_compensation.expiry import background
 from complaints_compensation.settings import CompensationSettings
 from complaints_compensation.store.tables import metadata
 
@@ -36,7 +30,8 @@ SERVICE = ServiceDefinition(
     settings_factory=CompensationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
-    dependencies=lambda runtime: runtime,
+    dependencies=CompensationDependencies.build,
+    start=start,
     consumes=(ev.COMPLAINT_CREATED_V1, ev.COMPLAINT_ERASURE_REQUESTED_V1),
     publishes=(
         ev.COMPENSATION_GRANTED_V1,
@@ -44,13 +39,13 @@ SERVICE = ServiceDefinition(
         ev.COMPENSATION_OPTIONS_OFFERED_V1,
         ev.VOUCHER_CHANGED_V1,
     ),
-    routers=lambda runtime: [
-        decision_router(runtime),
-        option_router(runtime),
-        approval_router(runtime),
-        voucher_router(runtime),
-        policy_router(runtime),
-        report_router(runtime),
+    routers=lambda _: [
+        decisions.router,
+        options.router,
+        approvals.router,
+        vouchers.router,
+        policy.router,
+        reports.router,
     ],
     subscriptions=subscriptions,
     background=background,

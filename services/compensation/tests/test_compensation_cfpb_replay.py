@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from complaints_compensation.replay import SAMPLE, replay
+from complaints_compensation.application.replay import SAMPLE, replay
 
 
 @pytest.mark.skipif(not SAMPLE.exists(), reason="the shared CFPB sample is not on this machine")

@@ -11,7 +11,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from complaints_compensation.expiry import lapse_due
+from complaints_compensation.application.expiry import BATCH
+from complaints_compensation.application.options import lapse_options
 
 from .conftest import complaint
 from .test_compensation_service import _decide, compensation, person
@@ -105,7 +106,7 @@ async def test_a_proposal_above_authority_waits_and_unchosen_options_lapse_to_th
             text("UPDATE compensation.option_sets SET choose_by = :t WHERE complaint_id = :c"),
             {"t": datetime.now(UTC) - timedelta(seconds=1), "c": lapsing.complaint_id},
         )
-    assert await lapse_due(app.state.runtime) >= 1
+    assert await lapse_options(app.state.dependencies, BATCH) >= 1
     decision = (await client.get(f"/v1/complaints/{lapsing.complaint_id}/decision")).json()
     assert (decision["status"], decision["proposed_by"], decision["offer_rule_id"]) == (
         "granted",

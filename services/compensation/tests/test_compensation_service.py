@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlalchemy import text
 
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_compensation.application.deciding import decide_automatically
 from complaints_compensation.domain.rules import load_policy_file
-from complaints_compensation.events.handlers import decide_automatically
 from complaints_compensation.main import SERVICE
-from complaints_compensation.recording import components
 from complaints_compensation.settings import CompensationSettings
 from complaints_devstack import service_testing
 from complaints_devstack.factories import publish
@@ -72,20 +74,17 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     assert decision["policy_version"] == "2026.12-default-2"
 
     # Two replicas deciding the same complaint at the same moment.
-    runtime = app.state.runtime
-    book, recorder = components(runtime)
+    runtime, deps = app.state.runtime, app.state.dependencies
 
     async def replica() -> None:
         async with runtime.db.transaction() as session:
-            await decide_automatically(session, data, book, recorder)
+            await decide_automatically(session, deps, data)
 
     await asyncio.gather(replica(), replica())
     await asyncio.sleep(0.5)
     trail = (await client.get("/v1/decisions", params={"complaint_id": str(data.complaint_id)})).json()
     assert len(trail["items"]) == 1
     async with runtime.db.transaction() as session:
-        from sqlalchemy import text
-
         rows = (await session.execute(text("SELECT type FROM compensation.outbox ORDER BY type"))).scalars()
         types = list(rows)
     # One grant, announced once: compensation.granted and its decision record.
@@ -93,10 +92,8 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
 
 
 async def _decide(app: FastAPI, data: ComplaintCreatedV1) -> None:
-    runtime = app.state.runtime
-    book, recorder = components(runtime)
-    async with runtime.db.transaction() as session:
-        await decide_automatically(session, data, book, recorder)
+    async with app.state.runtime.db.transaction() as session:
+        await decide_automatically(session, app.state.dependencies, data)
 
 
 async def test_an_over_limit_offer_waits_and_is_granted_only_on_approval(
@@ -273,6 +270,23 @@ async def test_abuse_caps_refuse_and_name_the_rule_and_the_trail_is_queryable(
     )
     trail = (await client.get("/v1/decisions", params={"customer_id": "CUST-9", "status": "refused"})).json()
     assert [d["complaint_id"] for d in trail["items"]] == [str(second.complaint_id)]
+
+
+async def test_the_policy_file_is_installed_at_start_up_and_a_broken_one_stops_the_process(
+    compensation: tuple[FastAPI, httpx.AsyncClient], tmp_path: Path
+) -> None:
+    app, _ = compensation
+    async with app.state.runtime.db.transaction() as session:  # before any decision or read of the policy
+        stored = (
+            await session.execute(text("SELECT version, active, loaded_by FROM compensation.policies"))
+        ).all()
+    assert [tuple(row) for row in stored] == [(load_policy_file().version, True, "file")]
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("version: broken\nrules: []\n")
+    settings = app.state.dependencies.settings.model_copy(update={"policy_file": broken})
+    with pytest.raises(ValidationError):
+        SERVICE.create_app(settings)  # the process is not made: no decision ever meets the broken file
 
 
 async def test_a_voucher_is_single_use_and_can_be_clawed_back(

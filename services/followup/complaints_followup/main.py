@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from complaints_common.events import envelope as ev
-from complaints_common.runtime import Runtime, ServiceDefinition
+from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
-from complaints_followup.api.routes import followup_router
+from complaints_followup.api import followups, outcomes, worklists
+from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.domain.schedule import Clock, system_clock
 from complaints_followup.events.firing import timer_loop
 from complaints_followup.events.handlers import subscriptions
@@ -17,7 +19,7 @@ from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import metadata
 
 
-def build_service(clock: Clock = system_clock) -> ServiceDefinition[Runtime]:
+def build_service(clock: Clock = system_clock) -> ServiceDefinition[FollowupDependencies]:
     """The service; tests pass their own clock so that days pass in seconds."""
     return ServiceDefinition(
         name="followup",
@@ -35,7 +37,7 @@ def build_service(clock: Clock = system_clock) -> ServiceDefinition[Runtime]:
         settings_factory=FollowupSettings,
         metadata=metadata,
         migrations=Path(__file__).parent / "migrations",
-        dependencies=lambda runtime: runtime,
+        dependencies=partial(FollowupDependencies.build, clock=clock),
         consumes=(
             ev.COMPLAINT_CREATED_V1,
             ev.COMPLAINT_STATUS_CHANGED_V1,
@@ -49,9 +51,9 @@ def build_service(clock: Clock = system_clock) -> ServiceDefinition[Runtime]:
             ev.FOLLOWUP_DUE_V1,
             ev.FOLLOWUP_OUTCOME_V1,
         ),
-        routers=lambda runtime: [followup_router(runtime, clock)],
+        routers=lambda _: [followups.router, outcomes.router, worklists.router],
         subscriptions=subscriptions,
-        background=lambda runtime: [timer_loop(runtime, clock)],
+        background=lambda deps: [timer_loop(deps)],
         openapi_tags=[
             {
                 "name": "follow-ups",

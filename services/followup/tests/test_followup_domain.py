@@ -17,9 +17,11 @@ from complaints_followup.domain.outcome import (
 )
 from complaints_followup.domain.schedule import (
     FollowupKind,
+    FollowupStatus,
     deadline_key,
     deadline_timers,
     decision_pending,
+    is_overdue,
     satisfaction_check_due,
     warning_time,
 )
@@ -114,3 +116,14 @@ def test_a_lukewarm_satisfied_customer_is_not_asked_for_a_review() -> None:
 def test_net_promoter_score() -> None:
     assert net_promoter_score(promoters=5, detractors=2, answered=10) == 30.0
     assert net_promoter_score(0, 0, 0) is None
+
+
+def test_only_a_fired_call_back_still_waiting_past_the_grace_is_overdue() -> None:
+    before = T0 + timedelta(days=1)  # now less the grace
+    fired, check = FollowupStatus.FIRED, FollowupKind.SATISFACTION_CHECK
+    assert is_overdue(fired, check, T0, before)
+    assert is_overdue(fired, FollowupKind.MANUAL, T0, before)
+    assert not is_overdue(fired, check, before, before), "due exactly at the grace is not yet overdue"
+    assert not is_overdue(FollowupStatus.DONE, check, T0, before), "its outcome is recorded"
+    assert not is_overdue(FollowupStatus.SCHEDULED, check, T0, before), "not fired yet"
+    assert not is_overdue(fired, FollowupKind.DEADLINE_BREACH, T0, before), "a watch takes no call-back"

@@ -26,7 +26,10 @@ from complaints_devstack.factories import (
 )
 from complaints_devstack.service_testing import ManualClock, delivery, migrated_runtime
 from complaints_devstack.service_testing import test_settings as service_test_settings
-from complaints_followup.events.firing import fire_due_timers, timer_loop
+from complaints_followup.application import timers
+from complaints_followup.dependencies import FollowupDependencies
+from complaints_followup.domain.schedule import Clock
+from complaints_followup.events.firing import timer_loop
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import followups, outbox
@@ -48,6 +51,11 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
     rt = await migrated_runtime(SERVICE, _settings(database_url))
     yield rt
     await rt.db.dispose()
+
+
+async def fire_due_timers(rt: Runtime, clock: Clock, limit: int) -> int:
+    """One batch of the timer loop of the replica `rt`, on `clock`."""
+    return await timers.fire_due_timers(FollowupDependencies.build(rt, clock), limit)
 
 
 async def _settled_complaint(
@@ -85,7 +93,9 @@ async def _run_replicas(rt: Runtime, clock: ManualClock, replicas: int, until_fi
     """Run `replicas` timer loops against one database until `until_fired` events exist."""
     stop = asyncio.Event()
     others = [SERVICE.runtime(rt.settings) for _ in range(replicas - 1)]  # rt's database is migrated
-    loops = [asyncio.create_task(timer_loop(r, clock)(stop)) for r in [rt, *others]]
+    loops = [
+        asyncio.create_task(timer_loop(FollowupDependencies.build(r, clock))(stop)) for r in [rt, *others]
+    ]
     try:
         for _ in range(500):
             if len(await _fired(rt)) >= until_fired:

@@ -3,21 +3,96 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypedDict
 from uuid import UUID
 
-from sqlalchemy import BindParameter, Select, bindparam, func, or_, select, text, update
+from sqlalchemy import BindParameter, Row, Select, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.events.contracts import ERASED, ComplaintCreatedV1
-from complaints_compensation.domain.policy import CustomerHistory
-from complaints_compensation.domain.rules import AbuseLimits
+from complaints_common.events.contracts import ERASED, ComplaintCreatedV1, DecisionStatus, Offer
+from complaints_compensation.domain.policy import Authority, CustomerHistory
+from complaints_compensation.domain.rules import AbuseLimits, Role
 from complaints_compensation.store.tables import complaints, decisions
 
 LIVE = ("granted", "pending_approval", "held")
+VoucherStatus = Literal["active", "redeemed", "expired", "clawed_back"]
+
+
+class Signoff(TypedDict):
+    """One sign-off of a decision, as the `signoffs` column keeps it (four eyes, the audit trail)."""
+
+    by: str
+    role: Role
+    action: Literal["approve", "reject"]
+    reason: str | None
+    at: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A row of `decisions`: what was offered, its status, who decided under which rule."""
+
+    id: UUID
+    client_id: str
+    complaint_id: UUID
+    customer_id: str
+    status: DecisionStatus
+    offer: Offer
+    value_amount: Decimal
+    cost_amount: Decimal
+    currency: str
+    rule_id: str
+    offer_rule_id: str | None
+    policy_version: str
+    authority: Authority
+    proposed_by: str
+    reason: str | None
+    within_frontline: bool
+    category: str | None
+    channel: str | None
+    order_ref: str | None
+    decided_at: datetime
+    # The complaint's trace, continued when the voucher expires days later.
+    trace_context: dict[str, str]
+    granted_by: str | None = None
+    settled_at: datetime | None = None
+    voucher_code: str | None = None
+    voucher_expires_at: datetime | None = None
+    voucher_status: VoucherStatus | None = None
+    voucher_changed_at: datetime | None = None
+    voucher_changed_by: str | None = None
+    voucher_reason: str | None = None
+    signoffs: tuple[Signoff, ...] = ()
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> DecisionRecord:
+        values = dict(row._mapping)
+        offer, signoffs = Offer.model_validate(values.pop("offer")), tuple(values.pop("signoffs"))
+        return cls(**values, offer=offer, signoffs=signoffs)
+
+    def columns(self) -> dict[str, object]:
+        """The record as the table's columns (the offer and the sign-offs as their JSON)."""
+        values: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        return values | {"offer": self.offer.model_dump(mode="json"), "signoffs": list(self.signoffs)}
+
+
+@dataclass(frozen=True, slots=True)
+class KnownComplaint:
+    """What compensation knows of a complaint: its complaint.created data without contact details,
+    and the contact digests the abuse rules compare."""
+
+    complaint: ComplaintCreatedV1
+    email_sha256: str | None
+    phone_sha256: str | None
+
+    @classmethod
+    def filed(cls, complaint: ComplaintCreatedV1) -> KnownComplaint:
+        customer = complaint.customer
+        return cls(complaint, contact_digest(customer.email), contact_digest(customer.phone))
 
 
 def contact_digest(value: str | None) -> str | None:
@@ -53,14 +128,14 @@ async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreat
 
 async def known_complaint(
     session: AsyncConnection, client_id: str, complaint_id: UUID
-) -> tuple[ComplaintCreatedV1, str | None, str | None] | None:
+) -> KnownComplaint | None:
     query = select(complaints).where(
         complaints.c.complaint_id == complaint_id, complaints.c.client_id == client_id
     )
     row = (await session.execute(query)).first()
     if row is None:
         return None
-    return ComplaintCreatedV1.model_validate(row.snapshot), row.email_sha256, row.phone_sha256
+    return KnownComplaint(ComplaintCreatedV1.model_validate(row.snapshot), row.email_sha256, row.phone_sha256)
 
 
 def _customer_history_query() -> Select[Any]:
@@ -128,14 +203,13 @@ _CUSTOMER_HISTORY = _customer_history_query()
 
 async def customer_history(
     session: AsyncConnection,
-    complaint: ComplaintCreatedV1,
+    known: KnownComplaint,
     limits: AbuseLimits,
     now: datetime,
-    contact: tuple[str | None, str | None],
     order_ref: str | None,
     exclude: UUID | None = None,
 ) -> CustomerHistory:
-    email, phone = contact
+    complaint = known.complaint
     row = (
         await session.execute(
             _CUSTOMER_HISTORY,
@@ -144,8 +218,8 @@ async def customer_history(
                 "customer": complaint.customer.customer_id,
                 "grants_since": now - timedelta(days=limits.window_days),
                 "channels_since": now - timedelta(hours=limits.velocity_hours),
-                "email": email,
-                "phone": phone,
+                "email": known.email_sha256,
+                "phone": known.phone_sha256,
                 "order_ref": order_ref,
                 "exclude": exclude,
                 "filed_at": complaint.filed_at,
@@ -164,11 +238,11 @@ async def customer_history(
     )
 
 
-async def insert_decision(session: AsyncConnection, row: dict[str, Any]) -> bool:
+async def insert_decision(session: AsyncConnection, decision: DecisionRecord) -> bool:
     """Store a decision; False when the complaint already has its automatic one (nothing is written)."""
     statement = (
         insert(decisions)
-        .values(**row)
+        .values(**decision.columns())
         .on_conflict_do_nothing(
             index_elements=[decisions.c.complaint_id], index_where=text("proposed_by = 'auto'")
         )
@@ -185,7 +259,7 @@ async def has_live_decision(session: AsyncConnection, complaint_id: UUID) -> boo
     return (await session.execute(query.limit(1))).first() is not None
 
 
-async def decision_for(session: AsyncConnection, client_id: str, complaint_id: UUID) -> dict[str, Any] | None:
+async def decision_for(session: AsyncConnection, client_id: str, complaint_id: UUID) -> DecisionRecord | None:
     """The complaint's latest decision."""
     query = (
         select(decisions)
@@ -193,22 +267,52 @@ async def decision_for(session: AsyncConnection, client_id: str, complaint_id: U
         .order_by(decisions.c.decided_at.desc())
     )
     row = (await session.execute(query.limit(1))).first()
-    return dict(row._mapping) if row else None
+    return DecisionRecord.of(row) if row else None
 
 
 async def decision_by_id(
     session: AsyncConnection, client_id: str, decision_id: UUID, *, for_update: bool = False
-) -> dict[str, Any] | None:
+) -> DecisionRecord | None:
     """The client's decision; None alike for "absent" and "another client's"."""
     query = select(decisions).where(decisions.c.id == decision_id, decisions.c.client_id == client_id)
     if for_update:
         query = query.with_for_update()
     row = (await session.execute(query)).first()
-    return dict(row._mapping) if row else None
+    return DecisionRecord.of(row) if row else None
 
 
-async def update_decision(session: AsyncConnection, decision_id: UUID, **values: Any) -> None:
-    await session.execute(update(decisions).where(decisions.c.id == decision_id).values(**values))
+async def _update(session: AsyncConnection, decision: DecisionRecord, *names: str) -> None:
+    columns = decision.columns()
+    values = {name: columns[name] for name in names}
+    await session.execute(update(decisions).where(decisions.c.id == decision.id).values(values))
+
+
+async def save_grant(session: AsyncConnection, decision: DecisionRecord) -> None:
+    """A waiting decision granted on approval: who granted it, when, its voucher, its sign-offs."""
+    await _update(
+        session,
+        decision,
+        "status",
+        "authority",
+        "granted_by",
+        "settled_at",
+        "voucher_code",
+        "voucher_expires_at",
+        "voucher_status",
+        "signoffs",
+    )
+
+
+async def save_signoff(session: AsyncConnection, decision: DecisionRecord) -> None:
+    """A sign-off that did not grant: rejected, or passed on to the next level."""
+    await _update(session, decision, "status", "reason", "signoffs", "settled_at")
+
+
+async def save_voucher_change(session: AsyncConnection, decision: DecisionRecord) -> None:
+    """A voucher redeemed, expired or clawed back, and who did it and why."""
+    await _update(
+        session, decision, "voucher_status", "voucher_changed_at", "voucher_changed_by", "voucher_reason"
+    )
 
 
 def search(
@@ -233,9 +337,9 @@ def search(
 
 async def find_decisions(
     session: AsyncConnection, query: Select[Any], limit: int, offset: int
-) -> list[dict[str, Any]]:
+) -> list[DecisionRecord]:
     ordered = query.order_by(decisions.c.decided_at.desc(), decisions.c.id).limit(limit).offset(offset)
-    return [dict(row._mapping) for row in await session.execute(ordered)]
+    return [DecisionRecord.of(row) for row in await session.execute(ordered)]
 
 
 async def granted_spend(session: AsyncConnection, client_id: str, since: datetime, currency: str) -> Decimal:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -10,6 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_compensation.domain.rules import Policy, parse_policy
 from complaints_compensation.store.tables import policies
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyVersionRecord:
+    version: str
+    active: bool
+    loaded_by: str
+    loaded_at: datetime
 
 
 def _document(policy: Policy) -> dict[str, Any]:
@@ -32,9 +42,19 @@ async def activate(session: AsyncConnection, version: str) -> None:
     await session.execute(update(policies).where(policies.c.version == version).values(active=True))
 
 
-async def stored_document(session: AsyncConnection, version: str) -> dict[str, Any] | None:
+async def _stored_document(session: AsyncConnection, version: str) -> dict[str, Any] | None:
     row = (await session.execute(select(policies.c.document).where(policies.c.version == version))).first()
     return dict(row.document) if row else None
+
+
+async def stored_policy(session: AsyncConnection, version: str) -> Policy | None:
+    document = await _stored_document(session, version)
+    return parse_policy(document) if document is not None else None
+
+
+async def stored_as(session: AsyncConnection, policy: Policy) -> bool:
+    """Whether the policy's version is stored with exactly this content."""
+    return await _stored_document(session, policy.version) == _document(policy)
 
 
 async def active_version(session: AsyncConnection) -> str | None:
@@ -42,44 +62,44 @@ async def active_version(session: AsyncConnection) -> str | None:
     return (await session.execute(select(policies.c.version).where(policies.c.active))).scalar_one_or_none()
 
 
-async def versions(session: AsyncConnection) -> list[dict[str, Any]]:
+async def versions(session: AsyncConnection) -> list[PolicyVersionRecord]:
     rows = await session.execute(
         select(policies.c.version, policies.c.active, policies.c.loaded_by, policies.c.loaded_at).order_by(
             policies.c.loaded_at.desc()
         )
     )
-    return [dict(row._mapping) for row in rows]
+    return [PolicyVersionRecord(r.version, r.active, r.loaded_by, r.loaded_at) for r in rows]
 
 
 class PolicyBook:
     """The active policy: its version is read from the database for every decision, so every replica
     sees a replacement at once; its document is read and parsed once per version and process. The
-    shipped (or configured) file is stored and activated the first time this process sees its version."""
+    shipped (or configured) file is stored, and activated the first time its version is seen, by the
+    start-up step (`install`)."""
 
     def __init__(self, file_policy: Policy) -> None:
         self.file_policy = file_policy
         self._parsed: dict[str, Policy] = {file_policy.version: file_policy}
-        self._file_installed = False
+
+    async def install(self, session: AsyncConnection) -> None:
+        if await store_version(session, self.file_policy, "file"):
+            await activate(session, self.file_policy.version)
 
     async def current(self, session: AsyncConnection) -> Policy:
-        if not self._file_installed:
-            if await store_version(session, self.file_policy, "file"):
-                await activate(session, self.file_policy.version)
-            self._file_installed = True
         version = await active_version(session)
         if version is None:  # the file's version was stored earlier, then deactivated by hand
             await activate(session, self.file_policy.version)
             return self.file_policy
         if version not in self._parsed:
-            document = await stored_document(session, version)
-            assert document is not None  # versions are never deleted
-            self._parsed[version] = parse_policy(document)
+            stored = await stored_policy(session, version)
+            assert stored is not None  # versions are never deleted
+            self._parsed[version] = stored
         return self._parsed[version]
 
     async def replace(self, session: AsyncConnection, policy: Policy, loaded_by: str) -> bool:
         """Store and activate a version; False when that version exists with other content."""
         stored = await store_version(session, policy, loaded_by)
-        if not stored and await stored_document(session, policy.version) != _document(policy):
+        if not stored and not await stored_as(session, policy):
             return False
         await activate(session, policy.version)
         self._parsed[policy.version] = policy

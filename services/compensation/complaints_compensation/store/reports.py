@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_compensation.api.models import SpendLine
 from complaints_compensation.domain.approvals import WAITING
+from complaints_compensation.store.decisions import DecisionRecord
 from complaints_compensation.store.tables import decisions
 
 
-async def waiting(session: AsyncConnection, client_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class SpendTotal:
+    """Granted decisions of one group (category, rule, agent or month) in one currency."""
+
+    key: str | None
+    currency: str
+    decisions: int
+    value: Decimal
+    cost: Decimal
+
+
+async def waiting(session: AsyncConnection, client_id: str, limit: int, offset: int) -> list[DecisionRecord]:
     query = (
         select(decisions)
         .where(decisions.c.client_id == client_id, decisions.c.status.in_(WAITING))
@@ -21,27 +33,27 @@ async def waiting(session: AsyncConnection, client_id: str, limit: int, offset: 
         .limit(limit)
         .offset(offset)
     )
-    return [dict(row._mapping) for row in await session.execute(query)]
+    return [DecisionRecord.of(row) for row in await session.execute(query)]
 
 
-async def voucher(session: AsyncConnection, client_id: str, code: str) -> dict[str, Any] | None:
+async def voucher(session: AsyncConnection, client_id: str, code: str) -> DecisionRecord | None:
     """The client's voucher; None alike for "absent" and "another client's"."""
     query = select(decisions).where(
         decisions.c.voucher_code == code.strip().upper(), decisions.c.client_id == client_id
     )
     query = query.with_for_update()
     row = (await session.execute(query)).first()
-    return dict(row._mapping) if row else None
+    return DecisionRecord.of(row) if row else None
 
 
-async def expired_vouchers(session: AsyncConnection, now: datetime, batch: int) -> list[dict[str, Any]]:
+async def expired_vouchers(session: AsyncConnection, now: datetime, batch: int) -> list[DecisionRecord]:
     query = (
         select(decisions)
         .where(decisions.c.voucher_status == "active", decisions.c.voucher_expires_at <= now)
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
-    return [dict(row._mapping) for row in await session.execute(query)]
+    return [DecisionRecord.of(row) for row in await session.execute(query)]
 
 
 def _period(client_id: str, since: datetime | None, until: datetime | None) -> list[ColumnElement[bool]]:
@@ -55,7 +67,7 @@ def _period(client_id: str, since: datetime | None, until: datetime | None) -> l
 
 async def spend(
     session: AsyncConnection, client_id: str, group_by: str, since: datetime | None, until: datetime | None
-) -> list[SpendLine]:
+) -> list[SpendTotal]:
     key = {
         "category": decisions.c.category,
         "rule": decisions.c.rule_id,
@@ -75,7 +87,7 @@ async def spend(
         .group_by(key, decisions.c.currency)
     )
     rows = await session.execute(query.order_by(key, decisions.c.currency))
-    return [SpendLine.model_validate(dict(row._mapping)) for row in rows]
+    return [SpendTotal(r.key, r.currency, r.decisions, r.value, r.cost) for r in rows]
 
 
 async def frontline(

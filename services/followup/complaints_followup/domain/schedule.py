@@ -49,6 +49,13 @@ class CancelReason(StrEnum):
     CANCELLED_BY_AGENT = "cancelled_by_agent"
 
 
+def is_overdue(
+    status: FollowupStatus, kind: FollowupKind, due_at: datetime, overdue_before: datetime
+) -> bool:
+    """Fired, waiting for an agent's call-back, and due before `overdue_before` (now less the grace)."""
+    return status == FollowupStatus.FIRED and kind in ACTIONABLE_KINDS and due_at < overdue_before
+
+
 def system_clock() -> datetime:
     return datetime.now(UTC)
 

@@ -8,8 +8,8 @@ first about a complaint: `remember` makes its row, and the `record_*` functions 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import bindparam, func, or_, select, update
@@ -21,8 +21,45 @@ from complaints_followup.domain.schedule import decision_pending
 from complaints_followup.store.tables import complaints, followups
 
 
-async def remember(session: AsyncConnection, complaint_id: UUID, **facts: Any) -> None:
+@dataclass(frozen=True, slots=True)
+class KnownComplaint:
+    """What follow-up knows of a complaint: any event may have been the first, so most is optional."""
+
+    complaint_id: UUID
+    client_id: str | None
+    customer_id: str | None
+    filed_at: datetime | None
+    category: str | None
+    agent_id: str | None
+    status: str | None
+    status_as_of: datetime | None
+    remedy: str | None
+    decision_pending_since: datetime | None
+    decision_settled_at: datetime | None
+    deadlines: list[Deadline]  # the newest set of due times
+    deadlines_as_of: datetime | None
+
+
+async def remember(
+    session: AsyncConnection,
+    complaint_id: UUID,
+    *,
+    client_id: str | None = None,
+    customer_id: str | None = None,
+    filed_at: datetime | None = None,
+    category: str | None = None,
+    agent_id: str | None = None,
+    remedy: str | None = None,
+) -> None:
     """Record plain facts (customer, category, agent, remedy); later events may fill in more."""
+    facts = {
+        "client_id": client_id,
+        "customer_id": customer_id,
+        "filed_at": filed_at,
+        "category": category,
+        "agent_id": agent_id,
+        "remedy": remedy,
+    }
     values = {key: value for key, value in facts.items() if value is not None}
     statement = insert(complaints).values(complaint_id=complaint_id, **values)
     if values:
@@ -82,16 +119,14 @@ async def record_deadlines(
 
 async def complaint(
     session: AsyncConnection, complaint_id: UUID, client_id: str | None = None
-) -> dict[str, Any] | None:
+) -> KnownComplaint | None:
     """What is known of the complaint; with `client_id`, only if it is that client's."""
     row = (await session.execute(_COMPLAINT, {"cid": complaint_id})).first()
     if row is None or (client_id is not None and row.client_id != client_id):
         return None
-    return dict(row._mapping)
-
-
-def stored_deadlines(row: dict[str, Any]) -> list[Deadline]:
-    return [Deadline.model_validate(item) for item in row["deadlines"]]
+    values = row._mapping
+    deadlines = [Deadline.model_validate(item) for item in values["deadlines"]]
+    return KnownComplaint(**{**values, "deadlines": deadlines})
 
 
 async def with_pending_decisions(session: AsyncConnection, complaint_ids: Iterable[UUID]) -> set[UUID]:

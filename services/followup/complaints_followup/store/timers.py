@@ -10,11 +10,12 @@ a timer is either fired or cancelled, never both.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, select, text, tuple_, update
+from sqlalchemy import ColumnElement, Row, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -28,10 +29,79 @@ from complaints_followup.domain.schedule import (
 )
 from complaints_followup.store.tables import followups
 
+
+@dataclass(frozen=True, slots=True)
+class Followup:
+    """A timer and what became of it: one row of `followups`."""
+
+    id: UUID
+    client_id: str
+    complaint_id: UUID
+    customer_id: str
+    kind: FollowupKind
+    reason_key: str
+    attempt: int
+    due_at: datetime
+    status: FollowupStatus
+    fired_at: datetime | None
+    deadline_name: str | None
+    team: str | None
+    agent_id: str | None
+    cancel_reason: str | None
+    note: str | None
+    outcome: str | None
+    reached: bool | None
+    satisfied: bool | None
+    csat: int | None
+    nps: int | None
+    comment: str | None
+    recorded_by: str | None
+    recorded_at: datetime | None
+    category: str | None
+    remedy: str | None
+    trace_context: dict[str, str]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Followup:
+        values = row._mapping
+        return cls(
+            **{**values, "kind": FollowupKind(values["kind"]), "status": FollowupStatus(values["status"])}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class KindCount:
+    """How many timers of a kind wait to fall due, and how many of those are already past due."""
+
+    kind: FollowupKind
+    scheduled: int
+    overdue: int
+
+
 # Built once, the values passed per execution: building `.values(...)` anew for each timer cost
 # more CPU than running the statement (docs/benchmarks/limits.md). A timer already there is kept.
 _SCHEDULE_IF_NEW = insert(followups).on_conflict_do_nothing()
 _SCHEDULE_IF_NEW_RETURNING = _SCHEDULE_IF_NEW.returning(*followups.c)
+
+
+class _NewTimer(TypedDict):
+    """The parameters of one scheduled timer's insert (the statement is built once)."""
+
+    id: UUID
+    client_id: str
+    complaint_id: UUID
+    customer_id: str
+    kind: FollowupKind
+    attempt: int
+    reason_key: str
+    due_at: datetime
+    status: FollowupStatus
+    trace_context: dict[str, str]
+    deadline_name: str | None
+    team: str | None
+    agent_id: str | None
+    note: str | None
 
 
 def _timer(
@@ -39,27 +109,33 @@ def _timer(
     client_id: str,
     complaint_id: UUID,
     customer_id: str,
-    kind: str,
+    kind: FollowupKind,
     due_at: datetime,
     trace_context: dict[str, str],
     attempt: int = 1,
     reason_key: str = "",
-    **details: Any,
-) -> dict[str, Any]:
+    deadline_name: str | None = None,
+    team: str | None = None,
+    agent_id: str | None = None,
+    note: str | None = None,
+) -> _NewTimer:
     """A scheduled timer's row; `trace_context` is the scheduling trace, which its firing continues."""
-    return {
-        "id": uuid4(),
-        "client_id": client_id,
-        "complaint_id": complaint_id,
-        "customer_id": customer_id,
-        "kind": kind,
-        "attempt": attempt,
-        "reason_key": reason_key,
-        "due_at": due_at,
-        "status": FollowupStatus.SCHEDULED,
-        "trace_context": trace_context,
-        **details,
-    }
+    return _NewTimer(
+        id=uuid4(),
+        client_id=client_id,
+        complaint_id=complaint_id,
+        customer_id=customer_id,
+        kind=kind,
+        attempt=attempt,
+        reason_key=reason_key,
+        due_at=due_at,
+        status=FollowupStatus.SCHEDULED,
+        trace_context=trace_context,
+        deadline_name=deadline_name,
+        team=team,
+        agent_id=agent_id,
+        note=note,
+    )
 
 
 async def schedule(
@@ -68,12 +144,14 @@ async def schedule(
     client_id: str,
     complaint_id: UUID,
     customer_id: str,
-    kind: str,
+    kind: FollowupKind,
     due_at: datetime,
     attempt: int = 1,
     reason_key: str = "",
-    **details: Any,
-) -> dict[str, Any] | None:
+    team: str | None = None,
+    agent_id: str | None = None,
+    note: str | None = None,
+) -> Followup | None:
     """Schedule a timer and return its row; None if this complaint already has one of this kind,
     reason and attempt."""
     timer = _timer(
@@ -85,10 +163,26 @@ async def schedule(
         trace_context=current_trace_context(),
         attempt=attempt,
         reason_key=reason_key,
-        **details,
+        team=team,
+        agent_id=agent_id,
+        note=note,
     )
     row = (await session.execute(_SCHEDULE_IF_NEW_RETURNING, timer)).first()
-    return dict(row._mapping) if row else None
+    return Followup.of(row) if row else None
+
+
+async def first_attempt(
+    session: AsyncConnection, client_id: str, complaint_id: UUID, kind: FollowupKind, reason_key: str
+) -> Followup:
+    """The timer already there for this kind and reason (a retried request's first attempt)."""
+    statement = select(followups).where(
+        followups.c.client_id == client_id,
+        followups.c.complaint_id == complaint_id,
+        followups.c.kind == kind,
+        followups.c.reason_key == reason_key,
+        followups.c.attempt == 1,
+    )
+    return Followup.of((await session.execute(statement)).one())
 
 
 async def cancel(
@@ -143,7 +237,7 @@ async def sync_deadline_timers(
     await session.execute(_SCHEDULE_IF_NEW, rows)  # one statement for all of them
 
 
-async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list[dict[str, Any]]:
+async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list[Followup]:
     """Lock and mark fired the oldest due timers that no other replica holds."""
     due = (
         select(followups.c.id)
@@ -159,8 +253,8 @@ async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list
         .values(status=FollowupStatus.FIRED, fired_at=now)
         .returning(*followups.c)
     )
-    rows = [dict(row._mapping) for row in await session.execute(statement)]
-    return sorted(rows, key=lambda row: (row["due_at"], row["id"]))
+    timers = [Followup.of(row) for row in await session.execute(statement)]
+    return sorted(timers, key=lambda timer: (timer.due_at, timer.id))
 
 
 async def lock_customers(session: AsyncConnection, customers: Iterable[tuple[str, str]]) -> None:
@@ -199,29 +293,63 @@ async def recently_surveyed(
     return {(row.client_id, row.customer_id) for row in rows}
 
 
-async def unclaim(session: AsyncConnection, ids: Sequence[UUID], **values: Any) -> None:
-    """Undo the claim on timers that must not fire now: put back due later (a survey waiting for a
-    compensation decision) or cancelled (the customer was surveyed recently)."""
+async def postpone(session: AsyncConnection, ids: Sequence[UUID], due_at: datetime) -> None:
+    """Undo the claim on timers that must not fire yet (a survey waiting for a compensation
+    decision): scheduled again, due at `due_at`."""
     if ids:
-        statement = update(followups).where(followups.c.id.in_(ids)).values(fired_at=None, **values)
-        await session.execute(statement)
+        await session.execute(
+            update(followups)
+            .where(followups.c.id.in_(ids))
+            .values(fired_at=None, status=FollowupStatus.SCHEDULED, due_at=due_at)
+        )
 
 
-async def followups_for(session: AsyncConnection, client_id: str, complaint_id: UUID) -> list[dict[str, Any]]:
+async def withdraw(session: AsyncConnection, ids: Sequence[UUID], reason: CancelReason) -> None:
+    """Undo the claim on timers that must never fire (the customer was surveyed recently): cancelled."""
+    if ids:
+        await session.execute(
+            update(followups)
+            .where(followups.c.id.in_(ids))
+            .values(fired_at=None, status=FollowupStatus.CANCELLED, cancel_reason=reason)
+        )
+
+
+async def cancel_one(session: AsyncConnection, followup_id: UUID, reason: CancelReason) -> Followup:
+    """Cancel one follow-up (the caller holds its lock and saw it scheduled)."""
+    statement = (
+        update(followups)
+        .where(followups.c.id == followup_id)
+        .values(status=FollowupStatus.CANCELLED, cancel_reason=reason)
+        .returning(*followups.c)
+    )
+    return Followup.of((await session.execute(statement)).one())
+
+
+async def followups_for(session: AsyncConnection, client_id: str, complaint_id: UUID) -> list[Followup]:
     rows = await session.execute(
         select(followups)
         .where(followups.c.complaint_id == complaint_id, followups.c.client_id == client_id)
         .order_by(followups.c.due_at, followups.c.id)
     )
-    return [dict(row._mapping) for row in rows]
+    return [Followup.of(row) for row in rows]
 
 
 async def followup_by_id(
     session: AsyncConnection, client_id: str, followup_id: UUID, *, lock: bool = False
-) -> dict[str, Any] | None:
+) -> Followup | None:
     """The client's follow-up; None alike for "absent" and "another client's"."""
     statement = select(followups).where(followups.c.id == followup_id, followups.c.client_id == client_id)
     if lock:
         statement = statement.with_for_update()
     row = (await session.execute(statement)).first()
-    return dict(row._mapping) if row else None
+    return Followup.of(row) if row else None
+
+
+async def census(session: AsyncConnection, now: datetime) -> list[KindCount]:
+    """Scheduled timers per kind, and those already past due (cheap: the partial index on them)."""
+    rows = await session.execute(
+        select(followups.c.kind, func.count(), func.count().filter(followups.c.due_at < now))
+        .where(followups.c.status == FollowupStatus.SCHEDULED)
+        .group_by(followups.c.kind)
+    )
+    return [KindCount(FollowupKind(kind), scheduled, overdue) for kind, scheduled, overdue in rows]

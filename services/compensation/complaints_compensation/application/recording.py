@@ -9,8 +9,8 @@ decision is written and announced one way only: every decision taken or changed 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 from prometheus_client import Counter, Gauge
@@ -22,7 +22,6 @@ from complaints_common.events.contracts import (
     CompensationGrantedV1,
     CompensationOptionsOfferedV1,
     ComplaintCreatedV1,
-    Offer,
     OfferOption,
     VoucherChange,
     VoucherChangedV1,
@@ -35,7 +34,6 @@ from complaints_common.events.envelope import (
     Event,
 )
 from complaints_common.messaging import Outbox
-from complaints_common.runtime import Runtime
 from complaints_common.telemetry import current_trace_context
 from complaints_compensation.domain.policy import (
     AUTHORITY_OF_ROLE,
@@ -44,11 +42,11 @@ from complaints_compensation.domain.policy import (
     Option,
     new_voucher_code,
 )
-from complaints_compensation.domain.rules import DEFAULT_POLICY_FILE, Policy, Role, load_policy_file
-from complaints_compensation.settings import CompensationSettings
+from complaints_compensation.domain.rules import Policy, Role
 from complaints_compensation.store import decisions as store
 from complaints_compensation.store import options as option_store
-from complaints_compensation.store.policies import PolicyBook
+from complaints_compensation.store.decisions import DecisionRecord
+from complaints_compensation.store.options import OptionSetRecord
 
 SOURCE = "/complaints/compensation"
 log = logging.getLogger(__name__)
@@ -89,135 +87,131 @@ class Recorder:
     ) -> UUID | None:
         """Store a new decision and publish it; None when the complaint's automatic one exists."""
         now = datetime.now(UTC)
-        decision_id = uuid4()
         offer = decision.offer
-        row: dict[str, Any] = {
-            "id": decision_id,
-            "client_id": complaint.client_id,
-            "complaint_id": complaint.complaint_id,
-            "customer_id": complaint.customer.customer_id,
-            "status": decision.status,
-            "offer": offer.model_dump(mode="json"),
-            "value_amount": offer.value.amount,
-            "cost_amount": offer.cost.amount,
-            "currency": offer.value.currency,
-            "rule_id": decision.rule_id,
-            "offer_rule_id": decision.offer_rule_id,
-            "policy_version": decision.policy_version,
-            "authority": decision.authority,
-            "proposed_by": proposed_by,
-            "reason": decision.reason,
-            "within_frontline": decision.within_frontline_authority,
-            "category": complaint.category,
-            "channel": complaint.channel,
-            "order_ref": decision.order_ref,
-            "decided_at": now,
-            # The complaint's trace, continued when the voucher expires days later.
-            "trace_context": current_trace_context(),
-        }
+        record = DecisionRecord(
+            id=uuid4(),
+            client_id=complaint.client_id,
+            complaint_id=complaint.complaint_id,
+            customer_id=complaint.customer.customer_id,
+            status=decision.status,
+            offer=offer,
+            value_amount=offer.value.amount,
+            cost_amount=offer.cost.amount,
+            currency=offer.value.currency,
+            rule_id=decision.rule_id,
+            offer_rule_id=decision.offer_rule_id,
+            policy_version=decision.policy_version,
+            authority=decision.authority,
+            proposed_by=proposed_by,
+            reason=decision.reason,
+            within_frontline=decision.within_frontline_authority,
+            category=complaint.category,
+            channel=complaint.channel,
+            order_ref=decision.order_ref,
+            decided_at=now,
+            trace_context=current_trace_context(),
+        )
         if decision.status == "granted":
-            row |= self._grant_columns(offer, proposed_by, now)
-        if not await store.insert_decision(session, row):
+            record = self._granted(record, proposed_by, now)
+        if not await store.insert_decision(session, record):
             return None
         after_commit(session, DECISIONS.labels(decision.status, decision.authority).inc)
         if decision.status == "granted":
-            await self._publish_grant(session, row, offer)
+            await self._publish_grant(session, record)
             await self.check_budget(session, policy, complaint.client_id, offer.value.currency, now)
         else:
-            await self.publish_recorded(session, row, decided_by=proposed_by)
-        return decision_id
+            await self.publish_recorded(session, record, decided_by=proposed_by)
+        return record.id
 
     async def offer_options(
         self, session: AsyncConnection, complaint: ComplaintCreatedV1, options: list[Option], policy: Policy
     ) -> bool:
         """Store the front line's options for the complaint and publish them; False when they exist."""
         now = datetime.now(UTC)
-        offered = [OfferOption(option_id=o.option_id, offer=o.offer) for o in options]
-        row = {
-            "complaint_id": complaint.complaint_id,
-            "client_id": complaint.client_id,
-            "customer_id": complaint.customer.customer_id,
-            "options": [o.model_dump(mode="json") for o in offered],
-            "policy_version": policy.version,
-            "offered_at": now,
-            "choose_by": now + timedelta(minutes=policy.frontline_options.choose_within_minutes),
-            # The complaint's trace, continued when the options lapse.
-            "trace_context": current_trace_context(),
-        }
-        if not await option_store.insert_option_set(session, row):
+        offered = OptionSetRecord(
+            complaint_id=complaint.complaint_id,
+            client_id=complaint.client_id,
+            customer_id=complaint.customer.customer_id,
+            options=tuple(OfferOption(option_id=o.option_id, offer=o.offer) for o in options),
+            policy_version=policy.version,
+            offered_at=now,
+            choose_by=now + timedelta(minutes=policy.frontline_options.choose_within_minutes),
+            trace_context=current_trace_context(),
+        )
+        if not await option_store.insert_option_set(session, offered):
             return False
         event = CompensationOptionsOfferedV1(
             complaint_id=complaint.complaint_id,
             client_id=complaint.client_id,
             customer_id=complaint.customer.customer_id,
-            options=offered,
+            options=list(offered.options),
             policy_version=policy.version,
-            choose_by=row["choose_by"],
+            choose_by=offered.choose_by,
             offered_at=now,
         )
         await self.outbox.add(session, Event(COMPENSATION_OPTIONS_OFFERED_V1, event, SOURCE))
         return True
 
-    def _grant_columns(self, offer: Offer, granted_by: str, now: datetime) -> dict[str, Any]:
+    def _granted(self, decision: DecisionRecord, granted_by: str, now: datetime) -> DecisionRecord:
+        offer = decision.offer
         voucher = offer.kind in VOUCHER_KINDS and offer.value.amount > 0
-        return {
-            "granted_by": granted_by,
-            "settled_at": now,
-            "voucher_code": new_voucher_code() if voucher else None,
-            "voucher_expires_at": now + self.voucher_validity if voucher else None,
-            "voucher_status": "active" if voucher else None,
-        }
+        return replace(
+            decision,
+            granted_by=granted_by,
+            settled_at=now,
+            voucher_code=new_voucher_code() if voucher else None,
+            voucher_expires_at=now + self.voucher_validity if voucher else None,
+            voucher_status="active" if voucher else None,
+        )
 
     async def grant_on_approval(
-        self, session: AsyncConnection, row: dict[str, Any], approver: str, role: Role, policy: Policy
-    ) -> dict[str, Any]:
+        self, session: AsyncConnection, decision: DecisionRecord, approver: str, role: Role, policy: Policy
+    ) -> DecisionRecord:
         now = datetime.now(UTC)
-        offer = Offer.model_validate(row["offer"])
-        values = self._grant_columns(offer, approver, now) | {
-            "status": "granted",
-            "authority": AUTHORITY_OF_ROLE[role],
-        }
-        await store.update_decision(session, row["id"], **values, signoffs=row["signoffs"])
-        granted = row | values
-        after_commit(session, DECISIONS.labels("granted", granted["authority"]).inc)
-        await self._publish_grant(session, granted, offer)
-        await self.check_budget(session, policy, row["client_id"], offer.value.currency, now)
+        granted = replace(
+            self._granted(decision, approver, now), status="granted", authority=AUTHORITY_OF_ROLE[role]
+        )
+        await store.save_grant(session, granted)
+        after_commit(session, DECISIONS.labels("granted", granted.authority).inc)
+        await self._publish_grant(session, granted)
+        await self.check_budget(session, policy, granted.client_id, granted.offer.value.currency, now)
         return granted
 
-    async def _publish_grant(self, session: AsyncConnection, row: dict[str, Any], offer: Offer) -> None:
-        value = offer.value
+    async def _publish_grant(self, session: AsyncConnection, decision: DecisionRecord) -> None:
+        value = decision.offer.value
+        assert decision.granted_by is not None and decision.settled_at is not None  # a grant has both
         # A metric, not money: float is fine.
         after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
         grant = CompensationGrantedV1(
-            complaint_id=row["complaint_id"],
-            client_id=row["client_id"],
-            decision_id=row["id"],
-            customer_id=row["customer_id"],
-            offer=offer,
-            voucher_code=row["voucher_code"],
-            voucher_expires_at=row["voucher_expires_at"],
-            rule_id=row["rule_id"],
-            policy_version=row["policy_version"],
-            authority=row["authority"],
-            granted_by=row["granted_by"],
-            granted_at=row["settled_at"],
+            complaint_id=decision.complaint_id,
+            client_id=decision.client_id,
+            decision_id=decision.id,
+            customer_id=decision.customer_id,
+            offer=decision.offer,
+            voucher_code=decision.voucher_code,
+            voucher_expires_at=decision.voucher_expires_at,
+            rule_id=decision.rule_id,
+            policy_version=decision.policy_version,
+            authority=decision.authority,
+            granted_by=decision.granted_by,
+            granted_at=decision.settled_at,
         )
         await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
-        await self.publish_recorded(session, row, decided_by=row["granted_by"], at=row["settled_at"])
+        await self.publish_recorded(session, decision, decided_by=decision.granted_by, at=decision.settled_at)
 
     async def publish_recorded(
-        self, session: AsyncConnection, row: dict[str, Any], decided_by: str, at: datetime | None = None
+        self, session: AsyncConnection, decision: DecisionRecord, decided_by: str, at: datetime | None = None
     ) -> None:
         recorded = CompensationDecisionRecordedV1(
-            complaint_id=row["complaint_id"],
-            client_id=row["client_id"],
-            decision_id=row["id"],
-            customer_id=row["customer_id"],
-            status=row["status"],
-            offer=Offer.model_validate(row["offer"]),
-            rule_id=row["rule_id"],
-            policy_version=row["policy_version"],
-            reason=(row.get("reason") or None) and str(row["reason"])[:200],
+            complaint_id=decision.complaint_id,
+            client_id=decision.client_id,
+            decision_id=decision.id,
+            customer_id=decision.customer_id,
+            status=decision.status,
+            offer=decision.offer,
+            rule_id=decision.rule_id,
+            policy_version=decision.policy_version,
+            reason=(decision.reason or None) and decision.reason[:200],
             decided_by=decided_by,
             decided_at=at or datetime.now(UTC),
         )
@@ -226,15 +220,15 @@ class Recorder:
     async def publish_voucher(
         self,
         session: AsyncConnection,
-        row: dict[str, Any],
+        decision: DecisionRecord,
         change: VoucherChange,
         by: str,
         reason: str | None,
     ) -> None:
         changed = VoucherChangedV1(
-            complaint_id=row["complaint_id"],
-            client_id=row["client_id"],
-            decision_id=row["id"],
+            complaint_id=decision.complaint_id,
+            client_id=decision.client_id,
+            decision_id=decision.id,
             change=change,
             changed_by=by,
             changed_at=datetime.now(UTC),
@@ -267,16 +261,3 @@ class Recorder:
                 log.warning("compensation budget exceeded", extra=extra)
 
         after_commit(session, report)
-
-
-def components(runtime: Runtime) -> tuple[PolicyBook, Recorder]:
-    """The policy book and the recorder of this process, made once; the policy file is read and
-    validated here, at start-up, so a broken file stops the service instead of a decision."""
-    if "policy_book" not in runtime.state:
-        settings = runtime.settings
-        assert isinstance(settings, CompensationSettings)
-        runtime.state["policy_book"] = PolicyBook(
-            load_policy_file(settings.policy_file or DEFAULT_POLICY_FILE)
-        )
-        runtime.state["recorder"] = Recorder(runtime.outbox, timedelta(days=settings.voucher_validity_days))
-    return runtime.state["policy_book"], runtime.state["recorder"]

@@ -1,6 +1,6 @@
 """Replay the CFPB sample through the pure decide() with a policy and report the frontline share.
 
-    .venv/bin/python -m complaints_compensation.replay [path/to/cfpb-complaints-sample.csv]
+    .venv/bin/python -m complaints_compensation.application.replay [path/to/cfpb-complaints-sample.csv]
 
 Each row becomes a complaint.created as intake would file it: a bank complaint (tag `industry:bank`),
 its product as the category, its sub-product as the product, the channel it came in through, and
@@ -33,7 +33,7 @@ from complaints_compensation.domain.policy import (
 )
 from complaints_compensation.domain.rules import Policy, load_policy_file
 
-SAMPLE = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cfpb-complaints-sample.csv"
+SAMPLE = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "cfpb-complaints-sample.csv"
 CHANNELS = {"Web": "web", "Phone": "phone", "Postal mail": "post", "Referral": "web", "Email": "email"}
 # A fixed spread of tiers for a sample that has none: by the last digit of the CFPB complaint id,
 # 60% untiered, 20% silver, 10% gold, 10% platinum.
