@@ -29,12 +29,12 @@ from complaints_common.events.contracts import (
 )
 from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
-    COMPLAINT_CREATED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
     Event,
     encode_event,
 )
+from complaints_devstack.factories import complaint_created
 from complaints_devstack.polling import eventually
 from complaints_devstack.service_testing import bearer, running_service
 from complaints_devstack.service_testing import test_settings as service_settings
@@ -81,20 +81,16 @@ async def publish(app: FastAPI, *events: Event[Any]) -> None:
 
 
 def created(complaint_id: UUID, confidential: bool = False, **customer: Any) -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1.model_validate(
-        {
-            "complaint_id": complaint_id,
-            "confidential": confidential,
-            "reference": "CMP-TEST-0001",
-            "client_id": "crm-test",
-            "customer": {"customer_id": "CUST-9", "name": "Ivan Petrov", **customer},
-            "channel": "phone",
-            "category": "billing",
-            "severity": "medium",
-            "filed_at": datetime.now(UTC),
-        }
+    contact = {"name": "Ivan Petrov", "email": None, **customer}
+    return complaint_created(
+        complaint_id,
+        "CUST-9",
+        contact=contact,
+        source="/complaints/intake",
+        confidential=confidential,
+        reference="CMP-TEST-0001",
+        agent_id=None,
     )
-    return Event(COMPLAINT_CREATED_V1, data, "/complaints/intake")
 
 
 def granted(complaint_id: UUID) -> Event[CompensationGrantedV1]:
