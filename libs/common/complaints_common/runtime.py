@@ -82,7 +82,6 @@ class Runtime:
     db: Database
     outbox: Outbox
     inbox: Inbox
-    state: dict[str, Any] = field(default_factory=dict)  # going: each service's dependencies object
     # What a worker waits for before it is ready: each says why not yet, or None (consumers joined
     # with partitions, the relay leading or standing by). Filled as the worker's loops are built.
     worker_probes: list[Callable[[], str | None]] = field(default_factory=list)

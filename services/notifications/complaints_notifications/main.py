@@ -9,9 +9,10 @@ from fastapi import FastAPI
 from complaints_common.events import envelope as ev
 from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
-from complaints_notifications import delivery, progress
-from complaints_notifications.api.routes import message_router
-from complaints_notifications.api.webhooks import push_documentation, webhook_router
+from complaints_notifications.api import messages, webhooks
+from complaints_notifications.application.delivery import delivery_loops
+from complaints_notifications.application.progress import progress_loops
+from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.events.handlers import subscriptions
 from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.store.tables import metadata
@@ -31,7 +32,7 @@ SERVICE = ServiceDefinition(
     settings_factory=NotificationSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
-    dependencies=lambda runtime: runtime,
+    dependencies=NotificationsDependencies.build,
     consumes=(
         ev.COMPLAINT_CREATED_V1,
         ev.COMPLAINT_STATUS_CHANGED_V1,
@@ -44,11 +45,12 @@ SERVICE = ServiceDefinition(
         ev.FOLLOWUP_OUTCOME_V1,
     ),
     publishes=(ev.NOTIFICATION_STATUS_V1,),
-    routers=lambda runtime: [message_router(runtime), webhook_router(runtime)],
-    webhooks=push_documentation,
+    routers=lambda _: [messages.router, webhooks.router],
+    webhooks=webhooks.push_documentation,
     subscriptions=subscriptions,
-    background=lambda runtime: [*delivery.background(runtime), *progress.background(runtime)],
-    loop_connections=1,  # the delivery loop's LISTEN connection (delivery.DeliveryWorker._listen)
+    background=lambda deps: [*delivery_loops(deps), *progress_loops(deps)],
+    # The delivery loop's LISTEN connection (application.delivery.DeliveryWorker._listen).
+    loop_connections=1,
     openapi_tags=[
         {"name": "messages", "description": "What the customer was told, and every attempt to deliver it."},
         {

@@ -12,6 +12,7 @@ from sqlalchemy import text as sql
 
 from complaints_common.events.contracts import ComplaintCreatedV1, ComplaintStatusChangedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, COMPLAINT_STATUS_CHANGED_V1, Event
+from complaints_notifications.application.progress import send_progress_updates
 from complaints_notifications.domain.messages import (
     MessageKind,
     Owner,
@@ -19,8 +20,6 @@ from complaints_notifications.domain.messages import (
     next_contact,
     template_variables,
 )
-from complaints_notifications.events.handlers import composer_of
-from complaints_notifications.progress import send_progress_updates
 
 from .test_notifications_delivery import eventually, messages, notifications, publish
 
@@ -97,19 +96,18 @@ async def test_a_waiting_complaint_gets_a_progress_update_naming_owner_and_date_
         assert "care@example.com" in body and f"не позднее {due.date().isoformat()}" in body
         assert await eventually(lambda: _resolved_recorded(app, resolved_id))
 
-        runtime = app.state.runtime
-        composer = composer_of(runtime)
-        assert await send_progress_updates(runtime, composer) == 0, "told just now: nothing to say yet"
+        deps = app.state.dependencies
+        assert await send_progress_updates(deps) == 0, "told just now: nothing to say yet"
         later = datetime.now(UTC) + timedelta(hours=73)
-        assert await send_progress_updates(runtime, composer, later) == 1, "only the open one"
-        assert await send_progress_updates(runtime, composer) == 0, "told now: the interval starts again"
+        assert await send_progress_updates(deps, later) == 1, "only the open one"
+        assert await send_progress_updates(deps) == 0, "told now: the interval starts again"
         update = next(m for m in await messages(client, complaint_id) if m["kind"] == "progress_update")
         text = str(update["body"])
         assert "ещё открыта" in text and "care@example.com" in text and "+44 20 7946 0000" in text
         assert due.date().isoformat() in text, "the next contact from the complaint's own due time"
         told = sorted(m["kind"] for m in await messages(client, resolved_id))
         assert told == ["acknowledgement", "resolved"], "a resolved complaint waits for nothing"
-        assert await send_progress_updates(runtime, composer, later) == 1, "silent a second interval: again"
+        assert await send_progress_updates(deps, later) == 1, "silent a second interval: again"
         kinds = [m["kind"] for m in await messages(client, complaint_id)]
         assert kinds.count("progress_update") == 2
 

@@ -9,7 +9,7 @@ from shutil import copytree
 import pytest
 
 from complaints_notifications.domain.messages import Channel, MessageKind
-from complaints_notifications.rendering import (
+from complaints_notifications.domain.rendering import (
     TemplateProblem,
     Templates,
     locale_candidates,

@@ -8,36 +8,28 @@ returned again, logged or put in an error.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Path, Response, status
-from fastapi_problem.error import StatusProblem
 from pydantic import BaseModel, ConfigDict, Field
 
 from complaints_common.api import Principal, require_scope
 from complaints_common.openapi import problem_response
 from complaints_common.problems import Conflict, NotFound
-from complaints_common.runtime import Runtime
-from complaints_notifications.api.routes import Responses
-from complaints_notifications.channels.targets import TargetPolicy
-from complaints_notifications.domain.push import CATALOGUE, Push, PushType, TargetRefused
-from complaints_notifications.pushes import push_test
-from complaints_notifications.settings import WEBHOOK_MAX_OVERLAP_S, NotificationSettings
-from complaints_notifications.store import webhooks as store
+from complaints_notifications.api.dependencies import Deps
+from complaints_notifications.api.messages import Responses
+from complaints_notifications.application import webhooks
+from complaints_notifications.application.webhooks import NO_SUBSCRIPTION, Subscribed, WebhookTargetRefused
+from complaints_notifications.domain.push import CATALOGUE, Push, PushType
+from complaints_notifications.settings import WEBHOOK_MAX_OVERLAP_S
 
 SCOPE = "admin"
-NO_SUBSCRIPTION = "No subscription has this id."
 EXAMPLE_SUBSCRIPTION = "5e0f8a42-9b1c-4d3e-a2f1-7c6b5a4d3e2f"
 EXAMPLE_URL = "https://crm.example.com/hooks/complaints"
 EXAMPLE_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # noqa: S105 - the documentation's example
-
-
-class WebhookTargetRefused(StatusProblem):
-    type_ = "webhook-target-refused"
-    title = "The webhook target may not be called."
-    status = 422
 
 
 NOT_FOUND: Responses = {
@@ -151,155 +143,112 @@ class TestDelivery(BaseModel):
     status: str = Field(examples=["queued"])
 
 
-def webhook_router(runtime: Runtime) -> APIRouter:
-    settings = runtime.settings
-    assert isinstance(settings, NotificationSettings)
-    policy = TargetPolicy.of(settings)
-    box = store.SecretBox.of(settings)
-    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
-    async def checked(url: str) -> str:
-        try:
-            await policy.check(url)
-        except TargetRefused as exc:
-            raise WebhookTargetRefused(str(exc)) from exc
-        return url
 
-    async def view(rows: list[dict[str, Any]]) -> list[SubscriptionView]:
-        async with runtime.db.transaction() as session:
-            states = await store.secret_states(session, [row["id"] for row in rows], datetime.now(UTC))
-        return [SubscriptionView.model_validate({**row, "secrets": states[row["id"]]}) for row in rows]
+def subscription_view(found: Subscribed) -> SubscriptionView:
+    secrets = [SecretState.model_validate(asdict(state)) for state in found.secrets]
+    return SubscriptionView.model_validate({**asdict(found.subscription), "secrets": secrets})
 
-    @router.post(
-        "",
-        summary="Subscribe a URL to push types",
-        description=(
-            "Registers a webhook for the caller's client. The target is checked now (https; every "
-            "address its host resolves to must be public) and again at every delivery. The response "
-            "carries the signing secret, once."
+
+@router.post(
+    "",
+    summary="Subscribe a URL to push types",
+    description=(
+        "Registers a webhook for the caller's client. The target is checked now (https; every "
+        "address its host resolves to must be public) and again at every delivery. The response "
+        "carries the signing secret, once."
+    ),
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **REFUSED,
+        409: problem_response(
+            "The client has as many subscriptions as allowed.",
+            Conflict,
+            "At most 20 subscriptions per client.",
         ),
-        status_code=status.HTTP_201_CREATED,
-        responses={
-            **REFUSED,
-            409: problem_response(
-                "The client has as many subscriptions as allowed.",
-                Conflict,
-                "At most 20 subscriptions per client.",
-            ),
-        },
+    },
+)
+async def create(
+    body: NewSubscription, principal: Admin, response: Response, deps: Deps
+) -> CreatedSubscription:
+    created, secret = await webhooks.subscribe(deps, principal, body.url, body.event_types, body.description)
+    response.headers["Location"] = f"/v1/webhooks/{created.subscription.id}"
+    return CreatedSubscription.model_validate({**subscription_view(created).model_dump(), "secret": secret})
+
+
+@router.get("", summary="The client's webhook subscriptions")
+async def list_subscriptions(principal: Admin, deps: Deps) -> list[SubscriptionView]:
+    return [subscription_view(found) for found in await webhooks.subscriptions_of(deps, principal)]
+
+
+@router.get("/{subscription_id}", summary="One webhook subscription", responses=NOT_FOUND)
+async def get_subscription(subscription_id: SubscriptionId, principal: Admin, deps: Deps) -> SubscriptionView:
+    return subscription_view(await webhooks.subscription(deps, principal, subscription_id))
+
+
+@router.patch(
+    "/{subscription_id}",
+    summary="Change a subscription's URL, push types or description",
+    responses={**NOT_FOUND, **REFUSED},
+)
+async def change(
+    subscription_id: SubscriptionId, body: SubscriptionChange, principal: Admin, deps: Deps
+) -> SubscriptionView:
+    changed = await webhooks.change_subscription(
+        deps,
+        principal,
+        subscription_id,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
     )
-    async def create(body: NewSubscription, principal: Admin, response: Response) -> CreatedSubscription:
-        url = await checked(body.url)
-        secret = store.new_secret()
-        async with runtime.db.transaction() as session:
-            if await store.count_of(session, principal.client) >= settings.webhook_max_subscriptions:
-                raise Conflict(f"At most {settings.webhook_max_subscriptions} subscriptions per client.")
-            row = await store.create(
-                session,
-                box,
-                {
-                    "client_id": principal.client,
-                    "url": url,
-                    "event_types": sorted(set(body.event_types)),
-                    "description": body.description,
-                    "created_by": principal.actor_id,
-                },
-                secret,
-            )
-        response.headers["Location"] = f"/v1/webhooks/{row['id']}"
-        (shown,) = await view([row])
-        return CreatedSubscription.model_validate({**shown.model_dump(), "secret": secret})
+    return subscription_view(changed)
 
-    @router.get("", summary="The client's webhook subscriptions")
-    async def list_subscriptions(principal: Admin) -> list[SubscriptionView]:
-        async with runtime.db.transaction() as session:
-            rows = await store.of_client(session, principal.client)
-        return await view(rows)
 
-    @router.get("/{subscription_id}", summary="One webhook subscription", responses=NOT_FOUND)
-    async def get_subscription(subscription_id: SubscriptionId, principal: Admin) -> SubscriptionView:
-        async with runtime.db.transaction() as session:
-            row = await store.one(session, principal.client, subscription_id)
-        if row is None:
-            raise NotFound(NO_SUBSCRIPTION)
-        return (await view([row]))[0]
+@router.post(
+    "/{subscription_id}/rotate-secret",
+    summary="Rotate the signing secret",
+    description=(
+        "Generates a new secret, which signs from now on; the previous ones keep signing beside it "
+        "for the overlap, so the receiver can switch without losing a delivery."
+    ),
+    responses=NOT_FOUND,
+)
+async def rotate_secret(
+    subscription_id: SubscriptionId,
+    principal: Admin,
+    deps: Deps,
+    body: Annotated[Rotation | None, Body()] = None,
+) -> RotatedSecret:
+    overlap = body.overlap_seconds if body else None
+    rotated = await webhooks.rotate_secret(deps, principal, subscription_id, overlap)
+    return RotatedSecret(secret=rotated.secret, previous_secrets_expire_at=rotated.previous_secrets_expire_at)
 
-    @router.patch(
-        "/{subscription_id}",
-        summary="Change a subscription's URL, push types or description",
-        responses={**NOT_FOUND, **REFUSED},
+
+@router.post(
+    "/{subscription_id}/test",
+    summary="Send a test delivery",
+    description="Queues a signed `webhook.test` push to the subscription, whatever push types it chose.",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=NOT_FOUND,
+)
+async def test(subscription_id: SubscriptionId, principal: Admin, deps: Deps) -> TestDelivery:
+    return TestDelivery(
+        message_id=await webhooks.send_test(deps, principal, subscription_id), status="queued"
     )
-    async def change(
-        subscription_id: SubscriptionId, body: SubscriptionChange, principal: Admin
-    ) -> SubscriptionView:
-        values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude_none=True)
-        if body.url is not None:
-            await checked(body.url)
-        if body.event_types is not None:
-            values["event_types"] = sorted(set(body.event_types))
-        async with runtime.db.transaction() as session:
-            row = await store.update_subscription(session, principal.client, subscription_id, values)
-        if row is None:
-            raise NotFound(NO_SUBSCRIPTION)
-        return (await view([row]))[0]
 
-    @router.post(
-        "/{subscription_id}/rotate-secret",
-        summary="Rotate the signing secret",
-        description=(
-            "Generates a new secret, which signs from now on; the previous ones keep signing beside it "
-            "for the overlap, so the receiver can switch without losing a delivery."
-        ),
-        responses=NOT_FOUND,
-    )
-    async def rotate_secret(
-        subscription_id: SubscriptionId,
-        principal: Admin,
-        body: Annotated[Rotation | None, Body()] = None,
-    ) -> RotatedSecret:
-        overlap = body.overlap_seconds if body and body.overlap_seconds is not None else None
-        secret = store.new_secret()
-        async with runtime.db.transaction() as session:
-            if await store.one(session, principal.client, subscription_id, lock=True) is None:
-                raise NotFound(NO_SUBSCRIPTION)
-            ends = await store.rotate(
-                session,
-                box,
-                subscription_id,
-                secret,
-                datetime.now(UTC),
-                settings.webhook_secret_overlap_s if overlap is None else overlap,
-            )
-        return RotatedSecret(secret=secret, previous_secrets_expire_at=ends)
 
-    @router.post(
-        "/{subscription_id}/test",
-        summary="Send a test delivery",
-        description="Queues a signed `webhook.test` push to the subscription, whatever push types it chose.",
-        status_code=status.HTTP_202_ACCEPTED,
-        responses=NOT_FOUND,
-    )
-    async def test(subscription_id: SubscriptionId, principal: Admin) -> TestDelivery:
-        async with runtime.db.transaction() as session:
-            if await store.one(session, principal.client, subscription_id) is None:
-                raise NotFound(NO_SUBSCRIPTION)
-            message_id = await push_test(session, principal.client, subscription_id)
-        return TestDelivery(message_id=message_id, status="queued")
-
-    @router.delete(
-        "/{subscription_id}",
-        summary="Delete a subscription",
-        description="Pushes not sent yet are not sent (they fail as 'subscription deleted').",
-        status_code=status.HTTP_204_NO_CONTENT,
-        responses=NOT_FOUND,
-    )
-    async def remove(subscription_id: SubscriptionId, principal: Admin) -> Response:
-        async with runtime.db.transaction() as session:
-            if not await store.remove(session, principal.client, subscription_id):
-                raise NotFound(NO_SUBSCRIPTION)
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-    return router
+@router.delete(
+    "/{subscription_id}",
+    summary="Delete a subscription",
+    description="Pushes not sent yet are not sent (they fail as 'subscription deleted').",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=NOT_FOUND,
+)
+async def remove(subscription_id: SubscriptionId, principal: Admin, deps: Deps) -> Response:
+    await webhooks.unsubscribe(deps, principal, subscription_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def push_documentation() -> APIRouter:

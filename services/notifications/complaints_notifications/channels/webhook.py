@@ -46,12 +46,14 @@ class WebhookTransport:
         settings: NotificationSettings,
         client: httpx.AsyncClient,
         db: Database,
+        policy: TargetPolicy,
+        box: SecretBox,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.targets = settings.webhooks
         self.timeout = settings.webhook_timeout_s
-        self.policy = TargetPolicy.of(settings)
-        self.box = SecretBox.of(settings)
+        self.policy = policy
+        self.box = box
         self.client = client
         self.db = db
         self.clock = clock

@@ -1,6 +1,6 @@
 """What the customer (or the CRM) is told, when, on which channel: pure rules, no I/O.
 
-The wording lives in the templates (see `rendering.py`); here are the decisions around it: which
+The wording lives in the templates (see `domain/rendering.py`); here are the decisions around it: which
 events call for which message, the customer's channel with its fallbacks, what a template may see
 (a confidential complaint's templates never see the customer's name), SMS quiet hours in the
 customer's time zone, and the retry schedule.

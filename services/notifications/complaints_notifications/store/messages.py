@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_, select, update
+from sqlalchemy import ColumnElement, Row, and_, case, func, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,9 +33,107 @@ AWAITING_RECIPIENT: Final = "awaiting_recipient"
 REPLAYABLE = (FAILED, DEAD_LETTERED)
 
 
-async def save_recipient(session: AsyncConnection, values: dict[str, Any]) -> None:
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """One row of `messages`: what is (or was) to be said, to whom, and where its delivery stands.
+    `data` is the asking event's data (free-form JSON) kept until the message is composed."""
+
+    id: UUID
+    event_id: str
+    client_id: str | None
+    complaint_id: UUID | None
+    customer_id: str | None
+    kind: str
+    channel: str
+    recipient: str | None
+    language: str | None
+    subject: str | None
+    body: str | None
+    html: str | None
+    data: dict[str, Any]
+    trace_context: dict[str, Any]
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    attempts: int
+    failures: int
+    next_attempt_at: datetime | None
+    lease_until: datetime | None
+    claimed_by: str | None
+    last_error: str | None
+    provider_reference: str | None
+    subscription_id: UUID | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> MessageRecord:
+        return cls(**row._mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One row of the delivery log."""
+
+    id: int
+    message_id: UUID
+    attempt: int
+    transport: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str
+    detail: str | None
+    provider_reference: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """What composing a message sets on it: where it goes, what it says, and whether it is queued
+    (then when it is first due) or failed (then why)."""
+
+    channel: str
+    recipient: str | None
+    customer_id: str
+    client_id: str | None
+    status: str
+    subject: str | None = None
+    body: str | None = None
+    html: str | None = None
+    language: str | None = None
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SilentComplaint:
+    """A complaint still open and silent, locked: whose it is and how many updates it had."""
+
+    client_id: str | None
+    progress_updates: int
+
+
+async def save_recipient(
+    session: AsyncConnection,
+    *,
+    complaint_id: UUID,
+    customer_id: str,
+    reference: str,
+    contact: dict[str, Any],
+    confidential: bool,
+    client_id: str,
+    deadlines: list[dict[str, Any]],
+    last_told_at: datetime,
+) -> None:
     """The complaint's recipient, from complaint.created; where a later event's state came first,
     its due times and open flag are kept (they are newer), the rest filled in."""
+    values = {
+        "complaint_id": complaint_id,
+        "customer_id": customer_id,
+        "reference": reference,
+        "contact": contact,
+        "confidential": confidential,
+        "client_id": client_id,
+        "deadlines": deadlines,
+        "last_told_at": last_told_at,
+    }
     statement = insert(recipients).values(**values, filed=True)
     filled = {k: statement.excluded[k] for k in values if k not in ("complaint_id", "deadlines")}
     await session.execute(
@@ -57,11 +156,8 @@ async def record_state(
 ) -> None:
     """A status or due-time change: kept on the recipient, or on a placeholder until
     complaint.created arrives (the events travel on different topics)."""
-    state: dict[str, Any] = {"deadlines": deadlines}
-    if open_ is not None:
-        state["open"] = open_
-    if escalation_level is not None:
-        state["escalation_level"] = escalation_level
+    given = {"deadlines": deadlines, "open": open_, "escalation_level": escalation_level}
+    state = {column: value for column, value in given.items() if value is not None}
     statement = insert(recipients).values(
         complaint_id=complaint_id,
         client_id=client_id,
@@ -101,7 +197,17 @@ async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipien
     )
 
 
-async def update_recipient(session: AsyncConnection, complaint_id: UUID, **values: Any) -> None:
+async def update_recipient(
+    session: AsyncConnection,
+    complaint_id: UUID,
+    *,
+    last_told_at: datetime,
+    progress_updates: int | None = None,
+) -> None:
+    """The customer was told something at `last_told_at` (a progress update also counts itself)."""
+    values: dict[str, object] = {"last_told_at": last_told_at}
+    if progress_updates is not None:
+        values["progress_updates"] = progress_updates
     await session.execute(
         update(recipients).where(recipients.c.complaint_id == complaint_id).values(**values)
     )
@@ -121,7 +227,7 @@ async def silent_open_complaints(session: AsyncConnection, told_before: datetime
 
 async def still_silent(
     session: AsyncConnection, complaint_id: UUID, told_before: datetime
-) -> dict[str, Any] | None:
+) -> SilentComplaint | None:
     """The recipient, locked, if the complaint is still open and silent since `told_before`."""
     query = (
         select(recipients.c.client_id, recipients.c.progress_updates)
@@ -133,7 +239,7 @@ async def still_silent(
         .with_for_update()
     )
     row = (await session.execute(query)).first()
-    return dict(row._mapping) if row else None
+    return SilentComplaint(row.client_id, row.progress_updates) if row else None
 
 
 async def queue_message(
@@ -205,26 +311,44 @@ async def queue_push(
     return (await session.execute(statement)).first() is not None
 
 
-async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
+async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[MessageRecord]:
     rows = await session.execute(
         select(messages)
         .where(messages.c.complaint_id == complaint_id, messages.c.status == AWAITING_RECIPIENT)
         .order_by(messages.c.created_at)
         .with_for_update()
     )
-    return [dict(row._mapping) for row in rows]
+    return [MessageRecord.of(row) for row in rows]
 
 
-async def set_composed(session: AsyncConnection, message_id: UUID, values: dict[str, Any]) -> None:
-    """The recipient is known and the text rendered: `values` sets status, channel, content..."""
-    await session.execute(update(messages).where(messages.c.id == message_id).values(**values))
+async def set_composed(session: AsyncConnection, message_id: UUID, composed: Composed) -> MessageRecord:
+    """The recipient is known and the text rendered (or found unreachable): the message as it is now."""
+    row = await session.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            channel=composed.channel,
+            recipient=composed.recipient,
+            customer_id=composed.customer_id,
+            client_id=composed.client_id,
+            status=composed.status,
+            subject=composed.subject,
+            body=composed.body,
+            html=composed.html,
+            language=composed.language,
+            next_attempt_at=composed.next_attempt_at,
+            last_error=composed.last_error,
+        )
+        .returning(*messages.c)
+    )
+    return MessageRecord.of(row.one())
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A message the caller now owns until its lease ends, and the number of this attempt."""
 
-    row: dict[str, Any]
+    message: MessageRecord
     attempt: int
 
 
@@ -260,13 +384,13 @@ async def claim_due(
         )
         .returning(*messages.c)
     )
-    claimed = [Claimed(dict(row._mapping), row.attempts) for row in rows]
+    claimed = [Claimed(MessageRecord.of(row), row.attempts) for row in rows]
     if claimed:
         # An earlier attempt still "in flight" belongs to a worker that died mid-send.
         await session.execute(
             update(delivery_attempts)
             .where(
-                delivery_attempts.c.message_id.in_([c.row["id"] for c in claimed]),
+                delivery_attempts.c.message_id.in_([c.message.id for c in claimed]),
                 delivery_attempts.c.outcome == "in_flight",
             )
             .values(outcome="interrupted", finished_at=now)
@@ -282,9 +406,9 @@ async def record_attempt_start(
             delivery_attempts.insert(),
             [
                 {
-                    "message_id": c.row["id"],
+                    "message_id": c.message.id,
                     "attempt": c.attempt,
-                    "transport": transports[c.row["id"]],
+                    "transport": transports[c.message.id],
                     "outcome": "in_flight",
                 }
                 for c in claimed
@@ -292,52 +416,83 @@ async def record_attempt_start(
         )
 
 
-async def finish_attempt(
+async def finish_sent(
+    session: AsyncConnection, message_id: UUID, attempt: int, reference: str | None, at: datetime
+) -> None:
+    """The attempt delivered the message: close its log row and mark the message sent."""
+    await _close_attempt(session, message_id, attempt, SENT, None, reference)
+    await session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.attempts == attempt)
+        .values(lease_until=None, status=SENT, sent_at=at, last_error=None, provider_reference=reference)
+    )
+
+
+async def finish_failed(
     session: AsyncConnection,
     message_id: UUID,
     attempt: int,
     *,
     outcome: str,
-    message_values: dict[str, Any],
-    detail: str | None = None,
-    provider_reference: str | None = None,
+    error: str,
+    failures: int,
+    status: str,
+    next_attempt_at: datetime | None,
 ) -> None:
-    """Close the attempt's log row and move the message on, in the caller's transaction."""
+    """The attempt failed: close its log row and queue the message again (`next_attempt_at`) or
+    leave it failed or dead-lettered (`status`)."""
+    await _close_attempt(session, message_id, attempt, outcome, error, None)
+    await session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.attempts == attempt)
+        .values(
+            lease_until=None,
+            failures=failures,
+            last_error=error,
+            status=status,
+            next_attempt_at=next_attempt_at,
+        )
+    )
+
+
+async def _close_attempt(
+    session: AsyncConnection,
+    message_id: UUID,
+    attempt: int,
+    outcome: str,
+    detail: str | None,
+    provider_reference: str | None,
+) -> None:
     await session.execute(
         update(delivery_attempts)
         .where(delivery_attempts.c.message_id == message_id, delivery_attempts.c.attempt == attempt)
         .values(outcome=outcome, detail=detail, provider_reference=provider_reference, finished_at=func.now())
     )
-    await session.execute(
-        update(messages)
-        .where(messages.c.id == message_id, messages.c.attempts == attempt)
-        .values(lease_until=None, **message_values)
-    )
 
 
-async def email_threads(session: AsyncConnection, rows: list[dict[str, Any]]) -> dict[UUID, list[UUID]]:
-    """For each e-mail in `rows`, the ids of its complaint's e-mails written before it, oldest first
+async def email_threads(session: AsyncConnection, emails: Sequence[MessageRecord]) -> dict[UUID, list[UUID]]:
+    """For each of `emails`, the ids of its complaint's e-mails written before it, oldest first
     (one query for the whole batch)."""
-    threads: dict[UUID, list[UUID]] = {row["id"]: [] for row in rows}
-    if not rows:
+    threads: dict[UUID, list[UUID]] = {email.id: [] for email in emails}
+    if not emails:
         return threads
     earlier = await session.execute(
         select(messages.c.id, messages.c.complaint_id, messages.c.created_at)
         .where(
-            messages.c.complaint_id.in_({row["complaint_id"] for row in rows}),
+            messages.c.complaint_id.in_({email.complaint_id for email in emails}),
             messages.c.channel == "email",
-            messages.c.created_at < max(row["created_at"] for row in rows),
+            messages.c.created_at < max(email.created_at for email in emails),
             messages.c.status.in_((QUEUED, SENDING, SENT)),
         )
         .order_by(messages.c.created_at)
     )
-    by_complaint: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_complaint[row["complaint_id"]].append(row)
+    by_complaint: dict[UUID | None, list[MessageRecord]] = defaultdict(list)
+    for email in emails:
+        by_complaint[email.complaint_id].append(email)
     for found in earlier:
-        for row in by_complaint[found.complaint_id]:
-            if found.created_at < row["created_at"]:
-                threads[row["id"]].append(found.id)
+        for email in by_complaint[found.complaint_id]:
+            if found.created_at < email.created_at:
+                threads[email.id].append(found.id)
     return threads
 
 
@@ -356,7 +511,7 @@ def visible(client_id: str, confidential: bool) -> list[ColumnElement[bool]]:
 
 async def replay(
     session: AsyncConnection, client_id: str, message_id: UUID, now: datetime
-) -> dict[str, Any] | None:
+) -> MessageRecord | None:
     """Queue a failed or dead-lettered message of the client again with a fresh retry budget; None
     if it is not replayable (unknown, another client's, or not failed). Its id, and so its
     idempotency key, stays the same."""
@@ -372,31 +527,31 @@ async def replay(
             .returning(*messages.c)
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return MessageRecord.of(row) if row else None
 
 
 async def message_by_id(
     session: AsyncConnection, message_id: UUID, client_id: str, confidential: bool = True
-) -> dict[str, Any] | None:
+) -> MessageRecord | None:
     query = select(messages).where(messages.c.id == message_id, *visible(client_id, confidential))
     row = (await session.execute(query)).first()
-    return dict(row._mapping) if row else None
+    return MessageRecord.of(row) if row else None
 
 
 async def messages_for(
     session: AsyncConnection, client_id: str, complaint_id: UUID, confidential: bool
-) -> list[dict[str, Any]]:
+) -> list[MessageRecord]:
     rows = await session.execute(
         select(messages)
         .where(messages.c.complaint_id == complaint_id, *visible(client_id, confidential))
         .order_by(messages.c.created_at)
     )
-    return [dict(row._mapping) for row in rows]
+    return [MessageRecord.of(row) for row in rows]
 
 
 async def messages_for_customer(
     session: AsyncConnection, client_id: str, customer_id: str, confidential: bool, limit: int, offset: int
-) -> list[dict[str, Any]]:
+) -> list[MessageRecord]:
     rows = await session.execute(
         select(messages)
         .where(messages.c.customer_id == customer_id, *visible(client_id, confidential))
@@ -404,11 +559,12 @@ async def messages_for_customer(
         .limit(limit)
         .offset(offset)
     )
-    return [dict(row._mapping) for row in rows]
+    return [MessageRecord.of(row) for row in rows]
 
 
-async def attempts_of(session: AsyncConnection, message_ids: list[UUID]) -> dict[UUID, list[dict[str, Any]]]:
-    found: dict[UUID, list[dict[str, Any]]] = {message_id: [] for message_id in message_ids}
+async def attempts_of(session: AsyncConnection, message_ids: list[UUID]) -> dict[UUID, list[AttemptRecord]]:
+    """Each message's delivery log, first attempt first."""
+    found: dict[UUID, list[AttemptRecord]] = {message_id: [] for message_id in message_ids}
     if message_ids:
         rows = await session.execute(
             select(delivery_attempts)
@@ -416,7 +572,7 @@ async def attempts_of(session: AsyncConnection, message_ids: list[UUID]) -> dict
             .order_by(delivery_attempts.c.message_id, delivery_attempts.c.attempt)
         )
         for row in rows:
-            found[row.message_id].append(dict(row._mapping))
+            found[row.message_id].append(AttemptRecord(**row._mapping))
     return found
 
 

@@ -73,7 +73,7 @@ messages = Table(
     # None only for a webhook subscription's test delivery, which is about no complaint.
     Column("complaint_id", UUID(as_uuid=True)),
     Column("customer_id", Text),
-    # A message kind (to the customer, or the CRM's call-back task), or a push type (push.py).
+    # A message kind (to the customer, or the CRM's call-back task), or a push type (domain/push.py).
     Column("kind", Text, nullable=False),
     Column("channel", Text, nullable=False),
     Column("recipient", Text),
@@ -95,7 +95,7 @@ messages = Table(
     Column("failures", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True)),
     Column("lease_until", DateTime(timezone=True)),
-    # The worker sending it: while alive it holds an advisory lock on this id (see delivery.py).
+    # The worker sending it: while alive it holds an advisory lock on this id (see application/delivery.py).
     Column("claimed_by", Text),
     Column("last_error", Text),
     Column("provider_reference", Text),

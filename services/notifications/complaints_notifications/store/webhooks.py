@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from cryptography.fernet import Fernet, MultiFernet
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_notifications.settings import NotificationSettings
@@ -65,21 +65,63 @@ class Subscriber:
     secrets: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    """One row of `webhook_subscriptions`: a client's webhook and the push types it chose."""
+
+    id: UUID
+    client_id: str
+    url: str
+    event_types: list[str]
+    description: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> SubscriptionRecord:
+        return cls(**row._mapping)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretState:
+    """When a signing secret was made and when it stops signing (None while it is the current one);
+    never the secret itself."""
+
+    created_at: datetime
+    expires_at: datetime | None
+
+
 async def create(
-    session: AsyncConnection, box: SecretBox, values: dict[str, Any], secret: str
-) -> dict[str, Any]:
+    session: AsyncConnection,
+    box: SecretBox,
+    *,
+    client_id: str,
+    url: str,
+    event_types: list[str],
+    description: str | None,
+    created_by: str,
+    secret: str,
+) -> SubscriptionRecord:
     subscription_id = uuid4()
     row = (
         await session.execute(
             webhook_subscriptions.insert()
-            .values(id=subscription_id, **values)
+            .values(
+                id=subscription_id,
+                client_id=client_id,
+                url=url,
+                event_types=event_types,
+                description=description,
+                created_by=created_by,
+            )
             .returning(*webhook_subscriptions.c)
         )
     ).one()
     await session.execute(
         webhook_secrets.insert().values(subscription_id=subscription_id, encrypted=box.seal(secret))
     )
-    return dict(row._mapping)
+    return SubscriptionRecord.of(row)
 
 
 async def count_of(session: AsyncConnection, client_id: str) -> int:
@@ -87,29 +129,38 @@ async def count_of(session: AsyncConnection, client_id: str) -> int:
     return int((await session.execute(query)).scalar_one())
 
 
-async def of_client(session: AsyncConnection, client_id: str) -> list[dict[str, Any]]:
+async def of_client(session: AsyncConnection, client_id: str) -> list[SubscriptionRecord]:
     rows = await session.execute(
         select(webhook_subscriptions)
         .where(webhook_subscriptions.c.client_id == client_id)
         .order_by(webhook_subscriptions.c.created_at, webhook_subscriptions.c.id)
     )
-    return [dict(row._mapping) for row in rows]
+    return [SubscriptionRecord.of(row) for row in rows]
 
 
 async def one(
     session: AsyncConnection, client_id: str, subscription_id: UUID, *, lock: bool = False
-) -> dict[str, Any] | None:
+) -> SubscriptionRecord | None:
     """The client's subscription; None alike for a missing one and another client's."""
     query = select(webhook_subscriptions).where(
         webhook_subscriptions.c.id == subscription_id, webhook_subscriptions.c.client_id == client_id
     )
     row = (await session.execute(query.with_for_update() if lock else query)).first()
-    return dict(row._mapping) if row else None
+    return SubscriptionRecord.of(row) if row else None
 
 
 async def update_subscription(
-    session: AsyncConnection, client_id: str, subscription_id: UUID, values: dict[str, Any]
-) -> dict[str, Any] | None:
+    session: AsyncConnection,
+    client_id: str,
+    subscription_id: UUID,
+    *,
+    url: str | None = None,
+    event_types: list[str] | None = None,
+    description: str | None = None,
+) -> SubscriptionRecord | None:
+    """Change what is given (None keeps the field); None if the client has no such subscription."""
+    given = {"url": url, "event_types": event_types, "description": description}
+    values = {column: value for column, value in given.items() if value is not None}
     row = (
         await session.execute(
             update(webhook_subscriptions)
@@ -120,7 +171,7 @@ async def update_subscription(
             .returning(*webhook_subscriptions.c)
         )
     ).first()
-    return dict(row._mapping) if row else None
+    return SubscriptionRecord.of(row) if row else None
 
 
 async def remove(session: AsyncConnection, client_id: str, subscription_id: UUID) -> bool:
@@ -132,7 +183,7 @@ async def remove(session: AsyncConnection, client_id: str, subscription_id: UUID
     return bool(result.rowcount)
 
 
-def _active(now: datetime) -> Any:
+def _active(now: datetime) -> ColumnElement[bool]:
     return or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now)
 
 
@@ -165,9 +216,9 @@ async def rotate(
 
 async def secret_states(
     session: AsyncConnection, subscription_ids: list[UUID], now: datetime
-) -> dict[UUID, list[dict[str, Any]]]:
+) -> dict[UUID, list[SecretState]]:
     """When each signing secret was made and when it stops (never the secret), newest first."""
-    found: dict[UUID, list[dict[str, Any]]] = {i: [] for i in subscription_ids}
+    found: dict[UUID, list[SecretState]] = {i: [] for i in subscription_ids}
     if subscription_ids:
         rows = await session.execute(
             select(
@@ -177,7 +228,7 @@ async def secret_states(
             .order_by(webhook_secrets.c.created_at.desc(), webhook_secrets.c.id.desc())
         )
         for row in rows:
-            found[row.subscription_id].append({"created_at": row.created_at, "expires_at": row.expires_at})
+            found[row.subscription_id].append(SecretState(row.created_at, row.expires_at))
     return found
 
 

@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, Tem
 
 from complaints_notifications.domain.messages import CUSTOMER_CHANNELS, Channel, MessageKind
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_DIR = Path(__file__).parent.parent / "templates"  # the package's templates/
 DEFAULT_LOCALE = "en"
 SHIPPED_LOCALES = ("en", "ru", "fa")
 RIGHT_TO_LEFT = frozenset({"fa", "ar", "he", "ur"})

@@ -25,7 +25,6 @@ import logging
 import os
 import socket
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -35,25 +34,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import connect_raw
 from complaints_common.events.contracts import NotificationStatus
-from complaints_common.loops import periodically, wait_for_wake
-from complaints_common.runtime import Runtime
+from complaints_common.loops import BackgroundLoop, periodically, wait_for_wake
 from complaints_common.telemetry import continued_trace
+from complaints_notifications.application.pushes import push_delivery_failed, reported
 from complaints_notifications.channels.base import Outgoing, PermanentFailure, TransientFailure, Transport
 from complaints_notifications.channels.email import message_id_header
 from complaints_notifications.channels.registry import transports as configured_transports
+from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.domain.messages import Channel, QuietHours, customer_zone, retry_delay
-from complaints_notifications.pushes import push_delivery_failed, reported
-from complaints_notifications.settings import NotificationSettings
-from complaints_notifications.status import status_event
+from complaints_notifications.events.status import status_event
 from complaints_notifications.store.messages import (
     DEAD_LETTERED,
     FAILED,
     QUEUED,
     SENT,
     Claimed,
+    MessageRecord,
     claim_due,
     email_threads,
-    finish_attempt,
+    finish_failed,
+    finish_sent,
     recipient_of,
     record_attempt_start,
 )
@@ -73,10 +73,9 @@ SEND_SECONDS = Histogram(
 
 
 class DeliveryWorker:
-    def __init__(self, runtime: Runtime, transports: dict[Channel, Transport]) -> None:
-        settings = runtime.settings
-        assert isinstance(settings, NotificationSettings)
-        self.runtime = runtime
+    def __init__(self, deps: NotificationsDependencies, transports: dict[Channel, Transport]) -> None:
+        settings = deps.settings
+        self.runtime = deps.runtime
         self.settings = settings
         self.transports = transports
         self.quiet_hours = QuietHours(settings.sms_quiet_start, settings.sms_quiet_end)
@@ -114,128 +113,110 @@ class DeliveryWorker:
                 self.worker_id,
             )
             await record_attempt_start(
-                session, claimed, {c.row["id"]: self._transport(c.row).name for c in claimed}
+                session, claimed, {c.message.id: self._transport(c.message).name for c in claimed}
             )
             threads = await email_threads(
-                session, [c.row for c in claimed if c.row["channel"] == Channel.EMAIL]
+                session, [c.message for c in claimed if c.message.channel == Channel.EMAIL]
             )
-        await asyncio.gather(*(self._deliver(c, threads.get(c.row["id"], [])) for c in claimed))
+        await asyncio.gather(*(self._deliver(c, threads.get(c.message.id, [])) for c in claimed))
         return len(claimed)
 
     async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> None:
         async with self._limit:
-            row = claimed.row
-            attributes = {"complaints.kind": row["kind"]}
-            if row["complaint_id"] is not None:
-                attributes["complaints.complaint_id"] = str(row["complaint_id"])
-            with continued_trace("notification deliver", row["trace_context"], attributes):
+            message = claimed.message
+            attributes = {"complaints.kind": message.kind}
+            if message.complaint_id is not None:
+                attributes["complaints.complaint_id"] = str(message.complaint_id)
+            with continued_trace("notification deliver", message.trace_context, attributes):
                 await self._send(claimed, thread)
 
     async def _send(self, claimed: Claimed, thread: list[UUID]) -> None:
-        row = claimed.row
-        transport = self._transport(row)
+        message = claimed.message
+        transport = self._transport(message)
         started = asyncio.get_running_loop().time()
         try:
-            reference = await transport.send(self._outgoing(row, thread))
+            reference = await transport.send(self._outgoing(message, thread))
         except TransientFailure as exc:
             await self._failed(claimed, str(exc), permanent=False)
         except PermanentFailure as exc:
             await self._failed(claimed, str(exc), permanent=True)
         except Exception as exc:  # a bug or an unexpected library error: retried, never silent
-            log.exception("unexpected delivery error", extra={"message_id": str(row["id"])})
+            log.exception("unexpected delivery error", extra={"message_id": str(message.id)})
             await self._failed(claimed, f"unexpected {type(exc).__name__}", permanent=False)
         else:
-            SEND_SECONDS.labels(row["channel"]).observe(asyncio.get_running_loop().time() - started)
+            SEND_SECONDS.labels(message.channel).observe(asyncio.get_running_loop().time() - started)
             await self._sent(claimed, reference)
 
-    def _transport(self, row: dict[str, Any]) -> Transport:
-        return self.transports[Channel(row["channel"])]
+    def _transport(self, message: MessageRecord) -> Transport:
+        return self.transports[Channel(message.channel)]
 
-    def _outgoing(self, row: dict[str, Any], thread: list[UUID]) -> Outgoing:
+    def _outgoing(self, message: MessageRecord, thread: list[UUID]) -> Outgoing:
         return Outgoing(
-            id=row["id"],
-            complaint_id=row["complaint_id"],
-            kind=row["kind"],
-            channel=row["channel"],
-            recipient=row["recipient"],
-            subject=row["subject"],
-            body=row["body"] or "",
-            html=row["html"],
-            language=row["language"],
-            created_at=row["created_at"],
+            id=message.id,
+            complaint_id=message.complaint_id,
+            kind=message.kind,
+            channel=message.channel,
+            # None only once the customer's data was erased mid-send: the transport refuses it.
+            recipient=message.recipient or "",
+            subject=message.subject,
+            body=message.body or "",
+            html=message.html,
+            language=message.language,
+            created_at=message.created_at,
             thread=[message_id_header(i, self.settings.message_id_domain) for i in thread],
-            subscription_id=row["subscription_id"],
+            subscription_id=message.subscription_id,
         )
 
     async def _sent(self, claimed: Claimed, reference: str | None) -> None:
-        now = datetime.now(UTC)
+        now, message = datetime.now(UTC), claimed.message
         async with self.runtime.db.transaction() as session:
-            await finish_attempt(
-                session,
-                claimed.row["id"],
-                claimed.attempt,
-                outcome=SENT,
-                provider_reference=reference,
-                message_values={
-                    "status": SENT,
-                    "sent_at": now,
-                    "last_error": None,
-                    "provider_reference": reference,
-                },
-            )
-            if reported(claimed.row["kind"]):
-                await self.runtime.outbox.add(session, status_event(claimed.row, SENT, now))
-        DELIVERIES.labels(claimed.row["channel"], SENT).inc()
+            await finish_sent(session, message.id, claimed.attempt, reference, now)
+            if reported(message.kind):
+                await self.runtime.outbox.add(session, status_event(message, SENT, now))
+        DELIVERIES.labels(message.channel, SENT).inc()
         log.info(
             "message sent",
-            extra={
-                "message_id": str(claimed.row["id"]),
-                "kind": claimed.row["kind"],
-                "channel": claimed.row["channel"],
-            },
+            extra={"message_id": str(message.id), "kind": message.kind, "channel": message.channel},
         )
 
     async def _failed(self, claimed: Claimed, error: str, *, permanent: bool) -> None:
-        row, now = claimed.row, datetime.now(UTC)
-        failures = int(row["failures"]) + 1
+        message, now = claimed.message, datetime.now(UTC)
+        failures = message.failures + 1
         give_up = permanent or failures >= self.settings.delivery_max_attempts
-        values: dict[str, Any] = {"failures": failures, "last_error": error[:500]}
         status: NotificationStatus = FAILED if permanent else DEAD_LETTERED
         outcome: str = status
+        next_attempt_at: datetime | None = None
         async with self.runtime.db.transaction() as session:
-            if give_up:
-                values |= {"status": status, "next_attempt_at": None}
-            else:
+            if not give_up:
                 outcome = "retry"
                 delay = retry_delay(
                     failures, self.settings.delivery_backoff_base_s, self.settings.delivery_backoff_max_s
                 )
-                values |= {
-                    "status": QUEUED,
-                    "next_attempt_at": await self._retry_at(session, row, now + timedelta(seconds=delay)),
-                }
-            await finish_attempt(
+                next_attempt_at = await self._retry_at(session, message, now + timedelta(seconds=delay))
+            await finish_failed(
                 session,
-                row["id"],
+                message.id,
                 claimed.attempt,
                 outcome=outcome,
-                detail=error[:500],
-                message_values=values,
+                error=error[:500],
+                failures=failures,
+                status=status if give_up else QUEUED,
+                next_attempt_at=next_attempt_at,
             )
-            if give_up and reported(row["kind"]):
-                await self.runtime.outbox.add(session, status_event(row, status, now))
-                await push_delivery_failed(session, row, status, error[:500], now)
-        DELIVERIES.labels(row["channel"], outcome).inc()
+            if give_up and reported(message.kind):
+                await self.runtime.outbox.add(session, status_event(message, status, now))
+                await push_delivery_failed(session, message, status, error[:500], now)
+        DELIVERIES.labels(message.channel, outcome).inc()
         log.warning(
             "message not delivered",
-            extra={"message_id": str(row["id"]), "outcome": outcome, "failures": failures, "error": error},
+            extra={"message_id": str(message.id), "outcome": outcome, "failures": failures, "error": error},
         )
 
-    async def _retry_at(self, session: AsyncConnection, row: dict[str, Any], at: datetime) -> datetime:
+    async def _retry_at(self, session: AsyncConnection, message: MessageRecord, at: datetime) -> datetime:
         """A retried SMS must not land in the customer's quiet hours either."""
-        if row["channel"] != Channel.SMS:
+        if message.channel != Channel.SMS:
             return at
-        recipient = await recipient_of(session, row["complaint_id"])
+        recipient = await recipient_of(session, message.complaint_id) if message.complaint_id else None
         contact = recipient.contact if recipient else {}
         return self.quiet_hours.next_allowed(at, customer_zone(contact, self.settings.default_time_zone))
 
@@ -256,16 +237,16 @@ class DeliveryWorker:
         await wait_for_wake(self._wake, stop, self.settings.delivery_poll_interval_s)
 
 
-def background(runtime: Runtime) -> list[Any]:
+def delivery_loops(deps: NotificationsDependencies) -> list[BackgroundLoop]:
     """The delivery loop, with its HTTP client (SMS, webhooks) living as long as the loop."""
-    settings = runtime.settings
-    assert isinstance(settings, NotificationSettings)
 
     async def deliver(stop: asyncio.Event) -> None:
         async with httpx.AsyncClient() as client:
-            transports = configured_transports(settings, client, runtime.db)
+            transports = configured_transports(
+                deps.settings, client, deps.runtime.db, deps.targets, deps.secrets
+            )
             try:
-                await DeliveryWorker(runtime, transports).run(stop)
+                await DeliveryWorker(deps, transports).run(stop)
             finally:
                 await asyncio.gather(*(t.aclose() for t in set(transports.values())))
 

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
-from complaints_common.loops import every, periodically
-from complaints_common.runtime import Runtime
+from complaints_common.loops import BackgroundLoop, every, periodically
+from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.domain.messages import MessageKind
-from complaints_notifications.events.handlers import Composer, composer_of
-from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.store.messages import (
     lock_complaint,
     queue_message,
@@ -25,25 +22,26 @@ from complaints_notifications.store.messages import (
 BATCH = 100
 
 
-async def send_progress_updates(runtime: Runtime, composer: Composer, now: datetime | None = None) -> int:
+async def send_progress_updates(deps: NotificationsDependencies, now: datetime | None = None) -> int:
     """Record and compose one batch of progress updates, each complaint in its own transaction
     under its compose lock (as the consumers take it); how many were sent."""
     now = now or datetime.now(UTC)
+    composer, db = deps.composer, deps.runtime.db
     told_before = now - composer.progress_after
-    async with runtime.db.transaction() as session:
+    async with db.transaction() as session:
         candidates = await silent_open_complaints(session, told_before, BATCH)
     sent = 0
     for complaint_id in candidates:
-        async with runtime.db.transaction() as session:
+        async with db.transaction() as session:
             await lock_complaint(session, complaint_id)
-            row = await still_silent(session, complaint_id, told_before)
-            if row is None:
+            silent = await still_silent(session, complaint_id, told_before)
+            if silent is None:
                 continue  # told meanwhile, closed, or updated by another replica
-            count = int(row["progress_updates"]) + 1
+            count = silent.progress_updates + 1
             await queue_message(
                 session,
                 event_id=f"progress:{complaint_id}:{count}",
-                client_id=row["client_id"],
+                client_id=silent.client_id,
                 complaint_id=complaint_id,
                 kind=MessageKind.PROGRESS_UPDATE,
                 data={"update": count},
@@ -55,15 +53,11 @@ async def send_progress_updates(runtime: Runtime, composer: Composer, now: datet
     return sent
 
 
-def background(runtime: Runtime) -> list[Any]:
-    settings = runtime.settings
-    assert isinstance(settings, NotificationSettings)
-    composer = composer_of(runtime)
-
+def progress_loops(deps: NotificationsDependencies) -> list[BackgroundLoop]:
     async def turn() -> bool:
-        return await send_progress_updates(runtime, composer) >= BATCH  # more may be waiting
+        return await send_progress_updates(deps) >= BATCH  # more may be waiting
 
     async def loop(stop: asyncio.Event) -> None:
-        await periodically(stop, "progress updates", turn, every(settings.progress_check_interval_s))
+        await periodically(stop, "progress updates", turn, every(deps.settings.progress_check_interval_s))
 
     return [loop]

@@ -7,12 +7,14 @@ signed, retried with backoff, dead-lettered, replayable.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.events.contracts import EventData
+from complaints_common.events.envelope import Event
 from complaints_notifications.domain.messages import MessageKind
 from complaints_notifications.domain.push import (
     TEST_PUSH,
@@ -21,8 +23,10 @@ from complaints_notifications.domain.push import (
     TestData,
     push_body,
 )
-from complaints_notifications.store.messages import queue_push
+from complaints_notifications.store.messages import MessageRecord, queue_push
 from complaints_notifications.store.webhooks import subscribed
+
+DataT = TypeVar("DataT", bound=EventData)
 
 
 async def push(
@@ -54,6 +58,20 @@ async def push(
     return len(subscriptions)
 
 
+async def push_event(
+    session: AsyncConnection, event: Event[DataT], push_type: PushType, data: BaseModel
+) -> int:
+    """Push what the event says about a complaint, once per event (its id keys the push)."""
+    return await push(
+        session,
+        event_id=event.id,
+        client_id=event.data.client_id,
+        complaint_id=event.data.complaint_id,
+        push_type=push_type,
+        data=data,
+    )
+
+
 async def push_test(session: AsyncConnection, client_id: str, subscription_id: UUID) -> UUID:
     message_id = uuid4()
     now = datetime.now(UTC)
@@ -82,19 +100,19 @@ def reported(kind: str) -> bool:
 
 
 async def push_delivery_failed(
-    session: AsyncConnection, row: dict[str, Any], status: str, error: str | None, at: datetime
+    session: AsyncConnection, message: MessageRecord, status: str, error: str | None, at: datetime
 ) -> None:
     """A message to the customer (or a call-back task) that will not be delivered, pushed."""
-    if not reported(row["kind"]) or row["complaint_id"] is None:
+    if not reported(message.kind) or message.complaint_id is None:
         return
     data = DeliveryFailedData.model_validate(
         {
-            "complaint_id": row["complaint_id"],
-            "message_id": row["id"],
-            "kind": row["kind"],
-            "channel": row["channel"],
+            "complaint_id": message.complaint_id,
+            "message_id": message.id,
+            "kind": message.kind,
+            "channel": message.channel,
             "status": status,
-            "attempts": max(1, int(row.get("attempts") or 0)),
+            "attempts": max(1, message.attempts),
             "error": error,
             "at": at,
         }
@@ -102,9 +120,9 @@ async def push_delivery_failed(
     await push(
         session,
         # Once per message and failure: a replayed message that fails again is pushed again.
-        event_id=f"delivery:{row['id']}:{row.get('attempts') or 0}",
-        client_id=row.get("client_id"),
-        complaint_id=row["complaint_id"],
+        event_id=f"delivery:{message.id}:{message.attempts}",
+        client_id=message.client_id,
+        complaint_id=message.complaint_id,
         push_type=PushType.DELIVERY_FAILED,
         data=data,
     )
