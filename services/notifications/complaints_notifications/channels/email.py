@@ -8,10 +8,10 @@ and AUTH where configured) and QUIT each time, about a tenth of the service's CP
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 from email.header import Header
-from email.utils import formataddr, format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 
 import aiosmtplib
 
@@ -75,8 +75,7 @@ def _part(subtype: str, content: str) -> str:
     """A UTF-8 text part, base64 (76-character lines, as MIME wants)."""
     encoded = base64.encodebytes(content.encode()).decode("ascii").replace("\n", "\r\n")
     return (
-        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
-        f"Content-Transfer-Encoding: base64\r\n\r\n{encoded}"
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}'
     )
 
 

@@ -9,7 +9,23 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, Row, and_, case, func, literal_column, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Row,
+    Text,
+    and_,
+    case,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+    values,
+)
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -416,15 +432,46 @@ async def record_attempt_start(
         )
 
 
-async def finish_sent(
-    session: AsyncConnection, message_id: UUID, attempt: int, reference: str | None, at: datetime
-) -> None:
-    """The attempt delivered the message: close its log row and mark the message sent."""
-    await _close_attempt(session, message_id, attempt, SENT, None, reference)
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """An attempt the transport accepted, when, and the reference it gave."""
+
+    message_id: UUID
+    attempt: int
+    reference: str | None
+    at: datetime
+
+
+async def finish_sent(session: AsyncConnection, delivered: Sequence[Delivered]) -> None:
+    """The attempts delivered their messages: close their log rows and mark the messages sent, two
+    statements for a whole batch (a message claimed again since is left alone: `attempts` moved on)."""
+    if not delivered:
+        return
+    done = values(
+        column("message_id", PG_UUID(as_uuid=True)),
+        column("attempt", Integer),
+        column("reference", Text),
+        column("at", DateTime(timezone=True)),
+        name="done",
+    ).data([(d.message_id, d.attempt, d.reference, d.at) for d in delivered])
+    await session.execute(
+        update(delivery_attempts)
+        .where(
+            delivery_attempts.c.message_id == done.c.message_id,
+            delivery_attempts.c.attempt == done.c.attempt,
+        )
+        .values(outcome=SENT, detail=None, provider_reference=done.c.reference, finished_at=func.now())
+    )
     await session.execute(
         update(messages)
-        .where(messages.c.id == message_id, messages.c.attempts == attempt)
-        .values(lease_until=None, status=SENT, sent_at=at, last_error=None, provider_reference=reference)
+        .where(messages.c.id == done.c.message_id, messages.c.attempts == done.c.attempt)
+        .values(
+            lease_until=None,
+            status=SENT,
+            sent_at=done.c.at,
+            last_error=None,
+            provider_reference=done.c.reference,
+        )
     )
 
 
