@@ -16,6 +16,7 @@ from sqlalchemy import (
     Row,
     Text,
     and_,
+    bindparam,
     case,
     column,
     func,
@@ -126,6 +127,33 @@ class SilentComplaint:
     progress_updates: int
 
 
+# The statements every consumed event runs are built once, their values bound at execution:
+# building a SQLAlchemy statement per call was a fifth of the handlers' CPU (`make profile`).
+_saving = insert(recipients)
+_SAVE_RECIPIENT = _saving.on_conflict_do_update(
+    index_elements=[recipients.c.complaint_id],
+    set_={
+        column: _saving.excluded[column]
+        for column in ("customer_id", "reference", "contact", "confidential", "client_id", "last_told_at")
+    }
+    | {"filed": True},
+    where=~recipients.c.filed,
+)
+_LOCK_COMPLAINT = select(
+    func.pg_advisory_xact_lock(COMPOSE_LOCK_SPACE, func.hashtext(bindparam("complaint", type_=Text)))
+)
+_RECIPIENT = select(recipients).where(recipients.c.complaint_id == bindparam("complaint"), recipients.c.filed)
+_TOLD = update(recipients).where(recipients.c.complaint_id == bindparam("complaint"))
+_QUEUE_MESSAGE = insert(messages).on_conflict_do_nothing().returning(messages.c.id)
+_AWAITING = (
+    select(messages)
+    .where(messages.c.complaint_id == bindparam("complaint"), messages.c.status == AWAITING_RECIPIENT)
+    .order_by(messages.c.created_at)
+    .with_for_update()
+)
+_COMPOSED = update(messages).where(messages.c.id == bindparam("message")).returning(*messages.c)
+
+
 async def save_recipient(
     session: AsyncConnection,
     *,
@@ -149,16 +177,9 @@ async def save_recipient(
         "client_id": client_id,
         "deadlines": deadlines,
         "last_told_at": last_told_at,
+        "filed": True,
     }
-    statement = insert(recipients).values(**values, filed=True)
-    filled = {k: statement.excluded[k] for k in values if k not in ("complaint_id", "deadlines")}
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[recipients.c.complaint_id],
-            set_={**filled, "filed": True},
-            where=~recipients.c.filed,
-        )
-    )
+    await session.execute(_SAVE_RECIPIENT, values)
 
 
 async def record_state(
@@ -192,14 +213,11 @@ async def record_state(
 async def lock_complaint(session: AsyncConnection, complaint_id: UUID) -> None:
     """Hold the complaint until commit: of two transactions that each wrote a message or the
     recipient, the later one then sees what the earlier one committed (else both can miss it)."""
-    await session.execute(
-        select(func.pg_advisory_xact_lock(COMPOSE_LOCK_SPACE, func.hashtext(str(complaint_id))))
-    )
+    await session.execute(_LOCK_COMPLAINT, {"complaint": str(complaint_id)})
 
 
 async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipient | None:
-    query = select(recipients).where(recipients.c.complaint_id == complaint_id, recipients.c.filed)
-    row = (await session.execute(query)).first()
+    row = (await session.execute(_RECIPIENT, {"complaint": complaint_id})).first()
     if row is None:
         return None
     return Recipient(
@@ -221,12 +239,10 @@ async def update_recipient(
     progress_updates: int | None = None,
 ) -> None:
     """The customer was told something at `last_told_at` (a progress update also counts itself)."""
-    values: dict[str, object] = {"last_told_at": last_told_at}
+    values: dict[str, object] = {"complaint": complaint_id, "last_told_at": last_told_at}
     if progress_updates is not None:
         values["progress_updates"] = progress_updates
-    await session.execute(
-        update(recipients).where(recipients.c.complaint_id == complaint_id).values(**values)
-    )
+    await session.execute(_TOLD, values)
 
 
 async def silent_open_complaints(session: AsyncConnection, told_before: datetime, batch: int) -> list[UUID]:
@@ -270,24 +286,19 @@ async def queue_message(
 ) -> UUID | None:
     """Record that `kind` must be said for this event (to the subscription, for a call-back task
     pushed to one); None if it was already recorded."""
-    statement = (
-        insert(messages)
-        .values(
-            id=uuid4(),
-            event_id=event_id,
-            client_id=client_id,
-            complaint_id=complaint_id,
-            kind=kind,
-            channel="pending",
-            data=data,
-            trace_context=current_trace_context(),
-            status=AWAITING_RECIPIENT,
-            subscription_id=subscription_id,
-        )
-        .on_conflict_do_nothing()
-        .returning(messages.c.id)
-    )
-    row = (await session.execute(statement)).first()
+    values = {
+        "id": uuid4(),
+        "event_id": event_id,
+        "client_id": client_id,
+        "complaint_id": complaint_id,
+        "kind": kind,
+        "channel": "pending",
+        "data": data,
+        "trace_context": current_trace_context(),
+        "status": AWAITING_RECIPIENT,
+        "subscription_id": subscription_id,
+    }
+    row = (await session.execute(_QUEUE_MESSAGE, values)).first()
     return row[0] if row else None
 
 
@@ -328,35 +339,27 @@ async def queue_push(
 
 
 async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[MessageRecord]:
-    rows = await session.execute(
-        select(messages)
-        .where(messages.c.complaint_id == complaint_id, messages.c.status == AWAITING_RECIPIENT)
-        .order_by(messages.c.created_at)
-        .with_for_update()
-    )
+    rows = await session.execute(_AWAITING, {"complaint": complaint_id})
     return [MessageRecord.of(row) for row in rows]
 
 
 async def set_composed(session: AsyncConnection, message_id: UUID, composed: Composed) -> MessageRecord:
     """The recipient is known and the text rendered (or found unreachable): the message as it is now."""
-    row = await session.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(
-            channel=composed.channel,
-            recipient=composed.recipient,
-            customer_id=composed.customer_id,
-            client_id=composed.client_id,
-            status=composed.status,
-            subject=composed.subject,
-            body=composed.body,
-            html=composed.html,
-            language=composed.language,
-            next_attempt_at=composed.next_attempt_at,
-            last_error=composed.last_error,
-        )
-        .returning(*messages.c)
-    )
+    values = {
+        "message": message_id,
+        "channel": composed.channel,
+        "recipient": composed.recipient,
+        "customer_id": composed.customer_id,
+        "client_id": composed.client_id,
+        "status": composed.status,
+        "subject": composed.subject,
+        "body": composed.body,
+        "html": composed.html,
+        "language": composed.language,
+        "next_attempt_at": composed.next_attempt_at,
+        "last_error": composed.last_error,
+    }
+    row = await session.execute(_COMPOSED, values)
     return MessageRecord.of(row.one())
 
 
