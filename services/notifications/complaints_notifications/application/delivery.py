@@ -6,7 +6,9 @@
 2. Call the transport outside any transaction, passing the message id as the idempotency key
    (Message-ID, Idempotency-Key, webhook-id): the call is at least once, and the key lets the other
    side drop a repeat after a crash between the call and step 3.
-3. Record the outcome and, in the same transaction, the notification.status event (outbox).
+3. Record the outcome and, in the same transaction, the notification.status event (outbox): the
+   batch's sent messages together once all its sends are through (one transaction, two statements),
+   each failure as it happens (its retry time, dead letter or failure push).
    Transient failures are retried with exponential backoff and jitter up to a limit, then the
    message is dead-lettered; a permanent failure stops at once. Both can be replayed over REST.
 
