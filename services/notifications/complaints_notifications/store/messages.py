@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import ERASED
@@ -195,18 +196,25 @@ async def record_state(
     complaint.created arrives (the events travel on different topics)."""
     given = {"deadlines": deadlines, "open": open_, "escalation_level": escalation_level}
     state = {column: value for column, value in given.items() if value is not None}
-    statement = insert(recipients).values(
-        complaint_id=complaint_id,
-        client_id=client_id,
-        customer_id=customer_id,
-        reference="",
-        contact={},
-        confidential=False,
-        filed=False,
-        **state,
-    )
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=[recipients.c.complaint_id], set_=state)
+    placeholder: dict[str, object] = {
+        "complaint_id": complaint_id,
+        "client_id": client_id,
+        "customer_id": customer_id,
+        "reference": "",
+        "contact": {},
+        "confidential": False,
+        "filed": False,
+    }
+    await session.execute(_recording_state(tuple(state)), placeholder | state)
+
+
+@functools.cache
+def _recording_state(columns: tuple[str, ...]) -> Insert:
+    """The placeholder-or-update statement for the state `columns` an event carries, built once."""
+    statement = insert(recipients)
+    return statement.on_conflict_do_update(
+        index_elements=[recipients.c.complaint_id],
+        set_={column: statement.excluded[column] for column in columns},
     )
 
 
