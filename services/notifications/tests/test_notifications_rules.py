@@ -12,9 +12,10 @@ from email.message import EmailMessage
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
-from complaints_notifications.channels.base import Outgoing
+from complaints_notifications.channels.base import Outgoing, PermanentFailure
 from complaints_notifications.channels.email import MailComposer
 from complaints_notifications.channels.webhook import signature_headers
 from complaints_notifications.domain.messages import (
@@ -124,6 +125,17 @@ def test_an_email_in_another_script_reads_back_as_written() -> None:
     assert email.get_body(("html",)).get_content() == html  # type: ignore[union-attr]
     plain = _parsed(_outgoing(html=None))
     assert plain.get_content_type() == "text/plain" and plain.get_content() == "Text"
+
+
+def test_a_line_break_in_a_value_never_starts_a_header_of_its_own() -> None:
+    email = _parsed(_outgoing(subject="Hello\r\nBcc: someone@example.com"))
+    assert email["Bcc"] is None and "Bcc" in email["Subject"]
+    for overrides in (
+        {"recipient": "ana@example.com\r\nBcc: x@example.com"},
+        {"recipient": "анна@example.com"},
+    ):
+        with pytest.raises(PermanentFailure):
+            MailComposer("care@example.com", "d").compose(_outgoing(**overrides))
 
 
 def test_webhook_signature_verifies_independently_for_each_active_secret() -> None:

@@ -37,9 +37,10 @@ class MailComposer:
         self.domain = domain
 
     def compose(self, message: Outgoing) -> bytes:
-        if not message.recipient.isascii():
-            # SMTPUTF8 is not negotiated: such an address cannot be sent to.
-            raise PermanentFailure("recipient address not ASCII")
+        for value in (message.recipient, message.language or ""):
+            # SMTPUTF8 is not negotiated, and a line break would start a header of its own.
+            if not value.isascii() or "\r" in value or "\n" in value:
+                raise PermanentFailure("recipient address or language not plain ASCII")
         headers = [
             f"From: {self.from_header}",
             f"To: {message.recipient}",
@@ -66,7 +67,9 @@ class MailComposer:
 
 
 def _encoded(value: str, name: str) -> str:
-    if value.isascii() and len(value) < 900:
+    """The value as it stands when it is short plain ASCII, else as encoded words (which also keep a
+    line break in the value from ending the header)."""
+    if value.isascii() and len(value) < 900 and "\r" not in value and "\n" not in value:
         return value
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
