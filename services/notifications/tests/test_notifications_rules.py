@@ -7,13 +7,16 @@ import hashlib
 import hmac
 import random
 from datetime import UTC, datetime, time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
-from complaints_notifications.channels.base import Outgoing
-from complaints_notifications.channels.email import build_email
+from complaints_notifications.channels.base import Outgoing, PermanentFailure
+from complaints_notifications.channels.email import MailComposer
 from complaints_notifications.channels.webhook import signature_headers
 from complaints_notifications.domain.messages import (
     Channel,
@@ -98,13 +101,41 @@ def _outgoing(**overrides: object) -> Outgoing:
     return Outgoing(**{**values, **overrides})  # type: ignore[arg-type]
 
 
+def _parsed(message: Outgoing, sender: str = "Care <care@example.com>") -> EmailMessage:
+    parsed = message_from_bytes(MailComposer(sender, "d").compose(message), policy=policy.default)
+    assert isinstance(parsed, EmailMessage) and not parsed.defects
+    return parsed
+
+
 def test_an_email_threads_onto_the_complaints_earlier_messages() -> None:
     message = _outgoing(thread=["<a@d>", "<b@d>"])
-    email = build_email(message, "Care <care@example.com>", "d")
-    assert email["Message-ID"] == f"<{message.id}@d>"
+    email = _parsed(message)
+    assert email["Message-ID"] == f"<{message.id}@d>" and email["From"] == "Care <care@example.com>"
     assert email["In-Reply-To"] == "<b@d>" and email["References"] == "<a@d> <b@d>"
     assert email["Content-Language"] == "ru" and email["Auto-Submitted"] == "auto-generated"
     assert [part.get_content_type() for part in email.iter_parts()] == ["text/plain", "text/html"]
+
+
+def test_an_email_in_another_script_reads_back_as_written() -> None:
+    subject = "Компенсация по обращению " * 8
+    text, html = "Здравствуйте, Ана.\n\nمتشکریم", '<p dir="rtl">متشکریم</p>'
+    email = _parsed(_outgoing(subject=subject, body=text, html=html), "Служба заботы <care@example.com>")
+    assert email["Subject"] == subject and email["From"] == "Служба заботы <care@example.com>"
+    assert email.get_body(("plain",)).get_content() == text  # type: ignore[union-attr]
+    assert email.get_body(("html",)).get_content() == html  # type: ignore[union-attr]
+    plain = _parsed(_outgoing(html=None))
+    assert plain.get_content_type() == "text/plain" and plain.get_content() == "Text"
+
+
+def test_a_line_break_in_a_value_never_starts_a_header_of_its_own() -> None:
+    email = _parsed(_outgoing(subject="Hello\r\nBcc: someone@example.com"))
+    assert email["Bcc"] is None and "Bcc" in email["Subject"]
+    for overrides in (
+        {"recipient": "ana@example.com\r\nBcc: x@example.com"},
+        {"recipient": "анна@example.com"},
+    ):
+        with pytest.raises(PermanentFailure):
+            MailComposer("care@example.com", "d").compose(_outgoing(**overrides))
 
 
 def test_webhook_signature_verifies_independently_for_each_active_secret() -> None:

@@ -6,7 +6,9 @@
 2. Call the transport outside any transaction, passing the message id as the idempotency key
    (Message-ID, Idempotency-Key, webhook-id): the call is at least once, and the key lets the other
    side drop a repeat after a crash between the call and step 3.
-3. Record the outcome and, in the same transaction, the notification.status event (outbox).
+3. Record the outcome and, in the same transaction, the notification.status event (outbox): the
+   batch's sent messages together once all its sends are through (one transaction, two statements),
+   each failure as it happens (its retry time, dead letter or failure push).
    Transient failures are retried with exponential backoff and jitter up to a limit, then the
    message is dead-lettered; a permanent failure stops at once. Both can be replayed over REST.
 
@@ -21,10 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -49,6 +54,7 @@ from complaints_notifications.store.messages import (
     QUEUED,
     SENT,
     Claimed,
+    Delivered,
     MessageRecord,
     claim_due,
     email_threads,
@@ -70,6 +76,26 @@ SEND_SECONDS = Histogram(
     ["channel"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+
+
+# Each label child looked up once: `labels()` takes a lock and builds a key on every call.
+@functools.cache
+def _deliveries(channel: str, outcome: str) -> Counter:
+    return DELIVERIES.labels(channel, outcome)
+
+
+@functools.cache
+def _send_seconds(channel: str) -> Histogram:
+    return SEND_SECONDS.labels(channel)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A message its transport took: its log row to close and its status event's outbox row."""
+
+    delivered: Delivered
+    message: MessageRecord
+    status: dict[str, Any] | None
 
 
 class DeliveryWorker:
@@ -118,19 +144,22 @@ class DeliveryWorker:
             threads = await email_threads(
                 session, [c.message for c in claimed if c.message.channel == Channel.EMAIL]
             )
-        await asyncio.gather(*(self._deliver(c, threads.get(c.message.id, [])) for c in claimed))
+        sent = await asyncio.gather(*(self._deliver(c, threads.get(c.message.id, [])) for c in claimed))
+        await self._sent([done for done in sent if done is not None])
         return len(claimed)
 
-    async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> None:
+    async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> _Sent | None:
         async with self._limit:
             message = claimed.message
             attributes = {"complaints.kind": message.kind}
             if message.complaint_id is not None:
                 attributes["complaints.complaint_id"] = str(message.complaint_id)
             with continued_trace("notification deliver", message.trace_context, attributes):
-                await self._send(claimed, thread)
+                return await self._send(claimed, thread)
 
-    async def _send(self, claimed: Claimed, thread: list[UUID]) -> None:
+    async def _send(self, claimed: Claimed, thread: list[UUID]) -> _Sent | None:
+        """Hand the message to its transport: what to record once the batch is through if it was
+        taken, None if it failed (recorded at once: its retry time, dead letter or failure push)."""
         message = claimed.message
         transport = self._transport(message)
         started = asyncio.get_running_loop().time()
@@ -144,8 +173,14 @@ class DeliveryWorker:
             log.exception("unexpected delivery error", extra={"message_id": str(message.id)})
             await self._failed(claimed, f"unexpected {type(exc).__name__}", permanent=False)
         else:
-            SEND_SECONDS.labels(message.channel).observe(asyncio.get_running_loop().time() - started)
-            await self._sent(claimed, reference)
+            _send_seconds(message.channel).observe(asyncio.get_running_loop().time() - started)
+            now = datetime.now(UTC)
+            # The status event's row is built here, inside the message's span: it carries its trace.
+            status = None
+            if reported(message.kind):
+                status = self.runtime.outbox.row(status_event(message, SENT, now))
+            return _Sent(Delivered(message.id, claimed.attempt, reference, now), message, status)
+        return None
 
     def _transport(self, message: MessageRecord) -> Transport:
         return self.transports[Channel(message.channel)]
@@ -167,17 +202,20 @@ class DeliveryWorker:
             subscription_id=message.subscription_id,
         )
 
-    async def _sent(self, claimed: Claimed, reference: str | None) -> None:
-        now, message = datetime.now(UTC), claimed.message
+    async def _sent(self, sent: list[_Sent]) -> None:
+        """The batch's delivered messages, recorded in one transaction with their status events (a
+        crash before it commits sends them again, with the same ids, as a crash mid-send does)."""
+        if not sent:
+            return
         async with self.runtime.db.transaction() as session:
-            await finish_sent(session, message.id, claimed.attempt, reference, now)
-            if reported(message.kind):
-                await self.runtime.outbox.add(session, status_event(message, SENT, now))
-        DELIVERIES.labels(message.channel, SENT).inc()
-        log.info(
-            "message sent",
-            extra={"message_id": str(message.id), "kind": message.kind, "channel": message.channel},
-        )
+            await finish_sent(session, [s.delivered for s in sent])
+            await self.runtime.outbox.insert(session, [s.status for s in sent if s.status is not None])
+        for s in sent:
+            _deliveries(s.message.channel, SENT).inc()
+            log.info(
+                "message sent",
+                extra={"message_id": str(s.message.id), "kind": s.message.kind, "channel": s.message.channel},
+            )
 
     async def _failed(self, claimed: Claimed, error: str, *, permanent: bool) -> None:
         message, now = claimed.message, datetime.now(UTC)
@@ -206,7 +244,7 @@ class DeliveryWorker:
             if give_up and reported(message.kind):
                 await self.runtime.outbox.add(session, status_event(message, status, now))
                 await push_delivery_failed(session, message, status, error[:500], now)
-        DELIVERIES.labels(message.channel, outcome).inc()
+        _deliveries(message.channel, outcome).inc()
         log.warning(
             "message not delivered",
             extra={"message_id": str(message.id), "outcome": outcome, "failures": failures, "error": error},
