@@ -68,6 +68,26 @@ BUDGET_EXCEEDED = Gauge(
 )
 
 
+def _recorded(
+    decision: DecisionRecord, decided_by: str, at: datetime | None = None
+) -> Event[CompensationDecisionRecordedV1]:
+    """`compensation.decision_recorded`: every decision taken or changed, naming its rule."""
+    recorded = CompensationDecisionRecordedV1(
+        complaint_id=decision.complaint_id,
+        client_id=decision.client_id,
+        decision_id=decision.id,
+        customer_id=decision.customer_id,
+        status=decision.status,
+        offer=decision.offer,
+        rule_id=decision.rule_id,
+        policy_version=decision.policy_version,
+        reason=(decision.reason or None) and decision.reason[:200],
+        decided_by=decided_by,
+        decided_at=at or datetime.now(UTC),
+    )
+    return Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE)
+
+
 def month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
@@ -196,26 +216,14 @@ class Recorder:
             granted_by=decision.granted_by,
             granted_at=decision.settled_at,
         )
-        await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
-        await self.publish_recorded(session, decision, decided_by=decision.granted_by, at=decision.settled_at)
+        recorded = _recorded(decision, decided_by=decision.granted_by, at=decision.settled_at)
+        # Both events in one call: one round trip to the outbox.
+        await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE), recorded)
 
     async def publish_recorded(
         self, session: AsyncConnection, decision: DecisionRecord, decided_by: str, at: datetime | None = None
     ) -> None:
-        recorded = CompensationDecisionRecordedV1(
-            complaint_id=decision.complaint_id,
-            client_id=decision.client_id,
-            decision_id=decision.id,
-            customer_id=decision.customer_id,
-            status=decision.status,
-            offer=decision.offer,
-            rule_id=decision.rule_id,
-            policy_version=decision.policy_version,
-            reason=(decision.reason or None) and decision.reason[:200],
-            decided_by=decided_by,
-            decided_at=at or datetime.now(UTC),
-        )
-        await self.outbox.add(session, Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE))
+        await self.outbox.add(session, _recorded(decision, decided_by, at))
 
     async def publish_voucher(
         self,
