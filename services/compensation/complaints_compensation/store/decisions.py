@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.events.contracts import ERASED, ComplaintCreatedV1, DecisionStatus, Offer
 from complaints_compensation.domain.policy import Authority, CustomerHistory
 from complaints_compensation.domain.rules import AbuseLimits, Role
-from complaints_compensation.store.tables import complaints, decisions
+from complaints_compensation.store.tables import complaints, decisions, policies
 
 LIVE = ("granted", "pending_approval", "held")
 VoucherStatus = Literal["active", "redeemed", "expired", "clawed_back"]
@@ -206,10 +206,21 @@ def _customer_history_query() -> Select[Any]:
         .where(mine, complaints.c.customer_id == customer)
         .scalar_subquery()
         .label("first_seen"),
+        # The active policy's version, in the same snapshot: the caller checks that the policy it
+        # judged the history by is still the active one, and so needs no statement of its own.
+        select(policies.c.version).where(policies.c.active).scalar_subquery().label("active_policy"),
     )
 
 
 _CUSTOMER_HISTORY = _customer_history_query()
+
+
+@dataclass(frozen=True, slots=True)
+class Past:
+    """The customer's history within the policy's windows, and the policy version active when read."""
+
+    history: CustomerHistory
+    active_policy: str | None
 
 
 async def customer_history(
@@ -219,7 +230,7 @@ async def customer_history(
     now: datetime,
     order_ref: str | None,
     exclude: UUID | None = None,
-) -> CustomerHistory:
+) -> Past:
     complaint = known.complaint
     row = (
         await session.execute(
@@ -237,7 +248,7 @@ async def customer_history(
             },
         )
     ).one()
-    return CustomerHistory(
+    history = CustomerHistory(
         grants_in_window=int(row.grants),
         live_in_window=int(row.live),
         value_by_currency={currency: Decimal(str(total)) for currency, total in (row.values or {}).items()},
@@ -247,6 +258,7 @@ async def customer_history(
         prior_complaints=int(row.prior_complaints),
         first_seen=row.first_seen,
     )
+    return Past(history, row.active_policy)
 
 
 async def insert_decision(session: AsyncConnection, decision: DecisionRecord) -> bool:
