@@ -14,20 +14,15 @@ import pytest
 from sqlalchemy import select
 
 from complaints_common.runtime import Runtime
-from complaints_devstack.service_testing import bearer, running_service
+from complaints_devstack.factories import compensation_granted, complaint_created, status_changed
+from complaints_devstack.service_testing import ManualClock, bearer, delivery, running_service
 from complaints_devstack.service_testing import test_settings as service_test_settings
-from complaints_followup.main import build_service
+from complaints_followup.main import SERVICE, build_service
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import outbox
-from complaints_followup.testing import (
-    ManualClock,
-    compensation_granted,
-    complaint_created,
-    deliver,
-    status_changed,
-)
 
 pytestmark = pytest.mark.integration
+deliver = delivery(SERVICE)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

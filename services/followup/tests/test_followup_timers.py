@@ -17,6 +17,14 @@ from sqlalchemy import select, text
 
 from complaints_common.events.contracts import Deadline
 from complaints_common.runtime import Runtime
+from complaints_devstack.factories import (
+    compensation_granted,
+    complaint_created,
+    deadlines_changed,
+    decision_recorded,
+    status_changed,
+)
+from complaints_devstack.service_testing import ManualClock, delivery, migrated_runtime
 from complaints_devstack.service_testing import test_settings as service_test_settings
 from complaints_followup.application import timers
 from complaints_followup.dependencies import FollowupDependencies
@@ -25,18 +33,9 @@ from complaints_followup.events.firing import timer_loop
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import followups, outbox
-from complaints_followup.testing import (
-    ManualClock,
-    compensation_granted,
-    complaint_created,
-    deadlines_changed,
-    decision_recorded,
-    deliver,
-    migrated_runtime,
-    status_changed,
-)
 
 pytestmark = pytest.mark.integration
+deliver = delivery(SERVICE)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -49,7 +48,7 @@ def _settings(database_url: str, **overrides: Any) -> FollowupSettings:
 
 @pytest.fixture
 async def runtime(database_url: str) -> AsyncIterator[Runtime]:
-    rt = await migrated_runtime(_settings(database_url))
+    rt = await migrated_runtime(SERVICE, _settings(database_url))
     yield rt
     await rt.db.dispose()
 
@@ -114,7 +113,7 @@ async def test_a_satisfaction_check_falls_due_at_the_configured_time_and_fires_o
     database_url: str,
 ) -> None:
     # Small batches, so that the two replicas' polls overlap many times.
-    runtime = await migrated_runtime(_settings(database_url, timer_batch_size=5))
+    runtime = await migrated_runtime(SERVICE, _settings(database_url, timer_batch_size=5))
     complaints = [await _settled_complaint(runtime) for _ in range(120)]
     clock = ManualClock(T0 + 3 * DAY - timedelta(seconds=1))
 
@@ -138,7 +137,7 @@ async def test_a_satisfaction_check_falls_due_at_the_configured_time_and_fires_o
 async def test_timers_missed_during_downtime_fire_on_restart_in_due_order_in_bounded_batches(
     database_url: str,
 ) -> None:
-    rt = await migrated_runtime(_settings(database_url, timer_batch_size=7))
+    rt = await migrated_runtime(SERVICE, _settings(database_url, timer_batch_size=7))
     try:
         # Settled at staggered times over four days, while no timer loop was running.
         for hour in reversed(range(0, 96, 3)):
