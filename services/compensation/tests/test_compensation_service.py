@@ -18,6 +18,7 @@ from sqlalchemy import text
 from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
 from complaints_compensation.application.deciding import decide_automatically
+from complaints_compensation.dependencies import CompensationDependencies
 from complaints_compensation.domain.rules import load_policy_file
 from complaints_compensation.main import SERVICE
 from complaints_compensation.settings import CompensationSettings
@@ -354,3 +355,23 @@ async def test_the_customers_past_is_read_from_the_database_for_every_abuse_rule
         "held",
         "abuse.channel-velocity",
     )
+
+
+async def test_a_replica_decides_by_the_policy_another_replica_activated_and_its_limits(
+    compensation: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    """A replica assumes the policy it last saw active and checks it in the history query itself:
+    a version activated elsewhere decides its next complaint, abuse windows and caps included."""
+    app, client = compensation
+    replica = CompensationDependencies.build(app.state.runtime)  # another process's book
+    assert replica.book.last_seen.version == app.state.dependencies.book.file_policy.version
+    policy = (await client.get("/v1/policy")).json()
+    policy["version"] = "elsewhere-1"
+    policy["abuse"]["max_grants"] = 0  # any grant is over the cap
+    assert (await client.put("/v1/policy", json=policy, headers=OPERATOR)).status_code == 200
+    data = complaint(customer_id="REPLICA-1")
+    async with app.state.runtime.db.transaction() as session:
+        await decide_automatically(session, replica, data)
+    decision = await decision_of(client, data.complaint_id)
+    assert (decision["policy_version"], decision["rule_id"]) == ("elsewhere-1", "abuse.customer-count-cap")
+    assert replica.book.last_seen.version == "elsewhere-1"

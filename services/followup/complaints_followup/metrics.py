@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from complaints_followup.domain.schedule import FollowupKind
+
 TIMERS_FIRED = Counter("followup_timers_fired_total", "Timers fired as followup.due, by kind.", ["kind"])
 TIMER_LATENESS = Histogram(
     "followup_timer_lateness_seconds",
@@ -16,3 +18,8 @@ OVERDUE = Gauge(
     "Scheduled timers already past their due time (the loop is behind), by kind.",
     ["kind"],
 )
+
+# Each kind's series, looked up once: firing a batch counts every timer in it.
+FIRED_OF_KIND = {kind: TIMERS_FIRED.labels(kind) for kind in FollowupKind}
+SCHEDULED_OF_KIND = {kind: SCHEDULED.labels(kind) for kind in FollowupKind}
+OVERDUE_OF_KIND = {kind: OVERDUE.labels(kind) for kind in FollowupKind}

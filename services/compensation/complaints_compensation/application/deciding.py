@@ -57,12 +57,17 @@ class Circumstances:
 async def circumstances(
     session: AsyncConnection, deps: CompensationDependencies, known: KnownComplaint
 ) -> Circumstances:
-    """The active policy and the customer's history now; the caller holds the customer's lock."""
-    policy = await deps.book.current(session)
+    """The active policy and the customer's history now; the caller holds the customer's lock.
+    The history is read by the policy last seen active, and the same statement says which is active
+    now: only when another was activated since is the policy read and the history read again."""
+    policy = deps.book.last_seen
     now = datetime.now(UTC)
     order_ref = ComplaintFacts.of(known.complaint).order_ref
-    history = await store.customer_history(session, known, policy.abuse, now, order_ref)
-    return Circumstances(known, policy, history, now)
+    past = await store.customer_history(session, known, policy.abuse, now, order_ref)
+    if past.active_policy != policy.version:
+        policy = await deps.book.current(session)
+        past = await store.customer_history(session, known, policy.abuse, now, order_ref)
+    return Circumstances(known, policy, past.history, now)
 
 
 async def locked_complaint(

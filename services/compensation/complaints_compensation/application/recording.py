@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 from uuid import UUID, uuid4
 
 from prometheus_client import Counter, Gauge
@@ -38,8 +39,10 @@ from complaints_common.telemetry import current_trace_context
 from complaints_compensation.domain.policy import (
     AUTHORITY_OF_ROLE,
     VOUCHER_KINDS,
+    Authority,
     Decision,
     Option,
+    Status,
     new_voucher_code,
 )
 from complaints_compensation.domain.rules import Policy, Role
@@ -61,11 +64,37 @@ GRANTED_VALUE = Counter(
     "Retail value of the compensation granted, in the currency its label names; never sum across currencies.",
     ["currency"],
 )
+# Every (status, authority) series, looked up once: every decision counts itself.
+DECIDED = {
+    (status, authority): DECISIONS.labels(status, authority)
+    for status in get_args(Status)
+    for authority in get_args(Authority)
+}
 BUDGET_EXCEEDED = Gauge(
     "compensation_budget_exceeded",
     "1 while a client's granted cost this period is above the budget.",
     ["client", "currency"],
 )
+
+
+def _recorded(
+    decision: DecisionRecord, decided_by: str, at: datetime | None = None
+) -> Event[CompensationDecisionRecordedV1]:
+    """`compensation.decision_recorded`: every decision taken or changed, naming its rule."""
+    recorded = CompensationDecisionRecordedV1(
+        complaint_id=decision.complaint_id,
+        client_id=decision.client_id,
+        decision_id=decision.id,
+        customer_id=decision.customer_id,
+        status=decision.status,
+        offer=decision.offer,
+        rule_id=decision.rule_id,
+        policy_version=decision.policy_version,
+        reason=(decision.reason or None) and decision.reason[:200],
+        decided_by=decided_by,
+        decided_at=at or datetime.now(UTC),
+    )
+    return Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE)
 
 
 def month_start(now: datetime) -> datetime:
@@ -115,7 +144,7 @@ class Recorder:
             record = self._granted(record, proposed_by, now)
         if not await store.insert_decision(session, record):
             return None
-        after_commit(session, DECISIONS.labels(decision.status, decision.authority).inc)
+        after_commit(session, DECIDED[decision.status, decision.authority].inc)
         if decision.status == "granted":
             await self._publish_grant(session, record)
             await self.check_budget(session, policy, complaint.client_id, offer.value.currency, now)
@@ -172,7 +201,7 @@ class Recorder:
             self._granted(decision, approver, now), status="granted", authority=AUTHORITY_OF_ROLE[role]
         )
         await store.save_grant(session, granted)
-        after_commit(session, DECISIONS.labels("granted", granted.authority).inc)
+        after_commit(session, DECIDED["granted", granted.authority].inc)
         await self._publish_grant(session, granted)
         await self.check_budget(session, policy, granted.client_id, granted.offer.value.currency, now)
         return granted
@@ -196,26 +225,14 @@ class Recorder:
             granted_by=decision.granted_by,
             granted_at=decision.settled_at,
         )
-        await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE))
-        await self.publish_recorded(session, decision, decided_by=decision.granted_by, at=decision.settled_at)
+        recorded = _recorded(decision, decided_by=decision.granted_by, at=decision.settled_at)
+        # Both events in one call: one round trip to the outbox.
+        await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE), recorded)
 
     async def publish_recorded(
         self, session: AsyncConnection, decision: DecisionRecord, decided_by: str, at: datetime | None = None
     ) -> None:
-        recorded = CompensationDecisionRecordedV1(
-            complaint_id=decision.complaint_id,
-            client_id=decision.client_id,
-            decision_id=decision.id,
-            customer_id=decision.customer_id,
-            status=decision.status,
-            offer=decision.offer,
-            rule_id=decision.rule_id,
-            policy_version=decision.policy_version,
-            reason=(decision.reason or None) and decision.reason[:200],
-            decided_by=decided_by,
-            decided_at=at or datetime.now(UTC),
-        )
-        await self.outbox.add(session, Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE))
+        await self.outbox.add(session, _recorded(decision, decided_by, at))
 
     async def publish_voucher(
         self,

@@ -72,10 +72,10 @@ async def recheck_caps(session: AsyncConnection, decision: DecisionRecord, polic
     known = await store.known_complaint(session, decision.client_id, decision.complaint_id)
     assert known is not None  # a decision is made for a known complaint
     now = datetime.now(UTC)
-    history = await store.customer_history(
+    past = await store.customer_history(
         session, known, policy.abuse, now, decision.order_ref, exclude=decision.id
     )
-    capped = cap_check(policy, decision.offer, history)
+    capped = cap_check(policy, decision.offer, past.history)
     if capped is not None:
         _, rule_id, why = capped
         raise Conflict(f"Granting it would break {rule_id}: {why}.")

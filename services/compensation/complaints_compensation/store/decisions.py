@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from complaints_common.events.contracts import ERASED, ComplaintCreatedV1, DecisionStatus, Offer
 from complaints_compensation.domain.policy import Authority, CustomerHistory
 from complaints_compensation.domain.rules import AbuseLimits, Role
-from complaints_compensation.store.tables import complaints, decisions
+from complaints_compensation.store.tables import complaints, decisions, policies
 
 LIVE = ("granted", "pending_approval", "held")
 VoucherStatus = Literal["active", "redeemed", "expired", "clawed_back"]
@@ -110,20 +110,31 @@ async def lock_customer(session: AsyncConnection, client_id: str, customer_id: s
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": key})
 
 
+# Built once, the values bound per execution: every new complaint runs these (`make profile`).
+_REMEMBER = insert(complaints).on_conflict_do_nothing(index_elements=[complaints.c.complaint_id])
+_INSERT_DECISION = (
+    insert(decisions)
+    .on_conflict_do_nothing(
+        index_elements=[decisions.c.complaint_id], index_where=text("proposed_by = 'auto'")
+    )
+    .returning(decisions.c.id)
+)
+
+
 async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreatedV1) -> None:
     snapshot = complaint.model_dump(mode="json")
     snapshot["customer"] = {"customer_id": complaint.customer.customer_id, "tier": complaint.customer.tier}
-    statement = insert(complaints).values(
-        complaint_id=complaint.complaint_id,
-        client_id=complaint.client_id,
-        customer_id=complaint.customer.customer_id,
-        channel=complaint.channel,
-        email_sha256=contact_digest(complaint.customer.email),
-        phone_sha256=contact_digest(complaint.customer.phone),
-        snapshot=snapshot,
-        filed_at=complaint.filed_at,
-    )
-    await session.execute(statement.on_conflict_do_nothing(index_elements=[complaints.c.complaint_id]))
+    values = {
+        "complaint_id": complaint.complaint_id,
+        "client_id": complaint.client_id,
+        "customer_id": complaint.customer.customer_id,
+        "channel": complaint.channel,
+        "email_sha256": contact_digest(complaint.customer.email),
+        "phone_sha256": contact_digest(complaint.customer.phone),
+        "snapshot": snapshot,
+        "filed_at": complaint.filed_at,
+    }
+    await session.execute(_REMEMBER, values)
 
 
 async def known_complaint(
@@ -195,10 +206,21 @@ def _customer_history_query() -> Select[Any]:
         .where(mine, complaints.c.customer_id == customer)
         .scalar_subquery()
         .label("first_seen"),
+        # The active policy's version, in the same snapshot: the caller checks that the policy it
+        # judged the history by is still the active one, and so needs no statement of its own.
+        select(policies.c.version).where(policies.c.active).scalar_subquery().label("active_policy"),
     )
 
 
 _CUSTOMER_HISTORY = _customer_history_query()
+
+
+@dataclass(frozen=True, slots=True)
+class Past:
+    """The customer's history within the policy's windows, and the policy version active when read."""
+
+    history: CustomerHistory
+    active_policy: str | None
 
 
 async def customer_history(
@@ -208,7 +230,7 @@ async def customer_history(
     now: datetime,
     order_ref: str | None,
     exclude: UUID | None = None,
-) -> CustomerHistory:
+) -> Past:
     complaint = known.complaint
     row = (
         await session.execute(
@@ -226,7 +248,7 @@ async def customer_history(
             },
         )
     ).one()
-    return CustomerHistory(
+    history = CustomerHistory(
         grants_in_window=int(row.grants),
         live_in_window=int(row.live),
         value_by_currency={currency: Decimal(str(total)) for currency, total in (row.values or {}).items()},
@@ -236,19 +258,12 @@ async def customer_history(
         prior_complaints=int(row.prior_complaints),
         first_seen=row.first_seen,
     )
+    return Past(history, row.active_policy)
 
 
 async def insert_decision(session: AsyncConnection, decision: DecisionRecord) -> bool:
     """Store a decision; False when the complaint already has its automatic one (nothing is written)."""
-    statement = (
-        insert(decisions)
-        .values(**decision.columns())
-        .on_conflict_do_nothing(
-            index_elements=[decisions.c.complaint_id], index_where=text("proposed_by = 'auto'")
-        )
-        .returning(decisions.c.id)
-    )
-    return (await session.execute(statement)).first() is not None
+    return (await session.execute(_INSERT_DECISION, decision.columns())).first() is not None
 
 
 async def has_live_decision(session: AsyncConnection, complaint_id: UUID) -> bool:
@@ -342,15 +357,18 @@ async def find_decisions(
     return [DecisionRecord.of(row) for row in await session.execute(ordered)]
 
 
+_GRANTED_SPEND = select(func.coalesce(func.sum(decisions.c.cost_amount), 0)).where(
+    decisions.c.client_id == bindparam("client"),
+    decisions.c.status == "granted",
+    decisions.c.settled_at >= bindparam("since"),
+    decisions.c.currency == bindparam("currency"),
+)
+
+
 async def granted_spend(session: AsyncConnection, client_id: str, since: datetime, currency: str) -> Decimal:
     """The client's granted cost since `since`: the budget is each client's own."""
-    query = select(func.coalesce(func.sum(decisions.c.cost_amount), 0)).where(
-        decisions.c.client_id == client_id,
-        decisions.c.status == "granted",
-        decisions.c.settled_at >= since,
-        decisions.c.currency == currency,
-    )
-    return Decimal((await session.execute(query)).scalar_one())
+    values = {"client": client_id, "since": since, "currency": currency}
+    return Decimal((await session.execute(_GRANTED_SPEND, values)).scalar_one())
 
 
 async def forget_contact(session: AsyncConnection, complaint_id: UUID) -> None:

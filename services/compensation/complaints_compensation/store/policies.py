@@ -72,14 +72,17 @@ async def versions(session: AsyncConnection) -> list[PolicyVersionRecord]:
 
 
 class PolicyBook:
-    """The active policy: its version is read from the database for every decision, so every replica
-    sees a replacement at once; its document is read and parsed once per version and process. The
-    shipped (or configured) file is stored, and activated the first time its version is seen, by the
-    start-up step (`install`)."""
+    """The active policy: its version is read from the database for every decision (with the
+    customer's history, in the same statement), so every replica sees a replacement at once; its
+    document is read and parsed once per version and process. The shipped (or configured) file is
+    stored, and activated the first time its version is seen, by the start-up step (`install`)."""
 
     def __init__(self, file_policy: Policy) -> None:
         self.file_policy = file_policy
         self._parsed: dict[str, Policy] = {file_policy.version: file_policy}
+        # The policy this process last saw active: what a decision assumes, then checks (its
+        # history query reads the active version too), so a decision needs no statement of its own.
+        self.last_seen = file_policy
 
     async def install(self, session: AsyncConnection) -> None:
         if await store_version(session, self.file_policy, "file"):
@@ -89,12 +92,13 @@ class PolicyBook:
         version = await active_version(session)
         if version is None:  # the file's version was stored earlier, then deactivated by hand
             await activate(session, self.file_policy.version)
-            return self.file_policy
+            version = self.file_policy.version
         if version not in self._parsed:
             stored = await stored_policy(session, version)
             assert stored is not None  # versions are never deleted
             self._parsed[version] = stored
-        return self._parsed[version]
+        self.last_seen = self._parsed[version]
+        return self.last_seen
 
     async def replace(self, session: AsyncConnection, policy: Policy, loaded_by: str) -> bool:
         """Store and activate a version; False when that version exists with other content."""

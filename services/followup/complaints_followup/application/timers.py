@@ -31,7 +31,7 @@ async def fire_due_timers(deps: FollowupDependencies, limit: int) -> int:
         to_fire = await _govern_surveys(session, deps.settings, due, now)
         await _write_events(deps.runtime.outbox, session, to_fire, now)
     for timer in to_fire:
-        metrics.TIMERS_FIRED.labels(timer.kind).inc()
+        metrics.FIRED_OF_KIND[timer.kind].inc()
         metrics.TIMER_LATENESS.observe(max(0.0, (now - timer.due_at).total_seconds()))
     return len(due)
 
@@ -87,8 +87,8 @@ async def count_timers(deps: FollowupDependencies, now: datetime) -> None:
     async with deps.runtime.db.transaction() as session:
         counts = await timers.census(session, now)
     for kind in FollowupKind:
-        metrics.SCHEDULED.labels(kind).set(0)
-        metrics.OVERDUE.labels(kind).set(0)
+        metrics.SCHEDULED_OF_KIND[kind].set(0)
+        metrics.OVERDUE_OF_KIND[kind].set(0)
     for count in counts:
-        metrics.SCHEDULED.labels(count.kind).set(count.scheduled)
-        metrics.OVERDUE.labels(count.kind).set(count.overdue)
+        metrics.SCHEDULED_OF_KIND[count.kind].set(count.scheduled)
+        metrics.OVERDUE_OF_KIND[count.kind].set(count.overdue)

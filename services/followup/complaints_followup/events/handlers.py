@@ -42,6 +42,7 @@ from complaints_common.events.envelope import (
 from complaints_followup.application.scheduling import CLOSED, RESOLVED, Scheduler
 from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.store import complaints as known
+from complaints_followup.store.complaints import Facts
 
 PENDING_DECISIONS = frozenset({"pending_approval", "held"})
 
@@ -64,33 +65,35 @@ class Handlers:
 
     async def on_complaint_created(self, session: AsyncConnection, event: Event[ComplaintCreatedV1]) -> None:
         data = event.data
-        await known.remember(
-            session,
-            data.complaint_id,
+        facts = Facts(
             client_id=data.client_id,
             customer_id=data.customer.customer_id,
             filed_at=data.filed_at,
             category=data.category,
             agent_id=data.agent_id,
+            status="received",
+            status_as_of=data.filed_at,
+            deadlines=data.deadlines,
+            deadlines_as_of=data.filed_at,
         )
-        await known.record_status(session, data.complaint_id, "received", data.filed_at)
-        await known.record_deadlines(session, data.complaint_id, data.deadlines, data.filed_at)
-        await self.scheduler.watch_deadlines(session, await known.complaint(session, data.complaint_id))
+        await self.scheduler.watch_deadlines(session, await known.fold(session, data.complaint_id, facts))
 
     async def on_status_changed(
         self, session: AsyncConnection, event: Event[ComplaintStatusChangedV1]
     ) -> None:
         data = event.data
-        await known.remember(
-            session, data.complaint_id, client_id=data.client_id, customer_id=data.customer_id
+        facts = Facts(
+            client_id=data.client_id,
+            customer_id=data.customer_id,
+            status=data.to_status,
+            status_as_of=data.changed_at,
+            deadlines=data.deadlines,  # an empty list here says nothing of them
+            deadlines_as_of=data.changed_at if data.deadlines else None,
         )
-        await known.record_status(session, data.complaint_id, data.to_status, data.changed_at)
-        if data.deadlines:
-            await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
+        complaint = await known.fold(session, data.complaint_id, facts)
         if data.to_status == CLOSED:
             await self.scheduler.end_timers(session, data.complaint_id)
             return
-        complaint = await known.complaint(session, data.complaint_id)
         if data.to_status == RESOLVED:
             await self.scheduler.schedule_satisfaction_check(session, complaint, data.changed_at)
         await self.scheduler.watch_deadlines(session, complaint)
@@ -99,34 +102,34 @@ class Handlers:
         self, session: AsyncConnection, event: Event[ComplaintDeadlinesChangedV1]
     ) -> None:
         data = event.data
-        await known.remember(session, data.complaint_id, client_id=data.client_id)
-        await known.record_deadlines(session, data.complaint_id, data.deadlines, data.changed_at)
-        await self.scheduler.watch_deadlines(session, await known.complaint(session, data.complaint_id))
+        facts = Facts(client_id=data.client_id, deadlines=data.deadlines, deadlines_as_of=data.changed_at)
+        await self.scheduler.watch_deadlines(session, await known.fold(session, data.complaint_id, facts))
 
     async def on_compensation_granted(
         self, session: AsyncConnection, event: Event[CompensationGrantedV1]
     ) -> None:
         data = event.data
-        await known.remember(
-            session,
-            data.complaint_id,
+        facts = Facts(
             client_id=data.client_id,
             customer_id=data.customer_id,
             remedy=data.offer.kind,
+            decision_settled_at=data.granted_at,
         )
-        await known.record_decision(session, data.complaint_id, pending=False, at=data.granted_at)
-        complaint = await known.complaint(session, data.complaint_id)
+        complaint = await known.fold(session, data.complaint_id, facts)
         await self.scheduler.schedule_satisfaction_check(session, complaint, data.granted_at)
 
     async def on_decision_recorded(
         self, session: AsyncConnection, event: Event[CompensationDecisionRecordedV1]
     ) -> None:
         data = event.data
-        await known.remember(
-            session, data.complaint_id, client_id=data.client_id, customer_id=data.customer_id
-        )
         pending = data.status in PENDING_DECISIONS
-        await known.record_decision(session, data.complaint_id, pending=pending, at=data.decided_at)
+        facts = Facts(
+            client_id=data.client_id,
+            customer_id=data.customer_id,
+            decision_pending_since=data.decided_at if pending else None,
+            decision_settled_at=None if pending else data.decided_at,
+        )
+        await known.fold(session, data.complaint_id, facts)
         if data.status == "rejected":
             await self.scheduler.drop_satisfaction_check(session, data.complaint_id)
 

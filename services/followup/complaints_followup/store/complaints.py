@@ -7,14 +7,16 @@ first about a complaint: `remember` makes its row, and the `record_*` functions 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Row, bindparam, case, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from complaints_common.events.contracts import ERASED, Deadline
 from complaints_followup.domain.schedule import decision_pending
@@ -40,81 +42,71 @@ class KnownComplaint:
     deadlines_as_of: datetime | None
 
 
-async def remember(
-    session: AsyncConnection,
-    complaint_id: UUID,
-    *,
-    client_id: str | None = None,
-    customer_id: str | None = None,
-    filed_at: datetime | None = None,
-    category: str | None = None,
-    agent_id: str | None = None,
-    remedy: str | None = None,
-) -> None:
-    """Record plain facts (customer, category, agent, remedy); later events may fill in more."""
-    facts = {
-        "client_id": client_id,
-        "customer_id": customer_id,
-        "filed_at": filed_at,
-        "category": category,
-        "agent_id": agent_id,
-        "remedy": remedy,
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What one event says of a complaint. Plain facts (customer, category, agent, remedy) fill in
+    or replace what is known; a status or a set of due times counts only if it is not older than the
+    stored one; a decision's times only move forward."""
+
+    client_id: str | None = None
+    customer_id: str | None = None
+    filed_at: datetime | None = None
+    category: str | None = None
+    agent_id: str | None = None
+    remedy: str | None = None
+    status: str | None = None
+    status_as_of: datetime | None = None
+    deadlines: Sequence[Deadline] = ()
+    deadlines_as_of: datetime | None = None
+    decision_pending_since: datetime | None = None
+    decision_settled_at: datetime | None = None
+
+
+_PLAIN = ("client_id", "customer_id", "filed_at", "category", "agent_id", "remedy")
+_DATED = {"status": "status_as_of", "deadlines": "deadlines_as_of"}
+_FORWARD = ("decision_pending_since", "decision_settled_at")
+_COLUMNS = (*_PLAIN, *_DATED, *_DATED.values(), *_FORWARD)
+
+
+def _fold_statement() -> ReturningInsert[Any]:
+    """Every consumed event records its facts and reads the complaint back in this one statement
+    (it was four: the row made, the status, the due times, the read; `make profile`). Built once,
+    the values bound per event. SET expressions see the stored row as it was, so their order is free."""
+    new = insert(complaints).values({column: bindparam(column) for column in ("complaint_id", *_COLUMNS)})
+    stored, event = complaints.c, new.excluded
+    updates: dict[str, ColumnElement[Any]] = {
+        column: func.coalesce(event[column], stored[column]) for column in _PLAIN
     }
-    values = {key: value for key, value in facts.items() if value is not None}
-    statement = insert(complaints).values(complaint_id=complaint_id, **values)
-    if values:
-        statement = statement.on_conflict_do_update(
-            index_elements=[complaints.c.complaint_id],
-            set_={key: statement.excluded[key] for key in values},
-        )
-    else:
-        statement = statement.on_conflict_do_nothing()
-    await session.execute(statement)
+    for column, as_of in _DATED.items():
+        newer = event[as_of].is_not(None) & (stored[as_of].is_(None) | (stored[as_of] <= event[as_of]))
+        updates[column] = case((newer, event[column]), else_=stored[column])
+        updates[as_of] = case((newer, event[as_of]), else_=stored[as_of])
+    for column in _FORWARD:  # GREATEST ignores NULLs: a decision's times only move forward
+        updates[column] = func.greatest(stored[column], event[column])
+    return new.on_conflict_do_update(index_elements=[stored.complaint_id], set_=updates).returning(
+        *complaints.c
+    )
 
 
-# Run for every event: built once, the values passed per execution (`make profile`).
-_RECORD_STATUS = complaints.update().where(
-    complaints.c.complaint_id == bindparam("cid"),
-    or_(complaints.c.status_as_of.is_(None), complaints.c.status_as_of <= bindparam("as_of")),
-)
-_RECORD_DEADLINES = complaints.update().where(
-    complaints.c.complaint_id == bindparam("cid"),
-    or_(complaints.c.deadlines_as_of.is_(None), complaints.c.deadlines_as_of <= bindparam("as_of")),
-)
+_FOLD = _fold_statement()
+
+
+async def fold(session: AsyncConnection, complaint_id: UUID, facts: Facts) -> KnownComplaint:
+    """Record what an event says of the complaint (any event may be the first: the row is made) and
+    return what is known of it now."""
+    values = {column: getattr(facts, column) for column in _COLUMNS}
+    values["deadlines"] = [deadline.model_dump(mode="json") for deadline in facts.deadlines]
+    row = (await session.execute(_FOLD, {"complaint_id": complaint_id, **values})).one()
+    return _known(row)
+
+
 _COMPLAINT = select(complaints).where(complaints.c.complaint_id == bindparam("cid"))
 
 
-async def record_status(session: AsyncConnection, complaint_id: UUID, status: str, as_of: datetime) -> None:
-    await session.execute(
-        _RECORD_STATUS, {"cid": complaint_id, "as_of": as_of, "status": status, "status_as_of": as_of}
-    )
-
-
-async def record_decision(
-    session: AsyncConnection, complaint_id: UUID, *, pending: bool, at: datetime
-) -> None:
-    """A decision is pending from `pending_since` until a later settled decision."""
-    column = complaints.c.decision_pending_since if pending else complaints.c.decision_settled_at
-    await session.execute(
-        complaints.update()
-        .where(complaints.c.complaint_id == complaint_id)
-        .values({column: func.greatest(func.coalesce(column, at), at)})
-    )
-
-
-async def record_deadlines(
-    session: AsyncConnection, complaint_id: UUID, deadlines: list[Deadline], as_of: datetime
-) -> None:
-    """Keep the newest set of due times (a set computed earlier than the stored one is ignored)."""
-    await session.execute(
-        _RECORD_DEADLINES,
-        {
-            "cid": complaint_id,
-            "deadlines": [d.model_dump(mode="json") for d in deadlines],
-            "deadlines_as_of": as_of,
-            "as_of": as_of,
-        },
-    )
+def _known(row: Row[Any]) -> KnownComplaint:
+    values = row._mapping
+    deadlines = [Deadline.model_validate(item) for item in values["deadlines"]]
+    return KnownComplaint(**{**values, "deadlines": deadlines})
 
 
 async def complaint(
@@ -124,9 +116,7 @@ async def complaint(
     row = (await session.execute(_COMPLAINT, {"cid": complaint_id})).first()
     if row is None or (client_id is not None and row.client_id != client_id):
         return None
-    values = row._mapping
-    deadlines = [Deadline.model_validate(item) for item in values["deadlines"]]
-    return KnownComplaint(**{**values, "deadlines": deadlines})
+    return _known(row)
 
 
 async def with_pending_decisions(session: AsyncConnection, complaint_ids: Iterable[UUID]) -> set[UUID]:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 from uuid import UUID, uuid4
 
-from sqlalchemy import ColumnElement, Row, func, select, text, tuple_, update
+from sqlalchemy import Row, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -185,24 +185,30 @@ async def first_attempt(
     return Followup.of((await session.execute(statement)).one())
 
 
+# Every status and due-times event runs it: built once, the values bound per execution.
+_CANCEL = (
+    update(followups)
+    .where(
+        followups.c.complaint_id == bindparam("cid"),
+        followups.c.kind.in_(bindparam("kinds", expanding=True)),
+        followups.c.status == FollowupStatus.SCHEDULED,
+        tuple_(followups.c.kind, followups.c.reason_key).not_in(bindparam("keep", expanding=True)),
+    )
+    .values(status=FollowupStatus.CANCELLED, cancel_reason=bindparam("reason"))
+)
+
+
 async def cancel(
     session: AsyncConnection,
     complaint_id: UUID,
     kinds: Iterable[str],
     reason: CancelReason,
-    *also: ColumnElement[bool],
+    keep: Sequence[tuple[str, str]] = (),
 ) -> None:
-    """Cancel the complaint's scheduled timers of these kinds (and `also` conditions); fired ones
-    are history and stay."""
+    """Cancel the complaint's scheduled timers of these kinds but those `keep` names by (kind,
+    reason key); fired ones are history and stay."""
     await session.execute(
-        update(followups)
-        .where(
-            followups.c.complaint_id == complaint_id,
-            followups.c.kind.in_(list(kinds)),
-            followups.c.status == FollowupStatus.SCHEDULED,
-            *also,
-        )
-        .values(status=FollowupStatus.CANCELLED, cancel_reason=reason)
+        _CANCEL, {"cid": complaint_id, "kinds": list(kinds), "reason": reason, "keep": list(keep)}
     )
 
 
@@ -215,9 +221,8 @@ async def sync_deadline_timers(
 ) -> None:
     """Make the complaint's scheduled deadline timers exactly `wanted`: cancel the ones whose due
     time has gone or moved, schedule the new ones (a timer that already fired is not fired again)."""
-    keys = [(timer.kind.value, timer.reason_key) for timer in wanted]
-    gone = [tuple_(followups.c.kind, followups.c.reason_key).not_in(keys)] if keys else []
-    await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, *gone)
+    keep = [(timer.kind.value, timer.reason_key) for timer in wanted]
+    await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, keep)
     if not wanted:
         return
     trace_context = current_trace_context()
