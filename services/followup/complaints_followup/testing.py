@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+from sqlalchemy import select
+
 from complaints_common.consumer import apply_once
 from complaints_common.events import contracts as c
 from complaints_common.events.envelope import (
@@ -24,6 +26,7 @@ from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.events.handlers import subscriptions
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
+from complaints_followup.store.tables import outbox
 
 
 class ManualClock:
@@ -59,6 +62,33 @@ async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
 
 SOURCE = "/tests"
 CLIENT = "crm-test"  # the tenant of the test key (complaints_devstack.service_testing)
+
+
+async def settled_complaint(
+    runtime: Runtime,
+    at: datetime,
+    customer: str | None = None,
+    *,
+    kind: c.OfferKind = "coupon",
+    category: str = "billing",
+    client: str = CLIENT,
+) -> UUID:
+    """A new complaint filed and granted compensation at `at`, as both events reach follow-up: its
+    satisfaction check is scheduled. The complaint's id; the customer is its own unless named."""
+    complaint_id = uuid4()
+    customer = customer or f"cust-{complaint_id.hex[:8]}"
+    await deliver(runtime, complaint_created(complaint_id, customer, at, category=category, client=client))
+    await deliver(runtime, compensation_granted(complaint_id, customer, at, kind=kind, client=client))
+    return complaint_id
+
+
+async def published(runtime: Runtime, ce_type: str) -> list[dict[str, Any]]:
+    """The data of the `ce_type` events written to the outbox, in the order the relay publishes them."""
+    async with runtime.db.transaction() as session:
+        rows = await session.execute(
+            select(outbox.c.payload).where(outbox.c.type == ce_type).order_by(outbox.c.seq)
+        )
+        return [row.payload for row in rows]
 
 
 def complaint_created(
