@@ -89,9 +89,9 @@ async def test_acknowledgement_and_voucher_arrive_by_smtp_in_russian(
     arrived_at, acknowledgement = next(v for k, v in by_kind.items() if k.startswith("Спасибо"))
     assert acknowledgement["To"] == EXAMPLE["customer"]["email"]
     assert reference in acknowledgement.get_body(("plain",)).get_content()
-    latency = arrived_at - posted_at
-    print(f"POST /v1/complaints -> acknowledgement accepted by SMTP in {latency * 1000:.0f} ms")
-    assert latency < 1.0
+    # How fast is `make bench`'s business (POST -> acknowledgement accepted by SMTP, p99 under load),
+    # not a timed assertion's: here only that it arrived after the POST.
+    assert arrived_at > posted_at
 
     _, compensation = next(v for k, v in by_kind.items() if not k.startswith("Спасибо"))
     async with mail_platform.client("notifications") as notifications:

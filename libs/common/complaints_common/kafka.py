@@ -147,6 +147,7 @@ async def new_consumer(settings: ServiceSettings, group: str, topics: list[str])
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         request_timeout_ms=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms),
         max_poll_records=settings.consumer_batch_size,
+        max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
         fetch_max_wait_ms=profile.fetch_max_wait_ms(settings),
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )

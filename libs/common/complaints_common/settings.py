@@ -120,6 +120,12 @@ class ServiceSettings(BaseSettings):
     # not reproduce in isolation, so this bounds it rather than being the proven fix, which is
     # creating the topics before clients produce (docs/operations.md).
     kafka_metadata_max_age_ms: int = Field(default=10000, ge=1000)
+    # A poll returns a partition's fetched records first to last before the next partition's, so a
+    # backlog on one topic (the status changes a broker outage held back) makes the others wait for
+    # its whole fetch: smaller fetches per partition (Kafka's default is 1 MiB, thousands of our
+    # events) take the partitions in turn, and a new complaint's acknowledgement is not queued
+    # behind them.
+    kafka_max_partition_fetch_bytes: int = Field(default=131072, ge=16384)
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 from complaints_common.loops import BackgroundLoop, every, periodically
 from complaints_common.runtime import Runtime
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.domain.deadlines import shipped_rules
-from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.erasure import PURGE_BATCH, purge_received_before
 from complaints_intake.store.idempotency import purge_before
 
@@ -40,9 +40,8 @@ async def check_calendars() -> bool:
     return False
 
 
-def housekeeping(runtime: Runtime) -> list[BackgroundLoop]:
-    settings = runtime.settings
-    assert isinstance(settings, IntakeSettings)
+def housekeeping(deps: IntakeDependencies) -> list[BackgroundLoop]:
+    runtime, settings = deps.runtime, deps.settings
 
     async def purge() -> bool:
         before = datetime.now(UTC) - timedelta(hours=settings.idempotency_key_retention_hours)

@@ -5,38 +5,26 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from complaints_common.events import envelope as ev
-from complaints_common.runtime import Runtime, ServiceDefinition
+from complaints_common.runtime import ServiceDefinition
 from complaints_common.runtime import cli as run_cli
-from complaints_intake.api.access import access_guard
-from complaints_intake.api.admin import admin_router
-from complaints_intake.api.deadline_profiles import deadline_profiles_router
-from complaints_intake.api.erasure import erasure_router
-from complaints_intake.api.insights import insights_router
-from complaints_intake.api.reports import reports_router
-from complaints_intake.api.routes import complaint_router
-from complaints_intake.api.search import search_router
+from complaints_intake.api import admin, deadline_profiles, erasure, insights, reports, routes, search
+from complaints_intake.api.access import within_rate_limit
+from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.events.handlers import subscriptions
 from complaints_intake.housekeeping import housekeeping
 from complaints_intake.settings import IntakeSettings
 from complaints_intake.store.tables import metadata
 
 
-def guarded(runtime: Runtime) -> list[APIRouter]:
-    """Every API router behind the key refresh and the per-client rate limit."""
-    outer = APIRouter(dependencies=access_guard(runtime))
-    for router in (
-        search_router(runtime),
-        complaint_router(runtime),
-        insights_router(runtime),
-        deadline_profiles_router(runtime),
-        reports_router(runtime),
-        erasure_router(runtime),
-        admin_router(runtime),
-    ):
-        outer.include_router(router)
+def guarded(_: IntakeDependencies) -> list[APIRouter]:
+    """Every API router behind the per-client rate limit (routes take the dependencies themselves)."""
+    outer = APIRouter(dependencies=[Depends(within_rate_limit)])
+    # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
+    for module in (search, routes, insights, deadline_profiles, reports, erasure, admin):
+        outer.include_router(module.router)
     return [outer]
 
 
@@ -54,7 +42,7 @@ SERVICE = ServiceDefinition(
     settings_factory=IntakeSettings,
     metadata=metadata,
     migrations=Path(__file__).parent / "migrations",
-    dependencies=lambda runtime: runtime,
+    dependencies=IntakeDependencies.build,
     consumes=(
         ev.NOTIFICATION_STATUS_V1,
         ev.COMPENSATION_GRANTED_V1,
@@ -73,8 +61,7 @@ SERVICE = ServiceDefinition(
         ev.COMPLAINT_LETTER_ISSUED_V1,
         ev.COMPLAINT_ERASURE_REQUESTED_V1,
     ),
-    # The search router first: its GET /v1/complaints must not be shadowed by /{complaint_id}.
-    routers=lambda runtime: guarded(runtime),
+    routers=guarded,
     subscriptions=subscriptions,
     background=housekeeping,
     issues_keys=True,

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from complaints_devstack.service_testing import bearer
-from complaints_intake.api import routes
+from complaints_intake.application import filing
 from complaints_intake.store.idempotency import purge_before
 from complaints_intake.store.tables import complaint_history, complaints, outbox
 
@@ -77,7 +77,7 @@ async def test_a_reference_collision_files_again_under_a_new_reference(
 ) -> None:
     app, client = intake
     references = iter(["C26-SAME0000", "C26-SAME0000", "C26-OTHER000"])
-    monkeypatch.setattr(routes, "reference_for", lambda *_: next(references))
+    monkeypatch.setattr(filing, "reference_for", lambda *_: next(references))
     first = await client.post("/v1/complaints", json=draft())
     second = await client.post("/v1/complaints", json=draft())
     assert (first.status_code, second.status_code) == (201, 201), second.text

@@ -1,49 +1,16 @@
-"""A rate limit per CRM client, checked after the caller is authenticated (complaints_common.api)."""
+"""Every API route's guard: the caller's per-client rate limit, before any work."""
 
 from __future__ import annotations
 
-import math
-import time
 from typing import Annotated
 
-from fastapi import Depends, params
-from limits import parse
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from fastapi import Depends
 
 from complaints_common.api import Principal, current_principal
-from complaints_common.problems import TooManyRequests
-from complaints_common.runtime import Runtime
-from complaints_intake.settings import IntakeSettings
+from complaints_intake.api.dependencies import Deps
 
 
-class RateLimit:
-    """A moving-window limit per client, from the `limits` library (in-process storage by default)."""
-
-    def __init__(self, settings: IntakeSettings) -> None:
-        self.settings = settings
-        self.limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
-
-    async def check(self, client: str) -> None:
-        rule = parse(self.settings.rate_limits.get(client, self.settings.rate_limit))
-        if await self.limiter.hit(rule, "client", client):
-            return
-        stats = await self.limiter.get_window_stats(rule, "client", client)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        raise TooManyRequests(
-            f"Over this client's limit of {rule}. Retry after {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-def access_guard(runtime: Runtime) -> list[params.Depends]:
-    """Router dependencies: the caller's rate limit, before any work. The caller is authenticated
-    once per request (`current_principal`), here and for the route's `require_scope` alike."""
-    settings = runtime.settings
-    assert isinstance(settings, IntakeSettings)
-    limit = RateLimit(settings)
-
-    async def rate_limit(principal: Annotated[Principal, Depends(current_principal)]) -> None:
-        await limit.check(principal.client)
-
-    return [Depends(rate_limit)]
+async def within_rate_limit(principal: Annotated[Principal, Depends(current_principal)], deps: Deps) -> None:
+    """The caller is authenticated once per request (`current_principal`), here and for the
+    route's `require_scope` alike."""
+    await deps.rate_limit.check(principal.client)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.runtime import Runtime
+from complaints_intake.api.dependencies import Deps
 from complaints_intake.api.docs import RATE_LIMITED
-from complaints_intake.domain.deadlines import DeadlineSpec, Selection, shipped_rules
-from complaints_intake.store.regulated import TENANT_WIDE, replace_settings, settings_of
+from complaints_intake.application.deadlines import ClientSelection, choose_deadlines, selection_of
+from complaints_intake.domain.deadlines import DeadlineRules, DeadlineSpec, Selection, shipped_rules
+from complaints_intake.store.regulated import TENANT_WIDE
 
 
 class ProfileView(BaseModel):
@@ -71,6 +72,20 @@ class DeadlineSelection(BaseModel):
             raise ValueError("A category needs a name.")
         return self
 
+    @classmethod
+    def of(cls, selection: ClientSelection) -> DeadlineSelection:
+        return cls(
+            profile=selection.tenant.profile,
+            calendar=selection.tenant.calendar,
+            categories={
+                k: Choice(profile=v.profile, calendar=v.calendar) for k, v in selection.categories.items()
+            },
+        )
+
+    def chosen(self) -> ClientSelection:
+        categories = {k: Selection(v.profile, v.calendar) for k, v in self.categories.items()}
+        return ClientSelection(Selection(self.profile, self.calendar), categories)
+
 
 class DeadlineProfiles(BaseModel):
     default_profile: str = Field(description="What a complaint gets when its client chose nothing.")
@@ -78,35 +93,9 @@ class DeadlineProfiles(BaseModel):
     calendars: list[CalendarView]
     selection: DeadlineSelection = Field(description="This client's choice.")
 
-
-def deadline_profiles_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1/deadline-profiles", tags=["deadlines"])
-
-    async def current(client_id: str) -> DeadlineSelection:
-        async with runtime.db.transaction() as session:
-            stored = await settings_of(session, client_id)
-        tenant = stored.pop(TENANT_WIDE, Selection())
-        return DeadlineSelection(
-            profile=tenant.profile,
-            calendar=tenant.calendar,
-            categories={k: Choice(profile=v.profile, calendar=v.calendar) for k, v in stored.items()},
-        )
-
-    @router.get(
-        "",
-        summary="List the deadline profiles and calendars",
-        description=(
-            "Every deadline profile with its deadlines (statutory: from receipt, never paused; "
-            "operational: paused while waiting on the customer), every business-day calendar with "
-            "the years its holidays cover, and the calling client's selection."
-        ),
-        responses={**RATE_LIMITED},
-    )
-    async def list_profiles(
-        principal: Annotated[Principal, Depends(require_scope("read"))],
-    ) -> DeadlineProfiles:
-        rules = shipped_rules()
-        return DeadlineProfiles(
+    @classmethod
+    def of(cls, rules: DeadlineRules, selection: ClientSelection) -> DeadlineProfiles:
+        return cls(
             default_profile=rules.default_profile,
             profiles=[
                 ProfileView(
@@ -128,25 +117,39 @@ def deadline_profiles_router(runtime: Runtime) -> APIRouter:
                 )
                 for name, c in rules.calendars.items()
             ],
-            selection=await current(principal.client),
+            selection=DeadlineSelection.of(selection),
         )
 
-    @router.put(
-        "/selection",
-        summary="Choose the client's deadline profiles and calendars",
-        description=(
-            "Replaces the calling client's selection. It applies to complaints filed from now on; "
-            "each complaint shows the profile and calendar it got and why."
-        ),
-        responses={**RATE_LIMITED},
-    )
-    async def choose(
-        body: DeadlineSelection, principal: Annotated[Principal, Depends(require_scope("manage"))]
-    ) -> DeadlineSelection:
-        settings = {TENANT_WIDE: Selection(body.profile, body.calendar)}
-        settings |= {k: Selection(v.profile, v.calendar) for k, v in body.categories.items()}
-        async with runtime.db.transaction() as session:
-            await replace_settings(session, principal.client, settings, principal.client, datetime.now(UTC))
-        return await current(principal.client)
 
-    return router
+router = APIRouter(prefix="/v1/deadline-profiles", tags=["deadlines"])
+
+
+@router.get(
+    "",
+    summary="List the deadline profiles and calendars",
+    description=(
+        "Every deadline profile with its deadlines (statutory: from receipt, never paused; "
+        "operational: paused while waiting on the customer), every business-day calendar with "
+        "the years its holidays cover, and the calling client's selection."
+    ),
+    responses={**RATE_LIMITED},
+)
+async def list_profiles(
+    principal: Annotated[Principal, Depends(require_scope("read"))], deps: Deps
+) -> DeadlineProfiles:
+    return DeadlineProfiles.of(shipped_rules(), await selection_of(deps, principal.client))
+
+
+@router.put(
+    "/selection",
+    summary="Choose the client's deadline profiles and calendars",
+    description=(
+        "Replaces the calling client's selection. It applies to complaints filed from now on; "
+        "each complaint shows the profile and calendar it got and why."
+    ),
+    responses={**RATE_LIMITED},
+)
+async def choose(
+    body: DeadlineSelection, principal: Annotated[Principal, Depends(require_scope("manage"))], deps: Deps
+) -> DeadlineSelection:
+    return DeadlineSelection.of(await choose_deadlines(deps, principal.client, body.chosen()))

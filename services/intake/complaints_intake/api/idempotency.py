@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Header
 from fastapi.responses import JSONResponse
-from fastapi_problem.error import StatusProblem
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_intake.store.idempotency import claim_key, remember_response
+from complaints_intake.store.idempotency import StoredResponse
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -34,53 +29,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-class IdempotencyKeyReused(StatusProblem):
-    type_ = "idempotency-key-reused"
-    title = "The Idempotency-Key was already used for a different request."
-    status = 422
-
-
-def request_hash(method: str, path: str, body: BaseModel | None) -> str:
-    """A fingerprint of what was asked: method, path and the validated body in canonical JSON."""
-    canonical = json.dumps(
-        {"method": method, "path": path, "body": body.model_dump(mode="json") if body else None},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def replay_if_seen(
-    session: AsyncConnection, client_id: str, key: str | None, fingerprint: str
-) -> JSONResponse | None:
-    """The first response when `key` was already used for this request; None when this one is new."""
-    if key is None:
-        return None
-    stored = await claim_key(session, client_id, key, fingerprint)
-    if stored is None:
-        return None
-    if stored.request_hash != fingerprint:
-        raise IdempotencyKeyReused(
-            "This Idempotency-Key was first used with a different request; use a new key per operation."
-        )
+def replay(stored: StoredResponse) -> JSONResponse:
+    """The first response given under the key, marked as a replay."""
     headers = {REPLAYED_HEADER: "true"}
     if stored.location:
         headers["Location"] = stored.location
     return JSONResponse(status_code=stored.status_code, content=stored.body, headers=headers)
-
-
-def response_body(model: BaseModel) -> Any:
-    return model.model_dump(mode="json")
-
-
-async def remember(
-    session: AsyncConnection,
-    client_id: str,
-    key: str | None,
-    status_code: int,
-    body: BaseModel,
-    location: str | None,
-) -> None:
-    """Keep the response under the key, in the transaction that made it, for replays."""
-    if key is not None:
-        await remember_response(session, client_id, key, status_code, response_body(body), location)

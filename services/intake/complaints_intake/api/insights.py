@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from complaints_common.api import Principal, require_scope
-from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
+from complaints_intake.api.dependencies import Deps
 from complaints_intake.api.docs import RATE_LIMITED
-from complaints_intake.store.insights import insights
+from complaints_intake.application.insights import insights_for
 
 
 class Breakdown(BaseModel):
@@ -59,28 +59,26 @@ class Insights(BaseModel):
     weekly: list[Week] = Field(description="Complaints filed per week (the trend).")
 
 
-def insights_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1/insights", tags=["insights"])
+router = APIRouter(prefix="/v1/insights", tags=["insights"])
 
-    @router.get(
-        "",
-        summary="Complaint insights",
-        description=(
-            "Counts and trends by category, product, recorded root cause (process, product, staff, "
-            "customer expectation) and channel; repeat rate; median and p90 time to acknowledge and to "
-            "resolve; deadlines missed. Over this client's complaints, optionally within a filing period."
-        ),
-        responses={**RATE_LIMITED},
-    )
-    async def read_insights(
-        principal: Annotated[Principal, Depends(require_scope("read"))],
-        filed_from: Annotated[
-            QueryTime | None, Query(description="Filed at or after (with a time zone).")
-        ] = None,
-        filed_to: Annotated[QueryTime | None, Query(description="Filed before (with a time zone).")] = None,
-    ) -> Insights:
-        async with runtime.db.transaction() as session:
-            figures = await insights(session, principal.client, filed_from, filed_to, datetime.now(UTC))
-        return Insights.model_validate(figures)
 
-    return router
+@router.get(
+    "",
+    summary="Complaint insights",
+    description=(
+        "Counts and trends by category, product, recorded root cause (process, product, staff, "
+        "customer expectation) and channel; repeat rate; median and p90 time to acknowledge and to "
+        "resolve; deadlines missed. Over this client's complaints, optionally within a filing period."
+    ),
+    responses={**RATE_LIMITED},
+)
+async def read_insights(
+    principal: Annotated[Principal, Depends(require_scope("read"))],
+    deps: Deps,
+    filed_from: Annotated[
+        QueryTime | None, Query(description="Filed at or after (with a time zone).")
+    ] = None,
+    filed_to: Annotated[QueryTime | None, Query(description="Filed before (with a time zone).")] = None,
+) -> Insights:
+    figures = await insights_for(deps, principal.client, filed_from, filed_to)
+    return Insights.model_validate(figures, from_attributes=True)

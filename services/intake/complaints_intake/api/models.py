@@ -13,7 +13,7 @@ from complaints_common.validation import MoneyIn, NonBlank, RequestModel
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 from complaints_intake.domain.journey import Journey
 from complaints_intake.domain.lifecycle import LETTERS, Action, RootCause, allowed_actions
-from complaints_intake.store.complaints import lifecycle_of
+from complaints_intake.store.complaints import ComplaintRecord
 
 EXAMPLE_DRAFT: dict[str, Any] = {
     "customer": {
@@ -102,21 +102,20 @@ class ComplaintView(BaseModel):
     )
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ComplaintView:
-        amount = Money(amount=row["amount"], currency=row["currency"]) if row["amount"] is not None else None
-        redress = (
-            Money(amount=row["redress_amount"], currency=row["redress_currency"])
-            if row["redress_amount"] is not None
-            else None
-        )
+    def of(cls, record: ComplaintRecord) -> ComplaintView:
         return cls.model_validate(
             {
-                **row,
-                "amount_at_stake": amount,
-                "redress": redress,
-                "allowed_actions": allowed_actions(lifecycle_of(row), datetime.now(UTC)),
+                **{name: getattr(record, name) for name in RECORD_FIELDS},
+                "amount_at_stake": record.amount_at_stake,
+                "redress": record.redress,
+                "deadlines": [d.as_dict() for d in record.deadlines],
+                "allowed_actions": allowed_actions(record.lifecycle, datetime.now(UTC)),
             }
         )
+
+
+# What a complaint's view shows of its record as stored (the rest is derived from it).
+RECORD_FIELDS = [name for name in ComplaintView.model_fields if name in ComplaintRecord.__dataclass_fields__]
 
 
 class Transition(RequestModel):

@@ -15,12 +15,11 @@ from pydantic import BaseModel, Field
 from complaints_common.api import Principal, require_scope
 from complaints_common.openapi import problem_response
 from complaints_common.problems import Unprocessable
-from complaints_common.runtime import Runtime
 from complaints_common.validation import QueryTime
+from complaints_intake.api.dependencies import Deps
 from complaints_intake.api.docs import RATE_LIMITED
-from complaints_intake.domain.deadlines import shipped_rules
-from complaints_intake.domain.returns import ComplaintsReturn, Figures, complaints_return
-from complaints_intake.store.returns import return_inputs
+from complaints_intake.application.reports import complaints_return_for
+from complaints_intake.domain.returns import ComplaintsReturn, Figures
 
 CSV_TYPE = "text/csv"
 
@@ -107,62 +106,53 @@ class ComplaintsReturnView(BaseModel):
         return out.getvalue()
 
 
-def reports_router(runtime: Runtime) -> APIRouter:
-    router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
-    @router.get(
-        "/complaints-return",
-        summary="The complaints return for a regulator",
-        description=(
-            "Complaints opened, closed and outstanding by product group (category) and root cause; "
-            "the share closed within 3 business days and within the statutory deadline; the upheld "
-            "share (partly upheld counts as upheld); redress paid, goodwill included (compensation "
-            "granted, as compensation's events said). Over this client's complaints under the "
-            "regime's deadline profiles, for the period [from, to), computed from the audited "
-            "history: the same period gives the same figures. JSON, or CSV with `format=csv` or "
-            "`Accept: text/csv`."
-        ),
-        response_model=ComplaintsReturnView,
-        responses={
-            **RATE_LIMITED,
-            200: {"content": {CSV_TYPE: {"schema": {"type": "string"}}}},
-            422: problem_response(
-                "Unknown regime or an empty period.", Unprocessable, "Unknown regime 'xx'."
-            ),
-        },
+
+def csv_download(view: ComplaintsReturnView) -> Response:
+    filename = f"complaints-return-{view.regime}-{view.period_from:%Y%m%d}-{view.period_to:%Y%m%d}.csv"
+    return Response(
+        view.as_csv(),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-    async def complaints_return_report(
-        request: Request,
-        principal: Annotated[Principal, Depends(require_scope("read"))],
-        regime: Annotated[str, Query(examples=["uk-fca"], description="uk-fca or us-cfpb.")],
-        period_from: Annotated[
-            QueryTime, Query(alias="from", description="Start of the period (with a time zone).")
-        ],
-        period_to: Annotated[
-            QueryTime, Query(alias="to", description="End of the period (excluded; with a time zone).")
-        ],
-        format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides Accept.")] = None,
-    ) -> Response | ComplaintsReturnView:
-        start, end = period_from, period_to
-        assert start is not None and end is not None
-        profiles = [n for n, p in shipped_rules().profiles.items() if p.regime == regime]
-        if not profiles:
-            raise Unprocessable(f"Unknown regime '{regime}'.")
-        if end <= start:
-            raise Unprocessable("The period must end after it starts.")
-        async with runtime.db.transaction() as session:
-            records, goodwill = await return_inputs(session, principal.client, profiles, start, end)
-        view = ComplaintsReturnView.of(
-            regime, start, end, profiles, complaints_return(records, goodwill, start, end)
-        )
-        wants_csv = format == "csv" or (format is None and CSV_TYPE in request.headers.get("accept", ""))
-        if wants_csv:
-            filename = f"complaints-return-{regime}-{start:%Y%m%d}-{end:%Y%m%d}.csv"
-            return Response(
-                view.as_csv(),
-                media_type=CSV_TYPE,
-                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-            )
-        return view
 
-    return router
+
+@router.get(
+    "/complaints-return",
+    summary="The complaints return for a regulator",
+    description=(
+        "Complaints opened, closed and outstanding by product group (category) and root cause; "
+        "the share closed within 3 business days and within the statutory deadline; the upheld "
+        "share (partly upheld counts as upheld); redress paid, goodwill included (compensation "
+        "granted, as compensation's events said). Over this client's complaints under the "
+        "regime's deadline profiles, for the period [from, to), computed from the audited "
+        "history: the same period gives the same figures. JSON, or CSV with `format=csv` or "
+        "`Accept: text/csv`."
+    ),
+    response_model=ComplaintsReturnView,
+    responses={
+        **RATE_LIMITED,
+        200: {"content": {CSV_TYPE: {"schema": {"type": "string"}}}},
+        422: problem_response("Unknown regime or an empty period.", Unprocessable, "Unknown regime 'xx'."),
+    },
+)
+async def complaints_return_report(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("read"))],
+    regime: Annotated[str, Query(examples=["uk-fca"], description="uk-fca or us-cfpb.")],
+    period_from: Annotated[
+        QueryTime, Query(alias="from", description="Start of the period (with a time zone).")
+    ],
+    period_to: Annotated[
+        QueryTime, Query(alias="to", description="End of the period (excluded; with a time zone).")
+    ],
+    deps: Deps,
+    format: Annotated[Literal["json", "csv"] | None, Query(description="Overrides Accept.")] = None,
+) -> Response | ComplaintsReturnView:
+    start, end = period_from, period_to
+    assert start is not None and end is not None
+    found = await complaints_return_for(deps, principal.client, regime, start, end)
+    view = ComplaintsReturnView.of(regime, start, end, found.profiles, found.figures)
+    wants_csv = format == "csv" or (format is None and CSV_TYPE in request.headers.get("accept", ""))
+    return csv_download(view) if wants_csv else view

@@ -340,6 +340,20 @@ class DueTime:
             return False
         return (self.met_at or now) > self.due_at
 
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> DueTime:
+        """The due time as `as_dict` stored it (JSON in the complaint's row)."""
+        due, met = stored.get("due_at"), stored.get("met_at")
+        return cls(
+            name=stored["name"],
+            profile=stored["profile"],
+            due_at=datetime.fromisoformat(due) if due else None,
+            paused=stored["paused"],
+            met_at=datetime.fromisoformat(met) if met else None,
+            breach=stored.get("breach", True),
+            kind=Kind(stored.get("kind", Kind.OPERATIONAL)),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import uuid4
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,7 +24,7 @@ from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.deadlines import DueTime, Letter, compute, pauses_from, shipped_rules
 from complaints_intake.domain.letters import LetterDraft
 from complaints_intake.domain.lifecycle import Action, Change
-from complaints_intake.store.complaints import clock_history, save_change, set_deadlines
+from complaints_intake.store.complaints import ComplaintRecord, clock_history, save_change, set_deadlines
 from complaints_intake.store.regulated import insert_letter
 
 SOURCE = "/complaints/intake"
@@ -35,7 +34,7 @@ LETTER_ACTIONS = frozenset(letter.value for letter in Letter)
 async def record_change(
     session: AsyncConnection,
     outbox: Outbox,
-    row: dict[str, Any],
+    row: ComplaintRecord,
     change: Change,
     *,
     at: datetime,
@@ -43,15 +42,15 @@ async def record_change(
     reason: str | None = None,
     note: str | None = None,
     letter: LetterDraft | None = None,
-) -> dict[str, Any]:
+) -> ComplaintRecord:
     """Save `change` to the complaint in `row`, audit it, and publish what other services need; with
     a `letter`, keep it for the audit and publish it for notifications to send.
 
-    Returns the complaint's row as it is after the change.
+    Returns the complaint as it is after the change.
     """
     saved = await save_change(
         session,
-        row["id"],
+        row.id,
         change,
         at=at,
         actor=actor,
@@ -64,9 +63,9 @@ async def record_change(
     deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
     if change.publishes_status_change:
         data = ComplaintStatusChangedV1(
-            complaint_id=row["id"],
-            client_id=row["client_id"],
-            customer_id=row["customer_id"],
+            complaint_id=row.id,
+            client_id=row.client_id,
+            customer_id=row.customer_id,
             from_status=change.before.status,
             to_status=change.after.status,
             reopened=change.action is Action.REOPEN,
@@ -81,7 +80,7 @@ async def record_change(
         await outbox.add(session, Event(COMPLAINT_STATUS_CHANGED_V1, data, SOURCE))
     else:
         clock = ComplaintDeadlinesChangedV1(
-            complaint_id=row["id"], client_id=row["client_id"], deadlines=deadlines, changed_at=at
+            complaint_id=row.id, client_id=row.client_id, deadlines=deadlines, changed_at=at
         )
         await outbox.add(session, Event(COMPLAINT_DEADLINES_CHANGED_V1, clock, SOURCE))
     if letter is not None:
@@ -92,7 +91,7 @@ async def record_change(
 async def issue_letter(
     session: AsyncConnection,
     outbox: Outbox,
-    row: dict[str, Any],
+    row: ComplaintRecord,
     letter: LetterDraft,
     due_times: list[DueTime],
     *,
@@ -103,10 +102,10 @@ async def issue_letter(
     comes while that deadline still runs (a holding reply's extended date)."""
     final = next((d for d in due_times if d.name == "final_response" and d.met_at is None), None)
     data = ComplaintLetterIssuedV1(
-        complaint_id=row["id"],
-        client_id=row["client_id"],
+        complaint_id=row.id,
+        client_id=row.client_id,
         letter_id=uuid4(),
-        customer_id=row["customer_id"],
+        customer_id=row.customer_id,
         kind=letter.kind,
         regime=letter.regime,
         language=letter.language,
@@ -123,22 +122,22 @@ async def issue_letter(
 
 
 async def recompute_deadlines(
-    session: AsyncConnection, row: dict[str, Any]
-) -> tuple[list[DueTime], dict[str, Any]]:
+    session: AsyncConnection, row: ComplaintRecord
+) -> tuple[list[DueTime], ComplaintRecord]:
     """The complaint's due times from its audited pauses, resumes and status changes, stored; and
-    the row with them (`row` itself when its profile has no rules)."""
-    profile = row["deadline_profile"]
+    the complaint with them (`row` itself when its profile has no rules)."""
+    profile = row.deadline_profile
     if profile is None or profile not in shipped_rules().profiles:
         return [], row
-    history = await clock_history(session, row["id"])
+    history = await clock_history(session, row.id)
     due_times = compute(
         shipped_rules(),
         profile,
-        row["filed_at"],
+        row.filed_at,
         pauses_from([(action, at) for action, at, _ in history]),
         [(Status(to), at) for _, at, to in history if to is not None],
-        calendar=row["calendar"] if row["calendar"] in shipped_rules().calendars else None,
+        calendar=row.calendar if row.calendar in shipped_rules().calendars else None,
         letters=[(Letter(action), at) for action, at, _ in history if action in LETTER_ACTIONS],
         reopens=[at for action, at, _ in history if action == Action.REOPEN.value],
     )
-    return due_times, await set_deadlines(session, row["id"], due_times)
+    return due_times, await set_deadlines(session, row.id, due_times)

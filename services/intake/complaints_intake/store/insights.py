@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,51 @@ from complaints_intake.store.tables import SCHEMA, complaints
 c = complaints.c
 
 
+@dataclass(frozen=True, slots=True)
+class Breakdown:
+    key: str | None
+    count: int
+    resolved: int
+    repeats: int
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    count: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class MissedDeadlines:
+    total: int
+    by_deadline: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    week: datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Insights:
+    total: int
+    repeat_rate: float
+    reopened: int
+    escalated: int
+    abusive_conduct: int
+    by_category: list[Breakdown]
+    by_product: list[Breakdown]
+    by_root_cause: list[Breakdown]
+    by_channel: list[Breakdown]
+    by_status: list[Breakdown]
+    time_to_acknowledge: Durations
+    time_to_resolve: Durations
+    deadlines_missed: MissedDeadlines
+    weekly: list[Week]
+
+
 def _scope(client_id: str, filed_from: datetime | None, filed_to: datetime | None) -> ColumnElement[bool]:
     conditions = [c.client_id == client_id]
     if filed_from is not None:
@@ -23,9 +69,7 @@ def _scope(client_id: str, filed_from: datetime | None, filed_to: datetime | Non
     return and_(*conditions)
 
 
-async def breakdown(
-    session: AsyncConnection, where: ColumnElement[bool], column: Any
-) -> list[dict[str, Any]]:
+async def breakdown(session: AsyncConnection, where: ColumnElement[bool], column: Any) -> list[Breakdown]:
     """Count, resolved and repeats per value of `column`, largest first."""
     rows = await session.execute(
         select(
@@ -39,14 +83,14 @@ async def breakdown(
         .order_by(func.count().desc(), column)
         .limit(50)
     )
-    return [dict(r._mapping) for r in rows]
+    return [Breakdown(key, count, resolved, repeats) for key, count, resolved, repeats in rows]
 
 
 def _seconds(start: Any, end: Any) -> Any:
     return cast(extract("epoch", end - start), Float)
 
 
-async def durations(session: AsyncConnection, where: ColumnElement[bool], milestone: Any) -> dict[str, Any]:
+async def durations(session: AsyncConnection, where: ColumnElement[bool], milestone: Any) -> Durations:
     seconds = _seconds(c.filed_at, milestone)
     row = (
         await session.execute(
@@ -57,15 +101,15 @@ async def durations(session: AsyncConnection, where: ColumnElement[bool], milest
             ).where(where, milestone.is_not(None))
         )
     ).one()
-    return {"count": row[0], "median_seconds": row[1], "p90_seconds": row[2]}
+    return Durations(count=row[0], median_seconds=row[1], p90_seconds=row[2])
 
 
-async def weekly(session: AsyncConnection, where: ColumnElement[bool]) -> list[dict[str, Any]]:
+async def weekly(session: AsyncConnection, where: ColumnElement[bool]) -> list[Week]:
     week = func.date_trunc("week", c.filed_at).label("week")
     rows = await session.execute(
         select(week, func.count().label("count")).where(where).group_by(week).order_by(week).limit(104)
     )
-    return [{"week": r.week, "count": r.count} for r in rows]
+    return [Week(week=week, count=count) for week, count in rows]
 
 
 # Deadlines live in a JSONB array on the complaint; a deadline is missed when it counts as a breach
@@ -105,7 +149,7 @@ async def insights(
     filed_from: datetime | None,
     filed_to: datetime | None,
     now: datetime,
-) -> dict[str, Any]:
+) -> Insights:
     where = _scope(client_id, filed_from, filed_to)
     totals = (
         await session.execute(
@@ -120,19 +164,19 @@ async def insights(
     ).one()
     total = int(totals[0])
     missed = await missed_deadlines(session, client_id, filed_from, filed_to, now)
-    return {
-        "total": total,
-        "repeat_rate": (totals[1] / total) if total else 0.0,
-        "reopened": int(totals[2]),
-        "escalated": int(totals[3]),
-        "abusive_conduct": int(totals[4]),
-        "by_category": await breakdown(session, where, c.category),
-        "by_product": await breakdown(session, where, c.product),
-        "by_root_cause": await breakdown(session, where, c.root_cause),
-        "by_channel": await breakdown(session, where, c.channel),
-        "by_status": await breakdown(session, where, c.status),
-        "time_to_acknowledge": await durations(session, where, c.acknowledged_at),
-        "time_to_resolve": await durations(session, where, c.resolved_at),
-        "deadlines_missed": {"total": sum(missed.values()), "by_deadline": missed},
-        "weekly": await weekly(session, where),
-    }
+    return Insights(
+        total=total,
+        repeat_rate=(totals[1] / total) if total else 0.0,
+        reopened=int(totals[2]),
+        escalated=int(totals[3]),
+        abusive_conduct=int(totals[4]),
+        by_category=await breakdown(session, where, c.category),
+        by_product=await breakdown(session, where, c.product),
+        by_root_cause=await breakdown(session, where, c.root_cause),
+        by_channel=await breakdown(session, where, c.channel),
+        by_status=await breakdown(session, where, c.status),
+        time_to_acknowledge=await durations(session, where, c.acknowledged_at),
+        time_to_resolve=await durations(session, where, c.resolved_at),
+        deadlines_missed=MissedDeadlines(total=sum(missed.values()), by_deadline=missed),
+        weekly=await weekly(session, where),
+    )

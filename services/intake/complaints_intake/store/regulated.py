@@ -4,8 +4,6 @@ sent, and the compensation granted (from compensation's events)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-from uuid import UUID
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -80,13 +78,6 @@ async def insert_letter(session: AsyncConnection, letter: ComplaintLetterIssuedV
             issued_at=letter.issued_at,
         )
     )
-
-
-async def letters_of(session: AsyncConnection, complaint_id: UUID) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(letters).where(letters.c.complaint_id == complaint_id).order_by(letters.c.issued_at)
-    )
-    return [dict(r._mapping) for r in rows]
 
 
 _RECORD_GRANT = insert(granted_compensation).on_conflict_do_nothing(index_elements=["decision_id"])

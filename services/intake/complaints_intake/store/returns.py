@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_intake.domain.complaint import Status
@@ -55,7 +55,7 @@ async def return_inputs(
             or_(first_closed.is_(None), first_closed >= start, status_at_end.in_(OPEN)),
         )
     )
-    records = [_record(dict(r._mapping)) for r in rows]
+    records = [_record(r) for r in rows]
     grants = await session.execute(
         select(
             granted_compensation.c.currency, granted_compensation.c.amount, granted_compensation.c.granted_at
@@ -66,33 +66,31 @@ async def return_inputs(
     return records, [Goodwill(g.currency, g.amount, g.granted_at) for g in grants]
 
 
-def _record(row: dict[str, Any]) -> ReturnRecord:
+def _record(row: Row[*tuple[Any, ...]]) -> ReturnRecord:
     rules = shipped_rules()
-    calendar = row["calendar"] or rules.profiles[row["deadline_profile"]].calendar
+    calendar = row.calendar or rules.profiles[row.deadline_profile].calendar
     three_days = (
-        BusinessClock(rules.calendars[calendar]).close_after(row["filed_at"], THREE_BUSINESS_DAYS)
+        BusinessClock(rules.calendars[calendar]).close_after(row.filed_at, THREE_BUSINESS_DAYS)
         if calendar in rules.calendars
         else None
     )
     statutory = next(
         (
             datetime.fromisoformat(d["due_at"])
-            for d in row["deadlines"]
+            for d in row.deadlines
             if d["name"] == "final_response" and d.get("kind") == Kind.STATUTORY and d.get("due_at")
         ),
         None,
     )
-    redress = row["redress_amount"]
+    redress = row.redress_amount
     return ReturnRecord(
-        product_group=row["category"],
-        root_cause=row["root_cause"],
-        filed_at=row["filed_at"],
-        closed_at=row["closed_at"],
-        open_at_end=row["status_at_end"] in OPEN,
-        outcome=row["outcome"],
+        product_group=row.category,
+        root_cause=row.root_cause,
+        filed_at=row.filed_at,
+        closed_at=row.closed_at,
+        open_at_end=row.status_at_end in OPEN,
+        outcome=row.outcome,
         three_days_until=three_days,
         statutory_until=statutory,
-        redress=(row["redress_currency"], redress)
-        if redress is not None and row["redress_currency"]
-        else None,
+        redress=(row.redress_currency, redress) if redress is not None and row.redress_currency else None,
     )

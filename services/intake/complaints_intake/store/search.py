@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, or_, select, tuple_
@@ -62,6 +61,33 @@ def phone_digits(phone: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ComplaintListing:
+    """A complaint in a list: enough to pick it, without the customer's words or contact details."""
+
+    id: UUID
+    reference: str
+    status: str
+    crm_reference: str | None
+    customer_id: str
+    channel: str
+    category: str
+    product: str | None
+    severity: str
+    filed_at: datetime
+    agent_id: str | None
+    confidential: bool
+    escalation_level: int
+    waiting_on_customer: bool
+    next_due_at: datetime | None
+    repeat_of: UUID | None
+    repeat_kind: str | None
+    abusive_conduct_at: datetime | None
+
+
+_LISTED = [complaints.c[name] for name in ComplaintListing.__dataclass_fields__]
+
+
+@dataclass(frozen=True, slots=True)
 class Position:
     """Where the previous page ended."""
 
@@ -114,15 +140,15 @@ def _conditions(f: Filters) -> list[ColumnElement[bool]]:
 
 async def find_complaints(
     session: AsyncConnection, f: Filters, *, newest_first: bool, limit: int, after: Position | None
-) -> list[dict[str, Any]]:
+) -> list[ComplaintListing]:
     c = complaints.c
     conditions = _conditions(f)
     if after is not None:
         key, bound = tuple_(c.filed_at, c.id), tuple_(after.filed_at, after.id)
         conditions.append(key < bound if newest_first else key > bound)
     order = (c.filed_at.desc(), c.id.desc()) if newest_first else (c.filed_at.asc(), c.id.asc())
-    rows = await session.execute(select(complaints).where(and_(*conditions)).order_by(*order).limit(limit))
-    return [dict(row._mapping) for row in rows]
+    rows = await session.execute(select(*_LISTED).where(and_(*conditions)).order_by(*order).limit(limit))
+    return [ComplaintListing(*row) for row in rows]
 
 
 # Run on every filing: built once, the values passed per execution (py-spy: building it per call

@@ -1,0 +1,1 @@
+"""Intake's use cases, named as complaint handling names them; routes and handlers call them."""

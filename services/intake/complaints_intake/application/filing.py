@@ -1,0 +1,123 @@
+"""Filing a complaint exactly once: its due times, its links to the customer's earlier complaints,
+the customer's flags, and `complaint.created` in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import uuid4
+
+from sqlalchemy.exc import IntegrityError
+
+from complaints_common.api import Principal
+from complaints_common.events.contracts import Deadline
+from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.problems import Conflict
+from complaints_intake.application.idempotency import Answer, Once, ShowComplaint, ViewT, remember, replayed
+from complaints_intake.application.regulation import deadline_basis
+from complaints_intake.dependencies import IntakeDependencies
+from complaints_intake.domain.complaint import ComplaintDraft, created_event, reference_for
+from complaints_intake.domain.deadlines import compute, shipped_rules
+from complaints_intake.domain.repeats import classify, customer_flags
+from complaints_intake.events.publishing import SOURCE
+from complaints_intake.store.complaints import complaint_with_crm_reference, insert_complaint
+from complaints_intake.store.idempotency import StoredResponse
+from complaints_intake.store.search import earlier_complaints, severities_of
+
+# A new reference is derived from a new id; two ids sharing their first 40 bits is rare, three never.
+REFERENCE_ATTEMPTS = 3
+
+
+def violated(exc: IntegrityError) -> str | None:
+    """The name of the constraint a unique violation broke (asyncpg names it)."""
+    return getattr(exc.orig.__cause__, "constraint_name", None) if exc.orig is not None else None
+
+
+async def file_complaint(
+    deps: IntakeDependencies,
+    principal: Principal,
+    draft: ComplaintDraft,
+    key: str | None,
+    path: str,
+    show: ShowComplaint[ViewT],
+) -> Answer[ViewT] | StoredResponse:
+    """The complaint filed, shown; or the first answer to this very request (`key`, POSTed to `path`)."""
+    if principal.actor is not None:  # a person's token: they took the complaint, whatever the body says
+        draft = draft.model_copy(update={"agent_id": principal.actor.person})
+    once = Once.post(principal.client, key, path, draft)
+    for attempt in range(1, REFERENCE_ATTEMPTS + 1):
+        try:
+            return await _file_once(deps, principal, draft, once, show)
+        except IntegrityError as exc:
+            if violated(exc) == "uq_complaints_reference" and attempt < REFERENCE_ATTEMPTS:
+                continue  # two ids shared their first 40 bits: file again under a new id
+            raise await _crm_reference_taken(deps, principal.client, draft.crm_reference) from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _file_once(
+    deps: IntakeDependencies,
+    principal: Principal,
+    draft: ComplaintDraft,
+    once: Once,
+    show: ShowComplaint[ViewT],
+) -> Answer[ViewT] | StoredResponse:
+    """File under a new id and reference; IntegrityError when the reference or the CRM
+    reference is taken."""
+    complaint_id, filed_at = uuid4(), datetime.now(UTC)
+    reference = reference_for(complaint_id, filed_at)
+    async with deps.runtime.db.transaction() as session:
+        replay = await replayed(session, once)
+        if replay is not None:
+            return replay
+        profile, calendar = await deadline_basis(session, principal.client, draft)
+        assert profile.name is not None
+        due_times = compute(shipped_rules(), profile.name, filed_at, [], [], calendar=calendar.name)
+        deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
+        policy = deps.repeat_policy
+        customer_id = draft.customer.customer_id
+        earlier = await earlier_complaints(
+            session, principal.client, customer_id, filed_at - policy.repeat_window
+        )
+        link = classify(draft.category, draft.product, filed_at, earlier, policy)
+        # This complaint counts too: the one that makes the pattern is already held for review.
+        severities = await severities_of(
+            session, principal.client, customer_id, filed_at - policy.extreme_window
+        )
+        flags = customer_flags([*severities, (draft.severity, filed_at)], filed_at, policy)
+        data = created_event(
+            complaint_id, reference, principal.client, filed_at, draft, deadlines, link, flags
+        )
+        complaint = await insert_complaint(
+            session,
+            complaint_id=complaint_id,
+            reference=reference,
+            client_id=principal.client,
+            filed_at=filed_at,
+            draft=draft,
+            actor=principal.actor_id,
+            link=link,
+            profile=profile,
+            calendar=calendar,
+            due_times=due_times,
+        )
+        await deps.runtime.outbox.add(session, Event(COMPLAINT_CREATED_V1, data, SOURCE))
+        answer = Answer(show(complaint), f"/v1/complaints/{complaint_id}")
+        await remember(session, once, 201, answer)
+    return answer
+
+
+async def _crm_reference_taken(
+    deps: IntakeDependencies, client_id: str, crm_reference: str | None
+) -> Conflict:
+    """The 409 for a CRM reference already used, naming the complaint that has it."""
+    async with deps.runtime.db.transaction() as session:
+        existing = (
+            await complaint_with_crm_reference(session, client_id, crm_reference) if crm_reference else None
+        )
+    if existing is None:  # not the CRM reference's constraint: nothing to point at
+        return Conflict("This complaint could not be filed because of a conflicting complaint; retry.")
+    return Conflict(
+        "This CRM reference was already used for another complaint.",
+        complaint_id=str(existing),
+        complaint_url=f"/v1/complaints/{existing}",
+    )
