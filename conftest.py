@@ -33,7 +33,8 @@ import pytest
 from complaints_common.events.topics import all_topics_with_dead_letters
 from complaints_devstack import kafka
 from complaints_devstack.broker import EmbeddedBroker, create_topics, delete_topics
-from complaints_devstack.launcher import ServiceSpec, default_services, service_env
+from complaints_devstack.harness import ServiceSpec
+from complaints_devstack.launcher import default_services, service_env
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
 from complaints_devstack.testing import (

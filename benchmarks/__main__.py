@@ -39,6 +39,7 @@ from benchmarks.openloop import LoadResult, offer_load
 from benchmarks.stack import API_KEY, SERVICES, Stack
 from complaints_common.db import asyncpg_dsn
 from complaints_devstack import kafka
+from complaints_devstack.polling import until_sync
 from complaints_devstack.ports import free_port
 
 P99_GOAL_MS = 250.0
@@ -118,15 +119,13 @@ def measure_throughput(name: str, host: str, pid: int, plan: Plan, workdir: Path
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
+            return httpx.get(url, timeout=2).status_code < 500
         except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+            return False
+
+    until_sync(answers, f"an answer from {url}", timeout)
 
 
 def part_throughput(stack: Stack, plan: Plan) -> dict[str, Any]:

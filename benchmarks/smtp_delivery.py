@@ -22,19 +22,18 @@ import tempfile
 import threading
 import time
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 from aiosmtpd.controller import Controller
 from sqlalchemy import text as sql
 
 from complaints_common.events.contracts import ComplaintCreatedV1
-from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.events.envelope import Event, encode_event
 from complaints_common.events.topics import all_topics_with_dead_letters
 from complaints_devstack.broker import EmbeddedBroker, create_topics
+from complaints_devstack.factories import complaint_created
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
 from complaints_devstack.service_testing import running_service, test_settings
@@ -59,28 +58,20 @@ class Arrivals:
 
 
 def complaint(i: int, run: str) -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1.model_validate(
-        {
-            "complaint_id": uuid4(),
-            "reference": f"B-{run}-{i}",
-            "client_id": "bench",
-            "customer": {"customer_id": f"C{i}", "email": f"{run}-{i}@example.com", "language": "en"},
-            "channel": "phone",
-            "category": "billing",
-            "severity": "low",
-            "filed_at": datetime.now(UTC),
-        }
+    contact = {"email": f"{run}-{i}@example.com", "language": "en"}
+    return complaint_created(
+        customer_id=f"C{i}", client="bench", contact=contact, reference=f"B-{run}-{i}", severity="low"
     )
-    return Event(COMPLAINT_CREATED_V1, data, "/complaints/bench")
 
 
 async def publish(app: Any, event: Event[Any]) -> None:
     runtime = app.state.runtime
+    record = encode_event(event)
     await runtime.producer.send(
         runtime.settings.topic(event.contract.topic.name),
-        value=event.payload_json().encode(),
-        key=event.subject.encode(),
-        headers=[(k, v.encode()) for k, v in event.ce_headers().items()],
+        value=record.value,
+        key=record.key,
+        headers=record.headers,
     )
 
 

@@ -2,7 +2,8 @@
 
 PostgreSQL and a broker on free ports (the Tansu broker, or with `broker="kafka"` a three-node Apache
 Kafka cluster with topics replicated 3 ways, `min.insync.replicas=2`), every topic created, then
-each service migrated and served as a real subprocess (`complaints-<svc> migrate`,
+each service migrated and served as a real subprocess by the one process harness
+(complaints_devstack.harness: `complaints-<svc> migrate`,
 `complaints-<svc> serve`), `replicas` processes of each (`intake`, `intake-2`, ...), its environment
 built by the launcher's `service_env`, as tests/e2e/conftest.py does. Tracing is off (no spans
 file, OTEL_TRACES_EXPORTER=none): the load runs measure the platform, not the span exporter.
@@ -17,25 +18,18 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
 from complaints_common.events.topics import all_topics_with_dead_letters
 from complaints_devstack import kafka
 from complaints_devstack.broker import EmbeddedBroker, create_topics
-from complaints_devstack.launcher import (
-    SERVICE_ORDER,
-    ServiceSpec,
-    default_services,
-    dev_api_keys_json,
-    service_env,
-    service_executable,
-)
+from complaints_devstack.harness import ServiceProcesses, ServiceSpec, service_executable
+from complaints_devstack.launcher import SERVICE_ORDER, default_services, dev_api_keys_json, service_env
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
 
@@ -101,9 +95,8 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     broker: EmbeddedBroker | kafka.EmbeddedKafkaCluster | None = None
     service_database_url: str | None = None
-    specs: dict[str, ServiceSpec] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _logs: dict[str, IO[bytes]] = field(default_factory=dict)
+    # The one process harness (complaints_devstack.harness), made once the ports are chosen.
+    harness: ServiceProcesses | None = None
 
     # -- infrastructure ---------------------------------------------------------------------------
 
@@ -123,7 +116,8 @@ class Stack:
             self.broker.start()
         self.create_topics()
         services = default_services({"COMPLAINTS_REPLICAS": str(self.replicas)})
-        self.specs = {spec.instance: replace(spec, port=free_port()) for spec in services}
+        specs = [replace(spec, port=free_port()) for spec in services]
+        self.harness = ServiceProcesses(specs, self.env, self.workdir)
 
     def create_topics(self, prefix: str = "") -> None:
         on_kafka = isinstance(self.broker, kafka.EmbeddedKafkaCluster)
@@ -143,6 +137,15 @@ class Stack:
         if isinstance(self.broker, kafka.EmbeddedKafkaCluster):
             return {f"kafka-{i}": node.pid or 0 for i, node in self.broker.nodes.items()}
         return {"broker": self.broker.pid or 0} if self.broker is not None else {}
+
+    @property
+    def processes(self) -> ServiceProcesses:
+        assert self.harness is not None, "start_infra() first"
+        return self.harness
+
+    @property
+    def specs(self) -> dict[str, ServiceSpec]:
+        return self.processes.specs
 
     def instances(self, services: tuple[str, ...] = SERVICES) -> list[str]:
         """Every replica's process name of the given services, in service order."""
@@ -187,54 +190,26 @@ class Stack:
         )
 
     def migrate(self, service: str) -> None:
-        argv = self.specs[service].migrate
-        assert argv is not None, f"{service} is a further replica: its service's first one migrates"
-        result = subprocess.run(  # noqa: S603 - our own console script
-            argv,
-            env=self.env(service),
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"{service} migrate failed: {result.stderr.decode(errors='replace')[-3000:]}")
+        self.processes.migrate(service, timeout=120)
 
     def start(self, service: str) -> None:
-        log = self._logs.get(service) or (self.workdir / f"{service}.log").open("ab")
-        self._logs[service] = log
-        self.processes[service] = subprocess.Popen(  # noqa: S603 - our own console script
-            self.specs[service].serve,
-            env=self.env(service),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.processes.start(service)
 
     def kill(self, service: str) -> None:
         """kill -9: no shutdown hook runs, nothing is flushed."""
-        process = self.processes.pop(service)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        self.processes.kill(service)
 
     def pause_services(self) -> None:
         """SIGSTOP every service: connections stay open, nothing runs until resume_services."""
-        for process in self.processes.values():
+        for process in self.processes.running.values():
             process.send_signal(signal.SIGSTOP)
 
     def resume_services(self) -> None:
-        for process in self.processes.values():
+        for process in self.processes.running.values():
             process.send_signal(signal.SIGCONT)
 
     def stop(self, service: str) -> None:
-        process = self.processes.pop(service, None)
-        if process is None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        self.processes.stop(service)
 
     def republish(self, service: str, since: str) -> str:
         result = subprocess.run(  # noqa: S603 - our own console script
@@ -255,38 +230,26 @@ class Stack:
 
     def wait_answering(self, service: str, path: str = "/healthz", timeout: float = 90.0) -> None:
         """Wait until the service answers `path` with 200 (raises when it exits or times out)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            process = self.processes[service]
-            if process.poll() is not None:
-                raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
-            if self.answers(service, path):
-                return
-            time.sleep(0.05 if path == "/healthz" else 0.2)
-        raise TimeoutError(f"{service} did not answer {path} within {timeout} s: {self.log_tail(service)}")
+        self.processes.wait_ready([service], timeout, path=path)
 
     def wait_ready(self, service: str, timeout: float = 90.0) -> None:
-        self.wait_answering(service, "/readyz", timeout)
+        self.processes.wait_ready([service], timeout)
 
     def start_services(self, services: tuple[str, ...] = SERVICES) -> None:
         """Start every replica of the given services and wait until each is ready."""
         for instance in self.instances(services):
             self.start(instance)
-        for instance in self.instances(services):
-            self.wait_ready(instance)
+        self.processes.wait_ready(self.instances(services))
 
     def log_tail(self, service: str) -> str:
-        path = self.workdir / f"{service}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return self.processes.log_tail(service)
 
     def pids(self) -> Mapping[str, int]:
-        return {service: process.pid for service, process in self.processes.items()}
+        return self.processes.pids()
 
     def close(self) -> None:
-        for service in list(self.processes):
-            self.stop(service)
-        for log in self._logs.values():
-            log.close()
+        if self.harness is not None:
+            self.harness.stop_all(timeout=20)
         if self.broker is not None:
             self.broker.stop()
         if self.postgres is not None:

@@ -27,12 +27,12 @@ from uuid import uuid4
 from sqlalchemy import text
 
 from complaints_common.runtime import Runtime
+from complaints_devstack.service_testing import migrated_runtime
 from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.events.firing import timer_loop
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
 from complaints_followup.store.tables import followups
-from complaints_followup.testing import migrated_runtime
 
 INSERT_CHUNK = 5000
 
@@ -137,7 +137,7 @@ async def run_scenario(
         timer_batch_size=batch,
         timer_poll_interval_s=0.05,
     )
-    first = await migrated_runtime(settings)
+    first = await migrated_runtime(SERVICE, settings)
     runtimes = [first, *(SERVICE.runtime(settings) for _ in range(replicas - 1))]
     try:
         lead = timedelta(seconds=5)  # time to load before the first timer falls due

@@ -9,10 +9,14 @@ there. A benchmark or test helper left in a service package that needs a develop
 
 from __future__ import annotations
 
+import ast
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -82,3 +86,68 @@ def test_every_module_imports_without_development_dependencies(service: str, tmp
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("imported ")
+
+
+def shipped_modules() -> list[Path]:
+    """Every module of the packages the image ships: each service's and complaints-common's."""
+    roots = [ROOT / "libs" / "common" / "complaints_common"]
+    roots += [ROOT / "services" / s / f"complaints_{s}" for s in SERVICES]
+    return sorted(path for root in roots for path in root.rglob("*.py") if "migrations" not in path.parts)
+
+
+def development_only_modules() -> set[str]:
+    """The top-level modules of what only the development groups of pyproject.toml declare (and
+    complaints-devstack): a shipped module must import none of them."""
+    groups = tomllib.loads((ROOT / "pyproject.toml").read_text())["dependency-groups"]
+    declared = {_distribution(requirement) for group in groups.values() for requirement in group}
+    shipped = ROOT.glob("services/*/pyproject.toml")
+    production = {
+        _distribution(requirement)
+        for path in [ROOT / "libs" / "common" / "pyproject.toml", *shipped]
+        for requirement in tomllib.loads(path.read_text())["project"]["dependencies"]
+    }
+    development = (declared - production) | {"complaints-devstack"}
+    return {
+        module
+        for module, distributions in importlib.metadata.packages_distributions().items()
+        if any(_distribution(d) in development for d in distributions)
+    } | set(DEVELOPMENT_ONLY)
+
+
+def _distribution(requirement: str) -> str:
+    """`testcontainers[postgres]>=4` -> `testcontainers` (normalised as PEP 503 says)."""
+    name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    """The top-level names a module imports anywhere in it (absolute imports only)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_no_shipped_module_imports_a_development_only_package() -> None:
+    """The quick, static half of the check above, for every shipped package at once: it also sees
+    an import inside a function, which importing the module would not run."""
+    development = development_only_modules()
+    assert {"pytest", "aiosmtpd", "complaints_devstack", "testcontainers"} <= development
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_top_levels(path) & development)
+        for path in shipped_modules()
+    }
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_no_test_or_benchmark_module_is_shipped() -> None:
+    """Test and benchmark helpers live in tests/, benchmarks/ and complaints-devstack."""
+    helpers = [
+        str(path.relative_to(ROOT))
+        for path in shipped_modules()
+        if path.stem in {"testing", "conftest", "fixtures"} or path.stem.startswith(("bench", "test_"))
+    ]
+    assert helpers == []

@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from complaints_devstack.launcher import LaunchConfig, Launcher, ServiceSpec
+from complaints_devstack.harness import ServiceSpec
+from complaints_devstack.launcher import LaunchConfig, Launcher
 
 FAKE = str(Path(__file__).with_name("fake_service.py"))
 

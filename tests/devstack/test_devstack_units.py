@@ -13,11 +13,11 @@ import pytest
 
 from complaints_common.api import hash_key as hash_api_key
 from complaints_common.settings import ApiKey
+from complaints_devstack.harness import ServiceSpec
 from complaints_devstack.launcher import (
     DEV_API_KEY,
     LaunchConfig,
     LaunchError,
-    ServiceSpec,
     default_services,
     dev_api_keys_json,
     service_env,

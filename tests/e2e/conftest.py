@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import subprocess
-import time
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,9 @@ from aiokafka import AIOKafkaConsumer
 
 from complaints_common.db import asyncpg_dsn
 from complaints_devstack.broker import EmbeddedBroker
-from complaints_devstack.launcher import (
-    SERVICE_ORDER,
-    ServiceSpec,
-    default_services,
-    dev_api_keys_json,
-    service_env,
-)
+from complaints_devstack.harness import ServiceProcesses, ServiceSpec
+from complaints_devstack.launcher import SERVICE_ORDER, default_services, dev_api_keys_json, service_env
+from complaints_devstack.polling import eventually
 from complaints_devstack.ports import free_port
 from complaints_devstack.service_testing import FAST_SETTINGS, local_issuer
 
@@ -43,15 +37,32 @@ READY_TIMEOUT_S = 120.0
 
 @dataclass
 class Platform:
+    """The services of `specs` on the test's database and topics, run by the one process harness
+    (complaints_devstack.harness), logs in `workdir`."""
+
     database_url: str
     bootstrap: str
     prefix: str
     workdir: Path
+    specs_to_run: InitVar[Iterable[ServiceSpec] | Mapping[str, ServiceSpec]]
     satisfaction_delay_s: float = 2.0
-    specs: dict[str, ServiceSpec] = field(default_factory=dict)
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    harness: ServiceProcesses = field(init=False)
+
+    def __post_init__(self, specs_to_run: Iterable[ServiceSpec] | Mapping[str, ServiceSpec]) -> None:
+        self.harness = ServiceProcesses(specs_to_run, self._env, self.workdir)
+
+    @property
+    def specs(self) -> dict[str, ServiceSpec]:
+        return self.harness.specs
+
+    @property
+    def processes(self) -> dict[str, subprocess.Popen[bytes]]:
+        return self.harness.running
 
     def env(self, service: str) -> dict[str, str]:
+        return self.harness.env(service)
+
+    def _env(self, service: str) -> dict[str, str]:
         settings = {
             "TOPIC_PREFIX": self.prefix,
             "SPANS_FILE": str(self.spans_file(service)),
@@ -83,45 +94,20 @@ class Platform:
         return self.specs[service].base_url
 
     def start(self, service: str) -> None:
-        log = (self.workdir / f"{service}.log").open("ab")
-        self.processes[service] = subprocess.Popen(
-            self.specs[service].serve, env=self.env(service), stdout=log, stderr=log
-        )
+        self.harness.start(service)
 
     def kill(self, service: str) -> None:
         """kill -9: no shutdown hook runs, nothing is flushed."""
-        process = self.processes.pop(service)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
+        self.harness.kill(service)
 
     def stop_all(self) -> None:
-        for process in self.processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        self.processes.clear()
+        self.harness.stop_all(timeout=15)
 
     async def wait_ready(self, service: str, timeout: float = READY_TIMEOUT_S) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                process = self.processes[service]
-                if process.poll() is not None:
-                    raise RuntimeError(f"{service} exited: {self.log_tail(service)}")
-                try:
-                    if (await client.get(self.url(service) + "/readyz", timeout=2)).status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"{service} not ready: {self.log_tail(service)}")
+        await asyncio.to_thread(self.harness.wait_ready, [service], timeout)
 
     def log_tail(self, service: str) -> str:
-        path = self.workdir / f"{service}.log"
-        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+        return self.harness.log_tail(service)
 
     def client(self, service: str, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
         """A client of the service: the start-up key of tenant `crm-e2e` unless `headers` say otherwise."""
@@ -161,13 +147,13 @@ class Platform:
 async def platform(
     database_url: str, kafka_bootstrap: str, topics: str, tmp_path: Path
 ) -> AsyncIterator[Platform]:
-    stack = Platform(database_url, kafka_bootstrap, topics, tmp_path)
-    stack.specs = {spec.name: replace(spec, port=free_port()) for spec in default_services({})}
+    specs = [replace(spec, port=free_port()) for spec in default_services({})]
+    stack = Platform(database_url, kafka_bootstrap, topics, tmp_path, specs)
     # No migrate here: `database_url` is a copy of a template the services' own `migrate` built.
     try:
         for service in SERVICE_ORDER:
             stack.start(service)
-        await asyncio.gather(*(stack.wait_ready(service) for service in SERVICE_ORDER))
+        await asyncio.to_thread(stack.harness.wait_ready, SERVICE_ORDER, READY_TIMEOUT_S)
         yield stack
     finally:
         stack.stop_all()
@@ -181,29 +167,19 @@ async def intake_without_broker(
     database (`database_url`) but not started, and a Tansu broker of their own that is not started
     either: an outage that is real while the session's broker keeps serving every other test."""
     broker = EmbeddedBroker(free_port(), log_path=tmp_path / "tansu.log")
-    stack = Platform(database_url, broker.bootstrap_servers, "", tmp_path)
     (intake,) = [spec for spec in default_services({}) if spec.name == "intake"]
     exe = intake.serve[0]
-    stack.specs = {
+    specs = {
         "intake": replace(intake, port=free_port()),
         "intake-api": replace(intake, port=free_port(), serve=(exe, "api")),
         "intake-worker": replace(intake, port=free_port(), serve=(exe, "worker")),
     }
+    stack = Platform(database_url, broker.bootstrap_servers, "", tmp_path, specs)
     try:
         yield stack, broker
     finally:
         stack.stop_all()
         broker.stop()
-
-
-async def eventually(probe: Any, timeout: float = 30.0, interval: float = 0.2) -> Any:
-    """Poll an async probe until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from schemathesis import GenerationMode
 
 from complaints_devstack.launcher import SERVICE_ORDER
 from complaints_devstack.openapi_cases import draw_cases
+from complaints_devstack.polling import eventually
 from complaints_devstack.service_testing import bearer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -83,15 +84,6 @@ def complaint(customer_email: str, reference: str) -> dict[str, Any]:
     }
 
 
-async def until(probe: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.2)
-
-
 async def choose_first_option(compensation: httpx.AsyncClient, complaint_id: str) -> Any:
     """An agent took the phone call: the customer's options, the first one chosen by the caller,
     and the decision it made."""
@@ -100,7 +92,7 @@ async def choose_first_option(compensation: httpx.AsyncClient, complaint_id: str
         response = await compensation.get(f"/v1/complaints/{complaint_id}/options")
         return response.json() if response.status_code == 200 else None
 
-    options = await until(offered)
+    options = await eventually(offered)
     assert options and options["status"] == "open", options
     first = options["options"][0]["option_id"]
     chosen = await compensation.post(f"/v1/complaints/{complaint_id}/choice", json={"option_id": first})
@@ -110,7 +102,7 @@ async def choose_first_option(compensation: httpx.AsyncClient, complaint_id: str
         response = await compensation.get(f"/v1/complaints/{complaint_id}/decision")
         return response.json() if response.status_code == 200 else None
 
-    return await until(decided)
+    return await eventually(decided)
 
 
 async def seed_tenant_b(platform: Any) -> dict[str, Any]:
@@ -133,8 +125,10 @@ async def seed_tenant_b(platform: Any) -> dict[str, Any]:
             found = await _json_list(followup, f"/v1/complaints/{complaint_id}/followups")
             return [f for f in found if f["kind"] == "satisfaction_check"]
 
-        followups = await until(satisfaction_check)
-        messages = await until(lambda: _json_list(notifications, f"/v1/complaints/{complaint_id}/messages"))
+        followups = await eventually(satisfaction_check)
+        messages = await eventually(
+            lambda: _json_list(notifications, f"/v1/complaints/{complaint_id}/messages")
+        )
         assert followups and messages
     async with platform.client("intake", B_ADMIN) as admin:
         key = await admin.post("/v1/admin/api-keys", json={"scopes": ["read"], "label": "b"})
@@ -324,12 +318,12 @@ async def test_a_key_revoked_through_the_admin_api_stops_working_on_all_four_ser
                     found[service] = (await client.get(path)).status_code
             return found
 
-        honoured = await until(lambda: _all(statuses, 200), timeout=30)
+        honoured = await eventually(lambda: _all(statuses, 200), timeout=30)
         assert honoured, f"the issued key is not honoured everywhere: {await statuses()}"
         revoked_at = time.monotonic()
         revoked = await admin.delete(f"/v1/admin/api-keys/{issued.json()['id']}")
         assert revoked.json()["revoked_by"] == "admin-b"
-        refused = await until(lambda: _all(statuses, 401), timeout=30)
+        refused = await eventually(lambda: _all(statuses, 401), timeout=30)
         took = time.monotonic() - revoked_at
         assert refused, f"still honoured after revocation: {await statuses()}"
         print(f"revocation reached all four services in {took:.1f} s")

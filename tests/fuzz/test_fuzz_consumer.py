@@ -7,12 +7,10 @@ with its reason, and a good event produced after all of them must still be handl
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,7 +18,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from complaints_common.events.contracts import ComplaintCreatedV1
-from complaints_common.events.envelope import COMPLAINT_CREATED_V1, MAX_EVENT_BYTES, Event
+from complaints_common.events.envelope import COMPLAINT_CREATED_V1, MAX_EVENT_BYTES, Event, encode_event
+from complaints_devstack.factories import complaint_created
+from complaints_devstack.polling import eventually
 from complaints_devstack.service_testing import running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 from complaints_notifications.main import SERVICE
@@ -32,24 +32,12 @@ Headers = list[tuple[str, bytes]]
 
 
 def good_event() -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1.model_validate(
-        {
-            "complaint_id": uuid.uuid4(),
-            "reference": "C26-FUZZ0001",
-            "client_id": "crm-test",
-            "customer": {"customer_id": "CUST-FUZZ", "email": "fuzz@example.com"},
-            "channel": "phone",
-            "category": "billing",
-            "severity": "medium",
-            "filed_at": datetime.now(UTC),
-        }
-    )
-    return Event(COMPLAINT_CREATED_V1, data, "/complaints/intake")
+    return complaint_created(customer_id="CUST-FUZZ", contact={"email": "fuzz@example.com"})
 
 
 def record(event: Event[Any]) -> tuple[bytes, bytes, Headers]:
-    headers = [(k, v.encode()) for k, v in event.ce_headers().items()]
-    return event.subject.encode(), event.payload_json().encode(), headers
+    encoded = encode_event(event)
+    return encoded.key, encoded.value, encoded.headers
 
 
 def malformed_records() -> dict[str, tuple[bytes | None, bytes, Headers]]:
@@ -119,15 +107,12 @@ async def test_malformed_messages_are_dead_lettered_and_the_consumer_goes_on(
 
             conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
             try:
-                handled = False
-                deadline = time.monotonic() + 30
-                while not handled and time.monotonic() < deadline:
-                    handled = bool(
-                        await conn.fetchval(
-                            "SELECT count(*) FROM notifications.inbox WHERE message_id = $1", good.id
-                        )
-                    )
-                    await asyncio.sleep(0.2)
+
+                async def good_handled() -> bool:
+                    query = "SELECT count(*) FROM notifications.inbox WHERE message_id = $1"
+                    return bool(await conn.fetchval(query, good.id))
+
+                handled = await eventually(good_handled)
             finally:
                 await conn.close()
             parked = await dead_letters(kafka_bootstrap, topic + ".dlq", len(cases), timeout=30)

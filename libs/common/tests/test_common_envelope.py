@@ -28,6 +28,7 @@ from complaints_common.events.envelope import (
     Event,
     MalformedEvent,
     decode_event,
+    encode_event,
     headers_dict,
 )
 
@@ -87,7 +88,8 @@ Record = tuple[bytes | None, bytes | None, dict[str, str]]
 
 
 def record_of(event: Event[Any]) -> Record:
-    return event.subject.encode(), event.payload_json().encode(), event.ce_headers()
+    record = encode_event(event)
+    return record.key, record.value, headers_dict(record.headers)
 
 
 # --- round trip ---------------------------------------------------------------------------------------

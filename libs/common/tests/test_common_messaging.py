@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from opentelemetry.sdk.trace import TracerProvider
 
 from complaints_common.db import asyncpg_dsn, schema_metadata
-from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
-from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
+from complaints_common.events.contracts import ComplaintCreatedV1
+from complaints_common.events.envelope import Event
 from complaints_common.messaging import (
     Inbox,
     Outbox,
@@ -20,20 +19,11 @@ from complaints_common.messaging import (
     notify_trigger_ddl,
     outbox_table,
 )
+from complaints_devstack.factories import complaint_created
 
 
 def event() -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1(
-        complaint_id=uuid4(),
-        reference="CMP-1",
-        client_id="crm",
-        customer=CustomerContact(customer_id="c-1"),
-        channel="chat",
-        category="billing",
-        severity="low",
-        filed_at=datetime.now(UTC),
-    )
-    return Event(COMPLAINT_CREATED_V1, data, "/complaints/test")
+    return complaint_created(source="/complaints/test")
 
 
 def test_an_outbox_row_has_the_debezium_router_columns() -> None:

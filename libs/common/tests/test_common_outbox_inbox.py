@@ -37,19 +37,22 @@ from complaints_common.consumer import ConsumerRunner, Handler, Subscription
 from complaints_common.db import Database, asyncpg_dsn, schema_metadata
 from complaints_common.dlq import replay_dead_letters
 from complaints_common.errors import DomainError, is_transient, safe_error
-from complaints_common.events.contracts import ComplaintCreatedV1, CustomerContact
+from complaints_common.events.contracts import ComplaintCreatedV1
 from complaints_common.events.envelope import (
     COMPLAINT_CREATED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     MAX_EVENT_BYTES,
     Event,
     decode_event,
+    encode_event,
     headers_dict,
 )
 from complaints_common.kafka import new_producer
 from complaints_common.messaging import Inbox, Outbox, inbox_table, notify_trigger_ddl, outbox_table
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
+from complaints_devstack.factories import complaint_created
+from complaints_devstack.polling import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.every_broker]
 
@@ -260,13 +263,13 @@ async def wait_until(
     timeout: float = TIMEOUT_S,
     *loops: Running,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
+    """Until `condition` holds; a loop that died fails the wait at once."""
+
+    def check() -> None:
         for loop in loops:
             loop.check()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
+
+    await until(condition, what, timeout, check=check)
 
 
 async def wait_applied(scratch: Scratch, event: Event[Any], what: str, loop: Running) -> None:
@@ -279,21 +282,14 @@ async def wait_applied(scratch: Scratch, event: Event[Any], what: str, loop: Run
 
 
 def complaint_event(complaint_id: UUID | None = None, n: int = 1) -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1(
-        complaint_id=complaint_id or uuid4(),
+    return complaint_created(
+        complaint_id,
+        f"cust-{n}",
         reference=f"CMP-{n:06d}",
-        client_id="crm-test",
-        customer=CustomerContact(customer_id=f"cust-{n}", email="someone@example.org"),
         channel="email",
         category="delivery",
-        severity="medium",
-        filed_at=datetime.now(UTC),
+        source=SOURCE,
     )
-    return Event(COMPLAINT_CREATED_V1, data, SOURCE)
-
-
-def raw_headers(event: Event[Any]) -> list[tuple[str, bytes]]:
-    return [(k, v.encode()) for k, v in event.ce_headers().items()]
 
 
 def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
@@ -692,9 +688,8 @@ async def produce(
 
 
 async def produce_event(producer: AIOKafkaProducer, topic: str, event: Event[Any]) -> int:
-    return await produce(
-        producer, topic, event.payload_json().encode(), event.subject.encode(), raw_headers(event)
-    )
+    record = encode_event(event)
+    return await produce(producer, topic, record.value, record.key, record.headers)
 
 
 async def test_a_redelivered_event_takes_effect_once(
@@ -739,9 +734,8 @@ async def test_two_replicas_share_the_work_and_keep_each_complaints_order_across
 
     async def send(batch: list[Event[Any]]) -> None:
         for event in batch:  # keyed by complaint: the partitioner keeps a complaint on one partition
-            await producer.send_and_wait(
-                topic, event.payload_json().encode(), key=event.subject.encode(), headers=raw_headers(event)
-            )
+            record = encode_event(event)
+            await producer.send_and_wait(topic, record.value, key=record.key, headers=record.headers)
 
     async def effects_at_least(count: int) -> bool:
         return int(await scratch.scalar(f"SELECT count(*) FROM {SCHEMA}.effects")) >= count
@@ -784,7 +778,7 @@ async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
     template = complaint_event()
     good_value = template.payload_json().encode()
     key = template.subject.encode()
-    headers = raw_headers(template)
+    headers = encode_event(template).headers
     malformed: dict[str, tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = {
         "bad JSON": (b'{"complaint_id": ', key, headers),
         "unknown type": (
@@ -839,7 +833,7 @@ async def test_a_known_type_the_consumer_does_not_handle_is_skipped_before_decod
     topic = settings.topic("complaint.created")
     template = complaint_event()
     other_type = COMPLAINT_STATUS_CHANGED_V1.ce_type.encode()
-    headers = [(k, other_type if k == "ce_type" else v) for k, v in raw_headers(template)]
+    headers = [(k, other_type if k == "ce_type" else v) for k, v in encode_event(template).headers]
     await produce(producer, topic, b"not even JSON: never decoded", template.subject.encode(), headers)
     good = complaint_event(n=2)
     await produce_event(producer, topic, good)
@@ -1098,7 +1092,7 @@ async def test_the_handler_runs_in_the_trace_of_the_message(
         topic,
         event.payload_json().encode(),
         event.subject.encode(),
-        [*raw_headers(event), ("traceparent", traceparent.encode())],
+        [*encode_event(event).headers, ("traceparent", traceparent.encode())],
     )
     handler = Recorder(scratch, follow_on=True)
     async with running(make_runner(scratch, settings, producer, handler).run) as loop:

@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,9 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
-from typing import IO, TextIO
-
-import httpx
+from typing import TextIO
 
 from complaints_common.api import hash_key
 from complaints_common.events.topics import TopicSpec, all_topics_with_dead_letters
@@ -38,13 +35,11 @@ from complaints_devstack._process import (
     log_tail,
     pid_alive,
     process_cmdline,
-    stop_child,
-    wait_or_kill,
     wait_pid_gone,
 )
 from complaints_devstack.broker import EmbeddedBroker, create_topics
+from complaints_devstack.harness import ServiceProcesses, ServiceSpec, StackError, service_executable
 from complaints_devstack.issuer import DevIssuer
-from complaints_devstack.ports import LOCALHOST
 from complaints_devstack.postgres import EmbeddedPostgres
 
 DEV_API_KEY = "dev-key-change-me"
@@ -67,7 +62,7 @@ BROKERS = ("tansu", "kafka")
 _Step = Callable[[], None]
 
 
-class LaunchError(RuntimeError):
+class LaunchError(StackError):
     """The stack could not be started; the message says which part and shows its log."""
 
 
@@ -76,36 +71,6 @@ class _StopRequested(Exception):
 
 
 # -- configuration ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """One service process: `migrate` runs to completion first (if given), `serve` keeps running."""
-
-    name: str
-    port: int
-    serve: tuple[str, ...]
-    migrate: tuple[str, ...] | None = None
-    # 1 for the first process of a service; 2, 3, ... for further replicas in its consumer groups.
-    replica: int = 1
-
-    @property
-    def env_prefix(self) -> str:
-        return self.name.upper() + "_"
-
-    @property
-    def instance(self) -> str:
-        """The process's own name (logs, pid files): `followup`, `followup-2`, ..."""
-        return self.name if self.replica == 1 else f"{self.name}-{self.replica}"
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{LOCALHOST}:{self.port}"
-
-
-def service_executable(name: str) -> Path:
-    """The console script `complaints-<name>`, installed next to this Python in the same venv."""
-    return Path(sys.executable).parent / f"complaints-{name}"
 
 
 def default_services(environ: Mapping[str, str]) -> list[ServiceSpec]:
@@ -288,14 +253,6 @@ class _Say:
 # -- the launcher -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Child:
-    spec: ServiceSpec
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
-
-
 class Launcher:
     """Starts and supervises the stack. `run()` and `up_infra()` block until stopped."""
 
@@ -306,7 +263,9 @@ class Launcher:
         self.broker: EmbeddedBroker | kafka.EmbeddedKafkaCluster | None = None
         self.database_url = config.database_url or ""
         self.kafka_bootstrap = config.kafka_bootstrap or ""
-        self._children: list[_Child] = []
+        self.processes = ServiceProcesses(
+            config.services, lambda instance: self._env_for(self.processes.specs[instance]), config.logs_dir
+        )
         self._pids = _PidFiles(config.run_dir / "pids")
         self._stop_signal: int | None = None
         self._lock_fd: int | None = None
@@ -330,7 +289,7 @@ class Launcher:
                 return self._watch()
             except _StopRequested:
                 return 0
-            except LaunchError as exc:
+            except StackError as exc:
                 self.say(f"error: {exc}")
                 return 1
             finally:
@@ -367,10 +326,23 @@ class Launcher:
             )
         self._start_infra()
         for spec in self.config.services:
-            self._migrate(spec)
+            if spec.migrate is not None:
+                self._check_stop()
+                self.say(f"migrating {spec.name}")
+                self.processes.migrate(spec.instance, self.config.migrate_timeout, self._sleep)
         for spec in self.config.services:
-            self._start_service(spec)
-        self._wait_ready()
+            self._check_stop()
+            self.say(f"starting {spec.instance} on {spec.base_url}")
+            proc = self.processes.start(spec.instance)
+            self._pids.record(spec.instance, proc.pid, spec.serve)
+        # A worker is ready only once its consumers hold their partitions, so a complaint filed as
+        # soon as "up" is printed goes as fast as any later one.
+        self.processes.wait_ready(
+            self.processes.specs,
+            self.config.ready_timeout,
+            sleep=self._sleep,
+            on_ready=lambda instance: self.say(f"{instance} is ready"),
+        )
 
     # -- infrastructure -------------------------------------------------------------------------
 
@@ -461,100 +433,15 @@ class Launcher:
         """The local token issuer; `complaints-dev token` mints from the same run directory."""
         return DevIssuer(self.config.issuer_dir)
 
-    def _spawn(self, spec: ServiceSpec, argv: Sequence[str], log_name: str) -> _Child:
-        if os.sep in argv[0] and not Path(argv[0]).exists():
-            raise LaunchError(f"{argv[0]} is not installed: run `uv sync --all-packages` first")
-        log_path = self.config.logs_dir / f"{log_name}.log"
-        log = log_path.open("wb")
-        proc = subprocess.Popen(  # noqa: S603 - argv from the service table, no shell
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self._env_for(spec),
-            start_new_session=True,
-        )
-        return _Child(spec, proc, log_path, log)
-
-    def _migrate(self, spec: ServiceSpec) -> None:
-        if spec.migrate is None:
-            return
-        self._check_stop()
-        self.say(f"migrating {spec.name}")
-        child = self._spawn(spec, spec.migrate, f"{spec.name}-migrate")
-        try:
-            code = self._wait_exit(child.proc, self.config.migrate_timeout)
-        finally:
-            stop_child(child.proc, signal.SIGTERM, self.config.stop_timeout)
-            child.log.close()
-        if code != 0:
-            what = "timed out" if code is None else f"failed (exit {code})"
-            raise LaunchError(
-                f"{spec.name} migrate {what}; log {child.log_path}:\n{log_tail(child.log_path)}"
-            )
-
-    def _wait_exit(self, proc: subprocess.Popen[bytes], timeout: float) -> int | None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            code = proc.poll()
-            if code is not None:
-                return code
-            self._sleep(0.1)
-        return None
-
-    def _start_service(self, spec: ServiceSpec) -> None:
-        self._check_stop()
-        self.say(f"starting {spec.instance} on {spec.base_url}")
-        child = self._spawn(spec, spec.serve, spec.instance)
-        self._children.append(child)
-        self._pids.record(spec.instance, child.proc.pid, spec.serve)
-
-    def _wait_ready(self) -> None:
-        """Until every service's /readyz answers 200: a worker's only once its consumers hold their
-        partitions, so a complaint filed as soon as "up" is printed goes as fast as any later one."""
-        pending = list(self._children)
-        why: dict[str, str] = {}
-        deadline = time.monotonic() + self.config.ready_timeout
-        with httpx.Client(timeout=1.0) as client:
-            while pending:
-                for child in list(pending):
-                    if child.proc.poll() is not None:
-                        raise LaunchError(self._died(child))
-                    not_ready = _not_ready_reason(client, child.spec)
-                    if not_ready is None:
-                        self.say(f"{child.spec.instance} is ready")
-                        pending.remove(child)
-                    else:
-                        why[child.spec.instance] = not_ready
-                if pending and time.monotonic() > deadline:
-                    raise LaunchError(self._not_ready(pending, why))
-                if pending:
-                    self._sleep(0.1)
-
-    def _died(self, child: _Child) -> str:
-        return (
-            f"{child.spec.instance} exited unexpectedly (exit {child.proc.returncode}); "
-            f"log {child.log_path}:\n{log_tail(child.log_path)}"
-        )
-
-    def _not_ready(self, pending: list[_Child], why: dict[str, str]) -> str:
-        parts = [
-            f"{c.spec.instance} did not answer {c.spec.base_url}/readyz with 200 within "
-            f"{self.config.ready_timeout} s (last answer: {why.get(c.spec.instance, 'none')}); "
-            f"log {c.log_path}:\n{log_tail(c.log_path)}"
-            for c in pending
-        ]
-        return "\n".join(parts)
-
     # -- running --------------------------------------------------------------------------------
 
     def _watch(self) -> int:
         """Wait for a stop signal; stop everything if a child dies meanwhile (and return 1)."""
         while True:
-            for child in self._children:
-                if child.proc.poll() is not None:
-                    self.say(f"error: {self._died(child)}")
-                    return 1
+            died = self.processes.exited()
+            if died is not None:
+                self.say(f"error: {died}")
+                return 1
             for name, server in (("PostgreSQL", self.postgres), ("broker", self.broker)):
                 if server is not None and not server.is_running():
                     self.say(f"error: {name} exited unexpectedly; log {server.log_path}:")
@@ -565,17 +452,10 @@ class Launcher:
     def _shutdown(self) -> None:
         # Further signals must not interrupt the ordered stop; it is bounded by stop_timeout.
         self._stop_signal = self._stop_signal or signal.SIGTERM
-        if self._children:
+        if self.processes.running:
             self.say("stopping services")
-        for child in self._children:
-            if child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.config.stop_timeout
-        for child in self._children:
-            wait_or_kill(child.proc, max(0.0, deadline - time.monotonic()))
-            child.log.close()
-            self._pids.forget(child.spec.instance)
-        self._children.clear()
+        for instance in self.processes.stop_all(self.config.stop_timeout):
+            self._pids.forget(instance)
         if self.broker is not None:
             self.say("stopping the broker")
             self.broker.stop()
@@ -638,7 +518,7 @@ class Launcher:
         self._print_banner(self._infra_lines(), "the infrastructure is up (Ctrl-C stops it)")
 
     def _banner(self) -> None:
-        lines = [f"  {c.spec.instance:<14} {c.spec.base_url}" for c in self._children]
+        lines = [f"  {instance:<14} {self.processes.url(instance)}" for instance in self.processes.running]
         lines += self._infra_lines() + self._curl_lines()
         self._print_banner(lines, "the platform is up (Ctrl-C stops it)")
 
@@ -648,7 +528,7 @@ class Launcher:
         print(text, file=self.say.out, flush=True)
 
     def _curl_lines(self) -> list[str]:
-        intake = next((c.spec for c in self._children if c.spec.name == "intake"), None)
+        intake = self.processes.specs.get("intake")
         if intake is None:
             return []
         key = "<your key>" if self.config.api_keys_json else DEV_API_KEY
@@ -673,20 +553,6 @@ def _start_server(server: ChildServer | kafka.EmbeddedKafkaCluster) -> None:
         server.start()
     except Exception as exc:
         raise LaunchError(str(exc)) from exc
-
-
-def _not_ready_reason(client: httpx.Client, spec: ServiceSpec) -> str | None:
-    """None when the service is ready; else why not, as its /readyz problem detail says."""
-    try:
-        response = client.get(f"{spec.base_url}/readyz")
-    except httpx.HTTPError as exc:
-        return f"no answer ({type(exc).__name__})"
-    if response.status_code == 200:
-        return None
-    try:
-        return str(response.json().get("detail") or response.status_code)
-    except ValueError:
-        return f"HTTP {response.status_code}"
 
 
 def _mask(url: str) -> str:

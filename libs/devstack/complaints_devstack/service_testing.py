@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +24,9 @@ import httpx
 from fastapi import FastAPI
 
 from complaints_common.api import hash_key
-from complaints_common.runtime import Mode, ServiceDefinition, run_migrations
+from complaints_common.consumer import apply_once
+from complaints_common.events.envelope import Event
+from complaints_common.runtime import Mode, Runtime, ServiceDefinition, run_migrations
 from complaints_common.settings import ApiKey, ServiceSettings
 from complaints_devstack.issuer import DevIssuer
 from complaints_devstack.launcher import DEV_API_SCOPES
@@ -105,3 +108,40 @@ async def _until_ready(client: httpx.AsyncClient, timeout_s: float = READY_TIMEO
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"not ready within {timeout_s} s: {response.text}")
         await asyncio.sleep(0.05)
+
+
+class ManualClock:
+    """A clock that stands still until moved; `tick` advances it on every reading."""
+
+    def __init__(self, now: datetime, tick: timedelta = timedelta(0)) -> None:
+        self.now = now
+        self.tick = tick
+
+    def __call__(self) -> datetime:
+        now = self.now
+        self.now += self.tick
+        return now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+async def migrated_runtime(definition: ServiceDefinition[Any], settings: ServiceSettings) -> Runtime:
+    """A service's database and outbox, migrated, with no broker (enough to handle events and fire
+    timers); the caller disposes of `runtime.db`."""
+    await asyncio.to_thread(run_migrations, definition, settings)
+    return definition.runtime(settings)
+
+
+def delivery(definition: ServiceDefinition[Any]) -> Callable[[Runtime, Event[Any]], Awaitable[bool]]:
+    """`deliver(runtime, event)`: hands an event to the service's handler for its type as the
+    consumer would, inbox and effects in one transaction, without a broker; False for a redelivery.
+    The service's dependencies are built from `runtime` as its process builds them."""
+
+    async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
+        subscriptions = definition.all_subscriptions(definition.dependencies(runtime))
+        handler = {s.contract.ce_type: s.handler for s in subscriptions}[event.contract.ce_type]
+        topic = event.contract.topic.name
+        return await apply_once(runtime.db, runtime.inbox, definition.name, topic, event, handler)
+
+    return deliver

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from pydantic import ValidationError
 from sqlalchemy import text
@@ -23,6 +22,7 @@ from complaints_compensation.domain.rules import load_policy_file
 from complaints_compensation.main import SERVICE
 from complaints_compensation.settings import CompensationSettings
 from complaints_devstack import service_testing
+from complaints_devstack.factories import publish
 from complaints_devstack.service_testing import bearer
 
 from .conftest import complaint
@@ -49,21 +49,6 @@ async def compensation(
     )
     async with service_testing.running_service(SERVICE, settings) as running:
         yield running
-
-
-async def publish(bootstrap: str, prefix: str, *events: Event[Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                prefix + event.contract.topic.name,
-                value=event.payload_json().encode(),
-                key=event.subject.encode(),
-                headers=[(k, v.encode()) for k, v in event.ce_headers().items()],
-            )
-    finally:
-        await producer.stop()
 
 
 async def decision_of(client: httpx.AsyncClient, complaint_id: Any, timeout: float = 15) -> dict[str, Any]:

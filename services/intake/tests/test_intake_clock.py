@@ -10,7 +10,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from complaints_intake.store.tables import complaints, outbox
+from complaints_devstack.service_testing import bearer
+from complaints_intake.store.tables import complaints, deadline_settings, outbox
 
 from .conftest import draft
 
@@ -21,6 +22,16 @@ Intake = tuple[FastAPI, httpx.AsyncClient]
 
 def by_name(complaint: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in complaint["deadlines"]}
+
+
+async def test_the_person_who_chose_the_deadline_profiles_is_recorded(intake: Intake) -> None:
+    app, client = intake
+    chosen = {"profile": "uk-fca-disp"}
+    manager = bearer("crm-test", "manager-3", "manager")
+    assert (await client.put("/v1/deadline-profiles/selection", json=chosen, headers=manager)).is_success
+    async with app.state.runtime.db.transaction() as session:
+        chosen_by = (await session.execute(select(deadline_settings.c.updated_by))).scalars().all()
+    assert chosen_by == ["manager-3"], "the audit names who chose, not only the client"
 
 
 async def test_due_times_follow_the_clock(intake: Intake) -> None:

@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 
 from complaints_common.events import contracts as c
@@ -24,6 +23,7 @@ from complaints_common.events.envelope import (
     Event,
     EventContract,
 )
+from complaints_devstack.factories import publish
 from complaints_intake.api.models import EXAMPLE_DRAFT
 
 pytestmark = pytest.mark.integration
@@ -35,18 +35,7 @@ OFFER = c.Offer(kind="coupon", description="A month free", value=EUR, cost=EUR)
 
 
 async def send(bootstrap: str, prefix: str, contract: EventContract[Any], data: c.EventData) -> None:
-    event = Event(contract, data, "/complaints/test")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            prefix + contract.topic.name,
-            value=event.payload_json().encode(),
-            key=event.subject.encode(),
-            headers=[(k, v.encode()) for k, v in event.ce_headers().items()],
-        )
-    finally:
-        await producer.stop()
+    await publish(bootstrap, prefix, Event(contract, data, "/complaints/test"))
 
 
 async def eventually(

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -29,11 +29,13 @@ from complaints_common.events.contracts import (
 )
 from complaints_common.events.envelope import (
     COMPENSATION_GRANTED_V1,
-    COMPLAINT_CREATED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
     Event,
+    encode_event,
 )
+from complaints_devstack.factories import complaint_created
+from complaints_devstack.polling import eventually
 from complaints_devstack.service_testing import bearer, running_service
 from complaints_devstack.service_testing import test_settings as service_settings
 from complaints_notifications.main import SERVICE
@@ -69,38 +71,26 @@ async def notifications(
 async def publish(app: FastAPI, *events: Event[Any]) -> None:
     runtime = app.state.runtime
     for event in events:
+        record = encode_event(event)
         await runtime.producer.send_and_wait(
             runtime.settings.topic(event.contract.topic.name),
-            value=event.payload_json().encode(),
-            key=event.subject.encode(),
-            headers=[(k, v.encode()) for k, v in event.ce_headers().items()],
+            value=record.value,
+            key=record.key,
+            headers=record.headers,
         )
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result or time.monotonic() > deadline:
-            return result
-        await asyncio.sleep(0.05)
-
-
 def created(complaint_id: UUID, confidential: bool = False, **customer: Any) -> Event[ComplaintCreatedV1]:
-    data = ComplaintCreatedV1.model_validate(
-        {
-            "complaint_id": complaint_id,
-            "confidential": confidential,
-            "reference": "CMP-TEST-0001",
-            "client_id": "crm-test",
-            "customer": {"customer_id": "CUST-9", "name": "Ivan Petrov", **customer},
-            "channel": "phone",
-            "category": "billing",
-            "severity": "medium",
-            "filed_at": datetime.now(UTC),
-        }
+    contact = {"name": "Ivan Petrov", "email": None, **customer}
+    return complaint_created(
+        complaint_id,
+        "CUST-9",
+        contact=contact,
+        source="/complaints/intake",
+        confidential=confidential,
+        reference="CMP-TEST-0001",
+        agent_id=None,
     )
-    return Event(COMPLAINT_CREATED_V1, data, "/complaints/intake")
 
 
 def granted(complaint_id: UUID) -> Event[CompensationGrantedV1]:

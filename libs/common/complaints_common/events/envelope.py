@@ -137,6 +137,25 @@ class Event(Generic[DataT]):
         }
 
 
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event as one Kafka record in binary mode: what `encode_event` makes and `decode_event` reads."""
+
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def encode_event(event: Event[Any]) -> EventRecord:
+    """The Kafka record of an event: the complaint id as key, the data as JSON, `ce_*` headers.
+
+    The relay sends what the outbox kept (its headers carry the writer's trace context); this is
+    for whoever produces an event directly, such as a test standing in for another service.
+    """
+    headers = [(name, value.encode()) for name, value in event.ce_headers().items()]
+    return EventRecord(event.subject.encode(), event.payload_json().encode(), headers)
+
+
 class MalformedEvent(ValueError):
     """A message that can never be processed (poison): it goes to the dead-letter topic at once."""
 

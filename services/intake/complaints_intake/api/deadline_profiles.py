@@ -152,4 +152,5 @@ async def list_profiles(
 async def choose(
     body: DeadlineSelection, principal: Annotated[Principal, Depends(require_scope("manage"))], deps: Deps
 ) -> DeadlineSelection:
-    return DeadlineSelection.of(await choose_deadlines(deps, principal.client, body.chosen()))
+    chosen = await choose_deadlines(deps, principal.client, principal.actor_id, body.chosen())
+    return DeadlineSelection.of(chosen)

@@ -24,10 +24,11 @@ async def selection_of(deps: IntakeDependencies, client_id: str) -> ClientSelect
 
 
 async def choose_deadlines(
-    deps: IntakeDependencies, client_id: str, choice: ClientSelection
+    deps: IntakeDependencies, client_id: str, actor_id: str, choice: ClientSelection
 ) -> ClientSelection:
-    """Replace the client's selection (for complaints filed from now on); the selection stored."""
+    """Replace the client's selection (for complaints filed from now on), recording who chose it
+    (the person, or the API key); the selection stored."""
     settings = {TENANT_WIDE: choice.tenant, **choice.categories}
     async with deps.runtime.db.transaction() as session:
-        await replace_settings(session, client_id, settings, client_id, datetime.now(UTC))
+        await replace_settings(session, client_id, settings, actor_id, datetime.now(UTC))
     return await selection_of(deps, client_id)
