@@ -295,11 +295,7 @@ def run(plan: Plan, workdir: Path, quick: bool, broker: str) -> dict[str, Any]:
         if smtp_settings_present():
             smtp = SmtpSink()
             smtp.start()
-            stack.extra_env["notifications"] = {
-                "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-                "NOTIFICATIONS_SMTP_PORT": str(smtp.port),
-                "NOTIFICATIONS_SMTP_SECURITY": "plaintext",
-            }
+            stack.extra_env["notifications"] = smtp.notifications_env()
         stack.start_services()
         loads = asyncio.run(part_latency(stack, plan, smtp))
     finally:

@@ -200,3 +200,11 @@ class SmtpSink:
     def stop(self) -> None:
         if self._controller is not None:
             self._controller.stop()
+
+    def notifications_env(self) -> dict[str, str]:
+        """What points the notifications service's e-mail at this sink (plain SMTP on loopback)."""
+        return {
+            "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
+            "NOTIFICATIONS_SMTP_PORT": str(self.port),
+            "NOTIFICATIONS_SMTP_SECURITY": "plaintext",
+        }

@@ -200,11 +200,7 @@ def run(rate: float, seconds: float, workdir: Path) -> dict[str, Any]:
         for service in SERVICES:
             stack.migrate(service)
         smtp.start()
-        stack.extra_env["notifications"] = {
-            "NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
-            "NOTIFICATIONS_SMTP_PORT": str(smtp.port),
-            "NOTIFICATIONS_SMTP_SECURITY": "plaintext",
-        }
+        stack.extra_env["notifications"] = smtp.notifications_env()
         stack.start_services()
         print(f"profile: idle {IDLE_S:.0f} s, then {rate}/s for {seconds:.0f} s under py-spy")
         return {"machine": machine(), **measure(stack, rate, seconds, workdir)}

@@ -33,13 +33,7 @@ async def test_a_dissatisfied_call_back_reopens_and_escalates_the_complaint_in_i
         assert resolved.status_code == 200, resolved.text
         assert resolved.json()["status"] == "resolved"
 
-    async def satisfaction_check_due() -> dict[str, Any] | None:
-        async with platform.client("followup") as followup:
-            items = (await followup.get(f"/v1/complaints/{complaint_id}/followups")).json()
-        return next((i for i in items if i["kind"] == "satisfaction_check" and i["status"] == "fired"), None)
-
-    due = await wait_for(satisfaction_check_due)
-    assert due, "the satisfaction check never fell due"
+    due = await satisfaction_check_fallen_due(platform, wait_for, complaint_id)
 
     # The agent who made the call is the token's person, never a body field.
     async with platform.client("followup", bearer("crm-e2e", "agent-17", "agent")) as followup:
@@ -63,3 +57,16 @@ async def test_a_dissatisfied_call_back_reopens_and_escalates_the_complaint_in_i
     running = next(d for d in complaint["deadlines"] if d["name"] == "reopened_resolution")
     assert running["met_at"] is None and running["due_at"] is not None
     assert complaint["next_due_at"] is not None
+
+
+async def satisfaction_check_fallen_due(platform: Any, wait_for: Any, complaint_id: str) -> dict[str, Any]:
+    """The complaint's satisfaction check as follow-up lists it, once it has fallen due."""
+
+    async def fired() -> dict[str, Any] | None:
+        async with platform.client("followup") as followup:
+            items = (await followup.get(f"/v1/complaints/{complaint_id}/followups")).json()
+        return next((i for i in items if i["kind"] == "satisfaction_check" and i["status"] == "fired"), None)
+
+    due: dict[str, Any] | None = await wait_for(fired)
+    assert due, "the satisfaction check never fell due"
+    return due

@@ -37,6 +37,19 @@ def phone_complaint(customer_id: str, **changes: Any) -> dict[str, Any]:
     }
 
 
+async def customer_told(platform: Any, wait_for: Any, complaint_id: str, kind: str) -> dict[str, Any] | None:
+    """The complaint's message of `kind` once notifications has composed it; None if it never was."""
+
+    async def composed() -> dict[str, Any] | None:
+        async with platform.client("notifications") as notifications:
+            response = await notifications.get(f"/v1/complaints/{complaint_id}/messages")
+        messages = response.json() if response.status_code == 200 else []  # 404: nothing recorded yet
+        return next((m for m in messages if m["kind"] == kind and m["body"]), None)
+
+    told: dict[str, Any] | None = await wait_for(composed)
+    return told
+
+
 async def test_the_customer_chooses_an_option_and_is_told_it_by_its_owner_with_a_date(
     platform: Any, wait_for: Any
 ) -> None:
@@ -71,13 +84,7 @@ async def test_the_customer_chooses_an_option_and_is_told_it_by_its_owner_with_a
         decision = decided.json()
         assert (decision["status"], decision["proposed_by"]) == ("granted", "agent-31")
 
-    async def told() -> dict[str, Any] | None:
-        async with platform.client("notifications") as notifications:
-            response = await notifications.get(f"/v1/complaints/{complaint_id}/messages")
-        messages = response.json() if response.status_code == 200 else []
-        return next((m for m in messages if m["kind"] == "compensation" and m["body"]), None)
-
-    message = await wait_for(told)
+    message = await customer_told(platform, wait_for, complaint_id, "compensation")
     assert message, "the customer was not told the choice"
     assert chosen["offer"]["description"] in message["body"], "told the option they chose, in Russian"
     assert "care@example.com" in message["body"]
@@ -129,13 +136,7 @@ async def test_abusive_conduct_moves_the_complaint_to_a_supervisor_and_shows_on_
         history = (await intake.get(f"/v1/customers/{customer_id}/complaints")).json()
         assert "abusive_conduct" in history["flags"] and history["items"][0]["abusive_conduct_at"]
 
-    async def supervisor_told() -> dict[str, Any] | None:
-        async with platform.client("notifications") as notifications:
-            response = await notifications.get(f"/v1/complaints/{filed['id']}/messages")
-        messages = response.json() if response.status_code == 200 else []
-        return next((m for m in messages if m["kind"] == "escalated" and m["body"]), None)
-
-    message = await wait_for(supervisor_told)
+    message = await customer_told(platform, wait_for, filed["id"], "escalated")
     assert message and "руководитель" in message["body"], "the customer learns a supervisor now handles it"
 
 

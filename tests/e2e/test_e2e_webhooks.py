@@ -20,6 +20,8 @@ from standardwebhooks.webhooks import Webhook
 from complaints_devstack.ports import free_port
 from complaints_devstack.service_testing import bearer
 
+from .test_e2e_followup_outcome import satisfaction_check_fallen_due
+
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "docs/examples/complaint.json").read_text())
@@ -91,13 +93,7 @@ async def test_a_crm_subscribed_through_the_api_is_pushed_what_it_chose_signed(
         )
         assert resolved.status_code == 200, resolved.text
 
-    async def satisfaction_check_due() -> dict[str, Any] | None:
-        async with platform.client("followup") as followup:
-            items = (await followup.get(f"/v1/complaints/{complaint_id}/followups")).json()
-        return next((i for i in items if i["kind"] == "satisfaction_check" and i["status"] == "fired"), None)
-
-    due = await wait_for(satisfaction_check_due)
-    assert due, "the satisfaction check never fell due"
+    due = await satisfaction_check_fallen_due(platform, wait_for, complaint_id)
     async with platform.client("followup", AGENT) as followup:
         recorded = await followup.post(
             f"/v1/followups/{due['id']}/outcome",

@@ -18,10 +18,8 @@ from schemathesis import GenerationMode
 
 from complaints_common.text_input import _controlled
 from complaints_devstack.openapi_cases import draw_cases
-from complaints_devstack.service_testing import running_service
-from complaints_devstack.service_testing import test_settings as service_settings
 
-from .test_fuzz_openapi import BASE_URL, SERVICES, operations
+from .test_fuzz_openapi import BASE_URL, SERVICES, operations, running
 
 pytestmark = pytest.mark.integration
 
@@ -81,11 +79,8 @@ def replaced(value: Any, path: tuple[str | int, ...], new: Any) -> Any:
 async def test_control_characters_are_refused_naming_the_field(
     service: str, database_url: str, kafka_bootstrap: str, topics: str
 ) -> None:
-    definition, settings_cls = SERVICES[service]
     checked: list[str] = []
-    async with running_service(
-        definition, service_settings(settings_cls, database_url, kafka_bootstrap, topics)
-    ) as (app, client):
+    async with running(service, database_url, kafka_bootstrap, topics) as (app, client):
         async for operation, kwargs in valid_requests(app):
             query_names = [p.name for p in operation.query]
             body = kwargs.get("json")

@@ -25,11 +25,9 @@ import pytest
 from pydantic import BaseModel
 
 from complaints_common.openapi import api_routes
-from complaints_devstack.service_testing import running_service
-from complaints_devstack.service_testing import test_settings as service_settings
 
 from .test_fuzz_control_characters import replaced, valid_requests
-from .test_fuzz_openapi import SERVICES
+from .test_fuzz_openapi import SERVICES, running
 
 pytestmark = pytest.mark.integration
 
@@ -103,12 +101,9 @@ def documented_example(schema: dict[str, Any], operation: Any) -> Any | None:
 async def test_every_refused_input_class_gets_a_422_from_every_operation(
     service: str, database_url: str, kafka_bootstrap: str, topics: str
 ) -> None:
-    definition, settings_cls = SERVICES[service]
     accepted: list[str] = []
     checked: list[str] = []
-    async with running_service(
-        definition, service_settings(settings_cls, database_url, kafka_bootstrap, topics)
-    ) as (app, client):
+    async with running(service, database_url, kafka_bootstrap, topics) as (app, client):
         assert not lax_body_models(app), "request models that accept unknown fields"
         schema = app.openapi()
         async for operation, kwargs in valid_requests(app):

@@ -8,11 +8,13 @@ match the documented schema, and every /v1 operation must answer 401 without an 
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -45,6 +47,14 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 BASE_URL = "http://test"
 
 
+def running(
+    service: str, database_url: str, kafka_bootstrap: str, topics: str
+) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
+    """The named service, migrated and serving in-process on the test database and broker."""
+    definition, settings_cls = SERVICES[service]
+    return running_service(definition, service_settings(settings_cls, database_url, kafka_bootstrap, topics))
+
+
 def operations(app: Any) -> list[Any]:
     schema = schemathesis.openapi.from_dict(app.openapi())
     return [result.ok() for result in schema.get_all_operations()]
@@ -60,11 +70,9 @@ async def send(client: httpx.AsyncClient, case: Any) -> httpx.Response:
 async def test_fuzz_every_operation_of_a_service(
     service: str, database_url: str, kafka_bootstrap: str, topics: str
 ) -> None:
-    definition, settings_cls = SERVICES[service]
-    settings = service_settings(settings_cls, database_url, kafka_bootstrap, topics)
     failures: list[str] = []
     sent = 0
-    async with running_service(definition, settings) as (app, client):
+    async with running(service, database_url, kafka_bootstrap, topics) as (app, client):
         found = operations(app)
         assert found, f"{service} lists no operation in its OpenAPI"
         for operation in found:
@@ -88,10 +96,8 @@ async def test_fuzz_every_operation_of_a_service(
 async def test_every_v1_operation_needs_a_key(
     service: str, database_url: str, kafka_bootstrap: str, topics: str
 ) -> None:
-    definition, settings_cls = SERVICES[service]
-    settings = service_settings(settings_cls, database_url, kafka_bootstrap, topics)
     refused: dict[str, int] = {}
-    async with running_service(definition, settings) as (app, _):
+    async with running(service, database_url, kafka_bootstrap, topics) as (app, _):
         protected = [op for op in operations(app) if op.path.startswith("/v1/")]
         assert protected, f"{service} lists no /v1 operation"
         transport = httpx.ASGITransport(app=app)

@@ -16,7 +16,7 @@ import logging
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -76,6 +76,17 @@ class NotFound(StatusProblem):
     type_ = "not-found"
     title = "Not found."
     status = 404
+
+
+T = TypeVar("T")
+
+
+def or_not_found(record: T | None, detail: str) -> T:
+    """The record a request looked up, or a 404 saying what is missing (the caller's tenant sees
+    another tenant's record as missing too)."""
+    if record is None:
+        raise NotFound(detail)
+    return record
 
 
 class MethodNotAllowed(StatusProblem):

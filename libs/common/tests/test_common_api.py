@@ -23,7 +23,7 @@ from complaints_common.api import (
     install_common,
     require_scope,
 )
-from complaints_common.problems import DEFAULT_PROBLEM_BASE_URI, Conflict, NotFound, www_authenticate
+from complaints_common.problems import DEFAULT_PROBLEM_BASE_URI, Conflict, or_not_found, www_authenticate
 from complaints_common.settings import ApiKey, ServiceSettings
 from complaints_devstack.ports import free_port
 from complaints_devstack.service_testing import bearer, local_issuer
@@ -83,11 +83,10 @@ def build_app(health: Health) -> FastAPI:
     async def read_one(
         filing_id: str, principal: Annotated[Principal, Depends(require_scope("read"))]
     ) -> dict[str, str]:
-        if filing_id == "missing":
-            raise NotFound("No such filing.")
-        if filing_id == "taken":
+        found = or_not_found(None if filing_id == "missing" else filing_id, "No such filing.")
+        if found == "taken":
             raise Conflict("The filing was changed meanwhile.")
-        return {"id": filing_id, "client": principal.client}
+        return {"id": found, "client": principal.client}
 
     @app.get("/crash")
     async def crash() -> None:

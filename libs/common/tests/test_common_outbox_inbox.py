@@ -272,6 +272,15 @@ async def wait_until(
     await until(condition, what, timeout, check=check)
 
 
+async def wait_applied(scratch: Scratch, event: Event[Any], what: str, loop: Running) -> None:
+    """Wait until the handler's effect of `event` is written, failing at once if the loop died."""
+
+    async def applied() -> bool:
+        return event.id in await scratch.effect_counts()
+
+    await wait_until(applied, what, TIMEOUT_S, loop)
+
+
 def complaint_event(complaint_id: UUID | None = None, n: int = 1) -> Event[ComplaintCreatedV1]:
     return complaint_created(
         complaint_id,
@@ -790,17 +799,9 @@ async def test_malformed_records_are_dead_lettered_and_the_consumer_moves_on(
     await produce_event(producer, topic, good)
 
     handler = Recorder(scratch)
-    async with (
-        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
-        running(make_runner(scratch, settings, producer, handler).run) as loop,
-    ):
-
-        async def good_applied() -> bool:
-            return good.id in await scratch.effect_counts()
-
-        await wait_until(good_applied, "the good record after the poison", TIMEOUT_S, loop)
-        await dlq.read_at_least(len(malformed))
-        parked = await dlq.settle()
+    parked = await consume_past_the_poison(
+        scratch, settings, producer, kafka_bootstrap, handler, good, len(malformed)
+    )
 
     assert handler.calls == [good.id]
     assert await scratch.effect_counts() == {good.id: 1}
@@ -839,11 +840,7 @@ async def test_a_known_type_the_consumer_does_not_handle_is_skipped_before_decod
 
     handler = Recorder(scratch)
     async with running(make_runner(scratch, settings, producer, handler).run) as loop:
-
-        async def good_applied() -> bool:
-            return good.id in await scratch.effect_counts()
-
-        await wait_until(good_applied, "the handled record after the skipped one", TIMEOUT_S, loop)
+        await wait_applied(scratch, good, "the handled record after the skipped one", loop)
 
     assert handler.calls == [good.id]
     assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="skipped") == 1
@@ -867,11 +864,7 @@ async def consume_past_the_poison(
         TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
         running(make_runner(scratch, settings, producer, handler).run) as loop,
     ):
-
-        async def last_applied() -> bool:
-            return last.id in await scratch.effect_counts()
-
-        await wait_until(last_applied, "the record after the poison", TIMEOUT_S, loop)
+        await wait_applied(scratch, last, "the record after the poison", loop)
         await dlq.read_at_least(dead_letters)
         return await dlq.settle()
 
@@ -1025,11 +1018,7 @@ async def test_a_statement_timeout_is_retried_and_never_dead_lettered(
             TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
             running(runner.run) as loop,
         ):
-
-            async def applied() -> bool:
-                return slow.id in await scratch.effect_counts()
-
-            await wait_until(applied, "the slow record applied", TIMEOUT_S, loop)
+            await wait_applied(scratch, slow, "the slow record applied", loop)
             parked = await dlq.settle(0.5)
     finally:
         await db.dispose()
@@ -1107,11 +1096,7 @@ async def test_the_handler_runs_in_the_trace_of_the_message(
     )
     handler = Recorder(scratch, follow_on=True)
     async with running(make_runner(scratch, settings, producer, handler).run) as loop:
-
-        async def applied() -> bool:
-            return event.id in await scratch.effect_counts()
-
-        await wait_until(applied, "the traced record", TIMEOUT_S, loop)
+        await wait_applied(scratch, event, "the traced record", loop)
 
     assert handler.trace_ids[event.id] == trace_id, "the process span continues the producer's trace"
     written = await scratch.scalar(f"SELECT headers->>'traceparent' FROM {SCHEMA}.outbox")
@@ -1144,11 +1129,7 @@ async def test_shutdown_during_a_failing_attempt_does_not_dead_letter(
     assert parked == [], "a message must not be dead-lettered before its attempts are used up"
 
     async with running(make_runner(scratch, settings, producer, Recorder(scratch)).run) as loop:
-
-        async def applied() -> bool:
-            return event.id in await scratch.effect_counts()
-
-        await wait_until(applied, "the event after the restart", TIMEOUT_S, loop)
+        await wait_applied(scratch, event, "the event after the restart", loop)
 
 
 async def test_a_real_unique_violation_is_described_without_personal_data(scratch: Scratch) -> None:
@@ -1182,11 +1163,7 @@ async def test_a_replayed_dead_letter_is_processed_once_the_cause_is_fixed(
         await produce_event(producer, topic, event)
 
     async with running(make_runner(scratch, settings, producer, handler).run) as loop:
-
-        async def good_applied() -> bool:
-            return good.id in await scratch.effect_counts()
-
-        await wait_until(good_applied, "the good record", TIMEOUT_S, loop)
+        await wait_applied(scratch, good, "the good record", loop)
         async with TopicReader(kafka_bootstrap, topic + ".dlq") as dlq:
             await dlq.read_at_least(1)
         handler.failures.clear()  # the operator fixed the cause
@@ -1195,10 +1172,7 @@ async def test_a_replayed_dead_letter_is_processed_once_the_cause_is_fixed(
         # A second replay finds nothing new: the replay group committed its position.
         assert await replay_dead_letters(settings, GROUP, "complaint.created.dlq") == 0
 
-        async def broken_applied() -> bool:
-            return broken.id in await scratch.effect_counts()
-
-        await wait_until(broken_applied, "the replayed record", TIMEOUT_S, loop)
+        await wait_applied(scratch, broken, "the replayed record", loop)
     assert await scratch.effect_counts() == {broken.id: 1, good.id: 1}
 
 

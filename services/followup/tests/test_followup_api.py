@@ -11,18 +11,18 @@ from uuid import UUID, uuid4
 
 import httpx
 import pytest
-from sqlalchemy import select
 
+from complaints_common.events.contracts import OfferKind
 from complaints_common.runtime import Runtime
-from complaints_devstack.factories import compensation_granted, complaint_created, status_changed
-from complaints_devstack.service_testing import ManualClock, bearer, delivery, running_service
+from complaints_devstack.factories import status_changed
+from complaints_devstack.service_testing import ManualClock, bearer, running_service
 from complaints_devstack.service_testing import test_settings as service_test_settings
-from complaints_followup.main import SERVICE, build_service
+from complaints_followup.main import build_service
 from complaints_followup.settings import FollowupSettings
-from complaints_followup.store.tables import outbox
+
+from .conftest import deliver, published, settled_complaint
 
 pytestmark = pytest.mark.integration
-deliver = delivery(SERVICE)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -34,14 +34,8 @@ class Followup:
     runtime: Runtime
     clock: ManualClock
 
-    async def settled(
-        self, customer: str | None = None, kind: str = "coupon", category: str = "billing"
-    ) -> UUID:
-        complaint_id = uuid4()
-        customer = customer or f"cust-{complaint_id.hex[:8]}"
-        await deliver(self.runtime, complaint_created(complaint_id, customer, T0, category=category))
-        await deliver(self.runtime, compensation_granted(complaint_id, customer, T0, kind=kind))  # type: ignore[arg-type]
-        return complaint_id
+    async def settled(self, kind: OfferKind = "coupon", category: str = "billing") -> UUID:
+        return await settled_complaint(self.runtime, T0, kind=kind, category=category)
 
     async def followups(self, complaint_id: UUID) -> list[dict[str, Any]]:
         response = await self.client.get(f"/v1/complaints/{complaint_id}/followups")
@@ -57,11 +51,7 @@ class Followup:
         raise AssertionError(f"{kind} attempt {attempt} never fired")
 
     async def events(self, ce_type: str) -> list[dict[str, Any]]:
-        async with self.runtime.db.transaction() as session:
-            rows = await session.execute(
-                select(outbox.c.payload).where(outbox.c.type == ce_type).order_by(outbox.c.seq)
-            )
-            return [row.payload for row in rows]
+        return await published(self.runtime, ce_type)
 
     async def outcome(self, followup_id: str, **body: Any) -> httpx.Response:
         return await self.client.post(

@@ -24,7 +24,7 @@ from complaints_devstack.factories import (
     decision_recorded,
     status_changed,
 )
-from complaints_devstack.service_testing import ManualClock, delivery, migrated_runtime
+from complaints_devstack.service_testing import ManualClock, migrated_runtime
 from complaints_devstack.service_testing import test_settings as service_test_settings
 from complaints_followup.application import timers
 from complaints_followup.dependencies import FollowupDependencies
@@ -32,10 +32,11 @@ from complaints_followup.domain.schedule import Clock
 from complaints_followup.events.firing import timer_loop
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
-from complaints_followup.store.tables import followups, outbox
+from complaints_followup.store.tables import followups
+
+from .conftest import deliver, published, settled_complaint
 
 pytestmark = pytest.mark.integration
-deliver = delivery(SERVICE)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -58,25 +59,9 @@ async def fire_due_timers(rt: Runtime, clock: Clock, limit: int) -> int:
     return await timers.fire_due_timers(FollowupDependencies.build(rt, clock), limit)
 
 
-async def _settled_complaint(
-    rt: Runtime, customer: str | None = None, at: datetime = T0, client: str = "crm-test"
-) -> UUID:
-    complaint_id = uuid4()
-    customer = customer or f"cust-{complaint_id.hex[:8]}"
-    await deliver(rt, complaint_created(complaint_id, customer, at, client=client))
-    await deliver(rt, compensation_granted(complaint_id, customer, at, client=client))
-    return complaint_id
-
-
 async def _fired(rt: Runtime) -> list[dict[str, Any]]:
     """The followup.due events written, in the order the relay will publish them."""
-    async with rt.db.transaction() as session:
-        rows = await session.execute(
-            select(outbox.c.payload, outbox.c.created_at)
-            .where(outbox.c.type == "complaints.followup.due.v1")
-            .order_by(outbox.c.seq)
-        )
-        return [row.payload for row in rows]
+    return await published(rt, "complaints.followup.due.v1")
 
 
 async def _statuses(rt: Runtime, complaint_id: UUID) -> dict[tuple[str, int], str]:
@@ -114,7 +99,7 @@ async def test_a_satisfaction_check_falls_due_at_the_configured_time_and_fires_o
 ) -> None:
     # Small batches, so that the two replicas' polls overlap many times.
     runtime = await migrated_runtime(SERVICE, _settings(database_url, timer_batch_size=5))
-    complaints = [await _settled_complaint(runtime) for _ in range(120)]
+    complaints = [await settled_complaint(runtime, T0) for _ in range(120)]
     clock = ManualClock(T0 + 3 * DAY - timedelta(seconds=1))
 
     assert await fire_due_timers(runtime, clock, 1000) == 0, "nothing is due a second early"
@@ -141,7 +126,7 @@ async def test_timers_missed_during_downtime_fire_on_restart_in_due_order_in_bou
     try:
         # Settled at staggered times over four days, while no timer loop was running.
         for hour in reversed(range(0, 96, 3)):
-            await _settled_complaint(rt, at=T0 + timedelta(hours=hour))
+            await settled_complaint(rt, T0 + timedelta(hours=hour))
         # Back up a week later; every reading of the clock is a millisecond on, so batches differ.
         clock = ManualClock(T0 + 8 * DAY, tick=timedelta(milliseconds=1))
         await _run_replicas(rt, clock, replicas=1, until_fired=32)
@@ -159,11 +144,11 @@ async def test_timers_missed_during_downtime_fire_on_restart_in_due_order_in_bou
 
 
 async def test_a_cancelled_timer_never_fires(runtime: Runtime) -> None:
-    rejected = await _settled_complaint(runtime)
+    rejected = await settled_complaint(runtime, T0)
     await deliver(runtime, decision_recorded(rejected, "x", "rejected", T0 + timedelta(hours=1)))
-    closed = await _settled_complaint(runtime)
+    closed = await settled_complaint(runtime, T0)
     await deliver(runtime, status_changed(closed, "x", "resolved", "closed", T0 + DAY))
-    kept = await _settled_complaint(runtime)
+    kept = await settled_complaint(runtime, T0)
 
     clock = ManualClock(T0 + 30 * DAY)
     await _run_replicas(runtime, clock, replicas=2, until_fired=1)
@@ -289,9 +274,9 @@ async def test_no_survey_while_a_compensation_decision_is_pending(runtime: Runti
 
 
 async def test_at_most_one_survey_per_customer_per_period(runtime: Runtime) -> None:
-    first = await _settled_complaint(runtime, customer="loyal-1")
-    second = await _settled_complaint(runtime, customer="loyal-1", at=T0 + DAY)
-    later = await _settled_complaint(runtime, customer="loyal-1", at=T0 + 40 * DAY)
+    first = await settled_complaint(runtime, T0, "loyal-1")
+    second = await settled_complaint(runtime, T0 + DAY, "loyal-1")
+    later = await settled_complaint(runtime, T0 + 40 * DAY, "loyal-1")
     clock = ManualClock(T0 + 10 * DAY)
     await fire_due_timers(runtime, clock, 100)
     clock.advance(40 * DAY)
@@ -303,8 +288,8 @@ async def test_at_most_one_survey_per_customer_per_period(runtime: Runtime) -> N
 
 async def test_survey_limits_are_per_client_a_customer_id_is_the_clients_own(runtime: Runtime) -> None:
     """CUST-1 of one client is not CUST-1 of another: each is surveyed, each timer keeps its client."""
-    mine = await _settled_complaint(runtime, customer="CUST-1", client="crm-a")
-    theirs = await _settled_complaint(runtime, customer="CUST-1", at=T0 + DAY, client="crm-b")
+    mine = await settled_complaint(runtime, T0, "CUST-1", client="crm-a")
+    theirs = await settled_complaint(runtime, T0 + DAY, "CUST-1", client="crm-b")
     await fire_due_timers(runtime, ManualClock(T0 + 10 * DAY), 100)
     fired = await _fired(runtime)
     assert [(UUID(e["complaint_id"]), e["client_id"]) for e in fired] == [(mine, "crm-a"), (theirs, "crm-b")]
@@ -323,7 +308,7 @@ async def test_a_redelivered_event_schedules_nothing_twice(runtime: Runtime) -> 
 
 async def test_two_replicas_polling_at_once_split_the_due_timers_without_overlap(runtime: Runtime) -> None:
     for _ in range(40):
-        await _settled_complaint(runtime)
+        await settled_complaint(runtime, T0)
     other = SERVICE.runtime(runtime.settings)
     clock = ManualClock(T0 + 4 * DAY)
     claimed: dict[str, int] = {"one": 0, "two": 0}

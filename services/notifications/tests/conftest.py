@@ -38,6 +38,10 @@ class Mailbox:
         self.peers.append(tuple(session.peer[:2]))
         return "250 OK queued"
 
+    def smtp_settings(self) -> dict[str, Any]:
+        """The settings that send the service's e-mail here: this server speaks no TLS."""
+        return {"smtp_host": "127.0.0.1", "smtp_port": self.port, "smtp_security": "plaintext"}
+
 
 @pytest.fixture
 def smtp_server() -> Iterator[Mailbox]:

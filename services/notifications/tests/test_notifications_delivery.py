@@ -128,14 +128,8 @@ async def test_email_in_the_customers_language_once_threaded_with_the_voucher(
     database_url: str, kafka_bootstrap: str, topics: str, smtp_server: Any
 ) -> None:
     complaint_id = uuid4()
-    async with notifications(
-        database_url,
-        kafka_bootstrap,
-        topics,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_security="plaintext",
-    ) as (app, client):
+    mail = smtp_server.smtp_settings()
+    async with notifications(database_url, kafka_bootstrap, topics, **mail) as (app, client):
         acknowledgement = created(complaint_id, email="ivan@example.com", language="ru")
         await publish(app, acknowledgement)
         assert await eventually(lambda: _received(smtp_server, 1)), "no acknowledgement arrived"
@@ -236,14 +230,8 @@ async def test_one_escalation_email_per_escalation_whatever_follows_or_is_redeli
     """An escalated complaint's next change (here: started) keeps the level; it used to say
     "escalated" again, a second after the first. Only the escalation itself says it, once."""
     complaint_id = uuid4()
-    async with notifications(
-        database_url,
-        kafka_bootstrap,
-        topics,
-        smtp_host="127.0.0.1",
-        smtp_port=smtp_server.port,
-        smtp_security="plaintext",  # the test's SMTP server speaks no TLS
-    ) as (app, client):
+    mail = smtp_server.smtp_settings()
+    async with notifications(database_url, kafka_bootstrap, topics, **mail) as (app, client):
         escalation = status_changed(
             complaint_id, "acknowledged", "acknowledged", escalated=True, escalation_level=1
         )

@@ -18,12 +18,7 @@ from .conftest import Mailbox
 
 
 def transport_for(server: Mailbox, concurrency: int = 4) -> SmtpTransport:
-    settings = NotificationSettings(
-        smtp_host="127.0.0.1",
-        smtp_port=server.port,
-        smtp_security="plaintext",
-        delivery_concurrency=concurrency,
-    )
+    settings = NotificationSettings(**server.smtp_settings(), delivery_concurrency=concurrency)
     return SmtpTransport(settings)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal
 from complaints_common.events.contracts import ComplaintCreatedV1, Money, Offer, OfferKind
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, or_not_found
 from complaints_compensation.dependencies import CompensationDependencies
 from complaints_compensation.domain.policy import (
     ComplaintFacts,
@@ -74,9 +74,7 @@ async def locked_complaint(
     session: AsyncConnection, client_id: str, complaint_id: UUID, missing: str
 ) -> KnownComplaint:
     """The client's complaint, its customer locked; 404 (`missing`) when compensation has not seen it."""
-    known = await store.known_complaint(session, client_id, complaint_id)
-    if known is None:
-        raise NotFound(missing)
+    known = or_not_found(await store.known_complaint(session, client_id, complaint_id), missing)
     await store.lock_customer(session, client_id, known.complaint.customer.customer_id)
     return known
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import DecisionStatus
-from complaints_common.problems import NotFound
+from complaints_common.problems import or_not_found
 from complaints_compensation.dependencies import CompensationDependencies
 from complaints_compensation.store import decisions as store
 from complaints_compensation.store import reports
@@ -31,17 +31,13 @@ async def decision_of_complaint(
 ) -> DecisionRecord:
     """The complaint's latest decision."""
     async with deps.runtime.db.transaction() as session:
-        found = await store.decision_for(session, client_id, complaint_id)
-    if found is None:
-        raise NotFound(NO_DECISION_YET)
+        found = or_not_found(await store.decision_for(session, client_id, complaint_id), NO_DECISION_YET)
     return found
 
 
 async def decision(deps: CompensationDependencies, client_id: str, decision_id: UUID) -> DecisionRecord:
     async with deps.runtime.db.transaction() as session:
-        found = await store.decision_by_id(session, client_id, decision_id)
-    if found is None:
-        raise NotFound(NO_SUCH_DECISION)
+        found = or_not_found(await store.decision_by_id(session, client_id, decision_id), NO_SUCH_DECISION)
     return found
 
 
@@ -71,9 +67,7 @@ async def waiting_for_approval(
 async def locked_decision(session: AsyncConnection, client_id: str, decision_id: UUID) -> DecisionRecord:
     """The client's decision, its customer locked (caps are checked under that lock) and then the
     row itself; 404 alike for "absent" and "another client's"."""
-    found = await store.decision_by_id(session, client_id, decision_id)
-    if found is None:
-        raise NotFound(NO_SUCH_DECISION)
+    found = or_not_found(await store.decision_by_id(session, client_id, decision_id), NO_SUCH_DECISION)
     await store.lock_customer(session, client_id, found.customer_id)
     locked = await store.decision_by_id(session, client_id, decision_id, for_update=True)
     assert locked is not None  # decisions are never deleted

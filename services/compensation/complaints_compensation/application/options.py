@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, NotFound, or_not_found
 from complaints_common.telemetry import continued_trace
 from complaints_compensation.application.deciding import (
     Closing,
@@ -43,9 +43,9 @@ async def options_for(
     deps: CompensationDependencies, caller: Principal, complaint_id: UUID
 ) -> OptionsOffered:
     async with deps.runtime.db.transaction() as session:
-        offered = await option_store.option_set(session, caller.client, complaint_id)
-        if offered is None:
-            raise NotFound(NO_OPTIONS)
+        offered = or_not_found(
+            await option_store.option_set(session, caller.client, complaint_id), NO_OPTIONS
+        )
         policy = await deps.book.current(session)
         known = await store.known_complaint(session, caller.client, complaint_id)
     assert known is not None  # options are made for a known complaint
@@ -62,9 +62,9 @@ async def record_choice(
     at once, above it waiting for approval like a proposal."""
     async with deps.runtime.db.transaction() as session:
         known = await locked_complaint(session, caller.client, complaint_id, NO_OPTIONS)
-        offered = await option_store.option_set(session, caller.client, complaint_id, for_update=True)
-        if offered is None:
-            raise NotFound(NO_OPTIONS)
+        offered = or_not_found(
+            await option_store.option_set(session, caller.client, complaint_id, for_update=True), NO_OPTIONS
+        )
         if offered.status != "open":
             raise Conflict(f"The options are {offered.status}.")
         chosen = offered.option(option_id)

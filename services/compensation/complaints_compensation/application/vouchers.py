@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal
 from complaints_common.events.contracts import VoucherChange
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, or_not_found
 from complaints_common.telemetry import continued_trace
 from complaints_compensation.application.decisions import locked_decision
 from complaints_compensation.dependencies import CompensationDependencies
@@ -24,9 +24,7 @@ async def redeem_voucher(
     deps: CompensationDependencies, caller: Principal, code: str, reason: str | None
 ) -> DecisionRecord:
     async with deps.runtime.db.transaction() as session:
-        found = await reports.voucher(session, caller.client, code)
-        if found is None:
-            raise NotFound("No such voucher.")
+        found = or_not_found(await reports.voucher(session, caller.client, code), "No such voucher.")
         status = found.voucher_status
         if (
             status == "active"

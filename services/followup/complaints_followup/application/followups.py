@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, NotFound, or_not_found
 from complaints_followup.application.scheduling import CLOSED
 from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.domain.schedule import CancelReason, FollowupKind, FollowupStatus
@@ -42,9 +42,7 @@ async def followups_of_complaint(
 
 async def followup(deps: FollowupDependencies, client_id: str, followup_id: UUID) -> Followup:
     async with deps.runtime.db.transaction() as session:
-        found = await timers.followup_by_id(session, client_id, followup_id)
-    if found is None:
-        raise NotFound(NO_FOLLOWUP)
+        found = or_not_found(await timers.followup_by_id(session, client_id, followup_id), NO_FOLLOWUP)
     return found
 
 
@@ -82,9 +80,9 @@ async def set_manual_followup(
 async def cancel_followup(deps: FollowupDependencies, client_id: str, followup_id: UUID) -> Followup:
     """Only a follow-up that has not fired can be cancelled; it then never fires."""
     async with deps.runtime.db.transaction() as session:
-        timer = await timers.followup_by_id(session, client_id, followup_id, lock=True)
-        if timer is None:
-            raise NotFound(NO_FOLLOWUP)
+        timer = or_not_found(
+            await timers.followup_by_id(session, client_id, followup_id, lock=True), NO_FOLLOWUP
+        )
         if timer.status != FollowupStatus.SCHEDULED:
             raise Conflict(f"The follow-up is {timer.status}; only a scheduled one can be cancelled.")
         return await timers.cancel_one(session, followup_id, CancelReason.CANCELLED_BY_AGENT)

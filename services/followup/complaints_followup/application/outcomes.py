@@ -8,7 +8,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, or_not_found
 from complaints_followup.application.followups import NO_FOLLOWUP
 from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.domain.outcome import CallBack, NextStep, Outcome, judge
@@ -47,9 +47,9 @@ async def record_outcome(
     `followup.outcome`: all in one transaction."""
     now = deps.clock()
     async with deps.runtime.db.transaction() as session:
-        timer = await timers.followup_by_id(session, client_id, followup_id, lock=True)
-        if timer is None:
-            raise NotFound(NO_FOLLOWUP)
+        timer = or_not_found(
+            await timers.followup_by_id(session, client_id, followup_id, lock=True), NO_FOLLOWUP
+        )
         _check_open(timer)
         complaint = await known.complaint(session, timer.complaint_id)
         verdict = judge(call, timer.attempt, deps.settings.max_call_attempts)

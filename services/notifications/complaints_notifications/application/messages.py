@@ -10,7 +10,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, NotFound, or_not_found
 from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.store import messages as store
 from complaints_notifications.store.messages import AttemptRecord, MessageRecord
@@ -54,9 +54,10 @@ async def customer_deliveries(
 
 async def delivery(deps: NotificationsDependencies, principal: Principal, message_id: UUID) -> Delivery:
     async with deps.runtime.db.transaction() as session:
-        found = await store.message_by_id(session, message_id, principal.client, principal.sees_confidential)
-        if found is None:
-            raise NotFound(NO_MESSAGE)
+        found = or_not_found(
+            await store.message_by_id(session, message_id, principal.client, principal.sees_confidential),
+            NO_MESSAGE,
+        )
         return (await _with_log(session, [found]))[0]
 
 

@@ -15,7 +15,7 @@ from uuid import UUID
 from fastapi_problem.error import StatusProblem
 
 from complaints_common.api import Principal
-from complaints_common.problems import Conflict, NotFound
+from complaints_common.problems import Conflict, NotFound, or_not_found
 from complaints_notifications.application.pushes import push_test
 from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.domain.push import TargetRefused
@@ -83,9 +83,7 @@ async def subscription(
     deps: NotificationsDependencies, principal: Principal, subscription_id: UUID
 ) -> Subscribed:
     async with deps.runtime.db.transaction() as session:
-        found = await store.one(session, principal.client, subscription_id)
-    if found is None:
-        raise NotFound(NO_SUBSCRIPTION)
+        found = or_not_found(await store.one(session, principal.client, subscription_id), NO_SUBSCRIPTION)
     return (await _with_secrets(deps, [found]))[0]
 
 
