@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -13,6 +14,7 @@ from complaints_common.events.topics import COMPLAINT_CREATED
 from complaints_common.kafka import broker_profile
 from complaints_devstack import kafka
 from complaints_devstack.broker import create_topics
+from complaints_devstack.polling import eventually
 from complaints_devstack.testing import BrokerUnderTest, brokers_under_test
 
 pytestmark = [
@@ -55,7 +57,13 @@ async def test_the_cluster_is_apache_kafka_with_production_topic_settings(
     admin = AIOKafkaAdminClient(bootstrap_servers=apache_kafka.bootstrap)
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([topic_prefix + COMPLAINT_CREATED.name])
+
+        async def partitions() -> list[dict[str, Any]]:
+            # A topic just created may be described before every node's metadata has its partitions.
+            (described,) = await admin.describe_topics([topic_prefix + COMPLAINT_CREATED.name])
+            return list(described["partitions"])
+
+        described_partitions = await eventually(partitions)
         # Automatic topic creation is off, as in production: producing to a missing topic fails.
         producer = AIOKafkaProducer(bootstrap_servers=apache_kafka.bootstrap, request_timeout_ms=2000)
         await producer.start()
@@ -67,7 +75,7 @@ async def test_the_cluster_is_apache_kafka_with_production_topic_settings(
         assert topic_prefix + "not.created" not in await admin.list_topics()
     finally:
         await admin.close()
-    assert {len(p["replicas"]) for p in described["partitions"]} == {3}
+    assert {len(p["replicas"]) for p in described_partitions} == {3}
 
 
 async def test_a_killed_leader_loses_no_acknowledged_message(
