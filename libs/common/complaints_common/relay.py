@@ -12,13 +12,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId
 from opentelemetry import context, propagate
 from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -49,11 +50,24 @@ class OutboxRow:
     headers: dict[str, str]
 
 
+# What an idempotent producer cannot recover from: its sender stops, and every later send fails
+# (Apache Kafka answers OutOfOrderSequenceNumber when the batches a broker had in flight were lost
+# in a failover). Only a new producer, with a new producer id, sends again.
+PRODUCER_BROKEN = (OutOfOrderSequenceNumber, ProducerFenced, UnknownProducerId)
+
+
 class OutboxRelay:
-    def __init__(self, settings: ServiceSettings, schema: str, producer: AIOKafkaProducer) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        schema: str,
+        producer: AIOKafkaProducer,
+        renew_producer: Callable[[], Awaitable[AIOKafkaProducer]] | None = None,
+    ) -> None:
         self.settings = settings
         self.schema = schema
         self.producer = producer
+        self._renew_producer = renew_producer
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._last_housekeeping = 0.0
@@ -135,6 +149,11 @@ class OutboxRelay:
                 type(exc).__name__,
             )
             log.warning("outbox batch not published; will retry", extra={"error": type(exc).__name__})
+            if isinstance(exc, PRODUCER_BROKEN) and self._renew_producer is not None:
+                log.warning(
+                    "the producer can no longer send; replacing it", extra={"error": type(exc).__name__}
+                )
+                self.producer = await self._renew_producer()
             await sleep_or_stop(self._stop, self.settings.outbox_poll_interval_s)
             return 0
         await conn.execute(

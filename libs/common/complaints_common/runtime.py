@@ -118,6 +118,14 @@ class Runtime:
             await sleep_or_stop(stop, pause)
             pause = min(pause * 2, PRODUCER_RETRY_MAX_S)
 
+    async def renew_producer(self, stop: asyncio.Event) -> AIOKafkaProducer:
+        """Replace a producer that can no longer send (see relay.PRODUCER_BROKEN) with a new one."""
+        broken, self._producer = self._producer, None
+        if broken is not None:
+            await _stop_quietly(broken)
+        await self.connect_producer(stop)
+        return self.producer
+
     def producer_not_ready(self) -> str | None:
         return None if self._producer is not None else "the Kafka producer has not connected yet"
 
@@ -202,8 +210,18 @@ class ServiceDefinition(Generic[DependenciesT]):
             subscriptions.append(key_subscription(keys))
         return subscriptions
 
-    def worker_loops(self, runtime: Runtime, dependencies: DependenciesT) -> list[BackgroundLoop]:
-        relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer)
+    def worker_loops(
+        self, runtime: Runtime, dependencies: DependenciesT, stop: asyncio.Event
+    ) -> list[BackgroundLoop]:
+        runner: ConsumerRunner | None = None
+
+        async def renew_producer() -> AIOKafkaProducer:
+            producer = await runtime.renew_producer(stop)
+            if runner is not None:
+                runner.producer = producer  # its dead letters go through the new one too
+            return producer
+
+        relay = OutboxRelay(runtime.settings, runtime.schema, runtime.producer, renew_producer)
         loops: list[BackgroundLoop] = [relay.run]
         probes = [relay.not_ready]
         subscriptions = self.checked_subscriptions(dependencies)
@@ -310,7 +328,10 @@ class ServiceDefinition(Generic[DependenciesT]):
         if stop.is_set():
             return
         await asyncio.gather(
-            *(supervise(_loop_name(loop), loop, stop) for loop in self.worker_loops(runtime, dependencies))
+            *(
+                supervise(_loop_name(loop), loop, stop)
+                for loop in self.worker_loops(runtime, dependencies, stop)
+            )
         )
 
 

@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaTimeoutError
+from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -186,6 +186,14 @@ class FailingProducer(CountingProducer):
             self.failures -= 1
             raise KafkaTimeoutError("simulated broker timeout")
         return await super().send(*args, **kwargs)
+
+
+class BrokenProducer(CountingProducer):
+    """A real producer whose idempotent sequence is broken: every send fails, as after Apache
+    Kafka answered OutOfOrderSequenceNumber (its sender has stopped for good)."""
+
+    async def send(self, *args: Any, **kwargs: Any) -> Any:
+        raise OutOfOrderSequenceNumber()
 
 
 class TopicReader:
@@ -532,6 +540,32 @@ async def test_a_failed_send_is_recorded_and_retried(
     assert counter("complaints_outbox_publish_failures_total") == failures_before + 1
     rows = await scratch.rows(f"SELECT attempts, last_error FROM {SCHEMA}.outbox")
     assert sorted(rows) == [(2, None)] * len(events), "one failed attempt, then published; error cleared"
+
+
+async def test_a_producer_that_can_no_longer_send_is_replaced_and_the_rows_go_out(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    broken = BrokenProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await broken.start()
+    renewals: list[AIOKafkaProducer] = []
+
+    async def renew() -> AIOKafkaProducer:
+        renewals.append(producer)
+        return producer
+
+    events = [complaint_event(n=n) for n in range(2)]
+    try:
+        async with (
+            TopicReader(kafka_bootstrap, settings.topic("complaint.created")) as reader,
+            running(OutboxRelay(settings, SCHEMA, broken, renew).run) as loop,
+        ):
+            await scratch.write(*events)
+            await wait_until(lambda: _none_unpublished(scratch), "rows published", TIMEOUT_S, loop)
+            records = await reader.read_at_least(len(events))
+    finally:
+        await broken.stop()
+    assert renewals == [producer], "replaced once, on the first failure"
+    assert sorted(ce_ids(records)) == sorted(e.id for e in events)
 
 
 async def test_a_failed_send_leaves_the_error_on_the_rows(

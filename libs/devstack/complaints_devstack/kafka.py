@@ -564,6 +564,14 @@ class EmbeddedKafkaCluster:
         return f"EmbeddedKafkaCluster({self.bootstrap_servers or 'not started'})"
 
 
+def _exchange(host: str, port: int, request: bytes, timeout: float) -> bytes:
+    """Send one size-prefixed Kafka request on a connection of its own; the response's payload."""
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+        return _recv_exact(sock, size)
+
+
 def live_brokers(host: str, port: int, timeout: float = 2.0) -> set[int]:
     """Node ids of the live brokers a Kafka broker on host:port reports (Metadata v4); empty when it
     does not answer. Kafka 4 dropped Metadata v0-v3, hence not `broker.answers_metadata`."""
@@ -571,12 +579,8 @@ def live_brokers(host: str, port: int, timeout: float = 2.0) -> set[int]:
     client_id = b"complaints-dev"
     header = struct.pack(">hhih", 3, 4, correlation_id, len(client_id)) + client_id
     body = struct.pack(">i?", 0, False)  # no topics, do not auto-create
-    request = header + body
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-            payload = _recv_exact(sock, size)
+        payload = _exchange(host, port, header + body, timeout)
     except (OSError, struct.error):
         return set()
     answered_id, _throttle, count = struct.unpack_from(">iii", payload, 0)
@@ -604,12 +608,8 @@ def quorum_leader(host: str, port: int, timeout: float = 2.0) -> int | None:
     topic = b"__cluster_metadata"
     # topics: one (compact array n+1), its name (compact string n+1), partitions: one, index 0.
     body = b"\x02" + bytes([len(topic) + 1]) + topic + b"\x02" + struct.pack(">i", 0) + b"\x00\x00\x00"
-    request = header + body
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            (size,) = struct.unpack(">i", _recv_exact(sock, 4))
-            payload = _recv_exact(sock, size)
+        payload = _exchange(host, port, header + body, timeout)
         # Response header v1: correlation id, tagged fields; then error code, topics, name.
         answered_id, _tags, error = struct.unpack_from(">ibh", payload, 0)
         if answered_id != correlation_id or error != 0:
