@@ -54,16 +54,17 @@ def cpu_seconds(pids: Mapping[str, int]) -> dict[str, float]:
     return {name: (tree_usage(pid) or (0.0, 0.0))[0] for name, pid in pids.items()}
 
 
-def consumed(stack: Stack, outcome: str = "processed") -> Counter[tuple[str, str]]:
-    """Messages each service's consumer has seen with `outcome`, by topic: "processed" (handled),
-    or "skipped" (another service's event type, passed over by its ce_type header undecoded)."""
-    counts: Counter[tuple[str, str]] = Counter()
+def consumed(stack: Stack) -> dict[str, Counter[tuple[str, str]]]:
+    """Messages each service's consumer has seen, by outcome and then by (service, topic): one
+    scrape of every /metrics. "processed" is handled, "skipped" another service's event type
+    passed over by its ce_type header undecoded."""
+    counts: dict[str, Counter[tuple[str, str]]] = {"processed": Counter(), "skipped": Counter()}
     for service in SERVICES:
         text = httpx.get(stack.url(service) + "/metrics", timeout=5).text
         for match in _METRIC.finditer(text):
             labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
-            if labels.get("outcome") == outcome:
-                counts[(service, labels["topic"])] += int(float(match["value"]))
+            if labels.get("outcome") in counts:
+                counts[labels["outcome"]][(service, labels["topic"])] += int(float(match["value"]))
     return counts
 
 
@@ -160,15 +161,13 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
 
     # The figures come from a window without the profiler (py-spy pauses the process for each
     # sample, which costs CPU); the hot spots from a second window of the same load.
-    counts_before, db_before = consumed(stack), asyncio.run(database_totals(stack.database_url))
-    skipped_before = consumed(stack, "skipped")
+    seen_before, db_before = consumed(stack), asyncio.run(database_totals(stack.database_url))
     cpu_before, started = cpu_seconds(pids), time.monotonic()
     accepted = asyncio.run(offer(stack, rate, seconds))
     time.sleep(5)  # the last complaints finish their journey
     elapsed = time.monotonic() - started
     cpu = {n: s - cpu_before[n] for n, s in cpu_seconds(pids).items()}
-    counts, db = consumed(stack), asyncio.run(database_totals(stack.database_url))
-    skipped = consumed(stack, "skipped")
+    seen_after, db = consumed(stack), asyncio.run(database_totals(stack.database_url))
 
     spies = record_profiles(services, seconds, workdir)
     asyncio.run(offer(stack, rate, seconds))
@@ -185,8 +184,10 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
         "idle_cpu_percent_of_one_core": {n: round(100 * v, 1) for n, v in idle.items()},
         "cpu_ms_per_complaint_above_idle": per_complaint_ms,
         "database_per_complaint": {k: round((db[k] - db_before[k]) / accepted, 1) for k in db},
-        "consumed_per_complaint": per_complaint(counts, counts_before, accepted),
-        "skipped_by_type_per_complaint": per_complaint(skipped, skipped_before, accepted),
+        "consumed_per_complaint": per_complaint(seen_after["processed"], seen_before["processed"], accepted),
+        "skipped_by_type_per_complaint": per_complaint(
+            seen_after["skipped"], seen_before["skipped"], accepted
+        ),
         "hot_spots": {service: hot_spots(workdir / f"{service}.txt") for service in services},
     }
 
