@@ -3,7 +3,8 @@
 Work runs on a Core `AsyncConnection` in one transaction (`Database.transaction`), not on an ORM
 session: the services use Core tables only, and the session's unit-of-work bookkeeping cost
 ~100 µs of CPU per transaction and per statement for nothing (docs/benchmarks/limits.md).
-The hottest statements (inbox claim, outbox insert) go to the driver directly (`driver`).
+The hottest statements (inbox claim, outbox insert) go to the driver directly (`driver`); work
+that writes in one statement may skip BEGIN and COMMIT altogether (`Database.autocommit`).
 
 Every connection, pooled or raw (relay, delivery loop, republish, migrations), is opened with the
 same `ConnectOptions`: TLS (libpq's `sslmode`, `sslrootcert`, `sslcert`, `sslkey`, from the URL or
@@ -238,6 +239,24 @@ class Database:
                 del _AFTER_COMMIT[id(session)]
         for action in actions:
             action()
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled driver connection outside any transaction: each statement commits by itself.
+
+        For work whose writes are one statement (all of it or none of it, as one transaction
+        would be) and whose reads need no snapshot shared with them: it saves the BEGIN and
+        COMMIT round trips. A connection that died under it is dropped from the pool, as
+        SQLAlchemy does on its own path."""
+        async with self.engine.connect() as session:
+            raw = await session.get_raw_connection()
+            connection: asyncpg.Connection = raw.driver_connection
+            try:
+                yield connection
+            except BaseException:
+                if connection.is_closed():
+                    await session.invalidate()
+                raise
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

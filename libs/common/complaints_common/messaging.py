@@ -97,6 +97,25 @@ def _table(metadata: MetaData, name: str, factory: Callable[[MetaData], Table]) 
     return metadata.tables[key] if key in metadata.tables else factory(metadata)
 
 
+# The columns an event's outbox row fills (the others are the relay's, with defaults), in the
+# order of `outbox_values`.
+OUTBOX_COLUMNS = ("id", "aggregatetype", "aggregateid", "type", "payload", "topic", "headers")
+
+
+def outbox_values(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A row built by `Outbox.row` as a statement's values, in the order of OUTBOX_COLUMNS: for a
+    service that writes its event in a statement of its own (intake's filing)."""
+    return (
+        row["id"],
+        row["aggregatetype"],
+        row["aggregateid"],
+        row["type"],
+        row["payload"],
+        row["topic"],
+        json.dumps(row["headers"]),
+    )
+
+
 class Outbox:
     """Writes events in the caller's transaction; the relay sends them after commit."""
 
@@ -106,8 +125,7 @@ class Outbox:
         self.publishes = None if publishes is None else frozenset(c.ce_type for c in publishes)
         # Straight to the driver: one outbox row per event makes this one of the hottest statements.
         self._insert = (
-            f'INSERT INTO "{metadata.schema}".outbox '
-            "(id, aggregatetype, aggregateid, type, payload, topic, headers) "
+            f'INSERT INTO "{metadata.schema}".outbox ({", ".join(OUTBOX_COLUMNS)}) '
             "VALUES ($1, $2, $3, $4, $5, $6, $7)"
         )
 
@@ -118,18 +136,7 @@ class Outbox:
         """Insert rows built by `row`, in the session's transaction."""
         if not rows:
             return
-        values = [
-            (
-                row["id"],
-                row["aggregatetype"],
-                row["aggregateid"],
-                row["type"],
-                row["payload"],
-                row["topic"],
-                json.dumps(row["headers"]),
-            )
-            for row in rows
-        ]
+        values = [outbox_values(row) for row in rows]
         connection = await driver(session)
         if len(values) == 1:
             await connection.execute(self._insert, *values[0])

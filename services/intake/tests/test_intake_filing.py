@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+from complaints_common.api import Principal
+from complaints_common.db import Database
 from complaints_devstack.service_testing import bearer
+from complaints_intake.api.models import ComplaintView, FileComplaint
 from complaints_intake.application import filing
-from complaints_intake.store.idempotency import purge_before
+from complaints_intake.application.idempotency import Answer
+from complaints_intake.dependencies import IntakeDependencies
+from complaints_intake.store.idempotency import StoredResponse, purge_before
 from complaints_intake.store.tables import complaint_history, complaints, outbox
 
 from .conftest import draft
@@ -26,6 +34,72 @@ Intake = tuple[FastAPI, httpx.AsyncClient]
 async def count(app: FastAPI, table: Any) -> int:
     async with app.state.runtime.db.transaction() as session:
         return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
+
+
+@asynccontextmanager
+async def round_trips(url: str) -> AsyncIterator[tuple[Database, list[str]]]:
+    """A database of one pooled connection that writes down every statement it sends: SQLAlchemy's
+    (its cursor event) and the driver's (asyncpg's query logger: statements sent to it straight,
+    and BEGIN and COMMIT). Statements prepared on first use cost a round trip more: warm up first."""
+    db = Database(url, pool_size=1)
+    sent: list[str] = []
+    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+    try:
+        async with db.engine.connect() as session:
+            raw = await session.get_raw_connection()
+            raw.driver_connection.add_query_logger(lambda q: sent.append(q.query))
+        yield db, sent
+    finally:
+        await db.dispose()
+
+
+async def taken(sent: list[str]) -> list[str]:
+    """The statements sent since the last call (the driver's logger is called soon, not at once)."""
+    await asyncio.sleep(0)
+    statements = list(sent)
+    sent.clear()
+    return statements
+
+
+async def test_filing_takes_two_statements_and_a_replay_one(intake: Intake) -> None:
+    app, _ = intake
+    deps: IntakeDependencies = app.state.dependencies
+    principal = Principal("crm-test", frozenset({"file"}))
+    async with round_trips(deps.runtime.db.url) as (db, sent):
+        counted = replace(deps, runtime=replace(deps.runtime, db=db))
+
+        async def file(key: str) -> object:
+            body = FileComplaint.model_validate(draft())
+            return await filing.file_complaint(counted, principal, body, key, "/v1/complaints", ComplaintView.of)
+
+        await file("warm-up")
+        await taken(sent)
+        filed = await file("counted")
+        filing_statements = await taken(sent)
+        replayed = await file("counted")
+        replay_statements = await taken(sent)
+    assert isinstance(filed, Answer) and isinstance(replayed, StoredResponse)
+    assert replayed.body == filed.view.model_dump(mode="json")
+    # One reads all filing decides on, one writes the complaint, history, event and key; no BEGIN/COMMIT.
+    assert len(filing_statements) == 2, filing_statements
+    assert len(replay_statements) == 1, replay_statements
+
+
+async def test_a_filed_complaint_reads_back_as_it_was_answered(intake: Intake) -> None:
+    """The answer is built from what was written, not read back: it must be what a read shows
+    (the amount at the column's scale, times in UTC, the columns' defaults)."""
+    _, client = intake
+    body = draft(
+        amount_at_stake={"amount": "39.9", "currency": "EUR"},
+        occurred_at="2026-10-31T20:00:00+02:00",
+        tags=["outage", "vip"],
+        crm_reference="CASE-READ-BACK",
+    )
+    filed = await client.post("/v1/complaints", json=body, headers={"Idempotency-Key": "read-back"})
+    assert filed.status_code == 201, filed.text
+    read = await client.get(filed.headers["location"])
+    assert read.json() == filed.json()
+    assert filed.json()["amount_at_stake"]["amount"] == "39.90"
 
 
 async def test_a_bad_complaint_is_refused_naming_each_bad_field(intake: Intake) -> None:
@@ -52,11 +126,14 @@ async def test_a_retried_post_files_one_complaint(intake: Intake) -> None:
     assert await count(app, outbox) == 1
 
 
-async def test_concurrent_duplicates_file_one_complaint(intake: Intake) -> None:
+# With a CRM reference the duplicates collide on it as well as on the key: still the first's answer.
+@pytest.mark.parametrize("crm_reference", [None, "CASE-BURST"])
+async def test_concurrent_duplicates_file_one_complaint(intake: Intake, crm_reference: str | None) -> None:
     app, client = intake
     headers = {"Idempotency-Key": "burst-1"}
+    body = draft(crm_reference=crm_reference) if crm_reference else draft()
     responses = await asyncio.gather(
-        *(client.post("/v1/complaints", json=draft(), headers=headers) for _ in range(8))
+        *(client.post("/v1/complaints", json=body, headers=headers) for _ in range(8))
     )
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["id"] for r in responses}) == 1

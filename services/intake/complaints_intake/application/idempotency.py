@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi_problem.error import StatusProblem
 from pydantic import BaseModel
@@ -63,7 +63,12 @@ async def replayed(session: AsyncConnection, once: Once) -> StoredResponse | Non
     """The first response when this request was already made with the key; None when it is new."""
     if once.key is None:
         return None
-    stored = await claim_key(session, once.client_id, once.key, once.fingerprint)
+    return replay_of(once, await claim_key(session, once.client_id, once.key, once.fingerprint))
+
+
+def replay_of(once: Once, stored: StoredResponse | None) -> StoredResponse | None:
+    """`stored` (the response kept under the key), when this very request earned it; None when
+    there is none."""
     if stored is None:
         return None
     if stored.request_hash != once.fingerprint:
@@ -73,8 +78,13 @@ async def replayed(session: AsyncConnection, once: Once) -> StoredResponse | Non
     return stored
 
 
+def response_body(answer: Answer[ViewT]) -> Any:
+    """The response as kept for replays (JSON-ready)."""
+    return answer.view.model_dump(mode="json")
+
+
 async def remember(session: AsyncConnection, once: Once, status_code: int, answer: Answer[ViewT]) -> None:
     """Keep the response under the key, in the transaction that made it, for replays."""
     if once.key is not None:
-        body = answer.view.model_dump(mode="json")
+        body = response_body(answer)
         await remember_response(session, once.client_id, once.key, status_code, body, answer.location)

@@ -3,22 +3,17 @@ lifecycle action sends."""
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from complaints_intake.api.models import Transition
 from complaints_intake.domain.complaint import ComplaintDraft
-from complaints_intake.domain.deadlines import Choice, Letter, shipped_rules
+from complaints_intake.domain.deadlines import Choice, Letter, Selection, shipped_rules
 from complaints_intake.domain.letters import LetterDraft, shipped_letters
 from complaints_intake.domain.lifecycle import LETTERS
 from complaints_intake.store.complaints import ComplaintRecord
-from complaints_intake.store.regulated import selections_for
 
 
-async def deadline_basis(
-    session: AsyncConnection, client_id: str, draft: ComplaintDraft
-) -> tuple[Choice, Choice]:
-    """The profile and the calendar a new complaint gets, each with the reason."""
-    tenant, category = await selections_for(session, client_id, draft.category)
+def deadline_basis(tenant: Selection, category: Selection, draft: ComplaintDraft) -> tuple[Choice, Choice]:
+    """The profile and the calendar a new complaint gets, each with the reason, from the client's
+    tenant-wide settings and those for the complaint's category."""
     rules = shipped_rules()
     profile = rules.profile_for(tenant, category)
     assert profile.name is not None

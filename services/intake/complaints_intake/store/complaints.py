@@ -12,11 +12,10 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import Money
-from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
-from complaints_intake.domain.deadlines import Choice, DueTime, next_due
+from complaints_intake.domain.complaint import Customer, Status
+from complaints_intake.domain.deadlines import DueTime, next_due
 from complaints_intake.domain.journey import Journey
 from complaints_intake.domain.lifecycle import Change, Lifecycle, RootCause
-from complaints_intake.domain.repeats import RepeatLink
 from complaints_intake.store.tables import complaint_history, complaints
 
 
@@ -152,69 +151,7 @@ class HistoryRecord:
 
 # The statements run for every complaint and every event are built once, the values passed per
 # execution: building them anew cost more CPU than running them (py-spy, `make profile`).
-_INSERT_COMPLAINT = complaints.insert().returning(complaints)
 _INSERT_HISTORY = complaint_history.insert()
-
-
-async def insert_complaint(
-    session: AsyncConnection,
-    *,
-    complaint_id: UUID,
-    reference: str,
-    client_id: str,
-    filed_at: datetime,
-    draft: ComplaintDraft,
-    actor: str,
-    link: RepeatLink | None = None,
-    profile: Choice | None = None,
-    calendar: Choice | None = None,
-    due_times: list[DueTime] | None = None,
-) -> ComplaintRecord:
-    """Store the complaint and its first history entry; the stored complaint, as `get_complaint` reads it."""
-    amount = draft.amount_at_stake
-    inserted = await session.execute(
-        _INSERT_COMPLAINT,
-        dict(
-            id=complaint_id,
-            reference=reference,
-            client_id=client_id,
-            crm_reference=draft.crm_reference,
-            customer_id=draft.customer.customer_id,
-            customer=draft.customer.model_dump(mode="json"),
-            channel=draft.channel,
-            category=draft.category,
-            product=draft.product,
-            severity=draft.severity,
-            description=draft.description,
-            amount=amount.amount if amount else None,
-            currency=amount.currency if amount else None,
-            occurred_at=draft.occurred_at,
-            filed_at=filed_at,
-            agent_id=draft.agent_id,
-            tags=draft.tags,
-            confidential=draft.confidential,
-            status=Status.RECEIVED,
-            updated_at=filed_at,
-            repeat_of=link.repeat_of if link else None,
-            repeat_kind=link.kind if link else None,
-            deadline_profile=profile.name if profile else None,
-            deadline_profile_reason=profile.reason if profile else None,
-            calendar=calendar.name if calendar else None,
-            calendar_reason=calendar.reason if calendar else None,
-            deadlines=[d.as_dict() for d in due_times or []],
-            next_due_at=next_due(due_times or []),
-        ),
-    )
-    row = _complaint(inserted.one())
-    await add_history(
-        session,
-        complaint_id,
-        at=filed_at,
-        actor=actor,
-        action="file",
-        to_status=Status.RECEIVED,
-    )
-    return row
 
 
 _GET_COMPLAINT = select(complaints).where(complaints.c.id == bindparam("complaint_id"))

@@ -1,4 +1,5 @@
-"""Idempotency-Key bookkeeping: claim a key in the caller's transaction, remember the response.
+"""Idempotency-Key bookkeeping: claim a key in the caller's transaction, remember the response
+(filing writes its key in its own statement: store/filing.py).
 
 The primary key (client_id, key) is the guard: a concurrent duplicate blocks on the first
 transaction's row, then finds it committed and replays its response instead of acting twice.
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_intake.store.tables import idempotency_keys
+from complaints_intake.store.tables import SCHEMA, idempotency_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,23 @@ class StoredResponse:
     status_code: int
     body: Any
     location: str | None
+
+
+def stored_response_of(row: Any) -> StoredResponse:
+    """The stored response in a row that has the table's columns (a SQLAlchemy row or the driver's)."""
+    return StoredResponse(row["request_hash"], row["status_code"], row["response"], row["location"])
+
+
+_STORED = (
+    f'SELECT request_hash, status_code, response, location FROM "{SCHEMA}".idempotency_keys '
+    "WHERE client_id = $1 AND key = $2"
+)
+
+
+async def stored_response(connection: asyncpg.Connection, client_id: str, key: str) -> StoredResponse | None:
+    """The response kept under the key, straight from the driver (filing's, after its write failed)."""
+    row = await connection.fetchrow(_STORED, client_id, key)
+    return stored_response_of(row) if row is not None else None
 
 
 async def claim_key(
@@ -46,7 +65,7 @@ async def claim_key(
             )
         )
     ).one()
-    return StoredResponse(row.request_hash, row.status_code, row.response, row.location)
+    return stored_response_of(row._mapping)
 
 
 async def remember_response(

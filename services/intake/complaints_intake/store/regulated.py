@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -14,20 +14,6 @@ from complaints_intake.domain.deadlines import Selection
 from complaints_intake.store.tables import deadline_settings, granted_compensation, letters
 
 TENANT_WIDE = ""  # the category of a client's tenant-wide setting
-
-_SETTINGS_OF = select(deadline_settings).where(
-    deadline_settings.c.client_id == bindparam("client_id"),
-    deadline_settings.c.category.in_([TENANT_WIDE, bindparam("category")]),
-)
-
-
-async def selections_for(
-    session: AsyncConnection, client_id: str, category: str
-) -> tuple[Selection, Selection]:
-    """The client's tenant-wide selection and the one for `category` (empty where none is set)."""
-    rows = await session.execute(_SETTINGS_OF, {"client_id": client_id, "category": category.casefold()})
-    found = {r.category: Selection(r.profile, r.calendar) for r in rows}
-    return found.get(TENANT_WIDE, Selection()), found.get(category.casefold(), Selection())
 
 
 async def settings_of(session: AsyncConnection, client_id: str) -> dict[str, Selection]:

@@ -6,12 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Text, and_, bindparam, cast, func, literal_column, or_, select, tuple_
+from sqlalchemy import Text, and_, cast, func, literal_column, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from complaints_intake.domain.repeats import Earlier
 from complaints_intake.store.tables import complaints
 
 
@@ -149,29 +148,6 @@ async def find_complaints(
     order = (c.filed_at.desc(), c.id.desc()) if newest_first else (c.filed_at.asc(), c.id.asc())
     rows = await session.execute(select(*_LISTED).where(and_(*conditions)).order_by(*order).limit(limit))
     return [ComplaintListing(*row) for row in rows]
-
-
-# Run on every filing: built once, the values passed per execution (py-spy: building it per call
-# cost as much CPU as running it).
-_EARLIER = (
-    select(complaints.c.id, complaints.c.category, complaints.c.product, complaints.c.filed_at)
-    .where(
-        complaints.c.client_id == bindparam("client_id"),
-        complaints.c.customer_id == bindparam("customer_id"),
-        complaints.c.filed_at >= bindparam("since"),
-    )
-    .order_by(complaints.c.filed_at.desc())
-    .limit(200)
-)
-
-
-async def earlier_complaints(
-    session: AsyncConnection, client_id: str, customer_id: str, since: datetime
-) -> list[Earlier]:
-    rows = await session.execute(
-        _EARLIER, {"client_id": client_id, "customer_id": customer_id, "since": since}
-    )
-    return [Earlier(r.id, r.category, r.product, r.filed_at) for r in rows]
 
 
 async def severities_of(
