@@ -15,6 +15,7 @@ so the URL's TLS parameters are taken out of it here and given to asyncpg as an 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -188,6 +189,17 @@ async def connect_raw(settings: ServiceSettings) -> asyncpg.Connection:
     return await connect_options(settings.database_dsn, settings).connect()
 
 
+# What leaves a driver connection gone, or busy with a statement it was cancelled in: not to be
+# handed out again (a server's error, asyncpg.PostgresError, leaves it ready for the next).
+BROKEN_CONNECTION = (
+    asyncio.CancelledError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
+
 class Database:
     """One engine per process; transactions are short and commit explicitly."""
 
@@ -246,15 +258,15 @@ class Database:
 
         For work whose writes are one statement (all of it or none of it, as one transaction
         would be) and whose reads need no snapshot shared with them: it saves the BEGIN and
-        COMMIT round trips. A connection that died under it is dropped from the pool, as
-        SQLAlchemy does on its own path."""
+        COMMIT round trips. A connection that died or was cut off mid-statement is dropped from
+        the pool, as SQLAlchemy does on its own path."""
         async with self.engine.connect() as session:
             raw = await session.get_raw_connection()
             connection: asyncpg.Connection = raw.driver_connection
             try:
                 yield connection
-            except BaseException:
-                if connection.is_closed():
+            except BaseException as exc:
+                if connection.is_closed() or isinstance(exc, BROKEN_CONNECTION):
                     await session.invalidate()
                 raise
 

@@ -1,5 +1,5 @@
 """One transaction per unit of work: what the driver's statements share with it, what runs after
-commit, and what an error may say."""
+commit, and what an error may say; and statements that commit by themselves (`autocommit`)."""
 
 from __future__ import annotations
 
@@ -89,4 +89,38 @@ async def test_a_connection_the_database_dropped_fails_as_a_transient_error_then
 
     async with db.transaction() as session:
         await (await driver(session)).execute("INSERT INTO notes VALUES ('on a new connection')")
+    assert await notes(db) == ["on a new connection"]
+
+
+async def test_autocommit_statements_commit_each_by_itself(db: Database) -> None:
+    async with db.autocommit() as connection:
+        pid = await connection.fetchval("SELECT pg_backend_pid()")
+        await connection.execute("INSERT INTO notes VALUES ('committed at once')")
+        assert await notes(db) == ["committed at once"], "seen from another connection, no COMMIT sent"
+        with pytest.raises(asyncpg.NotNullViolationError):
+            await connection.execute("WITH more AS (INSERT INTO notes VALUES ('undone')) INSERT INTO notes VALUES (NULL)")
+    assert await notes(db) == ["committed at once"], "a failed statement is undone whole"
+    async with db.autocommit() as connection:
+        assert await connection.fetchval("SELECT pg_backend_pid()") == pid, "a server's error keeps the connection"
+
+
+async def test_an_autocommit_connection_the_database_dropped_fails_as_transient_then_is_replaced(
+    db: Database, database_url: str
+) -> None:
+    async with db.autocommit() as connection:
+        pid = await connection.fetchval("SELECT pg_backend_pid()")
+    killer = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+
+    with pytest.raises(Exception) as raised:
+        async with db.autocommit() as connection:
+            await connection.execute("INSERT INTO notes VALUES ('on a dead connection')")
+    assert is_transient(raised.value), f"{type(raised.value).__name__} would dead-letter a good message"
+
+    async with db.autocommit() as connection:
+        assert await connection.fetchval("SELECT pg_backend_pid()") != pid
+        await connection.execute("INSERT INTO notes VALUES ('on a new connection')")
     assert await notes(db) == ["on a new connection"]

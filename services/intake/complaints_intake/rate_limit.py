@@ -17,11 +17,13 @@ class RateLimit:
     """A moving-window limit per client, from the `limits` library (in-process storage by default)."""
 
     def __init__(self, settings: IntakeSettings) -> None:
-        self.settings = settings
         self.limiter = MovingWindowRateLimiter(storage_from_string(settings.rate_limit_storage))
+        # Parsed once, not per request: the settings hold for the process's life.
+        self.default = parse(settings.rate_limit)
+        self.per_client = {client: parse(rule) for client, rule in settings.rate_limits.items()}
 
     async def check(self, client: str) -> None:
-        rule = parse(self.settings.rate_limits.get(client, self.settings.rate_limit))
+        rule = self.per_client.get(client, self.default)
         if await self.limiter.hit(rule, "client", client):
             return
         stats = await self.limiter.get_window_stats(rule, "client", client)
