@@ -98,10 +98,13 @@ async def test_autocommit_statements_commit_each_by_itself(db: Database) -> None
         await connection.execute("INSERT INTO notes VALUES ('committed at once')")
         assert await notes(db) == ["committed at once"], "seen from another connection, no COMMIT sent"
         with pytest.raises(asyncpg.NotNullViolationError):
-            await connection.execute("WITH more AS (INSERT INTO notes VALUES ('undone')) INSERT INTO notes VALUES (NULL)")
+            await connection.execute(
+                "WITH more AS (INSERT INTO notes VALUES ('undone')) INSERT INTO notes VALUES (NULL)"
+            )
     assert await notes(db) == ["committed at once"], "a failed statement is undone whole"
     async with db.autocommit() as connection:
-        assert await connection.fetchval("SELECT pg_backend_pid()") == pid, "a server's error keeps the connection"
+        same = await connection.fetchval("SELECT pg_backend_pid()")
+    assert same == pid, "a server's error keeps the connection"
 
 
 async def test_an_autocommit_connection_the_database_dropped_fails_as_transient_then_is_replaced(

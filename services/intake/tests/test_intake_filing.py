@@ -70,7 +70,8 @@ async def test_filing_takes_two_statements_and_a_replay_one(intake: Intake) -> N
 
         async def file(key: str) -> object:
             body = FileComplaint.model_validate(draft())
-            return await filing.file_complaint(counted, principal, body, key, "/v1/complaints", ComplaintView.of)
+            path = "/v1/complaints"
+            return await filing.file_complaint(counted, principal, body, key, path, ComplaintView.of)
 
         await file("warm-up")
         await taken(sent)

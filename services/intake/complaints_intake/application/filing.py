@@ -12,14 +12,7 @@ from complaints_common.api import Principal
 from complaints_common.events.contracts import Deadline
 from complaints_common.events.envelope import COMPLAINT_CREATED_V1, Event
 from complaints_common.problems import Conflict
-from complaints_intake.application.idempotency import (
-    Answer,
-    Once,
-    ShowComplaint,
-    ViewT,
-    replay_of,
-    response_body,
-)
+from complaints_intake.application.idempotency import Answer, Once, ShowComplaint, ViewT, replay_of
 from complaints_intake.application.regulation import deadline_basis
 from complaints_intake.dependencies import IntakeDependencies
 from complaints_intake.domain.complaint import ComplaintDraft, created_event, reference_for
@@ -110,7 +103,8 @@ async def _file_once(
         answer = Answer(show(complaint), f"/v1/complaints/{complaint_id}")
         remembered = None
         if once.key is not None:
-            remembered = Remembered(once.key, once.fingerprint, 201, response_body(answer), answer.location)
+            body = answer.view.model_dump_json()
+            remembered = Remembered(once.key, once.fingerprint, 201, body, answer.location)
         event = deps.runtime.outbox.row(Event(COMPLAINT_CREATED_V1, data, SOURCE))
         try:
             await file(connection, complaint, principal.actor_id, event, remembered)

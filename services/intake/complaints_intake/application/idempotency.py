@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from fastapi_problem.error import StatusProblem
 from pydantic import BaseModel
@@ -78,13 +78,8 @@ def replay_of(once: Once, stored: StoredResponse | None) -> StoredResponse | Non
     return stored
 
 
-def response_body(answer: Answer[ViewT]) -> Any:
-    """The response as kept for replays (JSON-ready)."""
-    return answer.view.model_dump(mode="json")
-
-
 async def remember(session: AsyncConnection, once: Once, status_code: int, answer: Answer[ViewT]) -> None:
     """Keep the response under the key, in the transaction that made it, for replays."""
     if once.key is not None:
-        body = response_body(answer)
+        body = answer.view.model_dump(mode="json")
         await remember_response(session, once.client_id, once.key, status_code, body, answer.location)

@@ -211,7 +211,8 @@ _KEY = _OUTBOX + len(OUTBOX_COLUMNS)
 # taken, a reference taken) undoes them all.
 _FILE_WITH = f"""
     history AS (
-        INSERT INTO "{SCHEMA}".complaint_history (complaint_id, at, actor, action, to_status, escalation_level)
+        INSERT INTO "{SCHEMA}".complaint_history
+            (complaint_id, at, actor, action, to_status, escalation_level)
         VALUES ({_AT["id"]}, {_AT["filed_at"]}, ${_ACTOR}, 'file', {_AT["status"]}, 0)
     ),
     event AS (
@@ -226,7 +227,8 @@ _FILE = f"WITH {_FILE_WITH}{_FILE_INSERT}"
 # duplicate waits for the first statement's commit, then fails and replays its response).
 _FILE_ONCE = f"""WITH
     claim AS (
-        INSERT INTO "{SCHEMA}".idempotency_keys (client_id, key, request_hash, status_code, response, location)
+        INSERT INTO "{SCHEMA}".idempotency_keys
+            (client_id, key, request_hash, status_code, response, location)
         VALUES ({_AT["client_id"]}, {_placeholders(_KEY, 5)})
     ),{_FILE_WITH}{_FILE_INSERT}"""
 
@@ -238,7 +240,7 @@ class Remembered:
     key: str
     request_hash: str
     status_code: int
-    body: Any
+    body_json: str
     location: str | None
 
 
@@ -289,5 +291,5 @@ async def file(
         return
     r = remembered
     await connection.execute(
-        _FILE_ONCE, *values, r.key, r.request_hash, r.status_code, json.dumps(r.body), r.location
+        _FILE_ONCE, *values, r.key, r.request_hash, r.status_code, r.body_json, r.location
     )
