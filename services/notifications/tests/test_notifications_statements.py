@@ -138,7 +138,7 @@ async def rows(rt: Runtime, query: str, **values: Any) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in await session.execute(text(query), values)]
 
 
-async def test_each_event_type_is_handled_in_at_most_three_statements(
+async def test_an_event_takes_one_statement_and_two_more_when_it_has_a_message_to_compose(
     runtime: Runtime, handle: Handle
 ) -> None:
     complaint_id, now = uuid4(), datetime.now(UTC)
