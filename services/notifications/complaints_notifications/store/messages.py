@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -215,11 +214,8 @@ async def queue_push(
 
 
 def message_of(row: Mapping[str, Any]) -> MessageRecord:
-    """A `messages` row as the driver returns it (jsonb as text, see `store/sql.py`)."""
-    values = {column.name: row[column.name] for column in messages.c}
-    values["data"] = json.loads(values["data"])
-    values["trace_context"] = json.loads(values["trace_context"])
-    return MessageRecord(**values)
+    """A `messages` row as the driver returns it."""
+    return MessageRecord(**{column.name: row[column.name] for column in messages.c})
 
 
 @dataclass(frozen=True, slots=True)

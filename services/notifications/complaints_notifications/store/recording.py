@@ -13,7 +13,6 @@ before the recipient's row.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -229,8 +228,8 @@ def _recipient(row: Mapping[str, Any]) -> Recipient:
         client_id=row["r_client_id"],
         reference=row["r_reference"],
         confidential=row["r_confidential"],
-        contact=json.loads(row["r_contact"]),
-        deadlines=tuple(json.loads(row["r_deadlines"]) or ()),
+        contact=dict(row["r_contact"]),
+        deadlines=tuple(row["r_deadlines"] or ()),
         escalated=row["r_escalation_level"] > 0,
     )
 

@@ -50,6 +50,6 @@ def columns(table_columns: Any, alias: str) -> str:
 
 
 def json_text(value: Any) -> str:
-    """A value as the JSON text a jsonb parameter takes (SQLAlchemy's codec on the connection passes
-    jsonb as text both ways)."""
+    """A value as the JSON text a jsonb parameter takes (SQLAlchemy's codec on the connection
+    encodes jsonb from text, and decodes it to Python values)."""
     return json.dumps(value, separators=(",", ":"))
