@@ -339,7 +339,7 @@ UPDATE {complaints.fullname} SET
     next_due_at = CASE WHEN $18::boolean THEN $20::timestamptz ELSE next_due_at END,
     journey = COALESCE($21::jsonb, journey)
 WHERE id = $1
-RETURNING *
+RETURNING {", ".join(f'"{column.name}"' for column in complaints.columns)}
 """  # noqa: S608 - table names from code
 
 
