@@ -285,7 +285,7 @@ async def get_complaint(
 
 _JOURNEY_FOR_UPDATE = (
     "SELECT client_id, customer_id, filed_at, status, escalation_level, waiting_on_customer, "  # noqa: S608 - table names from code
-    "reopen_count, root_cause, journey, deadline_profile, calendar, deadlines "
+    "reopen_count, root_cause, journey::text AS journey, deadline_profile, calendar, deadlines "
     f"FROM {complaints.fullname} WHERE id = $1 FOR UPDATE"
 )
 
@@ -306,7 +306,8 @@ async def journey_of(session: AsyncConnection, complaint_id: UUID) -> JourneyRec
         waiting_on_customer=row["waiting_on_customer"],
         reopen_count=row["reopen_count"],
         root_cause=RootCause(row["root_cause"]) if row["root_cause"] else None,
-        journey=Journey.model_validate(row["journey"]),
+        # As JSON text: pydantic parses and validates it in one pass, faster than json.loads first.
+        journey=Journey.model_validate_json(row["journey"]),
         deadline_profile=row["deadline_profile"],
         calendar=row["calendar"],
         deadlines=tuple(DueTime.from_dict(d) for d in row["deadlines"]),
