@@ -38,17 +38,33 @@ async def record_messages(
     """Record that `kind` must be said for the event (once per subscription, for a call-back task
     pushed to several) with the push it calls for, then compose whatever of the complaint's
     messages can be composed now."""
+    await record_event(
+        session, event, asked=Asked(kind, event.data.model_dump_json(), subscriptions), push=push
+    )
+    await composer.compose_awaiting(session, event.data.complaint_id)
+
+
+async def record_event(
+    session: AsyncConnection,
+    event: Event[DataT],
+    *,
+    filed: Filed | None = None,
+    state: State | None = None,
+    asked: Asked | None = None,
+    push: Push | None = None,
+) -> None:
+    """Write what the event brings about its complaint in one statement (`store/recording.py`)."""
     data = event.data
-    asked = Asked(kind, data.model_dump_json(), subscriptions)
     await record(
         session,
         event_id=event.id,
         client_id=data.client_id,
         complaint_id=data.complaint_id,
+        filed=filed,
+        state=state,
         asked=asked,
         push=push,
     )
-    await composer.compose_awaiting(session, data.complaint_id)
 
 
 async def acknowledge(session: AsyncConnection, composer: Composer, event: Event[ComplaintCreatedV1]) -> None:
@@ -63,13 +79,8 @@ async def acknowledge(session: AsyncConnection, composer: Composer, event: Event
         deadlines_json=json_text([d.model_dump(mode="json") for d in complaint.deadlines]),
         told_at=datetime.now(UTC),
     )
-    await record(
-        session,
-        event_id=event.id,
-        client_id=complaint.client_id,
-        complaint_id=complaint.complaint_id,
-        filed=filed,
-        asked=Asked(MessageKind.ACKNOWLEDGEMENT, complaint.model_dump_json()),
+    await record_event(
+        session, event, filed=filed, asked=Asked(MessageKind.ACKNOWLEDGEMENT, complaint.model_dump_json())
     )
     await composer.compose_awaiting(session, complaint.complaint_id)
 
@@ -88,11 +99,9 @@ async def tell_status_change(
         escalation_level=int(data.get("escalation_level") or 0),
     )
     kind = status_update_kind(data)
-    await record(
+    await record_event(
         session,
-        event_id=event.id,
-        client_id=event.data.client_id,
-        complaint_id=event.data.complaint_id,
+        event,
         state=state,
         asked=None if kind is None else Asked(kind, json_text(data)),
         push=push_of(event.id, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data)),
@@ -105,13 +114,7 @@ async def keep_deadlines(session: AsyncConnection, event: Event[ComplaintDeadlin
     """The complaint's due times moved: every later message names the next contact from them (kept
     on a placeholder, with no customer id yet, until complaint.created arrives)."""
     deadlines = json_text([d.model_dump(mode="json") for d in event.data.deadlines])
-    await record(
-        session,
-        event_id=event.id,
-        client_id=event.data.client_id,
-        complaint_id=event.data.complaint_id,
-        state=State(customer_id="", deadlines_json=deadlines),
-    )
+    await record_event(session, event, state=State(customer_id="", deadlines_json=deadlines))
 
 
 async def follow_up(session: AsyncConnection, composer: Composer, event: Event[FollowupDueV1]) -> None:
