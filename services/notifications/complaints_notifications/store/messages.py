@@ -1,4 +1,5 @@
-"""Recording recipients and messages, and working the delivery queue."""
+"""Messages and recipients read back, and the delivery queue worked (what a consumed event
+records is in `store/recording.py`)."""
 
 from __future__ import annotations
 
