@@ -10,6 +10,7 @@ of it or none of it, without the BEGIN and COMMIT round trips.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 from complaints_intake.domain.deadlines import Choice, DueTime, Selection, next_due
 from complaints_intake.domain.journey import Journey
 from complaints_intake.domain.repeats import Earlier, RepeatLink
-from complaints_intake.store.complaints import ComplaintRecord
+from complaints_intake.store.complaints import INSERT_HISTORY, ComplaintRecord
 from complaints_intake.store.idempotency import StoredResponse, stored_response_of
 from complaints_intake.store.regulated import TENANT_WIDE
 from complaints_intake.store.tables import SCHEMA
@@ -197,31 +198,30 @@ _COMPLAINT_COLUMNS = (
     "deadlines",
     "next_due_at",
 )
-_AT = {name: f"${n}" for n, name in enumerate(_COMPLAINT_COLUMNS, 1)}
-
-
-def _placeholders(first: int, count: int) -> str:
-    return ", ".join(f"${n}" for n in range(first, first + count))
-
-
-_ACTOR = len(_COMPLAINT_COLUMNS) + 1
-_OUTBOX = _ACTOR + 1
+# The history row comes first, $1-$9 as INSERT_HISTORY takes them; the complaint shares its id,
+# time and status, and its other columns follow, then the outbox row's, then the key's.
+_SHARED = {"id": 1, "filed_at": 2, "updated_at": 2, "status": 6}
+_OWN = [name for name in _COMPLAINT_COLUMNS if name not in _SHARED]
+_AT = {**{name: n for n, name in enumerate(_OWN, 10)}, **_SHARED}
+_OUTBOX = 10 + len(_OWN)
 _KEY = _OUTBOX + len(OUTBOX_COLUMNS)
+
+
+def _placeholders(numbers: Iterable[int]) -> str:
+    return ", ".join(f"${n}" for n in numbers)
+
+
 # Data-modifying CTEs all run, whether or not the statement reads them; one failing (the key
 # taken, a reference taken) undoes them all.
 _FILE_WITH = f"""
-    history AS (
-        INSERT INTO "{SCHEMA}".complaint_history
-            (complaint_id, at, actor, action, to_status, escalation_level)
-        VALUES ({_AT["id"]}, {_AT["filed_at"]}, ${_ACTOR}, 'file', {_AT["status"]}, 0)
-    ),
+    audit AS ({INSERT_HISTORY}),
     event AS (
         INSERT INTO "{SCHEMA}".outbox ({", ".join(OUTBOX_COLUMNS)})
-        VALUES ({_placeholders(_OUTBOX, len(OUTBOX_COLUMNS))})
+        VALUES ({_placeholders(range(_OUTBOX, _KEY))})
     )"""
 _FILE_INSERT = f"""
 INSERT INTO "{SCHEMA}".complaints ({", ".join(_COMPLAINT_COLUMNS)})
-VALUES ({_placeholders(1, len(_COMPLAINT_COLUMNS))})"""
+VALUES ({_placeholders(_AT[name] for name in _COMPLAINT_COLUMNS)})"""
 _FILE = f"WITH {_FILE_WITH}{_FILE_INSERT}"
 # With an Idempotency-Key: its primary key refuses a second filing under it (a concurrent
 # duplicate waits for the first statement's commit, then fails and replays its response).
@@ -229,7 +229,7 @@ _FILE_ONCE = f"""WITH
     claim AS (
         INSERT INTO "{SCHEMA}".idempotency_keys
             (client_id, key, request_hash, status_code, response, location)
-        VALUES ({_AT["client_id"]}, {_placeholders(_KEY, 5)})
+        VALUES (${_AT["client_id"]}, {_placeholders(range(_KEY, _KEY + 5))})
     ),{_FILE_WITH}{_FILE_INSERT}"""
 
 
@@ -285,7 +285,8 @@ async def file(
         "deadlines": json.dumps([d.as_dict() for d in c.deadlines]),
         "next_due_at": c.next_due_at,
     }
-    values = [*(columns[name] for name in _COMPLAINT_COLUMNS), actor, *outbox_values(event)]
+    audit = [c.id, c.filed_at, actor, "file", None, c.status.value, 0, None, None]
+    values = [*audit, *(columns[name] for name in _OWN), *outbox_values(event)]
     if remembered is None:
         await connection.execute(_FILE, *values)
         return
