@@ -32,6 +32,15 @@ async def notes(db: Database) -> list[str]:
         return list((await session.execute(text("SELECT body FROM notes ORDER BY body"))).scalars())
 
 
+async def terminate(database_url: str, pid: int) -> None:
+    """End a server session, as a database restart or an operator would."""
+    killer = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+
+
 async def test_a_statement_sent_to_the_driver_first_rolls_back_with_the_transaction(db: Database) -> None:
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:
@@ -76,11 +85,7 @@ async def test_a_connection_the_database_dropped_fails_as_a_transient_error_then
 ) -> None:
     async with db.transaction() as session:
         pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-    killer = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await killer.close()
+    await terminate(database_url, pid)
 
     with pytest.raises(Exception) as raised:
         async with db.transaction() as session:
@@ -112,11 +117,7 @@ async def test_an_autocommit_connection_the_database_dropped_fails_as_transient_
 ) -> None:
     async with db.autocommit() as connection:
         pid = await connection.fetchval("SELECT pg_backend_pid()")
-    killer = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
-    finally:
-        await killer.close()
+    await terminate(database_url, pid)
 
     with pytest.raises(Exception) as raised:
         async with db.autocommit() as connection:
