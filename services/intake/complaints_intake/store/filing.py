@@ -255,8 +255,9 @@ async def file(
     under the key, in one statement. asyncpg.UniqueViolationError when the key, the reference or
     the CRM reference is taken."""
     c = complaint
-    columns: dict[str, Any] = {
-        "id": c.id,
+    # Its id, filed_at (= updated_at) and status are the history row's $1, $2 and $6.
+    audit = [c.id, c.filed_at, actor, "file", None, c.status.value, 0, None, None]
+    own: dict[str, Any] = {
         "reference": c.reference,
         "client_id": c.client_id,
         "crm_reference": c.crm_reference,
@@ -270,12 +271,9 @@ async def file(
         "amount": c.amount,
         "currency": c.currency,
         "occurred_at": c.occurred_at,
-        "filed_at": c.filed_at,
         "agent_id": c.agent_id,
         "tags": list(c.tags),
         "confidential": c.confidential,
-        "status": c.status.value,
-        "updated_at": c.updated_at,
         "repeat_of": c.repeat_of,
         "repeat_kind": c.repeat_kind,
         "deadline_profile": c.deadline_profile,
@@ -285,8 +283,7 @@ async def file(
         "deadlines": json.dumps([d.as_dict() for d in c.deadlines]),
         "next_due_at": c.next_due_at,
     }
-    audit = [c.id, c.filed_at, actor, "file", None, c.status.value, 0, None, None]
-    values = [*audit, *(columns[name] for name in _OWN), *outbox_values(event)]
+    values = [*audit, *(own[name] for name in _OWN), *outbox_values(event)]
     if remembered is None:
         await connection.execute(_FILE, *values)
         return
