@@ -16,7 +16,13 @@ from sqlalchemy import Row, Select, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import driver
-from complaints_common.events.contracts import ERASED, ComplaintCreatedV1, DecisionStatus, Offer
+from complaints_common.events.contracts import (
+    ERASED,
+    ComplaintCreatedV1,
+    CustomerContact,
+    DecisionStatus,
+    Offer,
+)
 from complaints_compensation.domain.policy import Authority, CustomerHistory
 from complaints_compensation.domain.rules import AbuseLimits, Role
 from complaints_compensation.store.tables import SCHEMA, complaints, decisions
@@ -123,6 +129,10 @@ _LOCK_AND_REMEMBER = (
 )
 
 
+# The snapshot keeps of the customer only the id and the tier.
+_CONTACT_DETAILS = {"customer": set(CustomerContact.model_fields) - {"customer_id", "tier"}}
+
+
 def _customer_lock_key(client_id: str, customer_id: str) -> str:
     return f"comp:{client_id}:{customer_id}"
 
@@ -138,8 +148,6 @@ async def lock_and_remember(session: AsyncConnection, complaint: ComplaintCreate
     """A new complaint: its customer locked (as `lock_customer`), then the complaint remembered
     without contact details (a redelivered one is there already)."""
     customer = complaint.customer
-    snapshot = complaint.model_dump(mode="json")
-    snapshot["customer"] = {"customer_id": customer.customer_id, "tier": customer.tier}
     await (await driver(session)).execute(
         _LOCK_AND_REMEMBER,
         complaint.complaint_id,
@@ -148,7 +156,7 @@ async def lock_and_remember(session: AsyncConnection, complaint: ComplaintCreate
         complaint.channel,
         contact_digest(customer.email),
         contact_digest(customer.phone),
-        json.dumps(snapshot),
+        complaint.model_dump_json(exclude=_CONTACT_DETAILS),  # pydantic's encoder: twice as fast
         complaint.filed_at,
         _customer_lock_key(complaint.client_id, customer.customer_id),
     )
