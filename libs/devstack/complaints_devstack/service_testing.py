@@ -157,7 +157,9 @@ async def statements_sent(session: AsyncConnection) -> AsyncIterator[list[str]]:
     sent: list[str] = []
 
     def through_sqlalchemy(*args: Any) -> None:
-        sent.append(args[2])  # (connection, cursor, statement, ...)
+        statement, executemany = args[2], args[5]  # (connection, cursor, statement, ..., executemany)
+        if not executemany:  # the adapter sends an executemany to the driver: counted there
+            sent.append(statement)
 
     def to_driver(query: Any) -> None:
         sent.append(query.query)

@@ -36,6 +36,8 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
     settings = service_test_settings(CompensationSettings, database_url, "127.0.0.1:1", "")
     rt = await migrated_runtime(SERVICE, settings)
     await start(CompensationDependencies.build(rt))
+    # A first complaint fills the driver's type cache (its introspection is once per connection).
+    await deliver(rt, Event(COMPLAINT_CREATED_V1, complaint(customer_id="CUST-0", channel="email"), "/tests"))
     yield rt
     await rt.db.dispose()
 
