@@ -8,7 +8,7 @@ first about a complaint: `remember` makes its row, and the `record_*` functions 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import driver
 from complaints_common.events.contracts import ERASED, Deadline
-from complaints_followup.domain.schedule import decision_pending
 from complaints_followup.store.tables import SCHEMA, complaints, followups
 
 
@@ -122,25 +121,6 @@ async def complaint(
     if row is None or (client_id is not None and row.client_id != client_id):
         return None
     return _known(row)
-
-
-async def with_pending_decisions(session: AsyncConnection, complaint_ids: Iterable[UUID]) -> set[UUID]:
-    """Which of these complaints wait for a compensation decision."""
-    ids = list(set(complaint_ids))
-    if not ids:
-        return set()
-    rows = await session.execute(
-        select(
-            complaints.c.complaint_id,
-            complaints.c.decision_pending_since,
-            complaints.c.decision_settled_at,
-        ).where(complaints.c.complaint_id.in_(ids), complaints.c.decision_pending_since.is_not(None))
-    )
-    return {
-        row.complaint_id
-        for row in rows
-        if decision_pending(row.decision_pending_since, row.decision_settled_at)
-    }
 
 
 async def forget_free_text(session: AsyncConnection, complaint_id: UUID) -> None:

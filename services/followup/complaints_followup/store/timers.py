@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, func, select, text, tuple_, update
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import driver
@@ -27,6 +27,7 @@ from complaints_followup.domain.schedule import (
     DeadlineTimer,
     FollowupKind,
     FollowupStatus,
+    decision_pending,
 )
 from complaints_followup.store.tables import SCHEMA, followups
 
@@ -226,26 +227,50 @@ async def lock_customers(session: AsyncConnection, customers: Iterable[tuple[str
         )
 
 
-async def recently_surveyed(
-    session: AsyncConnection, customers: Iterable[tuple[str, str]], exclude: Iterable[UUID], since: datetime
-) -> set[tuple[str, str]]:
-    """(client, customer) pairs sent a satisfaction survey since `since` for another complaint: a
-    customer id means one person only within its client."""
-    pairs = list(set(customers))
-    if not pairs:
-        return set()
-    rows = await session.execute(
-        select(followups.c.client_id, followups.c.customer_id)
-        .where(
-            followups.c.kind == FollowupKind.SATISFACTION_CHECK,
-            tuple_(followups.c.client_id, followups.c.customer_id).in_(pairs),
-            followups.c.fired_at >= since,
-            followups.c.complaint_id.not_in(list(exclude)),
-            followups.c.status.in_([FollowupStatus.FIRED, FollowupStatus.DONE]),
-        )
-        .distinct()
+@dataclass(frozen=True, slots=True)
+class SurveyFacts:
+    """What the survey rules ask of a batch's satisfaction checks."""
+
+    pending: set[UUID]  # complaints waiting for a compensation decision
+    surveyed: set[tuple[str, str]]  # (client, customer) sent a survey lately for another complaint
+
+
+# Both in one round trip, after the customers' locks (so a survey another replica just sent is
+# seen): the complaints with a pending word on their decision, and the customers surveyed since $4
+# for other complaints (a customer id means one person only within its client).
+_SURVEY_FACTS = (
+    "SELECT complaint_id, decision_pending_since, decision_settled_at, NULL AS client_id, "  # noqa: S608
+    f'NULL AS customer_id FROM "{SCHEMA}".complaints '
+    "WHERE complaint_id = ANY($1::uuid[]) AND decision_pending_since IS NOT NULL "
+    "UNION ALL "
+    "SELECT DISTINCT NULL::uuid, NULL::timestamptz, NULL::timestamptz, client_id, customer_id "
+    f"FROM {_TABLE} WHERE kind = '{FollowupKind.SATISFACTION_CHECK.value}' "
+    "AND (client_id, customer_id) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
+    "AND fired_at >= $4 AND complaint_id <> ALL($1::uuid[]) "
+    f"AND status IN ('{FollowupStatus.FIRED.value}', '{FollowupStatus.DONE.value}')"
+)
+
+
+async def survey_facts(
+    session: AsyncConnection,
+    complaint_ids: Iterable[UUID],
+    customers: Iterable[tuple[str, str]],
+    since: datetime,
+) -> SurveyFacts:
+    """Which of these complaints wait for a compensation decision, and which of these (client,
+    customer) pairs were sent a satisfaction survey since `since` for another complaint."""
+    pairs = sorted(set(customers))
+    rows = await (await driver(session)).fetch(
+        _SURVEY_FACTS, list(set(complaint_ids)), [c for c, _ in pairs], [c for _, c in pairs], since
     )
-    return {(row.client_id, row.customer_id) for row in rows}
+    pending = {
+        row["complaint_id"]
+        for row in rows
+        if row["complaint_id"] is not None
+        and decision_pending(row["decision_pending_since"], row["decision_settled_at"])
+    }
+    surveyed = {(row["client_id"], row["customer_id"]) for row in rows if row["complaint_id"] is None}
+    return SurveyFacts(pending, surveyed)
 
 
 async def postpone(session: AsyncConnection, ids: Sequence[UUID], due_at: datetime) -> None:
