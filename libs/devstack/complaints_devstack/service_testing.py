@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import event as sqlalchemy_events
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import hash_key
 from complaints_common.consumer import apply_once, run_handler
-from complaints_common.db import driver
+from complaints_common.db import Database, driver
 from complaints_common.events.envelope import Event
 from complaints_common.runtime import Mode, Runtime, ServiceDefinition, run_migrations
 from complaints_common.settings import ApiKey, ServiceSettings
@@ -150,11 +151,9 @@ def delivery(definition: ServiceDefinition[Any]) -> Callable[[Runtime, Event[Any
     return deliver
 
 
-@asynccontextmanager
-async def statements_sent(session: AsyncConnection) -> AsyncIterator[list[str]]:
-    """The statements `session` sends inside the block, through SQLAlchemy or straight to the driver
-    (one per round trip): for "N statements per operation"."""
-    sent: list[str] = []
+def _recorders(sent: list[str]) -> tuple[Callable[..., None], Callable[[Any], None]]:
+    """SQLAlchemy's `before_cursor_execute` listener and asyncpg's query logger, each writing down
+    the statements it sees in `sent` (one per round trip)."""
 
     def through_sqlalchemy(*args: Any) -> None:
         statement, executemany = args[2], args[5]  # (connection, cursor, statement, ..., executemany)
@@ -164,6 +163,15 @@ async def statements_sent(session: AsyncConnection) -> AsyncIterator[list[str]]:
     def to_driver(query: Any) -> None:
         sent.append(query.query)
 
+    return through_sqlalchemy, to_driver
+
+
+@asynccontextmanager
+async def statements_sent(session: AsyncConnection) -> AsyncIterator[list[str]]:
+    """The statements `session` sends inside the block, through SQLAlchemy or straight to the driver
+    (one per round trip): for "N statements per operation"."""
+    sent: list[str] = []
+    through_sqlalchemy, to_driver = _recorders(sent)
     connection = await driver(session)
     sqlalchemy_connection = session.sync_connection
     assert sqlalchemy_connection is not None
@@ -174,6 +182,25 @@ async def statements_sent(session: AsyncConnection) -> AsyncIterator[list[str]]:
     finally:
         connection.remove_query_logger(to_driver)
         sqlalchemy_events.remove(sqlalchemy_connection, "before_cursor_execute", through_sqlalchemy)
+
+
+@asynccontextmanager
+async def counted_database(url: str) -> AsyncIterator[tuple[Database, list[str]]]:
+    """A database of one pooled connection and the statements it sends, BEGIN and COMMIT included:
+    for an operation that opens its own connections (intake's filing). The driver's logger is
+    called soon, not at once: let the loop run (`await asyncio.sleep(0)`) before reading. A
+    statement prepared on first use costs a round trip more: warm up first."""
+    db = Database(url, pool_size=1)
+    sent: list[str] = []
+    through_sqlalchemy, to_driver = _recorders(sent)
+    sqlalchemy_events.listen(db.engine.sync_engine, "before_cursor_execute", through_sqlalchemy)
+    try:
+        async with db.engine.connect() as session:
+            connection: asyncpg.Connection = (await session.get_raw_connection()).driver_connection
+            connection.add_query_logger(to_driver)
+        yield db, sent
+    finally:
+        await db.dispose()
 
 
 def counted_delivery(

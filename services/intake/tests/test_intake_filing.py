@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,11 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from complaints_common.api import Principal
-from complaints_common.db import Database
-from complaints_devstack.service_testing import bearer
+from complaints_devstack.service_testing import bearer, counted_database
 from complaints_intake.api.models import ComplaintView, FileComplaint
 from complaints_intake.application import filing
 from complaints_intake.application.idempotency import Answer
@@ -36,23 +33,6 @@ async def count(app: FastAPI, table: Any) -> int:
         return int((await session.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-@asynccontextmanager
-async def round_trips(url: str) -> AsyncIterator[tuple[Database, list[str]]]:
-    """A database of one pooled connection that writes down every statement it sends: SQLAlchemy's
-    (its cursor event) and the driver's (asyncpg's query logger: statements sent to it straight,
-    and BEGIN and COMMIT). Statements prepared on first use cost a round trip more: warm up first."""
-    db = Database(url, pool_size=1)
-    sent: list[str] = []
-    event.listen(db.engine.sync_engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    try:
-        async with db.engine.connect() as session:
-            raw = await session.get_raw_connection()
-            raw.driver_connection.add_query_logger(lambda q: sent.append(q.query))
-        yield db, sent
-    finally:
-        await db.dispose()
-
-
 async def taken(sent: list[str]) -> list[str]:
     """The statements sent since the last call (the driver's logger is called soon, not at once)."""
     await asyncio.sleep(0)
@@ -65,7 +45,7 @@ async def test_filing_takes_two_statements_and_a_replay_one(intake: Intake) -> N
     app, _ = intake
     deps: IntakeDependencies = app.state.dependencies
     principal = Principal("crm-test", frozenset({"file"}))
-    async with round_trips(deps.runtime.db.url) as (db, sent):
+    async with counted_database(deps.runtime.db.url) as (db, sent):
         counted = replace(deps, runtime=replace(deps.runtime, db=db))
 
         async def file(key: str) -> object:
