@@ -232,8 +232,8 @@ class ConsumerRunner:
             committed = self._committed.get(tp)
             if committed is None:
                 # Asked of the broker once per partition held, not at every turn: while this
-                # consumer holds it, only this consumer's commits move it.
-                # (A commit made meanwhile is newer than what the broker answered.)
+                # consumer holds it, only its own commits move it (and one made during the
+                # request is newer than the broker's answer).
                 committed = self._committed.setdefault(tp, await consumer.committed(tp) or 0)
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group).set(max(0, end - committed))
         self._lag_reported = assigned

@@ -463,7 +463,7 @@ async def test_two_relays_at_once_only_the_lock_holder_publishes(
         assert ce_ids(keyed) == [e.id for e in batch1 + batch2 if e.data.complaint_id == complaint_id]
 
 
-async def test_notify_wakes_the_relay_long_before_its_poll_interval(
+async def test_notify_and_a_republish_wake_the_relay_long_before_its_poll_interval(
     scratch: Scratch,
     make_settings: Callable[..., ServiceSettings],
     producer: AIOKafkaProducer,
@@ -485,6 +485,14 @@ async def test_notify_wakes_the_relay_long_before_its_poll_interval(
             await reader.read_at_least(expected, timeout=5.0)
             elapsed = time.monotonic() - started
             assert elapsed < 2.0, f"a committed row took {elapsed:.2f} s to reach the topic"
+        await wait_until(lambda: _none_unpublished(scratch), "every row published", 5.0, loop)
+        await asyncio.sleep(0.3)
+        # A re-publish updates rows (no insert, no trigger): it wakes the relay itself.
+        started = time.monotonic()
+        assert await republish_since(settings, SCHEMA, datetime.now(UTC) - timedelta(hours=1)) == 3
+        await reader.read_at_least(6, timeout=5.0)
+        elapsed = time.monotonic() - started
+        assert elapsed < 2.0, f"re-published rows took {elapsed:.2f} s to reach the topic"
         started = time.monotonic()
     assert time.monotonic() - started < 5.0, "a stop request does not wait for the poll interval"
 
