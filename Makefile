@@ -74,7 +74,7 @@ run: install
 	COMPLAINTS_BROKER=$(or $(BROKER),tansu) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
 
 test: install standards-tools
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=25
 
 lint: install
 	$(VENV)/bin/ruff check .

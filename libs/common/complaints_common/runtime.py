@@ -453,6 +453,7 @@ def serve(definition: ServiceDefinition[Any], settings: ServiceSettings, mode: M
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(SHUTDOWN_GRACE_S),
+            timeout_keep_alive=settings.http_keep_alive_s,
         )
     finally:
         shutdown_telemetry()

@@ -129,6 +129,10 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=1, le=65535)
+    # How long an idle keep-alive connection stays open. Longer than a client's pool expiry (httpx:
+    # 5 s) and a load balancer's idle timeout (60 s is common), so a request sent on a pooled
+    # connection never meets the server closing it (uvicorn's own default, 5 s, raced with both).
+    http_keep_alive_s: int = Field(default=75, ge=1, le=3600)
     # Start-up keys, for development and tests: they cannot be revoked without a restart, so a
     # production service refuses them; real keys are issued through intake's admin API.
     api_keys: list[ApiKey] = Field(default_factory=list)

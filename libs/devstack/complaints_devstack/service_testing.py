@@ -22,9 +22,12 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import event as sqlalchemy_events
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import hash_key
-from complaints_common.consumer import apply_once
+from complaints_common.consumer import apply_once, run_handler
+from complaints_common.db import driver
 from complaints_common.events.envelope import Event
 from complaints_common.runtime import Mode, Runtime, ServiceDefinition, run_migrations
 from complaints_common.settings import ApiKey, ServiceSettings
@@ -143,5 +146,49 @@ def delivery(definition: ServiceDefinition[Any]) -> Callable[[Runtime, Event[Any
         handler = {s.contract.ce_type: s.handler for s in subscriptions}[event.contract.ce_type]
         topic = event.contract.topic.name
         return await apply_once(runtime.db, runtime.inbox, definition.name, topic, event, handler)
+
+    return deliver
+
+
+@asynccontextmanager
+async def statements_sent(session: AsyncConnection) -> AsyncIterator[list[str]]:
+    """The statements `session` sends inside the block, through SQLAlchemy or straight to the driver
+    (one per round trip): for "N statements per operation"."""
+    sent: list[str] = []
+
+    def through_sqlalchemy(*args: Any) -> None:
+        statement, executemany = args[2], args[5]  # (connection, cursor, statement, ..., executemany)
+        if not executemany:  # the adapter sends an executemany to the driver: counted there
+            sent.append(statement)
+
+    def to_driver(query: Any) -> None:
+        sent.append(query.query)
+
+    connection = await driver(session)
+    sqlalchemy_connection = session.sync_connection
+    assert sqlalchemy_connection is not None
+    sqlalchemy_events.listen(sqlalchemy_connection, "before_cursor_execute", through_sqlalchemy)
+    connection.add_query_logger(to_driver)
+    try:
+        yield sent
+    finally:
+        connection.remove_query_logger(to_driver)
+        sqlalchemy_events.remove(sqlalchemy_connection, "before_cursor_execute", through_sqlalchemy)
+
+
+def counted_delivery(
+    definition: ServiceDefinition[Any],
+) -> Callable[[Runtime, Event[Any]], Awaitable[list[str]]]:
+    """`deliver(runtime, event)` as `delivery`'s, returning the statements the handler sent; the
+    inbox claim, BEGIN and COMMIT left out: they are the consumer's, once per batch."""
+
+    async def deliver(runtime: Runtime, event: Event[Any]) -> list[str]:
+        subscriptions = definition.all_subscriptions(definition.dependencies(runtime))
+        handler = {s.contract.ce_type: s.handler for s in subscriptions}[event.contract.ce_type]
+        async with runtime.db.transaction() as session:
+            assert await runtime.inbox.claim(session, definition.name, event.id, event.contract.topic.name)
+            async with statements_sent(session) as sent:
+                await run_handler(session, definition.name, event, handler)
+        return sent
 
     return deliver

@@ -24,7 +24,12 @@ from complaints_devstack.factories import (
     decision_recorded,
     status_changed,
 )
-from complaints_devstack.service_testing import ManualClock, migrated_runtime
+from complaints_devstack.service_testing import (
+    ManualClock,
+    counted_delivery,
+    migrated_runtime,
+    statements_sent,
+)
 from complaints_devstack.service_testing import test_settings as service_test_settings
 from complaints_followup.application import timers
 from complaints_followup.dependencies import FollowupDependencies
@@ -32,6 +37,7 @@ from complaints_followup.domain.schedule import Clock
 from complaints_followup.events.firing import timer_loop
 from complaints_followup.main import SERVICE
 from complaints_followup.settings import FollowupSettings
+from complaints_followup.store import timers as timer_store
 from complaints_followup.store.tables import followups
 
 from .conftest import deliver, published, settled_complaint
@@ -324,3 +330,65 @@ async def test_two_replicas_polling_at_once_split_the_due_timers_without_overlap
     fired = await _fired(runtime)
     assert claimed["one"] + claimed["two"] == len(fired) == len({e["followup_id"] for e in fired}) == 40
     assert claimed["one"] > 0 and claimed["two"] > 0, "the replicas did not both work"
+
+
+# How many statements an event's handling and a timer batch's claim send (issue 14: less work per
+# complaint), the consumer's own share (inbox claim, BEGIN, COMMIT: once per batch) left out.
+counted = counted_delivery(SERVICE)
+
+
+async def _scheduled(runtime: Runtime, complaint_id: object) -> dict[tuple[str, str | None], datetime]:
+    async with runtime.db.transaction() as session:
+        rows = await session.execute(
+            select(followups.c.kind, followups.c.deadline_name, followups.c.due_at).where(
+                followups.c.complaint_id == complaint_id, followups.c.status == "scheduled"
+            )
+        )
+        return {(row.kind, row.deadline_name): row.due_at for row in rows}
+
+
+async def test_each_event_of_a_complaints_journey_takes_one_to_three_statements(
+    runtime: Runtime,
+) -> None:
+    complaint_id, customer = uuid4(), "c-1"
+    acknowledgement = Deadline(name="acknowledgement", due_at=T0 + timedelta(seconds=60))
+    final = Deadline(name="final_response", due_at=T0 + 56 * DAY)
+
+    # A first complaint fills the driver's type cache (its introspection is once per connection).
+    await counted(runtime, complaint_created(uuid4(), "c-0", T0, deadlines=[acknowledgement]))
+    # fold; the deadline watches (cancel the stale, schedule the new, one multi-row statement)
+    created = complaint_created(complaint_id, customer, T0, deadlines=[acknowledgement, final])
+    assert len(await counted(runtime, created)) == 2
+    assert set(await _scheduled(runtime, complaint_id)) == {
+        ("deadline_warning", "acknowledgement"),
+        ("deadline_breach", "acknowledgement"),
+        ("deadline_warning", "final_response"),
+        ("deadline_breach", "final_response"),
+    }
+
+    moved = Deadline(name="final_response", due_at=T0 + 70 * DAY)
+    assert len(await counted(runtime, deadlines_changed(complaint_id, [moved], T0 + DAY))) == 2
+    assert await _scheduled(runtime, complaint_id) == {
+        ("deadline_warning", "final_response"): T0 + 69 * DAY,
+        ("deadline_breach", "final_response"): T0 + 70 * DAY,
+    }
+
+    assert len(await counted(runtime, decision_recorded(complaint_id, customer, "granted", T0))) == 1
+    # fold; the satisfaction check; its followup.scheduled in the outbox
+    assert len(await counted(runtime, compensation_granted(complaint_id, customer, T0))) == 3
+    # fold; the check is there already; the deadline watches end
+    resolved = status_changed(complaint_id, customer, "in_progress", "resolved", T0 + DAY)
+    assert len(await counted(runtime, resolved)) == 3
+    assert set(await _scheduled(runtime, complaint_id)) == {("satisfaction_check", None)}
+
+
+async def test_a_batch_of_due_timers_is_claimed_in_one_statement(runtime: Runtime) -> None:
+    for n in range(3):
+        await counted(runtime, compensation_granted(uuid4(), f"c-{n}", T0))
+    async with runtime.db.transaction() as session, statements_sent(session) as sent:
+        claimed = await timer_store.claim_due(session, T0 + 8 * DAY, 2)
+        nothing = await timer_store.claim_due(session, T0, 10)
+    assert len(sent) == 2
+    assert [timer.status for timer in claimed] == ["fired", "fired"]
+    assert claimed == sorted(claimed, key=lambda timer: (timer.due_at, timer.id))
+    assert nothing == []

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import Principal
@@ -84,8 +83,7 @@ async def decide_automatically(
 ) -> None:
     """The automatic decision for a new complaint, at most one whatever the redelivery; where an
     agent is on the line, the options the agent gives the customer instead (two or more)."""
-    await store.lock_customer(session, complaint.client_id, complaint.customer.customer_id)
-    await store.remember_complaint(session, complaint)
+    await store.lock_and_remember(session, complaint)
     moment = await circumstances(session, deps, KnownComplaint.filed(complaint))
     if wants_options(moment.policy, complaint):
         options = frontline_options(moment.policy, complaint, moment.history, moment.now)
@@ -127,7 +125,7 @@ async def settle_offer(
         decision = replace(decision, reason=decision.reason or reason)
     try:
         decision_id = await deps.recorder.record_new(session, complaint, decision, closing.by, moment.policy)
-    except IntegrityError as exc:
+    except store.DecisionConflict as exc:
         raise Conflict("The complaint or its order already has a compensation.") from exc
     if decision.status != "refused" or closing.status == "lapsed":
         await option_store.close(

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import get_args
+from decimal import Decimal
+from typing import Any, get_args
 from uuid import UUID, uuid4
 
 from prometheus_client import Counter, Gauge
@@ -140,16 +141,28 @@ class Recorder:
             decided_at=now,
             trace_context=current_trace_context(),
         )
-        if decision.status == "granted":
+        granted = decision.status == "granted"
+        if granted:
             record = self._granted(record, proposed_by, now)
-        if not await store.insert_decision(session, record):
+        events = self._grant_events(record) if granted else [_recorded(record, decided_by=proposed_by)]
+        currency = offer.value.currency
+        budget = policy.budget.amounts.get(currency) if granted else None
+        # The decision, its events and the client's spend for the budget: one statement.
+        recorded = await store.record_decision(
+            session,
+            record,
+            [self.outbox.row(event) for event in events],
+            spent_since=None if budget is None else month_start(now),
+        )
+        if recorded is None:
             return None
         after_commit(session, DECIDED[decision.status, decision.authority].inc)
-        if decision.status == "granted":
-            await self._publish_grant(session, record)
-            await self.check_budget(session, policy, complaint.client_id, offer.value.currency, now)
-        else:
-            await self.publish_recorded(session, record, decided_by=proposed_by)
+        if granted:
+            self._count_grant(session, record)
+        if budget is not None and recorded.spent is not None:
+            self._report_budget(
+                session, client_id=complaint.client_id, currency=currency, budget=budget, spent=recorded.spent
+            )
         return record.id
 
     async def offer_options(
@@ -207,10 +220,20 @@ class Recorder:
         return granted
 
     async def _publish_grant(self, session: AsyncConnection, decision: DecisionRecord) -> None:
+        self._count_grant(session, decision)
+        # Both events in one call: one round trip to the outbox.
+        await self.outbox.add(session, *self._grant_events(decision))
+
+    @staticmethod
+    def _count_grant(session: AsyncConnection, decision: DecisionRecord) -> None:
         value = decision.offer.value
-        assert decision.granted_by is not None and decision.settled_at is not None  # a grant has both
         # A metric, not money: float is fine.
         after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
+
+    @staticmethod
+    def _grant_events(decision: DecisionRecord) -> list[Event[Any]]:
+        """A grant's events: `compensation.granted`, then its `compensation.decision_recorded`."""
+        assert decision.granted_by is not None and decision.settled_at is not None  # a grant has both
         grant = CompensationGrantedV1(
             complaint_id=decision.complaint_id,
             client_id=decision.client_id,
@@ -226,8 +249,7 @@ class Recorder:
             granted_at=decision.settled_at,
         )
         recorded = _recorded(decision, decided_by=decision.granted_by, at=decision.settled_at)
-        # Both events in one call: one round trip to the outbox.
-        await self.outbox.add(session, Event(COMPENSATION_GRANTED_V1, grant, SOURCE), recorded)
+        return [Event(COMPENSATION_GRANTED_V1, grant, SOURCE), recorded]
 
     async def publish_recorded(
         self, session: AsyncConnection, decision: DecisionRecord, decided_by: str, at: datetime | None = None
@@ -262,8 +284,13 @@ class Recorder:
         if budget is None:
             return
         spent = await store.granted_spend(session, client_id, month_start(now), currency)
-        over = spent > budget
+        self._report_budget(session, client_id=client_id, currency=currency, budget=budget, spent=spent)
 
+    @staticmethod
+    def _report_budget(
+        session: AsyncConnection, *, client_id: str, currency: str, budget: Decimal, spent: Decimal
+    ) -> None:
+        over = spent > budget
         extra = {
             "client": client_id,
             "currency": currency,

@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypedDict
 from uuid import UUID
 
-from sqlalchemy import BindParameter, Row, Select, bindparam, func, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+import asyncpg
+from sqlalchemy import Row, Select, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from complaints_common.events.contracts import ERASED, ComplaintCreatedV1, DecisionStatus, Offer
+from complaints_common.db import driver
+from complaints_common.events.contracts import (
+    ERASED,
+    ComplaintCreatedV1,
+    CustomerContact,
+    DecisionStatus,
+    Offer,
+)
 from complaints_compensation.domain.policy import Authority, CustomerHistory
 from complaints_compensation.domain.rules import AbuseLimits, Role
-from complaints_compensation.store.tables import complaints, decisions, policies
+from complaints_compensation.store.tables import SCHEMA, complaints, decisions
 
 LIVE = ("granted", "pending_approval", "held")
 VoucherStatus = Literal["active", "redeemed", "expired", "clawed_back"]
@@ -103,38 +112,54 @@ def contact_digest(value: str | None) -> str | None:
     return hashlib.sha256(normalised.encode()).hexdigest()
 
 
-async def lock_customer(session: AsyncConnection, client_id: str, customer_id: str) -> None:
-    """Serialise decisions for one customer of one client (across replicas) so caps cannot be
-    raced past: proposals, automatic decisions and approvals alike."""
-    key = f"comp:{client_id}:{customer_id}"
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": key})
+# Every new complaint runs these, so they go straight to the driver, built once: through SQLAlchemy,
+# building and executing a statement cost more CPU than running it (`make profile`). They name
+# only this module's tables; no input is ever part of them.
+_DECISIONS = f'"{SCHEMA}".decisions'
+_COMPLAINTS = f'"{SCHEMA}".complaints'
 
-
-# Built once, the values bound per execution: every new complaint runs these (`make profile`).
-_REMEMBER = insert(complaints).on_conflict_do_nothing(index_elements=[complaints.c.complaint_id])
-_INSERT_DECISION = (
-    insert(decisions)
-    .on_conflict_do_nothing(
-        index_elements=[decisions.c.complaint_id], index_where=text("proposed_by = 'auto'")
-    )
-    .returning(decisions.c.id)
+# The complaint remembered under its customer's lock, in one statement: the lock is taken first (the
+# row comes from its subquery), and the next statement, the history, reads after it.
+_LOCK_AND_REMEMBER = (
+    f"INSERT INTO {_COMPLAINTS} (complaint_id, client_id, customer_id, channel, email_sha256, "  # noqa: S608
+    "phone_sha256, snapshot, filed_at) "
+    "SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::timestamptz "
+    "FROM (SELECT pg_advisory_xact_lock(hashtext($9))) AS locked "
+    "ON CONFLICT (complaint_id) DO NOTHING"
 )
 
 
-async def remember_complaint(session: AsyncConnection, complaint: ComplaintCreatedV1) -> None:
-    snapshot = complaint.model_dump(mode="json")
-    snapshot["customer"] = {"customer_id": complaint.customer.customer_id, "tier": complaint.customer.tier}
-    values = {
-        "complaint_id": complaint.complaint_id,
-        "client_id": complaint.client_id,
-        "customer_id": complaint.customer.customer_id,
-        "channel": complaint.channel,
-        "email_sha256": contact_digest(complaint.customer.email),
-        "phone_sha256": contact_digest(complaint.customer.phone),
-        "snapshot": snapshot,
-        "filed_at": complaint.filed_at,
-    }
-    await session.execute(_REMEMBER, values)
+# The snapshot keeps of the customer only the id and the tier.
+_CONTACT_DETAILS = {"customer": set(CustomerContact.model_fields) - {"customer_id", "tier"}}
+
+
+def _customer_lock_key(client_id: str, customer_id: str) -> str:
+    return f"comp:{client_id}:{customer_id}"
+
+
+async def lock_customer(session: AsyncConnection, client_id: str, customer_id: str) -> None:
+    """Serialise decisions for one customer of one client (across replicas) so caps cannot be
+    raced past: proposals, automatic decisions and approvals alike."""
+    key = _customer_lock_key(client_id, customer_id)
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": key})
+
+
+async def lock_and_remember(session: AsyncConnection, complaint: ComplaintCreatedV1) -> None:
+    """A new complaint: its customer locked (as `lock_customer`), then the complaint remembered
+    without contact details (a redelivered one is there already)."""
+    customer = complaint.customer
+    await (await driver(session)).execute(
+        _LOCK_AND_REMEMBER,
+        complaint.complaint_id,
+        complaint.client_id,
+        customer.customer_id,
+        complaint.channel,
+        contact_digest(customer.email),
+        contact_digest(customer.phone),
+        complaint.model_dump_json(exclude=_CONTACT_DETAILS),  # pydantic's encoder: twice as fast
+        complaint.filed_at,
+        _customer_lock_key(complaint.client_id, customer.customer_id),
+    )
 
 
 async def known_complaint(
@@ -149,70 +174,34 @@ async def known_complaint(
     return KnownComplaint(ComplaintCreatedV1.model_validate(row.snapshot), row.email_sha256, row.phone_sha256)
 
 
-def _customer_history_query() -> Select[Any]:
-    """Everything the abuse rules ask of a customer's past, in one round trip (built once; the
-    values are bound per execution). Only the client's own rows: customer ids, contacts and order
-    tags are the client's namespace. Caps count every live decision (granted or waiting), in every
-    currency; `exclude` leaves out the decision being approved."""
-    client: BindParameter[str] = bindparam("client")
-    customer: BindParameter[str] = bindparam("customer")
-    live = (decisions.c.client_id == client) & (decisions.c.customer_id == customer)
-    live &= decisions.c.status.in_(LIVE) & (decisions.c.value_amount > 0)
-    live &= func.coalesce(decisions.c.settled_at, decisions.c.decided_at) >= bindparam("grants_since")
-    live &= decisions.c.id.is_distinct_from(bindparam("exclude"))
-    per_currency = (
-        select(decisions.c.currency, func.sum(decisions.c.value_amount).label("total"))
-        .where(live)
-        .group_by(decisions.c.currency)
-        .subquery()
-    )
-    # A missing digest binds NULL, and `column = NULL` matches nothing.
-    shares_contact = or_(
-        complaints.c.email_sha256 == bindparam("email"), complaints.c.phone_sha256 == bindparam("phone")
-    )
-    mine = complaints.c.client_id == client
-    return select(
-        select(func.count()).where(live, decisions.c.status == "granted").scalar_subquery().label("grants"),
-        select(func.count()).where(live).scalar_subquery().label("live"),
-        select(func.jsonb_object_agg(per_currency.c.currency, per_currency.c.total))
-        .scalar_subquery()
-        .label("values"),
-        select(func.array_agg(func.distinct(complaints.c.channel)))
-        .where(
-            mine, complaints.c.customer_id == customer, complaints.c.filed_at >= bindparam("channels_since")
-        )
-        .scalar_subquery()
-        .label("channels"),
-        select(func.count(func.distinct(complaints.c.customer_id)))
-        .where(mine, shares_contact, complaints.c.customer_id != customer)
-        .scalar_subquery()
-        .label("others_sharing_contact"),
-        select(decisions.c.id)
-        .where(
-            decisions.c.client_id == client,
-            decisions.c.order_ref == bindparam("order_ref"),
-            decisions.c.status == "granted",
-            decisions.c.value_amount > 0,
-        )
-        .limit(1)
-        .exists()
-        .label("order_compensated"),
-        # What the customer's earlier complaints here teach (the customer value rules).
-        select(func.count())
-        .where(mine, complaints.c.customer_id == customer, complaints.c.filed_at < bindparam("filed_at"))
-        .scalar_subquery()
-        .label("prior_complaints"),
-        select(func.min(complaints.c.filed_at))
-        .where(mine, complaints.c.customer_id == customer)
-        .scalar_subquery()
-        .label("first_seen"),
-        # The active policy's version, in the same snapshot: the caller checks that the policy it
-        # judged the history by is still the active one, and so needs no statement of its own.
-        select(policies.c.version).where(policies.c.active).scalar_subquery().label("active_policy"),
-    )
-
-
-_CUSTOMER_HISTORY = _customer_history_query()
+# Everything the abuse rules ask of a customer's past, in one round trip. Only the client's own
+# rows: customer ids, contacts and order tags are the client's namespace. Caps count every live
+# decision (granted or waiting), in every currency; `exclude` ($4) leaves out the decision being
+# approved. A missing digest or order tag binds NULL, and `column = NULL` matches nothing.
+_LIVE = ", ".join(f"'{status}'" for status in LIVE)
+_CUSTOMER_HISTORY = (
+    f"WITH live AS (SELECT status, currency, value_amount FROM {_DECISIONS} "  # noqa: S608
+    f"WHERE client_id = $1 AND customer_id = $2 AND status IN ({_LIVE}) AND value_amount > 0 "
+    "AND coalesce(settled_at, decided_at) >= $3 AND id IS DISTINCT FROM $4) "
+    "SELECT (SELECT count(*) FROM live WHERE status = 'granted') AS grants, "
+    "(SELECT count(*) FROM live) AS live, "
+    "(SELECT jsonb_object_agg(currency, total) FROM (SELECT currency, sum(value_amount) AS total "
+    "FROM live GROUP BY currency) AS per_currency) AS value_by_currency, "
+    f"(SELECT array_agg(DISTINCT channel) FROM {_COMPLAINTS} "
+    "WHERE client_id = $1 AND customer_id = $2 AND filed_at >= $5) AS channels, "
+    f"(SELECT count(DISTINCT customer_id) FROM {_COMPLAINTS} "
+    "WHERE client_id = $1 AND (email_sha256 = $6 OR phone_sha256 = $7) AND customer_id <> $2) "
+    "AS others_sharing_contact, "
+    f"EXISTS (SELECT FROM {_DECISIONS} WHERE client_id = $1 AND order_ref = $8 "
+    "AND status = 'granted' AND value_amount > 0) AS order_compensated, "
+    # What the customer's earlier complaints here teach (the customer value rules).
+    f"(SELECT count(*) FROM {_COMPLAINTS} "
+    "WHERE client_id = $1 AND customer_id = $2 AND filed_at < $9) AS prior_complaints, "
+    f"(SELECT min(filed_at) FROM {_COMPLAINTS} WHERE client_id = $1 AND customer_id = $2) AS first_seen, "
+    # The active policy's version, in the same snapshot: the caller checks that the policy it
+    # judged the history by is still the active one, and so needs no statement of its own.
+    f'(SELECT version FROM "{SCHEMA}".policies WHERE active) AS active_policy'
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,38 +221,106 @@ async def customer_history(
     exclude: UUID | None = None,
 ) -> Past:
     complaint = known.complaint
-    row = (
-        await session.execute(
-            _CUSTOMER_HISTORY,
-            {
-                "client": complaint.client_id,
-                "customer": complaint.customer.customer_id,
-                "grants_since": now - timedelta(days=limits.window_days),
-                "channels_since": now - timedelta(hours=limits.velocity_hours),
-                "email": known.email_sha256,
-                "phone": known.phone_sha256,
-                "order_ref": order_ref,
-                "exclude": exclude,
-                "filed_at": complaint.filed_at,
-            },
-        )
-    ).one()
-    history = CustomerHistory(
-        grants_in_window=int(row.grants),
-        live_in_window=int(row.live),
-        value_by_currency={currency: Decimal(str(total)) for currency, total in (row.values or {}).items()},
-        channels_in_velocity_window=frozenset(row.channels or ()) | {complaint.channel},
-        customers_sharing_contact=1 + int(row.others_sharing_contact),
-        order_already_compensated=bool(row.order_compensated),
-        prior_complaints=int(row.prior_complaints),
-        first_seen=row.first_seen,
+    row = await (await driver(session)).fetchrow(
+        _CUSTOMER_HISTORY,
+        complaint.client_id,
+        complaint.customer.customer_id,
+        now - timedelta(days=limits.window_days),
+        exclude,
+        now - timedelta(hours=limits.velocity_hours),
+        known.email_sha256,
+        known.phone_sha256,
+        order_ref,
+        complaint.filed_at,
     )
-    return Past(history, row.active_policy)
+    history = CustomerHistory(
+        grants_in_window=int(row["grants"]),
+        live_in_window=int(row["live"]),
+        value_by_currency={
+            currency: Decimal(str(total)) for currency, total in (row["value_by_currency"] or {}).items()
+        },
+        channels_in_velocity_window=frozenset(row["channels"] or ()) | {complaint.channel},
+        customers_sharing_contact=1 + int(row["others_sharing_contact"]),
+        order_already_compensated=bool(row["order_compensated"]),
+        prior_complaints=int(row["prior_complaints"]),
+        first_seen=row["first_seen"],
+    )
+    return Past(history, row["active_policy"])
 
 
-async def insert_decision(session: AsyncConnection, decision: DecisionRecord) -> bool:
-    """Store a decision; False when the complaint already has its automatic one (nothing is written)."""
-    return (await session.execute(_INSERT_DECISION, decision.columns())).first() is not None
+_RECORDED_COLUMNS = tuple(field.name for field in fields(DecisionRecord))
+_JSON_COLUMNS = frozenset({"offer", "signoffs", "trace_context"})
+# A decision, the events it publishes (outbox rows, in order: `seq` follows the insert's order) and,
+# when asked ($N+8), the client's granted cost in its currency since $N+9: one statement. The events
+# are written only with the decision, so a complaint's automatic decision is published once.
+_N = len(_RECORDED_COLUMNS)
+_CLIENT, _CURRENCY = (_RECORDED_COLUMNS.index(name) + 1 for name in ("client_id", "currency"))
+_RECORD_DECISION = (
+    f"WITH decision AS (INSERT INTO {_DECISIONS} ({', '.join(_RECORDED_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join(f'${n}' for n in range(1, _N + 1))}) "
+    "ON CONFLICT (complaint_id) WHERE proposed_by = 'auto' DO NOTHING RETURNING id), "
+    f'published AS (INSERT INTO "{SCHEMA}".outbox '
+    "(id, aggregatetype, aggregateid, type, payload, topic, headers) "
+    "SELECT e.id, e.aggregatetype, e.aggregateid, e.type, e.payload::jsonb, e.topic, e.headers::jsonb "
+    f"FROM unnest(${_N + 1}::uuid[], ${_N + 2}::text[], ${_N + 3}::text[], ${_N + 4}::text[], "
+    f"${_N + 5}::text[], ${_N + 6}::text[], ${_N + 7}::text[]) WITH ORDINALITY "
+    "AS e(id, aggregatetype, aggregateid, type, payload, topic, headers, position) "
+    "WHERE EXISTS (SELECT FROM decision) ORDER BY e.position) "
+    "SELECT EXISTS (SELECT FROM decision) AS recorded, "
+    f"CASE WHEN ${_N + 8}::boolean THEN (SELECT coalesce(sum(cost_amount), 0) FROM {_DECISIONS} "
+    f"WHERE client_id = ${_CLIENT} AND status = 'granted' AND settled_at >= ${_N + 9} "
+    f"AND currency = ${_CURRENCY}) "
+    "END AS spent_before"
+)
+
+
+class DecisionConflict(Exception):
+    """The complaint or its order already has a compensation (a unique index refused the decision)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A decision stored with its events; `spent`: the client's granted cost in the decision's
+    currency since the time asked, this decision included (None when not asked)."""
+
+    spent: Decimal | None
+
+
+async def record_decision(
+    session: AsyncConnection,
+    decision: DecisionRecord,
+    events: Sequence[Mapping[str, Any]],
+    spent_since: datetime | None = None,
+) -> Recorded | None:
+    """Store a decision and its outbox rows (`Outbox.row`); None when the complaint already has its
+    automatic one (nothing is written). With `spent_since`, the client's granted cost since then."""
+    columns = decision.columns()
+    values = [
+        json.dumps(columns[name]) if name in _JSON_COLUMNS else columns[name] for name in _RECORDED_COLUMNS
+    ]
+    try:
+        row = await (await driver(session)).fetchrow(
+            _RECORD_DECISION,
+            *values,
+            [event["id"] for event in events],
+            [event["aggregatetype"] for event in events],
+            [event["aggregateid"] for event in events],
+            [event["type"] for event in events],
+            [event["payload"] for event in events],
+            [event["topic"] for event in events],
+            [json.dumps(event["headers"]) for event in events],
+            spent_since is not None,
+            spent_since,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise DecisionConflict from exc
+    if not row["recorded"]:
+        return None
+    if spent_since is None:
+        return Recorded(None)
+    # The sum is read in the statement's snapshot, without the decision: a grant adds its own cost.
+    own = decision.cost_amount if decision.status == "granted" else Decimal(0)
+    return Recorded(Decimal(row["spent_before"]) + own)
 
 
 async def has_live_decision(session: AsyncConnection, complaint_id: UUID) -> bool:

@@ -18,7 +18,6 @@ from complaints_followup.dependencies import FollowupDependencies
 from complaints_followup.domain.schedule import CancelReason, FollowupKind
 from complaints_followup.events.published import followup_due
 from complaints_followup.settings import FollowupSettings
-from complaints_followup.store import complaints as known
 from complaints_followup.store import timers
 from complaints_followup.store.timers import Followup
 
@@ -46,10 +45,9 @@ async def _govern_surveys(
         return due
     customers = [(timer.client_id, timer.customer_id) for timer in checks]
     await timers.lock_customers(session, customers)
-    pending = await known.with_pending_decisions(session, (timer.complaint_id for timer in checks))
     since = now - timedelta(seconds=settings.survey_period_s)
-    complaint_ids = {timer.complaint_id for timer in checks}
-    surveyed = await timers.recently_surveyed(session, customers, complaint_ids, since)
+    facts = await timers.survey_facts(session, {timer.complaint_id for timer in checks}, customers, since)
+    pending, surveyed = facts.pending, facts.surveyed
     postponed, suppressed, surveyed_now = [], [], set()
     for timer in checks:
         customer = (timer.client_id, timer.customer_id)

@@ -7,20 +7,19 @@ first about a complaint: `remember` makes its row, and the `record_*` functions 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Row, bindparam, case, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningInsert
 
+from complaints_common.db import driver
 from complaints_common.events.contracts import ERASED, Deadline
-from complaints_followup.domain.schedule import decision_pending
-from complaints_followup.store.tables import complaints, followups
+from complaints_followup.store.tables import SCHEMA, complaints, followups
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,43 +67,48 @@ _FORWARD = ("decision_pending_since", "decision_settled_at")
 _COLUMNS = (*_PLAIN, *_DATED, *_DATED.values(), *_FORWARD)
 
 
-def _fold_statement() -> ReturningInsert[Any]:
+def _fold_sql() -> str:
     """Every consumed event records its facts and reads the complaint back in this one statement
-    (it was four: the row made, the status, the due times, the read; `make profile`). Built once,
-    the values bound per event. SET expressions see the stored row as it was, so their order is free."""
-    new = insert(complaints).values({column: bindparam(column) for column in ("complaint_id", *_COLUMNS)})
-    stored, event = complaints.c, new.excluded
-    updates: dict[str, ColumnElement[Any]] = {
-        column: func.coalesce(event[column], stored[column]) for column in _PLAIN
-    }
+    (it was four: the row made, the status, the due times, the read; `make profile`), sent straight
+    to the driver: every handled event runs it. SET expressions see the stored row as it was, so
+    their order is free."""
+    inserted = ("complaint_id", *_COLUMNS)
+    updates = [f"{column} = coalesce(excluded.{column}, stored.{column})" for column in _PLAIN]
     for column, as_of in _DATED.items():
-        newer = event[as_of].is_not(None) & (stored[as_of].is_(None) | (stored[as_of] <= event[as_of]))
-        updates[column] = case((newer, event[column]), else_=stored[column])
-        updates[as_of] = case((newer, event[as_of]), else_=stored[as_of])
-    for column in _FORWARD:  # GREATEST ignores NULLs: a decision's times only move forward
-        updates[column] = func.greatest(stored[column], event[column])
-    return new.on_conflict_do_update(index_elements=[stored.complaint_id], set_=updates).returning(
-        *complaints.c
+        newer = f"excluded.{as_of} IS NOT NULL AND "
+        newer += f"(stored.{as_of} IS NULL OR stored.{as_of} <= excluded.{as_of})"
+        for name in (column, as_of):
+            updates.append(f"{name} = CASE WHEN {newer} THEN excluded.{name} ELSE stored.{name} END")
+    # GREATEST ignores NULLs: a decision's times only move forward.
+    updates += [f"{column} = greatest(stored.{column}, excluded.{column})" for column in _FORWARD]
+    return (
+        f'INSERT INTO "{SCHEMA}".complaints AS stored ({", ".join(inserted)}) '  # noqa: S608
+        f"VALUES ({', '.join(f'${n}' for n in range(1, len(inserted) + 1))}) "
+        f"ON CONFLICT (complaint_id) DO UPDATE SET {', '.join(updates)} "
+        f"RETURNING {', '.join(column.name for column in complaints.c)}"
     )
 
 
-_FOLD = _fold_statement()
+_FOLD = _fold_sql()
 
 
 async def fold(session: AsyncConnection, complaint_id: UUID, facts: Facts) -> KnownComplaint:
     """Record what an event says of the complaint (any event may be the first: the row is made) and
     return what is known of it now."""
-    values = {column: getattr(facts, column) for column in _COLUMNS}
-    values["deadlines"] = [deadline.model_dump(mode="json") for deadline in facts.deadlines]
-    row = (await session.execute(_FOLD, {"complaint_id": complaint_id, **values})).one()
-    return _known(row)
+    values = [getattr(facts, column) for column in _COLUMNS]
+    values[_COLUMNS.index("deadlines")] = json.dumps(
+        [deadline.model_dump(mode="json") for deadline in facts.deadlines]
+    )
+    record = await (await driver(session)).fetchrow(_FOLD, complaint_id, *values)
+    return _known(record)
 
 
 _COMPLAINT = select(complaints).where(complaints.c.complaint_id == bindparam("cid"))
 
 
-def _known(row: Row[Any]) -> KnownComplaint:
-    values = row._mapping
+def _known(row: Row[Any] | Mapping[str, Any]) -> KnownComplaint:
+    """A stored row, as SQLAlchemy returns it or as the driver does (the fold), as what is known."""
+    values = row._mapping if isinstance(row, Row) else row
     deadlines = [Deadline.model_validate(item) for item in values["deadlines"]]
     return KnownComplaint(**{**values, "deadlines": deadlines})
 
@@ -117,25 +121,6 @@ async def complaint(
     if row is None or (client_id is not None and row.client_id != client_id):
         return None
     return _known(row)
-
-
-async def with_pending_decisions(session: AsyncConnection, complaint_ids: Iterable[UUID]) -> set[UUID]:
-    """Which of these complaints wait for a compensation decision."""
-    ids = list(set(complaint_ids))
-    if not ids:
-        return set()
-    rows = await session.execute(
-        select(
-            complaints.c.complaint_id,
-            complaints.c.decision_pending_since,
-            complaints.c.decision_settled_at,
-        ).where(complaints.c.complaint_id.in_(ids), complaints.c.decision_pending_since.is_not(None))
-    )
-    return {
-        row.complaint_id
-        for row in rows
-        if decision_pending(row.decision_pending_since, row.decision_settled_at)
-    }
 
 
 async def forget_free_text(session: AsyncConnection, complaint_id: UUID) -> None:

@@ -9,16 +9,17 @@ a timer is either fired or cancelled, never both.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import Row, bindparam, func, select, text, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.db import driver
 from complaints_common.telemetry import current_trace_context
 from complaints_followup.domain.schedule import (
     DEADLINE_KINDS,
@@ -26,8 +27,9 @@ from complaints_followup.domain.schedule import (
     DeadlineTimer,
     FollowupKind,
     FollowupStatus,
+    decision_pending,
 )
-from complaints_followup.store.tables import followups
+from complaints_followup.store.tables import SCHEMA, followups
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +65,9 @@ class Followup:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: Row[Any]) -> Followup:
-        values = row._mapping
+    def of(cls, row: Row[Any] | Mapping[str, Any]) -> Followup:
+        """A row as SQLAlchemy returns it, or a record as the driver does (the hot statements)."""
+        values = row._mapping if isinstance(row, Row) else row
         return cls(
             **{**values, "kind": FollowupKind(values["kind"]), "status": FollowupStatus(values["status"])}
         )
@@ -79,63 +82,18 @@ class KindCount:
     overdue: int
 
 
-# Built once, the values passed per execution: building `.values(...)` anew for each timer cost
-# more CPU than running the statement (docs/benchmarks/limits.md). A timer already there is kept.
-_SCHEDULE_IF_NEW = insert(followups).on_conflict_do_nothing()
-_SCHEDULE_IF_NEW_RETURNING = _SCHEDULE_IF_NEW.returning(*followups.c)
-
-
-class _NewTimer(TypedDict):
-    """The parameters of one scheduled timer's insert (the statement is built once)."""
-
-    id: UUID
-    client_id: str
-    complaint_id: UUID
-    customer_id: str
-    kind: FollowupKind
-    attempt: int
-    reason_key: str
-    due_at: datetime
-    status: FollowupStatus
-    trace_context: dict[str, str]
-    deadline_name: str | None
-    team: str | None
-    agent_id: str | None
-    note: str | None
-
-
-def _timer(
-    *,
-    client_id: str,
-    complaint_id: UUID,
-    customer_id: str,
-    kind: FollowupKind,
-    due_at: datetime,
-    trace_context: dict[str, str],
-    attempt: int = 1,
-    reason_key: str = "",
-    deadline_name: str | None = None,
-    team: str | None = None,
-    agent_id: str | None = None,
-    note: str | None = None,
-) -> _NewTimer:
-    """A scheduled timer's row; `trace_context` is the scheduling trace, which its firing continues."""
-    return _NewTimer(
-        id=uuid4(),
-        client_id=client_id,
-        complaint_id=complaint_id,
-        customer_id=customer_id,
-        kind=kind,
-        attempt=attempt,
-        reason_key=reason_key,
-        due_at=due_at,
-        status=FollowupStatus.SCHEDULED,
-        trace_context=trace_context,
-        deadline_name=deadline_name,
-        team=team,
-        agent_id=agent_id,
-        note=note,
-    )
+# The hot statements go straight to the driver, built once: through SQLAlchemy, building and
+# executing a statement cost more CPU than running it (docs/benchmarks/limits.md).
+_TABLE = f'"{SCHEMA}".followups'
+_RETURNED = ", ".join(column.name for column in followups.c)
+_SCHEDULED = FollowupStatus.SCHEDULED.value
+# One timer; one already there (same complaint, kind, reason and attempt) is kept.
+_SCHEDULE_IF_NEW = (
+    f"INSERT INTO {_TABLE} (id, client_id, complaint_id, customer_id, kind, attempt, reason_key, "  # noqa: S608
+    "due_at, status, trace_context, team, agent_id, note) "
+    f"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '{_SCHEDULED}', $9, $10, $11, $12) "
+    f"ON CONFLICT DO NOTHING RETURNING {_RETURNED}"
+)
 
 
 async def schedule(
@@ -153,22 +111,23 @@ async def schedule(
     note: str | None = None,
 ) -> Followup | None:
     """Schedule a timer and return its row; None if this complaint already has one of this kind,
-    reason and attempt."""
-    timer = _timer(
-        client_id=client_id,
-        complaint_id=complaint_id,
-        customer_id=customer_id,
-        kind=kind,
-        due_at=due_at,
-        trace_context=current_trace_context(),
-        attempt=attempt,
-        reason_key=reason_key,
-        team=team,
-        agent_id=agent_id,
-        note=note,
+    reason and attempt. It keeps the scheduling trace, which its firing continues."""
+    record = await (await driver(session)).fetchrow(
+        _SCHEDULE_IF_NEW,
+        uuid4(),
+        client_id,
+        complaint_id,
+        customer_id,
+        kind,
+        attempt,
+        reason_key,
+        due_at,
+        json.dumps(current_trace_context()),
+        team,
+        agent_id,
+        note,
     )
-    row = (await session.execute(_SCHEDULE_IF_NEW_RETURNING, timer)).first()
-    return Followup.of(row) if row else None
+    return Followup.of(record) if record else None
 
 
 async def first_attempt(
@@ -185,31 +144,35 @@ async def first_attempt(
     return Followup.of((await session.execute(statement)).one())
 
 
-# Every status and due-times event runs it: built once, the values bound per execution.
 _CANCEL = (
-    update(followups)
-    .where(
-        followups.c.complaint_id == bindparam("cid"),
-        followups.c.kind.in_(bindparam("kinds", expanding=True)),
-        followups.c.status == FollowupStatus.SCHEDULED,
-        tuple_(followups.c.kind, followups.c.reason_key).not_in(bindparam("keep", expanding=True)),
-    )
-    .values(status=FollowupStatus.CANCELLED, cancel_reason=bindparam("reason"))
+    f"UPDATE {_TABLE} SET status = '{FollowupStatus.CANCELLED.value}', cancel_reason = $3 "  # noqa: S608
+    f"WHERE complaint_id = $1 AND kind = ANY($2::text[]) AND status = '{_SCHEDULED}'"
 )
 
 
 async def cancel(
-    session: AsyncConnection,
-    complaint_id: UUID,
-    kinds: Iterable[str],
-    reason: CancelReason,
-    keep: Sequence[tuple[str, str]] = (),
+    session: AsyncConnection, complaint_id: UUID, kinds: Iterable[str], reason: CancelReason
 ) -> None:
-    """Cancel the complaint's scheduled timers of these kinds but those `keep` names by (kind,
-    reason key); fired ones are history and stay."""
-    await session.execute(
-        _CANCEL, {"cid": complaint_id, "kinds": list(kinds), "reason": reason, "keep": list(keep)}
-    )
+    """Cancel the complaint's scheduled timers of these kinds; fired ones are history and stay."""
+    await (await driver(session)).execute(_CANCEL, complaint_id, list(kinds), reason)
+
+
+# The deadline watches in one statement: those no longer wanted cancelled, the new ones scheduled
+# (multi-row, from arrays). The two never touch the same row: the cancel spares every wanted
+# (kind, reason key), and the insert only adds wanted ones.
+_SYNC_DEADLINE_TIMERS = (
+    f"WITH cancelled AS (UPDATE {_TABLE} SET status = '{FollowupStatus.CANCELLED.value}', "  # noqa: S608
+    f"cancel_reason = '{CancelReason.DEADLINE_CHANGED.value}' "
+    f"WHERE complaint_id = $2 AND kind = ANY($5::text[]) AND status = '{_SCHEDULED}' "
+    "AND (kind, reason_key) NOT IN (SELECT * FROM unnest($7::text[], $8::text[]))) "
+    f"INSERT INTO {_TABLE} (id, client_id, complaint_id, customer_id, kind, reason_key, due_at, "
+    "deadline_name, status, trace_context) "
+    f"SELECT w.id, $1, $2, $3, w.kind, w.reason_key, w.due_at, w.deadline_name, '{_SCHEDULED}', $4 "
+    "FROM unnest($6::uuid[], $7::text[], $8::text[], $9::timestamptz[], $10::text[]) "
+    "AS w(id, kind, reason_key, due_at, deadline_name) "
+    "ON CONFLICT DO NOTHING"
+)
+_DEADLINE_KINDS = sorted(DEADLINE_KINDS)
 
 
 async def sync_deadline_timers(
@@ -221,44 +184,32 @@ async def sync_deadline_timers(
 ) -> None:
     """Make the complaint's scheduled deadline timers exactly `wanted`: cancel the ones whose due
     time has gone or moved, schedule the new ones (a timer that already fired is not fired again)."""
-    keep = [(timer.kind.value, timer.reason_key) for timer in wanted]
-    await cancel(session, complaint_id, DEADLINE_KINDS, CancelReason.DEADLINE_CHANGED, keep)
-    if not wanted:
-        return
-    trace_context = current_trace_context()
-    rows = [
-        _timer(
-            client_id=client_id,
-            complaint_id=complaint_id,
-            customer_id=customer_id,
-            kind=timer.kind,
-            due_at=timer.due_at,
-            trace_context=trace_context,
-            reason_key=timer.reason_key,
-            deadline_name=timer.deadline_name,
-        )
-        for timer in wanted
-    ]
-    await session.execute(_SCHEDULE_IF_NEW, rows)  # one statement for all of them
+    await (await driver(session)).execute(
+        _SYNC_DEADLINE_TIMERS,
+        client_id,
+        complaint_id,
+        customer_id,
+        json.dumps(current_trace_context()),
+        _DEADLINE_KINDS,
+        [uuid4() for _ in wanted],
+        [timer.kind for timer in wanted],
+        [timer.reason_key for timer in wanted],
+        [timer.due_at for timer in wanted],
+        [timer.deadline_name for timer in wanted],
+    )
+
+
+_CLAIM_DUE = (
+    f"WITH due AS (SELECT id FROM {_TABLE} WHERE status = '{_SCHEDULED}' AND due_at <= $1 "  # noqa: S608
+    "ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED) "
+    f"UPDATE {_TABLE} SET status = '{FollowupStatus.FIRED.value}', fired_at = $1 "
+    f"WHERE id IN (SELECT id FROM due) RETURNING {_RETURNED}"
+)
 
 
 async def claim_due(session: AsyncConnection, now: datetime, limit: int) -> list[Followup]:
-    """Lock and mark fired the oldest due timers that no other replica holds."""
-    due = (
-        select(followups.c.id)
-        .where(followups.c.status == FollowupStatus.SCHEDULED, followups.c.due_at <= now)
-        .order_by(followups.c.due_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-    )
-    statement = (
-        update(followups)
-        .where(followups.c.id.in_(select(due.c.id)))
-        .values(status=FollowupStatus.FIRED, fired_at=now)
-        .returning(*followups.c)
-    )
-    timers = [Followup.of(row) for row in await session.execute(statement)]
+    """Lock and mark fired, in one statement, the oldest due timers that no other replica holds."""
+    timers = [Followup.of(record) for record in await (await driver(session)).fetch(_CLAIM_DUE, now, limit)]
     return sorted(timers, key=lambda timer: (timer.due_at, timer.id))
 
 
@@ -276,26 +227,50 @@ async def lock_customers(session: AsyncConnection, customers: Iterable[tuple[str
         )
 
 
-async def recently_surveyed(
-    session: AsyncConnection, customers: Iterable[tuple[str, str]], exclude: Iterable[UUID], since: datetime
-) -> set[tuple[str, str]]:
-    """(client, customer) pairs sent a satisfaction survey since `since` for another complaint: a
-    customer id means one person only within its client."""
-    pairs = list(set(customers))
-    if not pairs:
-        return set()
-    rows = await session.execute(
-        select(followups.c.client_id, followups.c.customer_id)
-        .where(
-            followups.c.kind == FollowupKind.SATISFACTION_CHECK,
-            tuple_(followups.c.client_id, followups.c.customer_id).in_(pairs),
-            followups.c.fired_at >= since,
-            followups.c.complaint_id.not_in(list(exclude)),
-            followups.c.status.in_([FollowupStatus.FIRED, FollowupStatus.DONE]),
-        )
-        .distinct()
+@dataclass(frozen=True, slots=True)
+class SurveyFacts:
+    """What the survey rules ask of a batch's satisfaction checks."""
+
+    pending: set[UUID]  # complaints waiting for a compensation decision
+    surveyed: set[tuple[str, str]]  # (client, customer) sent a survey lately for another complaint
+
+
+# Both in one round trip, after the customers' locks (so a survey another replica just sent is
+# seen): the complaints with a pending word on their decision, and the customers surveyed since $4
+# for other complaints (a customer id means one person only within its client).
+_SURVEY_FACTS = (
+    "SELECT complaint_id, decision_pending_since, decision_settled_at, NULL AS client_id, "  # noqa: S608
+    f'NULL AS customer_id FROM "{SCHEMA}".complaints '
+    "WHERE complaint_id = ANY($1::uuid[]) AND decision_pending_since IS NOT NULL "
+    "UNION ALL "
+    "SELECT DISTINCT NULL::uuid, NULL::timestamptz, NULL::timestamptz, client_id, customer_id "
+    f"FROM {_TABLE} WHERE kind = '{FollowupKind.SATISFACTION_CHECK.value}' "
+    "AND (client_id, customer_id) IN (SELECT * FROM unnest($2::text[], $3::text[])) "
+    "AND fired_at >= $4 AND complaint_id <> ALL($1::uuid[]) "
+    f"AND status IN ('{FollowupStatus.FIRED.value}', '{FollowupStatus.DONE.value}')"
+)
+
+
+async def survey_facts(
+    session: AsyncConnection,
+    complaint_ids: Iterable[UUID],
+    customers: Iterable[tuple[str, str]],
+    since: datetime,
+) -> SurveyFacts:
+    """Which of these complaints wait for a compensation decision, and which of these (client,
+    customer) pairs were sent a satisfaction survey since `since` for another complaint."""
+    pairs = sorted(set(customers))
+    rows = await (await driver(session)).fetch(
+        _SURVEY_FACTS, list(set(complaint_ids)), [c for c, _ in pairs], [c for _, c in pairs], since
     )
-    return {(row.client_id, row.customer_id) for row in rows}
+    pending = {
+        row["complaint_id"]
+        for row in rows
+        if row["complaint_id"] is not None
+        and decision_pending(row["decision_pending_since"], row["decision_settled_at"])
+    }
+    surveyed = {(row["client_id"], row["customer_id"]) for row in rows if row["complaint_id"] is None}
+    return SurveyFacts(pending, surveyed)
 
 
 async def postpone(session: AsyncConnection, ids: Sequence[UUID], due_at: datetime) -> None:

@@ -23,7 +23,7 @@ from complaints_intake.domain import journey as j
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.lifecycle import Action, Change, apply, reopen_and_escalate
 from complaints_intake.events.publishing import record_change
-from complaints_intake.store.complaints import ComplaintRecord, add_history, get_complaint, set_journey
+from complaints_intake.store.complaints import JourneyRecord, add_history, journey_of, set_journey
 from complaints_intake.store.regulated import record_grant
 
 FOLLOWUP_ACTOR = "followup"
@@ -39,15 +39,28 @@ DataT = TypeVar("DataT", bound=EventData)
 JourneyStep = Callable[[j.Journey, DataT], j.Journey]
 
 
-async def update_journey(
+async def step_journey(
     session: AsyncConnection, data: DataT, step: JourneyStep[DataT]
-) -> ComplaintRecord | None:
-    """The step shown on the complaint's journey; the complaint as it was, None when unknown here."""
-    row = await get_complaint(session, data.complaint_id, for_update=True)
+) -> tuple[JourneyRecord, j.Journey] | None:
+    """The complaint as it was (locked) and its journey with the step, not yet saved; None when
+    the complaint is unknown here. A step that changes nothing hands back the journey it was given."""
+    row = await journey_of(session, data.complaint_id)
     if row is None:
         # Another client's platform or a complaint filed before a data loss: nothing to show it on.
         return None
-    await set_journey(session, row.id, step(row.journey, data))
+    return row, step(row.journey, data)
+
+
+async def update_journey(
+    session: AsyncConnection, data: DataT, step: JourneyStep[DataT]
+) -> JourneyRecord | None:
+    """The step shown on the complaint's journey; the complaint as it was, None when unknown here."""
+    stepped = await step_journey(session, data, step)
+    if stepped is None:
+        return None
+    row, journey = stepped
+    if journey is not row.journey:
+        await set_journey(session, row.id, journey)
     return row
 
 
@@ -55,29 +68,39 @@ async def acknowledgement_status(
     session: AsyncConnection, outbox: Outbox, data: NotificationStatusV1
 ) -> None:
     """On the journey; the first acknowledgement sent moves a received complaint on."""
-    row = await update_journey(session, data, j.on_notification)
-    if row is None or data.kind != j.ACKNOWLEDGEMENT_KIND or data.status != "sent":
+    if data.kind != j.ACKNOWLEDGEMENT_KIND:
+        return  # the journey shows only the acknowledgement (j.on_notification): nothing to read
+    stepped = await step_journey(session, data, j.on_notification)
+    if stepped is None:
         return
-    if row.status == Status.RECEIVED:
+    row, journey = stepped
+    changes = []
+    if data.status == "sent" and row.status == Status.RECEIVED:
         # Once per complaint (the first acknowledgement moves it on): the latency SLO's measure.
         ACKNOWLEDGEMENT_SECONDS.observe(max(0.0, (data.at - row.filed_at).total_seconds()))
-        change = apply(row.lifecycle, Action.ACKNOWLEDGE)
-        await _record(session, outbox, row, [change], data.at, NOTIFICATIONS_ACTOR, "acknowledgement_sent")
+        changes.append(apply(row.lifecycle, Action.ACKNOWLEDGE))
+    await _record(
+        session, outbox, row, journey, changes, data.at, NOTIFICATIONS_ACTOR, "acknowledgement_sent"
+    )
 
 
 async def compensation_granted(session: AsyncConnection, data: CompensationGrantedV1) -> None:
     # Kept per decision besides the journey's latest step: the complaints return's goodwill.
-    if await update_journey(session, data, j.on_granted) is not None:
-        await record_grant(session, data)
+    stepped = await step_journey(session, data, j.on_granted)
+    if stepped is not None:
+        await record_grant(session, data, stepped[1])
 
 
 async def followup_outcome(session: AsyncConnection, outbox: Outbox, data: FollowupOutcomeV1) -> None:
     """On the journey; a dissatisfied customer's complaint is reopened and escalated."""
-    row = await update_journey(session, data, j.on_followup_outcome)
-    if row is None or data.outcome != "dissatisfied":
+    stepped = await step_journey(session, data, j.on_followup_outcome)
+    if stepped is None:
         return
-    changes = reopen_and_escalate(row.lifecycle)
-    await _record(session, outbox, row, changes, data.recorded_at, FOLLOWUP_ACTOR, "followup_dissatisfied")
+    row, journey = stepped
+    changes = reopen_and_escalate(row.lifecycle) if data.outcome == "dissatisfied" else []
+    await _record(
+        session, outbox, row, journey, changes, data.recorded_at, FOLLOWUP_ACTOR, "followup_dissatisfied"
+    )
 
 
 async def voucher_changed(session: AsyncConnection, data: VoucherChangedV1) -> None:
@@ -100,11 +123,20 @@ async def voucher_changed(session: AsyncConnection, data: VoucherChangedV1) -> N
 async def _record(
     session: AsyncConnection,
     outbox: Outbox,
-    row: ComplaintRecord,
+    row: JourneyRecord,
+    journey: j.Journey,
     changes: list[Change],
     at: datetime,
     actor: str,
     reason: str,
 ) -> None:
+    """The journey's step and the lifecycle changes it moves on; the step is saved in the first
+    change's statement."""
+    if not changes:
+        if journey is not row.journey:
+            await set_journey(session, row.id, journey)
+        return
+    stepped: j.Journey | None = journey if journey is not row.journey else None
     for change in changes:
-        await record_change(session, outbox, row, change, at=at, actor=actor, reason=reason)
+        await record_change(session, outbox, row, change, at=at, actor=actor, reason=reason, journey=stepped)
+        stepped = None

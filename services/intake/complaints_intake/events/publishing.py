@@ -22,9 +22,10 @@ from complaints_common.events.envelope import (
 from complaints_common.messaging import Outbox
 from complaints_intake.domain.complaint import Status
 from complaints_intake.domain.deadlines import DueTime, Letter, compute, pauses_from, shipped_rules
+from complaints_intake.domain.journey import Journey
 from complaints_intake.domain.letters import LetterDraft
 from complaints_intake.domain.lifecycle import Action, Change
-from complaints_intake.store.complaints import ComplaintRecord, clock_history, save_change, set_deadlines
+from complaints_intake.store.complaints import ComplaintRecord, JourneyRecord, clock_history, save_change
 from complaints_intake.store.regulated import insert_letter
 
 SOURCE = "/complaints/intake"
@@ -34,7 +35,7 @@ LETTER_ACTIONS = frozenset(letter.value for letter in Letter)
 async def record_change(
     session: AsyncConnection,
     outbox: Outbox,
-    row: ComplaintRecord,
+    row: ComplaintRecord | JourneyRecord,
     change: Change,
     *,
     at: datetime,
@@ -42,12 +43,15 @@ async def record_change(
     reason: str | None = None,
     note: str | None = None,
     letter: LetterDraft | None = None,
+    journey: Journey | None = None,
 ) -> ComplaintRecord:
     """Save `change` to the complaint in `row`, audit it, and publish what other services need; with
-    a `letter`, keep it for the audit and publish it for notifications to send.
+    a `letter`, keep it for the audit and publish it for notifications to send; with a `journey`
+    (the step of another service's answer that caused the change), save it too.
 
     Returns the complaint as it is after the change.
     """
+    due_times = await recompute_deadlines(session, row, change, at)
     saved = await save_change(
         session,
         row.id,
@@ -58,8 +62,10 @@ async def record_change(
         note=note,
         outcome=letter.outcome if letter else None,
         redress=letter.redress if letter else None,
+        due_times=due_times,
+        journey=journey,
     )
-    due_times, saved = await recompute_deadlines(session, saved)
+    due_times = due_times or []
     deadlines = [Deadline.model_validate(d.as_dict()) for d in due_times]
     if change.publishes_status_change:
         data = ComplaintStatusChangedV1(
@@ -122,15 +128,17 @@ async def issue_letter(
 
 
 async def recompute_deadlines(
-    session: AsyncConnection, row: ComplaintRecord
-) -> tuple[list[DueTime], ComplaintRecord]:
-    """The complaint's due times from its audited pauses, resumes and status changes, stored; and
-    the complaint with them (`row` itself when its profile has no rules)."""
+    session: AsyncConnection, row: ComplaintRecord | JourneyRecord, change: Change, at: datetime
+) -> list[DueTime] | None:
+    """The complaint's due times from its audited pauses, resumes and status changes, with `change`
+    (audited at `at` in the same statement that stores these); None when its profile has no rules."""
     profile = row.deadline_profile
     if profile is None or profile not in shipped_rules().profiles:
-        return [], row
-    history = await clock_history(session, row.id)
-    due_times = compute(
+        return None
+    # The audit so far and the change about to be audited: seq orders the audit, and the change's
+    # row comes last (the complaint is locked, so no other change comes between).
+    history = [*await clock_history(session, row.id), (change.action.value, at, change.after.status.value)]
+    return compute(
         shipped_rules(),
         profile,
         row.filed_at,
@@ -140,4 +148,3 @@ async def recompute_deadlines(
         letters=[(Letter(action), at) for action, at, _ in history if action in LETTER_ACTIONS],
         reopens=[at for action, at, _ in history if action == Action.REOPEN.value],
     )
-    return due_times, await set_deadlines(session, row.id, due_times)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.db import driver
 from complaints_common.events.contracts import Money
 from complaints_intake.domain.complaint import ComplaintDraft, Customer, Status
 from complaints_intake.domain.deadlines import Choice, DueTime, next_due
@@ -20,8 +23,34 @@ from complaints_intake.domain.repeats import RepeatLink
 from complaints_intake.store.tables import complaint_history, complaints
 
 
+class _Lifecycled:
+    """The stored fields the lifecycle rules read, shared by the whole complaint and its journey's
+    narrow read."""
+
+    __slots__ = ()
+    status: Status
+    escalation_level: int
+    waiting_on_customer: bool
+    reopen_count: int
+    root_cause: RootCause | None
+    deadlines: tuple[DueTime, ...]
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The part the lifecycle rules read and change."""
+        summary = next((d.due_at for d in self.deadlines if d.name == "summary_resolution"), None)
+        return Lifecycle(
+            status=self.status,
+            escalation_level=self.escalation_level,
+            waiting_on_customer=self.waiting_on_customer,
+            reopen_count=self.reopen_count,
+            root_cause=self.root_cause,
+            summary_until=summary,
+        )
+
+
 @dataclass(frozen=True, slots=True)
-class ComplaintRecord:
+class ComplaintRecord(_Lifecycled):
     """A complaint as stored: its filing, its life, its journey and its due times."""
 
     id: UUID
@@ -76,21 +105,40 @@ class ComplaintRecord:
             return None
         return Money(amount=self.redress_amount, currency=self.redress_currency)
 
-    @property
-    def lifecycle(self) -> Lifecycle:
-        """The part the lifecycle rules read and change."""
-        summary = next((d.due_at for d in self.deadlines if d.name == "summary_resolution"), None)
-        return Lifecycle(
-            status=self.status,
-            escalation_level=self.escalation_level,
-            waiting_on_customer=self.waiting_on_customer,
-            reopen_count=self.reopen_count,
-            root_cause=self.root_cause,
-            summary_until=summary,
-        )
+
+@dataclass(frozen=True, slots=True)
+class JourneyRecord(_Lifecycled):
+    """What a journey step and the lifecycle changes it moves on read of a complaint: its journey,
+    its life and what its due times are computed from; not its filing (the customer's details, the
+    description), which the other services' answers never need."""
+
+    id: UUID
+    client_id: str
+    customer_id: str
+    filed_at: datetime
+    status: Status
+    escalation_level: int
+    waiting_on_customer: bool
+    reopen_count: int
+    root_cause: RootCause | None
+    journey: Journey
+    deadline_profile: str | None
+    calendar: str | None
+    deadlines: tuple[DueTime, ...]
 
 
-def _complaint(row: Row[Any]) -> ComplaintRecord:
+class DriverRow(asyncpg.Record):  # type: ignore[misc]  # asyncpg ships no type hints
+    """A row from the driver read by attribute like SQLAlchemy's (`row.status`): one converter
+    (`_complaint`) serves both."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _complaint(row: Row[Any] | DriverRow) -> ComplaintRecord:
     return ComplaintRecord(
         id=row.id,
         reference=row.reference,
@@ -153,7 +201,12 @@ class HistoryRecord:
 # The statements run for every complaint and every event are built once, the values passed per
 # execution: building them anew cost more CPU than running them (py-spy, `make profile`).
 _INSERT_COMPLAINT = complaints.insert().returning(complaints)
-_INSERT_HISTORY = complaint_history.insert()
+# The hottest ones go straight to the driver (complaints_common.db.driver), as module-level SQL.
+_INSERT_HISTORY = (
+    f"INSERT INTO {complaint_history.fullname} "  # noqa: S608 - table names from code
+    "(complaint_id, at, actor, action, from_status, to_status, escalation_level, reason, note) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+)
 
 
 async def insert_complaint(
@@ -230,12 +283,65 @@ async def get_complaint(
     return _complaint(row) if row else None
 
 
+_JOURNEY_FOR_UPDATE = (
+    "SELECT client_id, customer_id, filed_at, status, escalation_level, waiting_on_customer, "  # noqa: S608 - table names from code
+    "reopen_count, root_cause, journey::text AS journey, deadline_profile, calendar, deadlines "
+    f"FROM {complaints.fullname} WHERE id = $1 FOR UPDATE"
+)
+
+
+async def journey_of(session: AsyncConnection, complaint_id: UUID) -> JourneyRecord | None:
+    """The complaint's journey and life, locked for the step (one at a time per complaint, as
+    `get_complaint(for_update=True)`); None when unknown here."""
+    row = await (await driver(session)).fetchrow(_JOURNEY_FOR_UPDATE, complaint_id)
+    if row is None:
+        return None
+    return JourneyRecord(
+        id=complaint_id,
+        client_id=row["client_id"],
+        customer_id=row["customer_id"],
+        filed_at=row["filed_at"],
+        status=Status(row["status"]),
+        escalation_level=row["escalation_level"],
+        waiting_on_customer=row["waiting_on_customer"],
+        reopen_count=row["reopen_count"],
+        root_cause=RootCause(row["root_cause"]) if row["root_cause"] else None,
+        # As JSON text: pydantic parses and validates it in one pass, faster than json.loads first.
+        journey=Journey.model_validate_json(row["journey"]),
+        deadline_profile=row["deadline_profile"],
+        calendar=row["calendar"],
+        deadlines=tuple(DueTime.from_dict(d) for d in row["deadlines"]),
+    )
+
+
 # The milestone column each status stamps when the complaint first reaches it.
 MILESTONES = {
     Status.ACKNOWLEDGED: "acknowledged_at",
     Status.RESOLVED: "resolved_at",
     Status.CLOSED: "closed_at",
 }
+
+
+# The new lifecycle state, its audit row ($1-$9, as _INSERT_HISTORY) and, when recomputed, the due
+# times and the journey, in one statement. $13 names the milestone column to stamp; $14 says
+# whether the outcome and redress are set, $18 whether the due times are.
+_SAVE_CHANGE = f"""
+WITH audit AS ({_INSERT_HISTORY})
+UPDATE {complaints.fullname} SET
+    status = $6, escalation_level = $7, waiting_on_customer = $10, reopen_count = $11,
+    root_cause = $12, updated_at = $2,
+    acknowledged_at = CASE WHEN $13::text = 'acknowledged_at' THEN $2 ELSE acknowledged_at END,
+    resolved_at = CASE WHEN $13::text = 'resolved_at' THEN $2 ELSE resolved_at END,
+    closed_at = CASE WHEN $13::text = 'closed_at' THEN $2 ELSE closed_at END,
+    outcome = CASE WHEN $14::boolean THEN $15::text ELSE outcome END,
+    redress_amount = CASE WHEN $14::boolean THEN $16::numeric ELSE redress_amount END,
+    redress_currency = CASE WHEN $14::boolean THEN $17::text ELSE redress_currency END,
+    deadlines = CASE WHEN $18::boolean THEN $19::jsonb ELSE deadlines END,
+    next_due_at = CASE WHEN $18::boolean THEN $20::timestamptz ELSE next_due_at END,
+    journey = COALESCE($21::jsonb, journey)
+WHERE id = $1
+RETURNING {", ".join(f'"{column.name}"' for column in complaints.columns)}
+"""  # noqa: S608 - table names from code
 
 
 async def save_change(
@@ -249,45 +355,42 @@ async def save_change(
     note: str | None = None,
     outcome: str | None = None,
     redress: Money | None = None,
+    due_times: list[DueTime] | None = None,
+    journey: Journey | None = None,
 ) -> ComplaintRecord:
     """Write the new lifecycle state and its audit row in the caller's transaction; the updated complaint.
 
-    A final response also records its outcome and redress."""
-    after = change.after
-    values: dict[str, object] = {
-        "status": after.status,
-        "escalation_level": after.escalation_level,
-        "waiting_on_customer": after.waiting_on_customer,
-        "reopen_count": after.reopen_count,
-        "root_cause": after.root_cause,
-        "updated_at": at,
-    }
-    if outcome is not None:
-        values |= {
-            "outcome": outcome,
-            "redress_amount": redress.amount if redress else None,
-            "redress_currency": redress.currency if redress else None,
-        }
-    milestone = MILESTONES.get(after.status)
-    if change.status_changed and milestone:
-        values[milestone] = at
-    updated = await session.execute(
-        update(complaints).where(complaints.c.id == complaint_id).values(**values).returning(complaints)
-    )
-    row = _complaint(updated.one())
-    await add_history(
-        session,
+    A final response also records its outcome and redress; `due_times` and `journey`, when given,
+    are stored too."""
+    before, after = change.before, change.after
+    milestone = MILESTONES.get(after.status) if change.status_changed else None
+    connection = await driver(session)
+    updated = await connection.fetchrow(
+        _SAVE_CHANGE,
         complaint_id,
-        at=at,
-        actor=actor,
-        action=change.action,
-        from_status=change.before.status,
-        to_status=after.status,
-        escalation_level=after.escalation_level,
-        reason=reason,
-        note=note,
+        at,
+        actor,
+        change.action.value,
+        before.status.value,
+        after.status.value,
+        after.escalation_level,
+        reason,
+        note,
+        after.waiting_on_customer,
+        after.reopen_count,
+        after.root_cause.value if after.root_cause else None,
+        milestone,
+        outcome is not None,
+        outcome,
+        redress.amount if redress else None,
+        redress.currency if redress else None,
+        due_times is not None,
+        json.dumps([d.as_dict() for d in due_times or []]),
+        next_due(due_times or []),
+        journey.model_dump_json() if journey else None,
+        record_class=DriverRow,
     )
-    return row
+    return _complaint(updated)
 
 
 async def add_history(
@@ -303,19 +406,17 @@ async def add_history(
     reason: str | None = None,
     note: str | None = None,
 ) -> None:
-    await session.execute(
+    await (await driver(session)).execute(
         _INSERT_HISTORY,
-        dict(
-            complaint_id=complaint_id,
-            at=at,
-            actor=actor,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            escalation_level=escalation_level,
-            reason=reason,
-            note=note,
-        ),
+        complaint_id,
+        at,
+        actor,
+        action,
+        from_status,
+        to_status,
+        escalation_level,
+        reason,
+        note,
     )
 
 
@@ -340,38 +441,25 @@ async def history_of(session: AsyncConnection, complaint_id: UUID) -> list[Histo
     ]
 
 
-_SET_JOURNEY = update(complaints).where(complaints.c.id == bindparam("complaint_id"))
+_SET_JOURNEY = f"UPDATE {complaints.fullname} SET journey = $2 WHERE id = $1"  # noqa: S608 - table names from code
 
 
 async def set_journey(session: AsyncConnection, complaint_id: UUID, journey: Journey) -> None:
-    await session.execute(
-        _SET_JOURNEY, {"complaint_id": complaint_id, "journey": journey.model_dump(mode="json")}
-    )
+    await (await driver(session)).execute(_SET_JOURNEY, complaint_id, journey.model_dump_json())
 
 
-async def set_deadlines(
-    session: AsyncConnection, complaint_id: UUID, due_times: list[DueTime]
-) -> ComplaintRecord:
-    """Store the due times; the updated complaint."""
-    updated = await session.execute(
-        update(complaints)
-        .where(complaints.c.id == complaint_id)
-        .values(deadlines=[d.as_dict() for d in due_times], next_due_at=next_due(due_times))
-        .returning(complaints)
-    )
-    return _complaint(updated.one())
+_CLOCK_HISTORY = (
+    f"SELECT action, at, to_status FROM {complaint_history.fullname} "  # noqa: S608 - table names from code
+    "WHERE complaint_id = $1 ORDER BY seq"
+)
 
 
 async def clock_history(
     session: AsyncConnection, complaint_id: UUID
 ) -> list[tuple[str, datetime, str | None]]:
     """(action, at, to_status) of every audited change, in order: what due times are computed from."""
-    rows = await session.execute(
-        select(complaint_history.c.action, complaint_history.c.at, complaint_history.c.to_status)
-        .where(complaint_history.c.complaint_id == complaint_id)
-        .order_by(complaint_history.c.seq)
-    )
-    return [(r.action, r.at, r.to_status) for r in rows]
+    rows = await (await driver(session)).fetch(_CLOCK_HISTORY, complaint_id)
+    return [(r["action"], r["at"], r["to_status"]) for r in rows]
 
 
 async def complaint_with_crm_reference(

@@ -9,9 +9,11 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from complaints_common.db import driver
 from complaints_common.events.contracts import CompensationGrantedV1, ComplaintLetterIssuedV1
 from complaints_intake.domain.deadlines import Selection
-from complaints_intake.store.tables import deadline_settings, granted_compensation, letters
+from complaints_intake.domain.journey import Journey
+from complaints_intake.store.tables import complaints, deadline_settings, granted_compensation, letters
 
 TENANT_WIDE = ""  # the category of a client's tenant-wide setting
 
@@ -80,19 +82,28 @@ async def insert_letter(session: AsyncConnection, letter: ComplaintLetterIssuedV
     )
 
 
-_RECORD_GRANT = insert(granted_compensation).on_conflict_do_nothing(index_elements=["decision_id"])
+# Straight to the driver, with the journey's step in the same statement: every complaint granted
+# compensation runs it.
+_RECORD_GRANT = f"""
+WITH granted AS (
+    INSERT INTO {granted_compensation.fullname}
+        (decision_id, complaint_id, kind, amount, currency, granted_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (decision_id) DO NOTHING
+)
+UPDATE {complaints.fullname} SET journey = $7 WHERE id = $2
+"""  # noqa: S608 - table names from code
 
 
-async def record_grant(session: AsyncConnection, data: CompensationGrantedV1) -> None:
-    """Idempotent per decision: a redelivered grant is counted once."""
-    await session.execute(
+async def record_grant(session: AsyncConnection, data: CompensationGrantedV1, journey: Journey) -> None:
+    """The grant, with the complaint's `journey` showing it. Idempotent per decision: a redelivered
+    grant is counted once."""
+    await (await driver(session)).execute(
         _RECORD_GRANT,
-        {
-            "decision_id": data.decision_id,
-            "complaint_id": data.complaint_id,
-            "kind": data.offer.kind,
-            "amount": data.offer.value.amount,
-            "currency": data.offer.value.currency,
-            "granted_at": data.granted_at,
-        },
+        data.decision_id,
+        data.complaint_id,
+        data.offer.kind,
+        data.offer.value.amount,
+        data.offer.value.currency,
+        data.granted_at,
+        journey.model_dump_json(),
     )

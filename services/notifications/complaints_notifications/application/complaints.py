@@ -19,10 +19,11 @@ from complaints_common.events.contracts import (
 )
 from complaints_common.events.envelope import Event
 from complaints_notifications.application.composing import Composer
-from complaints_notifications.application.pushes import DataT, push_event
+from complaints_notifications.application.pushes import DataT, push_of
 from complaints_notifications.domain.messages import MessageKind, status_update_kind
 from complaints_notifications.domain.push import PushType, StatusChangedData, deadline_push
-from complaints_notifications.store import messages as store
+from complaints_notifications.store.recording import Asked, Filed, Push, State, record
+from complaints_notifications.store.sql import json_text
 from complaints_notifications.store.webhooks import subscribed
 
 
@@ -32,72 +33,88 @@ async def record_messages(
     event: Event[DataT],
     kind: MessageKind,
     subscriptions: Sequence[UUID | None] = (None,),
+    push: Push | None = None,
 ) -> None:
     """Record that `kind` must be said for the event (once per subscription, for a call-back task
-    pushed to several), then compose whatever of the complaint's messages can be composed now."""
-    complaint_id = event.data.complaint_id
-    for subscription_id in subscriptions:
-        await store.queue_message(
-            session,
-            event_id=event.id,
-            client_id=event.data.client_id,
-            complaint_id=complaint_id,
-            kind=kind,
-            data=event.data.model_dump(mode="json"),
-            subscription_id=subscription_id,
-        )
-    await composer.compose_awaiting(session, complaint_id)
+    pushed to several) with the push it calls for, then compose whatever of the complaint's
+    messages can be composed now."""
+    await record_event(
+        session, event, asked=Asked(kind, event.data.model_dump_json(), subscriptions), push=push
+    )
+    await composer.compose_awaiting(session, event.data.complaint_id)
+
+
+async def record_event(
+    session: AsyncConnection,
+    event: Event[DataT],
+    *,
+    filed: Filed | None = None,
+    state: State | None = None,
+    asked: Asked | None = None,
+    push: Push | None = None,
+) -> None:
+    """Write what the event brings about its complaint in one statement (`store/recording.py`)."""
+    data = event.data
+    await record(
+        session,
+        event_id=event.id,
+        client_id=data.client_id,
+        complaint_id=data.complaint_id,
+        filed=filed,
+        state=state,
+        asked=asked,
+        push=push,
+    )
 
 
 async def acknowledge(session: AsyncConnection, composer: Composer, event: Event[ComplaintCreatedV1]) -> None:
     """A complaint was filed: its recipient is known, and the acknowledgement (and whatever waited
     for the recipient) can be said."""
     complaint = event.data
-    await store.save_recipient(
-        session,
-        complaint_id=complaint.complaint_id,
+    filed = Filed(
         customer_id=complaint.customer.customer_id,
         reference=complaint.reference,
-        contact=complaint.customer.model_dump(mode="json"),
+        contact_json=complaint.customer.model_dump_json(),
         confidential=complaint.confidential,
-        client_id=complaint.client_id,
-        deadlines=[d.model_dump(mode="json") for d in complaint.deadlines],
-        last_told_at=datetime.now(UTC),
+        deadlines_json=json_text([d.model_dump(mode="json") for d in complaint.deadlines]),
+        told_at=datetime.now(UTC),
     )
-    await record_messages(session, composer, event, MessageKind.ACKNOWLEDGEMENT)
+    await record_event(
+        session, event, filed=filed, asked=Asked(MessageKind.ACKNOWLEDGEMENT, complaint.model_dump_json())
+    )
+    await composer.compose_awaiting(session, complaint.complaint_id)
 
 
 async def tell_status_change(
     session: AsyncConnection, composer: Composer, event: Event[ComplaintStatusChangedV1]
 ) -> None:
     """Keep the complaint's state, push the change, and tell the customer when the change is news
-    to them (resolved, reopened, escalated)."""
+    to them (resolved, reopened, escalated): one statement, and two more to compose a message. The
+    due times are kept before the message is composed: it names the next contact from them."""
     data = event.data.model_dump(mode="json")
-    # The compose lock before the recipient's row, the order the progress loop takes them in;
-    # the due times before the message is composed: it names the next contact from them.
-    await store.lock_complaint(session, event.data.complaint_id)
-    await store.record_state(
-        session,
-        event.data.complaint_id,
-        event.data.client_id,
-        event.data.customer_id,
-        data["deadlines"],
-        data["to_status"] not in ("resolved", "closed"),
-        int(data.get("escalation_level") or 0),
+    state = State(
+        customer_id=event.data.customer_id,
+        deadlines_json=json_text(data["deadlines"]),
+        open=data["to_status"] not in ("resolved", "closed"),
+        escalation_level=int(data.get("escalation_level") or 0),
     )
-    await push_event(session, event, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data))
     kind = status_update_kind(data)
+    await record_event(
+        session,
+        event,
+        state=state,
+        asked=None if kind is None else Asked(kind, json_text(data)),
+        push=push_of(event.id, PushType.STATUS_CHANGED, StatusChangedData.model_validate(data)),
+    )
     if kind is not None:
-        await record_messages(session, composer, event, kind)
+        await composer.compose_awaiting(session, event.data.complaint_id)
 
 
 async def keep_deadlines(session: AsyncConnection, event: Event[ComplaintDeadlinesChangedV1]) -> None:
-    """The complaint's due times moved: every later message names the next contact from them."""
-    await store.lock_complaint(session, event.data.complaint_id)
-    deadlines = [d.model_dump(mode="json") for d in event.data.deadlines]
-    recipient = await store.recipient_of(session, event.data.complaint_id)
-    customer_id = recipient.customer_id if recipient else ""
-    await store.record_state(session, event.data.complaint_id, event.data.client_id, customer_id, deadlines)
+    """The complaint's due times moved: every later message names the next contact from them (kept
+    on a placeholder, with no customer id yet, until complaint.created arrives)."""
+    deadlines = json_text([d.model_dump(mode="json") for d in event.data.deadlines])
+    await record_event(session, event, state=State(customer_id="", deadlines_json=deadlines))
 
 
 async def follow_up(session: AsyncConnection, composer: Composer, event: Event[FollowupDueV1]) -> None:
@@ -107,7 +124,6 @@ async def follow_up(session: AsyncConnection, composer: Composer, event: Event[F
         await record_messages(session, composer, event, MessageKind.SATISFACTION_SURVEY)
         return
     deadline = deadline_push(event.data.model_dump(mode="json"))
-    if deadline is not None:
-        await push_event(session, event, *deadline)
+    push = push_of(event.id, *deadline) if deadline is not None else None
     subscriptions = await subscribed(session, event.data.client_id, PushType.CALLBACK_TASK)
-    await record_messages(session, composer, event, MessageKind.CALLBACK_TASK, subscriptions or [None])
+    await record_messages(session, composer, event, MessageKind.CALLBACK_TASK, subscriptions or [None], push)

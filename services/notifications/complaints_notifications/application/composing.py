@@ -9,7 +9,7 @@ delivery loop (see `application/delivery.py`).
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -31,17 +31,8 @@ from complaints_notifications.domain.messages import (
 from complaints_notifications.domain.rendering import Templates
 from complaints_notifications.events.status import status_event
 from complaints_notifications.settings import NotificationSettings
-from complaints_notifications.store.messages import (
-    FAILED,
-    QUEUED,
-    Composed,
-    MessageRecord,
-    awaiting,
-    lock_complaint,
-    recipient_of,
-    set_composed,
-    update_recipient,
-)
+from complaints_notifications.store.messages import FAILED, QUEUED, Composed, MessageRecord
+from complaints_notifications.store.recording import awaiting, set_composed
 
 UNREACHABLE = "no address to reach the recipient on"
 
@@ -61,28 +52,34 @@ class Composer:
         self.progress_after = timedelta(hours=settings.progress_update_after_h)
 
     async def compose_awaiting(self, session: AsyncConnection, complaint_id: UUID) -> None:
-        # After this transaction's write, before its reads: an event racing complaint.created on
-        # another topic would otherwise leave its message awaiting a recipient for ever.
-        await lock_complaint(session, complaint_id)
-        recipient = await recipient_of(session, complaint_id)
-        if recipient is None:
+        """Compose the complaint's messages awaiting their recipient, if it is known: one read and
+        one write for all of them. The caller took the compose lock in an earlier statement of its
+        transaction (after this transaction's write, before these reads): an event racing
+        complaint.created on another topic would otherwise leave its message awaiting a recipient
+        for ever."""
+        recipient, found = await awaiting(session, complaint_id)
+        if recipient is None or not found:
             return
-        for message in await awaiting(session, complaint_id):
-            await self.compose(session, complaint_id, message, recipient)
-
-    async def compose(
-        self, session: AsyncConnection, complaint_id: UUID, message: MessageRecord, recipient: Recipient
-    ) -> None:
-        kind = MessageKind(message.kind)
         now = datetime.now(UTC)
+        composed = [(message, self.compose(message, recipient, now)) for message in found]
+        # The customer heard from us: the progress interval starts again.
+        told = any(to.status == QUEUED and to.channel != Channel.WEBHOOK for _, to in composed)
+        await set_composed(session, complaint_id, [(m.id, to) for m, to in composed], now if told else None)
+        for message, to in composed:
+            if to.status == FAILED:
+                failed = replace(message, **asdict(to))
+                await self.outbox.add(session, status_event(failed, "failed", now))
+                await push_delivery_failed(session, failed, FAILED, UNREACHABLE, now)
+
+    def compose(self, message: MessageRecord, recipient: Recipient, now: datetime) -> Composed:
+        """What the message becomes now its recipient is known: rendered and queued, or failed
+        when there is no address to reach the recipient on."""
+        kind = MessageKind(message.kind)
         channel, address = self.destination(kind, message, recipient)
         client_id = recipient.client_id or message.client_id
         to = Composed(channel.value, address, recipient.customer_id, client_id, FAILED)
         if channel is Channel.NONE or address is None:
-            message = await set_composed(session, message.id, replace(to, last_error=UNREACHABLE))
-            await self.outbox.add(session, status_event(message, "failed", now))
-            await push_delivery_failed(session, message, FAILED, UNREACHABLE, now)
-            return
+            return replace(to, last_error=UNREACHABLE)
         next_on = next_contact(recipient.deadlines, now, self.progress_after)
         variables = template_variables(
             kind, recipient, message.data, self.settings.survey_url, self.owner, next_on
@@ -91,15 +88,11 @@ class Composer:
         if channel is Channel.WEBHOOK:
             summary = self.templates.render(kind, channel, "en", variables).text
             body = webhook_body(kind, message, recipient, summary)
-            await set_composed(session, message.id, replace(queued, body=body, language="en"))
-            return
+            return replace(queued, body=body, language="en")
         rendered = self.templates.render(kind, channel, recipient.language, variables)
-        # The customer heard from us: the progress interval starts again.
-        await update_recipient(session, complaint_id, last_told_at=now)
-        said = replace(
+        return replace(
             queued, subject=rendered.subject, body=rendered.text, html=rendered.html, language=rendered.locale
         )
-        await set_composed(session, message.id, said)
 
     def destination(
         self, kind: MessageKind, message: MessageRecord, recipient: Recipient

@@ -57,12 +57,10 @@ from complaints_notifications.store.messages import (
     Delivered,
     MessageRecord,
     claim_due,
-    email_threads,
     finish_failed,
     finish_sent,
-    recipient_of,
-    record_attempt_start,
 )
+from complaints_notifications.store.recording import recipient_of
 from complaints_notifications.store.tables import DELIVERY_CHANNEL, WORKER_LOCK_SPACE
 
 log = logging.getLogger(__name__)
@@ -109,6 +107,8 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._limit = asyncio.Semaphore(settings.delivery_concurrency)
         self._listener: asyncpg.Connection | None = None
+        # The name each channel's transport logs its attempts under.
+        self._transport_names = {channel.value: transport.name for channel, transport in transports.items()}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set; a database outage pauses the loop, it never ends it."""
@@ -137,34 +137,29 @@ class DeliveryWorker:
                 self.settings.delivery_batch_size,
                 self.settings.delivery_lease_s,
                 self.worker_id,
+                self._transport_names,
             )
-            await record_attempt_start(
-                session, claimed, {c.message.id: self._transport(c.message).name for c in claimed}
-            )
-            threads = await email_threads(
-                session, [c.message for c in claimed if c.message.channel == Channel.EMAIL]
-            )
-        sent = await asyncio.gather(*(self._deliver(c, threads.get(c.message.id, [])) for c in claimed))
+        sent = await asyncio.gather(*(self._deliver(c) for c in claimed))
         await self._sent([done for done in sent if done is not None])
         return len(claimed)
 
-    async def _deliver(self, claimed: Claimed, thread: list[UUID]) -> _Sent | None:
+    async def _deliver(self, claimed: Claimed) -> _Sent | None:
         async with self._limit:
             message = claimed.message
             attributes = {"complaints.kind": message.kind}
             if message.complaint_id is not None:
                 attributes["complaints.complaint_id"] = str(message.complaint_id)
             with continued_trace("notification deliver", message.trace_context, attributes):
-                return await self._send(claimed, thread)
+                return await self._send(claimed)
 
-    async def _send(self, claimed: Claimed, thread: list[UUID]) -> _Sent | None:
+    async def _send(self, claimed: Claimed) -> _Sent | None:
         """Hand the message to its transport: what to record once the batch is through if it was
         taken, None if it failed (recorded at once: its retry time, dead letter or failure push)."""
         message = claimed.message
         transport = self._transport(message)
         started = asyncio.get_running_loop().time()
         try:
-            reference = await transport.send(self._outgoing(message, thread))
+            reference = await transport.send(self._outgoing(message, claimed.thread))
         except TransientFailure as exc:
             await self._failed(claimed, str(exc), permanent=False)
         except PermanentFailure as exc:

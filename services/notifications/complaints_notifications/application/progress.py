@@ -13,11 +13,12 @@ from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.domain.messages import MessageKind
 from complaints_notifications.store.messages import (
     lock_complaint,
-    queue_message,
     silent_open_complaints,
     still_silent,
     update_recipient,
 )
+from complaints_notifications.store.recording import Asked, record
+from complaints_notifications.store.sql import json_text
 
 BATCH = 100
 
@@ -38,13 +39,12 @@ async def send_progress_updates(deps: NotificationsDependencies, now: datetime |
             if silent is None:
                 continue  # told meanwhile, closed, or updated by another replica
             count = silent.progress_updates + 1
-            await queue_message(
+            await record(
                 session,
                 event_id=f"progress:{complaint_id}:{count}",
                 client_id=silent.client_id,
                 complaint_id=complaint_id,
-                kind=MessageKind.PROGRESS_UPDATE,
-                data={"update": count},
+                asked=Asked(MessageKind.PROGRESS_UPDATE, json_text({"update": count})),
             )
             # Told now, even when the message cannot be composed: one update per silent interval.
             await update_recipient(session, complaint_id, progress_updates=count, last_told_at=now)

@@ -24,9 +24,15 @@ from complaints_notifications.domain.push import (
     push_body,
 )
 from complaints_notifications.store.messages import MessageRecord, queue_push
-from complaints_notifications.store.webhooks import subscribed
+from complaints_notifications.store.recording import Push, record
 
 DataT = TypeVar("DataT", bound=EventData)
+
+
+def push_of(event_id: str, push_type: str, data: BaseModel) -> Push:
+    """The push of `data` as `push_type`, once per `event_id` (its key, whatever the redelivery)."""
+    now = datetime.now(UTC)
+    return Push(event_id, push_type, push_body(push_type, data, now), now)
 
 
 async def push(
@@ -37,32 +43,24 @@ async def push(
     complaint_id: UUID | None,
     push_type: PushType,
     data: BaseModel,
-) -> int:
-    """Queue the push for each of the client's subscriptions to `push_type`; how many there are."""
-    subscriptions = await subscribed(session, client_id, push_type)
-    now = datetime.now(UTC)
-    body = push_body(push_type, data, now)
-    for subscription_id in subscriptions:
-        assert client_id is not None
-        await queue_push(
-            session,
-            message_id=uuid4(),
-            event_id=event_id,
-            client_id=client_id,
-            complaint_id=complaint_id,
-            kind=push_type,
-            subscription_id=subscription_id,
-            body=body,
-            now=now,
-        )
-    return len(subscriptions)
+) -> None:
+    """Queue the push for each of the client's subscriptions to `push_type`, in one statement
+    with the lookup of those subscriptions: a subscription made or deleted through the API counts
+    from the next push on, whichever replica serves it."""
+    await record(
+        session,
+        event_id=event_id,
+        client_id=client_id,
+        complaint_id=complaint_id,
+        push=push_of(event_id, push_type, data),
+    )
 
 
 async def push_event(
     session: AsyncConnection, event: Event[DataT], push_type: PushType, data: BaseModel
-) -> int:
+) -> None:
     """Push what the event says about a complaint, once per event (its id keys the push)."""
-    return await push(
+    await push(
         session,
         event_id=event.id,
         client_id=event.data.client_id,

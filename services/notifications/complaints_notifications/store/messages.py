@@ -1,41 +1,35 @@
-"""Recording recipients and messages, and working the delivery queue."""
+"""Messages and recipients read back, and the delivery queue worked (what a consumed event
+records is in `store/recording.py`)."""
 
 from __future__ import annotations
 
-import functools
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
-    Integer,
     Row,
     Text,
-    and_,
     bindparam,
     case,
-    column,
     func,
     literal_column,
     or_,
     select,
     update,
-    values,
 )
-from sqlalchemy.dialects.postgresql import UUID as PG_UUID
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.contracts import ERASED
 from complaints_common.telemetry import current_trace_context
-from complaints_notifications.domain.messages import Recipient
+from complaints_notifications.store.sql import Statement, columns
 from complaints_notifications.store.tables import (
     COMPOSE_LOCK_SPACE,
+    SCHEMA,
     WORKER_LOCK_SPACE,
     delivery_attempts,
     messages,
@@ -128,115 +122,17 @@ class SilentComplaint:
     progress_updates: int
 
 
-# The statements every consumed event runs are built once, their values bound at execution:
-# building a SQLAlchemy statement per call was a fifth of the handlers' CPU (`make profile`).
-_saving = insert(recipients)
-_SAVE_RECIPIENT = _saving.on_conflict_do_update(
-    index_elements=[recipients.c.complaint_id],
-    set_={
-        column: _saving.excluded[column]
-        for column in ("customer_id", "reference", "contact", "confidential", "client_id", "last_told_at")
-    }
-    | {"filed": True},
-    where=~recipients.c.filed,
-)
 _LOCK_COMPLAINT = select(
     func.pg_advisory_xact_lock(COMPOSE_LOCK_SPACE, func.hashtext(bindparam("complaint", type_=Text)))
 )
-_RECIPIENT = select(recipients).where(recipients.c.complaint_id == bindparam("complaint"), recipients.c.filed)
 _TOLD = update(recipients).where(recipients.c.complaint_id == bindparam("complaint"))
-_QUEUE_MESSAGE = insert(messages).on_conflict_do_nothing().returning(messages.c.id)
-_AWAITING = (
-    select(messages)
-    .where(messages.c.complaint_id == bindparam("complaint"), messages.c.status == AWAITING_RECIPIENT)
-    .order_by(messages.c.created_at)
-    .with_for_update()
-)
-_COMPOSED = update(messages).where(messages.c.id == bindparam("message")).returning(*messages.c)
-
-
-async def save_recipient(
-    session: AsyncConnection,
-    *,
-    complaint_id: UUID,
-    customer_id: str,
-    reference: str,
-    contact: dict[str, Any],
-    confidential: bool,
-    client_id: str,
-    deadlines: list[dict[str, Any]],
-    last_told_at: datetime,
-) -> None:
-    """The complaint's recipient, from complaint.created; where a later event's state came first,
-    its due times and open flag are kept (they are newer), the rest filled in."""
-    values = {
-        "complaint_id": complaint_id,
-        "customer_id": customer_id,
-        "reference": reference,
-        "contact": contact,
-        "confidential": confidential,
-        "client_id": client_id,
-        "deadlines": deadlines,
-        "last_told_at": last_told_at,
-        "filed": True,
-    }
-    await session.execute(_SAVE_RECIPIENT, values)
-
-
-async def record_state(
-    session: AsyncConnection,
-    complaint_id: UUID,
-    client_id: str | None,
-    customer_id: str,
-    deadlines: list[dict[str, Any]],
-    open_: bool | None = None,
-    escalation_level: int | None = None,
-) -> None:
-    """A status or due-time change: kept on the recipient, or on a placeholder until
-    complaint.created arrives (the events travel on different topics)."""
-    given = {"deadlines": deadlines, "open": open_, "escalation_level": escalation_level}
-    state = {column: value for column, value in given.items() if value is not None}
-    placeholder: dict[str, object] = {
-        "complaint_id": complaint_id,
-        "client_id": client_id,
-        "customer_id": customer_id,
-        "reference": "",
-        "contact": {},
-        "confidential": False,
-        "filed": False,
-    }
-    await session.execute(_recording_state(tuple(state)), placeholder | state)
-
-
-@functools.cache
-def _recording_state(columns: tuple[str, ...]) -> Insert:
-    """The placeholder-or-update statement for the state `columns` an event carries, built once."""
-    statement = insert(recipients)
-    return statement.on_conflict_do_update(
-        index_elements=[recipients.c.complaint_id],
-        set_={column: statement.excluded[column] for column in columns},
-    )
 
 
 async def lock_complaint(session: AsyncConnection, complaint_id: UUID) -> None:
     """Hold the complaint until commit: of two transactions that each wrote a message or the
-    recipient, the later one then sees what the earlier one committed (else both can miss it)."""
+    recipient, the later one then sees what the earlier one committed (else both can miss it).
+    The consumers take it inside their first statement (`store/recording.py`)."""
     await session.execute(_LOCK_COMPLAINT, {"complaint": str(complaint_id)})
-
-
-async def recipient_of(session: AsyncConnection, complaint_id: UUID) -> Recipient | None:
-    row = (await session.execute(_RECIPIENT, {"complaint": complaint_id})).first()
-    if row is None:
-        return None
-    return Recipient(
-        customer_id=row.customer_id,
-        client_id=row.client_id,
-        reference=row.reference,
-        confidential=row.confidential,
-        contact=dict(row.contact),
-        deadlines=tuple(row.deadlines or ()),
-        escalated=row.escalation_level > 0,
-    )
 
 
 async def update_recipient(
@@ -282,34 +178,6 @@ async def still_silent(
     return SilentComplaint(row.client_id, row.progress_updates) if row else None
 
 
-async def queue_message(
-    session: AsyncConnection,
-    *,
-    event_id: str,
-    client_id: str | None,
-    complaint_id: UUID,
-    kind: str,
-    data: dict[str, Any],
-    subscription_id: UUID | None = None,
-) -> UUID | None:
-    """Record that `kind` must be said for this event (to the subscription, for a call-back task
-    pushed to one); None if it was already recorded."""
-    values = {
-        "id": uuid4(),
-        "event_id": event_id,
-        "client_id": client_id,
-        "complaint_id": complaint_id,
-        "kind": kind,
-        "channel": "pending",
-        "data": data,
-        "trace_context": current_trace_context(),
-        "status": AWAITING_RECIPIENT,
-        "subscription_id": subscription_id,
-    }
-    row = (await session.execute(_QUEUE_MESSAGE, values)).first()
-    return row[0] if row else None
-
-
 async def queue_push(
     session: AsyncConnection,
     *,
@@ -346,101 +214,82 @@ async def queue_push(
     return (await session.execute(statement)).first() is not None
 
 
-async def awaiting(session: AsyncConnection, complaint_id: UUID) -> list[MessageRecord]:
-    rows = await session.execute(_AWAITING, {"complaint": complaint_id})
-    return [MessageRecord.of(row) for row in rows]
-
-
-async def set_composed(session: AsyncConnection, message_id: UUID, composed: Composed) -> MessageRecord:
-    """The recipient is known and the text rendered (or found unreachable): the message as it is now."""
-    values = {
-        "message": message_id,
-        "channel": composed.channel,
-        "recipient": composed.recipient,
-        "customer_id": composed.customer_id,
-        "client_id": composed.client_id,
-        "status": composed.status,
-        "subject": composed.subject,
-        "body": composed.body,
-        "html": composed.html,
-        "language": composed.language,
-        "next_attempt_at": composed.next_attempt_at,
-        "last_error": composed.last_error,
-    }
-    row = await session.execute(_COMPOSED, values)
-    return MessageRecord.of(row.one())
+def message_of(row: Mapping[str, Any]) -> MessageRecord:
+    """A `messages` row as the driver returns it."""
+    return MessageRecord(**{column.name: row[column.name] for column in messages.c})
 
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A message the caller now owns until its lease ends, and the number of this attempt."""
+    """A message the caller now owns until its lease ends, the number of this attempt, and for an
+    e-mail the ids of its complaint's e-mails written before it, oldest first (its thread)."""
 
     message: MessageRecord
     attempt: int
+    thread: list[UUID]
+
+
+# One statement for a whole claim: due messages (or those whose sender died mid-send: its liveness
+# lock is free, or whatever happens to that lock, its lease is over) marked ours, their earlier
+# attempts still "in flight" marked interrupted (a worker died mid-send), this attempt's log row
+# written with the transport of its channel, and each e-mail's thread read. Every part sees the
+# rows as they were before the statement: a claimed e-mail's thread is the e-mails created before
+# it that are queued, sending or sent, as a later read would find them too.
+_CLAIM = Statement(
+    f"""WITH due AS (
+        SELECT id FROM {SCHEMA}.messages
+        WHERE (status = '{QUEUED}' AND next_attempt_at <= :now::timestamptz)
+            OR (status = '{SENDING}' AND (lease_until < :now::timestamptz
+                OR pg_try_advisory_xact_lock({WORKER_LOCK_SPACE}, hashtext(claimed_by))))
+        ORDER BY next_attempt_at
+        LIMIT :limit::int
+        FOR UPDATE SKIP LOCKED),
+    claimed AS (
+        UPDATE {SCHEMA}.messages m
+        SET status = '{SENDING}', attempts = m.attempts + 1, lease_until = :lease_until::timestamptz,
+            claimed_by = :worker::text
+        FROM due WHERE m.id = due.id
+        RETURNING {columns(messages.c, "m")}),
+    interrupted AS (
+        UPDATE {SCHEMA}.delivery_attempts a SET outcome = 'interrupted', finished_at = :now::timestamptz
+        FROM claimed c WHERE a.message_id = c.id AND a.outcome = 'in_flight'),
+    started AS (
+        INSERT INTO {SCHEMA}.delivery_attempts (message_id, attempt, transport, outcome)
+        SELECT c.id, c.attempts, t.transport, 'in_flight'
+        FROM claimed c JOIN unnest(:channels::text[], :transports::text[]) AS t(channel, transport)
+            ON t.channel = c.channel)
+    SELECT c.*, ARRAY(
+        SELECT e.id FROM {SCHEMA}.messages e
+        WHERE c.channel = 'email' AND e.complaint_id = c.complaint_id AND e.channel = 'email'
+            AND e.created_at < c.created_at AND e.status IN ('{QUEUED}', '{SENDING}', '{SENT}')
+        ORDER BY e.created_at) AS thread
+    FROM claimed c"""
+)
 
 
 async def claim_due(
-    session: AsyncConnection, now: datetime, limit: int, lease_s: float, worker_id: str
+    session: AsyncConnection,
+    now: datetime,
+    limit: int,
+    lease_s: float,
+    worker_id: str,
+    transports: Mapping[str, str],
 ) -> list[Claimed]:
-    """Take up to `limit` messages that are due, or whose sender died mid-send, and mark them ours.
-
-    A sender is known dead when its liveness lock is free (its connection closed with the process),
-    or, whatever happens to that lock, when its lease is over."""
-    owner_gone = func.pg_try_advisory_xact_lock(WORKER_LOCK_SPACE, func.hashtext(messages.c.claimed_by))
-    due = (
-        select(messages.c.id)
-        .where(
-            or_(
-                and_(messages.c.status == QUEUED, messages.c.next_attempt_at <= now),
-                and_(messages.c.status == SENDING, or_(messages.c.lease_until < now, owner_gone)),
-            )
-        )
-        .order_by(messages.c.next_attempt_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    """Take up to `limit` messages that are due, or whose sender died mid-send, and mark them ours
+    (`worker_id`: whose liveness lock vouches for the send), logging each attempt as in flight on the
+    transport named for its channel in `transports`."""
+    rows = await _CLAIM.fetch(
+        session,
+        {
+            "now": now,
+            "limit": limit,
+            "lease_until": now + timedelta(seconds=lease_s),
+            "worker": worker_id,
+            "channels": list(transports),
+            "transports": list(transports.values()),
+        },
     )
-    rows = await session.execute(
-        update(messages)
-        .where(messages.c.id.in_(due.scalar_subquery()))
-        .values(
-            status=SENDING,
-            attempts=messages.c.attempts + 1,
-            lease_until=now + timedelta(seconds=lease_s),
-            # Whose liveness lock vouches for this send: free lock, dead sender, claim it again.
-            claimed_by=worker_id,
-        )
-        .returning(*messages.c)
-    )
-    claimed = [Claimed(MessageRecord.of(row), row.attempts) for row in rows]
-    if claimed:
-        # An earlier attempt still "in flight" belongs to a worker that died mid-send.
-        await session.execute(
-            update(delivery_attempts)
-            .where(
-                delivery_attempts.c.message_id.in_([c.message.id for c in claimed]),
-                delivery_attempts.c.outcome == "in_flight",
-            )
-            .values(outcome="interrupted", finished_at=now)
-        )
-    return claimed
-
-
-async def record_attempt_start(
-    session: AsyncConnection, claimed: list[Claimed], transports: dict[UUID, str]
-) -> None:
-    if claimed:
-        await session.execute(
-            delivery_attempts.insert(),
-            [
-                {
-                    "message_id": c.message.id,
-                    "attempt": c.attempt,
-                    "transport": transports[c.message.id],
-                    "outcome": "in_flight",
-                }
-                for c in claimed
-            ],
-        )
+    return [Claimed(message_of(row), row["attempts"], list(row["thread"])) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,37 +302,35 @@ class Delivered:
     at: datetime
 
 
+# A message claimed again since is left alone: `attempts` moved on.
+_SENT = Statement(
+    f"""WITH done AS (
+        SELECT * FROM unnest(:ids::uuid[], :attempts::int[], :references::text[], :ats::timestamptz[])
+            AS d(message_id, attempt, reference, at)),
+    closed AS (
+        UPDATE {SCHEMA}.delivery_attempts a
+        SET outcome = '{SENT}', detail = NULL, provider_reference = done.reference, finished_at = now()
+        FROM done WHERE a.message_id = done.message_id AND a.attempt = done.attempt)
+    UPDATE {SCHEMA}.messages m
+    SET lease_until = NULL, status = '{SENT}', sent_at = done.at, last_error = NULL,
+        provider_reference = done.reference
+    FROM done WHERE m.id = done.message_id AND m.attempts = done.attempt"""
+)
+
+
 async def finish_sent(session: AsyncConnection, delivered: Sequence[Delivered]) -> None:
-    """The attempts delivered their messages: close their log rows and mark the messages sent, two
-    statements for a whole batch (a message claimed again since is left alone: `attempts` moved on)."""
-    if not delivered:
-        return
-    done = values(
-        column("message_id", PG_UUID(as_uuid=True)),
-        column("attempt", Integer),
-        column("reference", Text),
-        column("at", DateTime(timezone=True)),
-        name="done",
-    ).data([(d.message_id, d.attempt, d.reference, d.at) for d in delivered])
-    await session.execute(
-        update(delivery_attempts)
-        .where(
-            delivery_attempts.c.message_id == done.c.message_id,
-            delivery_attempts.c.attempt == done.c.attempt,
+    """The attempts delivered their messages: close their log rows and mark the messages sent, one
+    statement for a whole batch."""
+    if delivered:
+        await _SENT.execute(
+            session,
+            {
+                "ids": [d.message_id for d in delivered],
+                "attempts": [d.attempt for d in delivered],
+                "references": [d.reference for d in delivered],
+                "ats": [d.at for d in delivered],
+            },
         )
-        .values(outcome=SENT, detail=None, provider_reference=done.c.reference, finished_at=func.now())
-    )
-    await session.execute(
-        update(messages)
-        .where(messages.c.id == done.c.message_id, messages.c.attempts == done.c.attempt)
-        .values(
-            lease_until=None,
-            status=SENT,
-            sent_at=done.c.at,
-            last_error=None,
-            provider_reference=done.c.reference,
-        )
-    )
 
 
 async def finish_failed(
@@ -526,32 +373,6 @@ async def _close_attempt(
         .where(delivery_attempts.c.message_id == message_id, delivery_attempts.c.attempt == attempt)
         .values(outcome=outcome, detail=detail, provider_reference=provider_reference, finished_at=func.now())
     )
-
-
-async def email_threads(session: AsyncConnection, emails: Sequence[MessageRecord]) -> dict[UUID, list[UUID]]:
-    """For each of `emails`, the ids of its complaint's e-mails written before it, oldest first
-    (one query for the whole batch)."""
-    threads: dict[UUID, list[UUID]] = {email.id: [] for email in emails}
-    if not emails:
-        return threads
-    earlier = await session.execute(
-        select(messages.c.id, messages.c.complaint_id, messages.c.created_at)
-        .where(
-            messages.c.complaint_id.in_({email.complaint_id for email in emails}),
-            messages.c.channel == "email",
-            messages.c.created_at < max(email.created_at for email in emails),
-            messages.c.status.in_((QUEUED, SENDING, SENT)),
-        )
-        .order_by(messages.c.created_at)
-    )
-    by_complaint: dict[UUID | None, list[MessageRecord]] = defaultdict(list)
-    for email in emails:
-        by_complaint[email.complaint_id].append(email)
-    for found in earlier:
-        for email in by_complaint[found.complaint_id]:
-            if found.created_at < email.created_at:
-                threads[email.id].append(found.id)
-    return threads
 
 
 def visible(client_id: str, confidential: bool) -> list[ColumnElement[bool]]:
