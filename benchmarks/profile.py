@@ -5,7 +5,8 @@ measures, at a steady open-loop load (10 complaints/s by default, for 20 s):
 
 - the idle CPU of every process (nothing offered for 10 s): the cost of polling alone;
 - CPU milliseconds per complaint per service, with the idle cost of the same time taken off;
-- database transactions and rows per complaint (pg_stat_database), messages consumed per
+- database transactions and rows per complaint (pg_stat_database), and the transactions the
+  idle processes commit a second, taken off as the idle CPU is; messages consumed per
   complaint per service and topic (the services' own `complaints_consumer_messages_total`);
 - py-spy samples of every service during a second window of the same load (the profiler's
   own cost kept out of the figures above): the share of busy samples by package (leaf frames)
@@ -155,9 +156,13 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
     asyncio.run(offer(stack, 5, 3))  # warm-up: group joins, caches, prepared statements
     time.sleep(3)
 
-    before = cpu_seconds(pids)
+    before, db_idle = cpu_seconds(pids), asyncio.run(database_totals(stack.database_url))
     time.sleep(IDLE_S)
     idle = {n: (s - before[n]) / IDLE_S for n, s in cpu_seconds(pids).items()}
+    # What waiting alone commits (the loops' polls), as the CPU's idle share is taken off below.
+    idle_xacts_per_s = (
+        asyncio.run(database_totals(stack.database_url))["xact_commit"] - db_idle["xact_commit"]
+    ) / IDLE_S
 
     # The figures come from a window without the profiler (py-spy pauses the process for each
     # sample, which costs CPU); the hot spots from a second window of the same load.
@@ -184,6 +189,10 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
         "idle_cpu_percent_of_one_core": {n: round(100 * v, 1) for n, v in idle.items()},
         "cpu_ms_per_complaint_above_idle": per_complaint_ms,
         "database_per_complaint": {k: round((db[k] - db_before[k]) / accepted, 1) for k in db},
+        "idle_transactions_per_s": round(idle_xacts_per_s, 1),
+        "transactions_per_complaint_above_idle": round(
+            (db["xact_commit"] - db_before["xact_commit"] - idle_xacts_per_s * elapsed) / accepted, 1
+        ),
         "consumed_per_complaint": per_complaint(seen_after["processed"], seen_before["processed"], accepted),
         "skipped_by_type_per_complaint": per_complaint(
             seen_after["skipped"], seen_before["skipped"], accepted

@@ -269,7 +269,13 @@ def profile_markdown(r: dict[str, Any]) -> str:
         "",
         "Database work per complaint (pg_stat_database): "
         + ", ".join(f"{k} {v}" for k, v in r["database_per_complaint"].items())
-        + ".",
+        + "."
+        + (
+            f" Idle, the processes commit {r['idle_transactions_per_s']} transactions a second (their"
+            f" polls); above that, {r['transactions_per_complaint_above_idle']} per complaint."
+            if "idle_transactions_per_s" in r
+            else ""
+        ),
         "",
         f"Messages handled per complaint: {_messages(r['consumed_per_complaint'])}; records of other "
         f"services' event types skipped by their ce_type header, undecoded: "
