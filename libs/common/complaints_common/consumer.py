@@ -9,6 +9,14 @@ it writes stay in the complaint's trace). When anything in a batch fails, the ba
 is rolled back whole and its records are applied one by one, each in its own transaction with
 bounded retries, so that a poison record is isolated: it goes to `<topic>.dlq` with the reason in
 its headers, the others take effect once, and the consumer moves on.
+
+The partitions of one poll are processed side by side, and batches of two topics may touch the same
+complaints in opposite orders (intake's notification.status and compensation.granted batches): the
+batch's inbox claim first takes advisory locks on its complaints in one global order, so the second
+batch waits for the first's commit instead of deadlocking with it (which PostgreSQL would detect only
+after `deadlock_timeout`, failing one batch into the one-by-one path). A record applied alone and an
+HTTP request write one complaint's rows and take no such lock: a batch may wait for them or they for
+it, but no cycle can close through a transaction that holds locks of one complaint only.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -165,20 +173,25 @@ class ConsumerRunner:
         batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
         if not batch:
             return
-        # Partitions are independent, so their records are processed side by side; within a
-        # partition (one complaint's events) strictly in order.
-        # A TaskGroup cancels the other partitions when one fails, so nothing runs on after the
-        # consumer restarts uncommitted.
-        async with asyncio.TaskGroup() as group:
-            for records in batch.values():
-                group.create_task(self._process_partition(records))
+        await self.apply_poll(batch)
         # A rebalance while the batch ran may have moved partitions to another replica: their new
         # owner starts from the last commit, and the inbox absorbs what it sees again.
         assigned = consumer.assignment()
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if tp in assigned}
         await self._commit(consumer, offsets)
 
-    async def _process_partition(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def apply_poll(
+        self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Apply one poll's records. Partitions are independent, so their records are processed side
+        by side; within a partition (one complaint's events) strictly in order. A TaskGroup cancels
+        the other partitions when one fails, so nothing runs on after the consumer restarts
+        uncommitted."""
+        async with asyncio.TaskGroup() as group:
+            for records in batch.values():
+                group.create_task(self._process_partition(records))
+
+    async def _process_partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         received = [item for item in [await self._receive(record) for record in records] if item]
         if len(received) > 1 and await self._apply_batch(received):
             return
@@ -210,28 +223,33 @@ class ConsumerRunner:
 
     async def _lag_once(self, consumer: AIOKafkaConsumer) -> None:
         assigned = set(consumer.assignment())
+        for tp in self._lag_reported - assigned:
+            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition), self.group)
+        for tp in set(self._committed) - assigned:
+            del self._committed[tp]  # its next owner commits it now; asked again if it comes back
         ends = await consumer.end_offsets(list(assigned)) if assigned else {}
         for tp, end in ends.items():
             committed = self._committed.get(tp)
             if committed is None:
-                committed = await consumer.committed(tp) or 0
+                # Asked of the broker once per partition held, not at every turn: while this
+                # consumer holds it, only its own commits move it (and one made during the
+                # request is newer than the broker's answer).
+                committed = self._committed.setdefault(tp, await consumer.committed(tp) or 0)
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition), self.group).set(max(0, end - committed))
-        for tp in self._lag_reported - assigned:
-            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition), self.group)
         self._lag_reported = assigned
 
     async def _receive(self, record: ConsumerRecord[bytes, bytes]) -> _Received | None:
         """The record decoded and paired with its handler; None when it was skipped (another
         service's event type) or dead-lettered (malformed)."""
         if self._not_ours(record):
-            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, "skipped").inc()
+            metrics.consumer_messages(record.topic, self.group, "skipped").inc()
             return None
         try:
             headers = headers_dict(record.headers)
             event = decode_event(record.key, record.value, headers)
         except MalformedEvent as exc:
             await self._dead_letter(record, "malformed", exc)
-            metrics.CONSUMER_MESSAGES.labels(record.topic, self.group, "dead_lettered").inc()
+            metrics.consumer_messages(record.topic, self.group, "dead_lettered").inc()
             return None
         return _Received(record, headers, event, self.handlers[event.contract.ce_type])
 
@@ -265,8 +283,8 @@ class ConsumerRunner:
             yield span
 
     def _count(self, item: _Received, outcome: str, seconds: float) -> None:
-        metrics.CONSUMER_MESSAGES.labels(item.record.topic, self.group, outcome).inc()
-        metrics.CONSUMER_HANDLER_SECONDS.labels(item.record.topic, self.group).observe(seconds)
+        metrics.consumer_messages(item.record.topic, self.group, outcome).inc()
+        metrics.consumer_handler_seconds(item.record.topic, self.group).observe(seconds)
 
     async def _apply_batch(self, batch: Sequence[_Received]) -> bool:
         """Apply a partition's records in order in ONE transaction: one inbox claim for all of them
@@ -276,8 +294,14 @@ class ConsumerRunner:
         done: list[tuple[_Received, str, float]] = []
         try:
             async with self.db.transaction() as session:
+                # The claim locks the batch's complaints first (Inbox.claim_many): batches of
+                # other topics (side by side in this poll, or in another replica) that touch the
+                # same complaints wait for this one's commit instead of deadlocking with it.
                 fresh = await self.inbox.claim_many(
-                    session, self.group, [(item.event.id, item.record.topic) for item in batch]
+                    session,
+                    self.group,
+                    [(item.event.id, item.record.topic) for item in batch],
+                    [item.event.subject for item in batch],
                 )
                 for item in batch:
                     with self._span(item) as span:

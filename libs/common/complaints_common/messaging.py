@@ -173,9 +173,19 @@ class Inbox:
             f'INSERT INTO "{metadata.schema}".inbox (consumer_group, message_id, topic) '
             "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING true"
         )
+        # The claim of a batch first takes a transaction-level advisory lock on each of its
+        # subjects (complaint ids), in one global order (by key), before any inbox row is written:
+        # the uncorrelated subquery is a one-time filter, evaluated before the first row. Two
+        # batches that share complaints (records of two topics) then never hold row locks of the
+        # same complaints at once, so they cannot deadlock however their handlers order their
+        # writes; the second waits for the first's commit. The key is 64-bit and names the group,
+        # apart from every other advisory lock of the platform.
         self._claim_many = (
             f'INSERT INTO "{metadata.schema}".inbox (consumer_group, message_id, topic) '
             "SELECT $1, m.id, m.topic FROM unnest($2::text[], $3::text[]) AS m(id, topic) "
+            "WHERE (SELECT count(pg_advisory_xact_lock(k)) FROM "
+            "(SELECT DISTINCT hashtextextended('inbox:' || $1::text || ':' || s, 0) AS k "
+            "FROM unnest($4::text[]) AS s ORDER BY k) AS keys) >= 0 "
             "ON CONFLICT DO NOTHING RETURNING message_id"
         )
 
@@ -185,11 +195,18 @@ class Inbox:
         return bool(await connection.fetchval(self._claim, group, message_id, topic))
 
     async def claim_many(
-        self, session: AsyncConnection, group: str, messages: Sequence[tuple[str, str]]
+        self,
+        session: AsyncConnection,
+        group: str,
+        messages: Sequence[tuple[str, str]],
+        subjects: Iterable[str] = (),
     ) -> set[str]:
-        """Claim (message id, topic) pairs in one statement; the ids seen for the first time."""
+        """Claim (message id, topic) pairs in one statement; the ids seen for the first time.
+
+        `subjects`: the complaints the transaction will write to, locked (advisory, until the
+        transaction ends) in one global order before anything is claimed."""
         connection = await driver(session)
         rows = await connection.fetch(
-            self._claim_many, group, [m for m, _ in messages], [t for _, t in messages]
+            self._claim_many, group, [m for m, _ in messages], [t for _, t in messages], list(subjects)
         )
         return {row["message_id"] for row in rows}

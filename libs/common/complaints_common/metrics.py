@@ -7,9 +7,32 @@ counters. No `*_created` series: they double the series count and no dashboard r
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+MetricT = TypeVar("MetricT", Counter, Histogram)
+
+
+class Children(Generic[MetricT]):
+    """A metric's children by label values, each looked up once: `labels()` validates the values
+    and takes the metric's lock on every call, on the per-message paths. For series that are never
+    removed (a removed child would keep counting outside the registry)."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: MetricT) -> None:
+        self._metric: MetricT = metric
+        self._children: dict[tuple[str, ...], MetricT] = {}
+
+    def __call__(self, *values: str) -> MetricT:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
 
 HTTP_REQUEST_SECONDS = Histogram(
     "complaints_http_request_duration_seconds",
@@ -58,3 +81,8 @@ BACKGROUND_LOOP_RESTARTS = Counter(
     "Background loops (relay, consumers, workers) restarted after an unexpected error.",
     ["loop"],
 )
+
+# The per-message series, by label values (topic, group[, outcome]).
+consumer_messages = Children(CONSUMER_MESSAGES)
+consumer_handler_seconds = Children(CONSUMER_HANDLER_SECONDS)
+outbox_published = Children(OUTBOX_PUBLISHED)

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 TRACE_HEADERS = frozenset(propagate.get_global_textmap().fields) | {"traceparent", "tracestate"}
 HOUSEKEEPING_INTERVAL_S = 300.0
+# An idle relay is woken by LISTEN/NOTIFY (each committed outbox insert), by its connection closing,
+# and after a failed send; the timed poll is only the fallback for a wake-up that never came, so it
+# is rare: one statement per this many seconds at idle instead of one per poll interval.
+IDLE_FALLBACK_POLL_S = 10.0
 # The backlog gauges cost a count over the unpublished rows (a partial index): every few seconds, in
 # every worker replica, the relay's standbys included.
 BACKLOG_INTERVAL_S = 5.0
@@ -105,6 +110,9 @@ class OutboxRelay:
             if stop.is_set():
                 return
             await conn.add_listener(notify_channel(self.schema), self._on_notify)
+            # A connection lost while idle is found at once (the next fetch fails and the relay
+            # reconnects), not at the fallback poll.
+            conn.add_termination_listener(self._on_notify)
             log.info("outbox relay is active", extra={"schema": self.schema})
             while not stop.is_set():
                 sent = await self.relay_batch(conn)
@@ -130,7 +138,8 @@ class OutboxRelay:
         self._wake.set()
 
     async def _wait_for_work(self, stop: asyncio.Event) -> None:
-        await wait_for_wake(self._wake, stop, self.settings.outbox_poll_interval_s)
+        fallback = max(self.settings.outbox_poll_interval_s, IDLE_FALLBACK_POLL_S)
+        await wait_for_wake(self._wake, stop, fallback)
         self._wake.clear()
 
     async def relay_batch(self, conn: asyncpg.Connection) -> int:
@@ -155,6 +164,7 @@ class OutboxRelay:
                 )
                 self.producer = await self._renew_producer()
             await sleep_or_stop(self._stop, self.settings.outbox_poll_interval_s)
+            self._wake.set()  # the rows are still there: try again now, not at the fallback poll
             return 0
         await conn.execute(
             f'UPDATE "{self.schema}".outbox SET published_at = now(), attempts = attempts + 1, '
@@ -181,29 +191,34 @@ class OutboxRelay:
         for row in rows:
             deliveries.append(await self._send_one(row, instrumented))
         await asyncio.gather(*deliveries)
-        for row in rows:
-            metrics.OUTBOX_PUBLISHED.labels(row.topic).inc()
+        for topic, sent in Counter(row.topic for row in rows).items():
+            metrics.outbox_published(topic).inc(sent)
 
     async def _send_one(self, row: OutboxRow, instrumented: bool) -> asyncio.Future[Any]:
-        # Continue the trace of the transaction that wrote the row, not the relay's own (a fresh
-        # context, which also lifts the relay's suppression of instrumentation for this send).
-        writer_context = propagate.extract(row.headers)
-        headers = [(k, v.encode()) for k, v in row.headers.items() if k not in TRACE_HEADERS]
-        token = context.attach(writer_context)
+        # Continue the trace of the transaction that wrote the row, not the relay's own. Without
+        # the aiokafka instrumentation that is the trace context the row kept, sent as it was
+        # written (what extracting and injecting it again would make).
+        if not instrumented:
+            return await self._produce(row, [(k, v.encode()) for k, v in row.headers.items()])
+        # The instrumentation's send span is a child of the context current at the send: make it
+        # the writer's (a fresh context, which also lifts the relay's suppression of
+        # instrumentation for this send); the span injects its own trace headers.
+        token = context.attach(propagate.extract(row.headers))
         try:
-            if not instrumented:
-                carrier: dict[str, str] = {}
-                propagate.inject(carrier)
-                headers.extend((k, v.encode()) for k, v in carrier.items())
-            delivery: asyncio.Future[Any] = await self.producer.send(
-                self.settings.topic(row.topic),
-                value=row.payload.encode(),
-                key=row.aggregateid.encode(),
-                headers=headers,
+            return await self._produce(
+                row, [(k, v.encode()) for k, v in row.headers.items() if k not in TRACE_HEADERS]
             )
-            return delivery
         finally:
             context.detach(token)
+
+    async def _produce(self, row: OutboxRow, headers: list[tuple[str, bytes]]) -> asyncio.Future[Any]:
+        delivery: asyncio.Future[Any] = await self.producer.send(
+            self.settings.topic(row.topic),
+            value=row.payload.encode(),
+            key=row.aggregateid.encode(),
+            headers=headers,
+        )
+        return delivery
 
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:
         """Drop published rows past the retention window, and inbox rows well past it."""
@@ -231,7 +246,9 @@ def backlog_gauges(db: Database, schema: str) -> BackgroundLoop:
 
     async def turn() -> bool:
         with suppress_instrumentation():
-            async with db.transaction() as session:
+            # Autocommit: one read needs no BEGIN and COMMIT around it (one round trip, not three).
+            async with db.engine.connect() as connection:
+                session = await connection.execution_options(isolation_level="AUTOCOMMIT")
                 count, oldest = (await session.execute(query)).one()
         metrics.OUTBOX_BACKLOG.set(count)
         metrics.OUTBOX_OLDEST_AGE.set(_age_seconds(oldest))
@@ -255,6 +272,8 @@ async def republish_since(settings: ServiceSettings, schema: str, since: datetim
         status = await conn.execute(
             f'UPDATE "{schema}".outbox SET published_at = NULL WHERE created_at >= $1', since
         )
+        # An UPDATE fires no insert trigger: wake the relay as a committed insert would.
+        await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
     finally:
         await conn.close()
     return int(status.split()[-1])

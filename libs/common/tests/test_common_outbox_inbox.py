@@ -7,7 +7,9 @@ table) and its own prefixed topics, so tests never see each other's rows or mess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
@@ -51,7 +53,7 @@ from complaints_common.kafka import new_producer
 from complaints_common.messaging import Inbox, Outbox, inbox_table, notify_trigger_ddl, outbox_table
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
-from complaints_devstack.factories import complaint_created
+from complaints_devstack.factories import complaint_created, status_changed
 from complaints_devstack.polling import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.every_broker]
@@ -461,7 +463,7 @@ async def test_two_relays_at_once_only_the_lock_holder_publishes(
         assert ce_ids(keyed) == [e.id for e in batch1 + batch2 if e.data.complaint_id == complaint_id]
 
 
-async def test_notify_wakes_the_relay_long_before_its_poll_interval(
+async def test_notify_and_a_republish_wake_the_relay_long_before_its_poll_interval(
     scratch: Scratch,
     make_settings: Callable[..., ServiceSettings],
     producer: AIOKafkaProducer,
@@ -483,6 +485,14 @@ async def test_notify_wakes_the_relay_long_before_its_poll_interval(
             await reader.read_at_least(expected, timeout=5.0)
             elapsed = time.monotonic() - started
             assert elapsed < 2.0, f"a committed row took {elapsed:.2f} s to reach the topic"
+        await wait_until(lambda: _none_unpublished(scratch), "every row published", 5.0, loop)
+        await asyncio.sleep(0.3)
+        # A re-publish updates rows (no insert, no trigger): it wakes the relay itself.
+        started = time.monotonic()
+        assert await republish_since(settings, SCHEMA, datetime.now(UTC) - timedelta(hours=1)) == 3
+        await reader.read_at_least(6, timeout=5.0)
+        elapsed = time.monotonic() - started
+        assert elapsed < 2.0, f"re-published rows took {elapsed:.2f} s to reach the topic"
         started = time.monotonic()
     assert time.monotonic() - started < 5.0, "a stop request does not wait for the poll interval"
 
@@ -926,6 +936,123 @@ async def test_a_partitions_records_are_applied_in_one_transaction(
     assert len(claimed_at) == 1
     assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 5
     assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == 1
+
+
+class CountingInbox(Inbox):
+    """The real inbox, counting the batch claims begun (to see two batches in flight at once)."""
+
+    claims_begun = 0
+
+    async def claim_many(self, *args: Any, **kwargs: Any) -> set[str]:
+        self.claims_begun += 1
+        return await super().claim_many(*args, **kwargs)
+
+
+@dataclass
+class RowLocker(Recorder):
+    """A handler that first updates its complaint's row, as a service's handler does. The first
+    record of each topic's batch then waits (at most a second) until the other topic's batch has
+    locked its first complaint too: without the batches' ordered locks each would then hold one
+    complaint's row and want the other's."""
+
+    inbox: CountingInbox | None = None
+    first_locked: set[str] = field(default_factory=set)
+    both_locked: asyncio.Event = field(default_factory=asyncio.Event)
+    overlapped: bool = False
+
+    async def __call__(self, session: AsyncConnection, event: Event[Any]) -> None:
+        await session.execute(
+            text(f"UPDATE {SCHEMA}.complaints SET n = n + 1 WHERE id = :id"), {"id": event.subject}
+        )
+        topic = event.contract.topic.name
+        if topic not in self.first_locked:
+            self.first_locked.add(topic)
+            if len(self.first_locked) == 2:
+                self.both_locked.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.both_locked.wait(), 1.0)
+            # The other topic's batch has begun its transaction while this one is in its own.
+            self.overlapped |= self.inbox is not None and self.inbox.claims_begun == 2
+        await super().__call__(session, event)
+
+
+async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_orders_do_not_deadlock(
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Intake's case: one poll brings a batch of one topic and a batch of another for the same two
+    complaints, in opposite orders, applied side by side. PostgreSQL would detect their deadlock
+    only after deadlock_timeout and fail one batch, whose records would then be applied one by one."""
+    created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
+    x, y = uuid4(), uuid4()
+    async with scratch.db.transaction() as session:
+        await session.execute(text(f"CREATE TABLE {SCHEMA}.complaints (id text PRIMARY KEY, n int NOT NULL)"))
+        await session.execute(
+            text(f"INSERT INTO {SCHEMA}.complaints VALUES (:x, 0), (:y, 0)"), {"x": str(x), "y": str(y)}
+        )
+    now = datetime.now(UTC)
+    forward = [complaint_event(x, 1), complaint_event(y, 2)]
+    backward = [status_changed(c, "cust-1", "received", "acknowledged", now) for c in (y, x)]
+    for event in forward:
+        await produce_event(producer, created, event)
+    for event in backward:
+        await produce_event(producer, updated, event)
+    # The two partitions' records as one poll returns them (read from the broker, then applied as
+    # the runner applies a poll: side by side).
+    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    for topic in (created, updated):
+        async with TopicReader(kafka_bootstrap, topic) as reader:
+            poll[TopicPartition(topic, 0)] = await reader.read_at_least(2)
+
+    inbox = CountingInbox(scratch.inbox.table.metadata)
+    handler = RowLocker(scratch, inbox=inbox)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[
+            Subscription(COMPLAINT_CREATED_V1, handler),
+            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
+        ],
+        settings=settings,
+        db=scratch.db,
+        inbox=inbox,
+        producer=producer,
+    )
+    with caplog.at_level(logging.INFO, logger=consumer_module.__name__):
+        await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
+
+    assert handler.overlapped, "the two batches were in their transactions at the same time"
+    assert "a batch failed" not in caplog.text
+    events = [*forward, *backward]
+    assert sorted(handler.calls) == sorted(e.id for e in events), "each record once: no batch fell back"
+    assert await scratch.effect_counts() == {e.id: 1 for e in events}
+    assert await scratch.rows(f"SELECT id, n FROM {SCHEMA}.complaints ORDER BY id") == sorted(
+        [(str(x), 2), (str(y), 2)]
+    )
+
+
+async def test_a_batch_claim_holds_advisory_locks_on_its_complaints_until_the_commit(
+    scratch: Scratch,
+) -> None:
+    subjects = [str(uuid4()) for _ in range(3)]
+    async with scratch.db.transaction() as session:
+        fresh = await scratch.inbox.claim_many(
+            session, GROUP, [("m1", "t"), ("m2", "t"), ("m3", "t")], [*subjects, subjects[0]]
+        )
+        held = await session.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        )
+        assert held.scalar() == 3, "one lock per complaint, a repeated one once"
+    assert fresh == {"m1", "m2", "m3"}
+    async with scratch.db.transaction() as session:
+        again = await scratch.inbox.claim_many(session, GROUP, [("m1", "t"), ("m4", "t")], subjects[:1])
+        held = await session.execute(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        )
+        assert held.scalar() == 1, "the first transaction's locks ended with it"
+    assert again == {"m4"}, "a redelivery drops out"
 
 
 async def test_a_poison_record_in_a_batch_is_isolated_and_the_others_take_effect_once(

@@ -1,4 +1,5 @@
-"""Telemetry's cost switches: no span per statement unless asked, sampling from the standard variable."""
+"""Telemetry's cost switches: no span per statement unless asked, one span per message consumed,
+sampling from the standard variable."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ import pytest
 
 PROBE = """
 import sys
+import aiokafka
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from complaints_common.telemetry import setup_telemetry
 setup_telemetry("probe", trace_statements=sys.argv[1] == "true")
 sampler = trace.get_tracer_provider().sampler
 print(AsyncPGInstrumentor().is_instrumented_by_opentelemetry, sampler.get_description())
+wrapped = [hasattr(f, "__wrapped__") for f in (aiokafka.AIOKafkaProducer.send, aiokafka.AIOKafkaConsumer.getmany, aiokafka.AIOKafkaConsumer.getone)]
+print(*wrapped)
 """
 
 
@@ -41,3 +45,8 @@ def test_a_span_per_statement_only_when_asked(trace_statements: bool, instrument
 def test_sampling_follows_otel_traces_sampler() -> None:
     described = probe(False, OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     assert "TraceIdRatioBased{0.1}" in described
+
+
+def test_the_producer_is_traced_and_the_consumer_only_by_its_process_span() -> None:
+    # send spans carry the trace into the records; the library's receive spans are not made.
+    assert probe(False).splitlines()[1] == "True False False"
