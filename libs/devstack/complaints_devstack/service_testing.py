@@ -151,9 +151,15 @@ def delivery(definition: ServiceDefinition[Any]) -> Callable[[Runtime, Event[Any
     return deliver
 
 
+def _introspection(query: str) -> bool:
+    """asyncpg's look-up of a type it has not met on this connection yet (once per connection, not
+    the operation's): the type tree, with JIT turned off and back around it."""
+    return "typeinfo_tree" in query or "'jit'" in query
+
+
 def _recorders(sent: list[str]) -> tuple[Callable[..., None], Callable[[Any], None]]:
     """SQLAlchemy's `before_cursor_execute` listener and asyncpg's query logger, each writing down
-    the statements it sees in `sent` (one per round trip)."""
+    the statements it sees in `sent` (one per round trip), asyncpg's type introspection left out."""
 
     def through_sqlalchemy(*args: Any) -> None:
         statement, executemany = args[2], args[5]  # (connection, cursor, statement, ..., executemany)
@@ -161,7 +167,8 @@ def _recorders(sent: list[str]) -> tuple[Callable[..., None], Callable[[Any], No
             sent.append(statement)
 
     def to_driver(query: Any) -> None:
-        sent.append(query.query)
+        if not _introspection(query.query):
+            sent.append(query.query)
 
     return through_sqlalchemy, to_driver
 

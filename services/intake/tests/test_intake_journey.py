@@ -14,9 +14,8 @@ from uuid import UUID, uuid4
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select
+from sqlalchemy import select
 
-from complaints_common.db import driver
 from complaints_common.events import contracts as c
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
@@ -31,9 +30,9 @@ from complaints_common.events.envelope import (
     EventContract,
 )
 from complaints_devstack.factories import publish
+from complaints_devstack.service_testing import counted_delivery
 from complaints_intake.api.models import EXAMPLE_DRAFT
-from complaints_intake.dependencies import IntakeDependencies
-from complaints_intake.events.handlers import subscriptions
+from complaints_intake.main import SERVICE
 from complaints_intake.store.tables import granted_compensation, outbox
 
 from .conftest import draft
@@ -159,31 +158,13 @@ async def test_the_journey_and_a_dissatisfied_follow_up(
     ]
 
 
+deliver = counted_delivery(SERVICE)
+
+
 async def handle(app: FastAPI, contract: EventContract[Any], data: c.EventData) -> list[str]:
-    """Run intake's handler of `data` in one transaction, as the consumer does; the statements it
-    sent, through SQLAlchemy or straight to the driver."""
-    deps = IntakeDependencies.build(app.state.runtime)
-    handler = next(s.handler for s in subscriptions(deps) if s.contract is contract)
-    engine = app.state.runtime.db.engine.sync_engine
-    sent: list[str] = []
-    async with app.state.runtime.db.transaction() as session:
-        connection = await driver(session)  # the transaction's BEGIN is not the handler's
-
-        def by_sqlalchemy(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-            if conn is session.sync_connection:
-                sent.append(statement)
-
-        def by_driver(query: Any) -> None:
-            sent.append(query.query)
-
-        event.listen(engine, "before_cursor_execute", by_sqlalchemy)
-        connection.add_query_logger(by_driver)
-        try:
-            await handler(session, Event(contract, data, "/complaints/test"))
-        finally:
-            connection.remove_query_logger(by_driver)
-            event.remove(engine, "before_cursor_execute", by_sqlalchemy)
-    return sent
+    """Intake's handler of `data` in its inbox transaction, as the consumer runs it; the statements
+    the handler sent."""
+    return await deliver(app.state.runtime, Event(contract, data, "/complaints/test"))
 
 
 async def test_each_event_costs_few_statements_and_does_what_it_did(intake: Intake) -> None:

@@ -6,16 +6,15 @@ and completed with its log in one statement each."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import text
 
 from complaints_common.events.envelope import Event
 from complaints_common.runtime import Runtime
@@ -27,9 +26,10 @@ from complaints_devstack.factories import (
     decision_recorded,
     status_changed,
 )
-from complaints_devstack.service_testing import migrated_runtime
+from complaints_devstack.service_testing import counted_database, counted_delivery, migrated_runtime
 from complaints_devstack.service_testing import test_settings as service_settings
 from complaints_notifications.application.delivery import DeliveryWorker
+from complaints_notifications.channels.base import Transport
 from complaints_notifications.channels.log import LogTransport
 from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.domain.messages import Channel
@@ -38,66 +38,6 @@ from complaints_notifications.settings import NotificationSettings
 from complaints_notifications.store import webhooks
 
 pytestmark = pytest.mark.integration
-
-
-class Statements:
-    """What is sent to PostgreSQL: SQLAlchemy's statements and the driver's, BEGIN and COMMIT
-    apart (the consumer's, once per batch of records)."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.transactions = 0
-
-    def driver_query(self, logged: Any) -> None:
-        word = logged.query.split()[0].upper().rstrip(";")
-        if word == "BEGIN":
-            self.transactions += 1
-        elif word not in ("COMMIT", "ROLLBACK") and not _introspection(logged.query):
-            self.sent.append(logged.query)
-
-    def sqlalchemy_statement(self, *args: Any) -> None:
-        statement, executemany = args[2], args[5]
-        if not executemany:  # the driver logs SQLAlchemy's executemany itself
-            self.sent.append(statement)
-
-    @contextmanager
-    def on(self, session: AsyncConnection, raw: asyncpg.Connection) -> Iterator[None]:
-        """Count what `session` sends (its raw connection `raw`) in the block."""
-        connection = session.sync_connection
-        assert connection is not None
-        event.listen(connection, "before_cursor_execute", self.sqlalchemy_statement)
-        raw.add_query_logger(self.driver_query)
-        try:
-            yield
-        finally:
-            raw.remove_query_logger(self.driver_query)
-            event.remove(connection, "before_cursor_execute", self.sqlalchemy_statement)
-
-    @contextmanager
-    def everywhere(self, rt: Runtime) -> Iterator[None]:
-        """Count what every connection of the runtime's pool sends in the block."""
-        engine, pool = rt.db.engine.sync_engine, rt.db.engine.sync_engine.pool
-        logging: list[asyncpg.Connection] = []
-
-        def checked_out(dbapi_connection: Any, *_: Any) -> None:
-            raw = dbapi_connection.driver_connection
-            raw.add_query_logger(self.driver_query)
-            logging.append(raw)
-
-        event.listen(engine, "before_cursor_execute", self.sqlalchemy_statement)
-        event.listen(pool, "checkout", checked_out)
-        try:
-            yield
-        finally:
-            event.remove(pool, "checkout", checked_out)
-            event.remove(engine, "before_cursor_execute", self.sqlalchemy_statement)
-            for raw in logging:
-                raw.remove_query_logger(self.driver_query)
-
-
-def _introspection(query: str) -> bool:
-    """asyncpg's look-up of a type it has not met on this connection yet (once per connection)."""
-    return "typeinfo_tree" in query or "'jit'" in query
 
 
 def _settings(database_url: str) -> NotificationSettings:
@@ -122,20 +62,13 @@ Handle = Callable[[Event[Any]], Awaitable[int]]
 
 
 @pytest.fixture
-def handle(runtime: Runtime, deps: NotificationsDependencies) -> Handle:
+def handle(runtime: Runtime) -> Handle:
     """`await handle(event)`: the event handed to its handler in its inbox transaction, as the
     consumer does; the number of statements the handler sent."""
-    handlers = {s.contract.ce_type: s.handler for s in SERVICE.all_subscriptions(deps)}
+    deliver = counted_delivery(SERVICE)
 
     async def handled(event_: Event[Any]) -> int:
-        counted = Statements()
-        async with runtime.db.transaction() as session:
-            topic = event_.contract.topic.name
-            assert await runtime.inbox.claim(session, SERVICE.name, event_.id, topic)
-            raw = (await session.get_raw_connection()).driver_connection
-            with counted.on(session, raw):
-                await handlers[event_.contract.ce_type](session, event_)
-        return len(counted.sent)
+        return len(await deliver(runtime, event_))
 
     return handled
 
@@ -274,13 +207,20 @@ async def test_a_batch_of_messages_is_claimed_in_one_statement_and_completed_in_
         await handle(created(complaint_id))
         await handle(granted(complaint_id))
     log = LogTransport()
-    worker = DeliveryWorker(deps, {Channel.EMAIL: log, Channel.SMS: log, Channel.WEBHOOK: log})
-    counted = Statements()
-    with counted.everywhere(runtime):
+    transports: dict[Channel, Transport] = {Channel.EMAIL: log, Channel.SMS: log, Channel.WEBHOOK: log}
+    # The worker on a database whose one connection counts what it sends, BEGIN and COMMIT included.
+    async with counted_database(runtime.db.url) as (db, sent):
+        worker = DeliveryWorker(replace(deps, runtime=replace(runtime, db=db)), transports)
         assert await worker.deliver_due() == 6
-    print({"delivered batch of 6": (len(counted.sent), counted.transactions)})
+        await asyncio.sleep(0)  # the driver's logger is called soon, not at once
+    words = [statement.split()[0].upper().rstrip(";") for statement in sent]
+    statements = [
+        s for s, word in zip(sent, words, strict=True) if word not in ("BEGIN", "COMMIT", "ROLLBACK")
+    ]
+    transactions = words.count("BEGIN")
+    print({"delivered batch of 6": (len(statements), transactions)})
     # The claim (with the attempts' log and the threads), the outcome, the status events.
-    assert (len(counted.sent), counted.transactions) == (3, 2), counted.sent
+    assert (len(statements), transactions) == (3, 2), sent
     attempts = await rows(
         runtime,
         "SELECT m.kind, m.status, a.outcome, a.transport, m.attempts = a.attempt AS current"
