@@ -18,8 +18,8 @@ from complaints_common.telemetry import setup_telemetry
 setup_telemetry("probe", trace_statements=sys.argv[1] == "true")
 sampler = trace.get_tracer_provider().sampler
 print(AsyncPGInstrumentor().is_instrumented_by_opentelemetry, sampler.get_description())
-wrapped = [hasattr(f, "__wrapped__") for f in (aiokafka.AIOKafkaProducer.send, aiokafka.AIOKafkaConsumer.getmany, aiokafka.AIOKafkaConsumer.getone)]
-print(*wrapped)
+traced = (aiokafka.AIOKafkaProducer.send, aiokafka.AIOKafkaConsumer.getmany, aiokafka.AIOKafkaConsumer.getone)
+print(*[hasattr(f, "__wrapped__") for f in traced])
 """
 
 
