@@ -24,7 +24,6 @@ from aiokafka.errors import OutOfOrderSequenceNumber, ProducerFenced, UnknownPro
 from opentelemetry import context, propagate
 from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import text
 
 from complaints_common import metrics
 from complaints_common.db import Database, connect_options, connect_raw
@@ -242,14 +241,13 @@ def backlog_gauges(db: Database, schema: str) -> BackgroundLoop:
     """A loop for every worker replica: the outbox's backlog and the age of its oldest unsent row,
     read from the database, so that every replica reports the truth (a standby and a replica whose
     relay lost the lock included), not only the relay that holds it."""
-    query = text(f'SELECT count(*), min(created_at) FROM "{schema}".outbox WHERE published_at IS NULL')
+    query = f'SELECT count(*), min(created_at) FROM "{schema}".outbox WHERE published_at IS NULL'
 
     async def turn() -> bool:
         with suppress_instrumentation():
-            # Autocommit: one read needs no BEGIN and COMMIT around it (one round trip, not three).
-            async with db.engine.connect() as connection:
-                session = await connection.execution_options(isolation_level="AUTOCOMMIT")
-                count, oldest = (await session.execute(query)).one()
+            # One read needs no BEGIN and COMMIT around it (one round trip, not three).
+            async with db.autocommit() as connection:
+                count, oldest = await connection.fetchrow(query) or (0, None)
         metrics.OUTBOX_BACKLOG.set(count)
         metrics.OUTBOX_OLDEST_AGE.set(_age_seconds(oldest))
         return False

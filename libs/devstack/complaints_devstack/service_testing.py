@@ -27,7 +27,7 @@ from sqlalchemy import event as sqlalchemy_events
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.api import hash_key
-from complaints_common.consumer import apply_once, run_handler
+from complaints_common.consumer import Handler, apply_once, run_handler
 from complaints_common.db import Database, driver
 from complaints_common.events.envelope import Event
 from complaints_common.runtime import Mode, Runtime, ServiceDefinition, run_migrations
@@ -137,14 +137,20 @@ async def migrated_runtime(definition: ServiceDefinition[Any], settings: Service
     return definition.runtime(settings)
 
 
+def _handler_of(definition: ServiceDefinition[Any], runtime: Runtime, event: Event[Any]) -> Handler[Any]:
+    """The service's handler for the event's type, with its dependencies built from `runtime` as its
+    process builds them."""
+    subscriptions = definition.all_subscriptions(definition.dependencies(runtime))
+    return {s.contract.ce_type: s.handler for s in subscriptions}[event.contract.ce_type]
+
+
 def delivery(definition: ServiceDefinition[Any]) -> Callable[[Runtime, Event[Any]], Awaitable[bool]]:
     """`deliver(runtime, event)`: hands an event to the service's handler for its type as the
     consumer would, inbox and effects in one transaction, without a broker; False for a redelivery.
     The service's dependencies are built from `runtime` as its process builds them."""
 
     async def deliver(runtime: Runtime, event: Event[Any]) -> bool:
-        subscriptions = definition.all_subscriptions(definition.dependencies(runtime))
-        handler = {s.contract.ce_type: s.handler for s in subscriptions}[event.contract.ce_type]
+        handler = _handler_of(definition, runtime, event)
         topic = event.contract.topic.name
         return await apply_once(runtime.db, runtime.inbox, definition.name, topic, event, handler)
 
@@ -217,8 +223,7 @@ def counted_delivery(
     inbox claim, BEGIN and COMMIT left out: they are the consumer's, once per batch."""
 
     async def deliver(runtime: Runtime, event: Event[Any]) -> list[str]:
-        subscriptions = definition.all_subscriptions(definition.dependencies(runtime))
-        handler = {s.contract.ce_type: s.handler for s in subscriptions}[event.contract.ce_type]
+        handler = _handler_of(definition, runtime, event)
         async with runtime.db.transaction() as session:
             assert await runtime.inbox.claim(session, definition.name, event.id, event.contract.topic.name)
             async with statements_sent(session) as sent:
