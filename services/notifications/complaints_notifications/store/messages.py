@@ -189,9 +189,9 @@ async def queue_push(
     subscription_id: UUID,
     body: str,
     now: datetime,
-) -> bool:
-    """Queue a push to one subscription, ready to send; False if this event already queued it."""
-    statement = (
+) -> None:
+    """Queue a push to one subscription, ready to send, unless this event already queued it."""
+    await session.execute(
         insert(messages)
         .values(
             id=message_id,
@@ -209,9 +209,7 @@ async def queue_push(
             next_attempt_at=now,
         )
         .on_conflict_do_nothing()
-        .returning(messages.c.id)
     )
-    return (await session.execute(statement)).first() is not None
 
 
 def message_of(row: Mapping[str, Any]) -> MessageRecord:

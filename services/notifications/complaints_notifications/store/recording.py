@@ -176,15 +176,19 @@ async def record(
             "told_at": filed.told_at,
         }
     if state is not None:
-        given = {"open": state.open, "escalation_level": state.escalation_level}
-        values |= {"customer": state.customer_id, "deadlines": state.deadlines_json}
-        values |= {column: value for column, value in given.items() if value is not None}
-        state_columns = ("deadlines", *(column for column, value in given.items() if value is not None))
+        optional = {"open": state.open, "escalation_level": state.escalation_level}
+        given = {column: value for column, value in optional.items() if value is not None}
+        values |= {"customer": state.customer_id, "deadlines": state.deadlines_json, **given}
+        state_columns = ("deadlines", *given)
     if asked is not None:
         values |= {"kind": asked.kind, "data": asked.data_json, "subscriptions": list(asked.subscriptions)}
     if push is not None:
-        values |= {"push_event": push.event_id, "push_kind": push.kind, "push_body": push.body}
-        values["push_at"] = push.at
+        values |= {
+            "push_event": push.event_id,
+            "push_kind": push.kind,
+            "push_body": push.body,
+            "push_at": push.at,
+        }
     statement = _recording(filed is not None, state_columns, asked is not None, push is not None)
     await statement.execute(session, values)
 
