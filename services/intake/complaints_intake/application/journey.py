@@ -59,9 +59,14 @@ async def update_journey(
     if stepped is None:
         return None
     row, journey = stepped
+    await _save_step(session, row, journey)
+    return row
+
+
+async def _save_step(session: AsyncConnection, row: JourneyRecord, journey: j.Journey) -> None:
+    """Save the journey's step, unless it changed nothing."""
     if journey is not row.journey:
         await set_journey(session, row.id, journey)
-    return row
 
 
 async def acknowledgement_status(
@@ -133,8 +138,7 @@ async def _record(
     """The journey's step and the lifecycle changes it moves on; the step is saved in the first
     change's statement."""
     if not changes:
-        if journey is not row.journey:
-            await set_journey(session, row.id, journey)
+        await _save_step(session, row, journey)
         return
     stepped: j.Journey | None = journey if journey is not row.journey else None
     for change in changes:
