@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,6 +23,7 @@ from complaints_common.events.contracts import (
     DecisionStatus,
     Offer,
 )
+from complaints_common.messaging import OUTBOX_COLUMNS, outbox_values
 from complaints_compensation.domain.policy import Authority, CustomerHistory
 from complaints_compensation.domain.rules import AbuseLimits, Role
 from complaints_compensation.store.tables import SCHEMA, complaints, decisions
@@ -251,24 +252,31 @@ async def customer_history(
 _RECORDED_COLUMNS = tuple(field.name for field in fields(DecisionRecord))
 _JSON_COLUMNS = frozenset({"offer", "signoffs", "trace_context"})
 # A decision, the events it publishes (outbox rows, in order: `seq` follows the insert's order) and,
-# when asked ($N+8), the client's granted cost in its currency since $N+9: one statement. The events
-# are written only with the decision, so a complaint's automatic decision is published once.
+# when asked, the client's granted cost in its currency since $N+8: one statement. The events are
+# written only with the decision, so a complaint's automatic decision is published once.
 _N = len(_RECORDED_COLUMNS)
 _CLIENT, _CURRENCY = (_RECORDED_COLUMNS.index(name) + 1 for name in ("client_id", "currency"))
+# The outbox rows come as one array per column of OUTBOX_COLUMNS (`outbox_values`' order), as text
+# but the id; the JSON ones are cast back.
+_OUTBOX_JSON = frozenset({"payload", "headers"})
+_OUTBOX_ARRAYS = ", ".join(
+    f"${_N + n}::{'uuid' if column == 'id' else 'text'}[]" for n, column in enumerate(OUTBOX_COLUMNS, 1)
+)
+_OUTBOX_SELECTED = ", ".join(
+    f"e.{column}::jsonb" if column in _OUTBOX_JSON else f"e.{column}" for column in OUTBOX_COLUMNS
+)
+_SINCE = _N + len(OUTBOX_COLUMNS) + 1
 _RECORD_DECISION = (
     f"WITH decision AS (INSERT INTO {_DECISIONS} ({', '.join(_RECORDED_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join(f'${n}' for n in range(1, _N + 1))}) "
     "ON CONFLICT (complaint_id) WHERE proposed_by = 'auto' DO NOTHING RETURNING id), "
-    f'published AS (INSERT INTO "{SCHEMA}".outbox '
-    "(id, aggregatetype, aggregateid, type, payload, topic, headers) "
-    "SELECT e.id, e.aggregatetype, e.aggregateid, e.type, e.payload::jsonb, e.topic, e.headers::jsonb "
-    f"FROM unnest(${_N + 1}::uuid[], ${_N + 2}::text[], ${_N + 3}::text[], ${_N + 4}::text[], "
-    f"${_N + 5}::text[], ${_N + 6}::text[], ${_N + 7}::text[]) WITH ORDINALITY "
-    "AS e(id, aggregatetype, aggregateid, type, payload, topic, headers, position) "
+    f'published AS (INSERT INTO "{SCHEMA}".outbox ({", ".join(OUTBOX_COLUMNS)}) '
+    f"SELECT {_OUTBOX_SELECTED} FROM unnest({_OUTBOX_ARRAYS}) WITH ORDINALITY "
+    f"AS e({', '.join(OUTBOX_COLUMNS)}, position) "
     "WHERE EXISTS (SELECT FROM decision) ORDER BY e.position) "
     "SELECT EXISTS (SELECT FROM decision) AS recorded, "
-    f"CASE WHEN ${_N + 8}::boolean THEN (SELECT coalesce(sum(cost_amount), 0) FROM {_DECISIONS} "
-    f"WHERE client_id = ${_CLIENT} AND status = 'granted' AND settled_at >= ${_N + 9} "
+    f"CASE WHEN ${_SINCE}::timestamptz IS NOT NULL THEN (SELECT coalesce(sum(cost_amount), 0) "
+    f"FROM {_DECISIONS} WHERE client_id = ${_CLIENT} AND status = 'granted' AND settled_at >= ${_SINCE} "
     f"AND currency = ${_CURRENCY}) "
     "END AS spent_before"
 )
@@ -286,10 +294,15 @@ class Recorded:
     spent: Decimal | None
 
 
+def _per_column(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Outbox rows (`outbox_values`) as one list per column, for `unnest`."""
+    return [[row[index] for row in rows] for index in range(len(OUTBOX_COLUMNS))]
+
+
 async def record_decision(
     session: AsyncConnection,
     decision: DecisionRecord,
-    events: Sequence[Mapping[str, Any]],
+    events: Sequence[dict[str, Any]],
     spent_since: datetime | None = None,
 ) -> Recorded | None:
     """Store a decision and its outbox rows (`Outbox.row`); None when the complaint already has its
@@ -302,14 +315,7 @@ async def record_decision(
         row = await (await driver(session)).fetchrow(
             _RECORD_DECISION,
             *values,
-            [event["id"] for event in events],
-            [event["aggregatetype"] for event in events],
-            [event["aggregateid"] for event in events],
-            [event["type"] for event in events],
-            [event["payload"] for event in events],
-            [event["topic"] for event in events],
-            [json.dumps(event["headers"]) for event in events],
-            spent_since is not None,
+            *_per_column([outbox_values(event) for event in events]),
             spent_since,
         )
     except asyncpg.UniqueViolationError as exc:

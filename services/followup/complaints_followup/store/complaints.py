@@ -65,6 +65,7 @@ _PLAIN = ("client_id", "customer_id", "filed_at", "category", "agent_id", "remed
 _DATED = {"status": "status_as_of", "deadlines": "deadlines_as_of"}
 _FORWARD = ("decision_pending_since", "decision_settled_at")
 _COLUMNS = (*_PLAIN, *_DATED, *_DATED.values(), *_FORWARD)
+_DEADLINES = _COLUMNS.index("deadlines")  # its values go as JSON text
 
 
 def _fold_sql() -> str:
@@ -96,9 +97,7 @@ async def fold(session: AsyncConnection, complaint_id: UUID, facts: Facts) -> Kn
     """Record what an event says of the complaint (any event may be the first: the row is made) and
     return what is known of it now."""
     values = [getattr(facts, column) for column in _COLUMNS]
-    values[_COLUMNS.index("deadlines")] = json.dumps(
-        [deadline.model_dump(mode="json") for deadline in facts.deadlines]
-    )
+    values[_DEADLINES] = json.dumps([deadline.model_dump(mode="json") for deadline in facts.deadlines])
     record = await (await driver(session)).fetchrow(_FOLD, complaint_id, *values)
     return _known(record)
 
