@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncConnection
-from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState
 
 from complaints_common import metrics
 from complaints_common.db import Database
@@ -68,6 +68,9 @@ OFFSET_COMMIT_TIMEOUT_S = 10.0
 # How often the lag gauge asks the broker for the log-end offsets, beside the polling: a consumer
 # whose handler is stuck still reports its lag growing.
 LAG_INTERVAL_S = 10.0
+# The pauses between a failing record's attempts.
+RETRY_FIRST_WAIT_S = 0.1
+RETRY_MAX_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,10 +196,11 @@ class ConsumerRunner:
 
     async def _process_partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         received = [item for item in [await self._receive(record) for record in records] if item]
-        if len(received) > 1 and await self._apply_batch(received):
-            return
-        for item in received:
-            await self._apply_alone(item)
+        if len(received) == 1:
+            await self._apply_single(received[0])
+        elif received and await self._apply_batch(received, self._span) is not None:
+            for item in received:
+                await self._apply_alone(item)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
@@ -286,11 +290,15 @@ class ConsumerRunner:
         metrics.consumer_messages(item.record.topic, self.group, outcome).inc()
         metrics.consumer_handler_seconds(item.record.topic, self.group).observe(seconds)
 
-    async def _apply_batch(self, batch: Sequence[_Received]) -> bool:
+    async def _apply_batch(
+        self,
+        batch: Sequence[_Received],
+        span_of: Callable[[_Received], contextlib.AbstractContextManager[trace.Span]],
+    ) -> Exception | None:
         """Apply a partition's records in order in ONE transaction: one inbox claim for all of them
-        (redeliveries drop out), their handlers, one commit. False when anything failed: then
-        nothing of the batch took effect, and each record is applied alone, so that a poison
-        record is isolated without redoing or losing the others."""
+        (redeliveries drop out), their handlers (each in the span `span_of` gives it), one commit.
+        The error when anything failed: then nothing of the batch took effect, and each record is
+        applied alone, so that a poison record is isolated without redoing or losing the others."""
         done: list[tuple[_Received, str, float]] = []
         try:
             async with self.db.transaction() as session:
@@ -304,7 +312,7 @@ class ConsumerRunner:
                     [item.event.subject for item in batch],
                 )
                 for item in batch:
-                    with self._span(item) as span:
+                    with span_of(item) as span:
                         started = time.perf_counter()
                         outcome = "duplicate"
                         if item.event.id in fresh:
@@ -318,45 +326,68 @@ class ConsumerRunner:
                 "a batch failed; its records are applied one by one",
                 extra={"group": self.group, "records": len(batch), "error": safe_error(exc)},
             )
-            return False
+            return exc
         for item, outcome, seconds in done:
             self._count(item, outcome, seconds)
-        return True
+        return None
+
+    async def _apply_single(self, item: _Received) -> None:
+        """A partition's only record (the common case at a steady load) goes the batch way too:
+        one claim, its handler, one commit, without the retry machinery. Only when that fails
+        does it go on as `_apply_alone` would, that attempt counted as its first: the same
+        bounded attempts before a dead letter, the same retries of a transient error, and one
+        span whichever way it goes."""
+        with self._span(item) as span:
+            started = time.perf_counter()
+            failed = await self._apply_batch([item], lambda _: contextlib.nullcontext(span))
+            if failed is not None:
+                await self._isolate(item, span, started, failed)
 
     async def _apply_alone(self, item: _Received) -> None:
         """Apply one record in its own transaction: applied once, a duplicate, or dead-lettered."""
         with self._span(item) as span:
-            started = time.perf_counter()
-            try:
-                applied = await self._apply_with_retries(item.record.topic, item.event, item.handler)
-                outcome = "processed" if applied else "duplicate"
-            except Exception as exc:
-                if is_transient(exc) or self._stop.is_set():
-                    # Uncommitted, so redelivered: after the outage, or to the next consumer.
-                    raise
-                span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
-                await self._dead_letter(item.record, "handler_failed", exc)
-                outcome = "dead_lettered"
-            span.set_attribute("complaints.outcome", outcome)
-            self._count(item, outcome, time.perf_counter() - started)
+            await self._isolate(item, span, time.perf_counter())
 
-    async def _apply_with_retries(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
+    async def _isolate(
+        self, item: _Received, span: trace.Span, started: float, failed: Exception | None = None
+    ) -> None:
+        """`failed`: the error of the record's first attempt, already made."""
+        try:
+            applied = await self._apply_with_retries(item, failed)
+            outcome = "processed" if applied else "duplicate"
+        except Exception as exc:
+            if is_transient(exc) or self._stop.is_set():
+                # Uncommitted, so redelivered: after the outage, or to the next consumer.
+                raise
+            span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
+            await self._dead_letter(item.record, "handler_failed", exc)
+            outcome = "dead_lettered"
+        span.set_attribute("complaints.outcome", outcome)
+        self._count(item, outcome, time.perf_counter() - started)
+
+    async def _apply_with_retries(self, item: _Received, failed: Exception | None) -> bool:
+        """Attempts in a transaction of their own until one succeeds or `_give_up` says so; the
+        first is already made when `failed` is its error."""
+        made = 0 if failed is None else 1
+        if failed is not None:
+            if self._give_up(failed, made):
+                raise failed
+            await asyncio.sleep(_backoff(made))
         async for attempt in AsyncRetrying(
-            stop=self._give_up,
-            wait=wait_exponential(multiplier=0.1, max=5.0),
-            retry=retry_if_not_exception_type(MalformedEvent),
+            stop=lambda state: self._give_up(_error(state), made + state.attempt_number),
+            wait=lambda state: _backoff(made + state.attempt_number),
             reraise=True,
         ):
             with attempt:
-                return await self._apply(topic, event, handler)
+                return await self._apply(item.record.topic, item.event, item.handler)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    def _give_up(self, state: RetryCallState) -> bool:
-        """Retry a transient failure until shutdown; any other failure a bounded number of times."""
-        error = state.outcome.exception() if state.outcome else None
-        if self._stop.is_set() or error is None:
+    def _give_up(self, error: BaseException | None, attempts: int) -> bool:
+        """Retry a transient failure until shutdown; a malformed event never; any other failure
+        until `consumer_max_attempts` attempts were made."""
+        if self._stop.is_set() or error is None or isinstance(error, MalformedEvent):
             return True
-        return not is_transient(error) and state.attempt_number >= self.settings.consumer_max_attempts
+        return not is_transient(error) and attempts >= self.settings.consumer_max_attempts
 
     async def _apply(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
         return await apply_once(self.db, self.inbox, self.group, topic, event, handler)
@@ -384,6 +415,15 @@ class ConsumerRunner:
             "message dead-lettered",
             extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": error},
         )
+
+
+def _error(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
+
+
+def _backoff(attempts: int) -> float:
+    """The pause after the `attempts`-th failed attempt: 0.1 s, doubling, at most 5 s."""
+    return float(min(RETRY_MAX_WAIT_S, RETRY_FIRST_WAIT_S * 2 ** (attempts - 1)))
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:
