@@ -283,8 +283,17 @@ class ConsumerRunner:
                 "messaging.message.id": item.event.id,
                 "complaints.complaint_id": item.event.subject,
             },
+            # The SDK's own recording keeps the error's message and traceback, which may carry
+            # personal data (a handler's values): a failure is recorded as `safe_error` tells it.
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
-            yield span
+            try:
+                yield span
+            except Exception as exc:
+                _record_failure(span, exc)
+                span.set_status(trace.StatusCode.ERROR, safe_error(exc))
+                raise
 
     def _count(self, item: _Received, outcome: str, seconds: float) -> None:
         metrics.consumer_messages(item.record.topic, self.group, outcome).inc()
@@ -359,7 +368,7 @@ class ConsumerRunner:
             if is_transient(exc) or self._stop.is_set():
                 # Uncommitted, so redelivered: after the outage, or to the next consumer.
                 raise
-            span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
+            _record_failure(span, exc)
             await self._dead_letter(item.record, "handler_failed", exc)
             outcome = "dead_lettered"
         span.set_attribute("complaints.outcome", outcome)
@@ -415,6 +424,11 @@ class ConsumerRunner:
             "message dead-lettered",
             extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": error},
         )
+
+
+def _record_failure(span: trace.Span, exc: Exception) -> None:
+    """The span's "exception" event, with neither the error's message nor its traceback."""
+    span.add_event("exception", {"exception.type": type(exc).__name__, "exception.message": safe_error(exc)})
 
 
 def _error(state: RetryCallState) -> BaseException | None:

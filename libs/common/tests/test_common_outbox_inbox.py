@@ -1076,6 +1076,141 @@ async def test_a_poison_record_in_a_batch_is_isolated_and_the_others_take_effect
     assert ce_ids(parked) == [poison.id]
 
 
+class ClaimCountingInbox(CountingInbox):
+    """The real inbox, counting the one-record claims too (the batch way makes none)."""
+
+    single_claims = 0
+
+    async def claim(self, *args: Any, **kwargs: Any) -> bool:
+        self.single_claims += 1
+        return await super().claim(*args, **kwargs)
+
+
+def traced_runner(
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    handler: Handler[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[ConsumerRunner, ClaimCountingInbox, InMemorySpanExporter]:
+    """A runner whose inbox counts its claims and whose spans are recorded."""
+    provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(consumer_module, "tracer", provider.get_tracer("test"))
+    inbox = ClaimCountingInbox(scratch.inbox.table.metadata)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[Subscription(COMPLAINT_CREATED_V1, handler)],
+        settings=settings,
+        db=scratch.db,
+        inbox=inbox,
+        producer=producer,
+    )
+    return runner, inbox, spans
+
+
+def process_spans(spans: InMemorySpanExporter, topic: str) -> list[Any]:
+    return [s for s in spans.get_finished_spans() if s.name == f"{topic} process"]
+
+
+async def test_a_single_record_is_applied_the_batch_way_in_one_transaction(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The steady-load case: a poll brings one record. It is claimed by the batch's claim (not the
+    one-record path with its retry machinery), handled and committed in one transaction."""
+    topic = settings.topic("complaint.created")
+    event = complaint_event()
+    await produce_event(producer, topic, event)
+    handler = Recorder(scratch, follow_on=True)
+    runner, inbox, spans = traced_runner(scratch, settings, producer, handler, monkeypatch)
+
+    async with running(runner.run) as loop:
+        await wait_applied(scratch, event, "the single record", loop)
+
+    assert handler.calls == [event.id]
+    assert (inbox.claims_begun, inbox.single_claims) == (1, 0), "one batch claim, no one-record claim"
+    # now() is the transaction's start: the claim and the event the handler wrote share it.
+    claimed_at = await scratch.scalar(f"SELECT received_at FROM {SCHEMA}.inbox")
+    assert await scratch.scalar(f"SELECT created_at FROM {SCHEMA}.outbox") == claimed_at
+    assert [s.attributes["complaints.outcome"] for s in process_spans(spans, topic)] == ["processed"]
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 1
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+async def test_a_single_poison_record_is_dead_lettered_after_max_attempts_in_all(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    max_attempts: int,
+) -> None:
+    """Its failed batch attempt is its first attempt: `consumer_max_attempts` handler calls in
+    all, as when a record was applied alone from the start, then one dead letter."""
+    settings = make_settings(consumer_max_attempts=max_attempts)
+    topic = settings.topic("complaint.created")
+    poison = complaint_event()
+    await produce_event(producer, topic, poison)
+    handler = Recorder(scratch, follow_on=True)
+    handler.failures[poison.id] = lambda _: ValueError(f"cannot notify {SECRET_EMAIL}")
+    runner, inbox, spans = traced_runner(scratch, settings, producer, handler, monkeypatch)
+
+    async with (
+        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+        running(runner.run) as loop,
+    ):
+
+        async def parked() -> bool:
+            await dlq.poll()
+            return bool(dlq.records)
+
+        await wait_until(parked, "the poison record dead-lettered", TIMEOUT_S, loop)
+        parked_records = await dlq.settle()
+
+    assert handler.calls == [poison.id] * max_attempts
+    assert inbox.claims_begun == 1 and inbox.single_claims == max_attempts - 1
+    assert ce_ids(parked_records) == [poison.id]
+    assert await scratch.effect_counts() == {}
+    assert await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox") == []
+    assert await scratch.rows(f"SELECT id FROM {SCHEMA}.outbox") == [], "no attempt left an event behind"
+    (span,) = process_spans(spans, topic)
+    assert span.attributes["complaints.outcome"] == "dead_lettered"
+    assert SECRET_EMAIL not in repr([e.attributes for e in span.events]) + str(span.status.description)
+    assert (
+        counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="dead_lettered") == 1
+    )
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 0
+
+
+async def test_a_single_record_failing_transiently_is_retried_past_max_attempts_in_one_span(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(consumer_max_attempts=1)
+    topic = settings.topic("complaint.created")
+    flaky = complaint_event()
+    await produce_event(producer, topic, flaky)
+    handler = Recorder(scratch)
+    handler.failures[flaky.id] = lambda attempt: OSError("database unreachable") if attempt <= 2 else None
+    runner, _, spans = traced_runner(scratch, settings, producer, handler, monkeypatch)
+
+    async with (
+        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+        running(runner.run) as loop,
+    ):
+        await wait_applied(scratch, flaky, "the flaky record applied", loop)
+        parked = await dlq.settle(0.5)
+
+    assert handler.calls == [flaky.id] * 3, "the batch attempt, then retried until it went through"
+    assert await scratch.effect_counts() == {flaky.id: 1}
+    assert parked == []
+    assert [s.attributes["complaints.outcome"] for s in process_spans(spans, topic)] == ["processed"]
+
+
 async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
     scratch: Scratch,
     make_settings: Callable[..., ServiceSettings],
