@@ -1,23 +1,26 @@
 """The one consumer loop: inbox dedupe, manual offset commits, bounded retries, then a dead letter.
 
-Batch first: the records a poll returns for one partition are applied in order in ONE transaction
-(one multi-row inbox claim, from which redeliveries drop out; the handlers; one commit), and the
-Kafka offsets are committed only after it. Records of event types the service does not handle are
-skipped by their ce_type header before anything is decoded. Each record's handler runs inside a
-"<topic> process" span opened from the record's trace headers (so its database work and the events
-it writes stay in the complaint's trace). When anything in a batch fails, the batch's transaction
-is rolled back whole and its records are applied one by one, each in its own transaction with
-bounded retries, so that a poison record is isolated: it goes to `<topic>.dlq` with the reason in
-its headers, the others take effect once, and the consumer moves on.
+Batch first: the records a poll returns, of all its partitions, are applied in ONE transaction, each
+partition's in order (one multi-row inbox claim, from which redeliveries drop out; the handlers; one
+commit), and the Kafka offsets are committed only after it. A poll of one record goes the same way.
+Records of event types the service does not handle are skipped by their ce_type header before
+anything is decoded. Each record's handler runs inside a "<topic> process" span opened from the
+record's trace headers (so its database work and the events it writes stay in the complaint's
+trace). When anything in a batch fails, its transaction is rolled back whole and it is split: a
+poll's into its partitions' batches, applied side by side; a partition's into its records, applied
+one by one, each in its own transaction with bounded retries, so that a poison record is isolated:
+it goes to `<topic>.dlq` with the reason in its headers, the others take effect once, and the
+consumer moves on. An attempt made in a batch with other records does not count towards a record's
+`consumer_max_attempts`; one made alone (a batch of that record only) does.
 
-The partitions of one poll are processed side by side, and batches of two topics may touch the same
-complaints in opposite orders (intake's notification.status and compensation.granted batches): the
-batch's inbox claim first takes advisory locks on its complaints in one global order, so the second
-batch waits for the first's commit instead of deadlocking with it (which PostgreSQL would detect only
-after `deadlock_timeout`, failing one batch into the one-by-one path). A record applied alone and an
-HTTP request write one complaint's rows and take no such lock: a batch may wait for them or they for
-it, but no cycle can close through a transaction that holds locks of one complaint only.
-"""
+Batches of two topics may touch the same complaints in opposite orders (intake's
+notification.status and compensation.granted batches, side by side after a poll's batch failed, or
+in two replicas): a batch's inbox claim first takes advisory locks on its complaints in one global
+order, so the second batch waits for the first's commit instead of deadlocking with it (which
+PostgreSQL would detect only after `deadlock_timeout`, failing one batch into the one-by-one path).
+A record applied one by one and an HTTP request write one complaint's rows and take no such lock (a
+batch of one record takes its one): a batch may wait for them or they for it, but no cycle can close
+through a transaction that holds locks of one complaint only."""
 
 from __future__ import annotations
 
@@ -186,19 +189,31 @@ class ConsumerRunner:
     async def apply_poll(
         self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        """Apply one poll's records. Partitions are independent, so their records are processed side
-        by side; within a partition (one complaint's events) strictly in order. A TaskGroup cancels
-        the other partitions when one fails, so nothing runs on after the consumer restarts
-        uncommitted."""
-        async with asyncio.TaskGroup() as group:
-            for records in batch.values():
-                group.create_task(self._process_partition(records))
+        """Apply one poll's records: all of them in ONE transaction, each partition's (one
+        complaint's events) strictly in order. When that fails, nothing of it took effect and each
+        partition is applied as a poll of that partition alone would be, side by side (its batch,
+        then its records one by one): a poison record costs the poll's other records one more
+        attempt, never their effect. A TaskGroup cancels the other partitions when one fails, so
+        nothing runs on after the consumer restarts uncommitted."""
+        partitions = [
+            received for records in batch.values() if (received := await self._receive_all(records))
+        ]
+        if len(partitions) == 1:
+            await self._apply_partition(partitions[0])
+        elif (
+            partitions and await self._apply_batch([i for p in partitions for i in p], self._span) is not None
+        ):
+            async with asyncio.TaskGroup() as group:
+                for received in partitions:
+                    group.create_task(self._apply_partition(received))
 
-    async def _process_partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        received = [item for item in [await self._receive(record) for record in records] if item]
+    async def _receive_all(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[_Received]:
+        return [item for item in [await self._receive(record) for record in records] if item]
+
+    async def _apply_partition(self, received: Sequence[_Received]) -> None:
         if len(received) == 1:
             await self._apply_single(received[0])
-        elif received and await self._apply_batch(received, self._span) is not None:
+        elif await self._apply_batch(received, self._span) is not None:
             for item in received:
                 await self._apply_alone(item)
 

@@ -953,14 +953,21 @@ class RowLocker(Recorder):
     """A handler that first updates its complaint's row, as a service's handler does. The first
     record of each topic's batch then waits (at most a second) until the other topic's batch has
     locked its first complaint too: without the batches' ordered locks each would then hold one
-    complaint's row and want the other's."""
+    complaint's row and want the other's. `fail_once`: an event whose first call fails, before it
+    locks anything (to fail a poll's transaction into its partitions' batches)."""
 
     inbox: CountingInbox | None = None
     first_locked: set[str] = field(default_factory=set)
     both_locked: asyncio.Event = field(default_factory=asyncio.Event)
     overlapped: bool = False
+    fail_once: str | None = None
+    claims_before: int = 0
 
     async def __call__(self, session: AsyncConnection, event: Event[Any]) -> None:
+        if event.id == self.fail_once:
+            self.fail_once = None
+            self.claims_before = self.inbox.claims_begun if self.inbox is not None else 0
+            raise DomainError("the poll's transaction fails once")
         await session.execute(
             text(f"UPDATE {SCHEMA}.complaints SET n = n + 1 WHERE id = :id"), {"id": event.subject}
         )
@@ -972,7 +979,7 @@ class RowLocker(Recorder):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.both_locked.wait(), 1.0)
             # The other topic's batch has begun its transaction while this one is in its own.
-            self.overlapped |= self.inbox is not None and self.inbox.claims_begun == 2
+            self.overlapped |= self.inbox is not None and self.inbox.claims_begun - self.claims_before == 2
         await super().__call__(session, event)
 
 
@@ -984,8 +991,9 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Intake's case: one poll brings a batch of one topic and a batch of another for the same two
-    complaints, in opposite orders, applied side by side. PostgreSQL would detect their deadlock
-    only after deadlock_timeout and fail one batch, whose records would then be applied one by one."""
+    complaints, in opposite orders. Applied side by side (here: after the poll's one transaction
+    failed), PostgreSQL would detect their deadlock only after deadlock_timeout and fail one batch,
+    whose records would then be applied one by one."""
     created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
     x, y = uuid4(), uuid4()
     async with scratch.db.transaction() as session:
@@ -1008,7 +1016,7 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
             poll[TopicPartition(topic, 0)] = await reader.read_at_least(2)
 
     inbox = CountingInbox(scratch.inbox.table.metadata)
-    handler = RowLocker(scratch, inbox=inbox)
+    handler = RowLocker(scratch, inbox=inbox, fail_once=forward[0].id)
     runner = ConsumerRunner(
         group=GROUP,
         subscriptions=[
@@ -1024,12 +1032,118 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
         await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
 
     assert handler.overlapped, "the two batches were in their transactions at the same time"
-    assert "a batch failed" not in caplog.text
+    assert caplog.text.count("a batch failed") == 1, "the poll's transaction only: no partition fell back"
     events = [*forward, *backward]
-    assert sorted(handler.calls) == sorted(e.id for e in events), "each record once: no batch fell back"
+    assert sorted(handler.calls) == sorted(e.id for e in events), "each record once in the batches"
     assert await scratch.effect_counts() == {e.id: 1 for e in events}
     assert await scratch.rows(f"SELECT id, n FROM {SCHEMA}.complaints ORDER BY id") == sorted(
         [(str(x), 2), (str(y), 2)]
+    )
+
+
+async def read_poll(
+    kafka_bootstrap: str, counts: dict[str, int]
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """Records of several topics as one poll returns them: by partition, each in offset order."""
+    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    for topic, count in counts.items():
+        async with TopicReader(kafka_bootstrap, topic) as reader:
+            for record in sorted(await reader.read_at_least(count), key=lambda r: (r.partition, r.offset)):
+                poll.setdefault(TopicPartition(topic, record.partition), []).append(record)
+    return poll
+
+
+def two_topic_runner(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler[Any]
+) -> tuple[ConsumerRunner, CountingInbox]:
+    inbox = CountingInbox(scratch.inbox.table.metadata)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[
+            Subscription(COMPLAINT_CREATED_V1, handler),
+            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
+        ],
+        settings=settings,
+        db=scratch.db,
+        inbox=inbox,
+        producer=producer,
+    )
+    return runner, inbox
+
+
+async def test_a_polls_partitions_are_applied_in_one_transaction_each_in_order(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
+    x, y = uuid4(), uuid4()
+    on_x = [complaint_event(x, n) for n in range(3)]
+    on_y = complaint_event(y, 9)
+    changed = status_changed(x, "cust-1", "received", "acknowledged", datetime.now(UTC))
+    for event in on_x:
+        await produce_event(producer, created, event)
+    record = encode_event(on_y)  # another partition of the same topic
+    await producer.send_and_wait(created, record.value, key=record.key, headers=record.headers, partition=1)
+    await produce_event(producer, updated, changed)
+    poll = await read_poll(kafka_bootstrap, {created: 4, updated: 1})
+    assert len(poll) == 3, "precondition: three partitions in the poll"
+
+    handler = Recorder(scratch, follow_on=True)
+    runner, inbox = two_topic_runner(scratch, settings, producer, handler)
+    await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
+
+    events = [*on_x, on_y, changed]
+    assert sorted(handler.calls) == sorted(e.id for e in events)
+    assert [c for c in handler.calls if c in {e.id for e in on_x}] == [e.id for e in on_x], "in order"
+    assert inbox.claims_begun == 1, "one claim for the whole poll"
+    # now() is the transaction's start: one value for every claim and event written means one.
+    stamps = await scratch.rows(
+        f"SELECT received_at FROM {SCHEMA}.inbox UNION SELECT created_at FROM {SCHEMA}.outbox"
+    )
+    assert len(stamps) == 1
+    assert await scratch.effect_counts() == {e.id: 1 for e in events}
+    assert counter("complaints_consumer_messages_total", topic=created, group=GROUP, outcome="processed") == 4
+    assert counter("complaints_consumer_messages_total", topic=updated, group=GROUP, outcome="processed") == 1
+
+
+async def test_a_poison_record_in_one_partition_of_a_poll_costs_the_others_no_effect(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    """The poll's transaction fails on the poison record: each partition is then applied as if it
+    had been polled alone (a batch, then one by one), so the poison record is dead-lettered after
+    its own `consumer_max_attempts` attempts and every other record takes effect once."""
+    created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
+    before, poison, after = (complaint_event(n=n) for n in range(3))
+    elsewhere = status_changed(uuid4(), "cust-1", "received", "acknowledged", datetime.now(UTC))
+    await produce_event(producer, updated, elsewhere)
+    for event in (before, poison, after):
+        await produce_event(producer, created, event)
+    read = await read_poll(kafka_bootstrap, {created: 3, updated: 1})
+    # The other topic's partition first, so that the poll's transaction had applied it.
+    poll = {tp: read[tp] for tp in (TopicPartition(updated, 0), TopicPartition(created, 0))}
+    handler = Recorder(scratch, follow_on=True)
+    handler.failures[poison.id] = lambda _: DomainError("no compensation rule applies")
+    runner, _ = two_topic_runner(scratch, settings, producer, handler)
+
+    async with TopicReader(kafka_bootstrap, created + ".dlq") as dlq:
+        await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
+        await dlq.read_at_least(1)
+        parked = await dlq.settle()
+
+    assert ce_ids(parked) == [poison.id]
+    assert await scratch.effect_counts() == {e.id: 1 for e in (elsewhere, before, after)}
+    # The poll's transaction (rolled back), the partitions' batches (created's rolled back), then
+    # created's records one by one: the poison record's own attempts are consumer_max_attempts.
+    assert handler.calls.count(elsewhere.id) == 2
+    assert handler.calls.count(before.id) == 3
+    assert handler.calls.count(poison.id) == 2 + settings.consumer_max_attempts
+    assert handler.calls.count(after.id) == 1
+    inbox_ids = {row[0] for row in await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox")}
+    assert inbox_ids == {elsewhere.id, before.id, after.id}
+    follow_ons = await scratch.rows(f"SELECT count(*) FROM {SCHEMA}.outbox")
+    assert follow_ons == [(3,)], "the rolled-back transactions left no event behind"
+    assert (
+        counter("complaints_consumer_messages_total", topic=created, group=GROUP, outcome="dead_lettered")
+        == 1
     )
 
 
