@@ -114,7 +114,20 @@ def _replace_step(journey: Journey, step: CompensationStep) -> Journey:
     return journey.model_copy(update={"compensation": step})
 
 
+def _settle_options(journey: Journey, rule_id: str) -> Journey:
+    """The first decision after the options settles them: a chosen (or lapsed-to) option names its
+    rule; anything else was the agent's own proposal."""
+    options = journey.compensation_options
+    if options is None or options.status != "offered":
+        return journey
+    chosen = rule_id if rule_id in {o.option_id for o in options.options} else None
+    settled = options.model_copy(update={"status": "settled", "chosen": chosen})
+    return journey.model_copy(update={"compensation_options": settled})
+
+
 def on_granted(journey: Journey, data: CompensationGrantedV1) -> Journey:
+    """A grant, the decision's only event (at once, or on approval): the step it shows and the
+    options it settles are those its decision record showed (`on_decision`)."""
     step = CompensationStep(
         status="granted",
         decision_id=data.decision_id,
@@ -122,7 +135,7 @@ def on_granted(journey: Journey, data: CompensationGrantedV1) -> Journey:
         value=data.offer.value,
         decided_at=data.granted_at,
     )
-    return _replace_step(journey, step)
+    return _replace_step(_settle_options(journey, data.rule_id), step)
 
 
 def on_voucher_changed(journey: Journey, data: VoucherChangedV1) -> Journey:
@@ -156,18 +169,12 @@ def on_options(journey: Journey, data: CompensationOptionsOfferedV1) -> Journey:
 
 
 def on_decision(journey: Journey, data: CompensationDecisionRecordedV1) -> Journey:
-    options = journey.compensation_options
-    if options is not None and options.status == "offered":
-        # The first decision after the options settles them: a chosen (or lapsed-to) option names
-        # its rule; anything else was the agent's own proposal.
-        ids = {o.option_id for o in options.options}
-        settled = options.model_copy(
-            update={"status": "settled", "chosen": data.rule_id if data.rule_id in ids else None}
-        )
-        journey = journey.model_copy(update={"compensation_options": settled})
+    """A decision that does not grant (a `granted` one is a record published before grants were
+    announced by `compensation.granted` alone: shown the same)."""
+    journey = _settle_options(journey, data.rule_id)
     current = journey.compensation
-    # Events of one complaint arrive in order, but a grant and its decision record travel on two
-    # topics: never let an older decision overwrite a newer one.
+    # Events of one complaint arrive in order, but a grant and a decision record (the pending one
+    # before an approval) travel on two topics: never let an older decision overwrite a newer one.
     if current is not None and current.decided_at > data.decided_at:
         return journey
     step = CompensationStep(
