@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from complaints_common.events import contracts as c
 from complaints_intake.domain import journey as j
@@ -120,3 +120,72 @@ def test_a_clawback_shows_who_and_why_even_when_it_overtakes_its_grant() -> None
             "sup-3",
             "claimed twice",
         )
+
+
+def grant(rule_id: str, decision_id: UUID) -> c.CompensationGrantedV1:
+    return c.CompensationGrantedV1(
+        complaint_id=CID,
+        decision_id=decision_id,
+        customer_id="C",
+        offer=OFFER,
+        rule_id=rule_id,
+        policy_version="1",
+        granted_by="agent-1",
+        granted_at=NOW,
+    )
+
+
+def offered() -> j.Journey:
+    options = c.CompensationOptionsOfferedV1(
+        complaint_id=CID,
+        customer_id="C",
+        options=[
+            c.OfferOption(option_id="fix", offer=OFFER),
+            c.OfferOption(option_id="credit", offer=OFFER.model_copy(update={"kind": "fixed_credit"})),
+        ],
+        policy_version="1",
+        choose_by=NOW + timedelta(hours=1),
+        offered_at=NOW - timedelta(minutes=5),
+    )
+    return j.on_options(j.Journey(), options)
+
+
+def test_a_grant_alone_settles_the_options_and_shows_what_its_decision_record_showed() -> None:
+    """A grant is announced by compensation.granted alone: the journey it makes is the one its
+    decision record (status granted, published beside it before) made; both together, in either
+    order, make it too."""
+    decision_id = uuid4()
+    for rule_id, chosen in (("credit", "credit"), ("proposal", None)):
+        alone = j.on_granted(offered(), grant(rule_id, decision_id))
+        assert alone.compensation_options is not None
+        assert (alone.compensation_options.status, alone.compensation_options.chosen) == ("settled", chosen)
+        record = decision("granted", NOW).model_copy(
+            update={"decision_id": decision_id, "rule_id": rule_id, "decided_by": "agent-1"}
+        )
+        assert j.on_decision(offered(), record) == alone
+        assert j.on_granted(j.on_decision(offered(), record), grant(rule_id, decision_id)) == alone
+        assert j.on_decision(j.on_granted(offered(), grant(rule_id, decision_id)), record) == alone
+    step = alone.compensation
+    assert step is not None
+    assert (step.status, step.decision_id, step.kind, step.value, step.decided_at) == (
+        "granted",
+        decision_id,
+        "refund",
+        EUR,
+        NOW,
+    )
+
+
+def test_the_waiting_record_never_overwrites_the_grant_that_overtook_it() -> None:
+    """The pending record (compensation.decided) and the approval's grant (compensation.granted)
+    travel on two topics: whichever arrives first, the journey shows the grant."""
+    decision_id = uuid4()
+    waiting = decision("pending_approval", NOW - timedelta(hours=1)).model_copy(
+        update={"decision_id": decision_id}
+    )
+    approved = grant("proposal", decision_id)
+    for journey in (
+        j.on_granted(j.on_decision(j.Journey(), waiting), approved),
+        j.on_decision(j.on_granted(j.Journey(), approved), waiting),
+    ):
+        assert journey.compensation is not None and journey.compensation.status == "granted"
