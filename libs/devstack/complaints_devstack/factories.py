@@ -89,18 +89,22 @@ def compensation_granted(
 
 
 def decision_recorded(
-    complaint_id: UUID, customer_id: str, status: c.DecisionStatus, decided_at: datetime
+    complaint_id: UUID, customer_id: str, status: c.DecisionStatus, decided_at: datetime, **fields: Any
 ) -> Event[c.CompensationDecisionRecordedV1]:
-    data = c.CompensationDecisionRecordedV1(
-        complaint_id=complaint_id,
-        client_id=CLIENT,
-        decision_id=uuid4(),
-        customer_id=customer_id,
-        status=status,
-        rule_id="rule-1",
-        policy_version="1",
-        decided_by="supervisor-1",
-        decided_at=decided_at,
+    """A decision record (status `granted`: one from before grants were announced alone)."""
+    data = c.CompensationDecisionRecordedV1.model_validate(
+        {
+            "complaint_id": complaint_id,
+            "client_id": CLIENT,
+            "decision_id": uuid4(),
+            "customer_id": customer_id,
+            "status": status,
+            "rule_id": "rule-1",
+            "policy_version": "1",
+            "decided_by": "supervisor-1",
+            "decided_at": decided_at,
+            **fields,
+        }
     )
     return Event(COMPENSATION_DECISION_RECORDED_V1, data, SOURCE)
 
