@@ -29,7 +29,7 @@ from complaints_common.events.envelope import (
     Event,
     EventContract,
 )
-from complaints_devstack.factories import publish
+from complaints_devstack.factories import options_offered, publish
 from complaints_devstack.service_testing import counted_delivery
 from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.main import SERVICE
@@ -257,25 +257,16 @@ async def test_each_event_costs_few_statements_and_does_what_it_did(intake: Inta
     assert grants == [decision_id]
 
 
-def options_offered(cid: UUID) -> c.CompensationOptionsOfferedV1:
-    return c.CompensationOptionsOfferedV1(
-        complaint_id=cid,
-        customer_id="CUST-1042",
-        options=[
-            c.OfferOption(option_id="a", offer=OFFER),
-            c.OfferOption(option_id="b", offer=OFFER.model_copy(update={"kind": "refund"})),
-        ],
-        policy_version="1",
-        choose_by=NOW + timedelta(hours=1),
-        offered_at=NOW,
-    )
+def two_options(cid: UUID) -> c.CompensationOptionsOfferedV1:
+    refund = OFFER.model_copy(update={"kind": "refund"})
+    return options_offered(cid, [("a", OFFER), ("b", refund)], NOW, customer_id="CUST-1042").data
 
 
 async def test_a_step_that_changes_nothing_writes_nothing(intake: Intake) -> None:
     app, client = intake
     filed = (await client.post("/v1/complaints", json=draft())).json()
     cid = UUID(filed["id"])
-    offered = options_offered(cid)
+    offered = two_options(cid)
     assert len(await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, offered)) == 2
     late_copy = offered.model_copy(update={"offered_at": NOW + timedelta(minutes=1)})
     assert len(await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, late_copy)) == 1, "read, not written"
@@ -294,7 +285,7 @@ async def test_a_grant_alone_reads_back_as_its_grant_and_decision_record_did(int
     for announced in ("alone", "record first", "record after"):
         filed = (await client.post("/v1/complaints", json=draft())).json()
         cid, decision_id = UUID(filed["id"]), uuid4()
-        await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, options_offered(cid))
+        await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, two_options(cid))
         grant = granted(cid, decision_id, NOW).model_copy(update={"rule_id": "b"})
         record = decided(cid, "granted", decision_id).model_copy(
             update={"rule_id": "b", "decided_by": "sup-1"}

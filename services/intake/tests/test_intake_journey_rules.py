@@ -7,6 +7,7 @@ from decimal import Decimal
 from uuid import UUID, uuid4
 
 from complaints_common.events import contracts as c
+from complaints_devstack.factories import compensation_granted, options_offered
 from complaints_intake.domain import journey as j
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -27,6 +28,14 @@ def decision(status: c.DecisionStatus, at: datetime) -> c.CompensationDecisionRe
         decided_by="auto",
         decided_at=at,
     )
+
+
+def grant(rule_id: str, decision_id: UUID) -> c.CompensationGrantedV1:
+    """A grant of OFFER's kind and value (the journey shows no more of the offer)."""
+    event = compensation_granted(
+        CID, "C", NOW, kind="refund", decision_id=decision_id, rule_id=rule_id, granted_by="agent-1"
+    )
+    return event.data
 
 
 def notification(kind: str, status: c.NotificationStatus) -> c.NotificationStatusV1:
@@ -87,16 +96,7 @@ def test_a_clawback_shows_who_and_why_even_when_it_overtakes_its_grant() -> None
     """The grant (compensation.granted) and the clawback (compensation.decided) travel on two
     topics: whichever comes first, the journey ends with the clawback and its reason."""
     decision_id = uuid4()
-    grant = c.CompensationGrantedV1(
-        complaint_id=CID,
-        decision_id=decision_id,
-        customer_id="C",
-        offer=OFFER,
-        rule_id="r",
-        policy_version="1",
-        granted_by="auto",
-        granted_at=NOW,
-    )
+    granted = grant("r", decision_id)
     clawback = c.VoucherChangedV1(
         complaint_id=CID,
         decision_id=decision_id,
@@ -105,7 +105,7 @@ def test_a_clawback_shows_who_and_why_even_when_it_overtakes_its_grant() -> None
         changed_at=NOW + timedelta(days=1),
         reason="claimed twice",
     )
-    for events in ((grant, clawback), (clawback, grant)):
+    for events in ((granted, clawback), (clawback, granted)):
         journey = j.Journey()
         for event in events:
             journey = (
@@ -122,32 +122,10 @@ def test_a_clawback_shows_who_and_why_even_when_it_overtakes_its_grant() -> None
         )
 
 
-def grant(rule_id: str, decision_id: UUID) -> c.CompensationGrantedV1:
-    return c.CompensationGrantedV1(
-        complaint_id=CID,
-        decision_id=decision_id,
-        customer_id="C",
-        offer=OFFER,
-        rule_id=rule_id,
-        policy_version="1",
-        granted_by="agent-1",
-        granted_at=NOW,
-    )
-
-
 def offered() -> j.Journey:
-    options = c.CompensationOptionsOfferedV1(
-        complaint_id=CID,
-        customer_id="C",
-        options=[
-            c.OfferOption(option_id="fix", offer=OFFER),
-            c.OfferOption(option_id="credit", offer=OFFER.model_copy(update={"kind": "fixed_credit"})),
-        ],
-        policy_version="1",
-        choose_by=NOW + timedelta(hours=1),
-        offered_at=NOW - timedelta(minutes=5),
-    )
-    return j.on_options(j.Journey(), options)
+    credit = OFFER.model_copy(update={"kind": "fixed_credit"})
+    options = options_offered(CID, [("fix", OFFER), ("credit", credit)], NOW - timedelta(minutes=5))
+    return j.on_options(j.Journey(), options.data)
 
 
 def test_a_grant_alone_settles_the_options_and_shows_what_its_decision_record_showed() -> None:

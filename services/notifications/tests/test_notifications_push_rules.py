@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -15,8 +14,6 @@ from pydantic import SecretStr
 from complaints_common.events.contracts import (
     CompensationDecisionRecordedV1,
     CompensationGrantedV1,
-    Money,
-    Offer,
 )
 from complaints_notifications.domain.push import (
     CATALOGUE,
@@ -99,32 +96,22 @@ def test_a_grant_alone_is_the_push_its_decision_record_was_and_is_pushed_once_pe
     """compensation.granted announces a grant alone: the push it makes is the one a decision record
     with status granted made (who granted it is who decided, when it was granted when decided), and
     both are keyed by the decision, so an upgrade that delivers both pushes it once."""
-    money = Money(amount=Decimal("25.00"), currency="EUR")
-    offer = Offer(kind="coupon", description="A month free", value=money, cost=money)
-    decision_id, at = uuid4(), datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    grant = CompensationGrantedV1(
-        complaint_id=uuid4(),
-        decision_id=decision_id,
-        customer_id="C-1",
-        offer=offer,
-        voucher_code="ABCD-EFGH",
-        rule_id="any.billing-credit",
-        policy_version="1",
-        reason="within the agent's authority",
-        granted_by="agent-7",
-        granted_at=at,
+    money = {"amount": "25.00", "currency": "EUR"}
+    decision_id, at = uuid4(), "2026-12-01T10:00:00Z"
+    decision = {
+        "complaint_id": uuid4(),
+        "decision_id": decision_id,
+        "customer_id": "C-1",
+        "offer": {"kind": "coupon", "description": "A month free", "value": money, "cost": money},
+        "rule_id": "any.billing-credit",
+        "policy_version": "1",
+        "reason": "within the agent's authority",
+    }
+    grant = CompensationGrantedV1.model_validate(
+        decision | {"voucher_code": "ABCD-EFGH", "granted_by": "agent-7", "granted_at": at}
     )
-    record = CompensationDecisionRecordedV1(
-        complaint_id=grant.complaint_id,
-        decision_id=decision_id,
-        customer_id="C-1",
-        status="granted",
-        offer=offer,
-        rule_id="any.billing-credit",
-        policy_version="1",
-        reason="within the agent's authority",
-        decided_by="agent-7",
-        decided_at=at,
+    record = CompensationDecisionRecordedV1.model_validate(
+        decision | {"status": "granted", "decided_by": "agent-7", "decided_at": at}
     )
     as_recorded = decision_push(record.model_dump(mode="json"))
     assert as_recorded is not None and granted_push(grant) == as_recorded

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.envelope import Event
 from complaints_common.runtime import Runtime
@@ -143,6 +144,20 @@ async def test_an_event_handled_again_writes_nothing_twice(
     assert found == [{"kind": "acknowledgement", "status": "queued"}]
 
 
+async def subscribe(session: AsyncConnection, client_id: str, push_type: str) -> webhooks.SubscriptionRecord:
+    """The client's CRM subscribed to `push_type`, as its admin would through the API."""
+    return await webhooks.create(
+        session,
+        webhooks.SecretBox([]),
+        client_id=client_id,
+        url=f"https://{client_id}.example.com/hooks",
+        event_types=[push_type],
+        description=None,
+        created_by="admin-1",
+        secret=webhooks.new_secret(),
+    )
+
+
 async def test_a_grant_is_pushed_once_per_decision_in_the_statement_of_its_message(
     runtime: Runtime, deps: NotificationsDependencies, handle: Handle
 ) -> None:
@@ -150,16 +165,7 @@ async def test_a_grant_is_pushed_once_per_decision_in_the_statement_of_its_messa
     pushed) is written with the customer's message, in the same statement; handled again, or with
     a decision record with status granted beside it (from before: an upgrade), it is not pushed twice."""
     async with runtime.db.transaction() as session:
-        subscription = await webhooks.create(
-            session,
-            webhooks.SecretBox([]),
-            client_id=CLIENT,
-            url="https://crm.example.com/hooks",
-            event_types=["compensation.granted"],
-            description=None,
-            created_by="admin-1",
-            secret=webhooks.new_secret(),
-        )
+        subscription = await subscribe(session, CLIENT, "compensation.granted")
     complaint_id = uuid4()
     await handle(created(complaint_id))
     grant = granted(complaint_id)
@@ -218,31 +224,12 @@ async def test_a_push_goes_to_the_subscriptions_there_are_when_the_event_is_hand
     """No subscription is remembered between events: what another replica registers or removes
     through the API counts from the next event on."""
     other = await migrated_runtime(SERVICE, _settings(database_url))
-    box = webhooks.SecretBox([])
     try:
         complaint_id, now = uuid4(), datetime.now(UTC)
         await handle(decision_recorded(complaint_id, "cust-1", "pending_approval", now))
         async with other.db.transaction() as session:
-            chosen = await webhooks.create(
-                session,
-                box,
-                client_id=CLIENT,
-                url="https://crm.example.com/hooks",
-                event_types=["compensation.approval_waiting"],
-                description=None,
-                created_by="admin-1",
-                secret=webhooks.new_secret(),
-            )
-            await webhooks.create(
-                session,
-                box,
-                client_id="crm-other",
-                url="https://other.example.com/hooks",
-                event_types=["compensation.approval_waiting"],
-                description=None,
-                created_by="admin-2",
-                secret=webhooks.new_secret(),
-            )
+            chosen = await subscribe(session, CLIENT, "compensation.approval_waiting")
+            await subscribe(session, "crm-other", "compensation.approval_waiting")
         second = decision_recorded(complaint_id, "cust-1", "pending_approval", now)
         await handle(second)
         async with other.db.transaction() as session:
