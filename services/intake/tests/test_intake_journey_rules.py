@@ -154,6 +154,33 @@ def test_a_grant_alone_settles_the_options_and_shows_what_its_decision_record_sh
     )
 
 
+def test_a_grant_that_overtakes_the_options_it_settles_settles_them_when_they_arrive() -> None:
+    """The options travel on compensation.decided, the grant that settles them on
+    compensation.granted: whichever arrives first, they end settled, naming the chosen one."""
+    credit = OFFER.model_copy(update={"kind": "fixed_credit"})
+    options = options_offered(CID, [("fix", OFFER), ("credit", credit)], NOW - timedelta(minutes=5)).data
+    chosen = grant("credit", uuid4()).model_copy(update={"offer": credit})
+    proposed = grant("proposal", uuid4()).model_copy(
+        update={
+            "offer": credit.model_copy(update={"value": c.Money(amount=Decimal("99.00"), currency="EUR")})
+        }
+    )
+    for granted, name in ((chosen, "credit"), (proposed, None)):
+        in_order = j.on_granted(j.on_options(j.Journey(), options), granted)
+        overtaken = j.on_options(j.on_granted(j.Journey(), granted), options)
+        assert overtaken.compensation_options is not None
+        assert (overtaken.compensation_options.status, overtaken.compensation_options.chosen) == (
+            "settled",
+            name,
+        )
+        assert overtaken == in_order
+    earlier = chosen.model_copy(update={"granted_at": NOW - timedelta(days=1)})
+    before = j.on_options(j.on_granted(j.Journey(), earlier), options)
+    assert before.compensation_options is not None and before.compensation_options.status == "offered", (
+        "a grant older than the options did not settle them"
+    )
+
+
 def test_the_waiting_record_never_overwrites_the_grant_that_overtook_it() -> None:
     """The pending record (compensation.decided) and the approval's grant (compensation.granted)
     travel on two topics: whichever arrives first, the journey shows the grant."""

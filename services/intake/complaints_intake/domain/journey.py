@@ -165,6 +165,12 @@ def on_options(journey: Journey, data: CompensationOptionsOfferedV1) -> Journey:
         offered_at=data.offered_at,
         choose_by=data.choose_by,
     )
+    granted = journey.compensation
+    if granted is not None and granted.status == "granted" and granted.decided_at >= data.offered_at:
+        # The grant that settled them travels on another topic and came first: the options are of
+        # different kinds, so the one of the grant's kind and value is the one chosen (or lapsed to).
+        chosen = [o.option_id for o in step.options if (o.kind, o.value) == (granted.kind, granted.value)]
+        step = step.model_copy(update={"status": "settled", "chosen": chosen[0] if chosen else None})
     return journey.model_copy(update={"compensation_options": step})
 
 
