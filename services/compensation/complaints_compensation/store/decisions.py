@@ -262,8 +262,8 @@ def budget_period(at: datetime) -> date:
 def _spend_raised(grants: str) -> str:
     """The upsert that adds grants' cost to their client's spend in their currency and period and
     returns the new total; `grants` selects (client_id, currency, period, cost). A concurrent grant
-    of the same client waits for the row and then adds to the total this one committed: no
-    increment is lost, and each grant reads the total with every earlier grant in it."""
+    of the same client waits for the row (held to the commit) and then adds to the total this one
+    committed: no increment is lost, and each grant reads the total with every earlier grant in it."""
     return (
         f"INSERT INTO {_SPEND} AS spend (client_id, currency, period, amount) {grants} "
         "ON CONFLICT (client_id, currency, period) DO UPDATE SET amount = spend.amount + excluded.amount "
