@@ -1106,7 +1106,11 @@ async def test_a_polls_partitions_are_applied_in_one_transaction_each_in_order(
 
 
 async def test_a_poison_record_in_one_partition_of_a_poll_costs_the_others_no_effect(
-    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The poll's transaction fails on the poison record: each partition is then applied as if it
     had been polled alone (a batch, then one by one), so the poison record is dead-lettered after
@@ -1121,8 +1125,9 @@ async def test_a_poison_record_in_one_partition_of_a_poll_costs_the_others_no_ef
     # The other topic's partition first, so that the poll's transaction had applied it.
     poll = {tp: read[tp] for tp in (TopicPartition(updated, 0), TopicPartition(created, 0))}
     handler = Recorder(scratch, follow_on=True)
-    handler.failures[poison.id] = lambda _: DomainError("no compensation rule applies")
+    handler.failures[poison.id] = lambda _: ValueError(f"cannot notify {SECRET_EMAIL}")
     runner, _ = two_topic_runner(scratch, settings, producer, handler)
+    spans = recorded_spans(monkeypatch)
 
     async with TopicReader(kafka_bootstrap, created + ".dlq") as dlq:
         await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
@@ -1145,6 +1150,11 @@ async def test_a_poison_record_in_one_partition_of_a_poll_costs_the_others_no_ef
         counter("complaints_consumer_messages_total", topic=created, group=GROUP, outcome="dead_lettered")
         == 1
     )
+    failed = [s for s in spans.get_finished_spans() if s.status.status_code == trace.StatusCode.ERROR]
+    assert failed, "the failed batches' spans of the poison record are marked"
+    for span in spans.get_finished_spans():
+        recorded = repr([e.attributes for e in span.events]) + str(span.status.description)
+        assert SECRET_EMAIL not in recorded, "a span records the error without its message"
 
 
 async def test_a_batch_claim_holds_advisory_locks_on_its_complaints_until_the_commit(
@@ -1200,6 +1210,15 @@ class ClaimCountingInbox(CountingInbox):
         return await super().claim(*args, **kwargs)
 
 
+def recorded_spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The consumer's spans from now on, recorded."""
+    provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(consumer_module, "tracer", provider.get_tracer("test"))
+    return spans
+
+
 def traced_runner(
     scratch: Scratch,
     settings: ServiceSettings,
@@ -1208,10 +1227,7 @@ def traced_runner(
     monkeypatch: pytest.MonkeyPatch,
 ) -> tuple[ConsumerRunner, ClaimCountingInbox, InMemorySpanExporter]:
     """A runner whose inbox counts its claims and whose spans are recorded."""
-    provider = TracerProvider()
-    spans = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    monkeypatch.setattr(consumer_module, "tracer", provider.get_tracer("test"))
+    spans = recorded_spans(monkeypatch)
     inbox = ClaimCountingInbox(scratch.inbox.table.metadata)
     runner = ConsumerRunner(
         group=GROUP,
