@@ -948,6 +948,50 @@ class CountingInbox(Inbox):
         return await super().claim_many(*args, **kwargs)
 
 
+def recorded_spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The consumer's spans from now on, recorded."""
+    provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(consumer_module, "tracer", provider.get_tracer("test"))
+    return spans
+
+
+def recorded_errors(span: Any) -> str:
+    """What a span keeps of its errors: its events' attributes and its status."""
+    return repr([e.attributes for e in span.events]) + str(span.status.description)
+
+
+async def read_poll(
+    kafka_bootstrap: str, counts: dict[str, int]
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """Records of several topics as one poll returns them: by partition, each in offset order."""
+    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    for topic, count in counts.items():
+        async with TopicReader(kafka_bootstrap, topic) as reader:
+            for record in sorted(await reader.read_at_least(count), key=lambda r: (r.partition, r.offset)):
+                poll.setdefault(TopicPartition(topic, record.partition), []).append(record)
+    return poll
+
+
+def two_topic_runner(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler[Any]
+) -> tuple[ConsumerRunner, CountingInbox]:
+    inbox = CountingInbox(scratch.inbox.table.metadata)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[
+            Subscription(COMPLAINT_CREATED_V1, handler),
+            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
+        ],
+        settings=settings,
+        db=scratch.db,
+        inbox=inbox,
+        producer=producer,
+    )
+    return runner, inbox
+
+
 @dataclass
 class RowLocker(Recorder):
     """A handler that first updates its complaint's row, as a service's handler does. The first
@@ -1009,25 +1053,11 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
     for event in backward:
         await produce_event(producer, updated, event)
     # The two partitions' records as one poll returns them (read from the broker, then applied as
-    # the runner applies a poll: side by side).
-    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-    for topic in (created, updated):
-        async with TopicReader(kafka_bootstrap, topic) as reader:
-            poll[TopicPartition(topic, 0)] = await reader.read_at_least(2)
+    # the runner applies a poll).
+    poll = await read_poll(kafka_bootstrap, {created: 2, updated: 2})
 
-    inbox = CountingInbox(scratch.inbox.table.metadata)
-    handler = RowLocker(scratch, inbox=inbox, fail_once=forward[0].id)
-    runner = ConsumerRunner(
-        group=GROUP,
-        subscriptions=[
-            Subscription(COMPLAINT_CREATED_V1, handler),
-            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
-        ],
-        settings=settings,
-        db=scratch.db,
-        inbox=inbox,
-        producer=producer,
-    )
+    handler = RowLocker(scratch, fail_once=forward[0].id)
+    runner, handler.inbox = two_topic_runner(scratch, settings, producer, handler)
     with caplog.at_level(logging.INFO, logger=consumer_module.__name__):
         await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
 
@@ -1039,36 +1069,6 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
     assert await scratch.rows(f"SELECT id, n FROM {SCHEMA}.complaints ORDER BY id") == sorted(
         [(str(x), 2), (str(y), 2)]
     )
-
-
-async def read_poll(
-    kafka_bootstrap: str, counts: dict[str, int]
-) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
-    """Records of several topics as one poll returns them: by partition, each in offset order."""
-    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-    for topic, count in counts.items():
-        async with TopicReader(kafka_bootstrap, topic) as reader:
-            for record in sorted(await reader.read_at_least(count), key=lambda r: (r.partition, r.offset)):
-                poll.setdefault(TopicPartition(topic, record.partition), []).append(record)
-    return poll
-
-
-def two_topic_runner(
-    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler[Any]
-) -> tuple[ConsumerRunner, CountingInbox]:
-    inbox = CountingInbox(scratch.inbox.table.metadata)
-    runner = ConsumerRunner(
-        group=GROUP,
-        subscriptions=[
-            Subscription(COMPLAINT_CREATED_V1, handler),
-            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
-        ],
-        settings=settings,
-        db=scratch.db,
-        inbox=inbox,
-        producer=producer,
-    )
-    return runner, inbox
 
 
 async def test_a_polls_partitions_are_applied_in_one_transaction_each_in_order(
@@ -1153,8 +1153,7 @@ async def test_a_poison_record_in_one_partition_of_a_poll_costs_the_others_no_ef
     failed = [s for s in spans.get_finished_spans() if s.status.status_code == trace.StatusCode.ERROR]
     assert failed, "the failed batches' spans of the poison record are marked"
     for span in spans.get_finished_spans():
-        recorded = repr([e.attributes for e in span.events]) + str(span.status.description)
-        assert SECRET_EMAIL not in recorded, "a span records the error without its message"
+        assert SECRET_EMAIL not in recorded_errors(span), "a span records the error without its message"
 
 
 async def test_a_batch_claim_holds_advisory_locks_on_its_complaints_until_the_commit(
@@ -1208,15 +1207,6 @@ class ClaimCountingInbox(CountingInbox):
     async def claim(self, *args: Any, **kwargs: Any) -> bool:
         self.single_claims += 1
         return await super().claim(*args, **kwargs)
-
-
-def recorded_spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
-    """The consumer's spans from now on, recorded."""
-    provider = TracerProvider()
-    spans = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    monkeypatch.setattr(consumer_module, "tracer", provider.get_tracer("test"))
-    return spans
 
 
 def traced_runner(
@@ -1306,7 +1296,7 @@ async def test_a_single_poison_record_is_dead_lettered_after_max_attempts_in_all
     assert await scratch.rows(f"SELECT id FROM {SCHEMA}.outbox") == [], "no attempt left an event behind"
     (span,) = process_spans(spans, topic)
     assert span.attributes["complaints.outcome"] == "dead_lettered"
-    assert SECRET_EMAIL not in repr([e.attributes for e in span.events]) + str(span.status.description)
+    assert SECRET_EMAIL not in recorded_errors(span)
     assert (
         counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="dead_lettered") == 1
     )
