@@ -198,14 +198,16 @@ class ConsumerRunner:
         partitions = [
             received for records in batch.values() if (received := await self._receive_all(records))
         ]
-        if len(partitions) == 1:
-            await self._apply_partition(partitions[0])
-        elif (
-            partitions and await self._apply_batch([i for p in partitions for i in p], self._span) is not None
-        ):
-            async with asyncio.TaskGroup() as group:
-                for received in partitions:
-                    group.create_task(self._apply_partition(received))
+        if len(partitions) <= 1:
+            for received in partitions:
+                await self._apply_partition(received)
+            return
+        whole = [item for received in partitions for item in received]
+        if await self._apply_batch(whole, self._span) is None:
+            return
+        async with asyncio.TaskGroup() as group:
+            for received in partitions:
+                group.create_task(self._apply_partition(received))
 
     async def _receive_all(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[_Received]:
         return [item for item in [await self._receive(record) for record in records] if item]
@@ -319,10 +321,11 @@ class ConsumerRunner:
         batch: Sequence[_Received],
         span_of: Callable[[_Received], contextlib.AbstractContextManager[trace.Span]],
     ) -> Exception | None:
-        """Apply a partition's records in order in ONE transaction: one inbox claim for all of them
-        (redeliveries drop out), their handlers (each in the span `span_of` gives it), one commit.
-        The error when anything failed: then nothing of the batch took effect, and each record is
-        applied alone, so that a poison record is isolated without redoing or losing the others."""
+        """Apply records (a poll's, a partition's, or one) in order in ONE transaction: one inbox
+        claim for all of them (redeliveries drop out), their handlers (each in the span `span_of`
+        gives it), one commit. The error when anything failed: then nothing of the batch took
+        effect, and the caller splits it, so that a poison record is isolated without redoing or
+        losing the others."""
         done: list[tuple[_Received, str, float]] = []
         try:
             async with self.db.transaction() as session:
@@ -347,7 +350,7 @@ class ConsumerRunner:
                         done.append((item, outcome, time.perf_counter() - started))
         except Exception as exc:
             log.info(
-                "a batch failed; its records are applied one by one",
+                "a batch failed; it is split into its partitions or its records",
                 extra={"group": self.group, "records": len(batch), "error": safe_error(exc)},
             )
             return exc
@@ -392,8 +395,9 @@ class ConsumerRunner:
     async def _apply_with_retries(self, item: _Received, failed: Exception | None) -> bool:
         """Attempts in a transaction of their own until one succeeds or `_give_up` says so; the
         first is already made when `failed` is its error."""
-        made = 0 if failed is None else 1
+        made = 0
         if failed is not None:
+            made = 1
             if self._give_up(failed, made):
                 raise failed
             await asyncio.sleep(_backoff(made))
