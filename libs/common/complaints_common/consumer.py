@@ -2,7 +2,11 @@
 
 Batch first: the records a poll returns, of all its partitions, are applied in ONE transaction, each
 partition's in order (one multi-row inbox claim, from which redeliveries drop out; the handlers; one
-commit), and the Kafka offsets are committed only after it. A poll of one record goes the same way.
+commit). A poll of one record goes the same way. The Kafka offsets are committed only after that
+commit, and at most every `consumer_commit_interval_ms` (several polls' in one OffsetCommit), except
+that what is owed is committed at once when a poll comes back empty (an idle consumer's lag reaches
+0), before a rebalance takes partitions away, and on stop. What a crash leaves uncommitted is
+redelivered, and the inbox absorbs it.
 Records of event types the service does not handle are skipped by their ce_type header before
 anything is decoded. Each record's handler runs inside a "<topic> process" span opened from the
 record's trace headers (so its database work and the events it writes stay in the complaint's
@@ -28,12 +32,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -113,6 +123,20 @@ class _Received:
     handler: Handler[Any]
 
 
+class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
+    """Before a rebalance takes partitions away, commit the offsets owed on them: their next owner
+    starts from there rather than redelivering what this replica already applied."""
+
+    def __init__(self, commit: Callable[[set[TopicPartition]], Awaitable[None]]) -> None:
+        self._commit = commit
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._commit(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pass
+
+
 class ConsumerRunner:
     def __init__(
         self,
@@ -138,6 +162,9 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._has_held_partitions = False
         self._committed: dict[TopicPartition, int] = {}
+        # Offsets of records whose effects are committed, not yet committed to the group.
+        self._owed: dict[TopicPartition, int] = {}
+        self._next_commit = 0.0  # time.monotonic() before which owed offsets wait for more
         self._lag_reported: set[TopicPartition] = set()
 
     def not_ready(self) -> str | None:
@@ -156,7 +183,9 @@ class ConsumerRunner:
         """Consume until `stop` is set; any failure restarts the consumer, uncommitted, after a pause."""
         self._stop = stop
         while not stop.is_set():
-            consumer = await new_consumer(self.settings, self.group, self.topics)
+            consumer = await new_consumer(
+                self.settings, self.group, self.topics, _CommitBeforeRevoke(self._commit_revoked)
+            )
             try:
                 await consumer.start()
                 self._consumer = consumer
@@ -171,20 +200,21 @@ class ConsumerRunner:
                 log.warning("consumer restarting", extra={"group": self.group, "error": safe_error(exc)})
                 await asyncio.sleep(1.0)
             finally:
+                await self._commit_owed(consumer)  # what this consumer applied, before it leaves
                 self._consumer, self._has_held_partitions = None, False
                 self._committed.clear()
+                self._owed.clear()
                 await _stop_quietly(consumer)
 
     async def poll_once(self, consumer: AIOKafkaConsumer) -> None:
         batch = await consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_batch_size)
-        if not batch:
-            return
-        await self.apply_poll(batch)
-        # A rebalance while the batch ran may have moved partitions to another replica: their new
-        # owner starts from the last commit, and the inbox absorbs what it sees again.
-        assigned = consumer.assignment()
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if tp in assigned}
-        await self._commit(consumer, offsets)
+        if batch:
+            await self.apply_poll(batch)
+            # Owed from now on: the records' effects are committed.
+            self._owed.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+            if time.monotonic() < self._next_commit:
+                return
+        await self._commit_owed(consumer)
 
     async def apply_poll(
         self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
@@ -219,16 +249,35 @@ class ConsumerRunner:
             for item in received:
                 await self._apply_alone(item)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-        # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
-        # An uncommitted offset only means redelivery, which the inbox absorbs.
+    async def _commit_revoked(self, revoked: set[TopicPartition]) -> None:
+        if self._consumer is not None:
+            await self._commit_owed(self._consumer, revoked)
+        for tp in revoked:  # committed, or left to the next owner (who redelivers from the last commit)
+            self._owed.pop(tp, None)
+
+    async def _commit_owed(
+        self, consumer: AIOKafkaConsumer, only: Collection[TopicPartition] | None = None
+    ) -> None:
+        """Commit the offsets owed (of all partitions, or of `only`) on the partitions still held.
+        A rebalance may have moved partitions to another replica: their new owner starts from the
+        last commit, and the inbox absorbs what it sees again."""
+        assigned = consumer.assignment()
+        for tp in set(self._owed) - assigned:
+            del self._owed[tp]
+        offsets = {tp: offset for tp, offset in self._owed.items() if only is None or tp in only}
         if not offsets:
             return
+        self._next_commit = time.monotonic() + self.settings.consumer_commit_interval_ms / 1000
+        # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
+        # An uncommitted offset only means redelivery, which the inbox absorbs.
         try:
             await asyncio.wait_for(consumer.commit(offsets), OFFSET_COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
-            log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
+            log.warning("offset commit failed; tried again at the next commit", extra={"error": repr(exc)})
             return
+        for tp, offset in offsets.items():
+            if self._owed.get(tp) == offset:  # not if a poll applied since owes a later one
+                del self._owed[tp]
         self._committed.update(offsets)
         metrics.CONSUMER_LAST_COMMIT.labels(self.group).set(time.time())
 

@@ -18,7 +18,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 
 from complaints_common.settings import KafkaSecurity, ServiceSettings
 
@@ -132,11 +132,16 @@ async def new_producer(settings: ServiceSettings, profile: BrokerProfile | None 
     )
 
 
-async def new_consumer(settings: ServiceSettings, group: str, topics: list[str]) -> AIOKafkaConsumer:
-    """Offsets are committed by hand, only after the database commit of the messages' effects."""
+async def new_consumer(
+    settings: ServiceSettings,
+    group: str,
+    topics: list[str],
+    listener: ConsumerRebalanceListener | None = None,
+) -> AIOKafkaConsumer:
+    """Offsets are committed by hand, only after the database commit of the messages' effects;
+    `listener` is told of each rebalance (the consumer runner commits what it owes then)."""
     profile = await broker_profile(settings.kafka_bootstrap_servers, settings.kafka_security)
-    return AIOKafkaConsumer(
-        *topics,
+    consumer = AIOKafkaConsumer(
         **client_options(settings),
         client_id=f"{settings.service_name}-{group}",
         group_id=settings.topic_prefix + group,
@@ -151,3 +156,5 @@ async def new_consumer(settings: ServiceSettings, group: str, topics: list[str])
         fetch_max_wait_ms=profile.fetch_max_wait_ms(settings),
         metadata_max_age_ms=settings.kafka_metadata_max_age_ms,
     )
+    consumer.subscribe(topics, listener=listener)
+    return consumer

@@ -148,6 +148,11 @@ class ServiceSettings(BaseSettings):
     outbox_retention_hours: int = Field(default=24 * 7, ge=1)
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
     consumer_batch_size: int = Field(default=200, ge=1, le=5000)
+    # Offsets are committed at most this often (0: after every poll), always after the database
+    # commit of what they cover, and at once when a poll comes back empty, on a rebalance and on
+    # stop: a commit per poll is an OffsetCommit round trip per message at a steady load, and what a
+    # crash leaves uncommitted is redelivered and absorbed by the inbox.
+    consumer_commit_interval_ms: int = Field(default=500, ge=0, le=60_000)
     log_level: str = "INFO"
     # Problem `type` URIs are this followed by the problem's name; point it where docs/problems is
     # published (each name has its page there, docs/problems/<name>.md).

@@ -49,7 +49,7 @@ from complaints_common.events.envelope import (
     encode_event,
     headers_dict,
 )
-from complaints_common.kafka import new_producer
+from complaints_common.kafka import new_consumer, new_producer
 from complaints_common.messaging import Inbox, Outbox, inbox_table, notify_trigger_ddl, outbox_table
 from complaints_common.relay import OutboxRelay, republish_since
 from complaints_common.settings import ServiceSettings
@@ -1494,6 +1494,126 @@ async def test_offsets_are_committed_only_after_the_database_commit(
     assert run2.calls == [stuck.id, behind.id], "what was applied before is not applied again"
     assert await scratch.effect_counts() == {e.id: 1 for e in (*first, stuck, behind)}
     assert await committed_offset(settings, topic) == offsets[behind.id] + 1, "committed once applied"
+
+
+def recorded_commits(monkeypatch: pytest.MonkeyPatch) -> list[dict[TopicPartition, int]]:
+    """The offsets of every commit a consumer makes from now on (each made for real)."""
+    commits: list[dict[TopicPartition, int]] = []
+    commit = AIOKafkaConsumer.commit
+
+    async def recording(self: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None) -> None:
+        commits.append(dict(offsets or {}))
+        await commit(self, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", recording)
+    return commits
+
+
+@pytest.mark.parametrize("interval_ms", [0, 60_000])
+async def test_single_record_polls_share_an_offset_commit_within_the_interval(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    monkeypatch: pytest.MonkeyPatch,
+    interval_ms: int,
+) -> None:
+    """Polls of one record each (a steady load): with an interval, the first is committed at once
+    and the next ones wait for it; a crash before that redelivers them, the inbox absorbs them, and
+    an empty poll commits what is owed. With 0, each poll is committed (one commit per message)."""
+    settings = make_settings(consumer_batch_size=1, consumer_commit_interval_ms=interval_ms)
+    topic = settings.topic("complaint.created")
+    tp = TopicPartition(topic, 0)
+    events = [complaint_event(n=n) for n in range(4)]
+    ends = [await produce_event(producer, topic, event) + 1 for event in events]
+    commits = recorded_commits(monkeypatch)
+    run1 = Recorder(scratch)
+    runner = make_runner(scratch, settings, producer, run1)
+    consumer = await new_consumer(settings, GROUP, runner.topics)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while len(run1.calls) < len(events):
+            assert time.monotonic() < deadline, f"{len(run1.calls)} of {len(events)} records applied"
+            await runner.poll_once(consumer)
+    finally:
+        await consumer.stop()  # as a kill -9 leaves it: what is owed is not committed
+    assert commits == ([{tp: end} for end in ends] if interval_ms == 0 else [{tp: ends[0]}])
+    assert await committed_offset(settings, topic) == (ends[-1] if interval_ms == 0 else ends[0])
+
+    run2 = Recorder(scratch)
+    async with running(make_runner(scratch, settings, producer, run2).run) as loop:
+
+        async def all_committed() -> bool:
+            return await committed_offset(settings, topic) == ends[-1]
+
+        # Still running, so committed by a poll that came back empty, not by the stop.
+        await wait_until(all_committed, "the redelivered records' offsets committed", TIMEOUT_S, loop)
+    assert run2.calls == [], "the redelivered records are absorbed by the inbox"
+    assert await scratch.effect_counts() == {event.id: 1 for event in events}
+    redelivered = 0 if interval_ms == 0 else len(events) - 1
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == (
+        redelivered
+    )
+
+
+async def test_the_offsets_owed_are_committed_on_stop(
+    scratch: Scratch, make_settings: Callable[..., ServiceSettings], producer: AIOKafkaProducer
+) -> None:
+    settings = make_settings(consumer_batch_size=1, consumer_commit_interval_ms=60_000)
+    topic = settings.topic("complaint.created")
+    first, last = complaint_event(n=1), complaint_event(n=2)
+    await produce_event(producer, topic, first)
+    end = await produce_event(producer, topic, last) + 1
+    stops: list[asyncio.Event] = []
+    recorder = Recorder(scratch)
+
+    async def stop_after_the_last(session: AsyncConnection, event: Event[Any]) -> None:
+        await recorder(session, event)
+        if event.id == last.id:
+            stops[0].set()  # SIGTERM right after it: no further poll, empty or not, follows
+
+    async with running(make_runner(scratch, settings, producer, stop_after_the_last).run) as loop:
+        stops.append(loop.stop)
+        await asyncio.wait_for(asyncio.shield(loop.task), TIMEOUT_S)
+    assert recorder.calls == [first.id, last.id]
+    assert await committed_offset(settings, topic) == end, "the last poll's offset committed on stop"
+
+
+async def test_a_rebalance_commits_the_offsets_owed_on_the_partitions_it_takes_away(
+    scratch: Scratch, make_settings: Callable[..., ServiceSettings], producer: AIOKafkaProducer
+) -> None:
+    """A replica holds an owed offset (its second record's) while it works on its third record; a
+    second member joining the group revokes its partitions, and the owed offset is committed then.
+    The joiner commits nothing, so only the revocation can have committed it."""
+    settings = make_settings(consumer_batch_size=1, consumer_commit_interval_ms=60_000)
+    topic = settings.topic("complaint.created")
+    events = [complaint_event(n=n) for n in range(3)]
+    ends = [await produce_event(producer, topic, event) + 1 for event in events]
+    recorder = Recorder(scratch)
+    working, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_third(session: AsyncConnection, event: Event[Any]) -> None:
+        if event.id == events[2].id:
+            working.set()
+            await asyncio.wait_for(release.wait(), TIMEOUT_S)
+        await recorder(session, event)
+
+    async with running(make_runner(scratch, settings, producer, hold_the_third).run) as loop:
+        await asyncio.wait_for(working.wait(), TIMEOUT_S)
+        assert await committed_offset(settings, topic) == ends[0], "the second record's offset is owed"
+        joiner = await new_consumer(settings, GROUP, [topic])
+        await joiner.start()
+        try:
+
+            async def owed_committed() -> bool:
+                return await committed_offset(settings, topic) == ends[1]
+
+            await wait_until(owed_committed, "the owed offset committed on revocation", TIMEOUT_S, loop)
+        finally:
+            release.set()
+            await joiner.stop()
+        await wait_applied(scratch, events[2], "the third record", loop)
+    assert await scratch.effect_counts() == {event.id: 1 for event in events}
 
 
 async def test_the_handler_runs_in_the_trace_of_the_message(
