@@ -180,7 +180,8 @@ class ConsumerRunner:
         return None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; any failure restarts the consumer, uncommitted, after a pause."""
+        """Consume until `stop` is set; any failure restarts the consumer after a pause, the poll that
+        failed uncommitted (the offsets owed of those applied before it are committed first)."""
         self._stop = stop
         while not stop.is_set():
             consumer = await new_consumer(
