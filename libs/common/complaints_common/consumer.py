@@ -134,7 +134,7 @@ class _CommitBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]  # a
         await self._commit(revoked)
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        pass
+        pass  # a partition assigned starts from its committed offset: nothing is owed on it yet
 
 
 class ConsumerRunner:
