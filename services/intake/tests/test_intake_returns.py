@@ -19,14 +19,13 @@ from complaints_intake.importer import import_cfpb, read_rows
 from complaints_intake.main import SERVICE
 
 from .conftest import intake_settings
-from .test_intake_cfpb import SAMPLE, needs_sample
+from .test_intake_cfpb import needs_sample, sample_of_every_pair
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-# Of each (product, company response) pair of the whole sample (37 pairs over its 13 products and 5
-# kinds of response), its first rows: every group of the return with more than one complaint where
-# the sample has them. The whole sample took 79 s (its first 700 rows 31 s, with 30 of the pairs) of
-# a suite kept under 15 minutes, and the counts are checked the same way on any number of rows.
-PER_PAIR = 2
+# The sample's first rows of each (product, company response) pair (sample_of_every_pair): every
+# group of the return, with more than one complaint where the sample has them. The whole sample took
+# 79 s (its first 700 rows 31 s, with 30 of the 37 pairs) of a suite kept under 15 minutes, and the
+# counts are checked the same way on any number of rows.
 DAY = timedelta(days=1)
 
 
@@ -79,23 +78,6 @@ def test_the_return_counts_a_period_as_its_history_stood() -> None:
     )
     # The same period, the same figures.
     assert complaints_return(records, goodwill, T0, T0 + 31 * DAY) == january
-
-
-def sample_of_every_pair(path: Path) -> int:
-    """Writes to `path` the first PER_PAIR rows of the sample of each (product, company response)
-    pair, in the sample's order and with its columns; the number of rows written."""
-    taken: Counter[tuple[str, str]] = Counter()
-    chosen = []
-    for row in read_rows(SAMPLE):
-        pair = (row["Product"].strip(), row["Company response to consumer"].strip())
-        if taken[pair] < PER_PAIR:
-            taken[pair] += 1
-            chosen.append(row)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(chosen[0]))
-        writer.writeheader()
-        writer.writerows(chosen)
-    return len(chosen)
 
 
 def expected_from_csv(path: Path) -> tuple[Counter[str], dict[tuple[str, str | None], Counter[str]]]:
