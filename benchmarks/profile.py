@@ -69,6 +69,18 @@ def consumed(stack: Stack) -> dict[str, Counter[tuple[str, str]]]:
     return counts
 
 
+def settle(stack: Stack, quiet_s: float = 2.0, at_most_s: float = 60.0) -> None:
+    """Wait until no consumer has handled a message for `quiet_s` (bounded): a fixed pause either
+    cut a journey short or, after the warm-up, counted its tail as idle CPU."""
+    deadline, last = time.monotonic() + at_most_s, consumed(stack)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = consumed(stack)
+        if now == last:
+            return
+        last = now
+
+
 def per_complaint(
     after: Counter[tuple[str, str]], before: Counter[tuple[str, str]], accepted: int
 ) -> list[dict[str, Any]]:
@@ -154,7 +166,7 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
     services = dict(stack.pids())
     pids = {**services, "postgresql": stack.postgres.pid or 0, **stack.broker_pids()}
     asyncio.run(offer(stack, 5, 3))  # warm-up: group joins, caches, prepared statements
-    time.sleep(3)
+    settle(stack)  # the idle window starts once the warm-up's journeys are over
 
     before, db_idle = cpu_seconds(pids), asyncio.run(database_totals(stack.database_url))
     time.sleep(IDLE_S)
@@ -169,7 +181,7 @@ def measure(stack: Stack, rate: float, seconds: float, workdir: Path) -> dict[st
     seen_before, db_before = consumed(stack), asyncio.run(database_totals(stack.database_url))
     cpu_before, started = cpu_seconds(pids), time.monotonic()
     accepted = asyncio.run(offer(stack, rate, seconds))
-    time.sleep(5)  # the last complaints finish their journey
+    settle(stack)  # the last complaints finish their journey
     elapsed = time.monotonic() - started
     cpu = {n: s - cpu_before[n] for n, s in cpu_seconds(pids).items()}
     seen_after, db = consumed(stack), asyncio.run(database_totals(stack.database_url))

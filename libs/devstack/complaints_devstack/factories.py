@@ -7,8 +7,8 @@ type, each with plausible defaults and every data field open to override by keyw
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -19,6 +19,7 @@ from complaints_common.events import contracts as c
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
     COMPENSATION_GRANTED_V1,
+    COMPENSATION_OPTIONS_OFFERED_V1,
     COMPLAINT_CREATED_V1,
     COMPLAINT_DEADLINES_CHANGED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
@@ -88,19 +89,46 @@ def compensation_granted(
     return Event(COMPENSATION_GRANTED_V1, data, SOURCE)
 
 
+def options_offered(
+    complaint_id: UUID,
+    options: Sequence[tuple[str, c.Offer]],
+    offered_at: datetime,
+    customer_id: str = "cust-1",
+    **fields: Any,
+) -> Event[c.CompensationOptionsOfferedV1]:
+    """The front line's options (option id, offer), to choose from within the hour."""
+    data = c.CompensationOptionsOfferedV1.model_validate(
+        {
+            "complaint_id": complaint_id,
+            "client_id": CLIENT,
+            "customer_id": customer_id,
+            "options": [c.OfferOption(option_id=option_id, offer=offer) for option_id, offer in options],
+            "policy_version": "1",
+            "choose_by": offered_at + timedelta(hours=1),
+            "offered_at": offered_at,
+            **fields,
+        }
+    )
+    return Event(COMPENSATION_OPTIONS_OFFERED_V1, data, SOURCE)
+
+
 def decision_recorded(
-    complaint_id: UUID, customer_id: str, status: c.DecisionStatus, decided_at: datetime
+    complaint_id: UUID, customer_id: str, status: c.DecisionStatus, decided_at: datetime, **fields: Any
 ) -> Event[c.CompensationDecisionRecordedV1]:
-    data = c.CompensationDecisionRecordedV1(
-        complaint_id=complaint_id,
-        client_id=CLIENT,
-        decision_id=uuid4(),
-        customer_id=customer_id,
-        status=status,
-        rule_id="rule-1",
-        policy_version="1",
-        decided_by="supervisor-1",
-        decided_at=decided_at,
+    """A decision record (status `granted`: one from before grants were announced alone)."""
+    data = c.CompensationDecisionRecordedV1.model_validate(
+        {
+            "complaint_id": complaint_id,
+            "client_id": CLIENT,
+            "decision_id": uuid4(),
+            "customer_id": customer_id,
+            "status": status,
+            "rule_id": "rule-1",
+            "policy_version": "1",
+            "decided_by": "supervisor-1",
+            "decided_at": decided_at,
+            **fields,
+        }
     )
     return Event(COMPENSATION_DECISION_RECORDED_V1, data, SOURCE)
 

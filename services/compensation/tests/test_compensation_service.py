@@ -85,11 +85,30 @@ async def test_a_redelivered_and_replayed_complaint_is_granted_once(
     await asyncio.sleep(0.5)
     trail = (await client.get("/v1/decisions", params={"complaint_id": str(data.complaint_id)})).json()
     assert len(trail["items"]) == 1
-    async with runtime.db.transaction() as session:
-        rows = (await session.execute(text("SELECT type FROM compensation.outbox ORDER BY type"))).scalars()
-        types = list(rows)
-    # One grant, announced once: compensation.granted and its decision record.
-    assert types == ["complaints.compensation.decision_recorded.v1", "complaints.compensation.granted.v1"]
+    # One grant, announced once, by compensation.granted alone: no decision record with it.
+    [(kind, grant)] = await published(app, data.complaint_id)
+    assert kind == "complaints.compensation.granted.v1"
+    assert (grant["decision_id"], grant["rule_id"], grant["granted_by"]) == (
+        decision["id"],
+        decision["rule_id"],
+        "auto",
+    )
+    assert (grant["policy_version"], grant["authority"], grant["reason"]) == (
+        decision["policy_version"],
+        "frontline",
+        decision["reason"],
+    )
+    assert grant["offer"]["value"] == {"amount": decision["value_amount"], "currency": decision["currency"]}
+
+
+async def published(app: FastAPI, complaint_id: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The events the complaint's decisions put in the outbox, in order: (ce_type, data)."""
+    async with app.state.runtime.db.transaction() as session:
+        rows = await session.execute(
+            text("SELECT type, payload FROM compensation.outbox WHERE aggregateid = :c ORDER BY seq"),
+            {"c": str(complaint_id)},
+        )
+        return [(row.type, row.payload) for row in rows]
 
 
 async def _decide(app: FastAPI, data: ComplaintCreatedV1) -> None:
@@ -129,6 +148,21 @@ async def test_an_over_limit_offer_waits_and_is_granted_only_on_approval(
     body = granted.json()
     assert body["status"] == "granted" and body["granted_by"] == "man-1" and body["authority"] == "manager"
     assert [(s["by"], s["role"]) for s in body["signoffs"]] == [("sup-1", "supervisor"), ("man-1", "manager")]
+    # The waiting decision and the sign-off that passed it on are recorded; the approval that
+    # grants it is announced by compensation.granted alone.
+    events = await published(app, data.complaint_id)
+    assert [(kind, e.get("status"), e.get("decided_by")) for kind, e in events[:2]] == [
+        ("complaints.compensation.decision_recorded.v1", "pending_approval", "auto"),
+        ("complaints.compensation.decision_recorded.v1", "pending_approval", "sup-1"),
+    ]
+    [(kind, grant)] = events[2:]
+    assert kind == "complaints.compensation.granted.v1"
+    assert (grant["decision_id"], grant["granted_by"], grant["authority"]) == (
+        decision["id"],
+        "man-1",
+        "manager",
+    )
+    assert grant["granted_at"] is not None and grant["rule_id"] == decision["rule_id"]
     again = await client.post(url + "/reject", json={"reason": "not now"}, headers=person("man-2", "manager"))
     assert again.status_code == 409
 

@@ -279,6 +279,33 @@ async def test_no_survey_while_a_compensation_decision_is_pending(runtime: Runti
     assert [e["kind"] for e in await _fired(runtime)] == ["satisfaction_check"]
 
 
+async def test_a_grant_alone_settles_a_pending_decision_as_its_record_beside_it_did(runtime: Runtime) -> None:
+    """An approval is announced by compensation.granted alone: the survey it lifts the deferral
+    for is sent once, and a decision record with status granted from before (an upgrade) beside
+    it, in either order, changes nothing."""
+    announced = {"alone": (False, False), "record first": (True, False), "record after": (False, True)}
+    complaints = {}
+    for n, (how, (before, after)) in enumerate(announced.items()):
+        complaint_id, customer = uuid4(), f"c-{n}"
+        complaints[complaint_id] = how
+        await deliver(runtime, complaint_created(complaint_id, customer, T0))
+        await deliver(runtime, status_changed(complaint_id, customer, "in_progress", "resolved", T0))
+        pending = decision_recorded(complaint_id, customer, "pending_approval", T0 + timedelta(hours=1))
+        await deliver(runtime, pending)
+        record = decision_recorded(complaint_id, customer, "granted", T0 + timedelta(hours=2))
+        if before:
+            await deliver(runtime, record)
+        await deliver(runtime, compensation_granted(complaint_id, customer, T0 + timedelta(hours=2)))
+        if after:
+            await deliver(runtime, record)
+
+    await fire_due_timers(runtime, ManualClock(T0 + 3 * DAY), 100)
+    fired = [(complaints[UUID(e["complaint_id"])], e["kind"]) for e in await _fired(runtime)]
+    assert sorted(fired) == sorted((how, "satisfaction_check") for how in announced)
+    for complaint_id in complaints:
+        assert await _statuses(runtime, complaint_id) == {("satisfaction_check", 1): "fired"}
+
+
 async def test_at_most_one_survey_per_customer_per_period(runtime: Runtime) -> None:
     first = await settled_complaint(runtime, T0, "loyal-1")
     second = await settled_complaint(runtime, T0 + DAY, "loyal-1")
@@ -373,7 +400,10 @@ async def test_each_event_of_a_complaints_journey_takes_one_to_three_statements(
         ("deadline_breach", "final_response"): T0 + 70 * DAY,
     }
 
-    assert len(await counted(runtime, decision_recorded(complaint_id, customer, "granted", T0))) == 1
+    # fold: a decision waiting for approval (a grant has no decision record: compensation.granted
+    # announces it alone, so an automatic grant costs only the three statements below)
+    waiting = decision_recorded(complaint_id, customer, "pending_approval", T0 - timedelta(hours=1))
+    assert len(await counted(runtime, waiting)) == 1
     # fold; the satisfaction check; its followup.scheduled in the outbox
     assert len(await counted(runtime, compensation_granted(complaint_id, customer, T0))) == 3
     # fold; the check is there already; the deadline watches end

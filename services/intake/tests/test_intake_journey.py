@@ -29,7 +29,7 @@ from complaints_common.events.envelope import (
     Event,
     EventContract,
 )
-from complaints_devstack.factories import publish
+from complaints_devstack.factories import options_offered, publish
 from complaints_devstack.service_testing import counted_delivery
 from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.main import SERVICE
@@ -190,11 +190,14 @@ async def test_each_event_costs_few_statements_and_does_what_it_did(intake: Inta
         "notification.status (acknowledgement)": len(
             await handle(app, NOTIFICATION_STATUS_V1, acknowledgement(cid))
         ),
-        "compensation.decided": len(
-            await handle(app, COMPENSATION_DECISION_RECORDED_V1, decided(cid, "granted", decision_id))
+        # A decision that waits is recorded; its approval is announced by the grant alone.
+        "compensation.decided (pending_approval)": len(
+            await handle(
+                app, COMPENSATION_DECISION_RECORDED_V1, decided(cid, "pending_approval", decision_id)
+            )
         ),
         "compensation.granted": len(
-            await handle(app, COMPENSATION_GRANTED_V1, granted(cid, decision_id, NOW))
+            await handle(app, COMPENSATION_GRANTED_V1, granted(cid, decision_id, NOW + timedelta(minutes=5)))
         ),
         "voucher.changed (clawed back)": len(await handle(app, VOUCHER_CHANGED_V1, clawback)),
         "followup.due": len(await handle(app, FOLLOWUP_DUE_V1, followup_due(cid, uuid4()))),
@@ -210,7 +213,7 @@ async def test_each_event_costs_few_statements_and_does_what_it_did(intake: Inta
     assert counts == {
         "notification.status (other kind)": 0,
         "notification.status (acknowledgement)": 4,
-        "compensation.decided": 2,
+        "compensation.decided (pending_approval)": 2,
         "compensation.granted": 2,
         "voucher.changed (clawed back)": 3,
         "followup.due": 2,
@@ -254,21 +257,16 @@ async def test_each_event_costs_few_statements_and_does_what_it_did(intake: Inta
     assert grants == [decision_id]
 
 
+def two_options(cid: UUID) -> c.CompensationOptionsOfferedV1:
+    refund = OFFER.model_copy(update={"kind": "refund"})
+    return options_offered(cid, [("a", OFFER), ("b", refund)], NOW, customer_id="CUST-1042").data
+
+
 async def test_a_step_that_changes_nothing_writes_nothing(intake: Intake) -> None:
     app, client = intake
     filed = (await client.post("/v1/complaints", json=draft())).json()
     cid = UUID(filed["id"])
-    offered = c.CompensationOptionsOfferedV1(
-        complaint_id=cid,
-        customer_id="CUST-1042",
-        options=[
-            c.OfferOption(option_id="a", offer=OFFER),
-            c.OfferOption(option_id="b", offer=OFFER.model_copy(update={"kind": "refund"})),
-        ],
-        policy_version="1",
-        choose_by=NOW + timedelta(hours=1),
-        offered_at=NOW,
-    )
+    offered = two_options(cid)
     assert len(await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, offered)) == 2
     late_copy = offered.model_copy(update={"offered_at": NOW + timedelta(minutes=1)})
     assert len(await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, late_copy)) == 1, "read, not written"
@@ -276,3 +274,40 @@ async def test_a_step_that_changes_nothing_writes_nothing(intake: Intake) -> Non
     assert journey["compensation_options"]["offered_at"].startswith("2026-11-23T12:00:00")
     unknown = acknowledgement(uuid4())
     assert len(await handle(app, NOTIFICATION_STATUS_V1, unknown)) == 1, "a complaint not held here"
+
+
+async def test_a_grant_alone_reads_back_as_its_grant_and_decision_record_did(intake: Intake) -> None:
+    """A grant is announced by compensation.granted alone. What a CRM reads back (the complaint's
+    journey, its options settled, its history, the grant kept for the return) is what the grant
+    and its decision record (status granted, published beside it before) made, in either order."""
+    app, client = intake
+    journeys, histories = [], []
+    for announced in ("alone", "record first", "record after"):
+        filed = (await client.post("/v1/complaints", json=draft())).json()
+        cid, decision_id = UUID(filed["id"]), uuid4()
+        await handle(app, COMPENSATION_OPTIONS_OFFERED_V1, two_options(cid))
+        grant = granted(cid, decision_id, NOW).model_copy(update={"rule_id": "b"})
+        record = decided(cid, "granted", decision_id).model_copy(
+            update={"rule_id": "b", "decided_by": "sup-1"}
+        )
+        if announced == "record first":
+            await handle(app, COMPENSATION_DECISION_RECORDED_V1, record)
+        await handle(app, COMPENSATION_GRANTED_V1, grant)
+        if announced == "record after":
+            await handle(app, COMPENSATION_DECISION_RECORDED_V1, record)
+        complaint = (await client.get(f"/v1/complaints/{cid}")).json()
+        step = complaint["journey"]["compensation"]
+        assert (step["status"], step["decision_id"], step["kind"]) == ("granted", str(decision_id), "coupon")
+        assert step["value"] == {"amount": "25.00", "currency": "EUR"}
+        journeys.append(complaint["journey"] | {"compensation": step | {"decision_id": None}})
+        history = (await client.get(f"/v1/complaints/{cid}/history")).json()["entries"]
+        histories.append([(e["action"], e["actor"]) for e in history[1:]])
+        async with app.state.runtime.db.transaction() as session:
+            grants = await session.scalars(
+                select(granted_compensation.c.decision_id).where(granted_compensation.c.complaint_id == cid)
+            )
+            assert list(grants) == [decision_id], "the grant kept once for the complaints return"
+    assert journeys[0]["compensation_options"]["status"] == "settled"
+    assert journeys[0]["compensation_options"]["chosen"] == "b"
+    assert journeys[0] == journeys[1] == journeys[2]
+    assert histories[0] == histories[1] == histories[2] == []

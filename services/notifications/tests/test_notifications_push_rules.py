@@ -11,6 +11,10 @@ from uuid import uuid4
 import pytest
 from pydantic import SecretStr
 
+from complaints_common.events.contracts import (
+    CompensationDecisionRecordedV1,
+    CompensationGrantedV1,
+)
 from complaints_notifications.domain.push import (
     CATALOGUE,
     PushType,
@@ -19,6 +23,8 @@ from complaints_notifications.domain.push import (
     address_class,
     check_scheme,
     decision_push,
+    decision_push_key,
+    granted_push,
     push_body,
     refused_address,
 )
@@ -84,6 +90,39 @@ def test_each_decision_status_is_one_push() -> None:
     for status, push in expected.items():
         found = decision_push({**base, "status": status})
         assert found is not None and found[0] is push and found[1].status == status
+
+
+def test_a_grant_alone_is_the_push_its_decision_record_was_and_is_pushed_once_per_decision() -> None:
+    """compensation.granted announces a grant alone: the push it makes is the one a decision record
+    with status granted made (who granted it is who decided, when it was granted when decided), and
+    both are keyed by the decision, so an upgrade that delivers both pushes it once."""
+    money = {"amount": "25.00", "currency": "EUR"}
+    decision_id, at = uuid4(), "2026-12-01T10:00:00Z"
+    decision = {
+        "complaint_id": uuid4(),
+        "decision_id": decision_id,
+        "customer_id": "C-1",
+        "offer": {"kind": "coupon", "description": "A month free", "value": money, "cost": money},
+        "rule_id": "any.billing-credit",
+        "policy_version": "1",
+        "reason": "within the agent's authority",
+    }
+    grant = CompensationGrantedV1.model_validate(
+        decision | {"voucher_code": "ABCD-EFGH", "granted_by": "agent-7", "granted_at": at}
+    )
+    record = CompensationDecisionRecordedV1.model_validate(
+        decision | {"status": "granted", "decided_by": "agent-7", "decided_at": at}
+    )
+    as_recorded = decision_push(record.model_dump(mode="json"))
+    assert as_recorded is not None and granted_push(grant) == as_recorded
+    assert as_recorded[0] is PushType.GRANTED and "cost" not in push_body("t", as_recorded[1])
+    keys = {
+        decision_push_key(event_id, push)
+        for event_id, (_, push) in (("e-1", as_recorded), ("e-2", granted_push(grant)))
+    }
+    assert keys == {f"grant:{decision_id}"}
+    waiting = decision_push(record.model_copy(update={"status": "pending_approval"}).model_dump(mode="json"))
+    assert waiting is not None and decision_push_key("e-3", waiting[1]) == "e-3", "others once per event"
 
 
 def test_a_push_body_is_type_timestamp_and_the_datas_own_fields() -> None:

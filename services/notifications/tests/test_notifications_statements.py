@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.events.envelope import Event
 from complaints_common.runtime import Runtime
@@ -143,37 +144,92 @@ async def test_an_event_handled_again_writes_nothing_twice(
     assert found == [{"kind": "acknowledgement", "status": "queued"}]
 
 
+async def subscribe(session: AsyncConnection, client_id: str, push_type: str) -> webhooks.SubscriptionRecord:
+    """The client's CRM subscribed to `push_type`, as its admin would through the API."""
+    return await webhooks.create(
+        session,
+        webhooks.SecretBox([]),
+        client_id=client_id,
+        url=f"https://{client_id}.example.com/hooks",
+        event_types=[push_type],
+        description=None,
+        created_by="admin-1",
+        secret=webhooks.new_secret(),
+    )
+
+
+async def test_a_grant_is_pushed_once_per_decision_in_the_statement_of_its_message(
+    runtime: Runtime, deps: NotificationsDependencies, handle: Handle
+) -> None:
+    """A grant is announced by compensation.granted alone: its push (what its decision record
+    pushed) is written with the customer's message, in the same statement; handled again, or with
+    a decision record with status granted beside it (from before: an upgrade), it is not pushed twice."""
+    async with runtime.db.transaction() as session:
+        subscription = await subscribe(session, CLIENT, "compensation.granted")
+    complaint_id = uuid4()
+    await handle(created(complaint_id))
+    grant = granted(complaint_id)
+    assert await handle(grant) == 3, "recorded with its push; the recipient read; composed"
+    data = grant.data
+    old_record = decision_recorded(
+        complaint_id,
+        "cust-1",
+        "granted",
+        data.granted_at,
+        decision_id=data.decision_id,
+        offer=data.offer,
+        rule_id=data.rule_id,
+        decided_by=data.granted_by,
+    )
+    assert await handle(old_record) == 1, "its push is the grant's: written once"
+    handlers = {s.contract.ce_type: s.handler for s in SERVICE.all_subscriptions(deps)}
+    async with runtime.db.transaction() as session:
+        await handlers[grant.contract.ce_type](session, grant)  # as after a restore, past the inbox
+    pushed = await rows(
+        runtime,
+        "SELECT event_id, subscription_id, body::jsonb AS body FROM notifications.messages"
+        " WHERE complaint_id = :c AND subscription_id IS NOT NULL",
+        c=complaint_id,
+    )
+    assert [(p["event_id"], p["subscription_id"], p["body"]["type"]) for p in pushed] == [
+        (f"grant:{data.decision_id}", subscription.id, "compensation.granted")
+    ]
+    assert pushed[0]["body"]["data"] == {
+        "complaint_id": str(complaint_id),
+        "decision_id": str(data.decision_id),
+        "customer_id": "cust-1",
+        "status": "granted",
+        "offer": {
+            "kind": "coupon",
+            "description": "A coupon",
+            "value": {"amount": "10.00", "currency": "EUR"},
+        },
+        "rule_id": "rule-1",
+        "reason": None,
+        "decided_by": "auto",
+        "decided_at": data.granted_at.isoformat().replace("+00:00", "Z"),
+    }
+    told = await rows(
+        runtime,
+        "SELECT kind FROM notifications.messages WHERE complaint_id = :c AND subscription_id IS NULL"
+        " ORDER BY kind",
+        c=complaint_id,
+    )
+    assert told == [{"kind": "acknowledgement"}, {"kind": "compensation"}], "the customer told once"
+
+
 async def test_a_push_goes_to_the_subscriptions_there_are_when_the_event_is_handled(
     database_url: str, runtime: Runtime, handle: Handle
 ) -> None:
     """No subscription is remembered between events: what another replica registers or removes
     through the API counts from the next event on."""
     other = await migrated_runtime(SERVICE, _settings(database_url))
-    box = webhooks.SecretBox([])
     try:
         complaint_id, now = uuid4(), datetime.now(UTC)
         await handle(decision_recorded(complaint_id, "cust-1", "pending_approval", now))
         async with other.db.transaction() as session:
-            chosen = await webhooks.create(
-                session,
-                box,
-                client_id=CLIENT,
-                url="https://crm.example.com/hooks",
-                event_types=["compensation.approval_waiting"],
-                description=None,
-                created_by="admin-1",
-                secret=webhooks.new_secret(),
-            )
-            await webhooks.create(
-                session,
-                box,
-                client_id="crm-other",
-                url="https://other.example.com/hooks",
-                event_types=["compensation.approval_waiting"],
-                description=None,
-                created_by="admin-2",
-                secret=webhooks.new_secret(),
-            )
+            chosen = await subscribe(session, CLIENT, "compensation.approval_waiting")
+            await subscribe(session, "crm-other", "compensation.approval_waiting")
         second = decision_recorded(complaint_id, "cust-1", "pending_approval", now)
         await handle(second)
         async with other.db.transaction() as session:

@@ -18,12 +18,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from complaints_common.events.contracts import (
     CompensationDecisionRecordedV1,
+    CompensationGrantedV1,
     ComplaintStatusChangedV1,
     FollowupDueV1,
     FollowupOutcomeV1,
 )
 from complaints_common.events.envelope import (
     COMPENSATION_DECISION_RECORDED_V1,
+    COMPENSATION_GRANTED_V1,
     COMPLAINT_STATUS_CHANGED_V1,
     FOLLOWUP_DUE_V1,
     FOLLOWUP_OUTCOME_V1,
@@ -109,10 +111,7 @@ async def test_a_subscription_gets_a_signed_test_delivery_then_only_the_push_typ
         pushed = {p["type"]: p for p in (verified(secret, hook) for hook in hooks[1:])}
         assert set(pushed) == set(CHOSEN)
         assert pushed["compensation.approval_waiting"]["data"]["status"] == "pending_approval"
-        assert pushed["compensation.approval_waiting"]["data"]["offer"]["value"] == {
-            "amount": "80.00",
-            "currency": "EUR",
-        }
+        assert pushed["compensation.approval_waiting"]["data"]["offer"]["value"] == EIGHTY
         assert "cost" not in pushed["compensation.approval_waiting"]["data"]["offer"]
         assert pushed["complaint.status_changed"]["data"]["to_status"] == "resolved"
         assert pushed["followup.outcome"]["data"]["outcome"] == "dissatisfied"
@@ -120,18 +119,37 @@ async def test_a_subscription_gets_a_signed_test_delivery_then_only_the_push_typ
         assert all(p["data"]["complaint_id"] == str(complaint_id) for p in pushed.values())
         assert not any(b"ivan@example.com" in body for _, body in hooks)
 
-        # Choosing other types: a grant now reaches it, a status change no longer does.
+        # Choosing other types: a grant now reaches it, a status change no longer does. The grant
+        # is announced by compensation.granted alone and pushed as its decision record was; a
+        # record with status granted beside it (published before that: an upgrade) is not pushed
+        # a second time.
         changed = await client.patch(
             f"/v1/webhooks/{subscription['id']}",
             json={"event_types": ["compensation.granted"]},
             headers=ADMIN,
         )
         assert changed.status_code == 200 and changed.json()["event_types"] == ["compensation.granted"]
-        await publish(app, decision(complaint_id, "granted"), status_changed(complaint_id, "closed"))
+        decision_id, at = uuid4(), datetime.now(UTC)
+        old_record = decision(complaint_id, "granted", decision_id, at)
+        await publish(
+            app, grant(complaint_id, decision_id, at), old_record, status_changed(complaint_id, "closed")
+        )
         (*_, last) = await hooks_of(provider, 2 + len(CHOSEN))
-        assert verified(secret, last)["type"] == "compensation.granted"
+        pushed_grant = verified(secret, last)
+        assert pushed_grant["type"] == "compensation.granted"
+        assert pushed_grant["data"] == {
+            "complaint_id": str(complaint_id),
+            "decision_id": str(decision_id),
+            "customer_id": "CUST-9",
+            "status": "granted",
+            "offer": {"kind": "refund", "description": "Refund of the second charge", "value": EIGHTY},
+            "rule_id": "approval.above-limit",
+            "reason": None,
+            "decided_by": "auto",
+            "decided_at": old_record.data.decided_at.isoformat().replace("+00:00", "Z"),
+        }
         await asyncio.sleep(1.5)
-        assert len(provider.hooks) == 2 + len(CHOSEN)
+        assert len(provider.hooks) == 2 + len(CHOSEN), "the grant pushed once, the closing not at all"
 
         deleted = await client.delete(f"/v1/webhooks/{subscription['id']}", headers=ADMIN)
         assert deleted.status_code == 204
@@ -268,27 +286,45 @@ def journey(complaint_id: UUID) -> list[Event[Any]]:
     ]
 
 
-def decision(complaint_id: UUID, status: str) -> Event[CompensationDecisionRecordedV1]:
+EIGHTY = {"amount": "80.00", "currency": "EUR"}
+REFUND = {"kind": "refund", "description": "Refund of the second charge", "value": EIGHTY, "cost": EIGHTY}
+
+
+def decision(
+    complaint_id: UUID, status: str, decision_id: UUID | None = None, at: datetime | None = None
+) -> Event[CompensationDecisionRecordedV1]:
     data = CompensationDecisionRecordedV1.model_validate(
         {
             "complaint_id": complaint_id,
             "client_id": CLIENT,
-            "decision_id": uuid4(),
+            "decision_id": decision_id or uuid4(),
             "customer_id": "CUST-9",
             "status": status,
-            "offer": {
-                "kind": "refund",
-                "description": "Refund of the second charge",
-                "value": {"amount": "80.00", "currency": "EUR"},
-                "cost": {"amount": "80.00", "currency": "EUR"},
-            },
+            "offer": REFUND,
             "rule_id": "approval.above-limit",
             "policy_version": "1",
             "decided_by": "auto",
-            "decided_at": datetime.now(UTC),
+            "decided_at": at or datetime.now(UTC),
         }
     )
     return Event(COMPENSATION_DECISION_RECORDED_V1, data, "/complaints/compensation")
+
+
+def grant(complaint_id: UUID, decision_id: UUID, at: datetime) -> Event[CompensationGrantedV1]:
+    data = CompensationGrantedV1.model_validate(
+        {
+            "complaint_id": complaint_id,
+            "client_id": CLIENT,
+            "decision_id": decision_id,
+            "customer_id": "CUST-9",
+            "offer": REFUND,
+            "rule_id": "approval.above-limit",
+            "policy_version": "1",
+            "granted_by": "auto",
+            "granted_at": at,
+        }
+    )
+    return Event(COMPENSATION_GRANTED_V1, data, "/complaints/compensation")
 
 
 def status_changed(complaint_id: UUID, to_status: str) -> Event[ComplaintStatusChangedV1]:

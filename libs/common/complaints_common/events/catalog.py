@@ -47,15 +47,15 @@ FLOWS: dict[str, tuple[str, tuple[EventContract[Any], ...]]] = {
         (
             ev.COMPLAINT_CREATED_V1,
             ev.COMPLAINT_STATUS_CHANGED_V1,
-            ev.COMPENSATION_GRANTED_V1,
-            ev.COMPENSATION_DECISION_RECORDED_V1,
+            ev.COMPENSATION_GRANTED_V1,  # the grant alone: no decision record with it
             ev.FOLLOWUP_SCHEDULED_V1,
             ev.FOLLOWUP_DUE_V1,
             ev.NOTIFICATION_STATUS_V1,
         ),
     ),
     "approval": (
-        "Compensation above frontline authority: recorded as pending approval, then granted or rejected.",
+        "Compensation above frontline authority: recorded as pending approval, then granted (the grant "
+        "alone) or rejected (recorded).",
         (ev.COMPENSATION_DECISION_RECORDED_V1, ev.COMPENSATION_GRANTED_V1),
     ),
     "call-back": (

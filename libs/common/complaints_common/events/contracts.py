@@ -224,18 +224,28 @@ class Offer(BaseModel):
 
 
 class CompensationGrantedV1(EventData):
-    """Compensation was granted, automatically within authority or on approval."""
+    """Compensation was granted, automatically within authority or on approval. A grant is announced
+    by this event alone (no `compensation.decision_recorded` with it): it carries the decision as
+    that record did, its status being `granted`."""
 
-    decision_id: UUID
+    decision_id: UUID = Field(description="The decision in compensation's audit trail.")
     customer_id: str = Field(max_length=100)
     offer: Offer
     voucher_code: str | None = Field(default=None, max_length=64)
     voucher_expires_at: datetime | None = None
-    rule_id: str = Field(max_length=100)
+    rule_id: str = Field(max_length=100, description="The policy rule that decided it.")
     policy_version: str = Field(max_length=40)
     authority: Literal["frontline", "supervisor", "manager"] = "frontline"
-    granted_by: str = Field(max_length=100, description="'auto' or the approver's id.")
-    granted_at: datetime
+    reason: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The decision's reason, as the decision record would say it.",
+    )
+    granted_by: str = Field(
+        max_length=100,
+        description="Who decided: 'auto', the person whose authority covered the offer, or the approver.",
+    )
+    granted_at: datetime = Field(description="When it was decided and granted (the decision's time).")
 
 
 class OfferOption(BaseModel):
@@ -260,8 +270,10 @@ class CompensationOptionsOfferedV1(EventData):
 
 
 class CompensationDecisionRecordedV1(EventData):
-    """A compensation decision was taken or changed: granted, waiting for approval, refused or held
-    by an abuse rule, or rejected by an approver. The rule that decided it is named."""
+    """A compensation decision that does not grant was taken or changed: waiting for approval (also
+    after a sign-off that passes it to the next level), held by an abuse rule, refused, or rejected
+    by an approver. The rule that decided it is named. A grant is announced by `compensation.granted`
+    alone; records with status `granted` were published before that and are still understood."""
 
     decision_id: UUID
     customer_id: str = Field(max_length=100)

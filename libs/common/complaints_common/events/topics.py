@@ -50,7 +50,11 @@ COMPLAINT_UPDATED = TopicSpec(
     "complaint.updated", 6, 24 * 7, "A complaint's status or due times changed (intake's lifecycle)."
 )
 COMPENSATION_DECIDED = TopicSpec(
-    "compensation.decided", 6, 24 * 7, "Compensation decisions and voucher changes, granted or not."
+    "compensation.decided",
+    6,
+    24 * 7,
+    "Compensation decisions that do not grant (waiting, held, refused, rejected), the front line's "
+    "options and voucher changes; a grant is on compensation.granted alone.",
 )
 FOLLOWUP_OUTCOME = TopicSpec(
     "followup.outcome", 6, 24 * 7, "The outcome of a satisfaction call-back an agent recorded."

@@ -1,9 +1,10 @@
 """Recording a decision and publishing what it causes, in the caller's transaction (the outbox).
 
 Used by the consumer (automatic decisions) and by the REST API (proposals, approvals, vouchers), so a
-decision is written and announced one way only: every decision taken or changed publishes
-`compensation.decision_recorded` naming the rule that decided it, and a grant also publishes
-`compensation.granted` (what billing and the customer's notification need).
+decision is written and announced one way only, by one event: a grant (at once or on approval)
+publishes `compensation.granted` alone, with everything its decision record would say (what billing,
+the customer's notification and the CRM need); every other decision taken or changed (waiting,
+held, refused, rejected, passed on) publishes `compensation.decision_recorded`, naming its rule.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, get_args
+from typing import get_args
 from uuid import UUID, uuid4
 
 from prometheus_client import Counter, Gauge
@@ -78,10 +79,15 @@ BUDGET_EXCEEDED = Gauge(
 )
 
 
+def _reason(decision: DecisionRecord) -> str | None:
+    return (decision.reason or None) and decision.reason[:200]
+
+
 def _recorded(
     decision: DecisionRecord, decided_by: str, at: datetime | None = None
 ) -> Event[CompensationDecisionRecordedV1]:
-    """`compensation.decision_recorded`: every decision taken or changed, naming its rule."""
+    """`compensation.decision_recorded`: a decision that does not grant, taken or changed."""
+    assert decision.status != "granted", "a grant is announced by compensation.granted alone"
     recorded = CompensationDecisionRecordedV1(
         complaint_id=decision.complaint_id,
         client_id=decision.client_id,
@@ -91,15 +97,11 @@ def _recorded(
         offer=decision.offer,
         rule_id=decision.rule_id,
         policy_version=decision.policy_version,
-        reason=(decision.reason or None) and decision.reason[:200],
+        reason=_reason(decision),
         decided_by=decided_by,
         decided_at=at or datetime.now(UTC),
     )
     return Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE)
-
-
-def month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 class Recorder:
@@ -144,25 +146,16 @@ class Recorder:
         granted = decision.status == "granted"
         if granted:
             record = self._granted(record, proposed_by, now)
-        events = self._grant_events(record) if granted else [_recorded(record, decided_by=proposed_by)]
-        currency = offer.value.currency
-        budget = policy.budget.amounts.get(currency) if granted else None
-        # The decision, its events and the client's spend for the budget: one statement.
-        recorded = await store.record_decision(
-            session,
-            record,
-            [self.outbox.row(event) for event in events],
-            spent_since=None if budget is None else month_start(now),
-        )
+        event = self._grant_event(record) if granted else _recorded(record, decided_by=proposed_by)
+        # The decision, its event and a grant's cost in the client's spend: one statement.
+        recorded = await store.record_decision(session, record, [self.outbox.row(event)])
         if recorded is None:
             return None
         after_commit(session, DECIDED[decision.status, decision.authority].inc)
         if granted:
             self._count_grant(session, record)
-        if budget is not None and recorded.spent is not None:
-            self._report_budget(
-                session, client_id=complaint.client_id, currency=currency, budget=budget, spent=recorded.spent
-            )
+        if recorded.spent is not None:
+            self._check_budget(session, policy, record, recorded.spent)
         return record.id
 
     async def offer_options(
@@ -216,13 +209,12 @@ class Recorder:
         await store.save_grant(session, granted)
         after_commit(session, DECIDED["granted", granted.authority].inc)
         await self._publish_grant(session, granted)
-        await self.check_budget(session, policy, granted.client_id, granted.offer.value.currency, now)
+        self._check_budget(session, policy, granted, await store.raise_spend(session, granted))
         return granted
 
     async def _publish_grant(self, session: AsyncConnection, decision: DecisionRecord) -> None:
         self._count_grant(session, decision)
-        # Both events in one call: one round trip to the outbox.
-        await self.outbox.add(session, *self._grant_events(decision))
+        await self.outbox.add(session, self._grant_event(decision))
 
     @staticmethod
     def _count_grant(session: AsyncConnection, decision: DecisionRecord) -> None:
@@ -231,8 +223,9 @@ class Recorder:
         after_commit(session, lambda: GRANTED_VALUE.labels(value.currency).inc(float(value.amount)))
 
     @staticmethod
-    def _grant_events(decision: DecisionRecord) -> list[Event[Any]]:
-        """A grant's events: `compensation.granted`, then its `compensation.decision_recorded`."""
+    def _grant_event(decision: DecisionRecord) -> Event[CompensationGrantedV1]:
+        """A grant's one event, `compensation.granted`: the decision's reason, who decided
+        (`granted_by`) and when (`granted_at`) with it, as its decision record would say them."""
         assert decision.granted_by is not None and decision.settled_at is not None  # a grant has both
         grant = CompensationGrantedV1(
             complaint_id=decision.complaint_id,
@@ -245,11 +238,11 @@ class Recorder:
             rule_id=decision.rule_id,
             policy_version=decision.policy_version,
             authority=decision.authority,
+            reason=_reason(decision),
             granted_by=decision.granted_by,
             granted_at=decision.settled_at,
         )
-        recorded = _recorded(decision, decided_by=decision.granted_by, at=decision.settled_at)
-        return [Event(COMPENSATION_GRANTED_V1, grant, SOURCE), recorded]
+        return Event(COMPENSATION_GRANTED_V1, grant, SOURCE)
 
     async def publish_recorded(
         self, session: AsyncConnection, decision: DecisionRecord, decided_by: str, at: datetime | None = None
@@ -275,21 +268,16 @@ class Recorder:
         )
         await self.outbox.add(session, Event(VOUCHER_CHANGED_V1, changed, SOURCE))
 
-    async def check_budget(
-        self, session: AsyncConnection, policy: Policy, client_id: str, currency: str, now: datetime
+    @staticmethod
+    def _check_budget(
+        session: AsyncConnection, policy: Policy, granted: DecisionRecord, spent: Decimal
     ) -> None:
-        """Warn (log and metric) when a client's granted cost this month passes the policy's budget
-        (the budget applies to each client's own spend)."""
+        """Warn (log and metric) when a grant takes its client's granted cost this month past the
+        policy's budget in its currency (the budget applies to each client's own spend)."""
+        client_id, currency = granted.client_id, granted.currency
         budget = policy.budget.amounts.get(currency)
         if budget is None:
             return
-        spent = await store.granted_spend(session, client_id, month_start(now), currency)
-        self._report_budget(session, client_id=client_id, currency=currency, budget=budget, spent=spent)
-
-    @staticmethod
-    def _report_budget(
-        session: AsyncConnection, *, client_id: str, currency: str, budget: Decimal, spent: Decimal
-    ) -> None:
         over = spent > budget
         extra = {
             "client": client_id,

@@ -7,11 +7,13 @@ cancel timers (complaints_followup.application.scheduling).
 | complaint.status_changed resolved | satisfaction check; deadline watches end                        |
 | complaint.status_changed closed   | every scheduled timer of the complaint is cancelled             |
 | complaint.deadlines_changed       | deadline watches rescheduled or cancelled to match the new set  |
-| compensation.granted              | satisfaction check; the remedy is remembered for the results    |
+| compensation.granted              | satisfaction check; the remedy remembered; the decision settled |
 | compensation.decision_recorded    | pending_approval/held defers surveys; rejected cancels the check |
 | complaint.erasure_requested       | the agent's notes and the customer's comments are erased        |
 
-A satisfaction check newly scheduled is announced as `followup.scheduled` (with its due time).
+A grant is announced by `compensation.granted` alone; a decision record with status `granted` (from
+before that) settles the decision as the grant does. A satisfaction check newly scheduled is
+announced as `followup.scheduled` (with its due time).
 """
 
 from __future__ import annotations

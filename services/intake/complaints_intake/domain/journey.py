@@ -114,7 +114,20 @@ def _replace_step(journey: Journey, step: CompensationStep) -> Journey:
     return journey.model_copy(update={"compensation": step})
 
 
+def _settle_options(journey: Journey, rule_id: str) -> Journey:
+    """The first decision after the options settles them: a chosen (or lapsed-to) option names its
+    rule; anything else was the agent's own proposal."""
+    options = journey.compensation_options
+    if options is None or options.status != "offered":
+        return journey
+    chosen = rule_id if rule_id in {o.option_id for o in options.options} else None
+    settled = options.model_copy(update={"status": "settled", "chosen": chosen})
+    return journey.model_copy(update={"compensation_options": settled})
+
+
 def on_granted(journey: Journey, data: CompensationGrantedV1) -> Journey:
+    """A grant, the decision's only event (at once, or on approval): the step it shows and the
+    options it settles are those its decision record showed (`on_decision`)."""
     step = CompensationStep(
         status="granted",
         decision_id=data.decision_id,
@@ -122,7 +135,7 @@ def on_granted(journey: Journey, data: CompensationGrantedV1) -> Journey:
         value=data.offer.value,
         decided_at=data.granted_at,
     )
-    return _replace_step(journey, step)
+    return _replace_step(_settle_options(journey, data.rule_id), step)
 
 
 def on_voucher_changed(journey: Journey, data: VoucherChangedV1) -> Journey:
@@ -152,22 +165,22 @@ def on_options(journey: Journey, data: CompensationOptionsOfferedV1) -> Journey:
         offered_at=data.offered_at,
         choose_by=data.choose_by,
     )
+    granted = journey.compensation
+    if granted is not None and granted.status == "granted" and granted.decided_at >= data.offered_at:
+        # The grant that settled them travels on another topic and came first: the options are of
+        # different kinds, so the one of the grant's kind and value is the one chosen (or lapsed to).
+        chosen = [o.option_id for o in step.options if (o.kind, o.value) == (granted.kind, granted.value)]
+        step = step.model_copy(update={"status": "settled", "chosen": chosen[0] if chosen else None})
     return journey.model_copy(update={"compensation_options": step})
 
 
 def on_decision(journey: Journey, data: CompensationDecisionRecordedV1) -> Journey:
-    options = journey.compensation_options
-    if options is not None and options.status == "offered":
-        # The first decision after the options settles them: a chosen (or lapsed-to) option names
-        # its rule; anything else was the agent's own proposal.
-        ids = {o.option_id for o in options.options}
-        settled = options.model_copy(
-            update={"status": "settled", "chosen": data.rule_id if data.rule_id in ids else None}
-        )
-        journey = journey.model_copy(update={"compensation_options": settled})
+    """A decision that does not grant (a `granted` one is a record published before grants were
+    announced by `compensation.granted` alone: shown the same)."""
+    journey = _settle_options(journey, data.rule_id)
     current = journey.compensation
-    # Events of one complaint arrive in order, but a grant and its decision record travel on two
-    # topics: never let an older decision overwrite a newer one.
+    # Events of one complaint arrive in order, but a grant and a decision record (the pending one
+    # before an approval) travel on two topics: never let an older decision overwrite a newer one.
     if current is not None and current.decided_at > data.decided_at:
         return journey
     step = CompensationStep(

@@ -57,12 +57,17 @@ async def push(
 
 
 async def push_event(
-    session: AsyncConnection, event: Event[DataT], push_type: PushType, data: BaseModel
+    session: AsyncConnection,
+    event: Event[DataT],
+    push_type: PushType,
+    data: BaseModel,
+    key: str | None = None,
 ) -> None:
-    """Push what the event says about a complaint, once per event (its id keys the push)."""
+    """Push what the event says about a complaint, once per event (its id keys the push, unless
+    `key` says what else it is once per)."""
     await push(
         session,
-        event_id=event.id,
+        event_id=key or event.id,
         client_id=event.data.client_id,
         complaint_id=event.data.complaint_id,
         push_type=push_type,

@@ -19,6 +19,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from complaints_common.events.contracts import (
+    CompensationGrantedV1,
     ComplaintStatus,
     DecisionStatus,
     FollowupOutcomeKind,
@@ -316,6 +317,31 @@ def decision_push(data: dict[str, Any]) -> tuple[PushType, DecisionData] | None:
     if push is None:
         return None
     return push, DecisionData.model_validate(data)
+
+
+def granted_push(data: CompensationGrantedV1) -> tuple[PushType, DecisionData]:
+    """compensation.granted, a grant's only event, as the decision push a decision record with
+    status `granted` made: who decided and when are who granted it and when."""
+    offer = PushedOffer(kind=data.offer.kind, description=data.offer.description, value=data.offer.value)
+    decision = DecisionData(
+        complaint_id=data.complaint_id,
+        decision_id=data.decision_id,
+        customer_id=data.customer_id,
+        status="granted",
+        offer=offer,
+        rule_id=data.rule_id,
+        reason=data.reason,
+        decided_by=data.granted_by,
+        decided_at=data.granted_at,
+    )
+    return PushType.GRANTED, decision
+
+
+def decision_push_key(event_id: str, decision: DecisionData) -> str:
+    """What a decision push is pushed once per: a grant once per decision, whichever event announces
+    it (`compensation.granted`, or a decision record with status `granted` published before grants
+    were announced alone: an upgrade may deliver both); any other decision once per event."""
+    return f"grant:{decision.decision_id}" if decision.status == "granted" else event_id
 
 
 def deadline_push(data: dict[str, Any]) -> tuple[PushType, DeadlineData] | None:

@@ -34,10 +34,16 @@ from complaints_common.events.envelope import (
     Event,
 )
 from complaints_notifications.application import complaints
-from complaints_notifications.application.pushes import push_event
+from complaints_notifications.application.pushes import push_event, push_of
 from complaints_notifications.dependencies import NotificationsDependencies
 from complaints_notifications.domain.messages import MessageKind
-from complaints_notifications.domain.push import FollowupOutcomeData, PushType, decision_push
+from complaints_notifications.domain.push import (
+    FollowupOutcomeData,
+    PushType,
+    decision_push,
+    decision_push_key,
+    granted_push,
+)
 from complaints_notifications.store.messages import forget_customer
 
 
@@ -53,7 +59,11 @@ class Handlers:
     async def on_compensation_granted(
         self, session: AsyncConnection, event: Event[CompensationGrantedV1]
     ) -> None:
-        await complaints.record_messages(session, self.composer, event, MessageKind.COMPENSATION)
+        """The customer's compensation message, and the CRM's `compensation.granted` push (a grant
+        has no decision record to push it), in one statement."""
+        push_type, decision = granted_push(event.data)
+        push = push_of(decision_push_key(event.id, decision), push_type, decision)
+        await complaints.record_messages(session, self.composer, event, MessageKind.COMPENSATION, push=push)
 
     async def on_followup_due(self, session: AsyncConnection, event: Event[FollowupDueV1]) -> None:
         await complaints.follow_up(session, self.composer, event)
@@ -71,9 +81,11 @@ class Handlers:
     async def on_decision_recorded(
         self, session: AsyncConnection, event: Event[CompensationDecisionRecordedV1]
     ) -> None:
+        """The decision's push: approval waiting or declined (granted, for a record from before
+        grants were announced by `compensation.granted` alone: pushed once with it)."""
         decision = decision_push(event.data.model_dump(mode="json"))
         if decision is not None:
-            await push_event(session, event, *decision)
+            await push_event(session, event, *decision, key=decision_push_key(event.id, decision[1]))
 
     async def on_followup_outcome(self, session: AsyncConnection, event: Event[FollowupOutcomeV1]) -> None:
         data = FollowupOutcomeData.model_validate(event.data.model_dump(mode="json"))
