@@ -233,12 +233,18 @@ class Claimed:
 # written with the transport of its channel, and each e-mail's thread read. Every part sees the
 # rows as they were before the statement: a claimed e-mail's thread is the e-mails created before
 # it that are queued, sending or sent, as a later read would find them too.
+# Each part reads only the rows it touches. A message is only ever made `sending` once due, so
+# every candidate has `next_attempt_at <= now`: said once for both statuses, it bounds the scan of
+# `ix_messages_due` (an OR of the two statuses with the bound on one side only could not, and read
+# every retry still waiting and every message in flight on each claim). The updates are keyed by
+# `= ANY(ARRAY(...))`, which the planner takes as an index condition on the keys; joined to a CTE
+# it guesses the CTE's size and hash-joins a sequential scan of the table.
 _CLAIM = Statement(
     f"""WITH due AS (
         SELECT id FROM {SCHEMA}.messages
-        WHERE (status = '{QUEUED}' AND next_attempt_at <= :now::timestamptz)
-            OR (status = '{SENDING}' AND (lease_until < :now::timestamptz
-                OR pg_try_advisory_xact_lock({WORKER_LOCK_SPACE}, hashtext(claimed_by))))
+        WHERE status IN ('{QUEUED}', '{SENDING}') AND next_attempt_at <= :now::timestamptz
+            AND (status = '{QUEUED}' OR lease_until < :now::timestamptz
+                OR pg_try_advisory_xact_lock({WORKER_LOCK_SPACE}, hashtext(claimed_by)))
         ORDER BY next_attempt_at
         LIMIT :limit::int
         FOR UPDATE SKIP LOCKED),
@@ -246,11 +252,11 @@ _CLAIM = Statement(
         UPDATE {SCHEMA}.messages m
         SET status = '{SENDING}', attempts = m.attempts + 1, lease_until = :lease_until::timestamptz,
             claimed_by = :worker::text
-        FROM due WHERE m.id = due.id
+        WHERE m.id = ANY(ARRAY(SELECT id FROM due))
         RETURNING {columns(messages.c, "m")}),
     interrupted AS (
         UPDATE {SCHEMA}.delivery_attempts a SET outcome = 'interrupted', finished_at = :now::timestamptz
-        FROM claimed c WHERE a.message_id = c.id AND a.outcome = 'in_flight'),
+        WHERE a.message_id = ANY(ARRAY(SELECT id FROM claimed)) AND a.outcome = 'in_flight'),
     started AS (
         INSERT INTO {SCHEMA}.delivery_attempts (message_id, attempt, transport, outcome)
         SELECT c.id, c.attempts, t.transport, 'in_flight'
