@@ -33,20 +33,24 @@ ALIVE = "a-live-worker"
 _SEED = f"""
 INSERT INTO notifications.messages (id, event_id, client_id, complaint_id, kind, channel, recipient, data,
     status, sent_at, attempts, next_attempt_at)
-SELECT gen_random_uuid(), 'sent-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'email', 'x', '{{}}'::jsonb,
+SELECT gen_random_uuid(), 'sent-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'email', 'x',
+    '{{}}'::jsonb,
     'sent', now(), 1, now() - interval '1 day'
 FROM generate_series(1, {SENT_BEFORE}) g;
 INSERT INTO notifications.messages (id, event_id, client_id, complaint_id, kind, channel, recipient, data,
     status, attempts, next_attempt_at, lease_until, claimed_by)
-SELECT gen_random_uuid(), 'later-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'sms', 'x', '{{}}'::jsonb,
+SELECT gen_random_uuid(), 'later-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'sms', 'x',
+    '{{}}'::jsonb,
     'queued', 1, now() + interval '1 hour', NULL, NULL
 FROM generate_series(1, {WAITING}) g
 UNION ALL
-SELECT gen_random_uuid(), 'flying-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'sms', 'x', '{{}}'::jsonb,
+SELECT gen_random_uuid(), 'flying-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'sms', 'x',
+    '{{}}'::jsonb,
     'sending', 1, now() - interval '1 minute', now() + interval '1 hour', '{ALIVE}'
 FROM generate_series(1, {IN_FLIGHT}) g
 UNION ALL
-SELECT gen_random_uuid(), 'due-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'email', 'x', '{{}}'::jsonb,
+SELECT gen_random_uuid(), 'due-' || g, 'crm', gen_random_uuid(), 'acknowledgement', 'email', 'x',
+    '{{}}'::jsonb,
     'queued', 0, now() - interval '1 second', NULL, NULL
 FROM generate_series(1, {DUE}) g;
 INSERT INTO notifications.delivery_attempts (message_id, attempt, transport, outcome)

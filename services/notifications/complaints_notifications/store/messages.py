@@ -296,9 +296,7 @@ async def claim_due(
             "transports": list(transports.values()),
         },
     )
-    return [
-        Claimed(message_of(row), row["attempts"], row["attempt_id"], list(row["thread"])) for row in rows
-    ]
+    return [Claimed(message_of(row), row["attempts"], row["attempt_id"], list(row["thread"])) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
