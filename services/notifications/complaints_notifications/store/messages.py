@@ -313,7 +313,8 @@ class Delivered:
 
 # A message claimed again since is left alone: `attempts` moved on. Both updates are keyed by primary
 # keys (`= ANY`), which the planner takes as index conditions of as many rows as there are keys:
-# joined to `unnest` alone, it guesses 100 rows and hash-joins a sequential scan of the whole table.
+# joined to the `done` CTE alone (materialised: two parts read it), it guessed 100 rows and
+# hash-joined a sequential scan of the whole table (up to a few thousand rows).
 _SENT = Statement(
     f"""WITH done AS (
         SELECT * FROM unnest(
