@@ -104,10 +104,6 @@ def _recorded(
     return Event(COMPENSATION_DECISION_RECORDED_V1, recorded, SOURCE)
 
 
-def month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
 class Recorder:
     def __init__(self, outbox: Outbox, voucher_validity: timedelta) -> None:
         self.outbox = outbox
@@ -151,24 +147,15 @@ class Recorder:
         if granted:
             record = self._granted(record, proposed_by, now)
         event = self._grant_event(record) if granted else _recorded(record, decided_by=proposed_by)
-        currency = offer.value.currency
-        budget = policy.budget.amounts.get(currency) if granted else None
-        # The decision, its event and the client's spend for the budget: one statement.
-        recorded = await store.record_decision(
-            session,
-            record,
-            [self.outbox.row(event)],
-            spent_since=None if budget is None else month_start(now),
-        )
+        # The decision, its event and a grant's cost in the client's spend: one statement.
+        recorded = await store.record_decision(session, record, [self.outbox.row(event)])
         if recorded is None:
             return None
         after_commit(session, DECIDED[decision.status, decision.authority].inc)
         if granted:
             self._count_grant(session, record)
-        if budget is not None and recorded.spent is not None:
-            self._report_budget(
-                session, client_id=complaint.client_id, currency=currency, budget=budget, spent=recorded.spent
-            )
+        if recorded.spent is not None:
+            self._check_budget(session, policy, record, recorded.spent)
         return record.id
 
     async def offer_options(
@@ -222,7 +209,7 @@ class Recorder:
         await store.save_grant(session, granted)
         after_commit(session, DECIDED["granted", granted.authority].inc)
         await self._publish_grant(session, granted)
-        await self.check_budget(session, policy, granted.client_id, granted.offer.value.currency, now)
+        self._check_budget(session, policy, granted, await store.raise_spend(session, granted))
         return granted
 
     async def _publish_grant(self, session: AsyncConnection, decision: DecisionRecord) -> None:
@@ -281,21 +268,16 @@ class Recorder:
         )
         await self.outbox.add(session, Event(VOUCHER_CHANGED_V1, changed, SOURCE))
 
-    async def check_budget(
-        self, session: AsyncConnection, policy: Policy, client_id: str, currency: str, now: datetime
+    @staticmethod
+    def _check_budget(
+        session: AsyncConnection, policy: Policy, granted: DecisionRecord, spent: Decimal
     ) -> None:
-        """Warn (log and metric) when a client's granted cost this month passes the policy's budget
-        (the budget applies to each client's own spend)."""
+        """Warn (log and metric) when a grant takes its client's granted cost this month past the
+        policy's budget in its currency (the budget applies to each client's own spend)."""
+        client_id, currency = granted.client_id, granted.currency
         budget = policy.budget.amounts.get(currency)
         if budget is None:
             return
-        spent = await store.granted_spend(session, client_id, month_start(now), currency)
-        self._report_budget(session, client_id=client_id, currency=currency, budget=budget, spent=spent)
-
-    @staticmethod
-    def _report_budget(
-        session: AsyncConnection, *, client_id: str, currency: str, budget: Decimal, spent: Decimal
-    ) -> None:
         over = spent > budget
         extra = {
             "client": client_id,

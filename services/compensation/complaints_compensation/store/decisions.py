@@ -6,13 +6,13 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal, TypedDict
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row, Select, bindparam, func, select, text, update
+from sqlalchemy import Row, Select, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from complaints_common.db import driver
@@ -251,11 +251,34 @@ async def customer_history(
 
 _RECORDED_COLUMNS = tuple(field.name for field in fields(DecisionRecord))
 _JSON_COLUMNS = frozenset({"offer", "signoffs", "trace_context"})
+_SPEND = f'"{SCHEMA}".granted_spend'
+
+
+def budget_period(at: datetime) -> date:
+    """The budget period a grant settled at `at` counts in: its month, by the first day (UTC)."""
+    return at.astimezone(UTC).date().replace(day=1)
+
+
+def _spend_raised(grants: str) -> str:
+    """The upsert that adds grants' cost to their client's spend in their currency and period and
+    returns the new total; `grants` selects (client_id, currency, period, cost). A concurrent grant
+    of the same client waits for the row (held to the commit) and then adds to the total this one
+    committed: no increment is lost, and each grant reads the total with every earlier grant in it."""
+    return (
+        f"INSERT INTO {_SPEND} AS spend (client_id, currency, period, amount) {grants} "
+        "ON CONFLICT (client_id, currency, period) DO UPDATE SET amount = spend.amount + excluded.amount "
+        "RETURNING spend.amount"
+    )
+
+
 # A decision, the events it publishes (outbox rows, in order: `seq` follows the insert's order) and,
-# when asked, the client's granted cost in its currency since $N+8: one statement. The events are
-# written only with the decision, so a complaint's automatic decision is published once.
+# for a grant, its cost added to the client's spend (the budget's running total): one statement.
+# The events and the cost are written only with the decision, so a complaint's automatic decision
+# is published and counted once.
 _N = len(_RECORDED_COLUMNS)
-_CLIENT, _CURRENCY = (_RECORDED_COLUMNS.index(name) + 1 for name in ("client_id", "currency"))
+_CLIENT, _CURRENCY, _COST = (
+    _RECORDED_COLUMNS.index(name) + 1 for name in ("client_id", "currency", "cost_amount")
+)
 # The outbox rows come as one array per column of OUTBOX_COLUMNS (`outbox_values`' order), as text
 # but the id; the JSON ones are cast back.
 _OUTBOX_JSON = frozenset({"payload", "headers"})
@@ -265,7 +288,7 @@ _OUTBOX_ARRAYS = ", ".join(
 _OUTBOX_SELECTED = ", ".join(
     f"e.{column}::jsonb" if column in _OUTBOX_JSON else f"e.{column}" for column in OUTBOX_COLUMNS
 )
-_SINCE = _N + len(OUTBOX_COLUMNS) + 1
+_PERIOD = _N + len(OUTBOX_COLUMNS) + 1  # the grant's budget period; NULL for any other decision
 _RECORD_DECISION = (
     f"WITH decision AS (INSERT INTO {_DECISIONS} ({', '.join(_RECORDED_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join(f'${n}' for n in range(1, _N + 1))}) "
@@ -273,13 +296,15 @@ _RECORD_DECISION = (
     f'published AS (INSERT INTO "{SCHEMA}".outbox ({", ".join(OUTBOX_COLUMNS)}) '
     f"SELECT {_OUTBOX_SELECTED} FROM unnest({_OUTBOX_ARRAYS}) WITH ORDINALITY "
     f"AS e({', '.join(OUTBOX_COLUMNS)}, position) "
-    "WHERE EXISTS (SELECT FROM decision) ORDER BY e.position) "
-    "SELECT EXISTS (SELECT FROM decision) AS recorded, "
-    f"CASE WHEN ${_SINCE}::timestamptz IS NOT NULL THEN (SELECT coalesce(sum(cost_amount), 0) "
-    f"FROM {_DECISIONS} WHERE client_id = ${_CLIENT} AND status = 'granted' AND settled_at >= ${_SINCE} "
-    f"AND currency = ${_CURRENCY}) "
-    "END AS spent_before"
+    "WHERE EXISTS (SELECT FROM decision) ORDER BY e.position), "
+    "spent AS ("
+    + _spend_raised(
+        f"SELECT ${_CLIENT}, ${_CURRENCY}, ${_PERIOD}::date, ${_COST} "  # noqa: S608
+        f"WHERE ${_PERIOD}::date IS NOT NULL AND EXISTS (SELECT FROM decision)"
+    )
+    + ") SELECT EXISTS (SELECT FROM decision) AS recorded, (SELECT amount FROM spent) AS spent"
 )
+_RAISE_SPEND = _spend_raised("VALUES ($1, $2, $3, $4)")
 
 
 class DecisionConflict(Exception):
@@ -288,8 +313,8 @@ class DecisionConflict(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    """A decision stored with its events; `spent`: the client's granted cost in the decision's
-    currency since the time asked, this decision included (None when not asked)."""
+    """A decision stored with its events; `spent`: for a grant, the client's granted cost in its
+    currency this budget period, this grant included (None for any other decision)."""
 
     spent: Decimal | None
 
@@ -300,33 +325,39 @@ def _per_column(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 async def record_decision(
-    session: AsyncConnection,
-    decision: DecisionRecord,
-    events: Sequence[dict[str, Any]],
-    spent_since: datetime | None = None,
+    session: AsyncConnection, decision: DecisionRecord, events: Sequence[dict[str, Any]]
 ) -> Recorded | None:
-    """Store a decision and its outbox rows (`Outbox.row`); None when the complaint already has its
-    automatic one (nothing is written). With `spent_since`, the client's granted cost since then."""
+    """Store a decision and its outbox rows (`Outbox.row`), and a grant's cost in its client's
+    spend; None when the complaint already has its automatic one (nothing is written)."""
     columns = decision.columns()
     values = [
         json.dumps(columns[name]) if name in _JSON_COLUMNS else columns[name] for name in _RECORDED_COLUMNS
     ]
+    settled = decision.settled_at
+    period = budget_period(settled) if decision.status == "granted" and settled is not None else None
     try:
         row = await (await driver(session)).fetchrow(
             _RECORD_DECISION,
             *values,
             *_per_column([outbox_values(event) for event in events]),
-            spent_since,
+            period,
         )
     except asyncpg.UniqueViolationError as exc:
         raise DecisionConflict from exc
     if not row["recorded"]:
         return None
-    if spent_since is None:
-        return Recorded(None)
-    # The sum is read in the statement's snapshot, without the decision: a grant adds its own cost.
-    own = decision.cost_amount if decision.status == "granted" else Decimal(0)
-    return Recorded(Decimal(row["spent_before"]) + own)
+    return Recorded(None if row["spent"] is None else Decimal(row["spent"]))
+
+
+async def raise_spend(session: AsyncConnection, granted: DecisionRecord) -> Decimal:
+    """A waiting decision granted (`save_grant`): its cost added to its client's spend in its
+    currency and period; the new total."""
+    assert granted.settled_at is not None  # a grant has settled
+    period = budget_period(granted.settled_at)
+    total = await (await driver(session)).fetchval(
+        _RAISE_SPEND, granted.client_id, granted.currency, period, granted.cost_amount
+    )
+    return Decimal(total)
 
 
 async def has_live_decision(session: AsyncConnection, complaint_id: UUID) -> bool:
@@ -418,20 +449,6 @@ async def find_decisions(
 ) -> list[DecisionRecord]:
     ordered = query.order_by(decisions.c.decided_at.desc(), decisions.c.id).limit(limit).offset(offset)
     return [DecisionRecord.of(row) for row in await session.execute(ordered)]
-
-
-_GRANTED_SPEND = select(func.coalesce(func.sum(decisions.c.cost_amount), 0)).where(
-    decisions.c.client_id == bindparam("client"),
-    decisions.c.status == "granted",
-    decisions.c.settled_at >= bindparam("since"),
-    decisions.c.currency == bindparam("currency"),
-)
-
-
-async def granted_spend(session: AsyncConnection, client_id: str, since: datetime, currency: str) -> Decimal:
-    """The client's granted cost since `since`: the budget is each client's own."""
-    values = {"client": client_id, "since": since, "currency": currency}
-    return Decimal((await session.execute(_GRANTED_SPEND, values)).scalar_one())
 
 
 async def forget_contact(session: AsyncConnection, complaint_id: UUID) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Numeric, Table, Text, func, text
+from sqlalchemy import Boolean, Column, Date, DateTime, Index, Numeric, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from complaints_common.db import schema_metadata
@@ -74,6 +74,17 @@ decisions = Table(
     ),
     Index("ix_decisions_client_customer_decided", "client_id", "customer_id", "decided_at"),
     Index("ix_decisions_client_status", "client_id", "status"),
+)
+
+# Each client's granted cost per currency and budget period (a month, by its first day in UTC), raised
+# in the statement that records a grant: the budget check reads one row, not the month's grants.
+granted_spend = Table(
+    "granted_spend",
+    metadata,
+    Column("client_id", Text, primary_key=True),  # the tenant: a budget is each client's own
+    Column("currency", Text, primary_key=True),
+    Column("period", Date, primary_key=True),
+    Column("amount", Numeric(16, 2), nullable=False),
 )
 
 # What compensation knows of each complaint, for proposals and abuse checks. No name, no address:
