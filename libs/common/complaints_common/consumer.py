@@ -1,23 +1,26 @@
 """The one consumer loop: inbox dedupe, manual offset commits, bounded retries, then a dead letter.
 
-Batch first: the records a poll returns for one partition are applied in order in ONE transaction
-(one multi-row inbox claim, from which redeliveries drop out; the handlers; one commit), and the
-Kafka offsets are committed only after it. Records of event types the service does not handle are
-skipped by their ce_type header before anything is decoded. Each record's handler runs inside a
-"<topic> process" span opened from the record's trace headers (so its database work and the events
-it writes stay in the complaint's trace). When anything in a batch fails, the batch's transaction
-is rolled back whole and its records are applied one by one, each in its own transaction with
-bounded retries, so that a poison record is isolated: it goes to `<topic>.dlq` with the reason in
-its headers, the others take effect once, and the consumer moves on.
+Batch first: the records a poll returns, of all its partitions, are applied in ONE transaction, each
+partition's in order (one multi-row inbox claim, from which redeliveries drop out; the handlers; one
+commit), and the Kafka offsets are committed only after it. A poll of one record goes the same way.
+Records of event types the service does not handle are skipped by their ce_type header before
+anything is decoded. Each record's handler runs inside a "<topic> process" span opened from the
+record's trace headers (so its database work and the events it writes stay in the complaint's
+trace). When anything in a batch fails, its transaction is rolled back whole and it is split: a
+poll's into its partitions' batches, applied side by side; a partition's into its records, applied
+one by one, each in its own transaction with bounded retries, so that a poison record is isolated:
+it goes to `<topic>.dlq` with the reason in its headers, the others take effect once, and the
+consumer moves on. An attempt made in a batch with other records does not count towards a record's
+`consumer_max_attempts`; one made alone (a batch of that record only) does.
 
-The partitions of one poll are processed side by side, and batches of two topics may touch the same
-complaints in opposite orders (intake's notification.status and compensation.granted batches): the
-batch's inbox claim first takes advisory locks on its complaints in one global order, so the second
-batch waits for the first's commit instead of deadlocking with it (which PostgreSQL would detect only
-after `deadlock_timeout`, failing one batch into the one-by-one path). A record applied alone and an
-HTTP request write one complaint's rows and take no such lock: a batch may wait for them or they for
-it, but no cycle can close through a transaction that holds locks of one complaint only.
-"""
+Batches of two topics may touch the same complaints in opposite orders (intake's
+notification.status and compensation.granted batches, side by side after a poll's batch failed, or
+in two replicas): a batch's inbox claim first takes advisory locks on its complaints in one global
+order, so the second batch waits for the first's commit instead of deadlocking with it (which
+PostgreSQL would detect only after `deadlock_timeout`, failing one batch into the one-by-one path).
+A record applied one by one and an HTTP request write one complaint's rows and take no such lock (a
+batch of one record takes its one): a batch may wait for them or they for it, but no cycle can close
+through a transaction that holds locks of one complaint only."""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncConnection
-from tenacity import AsyncRetrying, RetryCallState, retry_if_not_exception_type, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState
 
 from complaints_common import metrics
 from complaints_common.db import Database
@@ -68,6 +71,9 @@ OFFSET_COMMIT_TIMEOUT_S = 10.0
 # How often the lag gauge asks the broker for the log-end offsets, beside the polling: a consumer
 # whose handler is stuck still reports its lag growing.
 LAG_INTERVAL_S = 10.0
+# The pauses between a failing record's attempts.
+RETRY_FIRST_WAIT_S = 0.1
+RETRY_MAX_WAIT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,20 +189,35 @@ class ConsumerRunner:
     async def apply_poll(
         self, batch: Mapping[TopicPartition, Sequence[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        """Apply one poll's records. Partitions are independent, so their records are processed side
-        by side; within a partition (one complaint's events) strictly in order. A TaskGroup cancels
-        the other partitions when one fails, so nothing runs on after the consumer restarts
-        uncommitted."""
-        async with asyncio.TaskGroup() as group:
-            for records in batch.values():
-                group.create_task(self._process_partition(records))
-
-    async def _process_partition(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        received = [item for item in [await self._receive(record) for record in records] if item]
-        if len(received) > 1 and await self._apply_batch(received):
+        """Apply one poll's records: all of them in ONE transaction, each partition's (one
+        complaint's events) strictly in order. When that fails, nothing of it took effect and each
+        partition is applied as a poll of that partition alone would be, side by side (its batch,
+        then its records one by one): a poison record costs the poll's other records one more
+        attempt, never their effect. A TaskGroup cancels the other partitions when one fails, so
+        nothing runs on after the consumer restarts uncommitted."""
+        partitions = [
+            received for records in batch.values() if (received := await self._receive_all(records))
+        ]
+        if len(partitions) <= 1:
+            for received in partitions:
+                await self._apply_partition(received)
             return
-        for item in received:
-            await self._apply_alone(item)
+        whole = [item for received in partitions for item in received]
+        if await self._apply_batch(whole, self._span) is None:
+            return
+        async with asyncio.TaskGroup() as group:
+            for received in partitions:
+                group.create_task(self._apply_partition(received))
+
+    async def _receive_all(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[_Received]:
+        return [item for item in [await self._receive(record) for record in records] if item]
+
+    async def _apply_partition(self, received: Sequence[_Received]) -> None:
+        if len(received) == 1:
+            await self._apply_single(received[0])
+        elif await self._apply_batch(received, self._span) is not None:
+            for item in received:
+                await self._apply_alone(item)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
@@ -279,18 +300,32 @@ class ConsumerRunner:
                 "messaging.message.id": item.event.id,
                 "complaints.complaint_id": item.event.subject,
             },
+            # The SDK's own recording keeps the error's message and traceback, which may carry
+            # personal data (a handler's values): a failure is recorded as `safe_error` tells it.
+            record_exception=False,
+            set_status_on_exception=False,
         ) as span:
-            yield span
+            try:
+                yield span
+            except Exception as exc:
+                _record_failure(span, exc)
+                span.set_status(trace.StatusCode.ERROR, safe_error(exc))
+                raise
 
     def _count(self, item: _Received, outcome: str, seconds: float) -> None:
         metrics.consumer_messages(item.record.topic, self.group, outcome).inc()
         metrics.consumer_handler_seconds(item.record.topic, self.group).observe(seconds)
 
-    async def _apply_batch(self, batch: Sequence[_Received]) -> bool:
-        """Apply a partition's records in order in ONE transaction: one inbox claim for all of them
-        (redeliveries drop out), their handlers, one commit. False when anything failed: then
-        nothing of the batch took effect, and each record is applied alone, so that a poison
-        record is isolated without redoing or losing the others."""
+    async def _apply_batch(
+        self,
+        batch: Sequence[_Received],
+        span_of: Callable[[_Received], contextlib.AbstractContextManager[trace.Span]],
+    ) -> Exception | None:
+        """Apply records (a poll's, a partition's, or one) in order in ONE transaction: one inbox
+        claim for all of them (redeliveries drop out), their handlers (each in the span `span_of`
+        gives it), one commit. The error when anything failed: then nothing of the batch took
+        effect, and the caller splits it, so that a poison record is isolated without redoing or
+        losing the others."""
         done: list[tuple[_Received, str, float]] = []
         try:
             async with self.db.transaction() as session:
@@ -304,7 +339,7 @@ class ConsumerRunner:
                     [item.event.subject for item in batch],
                 )
                 for item in batch:
-                    with self._span(item) as span:
+                    with span_of(item) as span:
                         started = time.perf_counter()
                         outcome = "duplicate"
                         if item.event.id in fresh:
@@ -315,48 +350,72 @@ class ConsumerRunner:
                         done.append((item, outcome, time.perf_counter() - started))
         except Exception as exc:
             log.info(
-                "a batch failed; its records are applied one by one",
+                "a batch failed; it is split into its partitions or its records",
                 extra={"group": self.group, "records": len(batch), "error": safe_error(exc)},
             )
-            return False
+            return exc
         for item, outcome, seconds in done:
             self._count(item, outcome, seconds)
-        return True
+        return None
+
+    async def _apply_single(self, item: _Received) -> None:
+        """A partition's only record (the common case at a steady load) goes the batch way too:
+        one claim, its handler, one commit, without the retry machinery. Only when that fails
+        does it go on as `_apply_alone` would, that attempt counted as its first: the same
+        bounded attempts before a dead letter, the same retries of a transient error, and one
+        span whichever way it goes."""
+        with self._span(item) as span:
+            started = time.perf_counter()
+            failed = await self._apply_batch([item], lambda _: contextlib.nullcontext(span))
+            if failed is not None:
+                await self._isolate(item, span, started, failed)
 
     async def _apply_alone(self, item: _Received) -> None:
         """Apply one record in its own transaction: applied once, a duplicate, or dead-lettered."""
         with self._span(item) as span:
-            started = time.perf_counter()
-            try:
-                applied = await self._apply_with_retries(item.record.topic, item.event, item.handler)
-                outcome = "processed" if applied else "duplicate"
-            except Exception as exc:
-                if is_transient(exc) or self._stop.is_set():
-                    # Uncommitted, so redelivered: after the outage, or to the next consumer.
-                    raise
-                span.record_exception(exc, attributes={"exception.message": safe_error(exc)})
-                await self._dead_letter(item.record, "handler_failed", exc)
-                outcome = "dead_lettered"
-            span.set_attribute("complaints.outcome", outcome)
-            self._count(item, outcome, time.perf_counter() - started)
+            await self._isolate(item, span, time.perf_counter())
 
-    async def _apply_with_retries(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
+    async def _isolate(
+        self, item: _Received, span: trace.Span, started: float, failed: Exception | None = None
+    ) -> None:
+        """`failed`: the error of the record's first attempt, already made."""
+        try:
+            applied = await self._apply_with_retries(item, failed)
+            outcome = "processed" if applied else "duplicate"
+        except Exception as exc:
+            if is_transient(exc) or self._stop.is_set():
+                # Uncommitted, so redelivered: after the outage, or to the next consumer.
+                raise
+            _record_failure(span, exc)
+            await self._dead_letter(item.record, "handler_failed", exc)
+            outcome = "dead_lettered"
+        span.set_attribute("complaints.outcome", outcome)
+        self._count(item, outcome, time.perf_counter() - started)
+
+    async def _apply_with_retries(self, item: _Received, failed: Exception | None) -> bool:
+        """Attempts in a transaction of their own until one succeeds or `_give_up` says so; the
+        first is already made when `failed` is its error."""
+        made = 0
+        if failed is not None:
+            made = 1
+            if self._give_up(failed, made):
+                raise failed
+            await asyncio.sleep(_backoff(made))
         async for attempt in AsyncRetrying(
-            stop=self._give_up,
-            wait=wait_exponential(multiplier=0.1, max=5.0),
-            retry=retry_if_not_exception_type(MalformedEvent),
+            stop=lambda state: self._give_up(_error(state), made + state.attempt_number),
+            wait=lambda state: _backoff(made + state.attempt_number),
             reraise=True,
         ):
             with attempt:
-                return await self._apply(topic, event, handler)
+                return await self._apply(item.record.topic, item.event, item.handler)
         raise AssertionError("unreachable: tenacity reraises the last error")
 
-    def _give_up(self, state: RetryCallState) -> bool:
-        """Retry a transient failure until shutdown; any other failure a bounded number of times."""
-        error = state.outcome.exception() if state.outcome else None
-        if self._stop.is_set() or error is None:
+    def _give_up(self, error: BaseException | None, attempts: int) -> bool:
+        """Retry a transient failure until shutdown; a malformed event never; any other failure
+        until `consumer_max_attempts` attempts were made."""
+        if self._stop.is_set() or error is None or isinstance(error, MalformedEvent):
             return True
-        return not is_transient(error) and state.attempt_number >= self.settings.consumer_max_attempts
+        return not is_transient(error) and attempts >= self.settings.consumer_max_attempts
 
     async def _apply(self, topic: str, event: Event[Any], handler: Handler[Any]) -> bool:
         return await apply_once(self.db, self.inbox, self.group, topic, event, handler)
@@ -384,6 +443,20 @@ class ConsumerRunner:
             "message dead-lettered",
             extra={"topic": record.topic, "offset": record.offset, "reason": reason, "error": error},
         )
+
+
+def _record_failure(span: trace.Span, exc: Exception) -> None:
+    """The span's "exception" event, with neither the error's message nor its traceback."""
+    span.add_event("exception", {"exception.type": type(exc).__name__, "exception.message": safe_error(exc)})
+
+
+def _error(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
+
+
+def _backoff(attempts: int) -> float:
+    """The pause after the `attempts`-th failed attempt: 0.1 s, doubling, at most 5 s."""
+    return float(min(RETRY_MAX_WAIT_S, RETRY_FIRST_WAIT_S * 2 ** (attempts - 1)))
 
 
 async def _stop_quietly(consumer: AIOKafkaConsumer) -> None:

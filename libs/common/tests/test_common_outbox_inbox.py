@@ -948,19 +948,70 @@ class CountingInbox(Inbox):
         return await super().claim_many(*args, **kwargs)
 
 
+def recorded_spans(monkeypatch: pytest.MonkeyPatch) -> InMemorySpanExporter:
+    """The consumer's spans from now on, recorded."""
+    provider = TracerProvider()
+    spans = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(consumer_module, "tracer", provider.get_tracer("test"))
+    return spans
+
+
+def recorded_errors(span: Any) -> str:
+    """What a span keeps of its errors: its events' attributes and its status."""
+    return repr([e.attributes for e in span.events]) + str(span.status.description)
+
+
+async def read_poll(
+    kafka_bootstrap: str, counts: dict[str, int]
+) -> dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]:
+    """Records of several topics as one poll returns them: by partition, each in offset order."""
+    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+    for topic, count in counts.items():
+        async with TopicReader(kafka_bootstrap, topic) as reader:
+            for record in sorted(await reader.read_at_least(count), key=lambda r: (r.partition, r.offset)):
+                poll.setdefault(TopicPartition(topic, record.partition), []).append(record)
+    return poll
+
+
+def two_topic_runner(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, handler: Handler[Any]
+) -> tuple[ConsumerRunner, CountingInbox]:
+    inbox = CountingInbox(scratch.inbox.table.metadata)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[
+            Subscription(COMPLAINT_CREATED_V1, handler),
+            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
+        ],
+        settings=settings,
+        db=scratch.db,
+        inbox=inbox,
+        producer=producer,
+    )
+    return runner, inbox
+
+
 @dataclass
 class RowLocker(Recorder):
     """A handler that first updates its complaint's row, as a service's handler does. The first
     record of each topic's batch then waits (at most a second) until the other topic's batch has
     locked its first complaint too: without the batches' ordered locks each would then hold one
-    complaint's row and want the other's."""
+    complaint's row and want the other's. `fail_once`: an event whose first call fails, before it
+    locks anything (to fail a poll's transaction into its partitions' batches)."""
 
     inbox: CountingInbox | None = None
     first_locked: set[str] = field(default_factory=set)
     both_locked: asyncio.Event = field(default_factory=asyncio.Event)
     overlapped: bool = False
+    fail_once: str | None = None
+    claims_before: int = 0
 
     async def __call__(self, session: AsyncConnection, event: Event[Any]) -> None:
+        if event.id == self.fail_once:
+            self.fail_once = None
+            self.claims_before = self.inbox.claims_begun if self.inbox is not None else 0
+            raise DomainError("the poll's transaction fails once")
         await session.execute(
             text(f"UPDATE {SCHEMA}.complaints SET n = n + 1 WHERE id = :id"), {"id": event.subject}
         )
@@ -972,7 +1023,7 @@ class RowLocker(Recorder):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.both_locked.wait(), 1.0)
             # The other topic's batch has begun its transaction while this one is in its own.
-            self.overlapped |= self.inbox is not None and self.inbox.claims_begun == 2
+            self.overlapped |= self.inbox is not None and self.inbox.claims_begun - self.claims_before == 2
         await super().__call__(session, event)
 
 
@@ -984,8 +1035,9 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Intake's case: one poll brings a batch of one topic and a batch of another for the same two
-    complaints, in opposite orders, applied side by side. PostgreSQL would detect their deadlock
-    only after deadlock_timeout and fail one batch, whose records would then be applied one by one."""
+    complaints, in opposite orders. Applied side by side (here: after the poll's one transaction
+    failed), PostgreSQL would detect their deadlock only after deadlock_timeout and fail one batch,
+    whose records would then be applied one by one."""
     created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
     x, y = uuid4(), uuid4()
     async with scratch.db.transaction() as session:
@@ -1001,36 +1053,107 @@ async def test_batches_of_two_topics_locking_the_same_complaints_in_opposite_ord
     for event in backward:
         await produce_event(producer, updated, event)
     # The two partitions' records as one poll returns them (read from the broker, then applied as
-    # the runner applies a poll: side by side).
-    poll: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-    for topic in (created, updated):
-        async with TopicReader(kafka_bootstrap, topic) as reader:
-            poll[TopicPartition(topic, 0)] = await reader.read_at_least(2)
+    # the runner applies a poll).
+    poll = await read_poll(kafka_bootstrap, {created: 2, updated: 2})
 
-    inbox = CountingInbox(scratch.inbox.table.metadata)
-    handler = RowLocker(scratch, inbox=inbox)
-    runner = ConsumerRunner(
-        group=GROUP,
-        subscriptions=[
-            Subscription(COMPLAINT_CREATED_V1, handler),
-            Subscription(COMPLAINT_STATUS_CHANGED_V1, handler),
-        ],
-        settings=settings,
-        db=scratch.db,
-        inbox=inbox,
-        producer=producer,
-    )
+    handler = RowLocker(scratch, fail_once=forward[0].id)
+    runner, handler.inbox = two_topic_runner(scratch, settings, producer, handler)
     with caplog.at_level(logging.INFO, logger=consumer_module.__name__):
         await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
 
     assert handler.overlapped, "the two batches were in their transactions at the same time"
-    assert "a batch failed" not in caplog.text
+    assert caplog.text.count("a batch failed") == 1, "the poll's transaction only: no partition fell back"
     events = [*forward, *backward]
-    assert sorted(handler.calls) == sorted(e.id for e in events), "each record once: no batch fell back"
+    assert sorted(handler.calls) == sorted(e.id for e in events), "each record once in the batches"
     assert await scratch.effect_counts() == {e.id: 1 for e in events}
     assert await scratch.rows(f"SELECT id, n FROM {SCHEMA}.complaints ORDER BY id") == sorted(
         [(str(x), 2), (str(y), 2)]
     )
+
+
+async def test_a_polls_partitions_are_applied_in_one_transaction_each_in_order(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, kafka_bootstrap: str
+) -> None:
+    created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
+    x, y = uuid4(), uuid4()
+    on_x = [complaint_event(x, n) for n in range(3)]
+    on_y = complaint_event(y, 9)
+    changed = status_changed(x, "cust-1", "received", "acknowledged", datetime.now(UTC))
+    for event in on_x:
+        await produce_event(producer, created, event)
+    record = encode_event(on_y)  # another partition of the same topic
+    await producer.send_and_wait(created, record.value, key=record.key, headers=record.headers, partition=1)
+    await produce_event(producer, updated, changed)
+    poll = await read_poll(kafka_bootstrap, {created: 4, updated: 1})
+    assert len(poll) == 3, "precondition: three partitions in the poll"
+
+    handler = Recorder(scratch, follow_on=True)
+    runner, inbox = two_topic_runner(scratch, settings, producer, handler)
+    await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
+
+    events = [*on_x, on_y, changed]
+    assert sorted(handler.calls) == sorted(e.id for e in events)
+    assert [c for c in handler.calls if c in {e.id for e in on_x}] == [e.id for e in on_x], "in order"
+    assert inbox.claims_begun == 1, "one claim for the whole poll"
+    # now() is the transaction's start: one value for every claim and event written means one.
+    stamps = await scratch.rows(
+        f"SELECT received_at FROM {SCHEMA}.inbox UNION SELECT created_at FROM {SCHEMA}.outbox"
+    )
+    assert len(stamps) == 1
+    assert await scratch.effect_counts() == {e.id: 1 for e in events}
+    assert counter("complaints_consumer_messages_total", topic=created, group=GROUP, outcome="processed") == 4
+    assert counter("complaints_consumer_messages_total", topic=updated, group=GROUP, outcome="processed") == 1
+
+
+async def test_a_poison_record_in_one_partition_of_a_poll_costs_the_others_no_effect(
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The poll's transaction fails on the poison record: each partition is then applied as if it
+    had been polled alone (a batch, then one by one), so the poison record is dead-lettered after
+    its own `consumer_max_attempts` attempts and every other record takes effect once."""
+    created, updated = settings.topic("complaint.created"), settings.topic("complaint.updated")
+    before, poison, after = (complaint_event(n=n) for n in range(3))
+    elsewhere = status_changed(uuid4(), "cust-1", "received", "acknowledged", datetime.now(UTC))
+    await produce_event(producer, updated, elsewhere)
+    for event in (before, poison, after):
+        await produce_event(producer, created, event)
+    read = await read_poll(kafka_bootstrap, {created: 3, updated: 1})
+    # The other topic's partition first, so that the poll's transaction had applied it.
+    poll = {tp: read[tp] for tp in (TopicPartition(updated, 0), TopicPartition(created, 0))}
+    handler = Recorder(scratch, follow_on=True)
+    handler.failures[poison.id] = lambda _: ValueError(f"cannot notify {SECRET_EMAIL}")
+    runner, _ = two_topic_runner(scratch, settings, producer, handler)
+    spans = recorded_spans(monkeypatch)
+
+    async with TopicReader(kafka_bootstrap, created + ".dlq") as dlq:
+        await asyncio.wait_for(runner.apply_poll(poll), TIMEOUT_S)
+        await dlq.read_at_least(1)
+        parked = await dlq.settle()
+
+    assert ce_ids(parked) == [poison.id]
+    assert await scratch.effect_counts() == {e.id: 1 for e in (elsewhere, before, after)}
+    # The poll's transaction (rolled back), the partitions' batches (created's rolled back), then
+    # created's records one by one: the poison record's own attempts are consumer_max_attempts.
+    assert handler.calls.count(elsewhere.id) == 2
+    assert handler.calls.count(before.id) == 3
+    assert handler.calls.count(poison.id) == 2 + settings.consumer_max_attempts
+    assert handler.calls.count(after.id) == 1
+    inbox_ids = {row[0] for row in await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox")}
+    assert inbox_ids == {elsewhere.id, before.id, after.id}
+    follow_ons = await scratch.rows(f"SELECT count(*) FROM {SCHEMA}.outbox")
+    assert follow_ons == [(3,)], "the rolled-back transactions left no event behind"
+    assert (
+        counter("complaints_consumer_messages_total", topic=created, group=GROUP, outcome="dead_lettered")
+        == 1
+    )
+    failed = [s for s in spans.get_finished_spans() if s.status.status_code == trace.StatusCode.ERROR]
+    assert failed, "the failed batches' spans of the poison record are marked"
+    for span in spans.get_finished_spans():
+        assert SECRET_EMAIL not in recorded_errors(span), "a span records the error without its message"
 
 
 async def test_a_batch_claim_holds_advisory_locks_on_its_complaints_until_the_commit(
@@ -1074,6 +1197,138 @@ async def test_a_poison_record_in_a_batch_is_isolated_and_the_others_take_effect
     follow_ons = await scratch.rows(f"SELECT count(*) FROM {SCHEMA}.outbox")
     assert follow_ons == [(2,)], "the rolled-back batch left no event behind"
     assert ce_ids(parked) == [poison.id]
+
+
+class ClaimCountingInbox(CountingInbox):
+    """The real inbox, counting the one-record claims too (the batch way makes none)."""
+
+    single_claims = 0
+
+    async def claim(self, *args: Any, **kwargs: Any) -> bool:
+        self.single_claims += 1
+        return await super().claim(*args, **kwargs)
+
+
+def traced_runner(
+    scratch: Scratch,
+    settings: ServiceSettings,
+    producer: AIOKafkaProducer,
+    handler: Handler[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[ConsumerRunner, ClaimCountingInbox, InMemorySpanExporter]:
+    """A runner whose inbox counts its claims and whose spans are recorded."""
+    spans = recorded_spans(monkeypatch)
+    inbox = ClaimCountingInbox(scratch.inbox.table.metadata)
+    runner = ConsumerRunner(
+        group=GROUP,
+        subscriptions=[Subscription(COMPLAINT_CREATED_V1, handler)],
+        settings=settings,
+        db=scratch.db,
+        inbox=inbox,
+        producer=producer,
+    )
+    return runner, inbox, spans
+
+
+def process_spans(spans: InMemorySpanExporter, topic: str) -> list[Any]:
+    return [s for s in spans.get_finished_spans() if s.name == f"{topic} process"]
+
+
+async def test_a_single_record_is_applied_the_batch_way_in_one_transaction(
+    scratch: Scratch, settings: ServiceSettings, producer: AIOKafkaProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The steady-load case: a poll brings one record. It is claimed by the batch's claim (not the
+    one-record path with its retry machinery), handled and committed in one transaction."""
+    topic = settings.topic("complaint.created")
+    event = complaint_event()
+    await produce_event(producer, topic, event)
+    handler = Recorder(scratch, follow_on=True)
+    runner, inbox, spans = traced_runner(scratch, settings, producer, handler, monkeypatch)
+
+    async with running(runner.run) as loop:
+        await wait_applied(scratch, event, "the single record", loop)
+
+    assert handler.calls == [event.id]
+    assert (inbox.claims_begun, inbox.single_claims) == (1, 0), "one batch claim, no one-record claim"
+    # now() is the transaction's start: the claim and the event the handler wrote share it.
+    claimed_at = await scratch.scalar(f"SELECT received_at FROM {SCHEMA}.inbox")
+    assert await scratch.scalar(f"SELECT created_at FROM {SCHEMA}.outbox") == claimed_at
+    assert [s.attributes["complaints.outcome"] for s in process_spans(spans, topic)] == ["processed"]
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 1
+
+
+@pytest.mark.parametrize("max_attempts", [1, 3])
+async def test_a_single_poison_record_is_dead_lettered_after_max_attempts_in_all(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+    max_attempts: int,
+) -> None:
+    """Its failed batch attempt is its first attempt: `consumer_max_attempts` handler calls in
+    all, as when a record was applied alone from the start, then one dead letter."""
+    settings = make_settings(consumer_max_attempts=max_attempts)
+    topic = settings.topic("complaint.created")
+    poison = complaint_event()
+    await produce_event(producer, topic, poison)
+    handler = Recorder(scratch, follow_on=True)
+    handler.failures[poison.id] = lambda _: ValueError(f"cannot notify {SECRET_EMAIL}")
+    runner, inbox, spans = traced_runner(scratch, settings, producer, handler, monkeypatch)
+
+    async with (
+        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+        running(runner.run) as loop,
+    ):
+
+        async def parked() -> bool:
+            await dlq.poll()
+            return bool(dlq.records)
+
+        await wait_until(parked, "the poison record dead-lettered", TIMEOUT_S, loop)
+        parked_records = await dlq.settle()
+
+    assert handler.calls == [poison.id] * max_attempts
+    assert inbox.claims_begun == 1 and inbox.single_claims == max_attempts - 1
+    assert ce_ids(parked_records) == [poison.id]
+    assert await scratch.effect_counts() == {}
+    assert await scratch.rows(f"SELECT message_id FROM {SCHEMA}.inbox") == []
+    assert await scratch.rows(f"SELECT id FROM {SCHEMA}.outbox") == [], "no attempt left an event behind"
+    (span,) = process_spans(spans, topic)
+    assert span.attributes["complaints.outcome"] == "dead_lettered"
+    assert SECRET_EMAIL not in recorded_errors(span)
+    assert (
+        counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="dead_lettered") == 1
+    )
+    assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="processed") == 0
+
+
+async def test_a_single_record_failing_transiently_is_retried_past_max_attempts_in_one_span(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    kafka_bootstrap: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(consumer_max_attempts=1)
+    topic = settings.topic("complaint.created")
+    flaky = complaint_event()
+    await produce_event(producer, topic, flaky)
+    handler = Recorder(scratch)
+    handler.failures[flaky.id] = lambda attempt: OSError("database unreachable") if attempt <= 2 else None
+    runner, _, spans = traced_runner(scratch, settings, producer, handler, monkeypatch)
+
+    async with (
+        TopicReader(kafka_bootstrap, topic + ".dlq") as dlq,
+        running(runner.run) as loop,
+    ):
+        await wait_applied(scratch, flaky, "the flaky record applied", loop)
+        parked = await dlq.settle(0.5)
+
+    assert handler.calls == [flaky.id] * 3, "the batch attempt, then retried until it went through"
+    assert await scratch.effect_counts() == {flaky.id: 1}
+    assert parked == []
+    assert [s.attributes["complaints.outcome"] for s in process_spans(spans, topic)] == ["processed"]
 
 
 async def test_a_handler_failing_every_time_is_dead_lettered_after_max_attempts(
