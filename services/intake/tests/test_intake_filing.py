@@ -84,6 +84,22 @@ async def test_a_filed_complaint_reads_back_as_it_was_answered(intake: Intake) -
     assert filed.json()["amount_at_stake"]["amount"] == "39.90"
 
 
+@pytest.mark.parametrize("key", [None, "sent-as-kept"])
+async def test_the_answer_is_the_json_fastapi_sends_for_the_view(intake: Intake, key: str | None) -> None:
+    """The route sends the view's JSON made once (with a key, the text kept for replays): byte for
+    byte what FastAPI's serialisation of the response model sends for a read of it."""
+    _, client = intake
+    headers = {"Idempotency-Key": key} if key else {}
+    filed = await client.post("/v1/complaints", json=draft(), headers=headers)
+    assert filed.status_code == 201, filed.text
+    assert filed.headers["content-type"] == "application/json"
+    read = await client.get(filed.headers["location"])
+    assert filed.content == read.content
+    if key:
+        replayed = await client.post("/v1/complaints", json=draft(), headers=headers)
+        assert replayed.json() == filed.json()
+
+
 @pytest.mark.api_only
 async def test_a_bad_complaint_is_refused_naming_each_bad_field(intake: Intake) -> None:
     _, client = intake
