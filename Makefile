@@ -73,7 +73,12 @@ standards-tools: $(STANDARDS)/node_modules/.installed
 run: install
 	COMPLAINTS_BROKER=$(or $(BROKER),tansu) COMPLAINTS_REPLICAS=$(REPLICAS) $(VENV)/bin/complaints-dev run
 
+# The workspace's own packages are installed editable, so --compile-bytecode leaves them out: compiled
+# here once, every service process the tests start reads them instead of compiling them again (where
+# PYTHONDONTWRITEBYTECODE is set it never caches what it compiles; measured: 0.4 s of CPU each, some
+# hundred processes a run). A source changed later is compiled afresh: Python checks its mtime.
 test: install standards-tools
+	$(VENV)/bin/python -m compileall -q -j 0 libs/*/complaints_* services/*/complaints_*
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=25
 
 lint: install

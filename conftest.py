@@ -37,6 +37,7 @@ from complaints_devstack.harness import ServiceSpec
 from complaints_devstack.launcher import default_services, service_env
 from complaints_devstack.ports import free_port
 from complaints_devstack.postgres import EmbeddedPostgres
+from complaints_devstack.service_testing import at_head
 from complaints_devstack.testing import (
     BrokerUnderTest,
     brokers_under_test,
@@ -103,7 +104,7 @@ async def database_url(pg_server_url: str, migrated_template: str) -> AsyncItera
     """A fresh database for one test (dropped afterwards, best effort): a copy of the migrated
     template, so every service's schema is there at head and nothing else is."""
     name = unique_database_name()
-    url = await create_database(pg_server_url, name, template=migrated_template)
+    url = at_head(await create_database(pg_server_url, name, template=migrated_template))
     yield url
     try:
         await drop_database(pg_server_url, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -11,9 +12,19 @@ import yaml
 from complaints_common.events.topics import TOPICS, all_topics_with_dead_letters
 from complaints_devstack import kafka as tested_kafka
 
+Files = dict[Path, str]
 
-def test_committed_output_matches_the_generator(generator: ModuleType) -> None:
-    stale = generator.differences(generator.generate())
+
+@pytest.fixture(scope="module")
+def generated(generator: ModuleType) -> Files:
+    """The generator's output, generated once for the module's checks (it is a pure function of the
+    code; the one test that changes its input generates its own)."""
+    files: Files = generator.generate()
+    return files
+
+
+def test_committed_output_matches_the_generator(generator: ModuleType, generated: Files) -> None:
+    stale = generator.differences(generated)
     assert not stale, (
         "generated deployment files are out of date; run `python deploy/gen_manifests.py`:\n"
         + "\n".join(stale)
@@ -24,8 +35,8 @@ def test_check_mode_reports_up_to_date(generator: ModuleType) -> None:
     assert generator.main(["--check"]) == 0
 
 
-def test_every_topic_and_dead_letter_topic_has_a_kafka_topic(generator: ModuleType) -> None:
-    files = generator.generate()
+def test_every_topic_and_dead_letter_topic_has_a_kafka_topic(generator: ModuleType, generated: Files) -> None:
+    files = generated
     path = generator.K8S_COMPONENTS / "kafka-topics" / "kafka-topics.yaml"
     resources = [doc for doc in yaml.safe_load_all(files[path]) if doc]
     by_name = {r["spec"]["topicName"]: r for r in resources}
@@ -38,8 +49,8 @@ def test_every_topic_and_dead_letter_topic_has_a_kafka_topic(generator: ModuleTy
     assert len(expected) == 2 * len(TOPICS)
 
 
-def test_compose_script_creates_every_topic(generator: ModuleType) -> None:
-    script = generator.generate()[generator.COMPOSE / "create-topics.sh"]
+def test_compose_script_creates_every_topic(generator: ModuleType, generated: Files) -> None:
+    script = generated[generator.COMPOSE / "create-topics.sh"]
     for topic in all_topics_with_dead_letters():
         retention_ms = topic.retention_hours * 3600 * 1000
         assert f"create {topic.name} {topic.partitions} {retention_ms}\n" in script
@@ -88,10 +99,10 @@ def test_consumer_table_matches_the_services_subscriptions(generator: ModuleType
     )
 
 
-def test_the_strimzi_cluster_runs_what_the_tests_ran(generator: ModuleType) -> None:
+def test_the_strimzi_cluster_runs_what_the_tests_ran(generator: ModuleType, generated: Files) -> None:
     """Same Apache Kafka version and broker settings as the tests' embedded cluster; three nodes,
     each broker and controller."""
-    text = generator.generate()[generator.K8S_KAFKA / "kafka-cluster.yaml"]
+    text = generated[generator.K8S_KAFKA / "kafka-cluster.yaml"]
     resources = {doc["kind"]: doc for doc in yaml.safe_load_all(text) if doc}
     kafka = resources["Kafka"]["spec"]["kafka"]
     assert kafka["version"] == tested_kafka.kafka_version()
@@ -105,8 +116,8 @@ def test_the_strimzi_cluster_runs_what_the_tests_ran(generator: ModuleType) -> N
 # ------------------------------------------------------------------------------ connections
 
 
-def _component(generator: ModuleType, service: str, filename: str) -> list[dict[str, Any]]:
-    text = generator.generate()[generator.K8S_COMPONENTS / service / filename]
+def _component(generator: ModuleType, generated: Files, service: str, filename: str) -> list[dict[str, Any]]:
+    text = generated[generator.K8S_COMPONENTS / service / filename]
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
@@ -120,7 +131,9 @@ def _grants(user: dict[str, Any]) -> dict[tuple[str, str], set[str]]:
 
 
 @pytest.mark.parametrize("service", ["intake", "compensation", "followup", "notifications"])
-def test_kafka_users_grant_exactly_what_the_service_declares(generator: ModuleType, service: str) -> None:
+def test_kafka_users_grant_exactly_what_the_service_declares(
+    generator: ModuleType, generated: Files, service: str
+) -> None:
     """Read what it consumes, write what it publishes and its dead letters, its own group; the
     replayer alone may write back to the consumed topics."""
     import importlib
@@ -128,7 +141,7 @@ def test_kafka_users_grant_exactly_what_the_service_declares(generator: ModuleTy
     definition = importlib.import_module(f"complaints_{service}.main").SERVICE
     consumed = {c.topic.name for c in definition.contracts_consumed()}
     published = {c.topic.name for c in definition.contracts_published()}
-    users = {d["metadata"]["name"]: d for d in _component(generator, service, "kafka-users.yaml")}
+    users = {d["metadata"]["name"]: d for d in _component(generator, generated, service, "kafka-users.yaml")}
     grants = _grants(users[service])
     for (kind, name), operations in grants.items():
         if kind == "group":
@@ -151,20 +164,26 @@ def test_kafka_users_grant_exactly_what_the_service_declares(generator: ModuleTy
 
 
 @pytest.mark.parametrize("service", ["intake", "compensation", "followup", "notifications"])
-def test_workers_and_their_scaler_log_in_to_kafka_and_verify_tls(generator: ModuleType, service: str) -> None:
+def test_workers_and_their_scaler_log_in_to_kafka_and_verify_tls(
+    generator: ModuleType, generated: Files, service: str
+) -> None:
     prefix = service.upper() + "_"
     (auth,) = [
-        d for d in _component(generator, service, "kafka-users.yaml") if d["kind"] == "TriggerAuthentication"
+        d
+        for d in _component(generator, generated, service, "kafka-users.yaml")
+        if d["kind"] == "TriggerAuthentication"
     ]
     scaled = next(
-        d for d in _component(generator, service, "autoscaling.yaml") if d["kind"] == "ScaledObject"
+        d
+        for d in _component(generator, generated, service, "autoscaling.yaml")
+        if d["kind"] == "ScaledObject"
     )
     for trigger in scaled["spec"]["triggers"]:
         assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
         assert trigger["metadata"]["sasl"] == "scram_sha512" and trigger["metadata"]["tls"] == "enable"
         assert trigger["metadata"]["bootstrapServers"].endswith(f":{generator.KAFKA_SCRAM_PORT}")
     assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"password", "ca"}
-    for doc in _component(generator, service, "workloads.yaml"):
+    for doc in _component(generator, generated, service, "workloads.yaml"):
         pod = doc["spec"]["template"]["spec"]
         container = pod["containers"][0]
         env = {e["name"]: e for e in container["env"]}
@@ -179,8 +198,10 @@ def test_workers_and_their_scaler_log_in_to_kafka_and_verify_tls(generator: Modu
         assert (migrator_secret in container["envFrom"]) == (doc["kind"] == "Job"), doc["metadata"]["name"]
 
 
-def test_postgres_is_verified_and_kafka_has_no_plaintext_listener(generator: ModuleType) -> None:
-    files = generator.generate()
+def test_postgres_is_verified_and_kafka_has_no_plaintext_listener(
+    generator: ModuleType, generated: Files
+) -> None:
+    files = generated
     for svc in generator.SERVICES:
         kustomization = yaml.safe_load(files[generator.K8S_COMPONENTS / svc.name / "kustomization.yaml"])
         literals = kustomization["configMapGenerator"][0]["literals"]

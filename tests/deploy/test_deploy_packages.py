@@ -46,9 +46,21 @@ def uv() -> str:
     return found
 
 
+@pytest.fixture(scope="module")
+def production_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One environment directory that each service's check syncs to exactly its own closure in turn
+    (`uv sync` removes what the package does not declare), and a bytecode cache beside it (not in
+    it, so nothing of a removed package stays behind): the services share most of their
+    dependencies, and each import of them after the first reads what the first compiled."""
+    return tmp_path_factory.mktemp("production") / "venv", tmp_path_factory.mktemp("pycache")
+
+
 @pytest.mark.parametrize("service", SERVICES)
-def test_every_module_imports_without_development_dependencies(service: str, tmp_path: Path) -> None:
-    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(tmp_path / "venv"), "UV_PYTHON": sys.executable}
+def test_every_module_imports_without_development_dependencies(
+    service: str, tmp_path: Path, production_env: tuple[Path, Path]
+) -> None:
+    venv, pycache = production_env
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON": sys.executable}
     package = f"complaints-{service}"
     # Rebuilt from the work tree: uv would otherwise reuse a wheel it built from older sources.
     rebuild = ["--reinstall-package", package, "--reinstall-package", "complaints-common"]
@@ -71,15 +83,17 @@ def test_every_module_imports_without_development_dependencies(service: str, tmp
         timeout=300,
     )
     script = IMPORT_EVERY_MODULE.format(dev_only=DEVELOPMENT_ONLY)
+    imports_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     result = subprocess.run(
         [
-            str(tmp_path / "venv" / "bin" / "python"),
+            str(venv / "bin" / "python"),
             "-c",
             script,
             package.replace("-", "_"),
             "complaints_common",
         ],
         cwd=tmp_path,  # not the work tree: nothing may be imported from the sources
+        env={**imports_env, "PYTHONPYCACHEPREFIX": str(pycache)},
         capture_output=True,
         text=True,
         timeout=120,

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from schemathesis import GenerationMode
 
+from complaints_common.runtime import Mode
 from complaints_common.text_input import _controlled
 from complaints_devstack.openapi_cases import draw_cases
 
@@ -80,7 +81,7 @@ async def test_control_characters_are_refused_naming_the_field(
     service: str, database_url: str, kafka_bootstrap: str, topics: str
 ) -> None:
     checked: list[str] = []
-    async with running(service, database_url, kafka_bootstrap, topics) as (app, client):
+    async with running(service, database_url, kafka_bootstrap, topics, Mode.API) as (app, client):
         async for operation, kwargs in valid_requests(app):
             query_names = [p.name for p in operation.query]
             body = kwargs.get("json")

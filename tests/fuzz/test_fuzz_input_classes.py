@@ -25,6 +25,7 @@ import pytest
 from pydantic import BaseModel
 
 from complaints_common.openapi import api_routes
+from complaints_common.runtime import Mode
 
 from .test_fuzz_control_characters import replaced, valid_requests
 from .test_fuzz_openapi import SERVICES, running
@@ -103,7 +104,7 @@ async def test_every_refused_input_class_gets_a_422_from_every_operation(
 ) -> None:
     accepted: list[str] = []
     checked: list[str] = []
-    async with running(service, database_url, kafka_bootstrap, topics) as (app, client):
+    async with running(service, database_url, kafka_bootstrap, topics, Mode.API) as (app, client):
         assert not lax_body_models(app), "request models that accept unknown fields"
         schema = app.openapi()
         async for operation, kwargs in valid_requests(app):

@@ -19,7 +19,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from complaints_common.runtime import ServiceDefinition
+from complaints_common.runtime import Mode, ServiceDefinition
 from complaints_common.settings import ServiceSettings
 from complaints_compensation.main import SERVICE as COMPENSATION
 from complaints_compensation.settings import CompensationSettings
@@ -48,11 +48,14 @@ BASE_URL = "http://test"
 
 
 def running(
-    service: str, database_url: str, kafka_bootstrap: str, topics: str
+    service: str, database_url: str, kafka_bootstrap: str, topics: str, mode: Mode = Mode.SERVE
 ) -> AbstractAsyncContextManager[tuple[FastAPI, httpx.AsyncClient]]:
-    """The named service, migrated and serving in-process on the test database and broker."""
+    """The named service, migrated and serving in-process on the test database and broker. A check
+    of what the API answers alone runs it as an API process (`Mode.API`: the same routes, no worker
+    whose consumers would first wait about a second to join their groups)."""
     definition, settings_cls = SERVICES[service]
-    return running_service(definition, service_settings(settings_cls, database_url, kafka_bootstrap, topics))
+    settings = service_settings(settings_cls, database_url, kafka_bootstrap, topics)
+    return running_service(definition, settings, mode)
 
 
 def operations(app: Any) -> list[Any]:
@@ -97,7 +100,7 @@ async def test_every_v1_operation_needs_a_key(
     service: str, database_url: str, kafka_bootstrap: str, topics: str
 ) -> None:
     refused: dict[str, int] = {}
-    async with running(service, database_url, kafka_bootstrap, topics) as (app, _):
+    async with running(service, database_url, kafka_bootstrap, topics, Mode.API) as (app, _):
         protected = [op for op in operations(app) if op.path.startswith("/v1/")]
         assert protected, f"{service} lists no /v1 operation"
         transport = httpx.ASGITransport(app=app)

@@ -352,13 +352,14 @@ async def _start_up(
             await asyncio.sleep(START_RETRY_S)
 
 
-def dependencies_of(kind: type[DependenciesT]) -> Callable[[Request], DependenciesT]:
+def dependencies_of(kind: type[DependenciesT]) -> Callable[[Request], Awaitable[DependenciesT]]:
     """A FastAPI dependency handing a route its service's dependencies object (built once at start).
 
     `Deps = Annotated[CompensationDependencies, Depends(dependencies_of(CompensationDependencies))]`
-    lets a module-level route take `deps: Deps`, typed."""
+    lets a module-level route take `deps: Deps`, typed. A coroutine though it never waits: FastAPI
+    runs a plain function in its thread pool, a hop per request that cost more than the lookup."""
 
-    def provide(request: Request) -> DependenciesT:
+    async def provide(request: Request) -> DependenciesT:
         dependencies = request.app.state.dependencies
         if not isinstance(dependencies, kind):
             raise TypeError(f"this app's dependencies are {type(dependencies).__name__}, not {kind.__name__}")

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from complaints_common.runtime import Mode
 from complaints_devstack.service_testing import running_service, test_settings
 from complaints_intake.api.models import EXAMPLE_DRAFT
 from complaints_intake.main import SERVICE
@@ -34,8 +35,12 @@ def draft(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture
 async def intake(
-    database_url: str, kafka_bootstrap: str, topics: str
+    request: pytest.FixtureRequest, database_url: str, kafka_bootstrap: str, topics: str
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """Intake running in-process on a fresh database and topics, with an all-scopes key."""
-    async with running_service(SERVICE, intake_settings(database_url, kafka_bootstrap, topics)) as running:
+    """Intake running in-process on a fresh database and topics, with an all-scopes key: API and
+    worker, or for a test marked `api_only` (what the API answers and stores, no event consumed)
+    an API process alone, which has the same routes and no consumers to wait about a second for."""
+    mode = Mode.API if request.node.get_closest_marker("api_only") else Mode.SERVE
+    settings = intake_settings(database_url, kafka_bootstrap, topics)
+    async with running_service(SERVICE, settings, mode) as running:
         yield running

@@ -24,6 +24,7 @@ def by_name(complaint: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {d["name"]: d for d in complaint["deadlines"]}
 
 
+@pytest.mark.api_only
 async def test_the_person_who_chose_the_deadline_profiles_is_recorded(intake: Intake) -> None:
     app, client = intake
     chosen = {"profile": "uk-fca-disp"}

@@ -136,3 +136,21 @@ def test_a_holding_response_keeps_the_status_and_letters_record_a_root_cause() -
     assert final.after.status is Status.RESOLVED and final.after.root_cause is RootCause.PRODUCT
     with pytest.raises(IllegalTransition):
         apply(Lifecycle(status=Status.CLOSED), Action.HOLDING_RESPONSE)
+
+
+def test_allowed_actions_answer_as_apply_does_in_every_state() -> None:
+    """Cached by what the rules read: in every state and moment, an allowed action applies and
+    every other one is refused."""
+    until = datetime(2026, 5, 28, 16, 0, tzinfo=UTC)
+    moments = [None, until - timedelta(hours=1), until, until + timedelta(seconds=1)]
+    for status, level, paused, summary_until, at in itertools.product(
+        Status, (0, 3, MAX_ESCALATION_LEVEL), (False, True), (None, until), moments
+    ):
+        state = Lifecycle(status, level, paused, reopen_count=level, summary_until=summary_until)
+        allowed = allowed_actions(state, at)
+        for action in Action:
+            if action in allowed:
+                apply(state, action, at=at)
+            else:
+                with pytest.raises(IllegalTransition):
+                    apply(state, action, at=at)

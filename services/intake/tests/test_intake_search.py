@@ -34,6 +34,7 @@ async def file(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any
     return result
 
 
+@pytest.mark.api_only
 async def test_pages_cover_every_complaint_once_while_new_ones_arrive(intake: Intake) -> None:
     _, client = intake
     filed = [await file(client, draft(f"CUST-{i}", category="billing")) for i in range(7)]
@@ -53,6 +54,7 @@ async def test_pages_cover_every_complaint_once_while_new_ones_arrive(intake: In
     assert seen == [c["id"] for c in reversed(filed)]
 
 
+@pytest.mark.api_only
 async def test_filters_combine(intake: Intake) -> None:
     _, client = intake
     await file(client, draft("A", channel="chat", severity="high"))
@@ -65,6 +67,7 @@ async def test_filters_combine(intake: Intake) -> None:
     assert (await client.get("/v1/complaints", params={"status": ["closed"]})).json()["items"] == []
 
 
+@pytest.mark.api_only
 async def test_a_bad_cursor_is_a_problem(intake: Intake) -> None:
     _, client = intake
     response = await client.get("/v1/complaints", params={"cursor": "not-a-cursor"})
@@ -97,6 +100,7 @@ async def test_repeated_critical_complaints_flag_the_customer(intake: Intake) ->
     assert history["flags"] == ["repeated_extreme"]
 
 
+@pytest.mark.api_only
 async def test_a_complaint_is_found_by_every_id_the_crm_holds(intake: Intake) -> None:
     _, client = intake
     customer = {"customer_id": "CUST-7", "email": "Octavia.Quill@Example.org", "phone": "+44 20 7946-0018"}
@@ -128,6 +132,7 @@ async def test_a_complaint_is_found_by_every_id_the_crm_holds(intake: Intake) ->
     assert (await client.get("/v1/complaints", params={"q": "refund"})).json()["items"] == []
 
 
+@pytest.mark.api_only
 async def test_an_unknown_query_parameter_is_refused_by_name(intake: Intake) -> None:
     _, client = intake
     await file(client, draft("CUST-1"))
@@ -140,6 +145,7 @@ async def test_an_unknown_query_parameter_is_refused_by_name(intake: Intake) -> 
     assert [e["field"] for e in history.json()["errors"]] == ["query.sort"]
 
 
+@pytest.mark.api_only
 async def test_overdue_filters_both_ways(intake: Intake) -> None:
     app, client = intake
     late = await file(client, draft("CUST-late"))
@@ -159,6 +165,7 @@ async def test_overdue_filters_both_ways(intake: Intake) -> None:
     assert late["id"] not in [i["id"] for i in not_overdue]
 
 
+@pytest.mark.api_only
 async def test_the_crm_id_searches_have_their_indexes(intake: Intake) -> None:
     app, _ = intake
     async with app.state.runtime.db.transaction() as session:

@@ -60,19 +60,23 @@ router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 async def file_complaint(
     body: FileComplaint,
     request: Request,
-    response: Response,
     principal: Annotated[Principal, Depends(require_scope("file"))],
     deps: Deps,
     idempotency_key: IdempotencyKey = None,
-) -> ComplaintView | JSONResponse:
+) -> Response:
     filed = await filing.file_complaint(
         deps, principal, body, idempotency_key, request.url.path, ComplaintView.of
     )
     if isinstance(filed, StoredResponse):
         return replay(filed)
+    # The JSON FastAPI would send for the response model (the same serialiser; no field has an
+    # alias), made once: with a key it is the text kept for replays already.
+    sent = Response(
+        filed.json or filed.view.model_dump_json(), status.HTTP_201_CREATED, media_type="application/json"
+    )
     if filed.location:
-        response.headers["Location"] = filed.location
-    return filed.view
+        sent.headers["Location"] = filed.location
+    return sent
 
 
 @router.get(

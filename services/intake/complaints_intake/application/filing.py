@@ -100,11 +100,12 @@ async def _file_once(
             calendar=calendar,
             due_times=due_times,
         )
-        answer = Answer(show(complaint), f"/v1/complaints/{complaint_id}")
-        remembered = None
+        view, location = show(complaint), f"/v1/complaints/{complaint_id}"
+        answer, remembered = Answer(view, location), None
         if once.key is not None:
-            body = answer.view.model_dump_json()
-            remembered = Remembered(once.key, once.fingerprint, 201, body, answer.location)
+            shown = view.model_dump_json()
+            answer = Answer(view, location, shown)
+            remembered = Remembered(once.key, once.fingerprint, 201, shown, location)
         event = deps.runtime.outbox.row(Event(COMPLAINT_CREATED_V1, data, SOURCE))
         try:
             await file(connection, complaint, principal.actor_id, event, remembered)

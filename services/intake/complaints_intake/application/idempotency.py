@@ -57,6 +57,9 @@ class Answer(Generic[ViewT]):
 
     view: ViewT
     location: str | None = None
+    # The view as JSON when it was made already (the response kept under the key): the route
+    # sends this very text instead of having the view validated and serialised once more.
+    json: str | None = None
 
 
 async def replayed(session: AsyncConnection, once: Once) -> StoredResponse | None:

@@ -11,8 +11,9 @@ no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cache
 
 from complaints_intake.domain.complaint import Status
 
@@ -133,6 +134,26 @@ def _summary_window(state: Lifecycle, at: datetime | None) -> None:
 
 def allowed_actions(state: Lifecycle, at: datetime | None = None) -> list[Action]:
     """Every action `apply` would accept at `at`, so a CRM can show only the buttons that work."""
+    # None: no summary resolution window offered; else whether it is open at `at`.
+    window = None if state.summary_until is None else (at is None or at <= state.summary_until)
+    top = state.escalation_level >= MAX_ESCALATION_LEVEL
+    return list(_allowed(state.status, top, state.waiting_on_customer, window))
+
+
+@cache
+def _allowed(status: Status, top: bool, waiting: bool, window: bool | None) -> tuple[Action, ...]:
+    """`apply`'s answer for each action, asked once per combination of what its rules read: the
+    status, whether the escalation level is at the top, whether the clock is paused and whether a
+    summary resolution window is offered (None) and open. Every complaint view shows these, and
+    trying eleven actions (most of them raising) per view cost more than the rest of the view."""
+    moment = datetime.min
+    state = Lifecycle(
+        status,
+        escalation_level=MAX_ESCALATION_LEVEL if top else 0,
+        waiting_on_customer=waiting,
+        summary_until=None if window is None else moment,
+    )
+    at = moment if window else moment + timedelta(seconds=1)
     allowed = []
     for action in Action:
         try:
@@ -140,7 +161,7 @@ def allowed_actions(state: Lifecycle, at: datetime | None = None) -> list[Action
         except IllegalTransition:
             continue
         allowed.append(action)
-    return allowed
+    return tuple(allowed)
 
 
 def _move(state: Lifecycle, action: Action) -> Lifecycle:

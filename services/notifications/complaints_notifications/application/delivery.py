@@ -174,7 +174,9 @@ class DeliveryWorker:
             status = None
             if reported(message.kind):
                 status = self.runtime.outbox.row(status_event(message, SENT, now))
-            return _Sent(Delivered(message.id, claimed.attempt, reference, now), message, status)
+            return _Sent(
+                Delivered(message.id, claimed.attempt, claimed.attempt_id, reference, now), message, status
+            )
         return None
 
     def _transport(self, message: MessageRecord) -> Transport:

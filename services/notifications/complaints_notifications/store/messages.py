@@ -219,11 +219,13 @@ def message_of(row: Mapping[str, Any]) -> MessageRecord:
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
-    """A message the caller now owns until its lease ends, the number of this attempt, and for an
-    e-mail the ids of its complaint's e-mails written before it, oldest first (its thread)."""
+    """A message the caller now owns until its lease ends, the number of this attempt and the id of
+    its log row (None if no transport logs the channel), and for an e-mail the ids of its
+    complaint's e-mails written before it, oldest first (its thread)."""
 
     message: MessageRecord
     attempt: int
+    attempt_id: int | None
     thread: list[UUID]
 
 
@@ -233,12 +235,18 @@ class Claimed:
 # written with the transport of its channel, and each e-mail's thread read. Every part sees the
 # rows as they were before the statement: a claimed e-mail's thread is the e-mails created before
 # it that are queued, sending or sent, as a later read would find them too.
+# Each part reads only the rows it touches. A message is only ever made `sending` once due, so
+# every candidate has `next_attempt_at <= now`: said once for both statuses, it bounds the scan of
+# `ix_messages_due` (an OR of the two statuses with the bound on one side only could not, and read
+# every retry still waiting and every message in flight on each claim). The updates are keyed by
+# `= ANY(ARRAY(...))`, which the planner takes as an index condition on the keys; joined to a CTE
+# it guesses the CTE's size and hash-joins a sequential scan of the table.
 _CLAIM = Statement(
     f"""WITH due AS (
         SELECT id FROM {SCHEMA}.messages
-        WHERE (status = '{QUEUED}' AND next_attempt_at <= :now::timestamptz)
-            OR (status = '{SENDING}' AND (lease_until < :now::timestamptz
-                OR pg_try_advisory_xact_lock({WORKER_LOCK_SPACE}, hashtext(claimed_by))))
+        WHERE status IN ('{QUEUED}', '{SENDING}') AND next_attempt_at <= :now::timestamptz
+            AND (status = '{QUEUED}' OR lease_until < :now::timestamptz
+                OR pg_try_advisory_xact_lock({WORKER_LOCK_SPACE}, hashtext(claimed_by)))
         ORDER BY next_attempt_at
         LIMIT :limit::int
         FOR UPDATE SKIP LOCKED),
@@ -246,22 +254,23 @@ _CLAIM = Statement(
         UPDATE {SCHEMA}.messages m
         SET status = '{SENDING}', attempts = m.attempts + 1, lease_until = :lease_until::timestamptz,
             claimed_by = :worker::text
-        FROM due WHERE m.id = due.id
+        WHERE m.id = ANY(ARRAY(SELECT id FROM due))
         RETURNING {columns(messages.c, "m")}),
     interrupted AS (
         UPDATE {SCHEMA}.delivery_attempts a SET outcome = 'interrupted', finished_at = :now::timestamptz
-        FROM claimed c WHERE a.message_id = c.id AND a.outcome = 'in_flight'),
+        WHERE a.message_id = ANY(ARRAY(SELECT id FROM claimed)) AND a.outcome = 'in_flight'),
     started AS (
         INSERT INTO {SCHEMA}.delivery_attempts (message_id, attempt, transport, outcome)
         SELECT c.id, c.attempts, t.transport, 'in_flight'
         FROM claimed c JOIN unnest(:channels::text[], :transports::text[]) AS t(channel, transport)
-            ON t.channel = c.channel)
-    SELECT c.*, ARRAY(
+            ON t.channel = c.channel
+        RETURNING id, message_id)
+    SELECT c.*, s.id AS attempt_id, ARRAY(
         SELECT e.id FROM {SCHEMA}.messages e
         WHERE c.channel = 'email' AND e.complaint_id = c.complaint_id AND e.channel = 'email'
             AND e.created_at < c.created_at AND e.status IN ('{QUEUED}', '{SENDING}', '{SENT}')
         ORDER BY e.created_at) AS thread
-    FROM claimed c"""
+    FROM claimed c LEFT JOIN started s ON s.message_id = c.id"""
 )
 
 
@@ -287,32 +296,38 @@ async def claim_due(
             "transports": list(transports.values()),
         },
     )
-    return [Claimed(message_of(row), row["attempts"], list(row["thread"])) for row in rows]
+    return [Claimed(message_of(row), row["attempts"], row["attempt_id"], list(row["thread"])) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """An attempt the transport accepted, when, and the reference it gave."""
+    """An attempt the transport accepted (its number and its log row's id), when, and the
+    reference it gave."""
 
     message_id: UUID
     attempt: int
+    attempt_id: int | None
     reference: str | None
     at: datetime
 
 
-# A message claimed again since is left alone: `attempts` moved on.
+# A message claimed again since is left alone: `attempts` moved on. Both updates are keyed by primary
+# keys (`= ANY`), which the planner takes as index conditions of as many rows as there are keys:
+# joined to the `done` CTE alone (materialised: two parts read it), it guessed 100 rows and
+# hash-joined a sequential scan of the whole table (up to a few thousand rows).
 _SENT = Statement(
     f"""WITH done AS (
-        SELECT * FROM unnest(:ids::uuid[], :attempts::int[], :references::text[], :ats::timestamptz[])
-            AS d(message_id, attempt, reference, at)),
+        SELECT * FROM unnest(
+            :ids::uuid[], :attempts::int[], :attempt_ids::bigint[], :references::text[], :ats::timestamptz[])
+            AS d(message_id, attempt, attempt_id, reference, at)),
     closed AS (
         UPDATE {SCHEMA}.delivery_attempts a
         SET outcome = '{SENT}', detail = NULL, provider_reference = done.reference, finished_at = now()
-        FROM done WHERE a.message_id = done.message_id AND a.attempt = done.attempt)
+        FROM done WHERE a.id = ANY(:attempt_ids::bigint[]) AND a.id = done.attempt_id)
     UPDATE {SCHEMA}.messages m
     SET lease_until = NULL, status = '{SENT}', sent_at = done.at, last_error = NULL,
         provider_reference = done.reference
-    FROM done WHERE m.id = done.message_id AND m.attempts = done.attempt"""
+    FROM done WHERE m.id = ANY(:ids::uuid[]) AND m.id = done.message_id AND m.attempts = done.attempt"""
 )
 
 
@@ -325,6 +340,7 @@ async def finish_sent(session: AsyncConnection, delivered: Sequence[Delivered]) 
             {
                 "ids": [d.message_id for d in delivered],
                 "attempts": [d.attempt for d in delivered],
+                "attempt_ids": [d.attempt_id for d in delivered],
                 "references": [d.reference for d in delivered],
                 "ats": [d.at for d in delivered],
             },
