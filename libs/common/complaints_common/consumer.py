@@ -269,16 +269,18 @@ class ConsumerRunner:
         if not offsets:
             return
         self._next_commit = time.monotonic() + self.settings.consumer_commit_interval_ms / 1000
+        # Tried once, not kept for the next commit: against a broker that came back empty (or a
+        # topic re-created), an offset owed from before would skip the records now below it. An
+        # uncommitted offset only means redelivery, which the inbox absorbs. A poll applied while
+        # the commit is under way owes its own, later offset again.
+        for tp in offsets:
+            del self._owed[tp]
         # Bounded: against a restarted broker that forgot the topic a commit would retry forever.
-        # An uncommitted offset only means redelivery, which the inbox absorbs.
         try:
             await asyncio.wait_for(consumer.commit(offsets), OFFSET_COMMIT_TIMEOUT_S)
         except (TimeoutError, KafkaError) as exc:
-            log.warning("offset commit failed; tried again at the next commit", extra={"error": repr(exc)})
+            log.warning("offset commit failed; records will be redelivered", extra={"error": repr(exc)})
             return
-        for tp, offset in offsets.items():
-            if self._owed.get(tp) == offset:  # not if a poll applied since owes a later one
-                del self._owed[tp]
         self._committed.update(offsets)
         metrics.CONSUMER_LAST_COMMIT.labels(self.group).set(time.time())
 

@@ -21,7 +21,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, OutOfOrderSequenceNumber
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -1554,6 +1554,41 @@ async def test_single_record_polls_share_an_offset_commit_within_the_interval(
     assert counter("complaints_consumer_messages_total", topic=topic, group=GROUP, outcome="duplicate") == (
         redelivered
     )
+
+
+async def test_an_offset_whose_commit_failed_is_not_committed_later(
+    scratch: Scratch,
+    make_settings: Callable[..., ServiceSettings],
+    producer: AIOKafkaProducer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A commit that fails (the broker gone) is not kept for the next one: a broker that came back
+    empty, or a topic re-created, would get an offset from before and skip what is now below it.
+    The record is redelivered instead, and the inbox absorbs it."""
+    settings = make_settings(consumer_batch_size=1, consumer_commit_interval_ms=0)
+    topic = settings.topic("complaint.created")
+    await produce_event(producer, topic, complaint_event(n=1))
+    attempts: list[dict[TopicPartition, int]] = []
+
+    async def failing(self: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None) -> None:
+        attempts.append(dict(offsets or {}))
+        raise KafkaConnectionError("the broker is gone")
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", failing)
+    recorder = Recorder(scratch)
+    runner = make_runner(scratch, settings, producer, recorder)
+    consumer = await new_consumer(settings, GROUP, runner.topics)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not recorder.calls:
+            assert time.monotonic() < deadline, "the record was not applied"
+            await runner.poll_once(consumer)
+        await runner.poll_once(consumer)  # an empty poll commits what is owed: nothing any more
+    finally:
+        await consumer.stop()
+    assert len(attempts) == 1, attempts
+    assert await committed_offset(settings, topic) in (None, 0), "nothing committed: redelivered"
 
 
 async def test_the_offsets_owed_are_committed_on_stop(
