@@ -251,10 +251,10 @@ class ConsumerRunner:
                 await self._apply_alone(item)
 
     async def _commit_revoked(self, revoked: set[TopicPartition]) -> None:
+        # Tried once (`_commit_owed` drops what it tries): committed, or left to the next owner,
+        # who redelivers from the last commit.
         if self._consumer is not None:
             await self._commit_owed(self._consumer, revoked)
-        for tp in revoked:  # committed, or left to the next owner (who redelivers from the last commit)
-            self._owed.pop(tp, None)
 
     async def _commit_owed(
         self, consumer: AIOKafkaConsumer, only: Collection[TopicPartition] | None = None
